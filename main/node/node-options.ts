@@ -1,0 +1,52 @@
+/**
+ * What it takes to start a peer node, and what a started node offers to whoever hosts it (the
+ * headless CLI in main/cli.ts, the Electron shell in main/index.ts, and the tests).
+ */
+export interface NodeOptions {
+  /** Human name of the node (client-protocol.md section 1: default host name + port). */
+  name?: string
+  /** Where to listen for peers; port 0 picks one. */
+  grpcHost: string
+  grpcPort: number
+  /** Where to listen for clients (WebSocket and the browser UI); port 0 picks one. */
+  wsHost: string
+  wsPort: number
+  /** Peer addresses (host:port) to join at start. */
+  join: string[]
+  /** Node identity, remembered peers, administered rooms and the deletion log live here. */
+  dataDir: string
+  /** Secret a client must present; random when absent. */
+  token?: string
+  heartbeatMs: number
+  suspectMs: number
+  deadMs: number
+  /** Allow the `node.faults` client op (teaching demos and failure tests). */
+  allowFaults?: boolean
+  /** Folder with the built renderer (index.html) to serve over HTTP; absent = no browser UI. */
+  uiDir?: string
+  /** Extra Origin values the gateway accepts besides its own (e.g. the packaged app's). */
+  allowedOrigins?: string[]
+  /** Where log lines go (stderr for the CLI). */
+  log?: (line: string) => void
+}
+
+export const DEFAULT_TIMING = { heartbeatMs: 500, suspectMs: 1500, deadMs: 3000 } as const
+
+/** Everything the host of a node may use. */
+export interface RunningNode {
+  readonly nodeId: string
+  readonly name: string
+  /** host:port peers use to reach this node. */
+  readonly grpcAddress: string
+  /** ws://host:port of the client gateway. */
+  readonly wsUrl: string
+  /** http://host:port/?token=... serving the UI, when uiDir was given. */
+  readonly uiUrl: string | undefined
+  readonly token: string
+  /** Dial a peer and wait for its handshake (what `peers.add` does). */
+  addPeer(address: string): Promise<void>
+  /** Addresses of the peers this node knows (to remember them across restarts). */
+  knownPeerAddresses(): string[]
+  /** Graceful leave: tell peers, close streams and servers. Safe to call twice. */
+  stop(): Promise<void>
+}

@@ -1,0 +1,251 @@
+/**
+ * The client protocol (shared/docs/client-protocol.md, sections 3 to 5): the one contract between a
+ * peer node and its clients (the renderer, a browser tab, the CLI tests, bots).
+ *
+ * Typed once, here: every request is a zod schema, and the TypeScript types are inferred from it, so
+ * the gateway that validates a frame and the renderer that builds one cannot disagree. This module
+ * imports nothing but zod so that both the Node side and the browser bundle can use it.
+ */
+import { z } from 'zod'
+
+export const PROTOCOL_VERSION = 1
+/** Largest frame a node accepts (section 3); bigger frames close the socket with 1009. */
+export const MAX_FRAME_BYTES = 64 * 1024
+export const MAX_TEXT_CHARS = 4000
+export const MAX_ROOM_NAME_CHARS = 64
+export const MAX_USER_CHARS = 32
+export const MAX_HISTORY_LIMIT = 200
+
+// ---------------------------------------------------------------------------------------------
+// Error codes (section 3)
+
+export const ERROR_CODES = [
+  'bad_request',
+  'unauthorized',
+  'not_found',
+  'not_member',
+  'forbidden',
+  'conflict',
+  'room_unavailable',
+  'room_busy',
+  'too_large',
+  'rate_limited',
+  'timeout',
+  'internal',
+] as const
+export type ErrorCode = (typeof ERROR_CODES)[number]
+
+/** What a person should read for each code when the node gave no better message (the UI uses it). */
+export const ERROR_TEXT: Record<ErrorCode, string> = {
+  bad_request: 'The request was not valid.',
+  unauthorized: 'Not signed in to this node.',
+  not_found: 'That room or peer does not exist (any more).',
+  not_member: 'You are not a member of that room: join it first.',
+  forbidden: 'You are not allowed to do that.',
+  conflict: 'That conflicts with the current state.',
+  room_unavailable: "The room's administrator node is unreachable; try again when it is back.",
+  room_busy: 'The room is frozen while its deletion is being decided.',
+  too_large: 'That is too large.',
+  rate_limited: 'Too many requests; slow down.',
+  timeout: 'The other node did not answer in time.',
+  internal: 'Something went wrong inside the node.',
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shared value schemas
+
+const requestId = z.union([z.string().max(128), z.number().finite()])
+const roomId = z.string().min(1).max(128)
+/** `host:port`, where host is a name, an IPv4 address or a bracketed IPv6 address. */
+export const PEER_ADDRESS_RE =
+  /^(?:\[[0-9a-fA-F:.]+\]|[a-zA-Z0-9](?:[a-zA-Z0-9.-]{0,251}[a-zA-Z0-9])?):(\d{1,5})$/
+
+export function isPeerAddress(s: string): boolean {
+  const m = PEER_ADDRESS_RE.exec(s.trim())
+  if (!m) return false
+  const port = Number(m[1])
+  return port >= 1 && port <= 65535
+}
+
+const address = z
+  .string()
+  .max(300)
+  .refine(isPeerAddress, { message: 'address must be host:port with a port from 1 to 65535' })
+
+// ---------------------------------------------------------------------------------------------
+// Requests (section 4): one discriminated union on `op`.
+
+export const RequestSchema = z.discriminatedUnion('op', [
+  z.object({ id: requestId, op: z.literal('hello'), user: z.string().trim().min(1).max(MAX_USER_CHARS) }),
+  z.object({ id: requestId, op: z.literal('rooms.list') }),
+  z.object({ id: requestId, op: z.literal('room.create'), name: z.string().trim().min(1).max(MAX_ROOM_NAME_CHARS) }),
+  z.object({ id: requestId, op: z.literal('room.join'), roomId }),
+  z.object({ id: requestId, op: z.literal('room.leave'), roomId }),
+  z.object({ id: requestId, op: z.literal('room.members'), roomId }),
+  z.object({
+    id: requestId,
+    op: z.literal('message.send'),
+    roomId,
+    text: z.string().min(1).max(MAX_TEXT_CHARS),
+    clientMsgId: z.string().min(1).max(128),
+  }),
+  z.object({ id: requestId, op: z.literal('room.delete'), roomId }),
+  z.object({
+    id: requestId,
+    op: z.literal('history.fetch'),
+    roomId,
+    beforeSeq: z.number().int().positive().optional(),
+    limit: z.number().int().min(1).max(MAX_HISTORY_LIMIT).optional(),
+  }),
+  z.object({ id: requestId, op: z.literal('peers.list') }),
+  z.object({ id: requestId, op: z.literal('peers.add'), address }),
+  z.object({ id: requestId, op: z.literal('peers.remove'), address }),
+  // Extensions (not in the base contract): opt-in protocol trace for the cluster view, and the
+  // node's own description for the Settings screen.
+  z.object({ id: requestId, op: z.literal('trace.subscribe'), on: z.boolean().default(true) }),
+  z.object({ id: requestId, op: z.literal('node.info') }),
+  /** Fault injection for teaching demos; refused with `forbidden` unless the node runs with --allow-faults. */
+  z.object({
+    id: requestId,
+    op: z.literal('node.faults'),
+    voteAbort: z.boolean().optional(),
+    pauseBeforeDecisionMs: z.number().int().min(0).max(600_000).optional(),
+  }),
+])
+export type Request = z.infer<typeof RequestSchema>
+export type Op = Request['op']
+export type RequestOf<O extends Op> = Extract<Request, { op: O }>
+/** What a client sends: a request without its id (the client library adds it). */
+export type RequestInput<O extends Op> = Omit<z.input<typeof RequestSchema> & { op: O }, 'id'>
+
+// ---------------------------------------------------------------------------------------------
+// Values in results and events
+
+export interface RoomInfo {
+  roomId: string
+  name: string
+  adminNodeId: string
+  adminNodeName: string
+  memberCount: number
+  available: boolean
+  joined: boolean
+  /** Extension: the user who created the room (only they may delete it). */
+  createdBy: string
+  /** Extension: true while a two-phase deletion holds the room frozen. */
+  frozen?: boolean
+}
+
+export interface Member {
+  user: string
+  nodeId: string
+}
+
+export interface ChatMessage {
+  roomId: string
+  seq: number
+  user: string
+  nodeId: string
+  text: string
+  sentAt: number
+  clientMsgId: string
+}
+
+export type PeerState = 'alive' | 'suspect' | 'dead'
+
+export interface PeerInfo {
+  nodeId: string
+  name: string
+  address: string
+  state: PeerState
+  lastSeenMs: number
+}
+
+export interface SelfInfo {
+  nodeId: string
+  name: string
+  address: string
+}
+
+export type DeletionPhase = 'prepare' | 'commit' | 'abort'
+export type Vote = 'ready' | 'abort' | 'pending'
+
+// ---------------------------------------------------------------------------------------------
+// Results, per op
+
+export interface Results {
+  hello: { nodeId: string; nodeName: string; user: string; protocol: number }
+  'rooms.list': { rooms: RoomInfo[] }
+  'room.create': { room: RoomInfo }
+  'room.join': { room: RoomInfo; members: Member[]; lastSeq: number; history: ChatMessage[] }
+  'room.leave': Record<string, never>
+  'room.members': { members: Member[] }
+  'message.send': { seq: number }
+  'room.delete': { outcome: 'committed' | 'aborted'; reason?: string }
+  'history.fetch': { messages: ChatMessage[] }
+  'peers.list': { self: SelfInfo; peers: PeerInfo[] }
+  'peers.add': { peer: PeerInfo }
+  'peers.remove': Record<string, never>
+  'trace.subscribe': { on: boolean }
+  'node.info': {
+    self: SelfInfo
+    /** Addresses lab mates can type to join this node (the grpc address plus LAN guesses). */
+    joinAddresses: string[]
+    ws: string
+    heartbeatMs: number
+    suspectMs: number
+    deadMs: number
+  }
+  'node.faults': { voteAbort: boolean; pauseBeforeDecisionMs: number }
+}
+
+export interface ErrorBody {
+  code: ErrorCode
+  message: string
+}
+
+export type Reply<O extends Op = Op> =
+  | { id: string | number | null; ok: true; result: Results[O] }
+  | { id: string | number | null; ok: false; error: ErrorBody }
+
+// ---------------------------------------------------------------------------------------------
+// Events (section 5), plus the opt-in `trace` event
+
+export type TraceKind =
+  | 'forward'
+  | 'seq'
+  | 'deliver'
+  | 'join'
+  | 'leave'
+  | 'heartbeat'
+  | 'peer'
+  | '2pc'
+  | 'gossip'
+  | 'gap'
+
+export type ServerEvent =
+  | ({ event: 'message' } & ChatMessage)
+  | { event: 'member.joined'; roomId: string; user: string; nodeId: string }
+  | { event: 'member.left'; roomId: string; user: string; nodeId: string }
+  | { event: 'room.created'; room: RoomInfo }
+  | { event: 'room.deleted'; roomId: string }
+  | { event: 'room.unavailable'; roomId: string; reason: string }
+  | { event: 'room.available'; roomId: string; reason: string }
+  | { event: 'peer.status'; nodeId: string; name: string; address: string; state: PeerState }
+  | {
+      event: 'deletion'
+      roomId: string
+      phase: DeletionPhase
+      votes: Record<string, Vote>
+      reason?: string
+    }
+  | { event: 'trace'; at: number; kind: TraceKind; text: string; roomId?: string; peer?: string }
+
+export type EventName = ServerEvent['event']
+export type EventOf<E extends EventName> = Extract<ServerEvent, { event: E }>
+
+/** Any frame a node sends to a client. */
+export type ServerFrame = Reply | ServerEvent
+
+export function isReply(f: ServerFrame): f is Reply {
+  return 'ok' in f
+}
