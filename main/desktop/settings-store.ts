@@ -1,0 +1,141 @@
+/**
+ * What a desktop instance remembers between runs (issue 7, point 3): the display name the user
+ * chats as, the node name, and the peers typed in (or learned), so that the next start rejoins them
+ * by itself. Stored as <instance folder>/settings.json and written atomically (temp file, fsync,
+ * rename) so that a crash or power cut mid-write leaves the old file, never half a file.
+ */
+import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises'
+import { join } from 'node:path'
+import { z } from 'zod'
+
+export const SETTINGS_FILE = 'settings.json'
+
+// host:port or [v6]:port, port 1..65535: the shape peers.add accepts (client-protocol.md section 4).
+const ADDRESS_RE = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):(\d{1,5})$/
+export function isPeerAddress(value: string): boolean {
+  const m = ADDRESS_RE.exec(value)
+  if (!m) return false
+  const port = Number(m[2])
+  return port >= 1 && port <= 65535
+}
+
+export const PeerAddressSchema = z.string().trim().refine(isPeerAddress, 'expected host:port')
+const DisplayNameSchema = z.string().trim().min(1).max(32) // hello's `user` limits
+const NodeNameSchema = z.string().trim().min(1).max(64)
+
+export interface Settings {
+  displayName?: string
+  nodeName?: string
+  peers: string[]
+}
+
+/** What the renderer may change through the preload (peers change through the node instead). */
+export const SettingsPatchSchema = z
+  .object({
+    displayName: DisplayNameSchema.optional(),
+    nodeName: NodeNameSchema.optional(),
+  })
+  .strict()
+export type SettingsPatch = z.infer<typeof SettingsPatchSchema>
+
+function normalizePeers(peers: Iterable<string>): string[] {
+  return [...new Set([...peers].map((p) => p.trim()).filter(isPeerAddress))].sort()
+}
+
+/**
+ * Field by field, so one bad value (a hand-edited file, an older version) costs only that field and
+ * not the whole file: losing remembered peers would silently split the cluster on the next start.
+ */
+export function parseSettings(raw: unknown): Settings {
+  const obj = raw && typeof raw === 'object' && !Array.isArray(raw) ? (raw as Record<string, unknown>) : {}
+  const out: Settings = { peers: [] }
+  const displayName = DisplayNameSchema.safeParse(obj.displayName)
+  if (displayName.success) out.displayName = displayName.data
+  const nodeName = NodeNameSchema.safeParse(obj.nodeName)
+  if (nodeName.success) out.nodeName = nodeName.data
+  if (Array.isArray(obj.peers)) out.peers = normalizePeers(obj.peers.filter((p): p is string => typeof p === 'string'))
+  return out
+}
+
+export function samePeers(a: readonly string[], b: readonly string[]): boolean {
+  const x = normalizePeers(a)
+  const y = normalizePeers(b)
+  return x.length === y.length && x.every((v, i) => v === y[i])
+}
+
+export class SettingsStore {
+  private current: Settings
+  // Writes are chained so two quick updates never race their renames out of order.
+  private writing: Promise<void> = Promise.resolve()
+
+  private constructor(
+    readonly folder: string,
+    initial: Settings,
+    private readonly log: (line: string) => void,
+  ) {
+    this.current = initial
+  }
+
+  get file(): string {
+    return join(this.folder, SETTINGS_FILE)
+  }
+
+  /** Loads the folder's settings; a missing file means defaults, an unreadable one is set aside. */
+  static async open(folder: string, log: (line: string) => void = () => {}): Promise<SettingsStore> {
+    await mkdir(folder, { recursive: true })
+    const file = join(folder, SETTINGS_FILE)
+    let initial: Settings = { peers: [] }
+    try {
+      initial = parseSettings(JSON.parse(await readFile(file, 'utf8')))
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code
+      if (code !== 'ENOENT') {
+        // Keep the broken file for a human to look at instead of overwriting it on the next save.
+        const aside = `${file}.corrupt-${Date.now()}`
+        await rename(file, aside).catch(() => {})
+        log(`settings: ${file} unreadable (${(err as Error).message}); moved to ${aside}, using defaults`)
+      }
+    }
+    return new SettingsStore(folder, initial, log)
+  }
+
+  get(): Settings {
+    return { ...this.current, peers: [...this.current.peers] }
+  }
+
+  /** Applies a change and persists it; resolves once the new file is on disk. */
+  async update(change: Partial<Settings>): Promise<Settings> {
+    const next: Settings = { ...this.current, ...change }
+    next.peers = normalizePeers(change.peers ?? this.current.peers)
+    for (const key of ['displayName', 'nodeName'] as const) if (next[key] === undefined) delete next[key]
+    this.current = next
+    const snapshot = this.get()
+    const write = this.writing.then(() => this.writeAtomically(snapshot))
+    // A failed write must not wedge every later write behind it.
+    this.writing = write.catch((err) => this.log(`settings: write failed: ${(err as Error).message}`))
+    await write
+    return snapshot
+  }
+
+  /** Resolves when every update issued so far has reached the disk. */
+  flush(): Promise<void> {
+    return this.writing
+  }
+
+  private async writeAtomically(settings: Settings): Promise<void> {
+    const tmp = `${this.file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`
+    const handle = await open(tmp, 'w', 0o600)
+    try {
+      await handle.writeFile(JSON.stringify({ version: 1, ...settings }, null, 2) + '\n', 'utf8')
+      await handle.sync()
+    } finally {
+      await handle.close()
+    }
+    try {
+      await rename(tmp, this.file)
+    } catch (err) {
+      await unlink(tmp).catch(() => {})
+      throw err
+    }
+  }
+}
