@@ -1,0 +1,392 @@
+/**
+ * The client session: drives the protocol for the UI and keeps everything it shows in one
+ * immutable snapshot (React subscribes with useSyncExternalStore). It owns the order of things the
+ * protocol requires: hello first (section 4), then the directory, then (re)joining rooms, and feeds
+ * `message` events through a per-room reorder buffer before the reducer sees them.
+ */
+import type {
+  ChatMessage,
+  PeerInfo,
+  Results,
+  SelfInfo,
+  ServerEvent,
+  EventOf,
+} from '../../../proto/client-protocol'
+import { chatReducer, initialChatState, shouldNotify, type ChatAction, type ChatState } from '../state/chat-state'
+import { ReorderBuffer } from '../state/reorder-buffer'
+import { describeError } from '../state/errors'
+import { ChatClient, type SocketStatus } from './chat-client'
+
+export type TraceEvent = EventOf<'trace'>
+
+export interface ConnectionView {
+  status: SocketStatus
+  /** Whether a connection was ever established (the first connect is not a "reconnect"). */
+  everConnected: boolean
+  attempt: number
+  retryInMs?: number
+  /** Set after a reconnect until the user dismisses it: messages sent meanwhile may be missing. */
+  reconnectedMayHaveMissed: boolean
+  helloError?: string
+}
+
+export interface PeersView {
+  self?: SelfInfo
+  peers: PeerInfo[]
+}
+
+export interface SessionState {
+  chat: ChatState
+  connection: ConnectionView
+  peers: PeersView
+  nodeInfo?: Results['node.info']
+  trace: TraceEvent[]
+  traceOn: boolean
+}
+
+export const MAX_TRACE = 500
+/** How long a gap in seqs may stay open before we stop waiting and show what we have. */
+export const GAP_WAIT_MS = 2000
+
+export interface SessionDeps {
+  client: ChatClient
+  user: string
+  notify?: (title: string, body: string, roomId: string) => void
+  now?: () => number
+}
+
+export class Session {
+  private state: SessionState = {
+    chat: initialChatState,
+    connection: { status: 'closed', everConnected: false, attempt: 0, reconnectedMayHaveMissed: false },
+    peers: { peers: [] },
+    trace: [],
+    traceOn: false,
+  }
+  private readonly listeners = new Set<() => void>()
+  private readonly buffers = new Map<string, ReorderBuffer<ChatMessage>>()
+  private readonly gapTimers = new Map<string, ReturnType<typeof setTimeout>>()
+  private readonly client: ChatClient
+  private user: string
+  private msgCounter = 0
+  private readonly now: () => number
+
+  constructor(private readonly deps: SessionDeps) {
+    this.client = deps.client
+    this.user = deps.user
+    this.now = deps.now ?? Date.now
+    this.client.onEvent = (e) => this.onEvent(e)
+    this.client.onStatus = (status, info) => {
+      const c = this.state.connection
+      this.set({
+        connection: {
+          ...c,
+          status,
+          attempt: info.attempt,
+          retryInMs: info.retryInMs,
+          everConnected: c.everConnected || status === 'open',
+        },
+      })
+    }
+    this.client.onOpen = (reconnected) => void this.afterOpen(reconnected)
+  }
+
+  // --- store plumbing -------------------------------------------------------------------------
+
+  subscribe = (fn: () => void): (() => void) => {
+    this.listeners.add(fn)
+    return () => this.listeners.delete(fn)
+  }
+
+  getState = (): SessionState => this.state
+
+  private set(patch: Partial<SessionState>): void {
+    this.state = { ...this.state, ...patch }
+    for (const fn of this.listeners) fn()
+  }
+
+  dispatch = (action: ChatAction): void => {
+    this.set({ chat: chatReducer(this.state.chat, action) })
+  }
+
+  private error(err: unknown, what: string): void {
+    this.dispatch({ type: 'notice', kind: 'error', text: `${what}: ${describeError(err)}` })
+  }
+
+  // --- lifecycle ------------------------------------------------------------------------------
+
+  start(): void {
+    this.client.start()
+  }
+
+  stop(): void {
+    for (const t of this.gapTimers.values()) clearTimeout(t)
+    this.gapTimers.clear()
+    this.client.stop()
+  }
+
+  private async afterOpen(reconnected: boolean): Promise<void> {
+    try {
+      const hello = await this.client.request('hello', { user: this.user })
+      this.dispatch({ type: 'hello', user: hello.user, nodeId: hello.nodeId, nodeName: hello.nodeName })
+      this.set({ connection: { ...this.state.connection, helloError: undefined } })
+    } catch (err) {
+      this.set({ connection: { ...this.state.connection, helloError: describeError(err) } })
+      return
+    }
+    if (reconnected) this.set({ connection: { ...this.state.connection, reconnectedMayHaveMissed: true } })
+    await this.refreshRooms()
+    // Rejoin what we had joined: the node forgot this session when the socket dropped.
+    const joined = Object.values(this.state.chat.rooms).filter((r) => r.joined)
+    await Promise.all(joined.map((r) => this.join(r.info.roomId, true)))
+    void this.refreshPeers()
+    if (this.state.traceOn) void this.setTrace(true)
+  }
+
+  // --- operations the UI calls ----------------------------------------------------------------
+
+  async refreshRooms(): Promise<void> {
+    try {
+      const { rooms } = await this.client.request('rooms.list')
+      this.dispatch({ type: 'rooms.listed', rooms })
+    } catch (err) {
+      this.error(err, 'Could not list rooms')
+    }
+  }
+
+  async createRoom(name: string): Promise<string | undefined> {
+    try {
+      const { room } = await this.client.request('room.create', { name })
+      this.dispatch({ type: 'room.created', room })
+      await this.join(room.roomId)
+      return room.roomId
+    } catch (err) {
+      this.error(err, `Could not create room “${name}”`)
+      return undefined
+    }
+  }
+
+  async join(roomId: string, rejoin = false): Promise<boolean> {
+    const buffer = new ReorderBuffer<ChatMessage>()
+    const previous = this.buffers.get(roomId)
+    this.buffers.set(roomId, buffer)
+    try {
+      const r = await this.client.request('room.join', { roomId })
+      const before = this.state.chat.rooms[roomId]
+      const held = before?.messages.length ? before.messages[before.messages.length - 1].seq : 0
+      let history = r.history
+      // After a reconnect, try to fetch what was sent while we were away (works once the node
+      // persists history; until then the reducer flags the room as possibly missing messages).
+      if (rejoin && r.lastSeq > held && held > 0) {
+        const have = history.length ? history[0].seq : r.lastSeq + 1
+        if (have > held + 1) {
+          try {
+            const f = await this.client.request('history.fetch', {
+              roomId,
+              beforeSeq: have,
+              limit: Math.min(200, have - held - 1),
+            })
+            history = [...f.messages, ...history]
+          } catch {
+            // Not fatal: the room shows "messages may have been missed".
+          }
+        }
+      }
+      this.dispatch({ type: 'room.joined', room: r.room, members: r.members, lastSeq: r.lastSeq, history })
+      this.release(roomId, buffer.setBaseline(Math.max(r.lastSeq, history.length ? history[history.length - 1].seq : 0)))
+      return true
+    } catch (err) {
+      if (previous) this.buffers.set(roomId, previous)
+      else this.buffers.delete(roomId)
+      this.error(err, rejoin ? 'Could not rejoin a room' : 'Could not join the room')
+      return false
+    }
+  }
+
+  async leave(roomId: string): Promise<void> {
+    try {
+      await this.client.request('room.leave', { roomId })
+      this.buffers.delete(roomId)
+      this.dispatch({ type: 'room.left', roomId })
+    } catch (err) {
+      this.error(err, 'Could not leave the room')
+    }
+  }
+
+  async send(roomId: string, text: string): Promise<void> {
+    const clientMsgId = `${this.state.chat.self?.nodeId ?? 'n'}-${this.now().toString(36)}-${(this.msgCounter++).toString(36)}-${Math.random().toString(36).slice(2, 8)}`
+    this.dispatch({ type: 'send.pending', roomId, clientMsgId, text, user: this.user, at: this.now() })
+    try {
+      const { seq } = await this.client.request('message.send', { roomId, text, clientMsgId })
+      this.dispatch({ type: 'send.acked', roomId, clientMsgId, seq })
+    } catch (err) {
+      this.dispatch({ type: 'send.failed', roomId, clientMsgId, error: describeError(err) })
+    }
+  }
+
+  /** Resend a failed message with the same clientMsgId: the administrator deduplicates (section 4). */
+  async retry(roomId: string, clientMsgId: string): Promise<void> {
+    const p = this.state.chat.rooms[roomId]?.pending.find((x) => x.clientMsgId === clientMsgId)
+    if (!p) return
+    this.dispatch({ type: 'pending.dismiss', roomId, clientMsgId })
+    this.dispatch({ type: 'send.pending', roomId, clientMsgId, text: p.text, user: p.user, at: this.now() })
+    try {
+      const { seq } = await this.client.request('message.send', { roomId, text: p.text, clientMsgId })
+      this.dispatch({ type: 'send.acked', roomId, clientMsgId, seq })
+    } catch (err) {
+      this.dispatch({ type: 'send.failed', roomId, clientMsgId, error: describeError(err) })
+    }
+  }
+
+  async deleteRoom(roomId: string): Promise<void> {
+    const name = this.state.chat.rooms[roomId]?.info.name ?? roomId
+    try {
+      const r = await this.client.request('room.delete', { roomId })
+      if (r.outcome === 'aborted') {
+        this.dispatch({ type: 'notice', kind: 'warning', text: `Deletion of “${name}” was aborted${r.reason ? `: ${r.reason}` : ''}.`, roomId })
+      }
+    } catch (err) {
+      this.error(err, `Could not delete “${name}”`)
+    }
+  }
+
+  async refreshMembers(roomId: string): Promise<void> {
+    try {
+      const { members } = await this.client.request('room.members', { roomId })
+      this.dispatch({ type: 'room.members', roomId, members })
+    } catch {
+      // The member list is a convenience; join already gave one and events keep it current.
+    }
+  }
+
+  async refreshPeers(): Promise<void> {
+    try {
+      const r = await this.client.request('peers.list')
+      this.set({ peers: { self: r.self, peers: r.peers } })
+    } catch (err) {
+      this.error(err, 'Could not list peers')
+    }
+  }
+
+  /** Throws a ProtocolError so the Settings form can show it next to the field. */
+  async addPeer(address: string): Promise<PeerInfo> {
+    const { peer } = await this.client.request('peers.add', { address })
+    this.upsertPeer(peer)
+    void this.refreshRooms()
+    return peer
+  }
+
+  async removePeer(address: string): Promise<void> {
+    await this.client.request('peers.remove', { address })
+    this.set({ peers: { ...this.state.peers, peers: this.state.peers.peers.filter((p) => p.address !== address) } })
+  }
+
+  async loadNodeInfo(): Promise<void> {
+    try {
+      this.set({ nodeInfo: await this.client.request('node.info') })
+    } catch (err) {
+      this.error(err, 'Could not read this node’s details')
+    }
+  }
+
+  async setTrace(on: boolean): Promise<void> {
+    this.set({ traceOn: on })
+    try {
+      await this.client.request('trace.subscribe', { on })
+    } catch (err) {
+      this.error(err, 'Could not subscribe to the protocol log')
+    }
+  }
+
+  clearTrace(): void {
+    this.set({ trace: [] })
+  }
+
+  dismissReconnectNotice(): void {
+    this.set({ connection: { ...this.state.connection, reconnectedMayHaveMissed: false } })
+  }
+
+  // --- events ---------------------------------------------------------------------------------
+
+  private upsertPeer(p: PeerInfo): void {
+    const peers = this.state.peers.peers
+    const i = peers.findIndex((x) => x.nodeId === p.nodeId || x.address === p.address)
+    const next = i >= 0 ? peers.map((x, j) => (j === i ? { ...x, ...p } : x)) : [...peers, p]
+    this.set({ peers: { ...this.state.peers, peers: next } })
+  }
+
+  private release(roomId: string, messages: ChatMessage[]): void {
+    for (const m of messages) {
+      const notify = shouldNotify(this.state.chat, m)
+      this.dispatch({ type: 'message', message: m })
+      if (notify && this.deps.notify) {
+        const room = this.state.chat.rooms[roomId]
+        this.deps.notify(`${m.user} in ${room?.info.name ?? 'a room'}`, m.text, roomId)
+      }
+    }
+    const buf = this.buffers.get(roomId)
+    const t = this.gapTimers.get(roomId)
+    if (buf && buf.missing().length > 0) {
+      if (!t) {
+        this.gapTimers.set(
+          roomId,
+          setTimeout(() => {
+            this.gapTimers.delete(roomId)
+            const b = this.buffers.get(roomId)
+            if (!b || b.missing().length === 0) return
+            this.dispatch({ type: 'notice', kind: 'warning', text: `Some messages did not arrive (seq ${b.missing().join(', ')}).`, roomId })
+            this.release(roomId, b.flush())
+          }, GAP_WAIT_MS),
+        )
+      }
+    } else if (t) {
+      clearTimeout(t)
+      this.gapTimers.delete(roomId)
+    }
+  }
+
+  private onEvent(e: ServerEvent): void {
+    switch (e.event) {
+      case 'message': {
+        const { event: _event, ...m } = e
+        const buf = this.buffers.get(m.roomId)
+        if (!buf) return // not (any more) joined here
+        this.release(m.roomId, buf.push(m))
+        return
+      }
+      case 'member.joined':
+      case 'member.left':
+        this.dispatch({ type: e.event, roomId: e.roomId, user: e.user, nodeId: e.nodeId })
+        return
+      case 'room.created':
+        this.dispatch({ type: 'room.created', room: e.room })
+        return
+      case 'room.deleted':
+        this.buffers.delete(e.roomId)
+        this.dispatch({ type: 'room.deleted', roomId: e.roomId })
+        return
+      case 'room.unavailable':
+      case 'room.available':
+        this.dispatch({ type: e.event, roomId: e.roomId, reason: e.reason })
+        return
+      case 'peer.status':
+        this.upsertPeer({
+          nodeId: e.nodeId,
+          name: e.name,
+          address: e.address,
+          state: e.state,
+          lastSeenMs: this.state.peers.peers.find((p) => p.nodeId === e.nodeId)?.lastSeenMs ?? 0,
+        })
+        return
+      case 'deletion':
+        this.dispatch({ type: 'deletion', roomId: e.roomId, phase: e.phase, votes: e.votes, reason: e.reason })
+        return
+      case 'trace': {
+        const trace = this.state.trace.length >= MAX_TRACE ? this.state.trace.slice(-MAX_TRACE + 1) : this.state.trace.slice()
+        trace.push(e)
+        this.set({ trace })
+        return
+      }
+    }
+  }
+}

@@ -1,0 +1,41 @@
+/**
+ * Turning protocol errors into sentences people can act on (issue 6: "clear messages for every
+ * error code"). The node's own message is more specific when it has one, so it is appended.
+ */
+import { ERROR_CODES, ERROR_TEXT, type ErrorCode } from '../../../proto/client-protocol'
+
+/** Not a node error: the client has no open connection to its node right now. */
+export const DISCONNECTED = 'disconnected'
+export type ClientErrorCode = ErrorCode | typeof DISCONNECTED
+
+export class ProtocolError extends Error {
+  constructor(
+    readonly code: ClientErrorCode,
+    message: string,
+  ) {
+    super(message)
+    this.name = 'ProtocolError'
+  }
+}
+
+export function isErrorCode(code: string): code is ErrorCode {
+  return (ERROR_CODES as readonly string[]).includes(code)
+}
+
+export function errorText(code: string, nodeMessage?: string): string {
+  const base =
+    code === DISCONNECTED
+      ? 'Not connected to the node; it will be retried when the connection is back.'
+      : isErrorCode(code)
+        ? ERROR_TEXT[code]
+        : 'Unexpected error.'
+  const detail = nodeMessage?.trim()
+  if (!detail || detail === base || detail === code) return base
+  return `${base} (${detail})`
+}
+
+export function describeError(err: unknown): string {
+  if (err instanceof ProtocolError) return errorText(err.code, err.message)
+  if (err instanceof Error) return errorText('internal', err.message)
+  return errorText('internal')
+}

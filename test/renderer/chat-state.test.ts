@@ -1,0 +1,231 @@
+import { describe, expect, it } from 'vitest'
+import type { ChatMessage, RoomInfo } from '../../proto/client-protocol'
+import {
+  chatReducer,
+  initialChatState,
+  roomsByAdmin,
+  shouldNotify,
+  timeline,
+  totalUnread,
+  unreadCount,
+  type ChatAction,
+  type ChatState,
+} from '../../renderer/src/state/chat-state'
+
+const room = (roomId: string, over: Partial<RoomInfo> = {}): RoomInfo => ({
+  roomId,
+  name: roomId,
+  adminNodeId: 'A',
+  adminNodeName: 'alpha',
+  memberCount: 1,
+  available: true,
+  joined: false,
+  createdBy: 'x',
+  ...over,
+})
+const msg = (roomId: string, seq: number, over: Partial<ChatMessage> = {}): ChatMessage => ({
+  roomId,
+  seq,
+  user: 'bob',
+  nodeId: 'B',
+  text: `m${seq}`,
+  sentAt: 1000 + seq,
+  clientMsgId: `c${seq}`,
+  ...over,
+})
+const run = (actions: ChatAction[], s: ChatState = initialChatState) => actions.reduce(chatReducer, s)
+
+const joined = (roomId: string, lastSeq = 0): ChatAction => ({
+  type: 'room.joined',
+  room: room(roomId, { joined: true }),
+  members: [{ user: 'me', nodeId: 'A' }],
+  lastSeq,
+  history: [],
+})
+
+describe('unread counts', () => {
+  it('counts latest seq minus last read seq for rooms not in view', () => {
+    const s = run([
+      { type: 'hello', user: 'me', nodeId: 'A', nodeName: 'alpha' },
+      { type: 'rooms.listed', rooms: [room('r1'), room('r2')] },
+      joined('r1', 5),
+      joined('r2'),
+      { type: 'room.select', roomId: 'r2' },
+      { type: 'message', message: msg('r1', 6) },
+      { type: 'message', message: msg('r1', 7) },
+      { type: 'message', message: msg('r2', 1) },
+    ])
+    // The 5 messages before joining are not unread; the two that came after are.
+    expect(unreadCount(s.rooms.r1)).toBe(2)
+    expect(unreadCount(s.rooms.r2)).toBe(0)
+    expect(totalUnread(s)).toBe(2)
+    const viewed = chatReducer(s, { type: 'room.select', roomId: 'r1' })
+    expect(unreadCount(viewed.rooms.r1)).toBe(0)
+  })
+
+  it('does not mark the active room read while the window is hidden', () => {
+    const s = run([
+      { type: 'rooms.listed', rooms: [room('r1')] },
+      joined('r1'),
+      { type: 'room.select', roomId: 'r1' },
+      { type: 'visibility', visible: false },
+      { type: 'message', message: msg('r1', 1) },
+    ])
+    expect(unreadCount(s.rooms.r1)).toBe(1)
+    expect(unreadCount(chatReducer(s, { type: 'visibility', visible: true }).rooms.r1)).toBe(0)
+  })
+
+  it('rooms not joined have no unread count', () => {
+    const s = run([{ type: 'rooms.listed', rooms: [room('r1')] }])
+    expect(unreadCount(s.rooms.r1)).toBe(0)
+  })
+})
+
+describe('pending and sent messages', () => {
+  const base = run([{ type: 'hello', user: 'me', nodeId: 'A', nodeName: 'alpha' }, joined('r1')])
+  const pend: ChatAction = { type: 'send.pending', roomId: 'r1', clientMsgId: 'x1', text: 'hi', user: 'me', at: 5 }
+
+  it('shows pending, then the seq, then the delivered message in its place', () => {
+    let s = chatReducer(base, pend)
+    expect(timeline(s.rooms.r1)).toEqual([{ kind: 'pending', pending: expect.objectContaining({ status: 'pending', text: 'hi' }) }])
+    s = chatReducer(s, { type: 'send.acked', roomId: 'r1', clientMsgId: 'x1', seq: 1 })
+    expect(s.rooms.r1.pending[0]).toMatchObject({ status: 'sent', seq: 1 })
+    s = chatReducer(s, { type: 'message', message: msg('r1', 1, { user: 'me', nodeId: 'A', clientMsgId: 'x1', text: 'hi' }) })
+    expect(s.rooms.r1.pending).toEqual([])
+    expect(timeline(s.rooms.r1).map((i) => i.kind)).toEqual(['message'])
+  })
+
+  it('an ack that arrives after the message event changes nothing', () => {
+    let s = chatReducer(base, pend)
+    s = chatReducer(s, { type: 'message', message: msg('r1', 1, { clientMsgId: 'x1' }) })
+    const after = chatReducer(s, { type: 'send.acked', roomId: 'r1', clientMsgId: 'x1', seq: 1 })
+    expect(after).toBe(s)
+  })
+
+  it('a failed send keeps the text with the error, and can be dismissed', () => {
+    let s = chatReducer(base, pend)
+    s = chatReducer(s, { type: 'send.failed', roomId: 'r1', clientMsgId: 'x1', error: 'busy' })
+    expect(s.rooms.r1.pending[0]).toMatchObject({ status: 'failed', error: 'busy', text: 'hi' })
+    s = chatReducer(s, { type: 'pending.dismiss', roomId: 'r1', clientMsgId: 'x1' })
+    expect(s.rooms.r1.pending).toEqual([])
+  })
+})
+
+describe('messages', () => {
+  it('keeps seq order and drops duplicates, history and live overlapping', () => {
+    let s = run([{ type: 'rooms.listed', rooms: [room('r1')] }])
+    s = chatReducer(s, {
+      type: 'room.joined',
+      room: room('r1', { joined: true }),
+      members: [],
+      lastSeq: 3,
+      history: [msg('r1', 2), msg('r1', 3)],
+    })
+    s = run([{ type: 'message', message: msg('r1', 3) }, { type: 'message', message: msg('r1', 4) }], s)
+    s = chatReducer(s, { type: 'message', message: msg('r1', 1) })
+    expect(s.rooms.r1.messages.map((m) => m.seq)).toEqual([1, 2, 3, 4])
+  })
+
+  it('appending 10,000 messages stays fast', () => {
+    let s = run([joined('r1')])
+    const t0 = performance.now()
+    for (let i = 1; i <= 10_000; i++) s = chatReducer(s, { type: 'message', message: msg('r1', i) })
+    expect(s.rooms.r1.messages).toHaveLength(10_000)
+    expect(performance.now() - t0).toBeLessThan(3000)
+  })
+
+  it('flags possibly missed messages when a rejoin reports a later lastSeq', () => {
+    let s = run([joined('r1'), { type: 'message', message: msg('r1', 1) }, { type: 'message', message: msg('r1', 2) }])
+    s = chatReducer(s, joined('r1', 5))
+    expect(s.rooms.r1.mayHaveMissed).toBe(true)
+    expect(s.rooms.r1.latestSeq).toBe(5)
+    // ...but not when history filled the hole.
+    let t = run([joined('r1'), { type: 'message', message: msg('r1', 1) }])
+    t = chatReducer(t, { ...(joined('r1', 3) as Extract<ChatAction, { type: 'room.joined' }>), history: [msg('r1', 2), msg('r1', 3)] })
+    expect(t.rooms.r1.mayHaveMissed).toBe(false)
+  })
+})
+
+describe('membership, availability, deletion', () => {
+  it('tracks members joining and leaving with their node', () => {
+    const s = run([
+      joined('r1'),
+      { type: 'member.joined', roomId: 'r1', user: 'bob', nodeId: 'B' },
+      { type: 'member.joined', roomId: 'r1', user: 'bob', nodeId: 'B' },
+      { type: 'member.left', roomId: 'r1', user: 'me', nodeId: 'A' },
+    ])
+    expect(s.rooms.r1.members).toEqual([{ user: 'bob', nodeId: 'B' }])
+    expect(s.rooms.r1.info.memberCount).toBe(1)
+  })
+
+  it('shows unavailable and available with notices', () => {
+    let s = run([joined('r1'), { type: 'room.unavailable', roomId: 'r1', reason: 'admin dead' }])
+    expect(s.rooms.r1.info.available).toBe(false)
+    expect(s.rooms.r1.unavailableReason).toBe('admin dead')
+    expect(s.notices.at(-1)?.text).toMatch(/unavailable/)
+    s = chatReducer(s, { type: 'room.available', roomId: 'r1', reason: 'back' })
+    expect(s.rooms.r1.info.available).toBe(true)
+    expect(s.notices.at(-1)?.text).toMatch(/available again/)
+  })
+
+  it('records the phases of a deletion, freezes on prepare, removes on room.deleted', () => {
+    let s = run([
+      joined('r1'),
+      { type: 'room.select', roomId: 'r1' },
+      { type: 'deletion', roomId: 'r1', phase: 'prepare', votes: { A: 'ready', B: 'pending' } },
+    ])
+    expect(s.rooms.r1.info.frozen).toBe(true)
+    s = chatReducer(s, { type: 'deletion', roomId: 'r1', phase: 'commit', votes: { A: 'ready', B: 'ready' } })
+    expect(s.rooms.r1.deletion?.phases).toEqual(['prepare', 'commit'])
+    expect(s.rooms.r1.info.frozen).toBe(false)
+    s = chatReducer(s, { type: 'room.deleted', roomId: 'r1' })
+    expect(s.rooms.r1).toBeUndefined()
+    expect(s.activeRoomId).toBeNull()
+    expect(s.notices.map((n) => n.text).join('\n')).toMatch(/prepare[\s\S]*commit[\s\S]*was deleted/)
+  })
+
+  it('an aborted deletion unfreezes the room and says why', () => {
+    const s = run([
+      joined('r1'),
+      { type: 'deletion', roomId: 'r1', phase: 'prepare', votes: {} },
+      { type: 'deletion', roomId: 'r1', phase: 'abort', votes: { B: 'abort' }, reason: 'in flight' },
+    ])
+    expect(s.rooms.r1.info.frozen).toBe(false)
+    expect(s.notices.at(-1)?.text).toMatch(/aborted: in flight/)
+  })
+
+  it('a joined room missing from a new directory listing is reported gone', () => {
+    const s = run([joined('r1'), { type: 'room.select', roomId: 'r1' }, { type: 'rooms.listed', rooms: [] }])
+    expect(s.rooms).toEqual({})
+    expect(s.activeRoomId).toBeNull()
+    expect(s.notices.at(-1)?.text).toMatch(/no longer exists/)
+  })
+})
+
+describe('derived views', () => {
+  it('groups rooms by administrator node', () => {
+    const s = run([
+      {
+        type: 'rooms.listed',
+        rooms: [room('b', { adminNodeId: 'B', adminNodeName: 'beta' }), room('a2'), room('a1')],
+      },
+    ])
+    expect(roomsByAdmin(s).map((g) => [g.adminNodeName, g.rooms.map((r) => r.info.roomId)])).toEqual([
+      ['alpha', ['a1', 'a2']],
+      ['beta', ['b']],
+    ])
+  })
+
+  it('notifies only for others’ messages in rooms not in view', () => {
+    const s = run([
+      { type: 'hello', user: 'me', nodeId: 'A', nodeName: 'alpha' },
+      joined('r1'),
+      joined('r2'),
+      { type: 'room.select', roomId: 'r1' },
+    ])
+    expect(shouldNotify(s, msg('r2', 1))).toBe(true)
+    expect(shouldNotify(s, msg('r1', 1))).toBe(false)
+    expect(shouldNotify(s, msg('r2', 1, { user: 'me', nodeId: 'A' }))).toBe(false)
+    expect(shouldNotify(chatReducer(s, { type: 'visibility', visible: false }), msg('r1', 1))).toBe(true)
+  })
+})

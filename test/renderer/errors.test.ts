@@ -1,0 +1,25 @@
+import { describe, expect, it } from 'vitest'
+import { ERROR_CODES, ERROR_TEXT } from '../../proto/client-protocol'
+import { DISCONNECTED, ProtocolError, describeError, errorText } from '../../renderer/src/state/errors'
+
+describe('error messages', () => {
+  it('has a sentence for every protocol error code', () => {
+    for (const code of ERROR_CODES) {
+      const text = errorText(code)
+      expect(text).toBe(ERROR_TEXT[code])
+      expect(text.length).toBeGreaterThan(10)
+    }
+  })
+
+  it('adds the node’s own, more specific message', () => {
+    expect(errorText('room_busy', 'deletion in progress')).toBe(`${ERROR_TEXT.room_busy} (deletion in progress)`)
+    expect(errorText('not_found', 'not_found')).toBe(ERROR_TEXT.not_found)
+  })
+
+  it('explains a lost connection and unknown codes', () => {
+    expect(errorText(DISCONNECTED)).toMatch(/not connected/i)
+    expect(errorText('weird')).toMatch(/unexpected/i)
+    expect(describeError(new ProtocolError('timeout', 'peer slow'))).toContain('did not answer in time')
+    expect(describeError(new Error('boom'))).toContain('boom')
+  })
+})
