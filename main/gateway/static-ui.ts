@@ -1,0 +1,108 @@
+/**
+ * Browser mode (issue 6, item 6): the node serves the built renderer over HTTP on its WebSocket
+ * address, so a lab mate can open http://HOST:PORT/?token=T in any browser. Only files inside the
+ * built folder are served (no path traversal, no directory listings, no dotfiles); anything else is
+ * left to the caller (returns false) so the gateway can answer it or upgrade it to a WebSocket.
+ */
+import { createReadStream, statSync } from 'node:fs'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { extname, resolve, sep } from 'node:path'
+
+const CONTENT_TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.json': 'application/json; charset=utf-8',
+  '.map': 'application/json; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.jpg': 'image/jpeg',
+  '.jpeg': 'image/jpeg',
+  '.gif': 'image/gif',
+  '.webp': 'image/webp',
+  '.ico': 'image/x-icon',
+  '.woff': 'font/woff',
+  '.woff2': 'font/woff2',
+  '.ttf': 'font/ttf',
+  '.txt': 'text/plain; charset=utf-8',
+  '.wasm': 'application/wasm',
+}
+
+/**
+ * Serve `req` from `uiDir` if it names a file there. Returns true when a response was sent (including
+ * 400/404/405 for requests that are clearly for the UI), false when the request is not ours.
+ */
+export function handleUiRequest(req: IncomingMessage, res: ServerResponse, uiDir: string): boolean {
+  // WebSocket upgrades and anything with a body belong to the gateway.
+  if (req.headers.upgrade) return false
+  const method = req.method ?? 'GET'
+  if (method !== 'GET' && method !== 'HEAD') return false
+
+  let pathname: string
+  try {
+    pathname = decodeURIComponent(new URL(req.url ?? '/', 'http://ui.invalid').pathname)
+  } catch {
+    send(res, 400, 'bad request')
+    return true
+  }
+  if (pathname.includes('\0')) {
+    send(res, 400, 'bad request')
+    return true
+  }
+  if (pathname === '/' || pathname === '') pathname = '/index.html'
+
+  const root = resolve(uiDir)
+  const file = resolve(root, '.' + pathname)
+  // Refuse anything that resolves outside the UI folder, and hidden files (.env, .git, ...).
+  if (file !== root && !file.startsWith(root + sep)) {
+    send(res, 404, 'not found')
+    return true
+  }
+  if (file.slice(root.length).split(sep).some((part) => part.startsWith('.'))) {
+    send(res, 404, 'not found')
+    return true
+  }
+
+  let size: number
+  try {
+    const st = statSync(file)
+    if (!st.isFile()) throw new Error('not a file')
+    size = st.size
+  } catch {
+    // Not a UI file: let the caller decide (it may answer 404 or 426 itself).
+    return false
+  }
+
+  const type = CONTENT_TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream'
+  const isHtml = type.startsWith('text/html')
+  res.writeHead(200, {
+    'Content-Type': type,
+    'Content-Length': String(size),
+    'X-Content-Type-Options': 'nosniff',
+    // index.html carries the token in its URL only; never let a shared cache keep the page, and keep
+    // hashed assets cacheable by the browser itself.
+    'Cache-Control': isHtml ? 'no-store' : 'private, max-age=3600',
+    // The page talks only to its own node; forbid framing and foreign script sources.
+    ...(isHtml
+      ? {
+          'Content-Security-Policy':
+            "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+          'Referrer-Policy': 'no-referrer',
+        }
+      : {}),
+  })
+  if (method === 'HEAD') {
+    res.end()
+    return true
+  }
+  const stream = createReadStream(file)
+  stream.on('error', () => res.destroy())
+  stream.pipe(res)
+  return true
+}
+
+function send(res: ServerResponse, status: number, text: string): void {
+  res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': String(Buffer.byteLength(text)) })
+  res.end(text)
+}
