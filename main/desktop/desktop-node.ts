@@ -17,6 +17,8 @@ export type StartNode = (options: NodeOptions) => Promise<RunningNode>
 export interface DesktopNodeConfig extends DesktopArgs {
   /** This instance's own folder (instanceUserDataDir). */
   userDataDir: string
+  /** Port to try first instead of 50051 + (N - 1) (tests use 0: they never touch fixed ports). */
+  preferredGrpcPort?: number
   /** Default 0.0.0.0: lab mates on other machines must reach the node. */
   defaultGrpcHost?: string
   /** Origins of our own UI that the node's gateway must accept (client-protocol.md section 2). */
@@ -78,7 +80,7 @@ export async function startDesktopNode(startNode: StartNode, config: DesktopNode
     const remembered: Settings = settings.get()
     const grpcHost = config.grpcHost ?? config.defaultGrpcHost ?? '0.0.0.0'
     const explicitPort = config.grpcPort !== undefined
-    const firstPort = explicitPort ? config.grpcPort! : await chooseGrpcPort(grpcHost, defaultGrpcPort(config.instance))
+    const firstPort = explicitPort ? config.grpcPort! : await chooseGrpcPort(grpcHost, config.preferredGrpcPort ?? defaultGrpcPort(config.instance))
     const options = (grpcPort: number): NodeOptions => ({
       ...(config.timing ?? DEFAULT_TIMING),
       // Unset: the node's own default, host name + port (client-protocol.md section 1), which already
