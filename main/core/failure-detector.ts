@@ -1,0 +1,224 @@
+/**
+ * Heartbeat failure detector and reconnect backoff: pure state machines (architecture.md, "Failure
+ * detection"; issue 4, deliverables 1 and 5; client-protocol.md section 6, guarantee 4).
+ *
+ * No timers and no clock here: the node driver feeds in what it observed, with the time it observed
+ * it, and carries out the effects that come back, in array order.
+ *
+ * API
+ *   createFailureDetector(config)             -> FailureDetectorState (no peers yet)
+ *   failureDetectorStep(state, input)         -> { state, effects: PeerStateEffect[] }
+ *     input  { type: 'heard',  peer, now }     any frame or heartbeat from `peer` (a new peer starts alive)
+ *            { type: 'left',   peer, now }     the peer said Leaving (graceful stop): dead at once
+ *            { type: 'tick',   now }           call every heartbeatMs; moves silent peers down
+ *            { type: 'forget', peer }          drop the peer entirely (peers.remove); no effect
+ *     effect { type: 'peer-state', peer, from, to, silentMs }   `from` is null for a peer heard for the
+ *            first time. Each effect is one state change, to be reported as `peer.status`.
+ *   peerViews(state, now)                     -> PeerView[] (for peers.list: state and lastSeenMs)
+ *
+ *   Backoff (one per outgoing link):
+ *   initialBackoff()                          -> Backoff
+ *   nextBackoff(backoff, config?)             -> { backoff, delayMs }   after a failed dial
+ *   initialBackoff() again                    as soon as the peer is heard (issue 4: "resets as soon
+ *                                                as it is heard")
+ *
+ * States: alive -> suspect (silent >= suspectMs) -> dead (silent >= deadMs). A peer heard again is
+ * alive at once, from suspect or from dead. A tick that finds a peer already past deadMs moves it
+ * straight from alive to dead in one effect (the driver learns the current truth, not a replay).
+ *
+ * Pause guard: if this node itself was paused (SIGSTOP, a laptop lid, a long GC), the first tick after
+ * it sees every peer silent for the whole pause. That is our silence, not theirs; declaring every peer
+ * dead would make administrators here drop every remote member (issue 4, deliverable 3). So a tick that
+ * comes more than `pauseGuardMs` after the previous one shifts every peer's last-heard time forward by
+ * the gap: peers get a fresh window to be heard before being suspected. Default: deadMs (a driver that
+ * ticks every heartbeatMs never has such a gap unless it was paused). Set Infinity to turn it off.
+ */
+import type { PeerState } from '../../proto/client-protocol'
+
+export interface FailureDetectorConfig {
+  /** Silence after which an alive peer is suspect. */
+  suspectMs: number
+  /** Silence after which a peer is dead; must be greater than suspectMs. */
+  deadMs: number
+  /** Gap between two ticks that means this node was paused (see header). Default: deadMs. */
+  pauseGuardMs?: number
+}
+
+export interface PeerLiveness {
+  readonly state: PeerState
+  readonly lastHeardMs: number
+}
+
+export interface FailureDetectorState {
+  readonly config: Readonly<Required<FailureDetectorConfig>>
+  readonly peers: Readonly<Record<string, PeerLiveness>>
+  /** `now` of the previous tick, for the pause guard; null before the first tick. */
+  readonly lastTickMs: number | null
+}
+
+export type FailureDetectorInput =
+  | { type: 'heard'; peer: string; now: number }
+  | { type: 'left'; peer: string; now: number }
+  | { type: 'tick'; now: number }
+  | { type: 'forget'; peer: string }
+
+export interface PeerStateEffect {
+  type: 'peer-state'
+  peer: string
+  /** null: the peer was not known before (first heard). */
+  from: PeerState | null
+  to: PeerState
+  /** How long the peer had been silent when the change was decided (0 when heard). */
+  silentMs: number
+}
+
+export interface FailureDetectorResult {
+  state: FailureDetectorState
+  effects: PeerStateEffect[]
+}
+
+export interface PeerView {
+  peer: string
+  state: PeerState
+  lastSeenMs: number
+  silentMs: number
+}
+
+/** A detector configuration that cannot work (thrown by createFailureDetector). */
+export class FailureDetectorConfigError extends Error {
+  readonly code = 'failure_detector_config'
+  constructor(message: string) {
+    super(message)
+    this.name = 'FailureDetectorConfigError'
+  }
+}
+
+export function createFailureDetector(config: FailureDetectorConfig): FailureDetectorState {
+  const { suspectMs, deadMs } = config
+  if (!(suspectMs > 0) || !(deadMs > suspectMs)) {
+    throw new FailureDetectorConfigError(
+      `need 0 < suspectMs < deadMs, got suspectMs=${suspectMs} deadMs=${deadMs}`,
+    )
+  }
+  const pauseGuardMs = config.pauseGuardMs ?? deadMs
+  if (!(pauseGuardMs > 0)) {
+    throw new FailureDetectorConfigError(`pauseGuardMs must be positive, got ${pauseGuardMs}`)
+  }
+  return { config: { suspectMs, deadMs, pauseGuardMs }, peers: {}, lastTickMs: null }
+}
+
+export function failureDetectorStep(
+  state: FailureDetectorState,
+  input: FailureDetectorInput,
+): FailureDetectorResult {
+  switch (input.type) {
+    case 'heard':
+      return heard(state, input.peer, input.now)
+    case 'left':
+      return left(state, input.peer, input.now)
+    case 'tick':
+      return tick(state, input.now)
+    case 'forget': {
+      if (!(input.peer in state.peers)) return { state, effects: [] }
+      const peers = { ...state.peers }
+      delete peers[input.peer]
+      return { state: { ...state, peers }, effects: [] }
+    }
+  }
+}
+
+// Any traffic proves the peer is running: alive at once, whatever it was (issue 4: "a peer that
+// answers again is alive again at once").
+function heard(state: FailureDetectorState, peer: string, now: number): FailureDetectorResult {
+  const prev = state.peers[peer]
+  const lastHeardMs = prev ? Math.max(prev.lastHeardMs, now) : now
+  const next = withPeer(state, peer, { state: 'alive', lastHeardMs })
+  if (prev?.state === 'alive') return { state: next, effects: [] }
+  return {
+    state: next,
+    effects: [{ type: 'peer-state', peer, from: prev?.state ?? null, to: 'alive', silentMs: 0 }],
+  }
+}
+
+// Graceful leave (peer.proto Leaving): no reason to wait for the timeout. A peer we never heard of
+// has nothing to mark.
+function left(state: FailureDetectorState, peer: string, now: number): FailureDetectorResult {
+  const prev = state.peers[peer]
+  if (!prev) return { state, effects: [] }
+  if (prev.state === 'dead') return { state, effects: [] }
+  const silentMs = Math.max(0, now - prev.lastHeardMs)
+  return {
+    state: withPeer(state, peer, { state: 'dead', lastHeardMs: prev.lastHeardMs }),
+    effects: [{ type: 'peer-state', peer, from: prev.state, to: 'dead', silentMs }],
+  }
+}
+
+function tick(state: FailureDetectorState, now: number): FailureDetectorResult {
+  const { suspectMs, deadMs, pauseGuardMs } = state.config
+  const gap = state.lastTickMs === null ? 0 : now - state.lastTickMs
+  const paused = gap > pauseGuardMs
+  const peers: Record<string, PeerLiveness> = {}
+  const effects: PeerStateEffect[] = []
+  for (const [peer, p] of Object.entries(state.peers)) {
+    // Pause guard (header): give back the time we were not running, never past `now`. A peer heard
+    // since the previous tick was heard after we resumed: its silence is already its own.
+    const shift = paused && state.lastTickMs !== null && p.lastHeardMs < state.lastTickMs
+    const lastHeardMs = shift ? Math.min(now, p.lastHeardMs + gap) : p.lastHeardMs
+    const silentMs = Math.max(0, now - lastHeardMs)
+    // Silence only ever moves a peer down; only `heard` moves it up.
+    let to: PeerState = p.state
+    if (silentMs >= deadMs) to = 'dead'
+    else if (silentMs >= suspectMs && p.state === 'alive') to = 'suspect'
+    peers[peer] = { state: to, lastHeardMs }
+    if (to !== p.state) effects.push({ type: 'peer-state', peer, from: p.state, to, silentMs })
+  }
+  return { state: { ...state, peers, lastTickMs: now }, effects }
+}
+
+function withPeer(state: FailureDetectorState, peer: string, p: PeerLiveness): FailureDetectorState {
+  return { ...state, peers: { ...state.peers, [peer]: p } }
+}
+
+/** Every known peer with its state, for `peers.list` (lastSeenMs is the time it was last heard). */
+export function peerViews(state: FailureDetectorState, now: number): PeerView[] {
+  return Object.entries(state.peers).map(([peer, p]) => ({
+    peer,
+    state: p.state,
+    lastSeenMs: p.lastHeardMs,
+    silentMs: Math.max(0, now - p.lastHeardMs),
+  }))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reconnect backoff (issue 4, deliverable 1: "any reconnect backoff resets as soon as it is heard
+// (backoff capped at a few seconds)"). Exponential so a dead peer costs little; capped so a peer that
+// comes back is redialled within maxMs; reset on `heard` so a flapping link recovers at full speed.
+
+export interface BackoffConfig {
+  /** Delay after the first failure. */
+  baseMs: number
+  /** Largest delay. */
+  maxMs: number
+}
+
+export const DEFAULT_BACKOFF: Readonly<BackoffConfig> = { baseMs: 100, maxMs: 2000 }
+
+export interface Backoff {
+  /** Failed dials since the peer was last heard. */
+  readonly failures: number
+}
+
+export function initialBackoff(): Backoff {
+  return { failures: 0 }
+}
+
+/** After a failed dial: how long to wait before the next one (baseMs, 2*baseMs, ... up to maxMs). */
+export function nextBackoff(
+  backoff: Backoff,
+  config: BackoffConfig = DEFAULT_BACKOFF,
+): { backoff: Backoff; delayMs: number } {
+  // Cap the exponent too, so a peer that stays dead for days cannot overflow the arithmetic.
+  const exp = Math.min(backoff.failures, 30)
+  const delayMs = Math.min(config.maxMs, config.baseMs * 2 ** exp)
+  return { backoff: { failures: backoff.failures + 1 }, delayMs }
+}

@@ -1,0 +1,266 @@
+// Tables of inputs and expected effects for main/core/failure-detector.ts (issue 4: "Unit tests of
+// the failure detector as tables with time as an input").
+import { describe, it, expect } from 'vitest'
+import {
+  createFailureDetector,
+  failureDetectorStep,
+  peerViews,
+  initialBackoff,
+  nextBackoff,
+  FailureDetectorConfigError,
+  type FailureDetectorConfig,
+  type FailureDetectorInput,
+  type FailureDetectorState,
+  type PeerStateEffect,
+} from '../../main/core/failure-detector'
+
+type Row = [FailureDetectorInput, PeerStateEffect[]]
+
+const CONFIG: FailureDetectorConfig = { suspectMs: 1500, deadMs: 3000 }
+
+const heard = (peer: string, now: number): FailureDetectorInput => ({ type: 'heard', peer, now })
+const left = (peer: string, now: number): FailureDetectorInput => ({ type: 'left', peer, now })
+const tick = (now: number): FailureDetectorInput => ({ type: 'tick', now })
+const forget = (peer: string): FailureDetectorInput => ({ type: 'forget', peer })
+const change = (
+  peer: string,
+  from: PeerStateEffect['from'],
+  to: PeerStateEffect['to'],
+  silentMs: number,
+): PeerStateEffect => ({ type: 'peer-state', peer, from, to, silentMs })
+
+/** Feeds the rows in order and checks each row's effects; returns the final state. */
+function run(rows: Row[], config: FailureDetectorConfig = CONFIG): FailureDetectorState {
+  let state = createFailureDetector(config)
+  rows.forEach(([input, expected], i) => {
+    const out = failureDetectorStep(state, input)
+    expect(out.effects, `row ${i}: ${JSON.stringify(input)}`).toEqual(expected)
+    state = out.state
+  })
+  return state
+}
+
+const cases: Array<{ name: string; rows: Row[]; config?: FailureDetectorConfig }> = [
+  {
+    name: 'alive -> suspect at suspectMs -> dead at deadMs, ticking every heartbeat',
+    rows: [
+      [heard('a', 0), [change('a', null, 'alive', 0)]],
+      [tick(500), []],
+      [tick(1000), []],
+      [tick(1499), []],
+      [tick(1500), [change('a', 'alive', 'suspect', 1500)]],
+      [tick(2000), []],
+      [tick(2999), []],
+      [tick(3000), [change('a', 'suspect', 'dead', 3000)]],
+      [tick(3500), []],
+      [tick(10_000), []],
+    ],
+  },
+  {
+    name: 'heard while suspect: alive again at once, and the silence counts from then',
+    rows: [
+      [heard('a', 0), [change('a', null, 'alive', 0)]],
+      [tick(1000), []],
+      [tick(2000), [change('a', 'alive', 'suspect', 2000)]],
+      [heard('a', 2100), [change('a', 'suspect', 'alive', 0)]],
+      [tick(3000), []],
+      [tick(3500), []],
+      [tick(4000), [change('a', 'alive', 'suspect', 1900)]],
+    ],
+  },
+  {
+    name: 'heard while dead: alive again at once',
+    rows: [
+      [heard('a', 0), [change('a', null, 'alive', 0)]],
+      [tick(1000), []],
+      [tick(2000), [change('a', 'alive', 'suspect', 2000)]],
+      [tick(3000), [change('a', 'suspect', 'dead', 3000)]],
+      [tick(4000), []],
+      [heard('a', 4200), [change('a', 'dead', 'alive', 0)]],
+      [tick(5000), []],
+    ],
+  },
+  {
+    name: 'heartbeats keep a peer alive; a repeated heard emits nothing',
+    rows: [
+      [heard('a', 0), [change('a', null, 'alive', 0)]],
+      [heard('a', 500), []],
+      [tick(1000), []],
+      [heard('a', 1000), []],
+      [tick(2000), []],
+      [heard('a', 1500), []],
+      [tick(2400), []],
+      [tick(2999), []],
+      [tick(3000), [change('a', 'alive', 'suspect', 1500)]],
+    ],
+  },
+  {
+    name: 'an older `now` in heard does not move last-heard backwards',
+    rows: [
+      [heard('a', 1000), [change('a', null, 'alive', 0)]],
+      [heard('a', 200), []],
+      [tick(1500), []],
+      [tick(2499), []],
+      [tick(2500), [change('a', 'alive', 'suspect', 1500)]],
+    ],
+  },
+  {
+    name: 'left (graceful leave): dead at once, without waiting; repeated left changes nothing',
+    rows: [
+      [heard('a', 0), [change('a', null, 'alive', 0)]],
+      [tick(400), []],
+      [left('a', 450), [change('a', 'alive', 'dead', 450)]],
+      [left('a', 460), []],
+      [tick(5000), []],
+      [heard('a', 6000), [change('a', 'dead', 'alive', 0)]],
+    ],
+  },
+  {
+    name: 'left from suspect, and left of a peer never heard (nothing to mark)',
+    rows: [
+      [heard('a', 0), [change('a', null, 'alive', 0)]],
+      [tick(1000), []],
+      [tick(1600), [change('a', 'alive', 'suspect', 1600)]],
+      [left('a', 1700), [change('a', 'suspect', 'dead', 1700)]],
+      [left('ghost', 1700), []],
+    ],
+  },
+  {
+    name: 'forget drops a peer: no more effects for it; heard later is a new peer again',
+    rows: [
+      [heard('a', 0), [change('a', null, 'alive', 0)]],
+      [forget('a'), []],
+      [forget('a'), []],
+      [tick(1000), []],
+      [tick(2000), []],
+      [tick(3000), []],
+      [heard('a', 3100), [change('a', null, 'alive', 0)]],
+    ],
+  },
+  {
+    name: 'peers are independent',
+    rows: [
+      [heard('a', 0), [change('a', null, 'alive', 0)]],
+      [heard('b', 1000), [change('b', null, 'alive', 0)]],
+      [tick(1000), []],
+      [tick(2000), [change('a', 'alive', 'suspect', 2000)]],
+      [tick(2500), [change('b', 'alive', 'suspect', 1500)]],
+      [tick(3000), [change('a', 'suspect', 'dead', 3000)]],
+      [heard('b', 3200), [change('b', 'suspect', 'alive', 0)]],
+      [tick(4000), []],
+    ],
+  },
+  {
+    name: 'a tick that finds a peer past deadMs moves it alive -> dead in one effect (guard off)',
+    config: { ...CONFIG, pauseGuardMs: Infinity },
+    rows: [
+      [heard('a', 0), [change('a', null, 'alive', 0)]],
+      [tick(100), []],
+      [tick(5000), [change('a', 'alive', 'dead', 5000)]],
+    ],
+  },
+  {
+    name: 'pause guard: after our own pause (tick gap > deadMs) peers get a fresh window',
+    rows: [
+      [heard('a', 0), [change('a', null, 'alive', 0)]],
+      [tick(500), []],
+      [tick(1000), []],
+      // Paused for 9 s (SIGSTOP): a's silence is counted as it was at the previous tick, 1000 ms.
+      [tick(10_000), []],
+      [tick(10_499), []],
+      [tick(10_500), [change('a', 'alive', 'suspect', 1500)]],
+      [tick(11_000), []],
+      [tick(12_000), [change('a', 'suspect', 'dead', 3000)]],
+    ],
+  },
+  {
+    name: 'pause guard: a peer heard right after the pause, before the tick, stays alive',
+    rows: [
+      [heard('a', 0), [change('a', null, 'alive', 0)]],
+      [tick(1000), []],
+      [heard('a', 9_990), []],
+      [tick(10_000), []],
+      [tick(11_000), []],
+      [tick(11_489), []],
+      [tick(11_490), [change('a', 'alive', 'suspect', 1500)]],
+    ],
+  },
+]
+
+describe('failure detector (tables, time as input)', () => {
+  for (const c of cases) it(c.name, () => void run(c.rows, c.config))
+
+  it('peerViews reports state and last-heard time for peers.list', () => {
+    const state = run([
+      [heard('a', 0), [change('a', null, 'alive', 0)]],
+      [heard('b', 1000), [change('b', null, 'alive', 0)]],
+      [tick(1600), [change('a', 'alive', 'suspect', 1600)]],
+    ])
+    expect(peerViews(state, 2000)).toEqual([
+      { peer: 'a', state: 'suspect', lastSeenMs: 0, silentMs: 2000 },
+      { peer: 'b', state: 'alive', lastSeenMs: 1000, silentMs: 1000 },
+    ])
+  })
+
+  it('steps do not mutate the state they are given', () => {
+    const s0 = createFailureDetector(CONFIG)
+    const s1 = failureDetectorStep(s0, heard('a', 0)).state
+    failureDetectorStep(s1, tick(5000))
+    failureDetectorStep(s1, left('a', 10))
+    expect(s0.peers).toEqual({})
+    expect(s1.peers).toEqual({ a: { state: 'alive', lastHeardMs: 0 } })
+  })
+
+  it.each([
+    [{ suspectMs: 0, deadMs: 3000 }],
+    [{ suspectMs: 3000, deadMs: 3000 }],
+    [{ suspectMs: 2000, deadMs: 1000 }],
+    [{ suspectMs: 1500, deadMs: 3000, pauseGuardMs: 0 }],
+  ])('rejects config %j with a named error and a stable code', (config) => {
+    expect(() => createFailureDetector(config)).toThrow(FailureDetectorConfigError)
+    try {
+      createFailureDetector(config)
+    } catch (e) {
+      expect((e as FailureDetectorConfigError).code).toBe('failure_detector_config')
+    }
+  })
+})
+
+describe('reconnect backoff', () => {
+  it('doubles from 100 ms and caps at 2000 ms', () => {
+    let b = initialBackoff()
+    const delays: number[] = []
+    for (let i = 0; i < 8; i++) {
+      const out = nextBackoff(b)
+      delays.push(out.delayMs)
+      b = out.backoff
+    }
+    expect(delays).toEqual([100, 200, 400, 800, 1600, 2000, 2000, 2000])
+  })
+
+  it('resets to the base delay once the peer is heard (initialBackoff again)', () => {
+    let b = initialBackoff()
+    for (let i = 0; i < 6; i++) b = nextBackoff(b).backoff
+    expect(nextBackoff(b).delayMs).toBe(2000)
+    b = initialBackoff()
+    expect(nextBackoff(b).delayMs).toBe(100)
+  })
+
+  it('stays at the cap after very many failures (no overflow)', () => {
+    expect(nextBackoff({ failures: 10_000 }).delayMs).toBe(2000)
+    expect(nextBackoff({ failures: 10_000 }, { baseMs: 50, maxMs: 3000 }).delayMs).toBe(3000)
+  })
+
+  it.each([
+    [{ baseMs: 100, maxMs: 2000 }, [100, 200, 400, 800, 1600, 2000]],
+    [{ baseMs: 250, maxMs: 1000 }, [250, 500, 1000, 1000, 1000, 1000]],
+  ])('config %j gives %j', (config, expected) => {
+    let b = initialBackoff()
+    const delays = expected.map(() => {
+      const out = nextBackoff(b, config)
+      b = out.backoff
+      return out.delayMs
+    })
+    expect(delays).toEqual(expected)
+  })
+})

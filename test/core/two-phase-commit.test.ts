@@ -1,0 +1,668 @@
+// Tables of inputs and expected effects for main/core/two-phase-commit.ts (issue 5: "Unit tests of
+// coordinator and participant state machines as tables (all votes, timeouts, repeats)").
+import { describe, it, expect } from 'vitest'
+import {
+  startCoordinator,
+  coordinatorStep,
+  recoverCoordinator,
+  presumedAbortAnswer,
+  startParticipant,
+  participantStep,
+  abortBeforePrepare,
+  recoverParticipant,
+  ackUnknownDecision,
+  emptyTombstones,
+  addTombstone,
+  isTombstoned,
+  tombstoneTx,
+  type CoordinatorInput,
+  type CoordinatorState,
+  type ParticipantInput,
+  type ParticipantState,
+  type TwoPhaseConfig,
+  type TxEffect,
+  type TxRecord,
+} from '../../main/core/two-phase-commit'
+import type { Vote } from '../../proto/client-protocol'
+
+const CONFIG: TwoPhaseConfig = { voteTimeoutMs: 5000, resendMs: 1000, decisionTimeoutMs: 2000 }
+const TX = 'tx1'
+const ROOM = 'room1'
+
+// --- effect builders: one line per expected effect keeps the tables readable -----------------
+
+const freeze: TxEffect = { type: 'freeze', txId: TX, roomId: ROOM }
+const apply = (commit: boolean): TxEffect => ({ type: 'apply', txId: TX, roomId: ROOM, commit })
+const forget: TxEffect = { type: 'forget', txId: TX }
+const persist = (record: Partial<TxRecord>): TxEffect => ({
+  type: 'persist',
+  record: {
+    txId: TX,
+    roomId: ROOM,
+    role: 'coordinator',
+    coordinator: 'n1',
+    participants: ['n2', 'n3'],
+    decision: null,
+    reason: '',
+    ...record,
+  },
+})
+const progress = (phase: 'prepare' | 'commit' | 'abort', votes: Record<string, Vote>, reason?: string): TxEffect => ({
+  type: 'progress',
+  txId: TX,
+  roomId: ROOM,
+  phase,
+  votes,
+  ...(reason ? { reason } : {}),
+})
+const done = (outcome: 'committed' | 'aborted', reason?: string): TxEffect => ({
+  type: 'done',
+  txId: TX,
+  roomId: ROOM,
+  outcome,
+  ...(reason ? { reason } : {}),
+})
+const sendPrepare = (to: string, participants: string[]): TxEffect => ({
+  type: 'send',
+  to,
+  message: { prepare: { txId: TX, roomId: ROOM, participants } },
+})
+const sendDecision = (to: string, commit: boolean): TxEffect => ({
+  type: 'send',
+  to,
+  message: { decision: { txId: TX, roomId: ROOM, commit } },
+})
+const sendVote = (to: string, ready: boolean, reason = ''): TxEffect => ({
+  type: 'send',
+  to,
+  message: { vote: { txId: TX, ready, reason } },
+})
+const sendAck = (to: string): TxEffect => ({ type: 'send', to, message: { decisionAck: { txId: TX } } })
+const sendQuery = (to: string): TxEffect => ({
+  type: 'send',
+  to,
+  message: { decisionQuery: { txId: TX, roomId: ROOM } },
+})
+const sendAnswer = (to: string, known: boolean, commit = false): TxEffect => ({
+  type: 'send',
+  to,
+  message: { decisionAnswer: { txId: TX, known, commit } },
+})
+
+// --- coordinator ---------------------------------------------------------------------------
+
+const vote = (from: string, ready: boolean, now: number, reason = ''): CoordinatorInput => ({
+  type: 'vote',
+  from,
+  ready,
+  reason,
+  now,
+})
+const ack = (from: string, now: number): CoordinatorInput => ({ type: 'ack', from, now })
+const cTick = (now: number): CoordinatorInput => ({ type: 'tick', now })
+const peerDead = (peer: string, now: number): CoordinatorInput => ({ type: 'peer-dead', peer, now })
+const cQuery = (from: string, now: number): CoordinatorInput => ({ type: 'query', from, now })
+
+/** What start emits for the 3-node case: the administrator n1 (with members) and n2, n3. */
+const START_EFFECTS: TxEffect[] = [
+  freeze,
+  persist({}),
+  progress('prepare', { n2: 'pending', n3: 'pending' }),
+  sendPrepare('n2', ['n2', 'n3']),
+  sendPrepare('n3', ['n2', 'n3']),
+]
+
+function commitEffects(votes: Record<string, Vote>): TxEffect[] {
+  return [
+    persist({ decision: 'commit' }),
+    sendDecision('n2', true),
+    sendDecision('n3', true),
+    apply(true),
+    progress('commit', votes),
+    done('committed'),
+  ]
+}
+
+function abortEffects(votes: Record<string, Vote>, reason: string): TxEffect[] {
+  return [
+    persist({ decision: 'abort', reason }),
+    sendDecision('n2', false),
+    sendDecision('n3', false),
+    apply(false),
+    progress('abort', votes, reason),
+    done('aborted', reason),
+  ]
+}
+
+type CRow = [CoordinatorInput, TxEffect[]]
+
+function runCoordinator(state: CoordinatorState, rows: CRow[]): CoordinatorState {
+  rows.forEach(([input, expected], i) => {
+    const out = coordinatorStep(state, input)
+    expect(out.effects, `row ${i}: ${JSON.stringify(input)}`).toEqual(expected)
+    state = out.state
+  })
+  return state
+}
+
+function started(): CoordinatorState {
+  const out = startCoordinator({ txId: TX, roomId: ROOM, self: 'n1', participants: ['n1', 'n2', 'n3'], now: 0 }, CONFIG)
+  expect(out.effects).toEqual(START_EFFECTS)
+  return out.state
+}
+
+const READY = { n2: 'ready', n3: 'ready' } as const
+
+const coordinatorCases: Array<{ name: string; rows: CRow[]; phase?: CoordinatorState['phase'] }> = [
+  {
+    name: 'all votes READY: persist commit, then send it, apply, progress, done; forget after all acks',
+    phase: 'finished',
+    rows: [
+      [vote('n2', true, 100), [progress('prepare', { n2: 'ready', n3: 'pending' })]],
+      [vote('n3', true, 200), commitEffects(READY)],
+      [ack('n2', 300), []],
+      [ack('n3', 400), [forget]],
+      [cTick(5000), []],
+    ],
+  },
+  {
+    name: 'one ABORT: rollback with the node and its reason',
+    phase: 'decided',
+    rows: [
+      [vote('n2', true, 100), [progress('prepare', { n2: 'ready', n3: 'pending' })]],
+      [
+        vote('n3', false, 200, 'sends in flight'),
+        abortEffects({ n2: 'ready', n3: 'abort' }, 'node n3 voted ABORT: sends in flight'),
+      ],
+      // A vote after the decision does not reopen it; the voter is sent the decision again.
+      [vote('n2', true, 300), [sendDecision('n2', false)]],
+    ],
+  },
+  {
+    name: 'first vote ABORT decides at once, without waiting for the others',
+    phase: 'decided',
+    rows: [
+      [
+        vote('n2', false, 100, 'another deletion in progress'),
+        abortEffects({ n2: 'abort', n3: 'pending' }, 'node n2 voted ABORT: another deletion in progress'),
+      ],
+      [vote('n3', true, 150), [sendDecision('n3', false)]],
+    ],
+  },
+  {
+    name: 'missing vote at the vote timeout: presumed abort naming the silent node',
+    phase: 'decided',
+    rows: [
+      [vote('n2', true, 100), [progress('prepare', { n2: 'ready', n3: 'pending' })]],
+      [cTick(1000), []],
+      [cTick(4999), []],
+      [cTick(5000), abortEffects({ n2: 'ready', n3: 'pending' }, 'no vote from n3')],
+      [cTick(5500), []],
+    ],
+  },
+  {
+    name: 'no vote at all by the timeout: every silent node is named',
+    rows: [[cTick(5000), abortEffects({ n2: 'pending', n3: 'pending' }, 'no vote from n2, n3')]],
+  },
+  {
+    name: 'participant dead during prepare: abort at once',
+    rows: [
+      [peerDead('n9', 50), []],
+      [vote('n2', true, 100), [progress('prepare', { n2: 'ready', n3: 'pending' })]],
+      [peerDead('n3', 200), abortEffects({ n2: 'ready', n3: 'pending' }, 'node n3 is dead')],
+      [peerDead('n2', 300), []],
+    ],
+  },
+  {
+    name: 'participant dead after the decision: no change, it learns by resend when back',
+    rows: [
+      [vote('n2', true, 100), [progress('prepare', { n2: 'ready', n3: 'pending' })]],
+      [vote('n3', true, 200), commitEffects(READY)],
+      [peerDead('n3', 300), []],
+    ],
+  },
+  {
+    name: 'decision resent every resendMs to participants that have not acked; repeats are harmless',
+    phase: 'finished',
+    rows: [
+      [vote('n2', true, 100), [progress('prepare', { n2: 'ready', n3: 'pending' })]],
+      [vote('n3', true, 200), commitEffects(READY)],
+      [cTick(1199), []],
+      [cTick(1200), [sendDecision('n2', true), sendDecision('n3', true)]],
+      [ack('n2', 1300), []],
+      [ack('n2', 1350), []],
+      [cTick(2199), []],
+      [cTick(2200), [sendDecision('n3', true)]],
+      [cTick(3200), [sendDecision('n3', true)]],
+      [ack('n3', 3300), [forget]],
+      [ack('n3', 3400), []],
+      [cTick(9000), []],
+    ],
+  },
+  {
+    name: 'repeated and stranger votes during prepare change nothing; acks before the decision ignored',
+    phase: 'preparing',
+    rows: [
+      [vote('n2', true, 100), [progress('prepare', { n2: 'ready', n3: 'pending' })]],
+      [vote('n2', false, 150, 'changed my mind'), []],
+      [vote('n9', false, 160, 'not a participant'), []],
+      [ack('n2', 170), []],
+    ],
+  },
+  {
+    name: 'query: unknown while collecting votes, known once decided',
+    rows: [
+      [cQuery('n2', 100), [sendAnswer('n2', false)]],
+      [vote('n2', true, 200), [progress('prepare', { n2: 'ready', n3: 'pending' })]],
+      [vote('n3', true, 300), commitEffects(READY)],
+      [cQuery('n3', 400), [sendAnswer('n3', true, true)]],
+    ],
+  },
+]
+
+describe('two-phase commit: coordinator (tables)', () => {
+  for (const c of coordinatorCases) {
+    it(c.name, () => {
+      const end = runCoordinator(started(), c.rows)
+      if (c.phase) expect(end.phase).toBe(c.phase)
+    })
+  }
+
+  it('no participant but itself: decides commit at once and forgets', () => {
+    const out = startCoordinator({ txId: TX, roomId: ROOM, self: 'n1', participants: ['n1'], now: 0 }, CONFIG)
+    expect(out.effects).toEqual([
+      freeze,
+      persist({ participants: [] }),
+      progress('prepare', {}),
+      persist({ participants: [], decision: 'commit' }),
+      apply(true),
+      progress('commit', {}),
+      done('committed'),
+      forget,
+    ])
+    expect(out.state.phase).toBe('finished')
+  })
+
+  it('persist comes before every send of the decision (architecture core rule)', () => {
+    let s = started()
+    s = coordinatorStep(s, vote('n2', true, 1)).state
+    const effects = coordinatorStep(s, vote('n3', true, 2)).effects
+    const persistAt = effects.findIndex((e) => e.type === 'persist')
+    const firstSend = effects.findIndex((e) => e.type === 'send')
+    expect(persistAt).toBeGreaterThanOrEqual(0)
+    expect(persistAt).toBeLessThan(firstSend)
+  })
+
+  it('recovery of a decided tx: resend the decision and re-apply it locally, then finish on acks', () => {
+    const record: TxRecord = {
+      txId: TX,
+      roomId: ROOM,
+      role: 'coordinator',
+      coordinator: 'n1',
+      participants: ['n2', 'n3'],
+      decision: 'commit',
+      reason: '',
+    }
+    const out = recoverCoordinator(record, 10_000, CONFIG)
+    expect(out.effects).toEqual([sendDecision('n2', true), sendDecision('n3', true), apply(true)])
+    runCoordinator(out.state, [
+      [cQuery('n3', 10_100), [sendAnswer('n3', true, true)]],
+      [ack('n2', 10_200), []],
+      [cTick(11_000), [sendDecision('n3', true)]],
+      [ack('n3', 11_100), [forget]],
+    ])
+  })
+
+  it('recovery of an undecided tx: presumed abort, persisted before it is sent; no `done`', () => {
+    const record: TxRecord = {
+      txId: TX,
+      roomId: ROOM,
+      role: 'coordinator',
+      coordinator: 'n1',
+      participants: ['n2', 'n3'],
+      decision: null,
+      reason: '',
+    }
+    const reason = 'the coordinator restarted before deciding'
+    const out = recoverCoordinator(record, 10_000, CONFIG)
+    expect(out.effects).toEqual([
+      persist({ decision: 'abort', reason }),
+      sendDecision('n2', false),
+      sendDecision('n3', false),
+      apply(false),
+      progress('abort', { n2: 'pending', n3: 'pending' }, reason),
+    ])
+    runCoordinator(out.state, [
+      [vote('n2', true, 10_100), [sendDecision('n2', false)]],
+      [ack('n2', 10_200), []],
+      [ack('n3', 10_300), [forget]],
+    ])
+  })
+
+  it('no machine and no record at the administrator: presumed abort answer', () => {
+    expect(presumedAbortAnswer('n2', TX)).toEqual([sendAnswer('n2', true, false)])
+  })
+})
+
+// --- participant -------------------------------------------------------------------------
+
+const prepare = (now: number, canCommit = true, reason = '') => ({
+  txId: TX,
+  roomId: ROOM,
+  self: 'n2',
+  coordinator: 'n1',
+  participants: ['n2', 'n3', 'n4'],
+  canCommit,
+  reason,
+  now,
+})
+const decision = (commit: boolean, now: number, from = 'n1'): ParticipantInput => ({
+  type: 'decision',
+  from,
+  commit,
+  now,
+})
+const answer = (from: string, known: boolean, commit: boolean, now: number): ParticipantInput => ({
+  type: 'answer',
+  from,
+  known,
+  commit,
+  now,
+})
+const pTick = (now: number): ParticipantInput => ({ type: 'tick', now })
+const pQuery = (from: string, now: number): ParticipantInput => ({ type: 'query', from, now })
+const rePrepare = (now: number): ParticipantInput => ({ type: 'prepare', coordinator: 'n1', now })
+
+const READY_EFFECTS: TxEffect[] = [
+  freeze,
+  persist({ role: 'participant', participants: ['n3', 'n4'] }),
+  sendVote('n1', true),
+]
+const BLOCKED: TxEffect = {
+  type: 'blocked',
+  txId: TX,
+  roomId: ROOM,
+  reason:
+    'voted READY and nobody reachable knows the outcome (asked n1, n3, n4); the room stays frozen until the coordinator returns',
+}
+
+type PRow = [ParticipantInput, TxEffect[]]
+
+function runParticipant(state: ParticipantState, rows: PRow[]): ParticipantState {
+  rows.forEach(([input, expected], i) => {
+    const out = participantStep(state, input)
+    expect(out.effects, `row ${i}: ${JSON.stringify(input)}`).toEqual(expected)
+    state = out.state
+  })
+  return state
+}
+
+const participantCases: Array<{
+  name: string
+  canCommit?: boolean
+  reason?: string
+  start: TxEffect[]
+  rows: PRow[]
+  stage?: ParticipantState['stage']
+}> = [
+  {
+    name: 'READY then COMMIT: apply once, forget the record, ack; a repeated COMMIT is only acked',
+    start: READY_EFFECTS,
+    stage: 'finished',
+    rows: [
+      [decision(true, 500), [apply(true), forget, sendAck('n1')]],
+      [decision(true, 600), [sendAck('n1')]],
+      [decision(true, 700), [sendAck('n1')]],
+      [pTick(10_000), []],
+    ],
+  },
+  {
+    name: 'READY then ROLLBACK: unfreeze once; a repeated ROLLBACK is only acked',
+    start: READY_EFFECTS,
+    rows: [
+      [decision(false, 500), [apply(false), forget, sendAck('n1')]],
+      [decision(false, 600), [sendAck('n1')]],
+    ],
+  },
+  {
+    name: 'cannot commit: vote ABORT with the reason; nothing frozen, nothing to apply later',
+    canCommit: false,
+    reason: 'sends in flight',
+    start: [sendVote('n1', false, 'sends in flight')],
+    stage: 'finished',
+    rows: [
+      [pQuery('n3', 100), [sendAnswer('n3', true, false)]],
+      [decision(false, 500), [sendAck('n1')]],
+      [decision(false, 600), [sendAck('n1')]],
+      // A COMMIT after our ABORT vote is a coordinator bug: never applied, never acked.
+      [decision(true, 700), []],
+      [pTick(10_000), []],
+    ],
+  },
+  {
+    name: 'repeated PREPARE: the same vote again, nothing frozen twice',
+    start: READY_EFFECTS,
+    rows: [
+      [rePrepare(100), [sendVote('n1', true)]],
+      [rePrepare(200), [sendVote('n1', true)]],
+    ],
+  },
+  {
+    name: 'no decision: ask the coordinator, then the other participants; a known answer applies',
+    start: READY_EFFECTS,
+    stage: 'finished',
+    rows: [
+      [pTick(1999), []],
+      [pTick(2000), [sendQuery('n1')]],
+      [pTick(3999), []],
+      [pTick(4000), [sendQuery('n3'), sendQuery('n4')]],
+      [answer('n4', false, false, 4100), []],
+      [answer('n3', true, true, 4200), [apply(true), forget]],
+      // The coordinator's decision arriving later is acked, not applied again.
+      [decision(true, 9000), [sendAck('n1')]],
+      [answer('n4', true, true, 9100), []],
+    ],
+  },
+  {
+    name: 'a peer that voted ABORT answers abort: the query round ends in rollback',
+    start: READY_EFFECTS,
+    rows: [
+      [pTick(2000), [sendQuery('n1')]],
+      [pTick(4000), [sendQuery('n3'), sendQuery('n4')]],
+      [answer('n3', true, false, 4100), [apply(false), forget]],
+    ],
+  },
+  {
+    name: 'nobody knows: blocked (room stays frozen), retries coordinator first, unblocks on the decision',
+    start: READY_EFFECTS,
+    rows: [
+      [pTick(2000), [sendQuery('n1')]],
+      // An undecided coordinator answering "unknown" is still collecting votes: keep waiting.
+      [answer('n1', false, false, 2100), []],
+      [pTick(4000), [sendQuery('n3'), sendQuery('n4')]],
+      [answer('n3', false, false, 4100), []],
+      [answer('n3', false, false, 4150), []],
+      [answer('n4', false, false, 4200), [BLOCKED]],
+      [pTick(6199), []],
+      [pTick(6200), [sendQuery('n1'), sendQuery('n3'), sendQuery('n4')]],
+      [answer('n3', false, false, 6300), []],
+      [answer('n4', false, false, 6300), []],
+      [pTick(8200), [sendQuery('n1'), sendQuery('n3'), sendQuery('n4')]],
+      [pQuery('n3', 8300), [sendAnswer('n3', false)]],
+      [decision(true, 9000), [apply(true), forget, sendAck('n1')]],
+      [pTick(20_000), []],
+    ],
+  },
+  {
+    name: 'peers silent (dead) too: blocked after the second timeout',
+    start: READY_EFFECTS,
+    stage: 'blocked',
+    rows: [
+      [pTick(2000), [sendQuery('n1')]],
+      [pTick(4000), [sendQuery('n3'), sendQuery('n4')]],
+      [pTick(5999), []],
+      [pTick(6000), [BLOCKED]],
+      [pTick(8000), [sendQuery('n1'), sendQuery('n3'), sendQuery('n4')]],
+    ],
+  },
+  {
+    name: 'while prepared, another participant asking gets "unknown"',
+    start: READY_EFFECTS,
+    rows: [[pQuery('n4', 100), [sendAnswer('n4', false)]]],
+  },
+]
+
+describe('two-phase commit: participant (tables)', () => {
+  for (const c of participantCases) {
+    it(c.name, () => {
+      const out = startParticipant(prepare(0, c.canCommit ?? true, c.reason ?? ''), CONFIG)
+      expect(out.effects).toEqual(c.start)
+      const end = runParticipant(out.state, c.rows)
+      if (c.stage) expect(end.stage).toBe(c.stage)
+    })
+  }
+
+  it('only participant besides the coordinator: blocked straight after asking the coordinator', () => {
+    const out = startParticipant({ ...prepare(0), participants: ['n2'] }, CONFIG)
+    runParticipant(out.state, [
+      [pTick(2000), [sendQuery('n1')]],
+      [
+        pTick(4000),
+        [
+          {
+            type: 'blocked',
+            txId: TX,
+            roomId: ROOM,
+            reason:
+              'voted READY and nobody reachable knows the outcome (asked n1); the room stays frozen until the coordinator returns',
+          },
+        ],
+      ],
+      [pTick(6000), [sendQuery('n1')]],
+      [answer('n1', true, false, 6100), [apply(false), forget]],
+    ])
+  })
+
+  it('asked before its PREPARE arrived: aborts unilaterally, answers abort, votes ABORT later', () => {
+    const out = abortBeforePrepare({ txId: TX, roomId: ROOM, self: 'n2', from: 'n3', now: 0 }, CONFIG)
+    expect(out.effects).toEqual([sendAnswer('n3', true, false)])
+    runParticipant(out.state, [
+      [pQuery('n4', 10), [sendAnswer('n4', true, false)]],
+      [rePrepare(20), [sendVote('n1', false, 'asked about the deletion before its PREPARE arrived')]],
+      [decision(false, 30), [sendAck('n1')]],
+    ])
+  })
+
+  it('recovery with a READY vote and no decision: freeze again and ask the coordinator at once', () => {
+    const record: TxRecord = {
+      txId: TX,
+      roomId: ROOM,
+      role: 'participant',
+      coordinator: 'n1',
+      participants: ['n3', 'n4'],
+      decision: null,
+      reason: '',
+    }
+    const out = recoverParticipant(record, 50_000, CONFIG)
+    expect(out.effects).toEqual([freeze, sendQuery('n1')])
+    runParticipant(out.state, [
+      [pTick(52_000), [sendQuery('n3'), sendQuery('n4')]],
+      [answer('n4', true, true, 52_100), [apply(true), forget]],
+    ])
+  })
+
+  it('recovery of a record with a decision (crash between apply and forget): apply again, forget', () => {
+    const record: TxRecord = {
+      txId: TX,
+      roomId: ROOM,
+      role: 'participant',
+      coordinator: 'n1',
+      participants: ['n3'],
+      decision: 'commit',
+      reason: '',
+    }
+    expect(recoverParticipant(record, 0, CONFIG).effects).toEqual([apply(true), forget])
+  })
+
+  it('decision for an unknown or finished tx: ack only', () => {
+    expect(ackUnknownDecision('n1', TX)).toEqual([sendAck('n1')])
+  })
+})
+
+// --- the two machines together, through a pure in-memory network -----------------------------
+
+describe('two-phase commit: coordinator and participants wired together', () => {
+  it('commit across 3 nodes; every node applies exactly once; coordinator forgets after acks', () => {
+    const applied: string[] = []
+    const parts = new Map<string, ParticipantState>()
+    let coord = startCoordinator({ txId: TX, roomId: ROOM, self: 'n1', participants: ['n1', 'n2', 'n3'], now: 0 }, CONFIG)
+    const queue: Array<{ from: string; to: string; e: TxEffect }> = coord.effects
+      .filter((e) => e.type === 'send')
+      .map((e) => ({ from: 'n1', to: (e as { to: string }).to, e }))
+    let forgotten = false
+    let now = 0
+    while (queue.length > 0) {
+      const { from, to, e } = queue.shift()!
+      if (e.type !== 'send') continue
+      now += 10
+      const m = e.message
+      let effects: TxEffect[] = []
+      if ('prepare' in m) {
+        const out = startParticipant(
+          { txId: m.prepare.txId, roomId: m.prepare.roomId, self: to, coordinator: from, participants: m.prepare.participants, canCommit: true, reason: '', now },
+          CONFIG,
+        )
+        parts.set(to, out.state)
+        effects = out.effects
+      } else if ('vote' in m) {
+        coord = coordinatorStep(coord.state, { type: 'vote', from, ready: m.vote.ready, reason: m.vote.reason, now })
+        effects = coord.effects
+      } else if ('decision' in m) {
+        const out = participantStep(parts.get(to)!, { type: 'decision', from, commit: m.decision.commit, now })
+        parts.set(to, out.state)
+        effects = out.effects
+      } else if ('decisionAck' in m) {
+        coord = coordinatorStep(coord.state, { type: 'ack', from, now })
+        effects = coord.effects
+      }
+      for (const x of effects) {
+        if (x.type === 'send') queue.push({ from: to, to: x.to, e: x })
+        if (x.type === 'apply') applied.push(`${to}:${x.commit ? 'commit' : 'abort'}`)
+        if (x.type === 'forget' && to === 'n1') forgotten = true
+      }
+    }
+    expect(applied.sort()).toEqual(['n1:commit', 'n2:commit', 'n3:commit'])
+    expect(coord.state.phase).toBe('finished')
+    expect(forgotten).toBe(true)
+  })
+})
+
+// --- tombstones --------------------------------------------------------------------------------
+
+describe('tombstones', () => {
+  it('a deleted room is tombstoned with the tx that deleted it', () => {
+    let t = emptyTombstones(3)
+    expect(isTombstoned(t, 'r1')).toBe(false)
+    t = addTombstone(t, 'r1', 'tx1')
+    expect(isTombstoned(t, 'r1')).toBe(true)
+    expect(tombstoneTx(t, 'r1')).toBe('tx1')
+    expect(tombstoneTx(t, 'r2')).toBeUndefined()
+  })
+
+  it('bounded: the oldest tombstone goes first; re-adding is idempotent', () => {
+    let t = emptyTombstones(3)
+    for (const r of ['r1', 'r2', 'r3']) t = addTombstone(t, r, `tx-${r}`)
+    const same = addTombstone(t, 'r2', 'tx-r2')
+    expect(same).toBe(t)
+    t = addTombstone(t, 'r4', 'tx-r4')
+    expect([...t.rooms.keys()]).toEqual(['r2', 'r3', 'r4'])
+    expect(isTombstoned(t, 'r1')).toBe(false)
+  })
+
+  it('adding does not mutate the previous set', () => {
+    const t0 = emptyTombstones()
+    const t1 = addTombstone(t0, 'r1', 'tx1')
+    expect(isTombstoned(t0, 'r1')).toBe(false)
+    expect(isTombstoned(t1, 'r1')).toBe(true)
+  })
+})
