@@ -1,0 +1,163 @@
+/**
+ * `npm run peer`: the same peer node as the desktop app, without a window
+ * (client-protocol.md section 1). One JSON "ready" line on stdout, everything else on stderr,
+ * exit 2 with a one-line error for bad flags, exit 0 after a graceful leave on SIGINT/SIGTERM.
+ */
+import { existsSync, mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { parseArgs } from 'node:util'
+import { isPeerAddress } from '../proto/client-protocol'
+import { ConfigError } from './core/errors'
+import { DEFAULT_TIMING, type NodeOptions } from './node/node-options'
+import { startNode } from './node/peer-node'
+
+const USAGE = `usage: npm run peer -- [--name N] [--grpc HOST:PORT] [--ws HOST:PORT] [--join A,B,...]
+       [--data-dir DIR] [--token T] [--heartbeat-ms MS] [--suspect-ms MS] [--dead-ms MS]
+       [--ui-dir DIR | --no-ui] [--allow-faults]`
+
+function splitHostPort(flag: string, value: string, allowZero: boolean): { host: string; port: number } {
+  const m = /^(\[[0-9a-fA-F:.]+\]|[^:\s]+):(\d{1,5})$/.exec(value.trim())
+  const port = m ? Number(m[2]) : NaN
+  if (!m || port > 65535 || (!allowZero && port === 0)) {
+    throw new ConfigError(`--${flag} must be HOST:PORT with a port from ${allowZero ? 0 : 1} to 65535, got "${value}"`)
+  }
+  return { host: m[1].replace(/^\[|\]$/g, ''), port }
+}
+
+function positiveInt(flag: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback
+  if (!/^\d+$/.test(value) || Number(value) <= 0) throw new ConfigError(`--${flag} must be a positive whole number of milliseconds, got "${value}"`)
+  return Number(value)
+}
+
+/** The built renderer, when it exists next to this code (source checkout or build output). */
+function defaultUiDir(): string | undefined {
+  for (const dir of [resolve(__dirname, '..', 'out', 'renderer'), resolve(__dirname, '..', 'renderer')]) {
+    if (existsSync(join(dir, 'index.html'))) return dir
+  }
+  return undefined
+}
+
+export function parseFlags(argv: string[]): NodeOptions & { help?: boolean } {
+  let values
+  try {
+    values = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        name: { type: 'string' },
+        grpc: { type: 'string' },
+        ws: { type: 'string' },
+        join: { type: 'string', multiple: true },
+        'data-dir': { type: 'string' },
+        token: { type: 'string' },
+        'heartbeat-ms': { type: 'string' },
+        'suspect-ms': { type: 'string' },
+        'dead-ms': { type: 'string' },
+        'ui-dir': { type: 'string' },
+        'no-ui': { type: 'boolean' },
+        'allow-faults': { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }).values
+  } catch (e) {
+    throw new ConfigError((e as Error).message.split('\n')[0])
+  }
+  const grpc = splitHostPort('grpc', values.grpc ?? '0.0.0.0:50051', true)
+  const ws = splitHostPort('ws', values.ws ?? '127.0.0.1:0', true)
+  const joinList = (values.join ?? []).flatMap((j) => j.split(',')).map((a) => a.trim()).filter(Boolean)
+  for (const a of joinList) if (!isPeerAddress(a)) throw new ConfigError(`--join: "${a}" is not a HOST:PORT address`)
+  if (values.name !== undefined && (values.name.trim() === '' || values.name.length > 64)) {
+    throw new ConfigError('--name must be 1 to 64 characters')
+  }
+  if (values.token !== undefined && values.token.length < 1) throw new ConfigError('--token must not be empty')
+  const heartbeatMs = positiveInt('heartbeat-ms', values['heartbeat-ms'], DEFAULT_TIMING.heartbeatMs)
+  const suspectMs = positiveInt('suspect-ms', values['suspect-ms'], DEFAULT_TIMING.suspectMs)
+  const deadMs = positiveInt('dead-ms', values['dead-ms'], DEFAULT_TIMING.deadMs)
+  if (!(heartbeatMs < suspectMs && suspectMs < deadMs)) {
+    throw new ConfigError(`timing must satisfy heartbeat-ms < suspect-ms < dead-ms, got ${heartbeatMs} / ${suspectMs} / ${deadMs}`)
+  }
+  const uiDir = values['no-ui'] ? undefined : values['ui-dir'] !== undefined ? resolve(values['ui-dir']) : defaultUiDir()
+  if (uiDir !== undefined && values['ui-dir'] !== undefined && !existsSync(join(uiDir, 'index.html'))) {
+    throw new ConfigError(`--ui-dir: no index.html in ${uiDir} (build the UI with npm run build)`)
+  }
+  return {
+    help: values.help,
+    name: values.name?.trim(),
+    grpcHost: grpc.host,
+    grpcPort: grpc.port,
+    wsHost: ws.host,
+    wsPort: ws.port,
+    join: joinList,
+    dataDir: values['data-dir'] ? resolve(values['data-dir']) : mkdtempSync(join(tmpdir(), 'ds-g1-sms-')),
+    token: values.token,
+    heartbeatMs,
+    suspectMs,
+    deadMs,
+    uiDir,
+    allowFaults: values['allow-faults'] ?? false,
+  }
+}
+
+async function main(): Promise<void> {
+  let opts: ReturnType<typeof parseFlags>
+  try {
+    opts = parseFlags(process.argv.slice(2))
+  } catch (e) {
+    process.stderr.write(`error: ${(e as Error).message}\n`)
+    process.exit(2)
+  }
+  if (opts.help) {
+    process.stdout.write(`${USAGE}\n`)
+    return
+  }
+  const log = (line: string) => process.stderr.write(`[${new Date().toISOString()}] ${line}\n`)
+  // A node must outlive a bug in one handler: log it and keep serving everyone else.
+  process.on('uncaughtException', (e) => log(`uncaught: ${e.stack ?? e}`))
+  process.on('unhandledRejection', (e) => log(`unhandled rejection: ${(e as Error)?.stack ?? e}`))
+  let node
+  try {
+    node = await startNode({ ...opts, log })
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException
+    const why = err.code === 'EADDRINUSE' || /address already in use|No address added/i.test(err.message)
+      ? `an address is already in use (--grpc ${opts.grpcHost}:${opts.grpcPort} or --ws ${opts.wsHost}:${opts.wsPort})`
+      : err.message
+    process.stderr.write(`error: cannot start the node: ${why}\n`)
+    process.exit(2)
+  }
+  process.stdout.write(
+    `${JSON.stringify({
+      event: 'ready',
+      nodeId: node.nodeId,
+      name: node.name,
+      grpc: node.grpcAddress,
+      ws: node.wsUrl,
+      token: node.token,
+      ui: node.uiUrl,
+      dataDir: opts.dataDir,
+      pid: process.pid,
+    })}\n`,
+  )
+  let stopping = false
+  const stop = (signal: string) => {
+    if (stopping) return
+    stopping = true
+    log(`${signal}: leaving the cluster`)
+    const hard = setTimeout(() => process.exit(0), 3000)
+    hard.unref()
+    node.stop().then(
+      () => process.exit(0),
+      (e: Error) => {
+        log(`stop: ${e.message}`)
+        process.exit(0)
+      },
+    )
+  }
+  process.on('SIGINT', () => stop('SIGINT'))
+  process.on('SIGTERM', () => stop('SIGTERM'))
+}
+
+void main()

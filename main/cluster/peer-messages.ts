@@ -1,0 +1,107 @@
+/**
+ * TypeScript declarations of proto/chat/peer/v1/peer.proto, as @grpc/proto-loader decodes it with
+ * the options in peer-transport.ts (camelCase fields, 64-bit numbers as JS numbers, defaults filled,
+ * `body` naming the oneof member that is set). Declared once, here, at the boundary; the rest of the
+ * node uses these types and never the raw decoded objects.
+ */
+
+export interface NodeRef {
+  nodeId: string
+  name: string
+  address: string
+}
+
+export interface WireRoom {
+  roomId: string
+  name: string
+  adminNodeId: string
+  adminNodeName: string
+  memberCount: number
+  createdBy: string
+  frozen: boolean
+  version: number
+}
+
+export interface WireMessage {
+  roomId: string
+  seq: number
+  user: string
+  nodeId: string
+  text: string
+  sentAt: number
+  clientMsgId: string
+}
+
+export interface WireMember {
+  user: string
+  nodeId: string
+}
+
+export interface Failure {
+  code: string
+  message: string
+}
+
+export interface Hello {
+  self: NodeRef
+  incarnation: string
+  known: NodeRef[]
+  rooms: WireRoom[]
+  protocol: number
+}
+
+/** Every message body, keyed by its oneof field name. */
+export interface Bodies {
+  hello: Hello
+  heartbeat: { sentAt: number }
+  leaving: { reason: string }
+  gossip: { nodes: NodeRef[]; rooms: WireRoom[] }
+  roomRemoved: { roomId: string }
+  rejoin: { reason: string }
+  joinRequest: { reqId: number; roomId: string; user: string }
+  joinReply: {
+    reqId: number
+    error: Failure | null
+    room: WireRoom | null
+    members: WireMember[]
+    lastSeq: number
+    history: WireMessage[]
+  }
+  leaveRequest: { reqId: number; roomId: string; user: string }
+  membersRequest: { reqId: number; roomId: string }
+  membersReply: { reqId: number; error: Failure | null; members: WireMember[]; room: WireRoom | null }
+  memberEvent: { roomId: string; user: string; nodeId: string; joined: boolean }
+  forwardSend: { reqId: number; roomId: string; user: string; text: string; clientMsgId: string }
+  sendAck: { reqId: number; error: Failure | null; seq: number }
+  deliver: { roomId: string; messages: WireMessage[] }
+  fetchRange: { reqId: number; roomId: string; fromSeq: number; toSeq: number }
+  fetchReply: { reqId: number; error: Failure | null; messages: WireMessage[] }
+  deleteRequest: { reqId: number; roomId: string; user: string }
+  deleteReply: { reqId: number; error: Failure | null; committed: boolean; reason: string }
+  prepare: { txId: string; roomId: string; participants: string[] }
+  vote: { txId: string; ready: boolean; reason: string }
+  decision: { txId: string; roomId: string; commit: boolean }
+  decisionAck: { txId: string }
+  decisionQuery: { txId: string; roomId: string }
+  decisionAnswer: { txId: string; known: boolean; commit: boolean }
+  deletionProgress: { roomId: string; phase: string; votes: Record<string, string>; reason: string }
+}
+
+export type BodyName = keyof Bodies
+
+/** One peer message to send: exactly one body field set. */
+export type PeerMessage = { [K in BodyName]: { [P in K]: Bodies[K] } }[BodyName]
+
+/** One decoded peer message: `body` says which field is set. */
+export type DecodedMessage = { [K in BodyName]: { body: K } & { [P in K]: Bodies[K] } }[BodyName]
+
+export interface LinkFrame {
+  messages: PeerMessage[]
+}
+
+/** Replies carry the request id they answer. */
+export type ReplyName = 'joinReply' | 'membersReply' | 'sendAck' | 'fetchReply' | 'deleteReply'
+
+export function msg<K extends BodyName>(name: K, body: Bodies[K]): PeerMessage {
+  return { [name]: body } as unknown as PeerMessage
+}

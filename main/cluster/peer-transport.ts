@@ -1,0 +1,316 @@
+/**
+ * gRPC between peers (proto/chat/peer/v1/peer.proto): a server that accepts other nodes' Link
+ * streams, and one outbound Link per peer that this node writes to.
+ *
+ * Why one long-lived stream per direction: the cost of a message becomes a few bytes on an open
+ * HTTP/2 stream; messages queued while a frame is being written leave together in the next frame
+ * (batching grows with load by itself); and each stream is FIFO, which is what keeps one sender's
+ * messages in order. When the peer is slow, `write()` returns false and the link stops writing until
+ * 'drain' (back-pressure) while the queue holds the rest.
+ */
+import * as grpc from '@grpc/grpc-js'
+import * as protoLoader from '@grpc/proto-loader'
+import { join } from 'node:path'
+import { peerProtoFile, protoDir } from '../node/proto-path'
+import type { DecodedMessage, Hello, LinkFrame, PeerMessage } from './peer-messages'
+
+export const LOADER_OPTIONS: protoLoader.Options = {
+  keepCase: false,
+  longs: Number,
+  enums: String,
+  defaults: true,
+  oneofs: true,
+}
+
+/** Most messages per frame: keeps a frame well under gRPC's 4 MiB default even with 4000-char texts. */
+const MAX_BATCH = 256
+const CHANNEL_OPTIONS: grpc.ChannelOptions = {
+  'grpc.max_receive_message_length': 16 * 1024 * 1024,
+  'grpc.max_send_message_length': 16 * 1024 * 1024,
+  // Our own heartbeats decide liveness; these only keep NATs and idle timers from closing the stream.
+  'grpc.keepalive_time_ms': 30_000,
+  'grpc.keepalive_permit_without_calls': 1,
+  // Reconnection is ours (with our backoff), not the channel's.
+  'grpc.initial_reconnect_backoff_ms': 100,
+  'grpc.max_reconnect_backoff_ms': 2000,
+}
+
+type LinkClient = grpc.Client & { Link(): grpc.ClientDuplexStream<LinkFrame, LinkFrame> }
+
+interface Loaded {
+  PeerService: grpc.ServiceClientConstructor
+  Health: grpc.ServiceClientConstructor
+}
+
+let loaded: Loaded | undefined
+function load(): Loaded {
+  if (loaded) return loaded
+  const def = protoLoader.loadSync([peerProtoFile(), join(protoDir(), 'grpc', 'health', 'v1', 'health.proto')], {
+    ...LOADER_OPTIONS,
+    includeDirs: [protoDir()],
+  })
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- loadPackageDefinition is untyped
+  const pkg = grpc.loadPackageDefinition(def) as any
+  loaded = { PeerService: pkg.chat.peer.v1.PeerService, Health: pkg.grpc.health.v1.Health }
+  return loaded
+}
+
+export class LinkRefused extends Error {
+  override readonly name = 'LinkRefused'
+  constructor(
+    readonly code: 'self' | 'bad_hello' | 'timeout' | 'unreachable',
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
+export interface TransportHandlers {
+  /** Our Hello as of now (sent first on every link and as the answer to a dialer). */
+  hello(): Hello
+  /** A peer opened a link to us; throw to refuse it. Returns nothing: we answer with hello(). */
+  inboundHello(hello: Hello): void
+  /** Messages a peer sent us, in its order. */
+  inbound(fromNodeId: string, messages: DecodedMessage[]): void
+  /** Our outbound link to a peer broke (the node decides when to dial again). */
+  outboundDown(nodeId: string, address: string, reason: string): void
+  log(line: string): void
+}
+
+/** Our side of one peer's Link: a queue, a writer and the handshake. */
+export class OutboundLink {
+  private call: grpc.ClientDuplexStream<LinkFrame, LinkFrame> | undefined
+  private queue: PeerMessage[] = []
+  private writable = true
+  private flushScheduled = false
+  private closed = false
+  lastWriteAt = 0
+  peer: Hello | undefined
+
+  constructor(
+    readonly address: string,
+    private readonly client: LinkClient,
+    private readonly onDown: (link: OutboundLink, reason: string) => void,
+  ) {}
+
+  get up(): boolean {
+    return this.peer !== undefined && !this.closed
+  }
+
+  get queued(): number {
+    return this.queue.length
+  }
+
+  /** Open the stream, send our Hello, and resolve with the peer's Hello. */
+  open(ourHello: Hello, timeoutMs: number): Promise<Hello> {
+    return new Promise<Hello>((resolve, reject) => {
+      const call = this.client.Link()
+      this.call = call
+      let settled = false
+      const timer = setTimeout(() => {
+        if (settled) return
+        settled = true
+        reject(new LinkRefused('timeout', `no answer from ${this.address} within ${timeoutMs} ms`))
+        this.close('handshake timeout')
+      }, timeoutMs)
+      call.on('data', (frame: LinkFrame) => {
+        const first = (frame.messages?.[0] ?? {}) as Partial<DecodedMessage>
+        if (settled) return // the dialed node sends nothing after its Hello
+        settled = true
+        clearTimeout(timer)
+        if (first.body !== 'hello' || !first.hello?.self?.nodeId) {
+          reject(new LinkRefused('bad_hello', `${this.address} did not answer with a Hello`))
+          this.close('bad hello')
+          return
+        }
+        this.peer = first.hello
+        resolve(first.hello)
+        this.flush()
+      })
+      call.on('error', (err: grpc.ServiceError) => {
+        const reason = err.details || err.message
+        if (!settled) {
+          settled = true
+          clearTimeout(timer)
+          reject(new LinkRefused(err.code === grpc.status.UNAVAILABLE ? 'unreachable' : 'bad_hello', reason))
+        }
+        this.close(reason)
+      })
+      call.on('end', () => this.close('stream ended'))
+      call.write({ messages: [{ hello: ourHello }] })
+    })
+  }
+
+  send(m: PeerMessage): void {
+    if (this.closed) return
+    this.queue.push(m)
+    if (!this.flushScheduled && this.peer) {
+      this.flushScheduled = true
+      // setImmediate lets everything queued in this turn of the event loop leave in one frame.
+      setImmediate(() => {
+        this.flushScheduled = false
+        this.flush()
+      })
+    }
+  }
+
+  private flush(): void {
+    const call = this.call
+    if (!call || this.closed || !this.peer) return
+    while (this.writable && this.queue.length > 0) {
+      const batch = coalesce(this.queue.splice(0, MAX_BATCH))
+      this.lastWriteAt = Date.now()
+      if (!call.write({ messages: batch })) {
+        this.writable = false
+        call.once('drain', () => {
+          this.writable = true
+          this.flush()
+        })
+      }
+    }
+  }
+
+  /** Send what is queued, then end the stream (graceful leave). */
+  async drainAndEnd(waitMs: number): Promise<void> {
+    this.flush()
+    const call = this.call
+    if (!call || this.closed) return
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, waitMs)
+      call.once('status', () => {
+        clearTimeout(t)
+        resolve()
+      })
+      call.end()
+    })
+    this.close('left')
+  }
+
+  close(reason: string): void {
+    if (this.closed) return
+    this.closed = true
+    this.queue = []
+    try {
+      this.call?.cancel()
+    } catch {
+      // already gone
+    }
+    this.client.close()
+    this.onDown(this, reason)
+  }
+}
+
+/** Adjacent deliveries of one room in a batch travel as one Deliver (less framing under load). */
+function coalesce(batch: PeerMessage[]): PeerMessage[] {
+  const out: PeerMessage[] = []
+  for (const m of batch) {
+    const prev = out[out.length - 1]
+    if ('deliver' in m && prev && 'deliver' in prev && prev.deliver.roomId === m.deliver.roomId) {
+      prev.deliver = { roomId: prev.deliver.roomId, messages: [...prev.deliver.messages, ...m.deliver.messages] }
+    } else {
+      out.push('deliver' in m ? { deliver: { roomId: m.deliver.roomId, messages: [...m.deliver.messages] } } : m)
+    }
+  }
+  return out
+}
+
+export class PeerTransport {
+  private server: grpc.Server | undefined
+  private readonly inboundCalls = new Map<string, grpc.ServerDuplexStream<LinkFrame, LinkFrame>>()
+  private healthServing = true
+
+  constructor(private readonly h: TransportHandlers) {}
+
+  async listen(host: string, port: number): Promise<number> {
+    const { PeerService, Health } = load()
+    const server = new grpc.Server(CHANNEL_OPTIONS)
+    server.addService(PeerService.service, { Link: (call: grpc.ServerDuplexStream<LinkFrame, LinkFrame>) => this.accept(call) })
+    const status = () => ({ status: this.healthServing ? 'SERVING' : 'NOT_SERVING' })
+    const knownService = (s: string) => s === '' || s === 'chat.peer.v1.PeerService'
+    server.addService(Health.service, {
+      Check: (call: grpc.ServerUnaryCall<{ service: string }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+        if (!knownService(call.request.service)) cb({ code: grpc.status.NOT_FOUND, details: 'unknown service' })
+        else cb(null, status())
+      },
+      Watch: (call: grpc.ServerWritableStream<{ service: string }, unknown>) => {
+        call.write(knownService(call.request.service) ? status() : { status: 'SERVICE_UNKNOWN' })
+      },
+    })
+    const hostPart = host.includes(':') ? `[${host}]` : host
+    const bound = await new Promise<number>((resolve, reject) =>
+      server.bindAsync(`${hostPart}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    )
+    this.server = server
+    return bound
+  }
+
+  /** A peer's Link to us: Hello first, then batches of messages until it ends. */
+  private accept(call: grpc.ServerDuplexStream<LinkFrame, LinkFrame>): void {
+    let peerId: string | undefined
+    call.on('data', (frame: LinkFrame) => {
+      const messages = (frame?.messages ?? []) as DecodedMessage[]
+      if (peerId === undefined) {
+        const first = messages[0]
+        const hello = first && first.body === 'hello' ? first.hello : undefined
+        if (!hello?.self?.nodeId || !hello.self.address) {
+          call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: 'first frame must be a Hello with node id and address' })
+          return
+        }
+        try {
+          this.h.inboundHello(hello)
+        } catch (e) {
+          call.emit('error', { code: grpc.status.FAILED_PRECONDITION, details: (e as Error).message })
+          return
+        }
+        peerId = hello.self.nodeId
+        const older = this.inboundCalls.get(peerId)
+        this.inboundCalls.set(peerId, call)
+        if (older && older !== call) older.end()
+        call.write({ messages: [{ hello: this.h.hello() }] })
+        if (messages.length > 1) this.h.inbound(peerId, messages.slice(1))
+        return
+      }
+      if (messages.length > 0) this.h.inbound(peerId, messages)
+    })
+    const done = () => {
+      if (peerId && this.inboundCalls.get(peerId) === call) this.inboundCalls.delete(peerId)
+    }
+    call.on('end', () => {
+      done()
+      call.end()
+    })
+    call.on('error', done)
+    call.on('cancelled', done)
+  }
+
+  /** A client for one address; the caller owns the link it opens. */
+  newLink(address: string, onDown: (link: OutboundLink, reason: string) => void): OutboundLink {
+    const { PeerService } = load()
+    const client = new PeerService(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS) as unknown as LinkClient
+    return new OutboundLink(address, client, onDown)
+  }
+
+  async close(): Promise<void> {
+    this.healthServing = false
+    for (const call of this.inboundCalls.values()) {
+      try {
+        call.end()
+      } catch {
+        // ignore
+      }
+    }
+    this.inboundCalls.clear()
+    const server = this.server
+    if (!server) return
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(() => {
+        server.forceShutdown()
+        resolve()
+      }, 1000)
+      server.tryShutdown(() => {
+        clearTimeout(t)
+        resolve()
+      })
+    })
+  }
+}

@@ -1,0 +1,60 @@
+/**
+ * The cluster-wide room directory (architecture.md, "Rooms" and "Cluster membership"): every node
+ * keeps a copy and merges what peers gossip. Each entry is owned by the room's administrator, which
+ * raises `version` at every change, so merging is "higher version wins" and converges whatever the
+ * order in which gossip arrives. Deleted rooms leave a tombstone so that a late gossip of the old
+ * entry cannot bring them back.
+ */
+
+export interface DirectoryEntry {
+  roomId: string
+  name: string
+  adminNodeId: string
+  adminNodeName: string
+  memberCount: number
+  createdBy: string
+  frozen: boolean
+  version: number
+}
+
+export interface Directory {
+  rooms: Map<string, DirectoryEntry>
+  /** roomId -> when it was deleted (ms); bounded. */
+  tombstones: Map<string, number>
+}
+
+export const TOMBSTONE_LIMIT = 10_000
+
+export function newDirectory(): Directory {
+  return { rooms: new Map(), tombstones: new Map() }
+}
+
+export type MergeResult = 'added' | 'updated' | 'ignored'
+
+/** Merge one entry heard from a peer (or set by this node as administrator). */
+export function mergeEntry(dir: Directory, entry: DirectoryEntry): MergeResult {
+  if (dir.tombstones.has(entry.roomId)) return 'ignored'
+  const cur = dir.rooms.get(entry.roomId)
+  if (!cur) {
+    dir.rooms.set(entry.roomId, { ...entry })
+    return 'added'
+  }
+  if (entry.version <= cur.version) return 'ignored'
+  dir.rooms.set(entry.roomId, { ...entry })
+  return 'updated'
+}
+
+/** Remove a room for good; returns whether it was listed. */
+export function removeEntry(dir: Directory, roomId: string, now: number): boolean {
+  const had = dir.rooms.delete(roomId)
+  dir.tombstones.set(roomId, now)
+  if (dir.tombstones.size > TOMBSTONE_LIMIT) {
+    const oldest = dir.tombstones.keys().next().value
+    if (oldest !== undefined) dir.tombstones.delete(oldest)
+  }
+  return had
+}
+
+export function roomsOf(dir: Directory, adminNodeId: string): DirectoryEntry[] {
+  return [...dir.rooms.values()].filter((r) => r.adminNodeId === adminNodeId)
+}

@@ -1,0 +1,220 @@
+/**
+ * The administrator's side of a room (architecture.md, "Ordering" and "Membership"): it decides who
+ * is a member and gives every message the next sequence number. Pure: no I/O, no clock (time comes
+ * in as `now`), and the effects say what the node driver must do, in order.
+ *
+ * The state is mutated in place and returned, because a busy room sees thousands of steps a second
+ * and copying its log each time would be wasteful; tests treat `step` as (state, input) -> effects.
+ */
+import type { ChatMessage, ErrorCode, Member } from '../../proto/client-protocol'
+
+/** How many messages the administrator keeps for gap fetches and join history (in memory). */
+export const DEFAULT_LOG_LIMIT = 10_000
+/** How many (user, clientMsgId) pairs it remembers to make resends idempotent. */
+export const DEFAULT_DEDUPE_LIMIT = 50_000
+/** How much history a join returns. */
+export const JOIN_HISTORY = 50
+
+export interface AdminRoom {
+  roomId: string
+  name: string
+  createdBy: string
+  createdAt: number
+  lastSeq: number
+  /** Raised at every change others should see in the directory (member count, frozen). */
+  version: number
+  /** key = memberKey(user, nodeId) */
+  members: Map<string, Member>
+  /** The last messages, ascending and contiguous in seq. */
+  log: ChatMessage[]
+  /** key = user + '\u0000' + clientMsgId -> seq already given. */
+  dedupe: Map<string, number>
+  /** A deletion holds the room: no new messages or joins. */
+  frozen: boolean
+}
+
+export type RoomInput =
+  | { type: 'join'; user: string; nodeId: string }
+  | { type: 'leave'; user: string; nodeId: string }
+  | { type: 'node-dead'; nodeId: string }
+  | { type: 'send'; user: string; nodeId: string; text: string; clientMsgId: string; now: number }
+  | { type: 'freeze'; frozen: boolean }
+
+export type RoomEffect =
+  /** Tell every node in `toNodes` that a member came or went (they tell their clients). */
+  | { type: 'member-event'; toNodes: string[]; joined: boolean; member: Member }
+  /** Fan one new message out to every node that has members (including the sender's). */
+  | { type: 'deliver'; toNodes: string[]; message: ChatMessage }
+  /** The directory entry changed (member count or frozen): gossip it. */
+  | { type: 'directory-changed' }
+  /** Answer to the request that caused this step. */
+  | { type: 'reply-join'; members: Member[]; lastSeq: number; history: ChatMessage[]; fresh: boolean }
+  | { type: 'reply-send'; seq: number; duplicate: boolean }
+  | { type: 'reply-ok' }
+  | { type: 'reply-error'; code: ErrorCode; message: string }
+
+export interface RoomLimits {
+  logLimit: number
+  dedupeLimit: number
+}
+
+export function memberKey(user: string, nodeId: string): string {
+  return `${nodeId}\u0000${user}`
+}
+
+export function newAdminRoom(init: {
+  roomId: string
+  name: string
+  createdBy: string
+  createdAt: number
+  lastSeq?: number
+}): AdminRoom {
+  return {
+    roomId: init.roomId,
+    name: init.name,
+    createdBy: init.createdBy,
+    createdAt: init.createdAt,
+    lastSeq: init.lastSeq ?? 0,
+    version: 1,
+    members: new Map(),
+    log: [],
+    dedupe: new Map(),
+    frozen: false,
+  }
+}
+
+/** Nodes that must receive the room's traffic: every node with at least one member. */
+export function memberNodes(room: AdminRoom): string[] {
+  const nodes = new Set<string>()
+  for (const m of room.members.values()) nodes.add(m.nodeId)
+  return [...nodes]
+}
+
+export function memberList(room: AdminRoom): Member[] {
+  return [...room.members.values()].sort((a, b) => a.user.localeCompare(b.user) || a.nodeId.localeCompare(b.nodeId))
+}
+
+/** Messages with from <= seq <= to that are still in the log. */
+export function logRange(room: AdminRoom, from: number, to: number): ChatMessage[] {
+  if (room.log.length === 0 || to < from) return []
+  const first = room.log[0].seq
+  const start = Math.max(0, from - first)
+  const end = Math.min(room.log.length, to - first + 1)
+  return start < end ? room.log.slice(start, end) : []
+}
+
+/** Up to `limit` messages before `beforeSeq` (exclusive), ascending. */
+export function logBefore(room: AdminRoom, beforeSeq: number | undefined, limit: number): ChatMessage[] {
+  const to = (beforeSeq ?? room.lastSeq + 1) - 1
+  return logRange(room, Math.max(1, to - limit + 1), to)
+}
+
+export function stepRoom(
+  room: AdminRoom,
+  input: RoomInput,
+  limits: RoomLimits = { logLimit: DEFAULT_LOG_LIMIT, dedupeLimit: DEFAULT_DEDUPE_LIMIT },
+): { state: AdminRoom; effects: RoomEffect[] } {
+  const effects: RoomEffect[] = []
+  switch (input.type) {
+    case 'join': {
+      if (room.frozen) {
+        effects.push({ type: 'reply-error', code: 'room_busy', message: `room ${room.name} is being deleted` })
+        break
+      }
+      const key = memberKey(input.user, input.nodeId)
+      const fresh = !room.members.has(key)
+      const member = { user: input.user, nodeId: input.nodeId }
+      if (fresh) {
+        room.members.set(key, member)
+        room.version++
+      }
+      // The reply goes before the event so the joiner's node knows the room before it hears of it.
+      effects.push({
+        type: 'reply-join',
+        members: memberList(room),
+        lastSeq: room.lastSeq,
+        history: logBefore(room, undefined, JOIN_HISTORY),
+        fresh,
+      })
+      if (fresh) {
+        effects.push({ type: 'member-event', toNodes: memberNodes(room), joined: true, member })
+        effects.push({ type: 'directory-changed' })
+      }
+      break
+    }
+    case 'leave': {
+      const key = memberKey(input.user, input.nodeId)
+      const member = room.members.get(key)
+      if (!member) {
+        effects.push({ type: 'reply-error', code: 'not_member', message: `${input.user} is not a member of ${room.name}` })
+        break
+      }
+      // Tell the leaver's node too (it is still listed until the delete below).
+      const toNodes = memberNodes(room)
+      room.members.delete(key)
+      room.version++
+      effects.push({ type: 'reply-ok' })
+      effects.push({ type: 'member-event', toNodes, joined: false, member })
+      effects.push({ type: 'directory-changed' })
+      break
+    }
+    case 'node-dead': {
+      // Users of a dead node leave every room (client-protocol.md section 6.4); the survivors hear it.
+      const gone = [...room.members.values()].filter((m) => m.nodeId === input.nodeId)
+      if (gone.length === 0) break
+      for (const m of gone) room.members.delete(memberKey(m.user, m.nodeId))
+      room.version++
+      const toNodes = memberNodes(room)
+      for (const m of gone) effects.push({ type: 'member-event', toNodes, joined: false, member: m })
+      effects.push({ type: 'directory-changed' })
+      break
+    }
+    case 'send': {
+      const dedupeKey = `${input.user}\u0000${input.clientMsgId}`
+      const seen = room.dedupe.get(dedupeKey)
+      if (seen !== undefined) {
+        // A resend (same clientMsgId): same seq, nothing delivered again.
+        effects.push({ type: 'reply-send', seq: seen, duplicate: true })
+        break
+      }
+      if (room.frozen) {
+        effects.push({ type: 'reply-error', code: 'room_busy', message: `room ${room.name} is frozen while its deletion is decided` })
+        break
+      }
+      if (!room.members.has(memberKey(input.user, input.nodeId))) {
+        effects.push({ type: 'reply-error', code: 'not_member', message: `${input.user} is not a member of ${room.name}` })
+        break
+      }
+      const message: ChatMessage = {
+        roomId: room.roomId,
+        seq: room.lastSeq + 1,
+        user: input.user,
+        nodeId: input.nodeId,
+        text: input.text,
+        sentAt: input.now,
+        clientMsgId: input.clientMsgId,
+      }
+      room.lastSeq = message.seq
+      room.log.push(message)
+      if (room.log.length > limits.logLimit) room.log.splice(0, room.log.length - limits.logLimit)
+      room.dedupe.set(dedupeKey, message.seq)
+      if (room.dedupe.size > limits.dedupeLimit) {
+        // Maps iterate in insertion order: the oldest entry goes first.
+        const oldest = room.dedupe.keys().next().value
+        if (oldest !== undefined) room.dedupe.delete(oldest)
+      }
+      effects.push({ type: 'deliver', toNodes: memberNodes(room), message })
+      effects.push({ type: 'reply-send', seq: message.seq, duplicate: false })
+      break
+    }
+    case 'freeze': {
+      if (room.frozen !== input.frozen) {
+        room.frozen = input.frozen
+        room.version++
+        effects.push({ type: 'directory-changed' })
+      }
+      break
+    }
+  }
+  return { state: room, effects }
+}

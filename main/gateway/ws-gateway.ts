@@ -1,0 +1,284 @@
+/**
+ * The client gateway (client-protocol.md sections 2 and 3): one HTTP server that upgrades
+ * authenticated clients to WebSocket and, in browser mode, serves the built UI.
+ *
+ * Every refusal happens before the upgrade, so an unauthenticated client never gets a socket:
+ * a Host that is not an IP literal or `localhost` is refused (DNS rebinding: a hostile page on a
+ * name that resolves to 127.0.0.1 would otherwise reach us with the browser's help), a foreign
+ * Origin gets 403, a wrong token 401 (compared in constant time). After the upgrade every frame is
+ * validated by the one schema in proto/client-protocol.ts; bad frames get an error reply and the
+ * node keeps serving everyone else.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { Duplex } from 'node:stream'
+import { WebSocketServer, type WebSocket } from 'ws'
+import {
+  MAX_FRAME_BYTES,
+  RequestSchema,
+  type ErrorCode,
+  type Request,
+  type ServerFrame,
+} from '../../proto/client-protocol'
+import { ChatError } from '../core/errors'
+import { handleUiRequest } from './static-ui'
+
+/** A client that a slow reader lets pile up more than this is cut off (protects the node's memory). */
+const MAX_BUFFERED_BYTES = 16 * 1024 * 1024
+/** Token bucket per connection: a burst of pipelined sends is fine; a flood is not. */
+const RATE_BURST = 2000
+const RATE_PER_SEC = 1000
+const PING_EVERY_MS = 20_000
+
+export interface ClientSession {
+  readonly id: number
+  user: string | undefined
+  /** Opted in to `trace` events (the cluster view). */
+  trace: boolean
+  /** Rooms this connection has joined. */
+  readonly rooms: Set<string>
+  send(frame: ServerFrame): void
+}
+
+export interface ClientApi {
+  /** Carry out one validated request from a session that said hello (or is saying it). */
+  handle(session: ClientSession, req: Request): Promise<unknown>
+  /** The connection closed: leave its rooms. */
+  closed(session: ClientSession): void
+}
+
+export interface GatewayOptions {
+  host: string
+  port: number
+  token: string
+  api: ClientApi
+  uiDir?: string
+  allowedOrigins?: string[]
+  log: (line: string) => void
+}
+
+function digest(s: string): Buffer {
+  return createHash('sha256').update(s).digest()
+}
+
+/** Constant-time comparison (hashing first makes the lengths equal). */
+export function tokenMatches(given: string | null, expected: string): boolean {
+  if (given === null) return false
+  return timingSafeEqual(digest(given), digest(expected))
+}
+
+const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/
+
+/** Host header check against DNS rebinding: only IP literals and localhost, on our port. */
+export function hostAllowed(hostHeader: string | undefined, port: number): boolean {
+  if (!hostHeader) return false
+  let name: string
+  let portPart: string | undefined
+  const v6 = /^\[([0-9a-fA-F:.]+)\](?::(\d+))?$/.exec(hostHeader)
+  if (v6) {
+    name = v6[1]
+    portPart = v6[2]
+  } else {
+    const i = hostHeader.lastIndexOf(':')
+    name = i >= 0 ? hostHeader.slice(0, i) : hostHeader
+    portPart = i >= 0 ? hostHeader.slice(i + 1) : undefined
+    if (!(IPV4.test(name) || name.toLowerCase() === 'localhost')) return false
+  }
+  return portPart === undefined ? port === 80 : Number(portPart) === port
+}
+
+export class WsGateway {
+  private server: Server | undefined
+  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, clientTracking: true })
+  private readonly sessions = new Set<ClientSession>()
+  private nextId = 1
+  private pingTimer: NodeJS.Timeout | undefined
+  port = 0
+
+  constructor(private readonly o: GatewayOptions) {}
+
+  async listen(): Promise<number> {
+    const server = createServer((req, res) => this.http(req, res))
+    server.on('upgrade', (req, socket, head) => this.upgrade(req, socket, head))
+    server.on('clientError', (_err, socket) => socket.destroy())
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(this.o.port, this.o.host, () => resolve())
+    })
+    this.server = server
+    const addr = server.address()
+    this.port = typeof addr === 'object' && addr ? addr.port : this.o.port
+    this.pingTimer = setInterval(() => this.ping(), PING_EVERY_MS)
+    this.pingTimer.unref()
+    return this.port
+  }
+
+  /** Push a frame to every session that passes `filter` (events). */
+  broadcast(frame: ServerFrame, filter: (s: ClientSession) => boolean = (s) => s.user !== undefined): void {
+    for (const s of this.sessions) if (filter(s)) s.send(frame)
+  }
+
+  get sessionCount(): number {
+    return this.sessions.size
+  }
+
+  private http(req: IncomingMessage, res: ServerResponse): void {
+    if (!hostAllowed(req.headers.host, this.port)) {
+      res.writeHead(403, { 'content-type': 'text/plain' }).end('Host not allowed\n')
+      return
+    }
+    if (this.o.uiDir && handleUiRequest(req, res, this.o.uiDir)) return
+    res.writeHead(404, { 'content-type': 'text/plain' }).end('This is a ds-g1-sms node: connect with a WebSocket.\n')
+  }
+
+  private refuse(socket: Duplex, status: number, text: string): void {
+    socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${text.length + 1}\r\n\r\n${text}\n`)
+  }
+
+  private originAllowed(origin: string | undefined, host: string | undefined): boolean {
+    if (origin === undefined) return true // programs (CLI, tests, bots) send no Origin
+    if (host && (origin === `http://${host}` || origin === `https://${host}`)) return true
+    return (this.o.allowedOrigins ?? []).includes(origin)
+  }
+
+  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => socket.destroy())
+    const url = new URL(req.url ?? '/', 'http://gateway.invalid')
+    if (!hostAllowed(req.headers.host, this.port)) return this.refuse(socket, 403, 'Forbidden: Host not allowed')
+    if (!this.originAllowed(req.headers.origin, req.headers.host)) return this.refuse(socket, 403, 'Forbidden: Origin not allowed')
+    if (!tokenMatches(url.searchParams.get('token'), this.o.token)) return this.refuse(socket, 401, 'Unauthorized')
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.connected(ws))
+  }
+
+  private connected(ws: WebSocket): void {
+    let alive = true
+    const session: ClientSession & { ws: WebSocket; alive: () => boolean; setAlive: (v: boolean) => void } = {
+      id: this.nextId++,
+      user: undefined,
+      trace: false,
+      rooms: new Set(),
+      ws,
+      alive: () => alive,
+      setAlive: (v) => (alive = v),
+      send: (frame) => {
+        if (ws.readyState !== ws.OPEN) return
+        if (ws.bufferedAmount > MAX_BUFFERED_BYTES) {
+          this.o.log(`client ${session.id} reads too slowly (${ws.bufferedAmount} bytes queued): closing it`)
+          ws.close(1013, 'too slow')
+          return
+        }
+        ws.send(JSON.stringify(frame))
+      },
+    }
+    this.sessions.add(session)
+    let tokens = RATE_BURST
+    let refilledAt = Date.now()
+    ws.on('pong', () => (alive = true))
+    ws.on('message', (data, isBinary) => {
+      const now = Date.now()
+      tokens = Math.min(RATE_BURST, tokens + ((now - refilledAt) / 1000) * RATE_PER_SEC)
+      refilledAt = now
+      if (tokens < 1) {
+        session.send(errorReply(idOf(data, isBinary), 'rate_limited', 'too many requests: slow down'))
+        return
+      }
+      tokens--
+      void this.frame(session, data, isBinary)
+    })
+    ws.on('error', (err) => this.o.log(`client ${session.id}: ${err.message}`))
+    ws.on('close', () => {
+      this.sessions.delete(session)
+      try {
+        this.o.api.closed(session)
+      } catch (e) {
+        this.o.log(`closing client ${session.id}: ${(e as Error).message}`)
+      }
+    })
+  }
+
+  private async frame(session: ClientSession, data: unknown, isBinary: boolean): Promise<void> {
+    if (isBinary) return session.send(errorReply(null, 'bad_request', 'binary frames are not accepted: send JSON text'))
+    let raw: unknown
+    try {
+      raw = JSON.parse(String(data))
+    } catch {
+      return session.send(errorReply(null, 'bad_request', 'frame is not valid JSON'))
+    }
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+      return session.send(errorReply(null, 'bad_request', 'frame must be a JSON object'))
+    }
+    const rawId = (raw as { id?: unknown }).id
+    const id = typeof rawId === 'string' || (typeof rawId === 'number' && Number.isFinite(rawId)) ? rawId : null
+    const parsed = RequestSchema.safeParse(raw)
+    if (!parsed.success) {
+      const [code, message] = describeInvalid(raw as Record<string, unknown>, parsed.error.issues)
+      return session.send(errorReply(id, code, message))
+    }
+    const req = parsed.data
+    if (req.op !== 'hello' && session.user === undefined) {
+      return session.send(errorReply(req.id, 'unauthorized', 'say hello first: {"op":"hello","user":"..."}'))
+    }
+    try {
+      const result = await this.o.api.handle(session, req)
+      session.send({ id: req.id, ok: true, result: result as never })
+    } catch (e) {
+      if (e instanceof ChatError) session.send(errorReply(req.id, e.code, e.message))
+      else {
+        this.o.log(`internal error on ${req.op}: ${(e as Error).stack ?? String(e)}`)
+        session.send(errorReply(req.id, 'internal', 'internal error'))
+      }
+    }
+  }
+
+  private ping(): void {
+    for (const s of this.sessions as Set<ClientSession & { ws: WebSocket; alive: () => boolean; setAlive: (v: boolean) => void }>) {
+      if (!s.alive()) {
+        s.ws.terminate()
+        continue
+      }
+      s.setAlive(false)
+      s.ws.ping()
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.pingTimer) clearInterval(this.pingTimer)
+    for (const s of this.sessions as Set<ClientSession & { ws: WebSocket }>) s.ws.close(1001, 'node stopping')
+    this.wss.close()
+    const server = this.server
+    if (!server) return
+    server.closeAllConnections?.()
+    await new Promise<void>((resolve) => server.close(() => resolve()))
+  }
+}
+
+function errorReply(id: string | number | null, code: ErrorCode, message: string): ServerFrame {
+  return { id, ok: false, error: { code, message } }
+}
+
+function idOf(data: unknown, isBinary: boolean): string | number | null {
+  if (isBinary) return null
+  try {
+    const raw = JSON.parse(String(data)) as { id?: unknown }
+    return typeof raw?.id === 'string' || typeof raw?.id === 'number' ? raw.id : null
+  } catch {
+    return null
+  }
+}
+
+const KNOWN_OPS = new Set(
+  RequestSchema.options.map((o) => (o.shape.op as unknown as { value: string }).value),
+)
+
+/** Turn schema issues into the contract's error: unknown op, over-long text, or a plain bad_request. */
+function describeInvalid(
+  raw: Record<string, unknown>,
+  issues: ReadonlyArray<{ code: string; path: PropertyKey[]; message: string }>,
+): [ErrorCode, string] {
+  if (typeof raw.op !== 'string') return ['bad_request', 'frame needs an "op" string']
+  if (!KNOWN_OPS.has(raw.op)) return ['bad_request', `unknown op "${raw.op.slice(0, 64)}"`]
+  const first = issues[0]
+  const field = first?.path.map(String).join('.') || 'frame'
+  if (first?.code === 'too_big' && field === 'text') return ['too_large', `text is longer than the limit: ${first.message}`]
+  return ['bad_request', `${raw.op}: ${field}: ${first?.message ?? 'invalid'}`]
+}

@@ -1,0 +1,289 @@
+/**
+ * Test harness: real node processes (`main/cli.ts`, exactly what `npm run peer` runs) and a real
+ * WebSocket client that speaks only the client protocol. Nothing of the node is imported: tests see
+ * what any other client would see.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { createInterface } from 'node:readline'
+import WebSocket from 'ws'
+import type { Op, RequestInput, Results, ServerEvent } from '../../proto/client-protocol'
+
+export const ROOT = resolve(__dirname, '..', '..')
+const CLI = join(ROOT, 'main', 'cli.ts')
+
+export interface Ready {
+  event: 'ready'
+  nodeId: string
+  name: string
+  grpc: string
+  ws: string
+  token: string
+  ui?: string
+  dataDir: string
+  pid: number
+}
+
+export interface NodeProc {
+  ready: Ready
+  proc: ChildProcess
+  dataDir: string
+  stderr: () => string
+  exited: Promise<number | null>
+}
+
+export interface StartOptions {
+  name: string
+  join?: string[]
+  dataDir?: string
+  token?: string
+  timing?: { heartbeatMs: number; suspectMs: number; deadMs: number }
+  grpcPort?: number
+  extra?: string[]
+}
+
+const started = new Set<NodeProc>()
+const tempDirs = new Set<string>()
+
+export function tempDir(prefix = 'ds-test-'): string {
+  const d = mkdtempSync(join(tmpdir(), prefix))
+  tempDirs.add(d)
+  return d
+}
+
+/** Run the CLI with raw arguments (for flag tests); resolves with its exit code and output. */
+export function runCli(args: string[], timeoutMs = 15_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolvePromise) => {
+    const p = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    p.stdout.on('data', (d) => (stdout += d))
+    p.stderr.on('data', (d) => (stderr += d))
+    const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs)
+    p.on('exit', (code) => {
+      clearTimeout(t)
+      resolvePromise({ code, stdout, stderr })
+    })
+  })
+}
+
+export async function startNode(o: StartOptions): Promise<NodeProc> {
+  const dataDir = o.dataDir ?? tempDir()
+  const timing = o.timing ?? { heartbeatMs: 200, suspectMs: 600, deadMs: 1200 }
+  const args = [
+    '--import', 'tsx', CLI,
+    '--name', o.name,
+    '--grpc', `127.0.0.1:${o.grpcPort ?? 0}`,
+    '--ws', '127.0.0.1:0',
+    '--data-dir', dataDir,
+    '--heartbeat-ms', String(timing.heartbeatMs),
+    '--suspect-ms', String(timing.suspectMs),
+    '--dead-ms', String(timing.deadMs),
+    ...(o.join?.length ? ['--join', o.join.join(',')] : []),
+    ...(o.token ? ['--token', o.token] : []),
+    ...(o.extra ?? []),
+  ]
+  const proc = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+  let err = ''
+  proc.stderr!.on('data', (d) => {
+    err += d
+    if (err.length > 200_000) err = err.slice(-100_000)
+  })
+  const exited = new Promise<number | null>((r) => proc.on('exit', (code) => r(code)))
+  const ready = await new Promise<Ready>((resolvePromise, reject) => {
+    const t = setTimeout(() => reject(new Error(`${o.name} not ready in 20 s: ${err}`)), 20_000)
+    const rl = createInterface({ input: proc.stdout! })
+    rl.on('line', (line) => {
+      try {
+        const j = JSON.parse(line) as Ready
+        if (j.event === 'ready') {
+          clearTimeout(t)
+          resolvePromise(j)
+        }
+      } catch {
+        // not the ready line
+      }
+    })
+    proc.on('exit', (code) => reject(new Error(`${o.name} exited with ${code}: ${err}`)))
+  })
+  const np: NodeProc = { ready, proc, dataDir, stderr: () => err, exited }
+  started.add(np)
+  return np
+}
+
+/** SIGTERM and wait (graceful leave); SIGKILL if it hangs. */
+export async function stopNode(n: NodeProc, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+  if (n.proc.exitCode !== null || n.proc.signalCode !== null) return n.proc.exitCode
+  n.proc.kill(signal)
+  const t = setTimeout(() => n.proc.kill('SIGKILL'), 5000)
+  const code = await n.exited
+  clearTimeout(t)
+  started.delete(n)
+  return code
+}
+
+export async function killNode(n: NodeProc): Promise<void> {
+  n.proc.kill('SIGKILL')
+  await n.exited
+  started.delete(n)
+}
+
+/** Stop every node and client this file started and remove temp folders (afterAll/afterEach). */
+export async function cleanup(): Promise<void> {
+  for (const c of [...clients]) c.close()
+  await Promise.all(
+    [...started].map(async (n) => {
+      if (n.proc.signalCode === 'SIGSTOP' || n.proc.exitCode === null) n.proc.kill('SIGCONT')
+      n.proc.kill('SIGKILL')
+      await n.exited
+    }),
+  )
+  started.clear()
+  for (const d of tempDirs) rmSync(d, { recursive: true, force: true })
+  tempDirs.clear()
+}
+
+export class ProtocolError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(`${code}: ${message}`)
+  }
+}
+
+const clients = new Set<Client>()
+
+/** A client of one node: request/reply by id, and every event kept in order. */
+export class Client {
+  readonly events: ServerEvent[] = []
+  readonly frames: unknown[] = []
+  private nextId = 1
+  private readonly waiting = new Map<string | number, (f: { ok: boolean; result?: unknown; error?: { code: string; message: string } }) => void>()
+  private readonly watchers = new Set<() => void>()
+  closed: Promise<{ code: number; reason: string }>
+
+  private constructor(readonly ws: WebSocket) {
+    clients.add(this)
+    this.closed = new Promise((r) => ws.on('close', (code, reason) => r({ code, reason: String(reason) })))
+    ws.on('message', (data) => {
+      const f = JSON.parse(String(data))
+      this.frames.push(f)
+      if ('event' in f) this.events.push(f as ServerEvent)
+      else if (f.id !== null && this.waiting.has(f.id)) {
+        this.waiting.get(f.id)!(f)
+        this.waiting.delete(f.id)
+      }
+      for (const w of this.watchers) w()
+    })
+  }
+
+  static async connect(node: Ready | string, token?: string, headers?: Record<string, string>): Promise<Client> {
+    const url = typeof node === 'string' ? node : `${node.ws}/?token=${encodeURIComponent(token ?? node.token)}`
+    const ws = new WebSocket(url, { headers })
+    await new Promise<void>((resolvePromise, reject) => {
+      ws.once('open', () => resolvePromise())
+      ws.once('error', reject)
+      ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)))
+    })
+    return new Client(ws)
+  }
+
+  /** Connect and say hello as `user`. */
+  static async as(node: Ready, user: string): Promise<Client> {
+    const c = await Client.connect(node)
+    await c.call('hello', { user })
+    return c
+  }
+
+  /** Send any raw text or object and get the reply frame with that id (or the next id:null frame). */
+  raw(frame: string | Buffer): void {
+    this.ws.send(frame)
+  }
+
+  reply(op: string, params: Record<string, unknown> = {}): Promise<{ ok: boolean; result?: unknown; error?: { code: string; message: string } }> {
+    const id = this.nextId++
+    const p = new Promise<{ ok: boolean; result?: unknown; error?: { code: string; message: string } }>((r) => this.waiting.set(id, r))
+    this.ws.send(JSON.stringify({ id, op, ...params }))
+    return p
+  }
+
+  async call<O extends Op>(op: O, params?: Omit<RequestInput<O>, 'op'>): Promise<Results[O]> {
+    const f = await this.reply(op, (params ?? {}) as Record<string, unknown>)
+    if (!f.ok) throw new ProtocolError(f.error!.code, f.error!.message)
+    return f.result as Results[O]
+  }
+
+  /** The error code a call fails with (fails the test if it succeeds). */
+  async fails(op: string, params: Record<string, unknown> = {}): Promise<string> {
+    const f = await this.reply(op, params)
+    if (f.ok) throw new Error(`${op} succeeded but should have failed: ${JSON.stringify(f.result)}`)
+    return f.error!.code
+  }
+
+  /** Wait until `pred` holds over the frames seen so far. */
+  async until<T>(pred: () => T | undefined | false, timeoutMs = 10_000, what = 'condition'): Promise<T> {
+    const now = pred()
+    if (now) return now
+    return new Promise<T>((resolvePromise, reject) => {
+      const check = () => {
+        const v = pred()
+        if (v) {
+          clearTimeout(t)
+          this.watchers.delete(check)
+          resolvePromise(v)
+        }
+      }
+      const t = setTimeout(() => {
+        this.watchers.delete(check)
+        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`))
+      }, timeoutMs)
+      this.watchers.add(check)
+    })
+  }
+
+  /** Wait for an event matching `pred` (already received or future). */
+  event<E extends ServerEvent['event']>(name: E, pred: (e: Extract<ServerEvent, { event: E }>) => boolean = () => true, timeoutMs = 10_000) {
+    return this.until(
+      () => this.events.find((e) => e.event === name && pred(e as Extract<ServerEvent, { event: E }>)) as Extract<ServerEvent, { event: E }> | undefined,
+      timeoutMs,
+      `event ${name}`,
+    )
+  }
+
+  messages(roomId: string): Extract<ServerEvent, { event: 'message' }>[] {
+    return this.events.filter((e): e is Extract<ServerEvent, { event: 'message' }> => e.event === 'message' && e.roomId === roomId)
+  }
+
+  close(): void {
+    clients.delete(this)
+    this.ws.close()
+  }
+}
+
+/** Poll `fn` until it returns truthy (for conditions that need a request each time). */
+export async function eventually<T>(fn: () => Promise<T | undefined | false>, timeoutMs = 10_000, what = 'condition'): Promise<T> {
+  const until = Date.now() + timeoutMs
+  let last: unknown
+  for (;;) {
+    try {
+      const v = await fn()
+      if (v) return v
+    } catch (e) {
+      last = e
+    }
+    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`)
+    await new Promise((r) => setTimeout(r, 100))
+  }
+}
+
+/** Start `n` nodes where every node after the first joins only the first. */
+export async function startCluster(n: number, timing?: StartOptions['timing'], extra?: string[]): Promise<NodeProc[]> {
+  const first = await startNode({ name: 'n1', timing, extra })
+  const rest = await Promise.all(
+    Array.from({ length: n - 1 }, (_, i) => startNode({ name: `n${i + 2}`, join: [first.ready.grpc], timing, extra })),
+  )
+  return [first, ...rest]
+}
