@@ -50,8 +50,9 @@ if (!app.requestSingleInstanceLock()) {
 
 protocol.registerSchemesAsPrivileged([
   // standard: real origin (app://chat) and relative URLs; secure: treated like https (no mixed
-  // content downgrade); supportFetchAPI: Vite's module preload uses fetch.
-  { scheme: APP_SCHEME, privileges: { standard: true, secure: true, supportFetchAPI: true } },
+  // content downgrade); supportFetchAPI + corsEnabled: Vite emits <script type="module" crossorigin>,
+  // which Chromium fetches in CORS mode, refused for schemes without these.
+  { scheme: APP_SCHEME, privileges: { standard: true, secure: true, supportFetchAPI: true, corsEnabled: true } },
 ])
 
 let desktop: DesktopNode | undefined
