@@ -1,0 +1,130 @@
+import { useRef, useState, type KeyboardEvent } from 'react'
+import { MAX_ROOM_NAME_CHARS } from '../../../proto/client-protocol'
+import type { Session, SessionState } from '../net/session'
+import { roomsByAdmin, unreadCount } from '../state/chat-state'
+
+/** Rooms grouped by administrator node, with availability and unread counts (issue 6 item 1). */
+export function Sidebar({ session, state, onOpenRoom }: { session: Session; state: SessionState; onOpenRoom: () => void }) {
+  const [name, setName] = useState('')
+  const [busy, setBusy] = useState(false)
+  const listRef = useRef<HTMLDivElement>(null)
+  const groups = roomsByAdmin(state.chat)
+  const peerState = new Map(state.peers.peers.map((p) => [p.nodeId, p.state]))
+  const selfId = state.chat.self?.nodeId
+
+  // Arrow keys move between rooms, like a list (Tab still leaves the list).
+  const onKeyDown = (e: KeyboardEvent) => {
+    if (e.key !== 'ArrowDown' && e.key !== 'ArrowUp') return
+    const buttons = [...(listRef.current?.querySelectorAll<HTMLButtonElement>('button[data-room]') ?? [])]
+    const i = buttons.indexOf(document.activeElement as HTMLButtonElement)
+    if (i < 0) return
+    e.preventDefault()
+    buttons[(i + (e.key === 'ArrowDown' ? 1 : buttons.length - 1)) % buttons.length]?.focus()
+  }
+
+  return (
+    <nav
+      aria-label="Rooms"
+      className="flex w-72 shrink-0 flex-col border-r border-slate-200 bg-slate-50 dark:border-slate-700 dark:bg-slate-950"
+    >
+      <form
+        className="flex gap-2 border-b border-slate-200 p-3 dark:border-slate-700"
+        onSubmit={async (e) => {
+          e.preventDefault()
+          const n = name.trim()
+          if (!n || busy) return
+          setBusy(true)
+          const id = await session.createRoom(n)
+          setBusy(false)
+          if (id) {
+            setName('')
+            session.dispatch({ type: 'room.select', roomId: id })
+            onOpenRoom()
+          }
+        }}
+      >
+        <input
+          aria-label="New room name"
+          placeholder="New room"
+          maxLength={MAX_ROOM_NAME_CHARS}
+          value={name}
+          onChange={(e) => setName(e.target.value)}
+          className="min-w-0 flex-1 rounded-md border border-slate-300 bg-white px-2 py-1 text-sm dark:border-slate-600 dark:bg-slate-800"
+        />
+        <button
+          type="submit"
+          disabled={!name.trim() || busy}
+          className="rounded-md bg-indigo-600 px-2 py-1 text-sm font-medium text-white hover:bg-indigo-500 focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-indigo-600 disabled:opacity-50"
+        >
+          Create room
+        </button>
+      </form>
+      <div ref={listRef} onKeyDown={onKeyDown} className="flex-1 overflow-y-auto p-2">
+        {groups.length === 0 && <p className="p-2 text-sm text-slate-500">No rooms yet.</p>}
+        {groups.map((g) => {
+          const st = g.adminNodeId === selfId ? 'alive' : (peerState.get(g.adminNodeId) ?? (g.rooms.every((r) => !r.info.available) ? 'dead' : 'alive'))
+          return (
+            <section key={g.adminNodeId} aria-label={`Rooms administered by ${g.adminNodeName}`} className="mb-3">
+              <h2 className="flex items-center gap-2 px-2 py-1 text-xs font-semibold tracking-wide text-slate-500 uppercase dark:text-slate-400">
+                <StateDot state={st} />
+                {g.adminNodeName}
+                {g.adminNodeId === selfId && <span className="normal-case">(this node)</span>}
+              </h2>
+              <ul>
+                {g.rooms.map((r) => {
+                  const unread = unreadCount(r)
+                  const active = state.chat.activeRoomId === r.info.roomId
+                  const status = [
+                    r.joined ? 'joined' : 'not joined',
+                    r.info.available ? null : 'unavailable',
+                    r.info.frozen ? 'frozen' : null,
+                    unread > 0 ? `${unread} unread` : null,
+                  ]
+                    .filter(Boolean)
+                    .join(', ')
+                  return (
+                    <li key={r.info.roomId}>
+                      <button
+                        type="button"
+                        data-room={r.info.roomId}
+                        aria-label={`Room ${r.info.name}`}
+                        aria-description={status}
+                        aria-current={active ? 'true' : undefined}
+                        onClick={() => {
+                          session.dispatch({ type: 'room.select', roomId: r.info.roomId })
+                          onOpenRoom()
+                        }}
+                        className={`flex w-full items-center gap-2 rounded-md px-2 py-1.5 text-left text-sm focus-visible:outline-2 focus-visible:outline-indigo-500 ${
+                          active ? 'bg-indigo-100 dark:bg-indigo-900/60' : 'hover:bg-slate-200/70 dark:hover:bg-slate-800'
+                        } ${r.info.available ? '' : 'text-slate-400 line-through decoration-slate-400/60 dark:text-slate-500'}`}
+                      >
+                        <span aria-hidden className="text-slate-400">#</span>
+                        <span className={`flex-1 truncate ${r.joined ? 'font-medium' : ''}`}>{r.info.name}</span>
+                        {!r.info.available && <span className="text-xs text-red-600 no-underline dark:text-red-400">unavailable</span>}
+                        {r.info.frozen && <span className="text-xs text-amber-600 dark:text-amber-400">frozen</span>}
+                        {!r.joined && r.info.available && <span className="text-xs text-slate-400">join</span>}
+                        {unread > 0 && (
+                          <span
+                            aria-label={`${unread} unread`}
+                            className="min-w-5 rounded-full bg-indigo-600 px-1.5 text-center text-xs font-semibold text-white"
+                          >
+                            {unread}
+                          </span>
+                        )}
+                      </button>
+                    </li>
+                  )
+                })}
+              </ul>
+            </section>
+          )
+        })}
+      </div>
+    </nav>
+  )
+}
+
+export function StateDot({ state }: { state: 'alive' | 'suspect' | 'dead' }) {
+  const color = state === 'alive' ? 'bg-emerald-500' : state === 'suspect' ? 'bg-amber-500' : 'bg-red-500'
+  return <span aria-label={state} role="img" className={`inline-block h-2 w-2 rounded-full ${color}`} />
+}
