@@ -1,0 +1,198 @@
+/**
+ * `electron-vite build` works here (it needs no Electron binary), so CI builds for real and checks:
+ *   1. the outputs the app and the CLI start from exist (main, cli, preload, renderer);
+ *   2. the preload is one self-contained file (a sandboxed preload can require only 'electron');
+ *   3. everything the built code needs at run time is shipped by electron-builder.yml: bundled
+ *      code through `files`, external modules as production dependencies, the .proto files
+ *      through `extraResources`;
+ *   4. the proof: the built headless node started from a copy laid out like the packaged app
+ *      (resources/app/out + resources/proto, no repository around it) reaches "ready".
+ * It builds into .tmp/ (ignored by git), never into the out/ that `npm start` uses.
+ */
+import { spawn, spawnSync } from 'node:child_process'
+import { builtinModules } from 'node:module'
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join, relative, resolve, sep } from 'node:path'
+import { createInterface } from 'node:readline'
+import { load as loadYaml } from 'js-yaml'
+import { minimatch } from 'minimatch'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+
+const repo = resolve(__dirname, '..', '..')
+const buildRoot = join(repo, '.tmp', `build-output-${process.pid}`)
+const outDir = join(buildRoot, 'out')
+const pkg = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as { dependencies: Record<string, string> }
+
+interface ExtraResource {
+  from: string
+  to: string
+  filter?: string[]
+}
+interface BuilderConfig {
+  files: string[]
+  extraResources: ExtraResource[]
+  linux: { target: string[] }
+  win: { target: string[] }
+  mac: { target: string[] }
+}
+const builder = loadYaml(readFileSync(join(repo, 'electron-builder.yml'), 'utf8')) as BuilderConfig
+
+function walk(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const p = join(dir, name)
+    return statSync(p).isDirectory() ? walk(p) : [p]
+  })
+}
+const posix = (p: string): string => p.split(sep).join('/')
+
+/** electron-builder's `files` semantics, enough for our patterns: later patterns win, `!` excludes. */
+function shippedByFiles(appRelative: string): boolean {
+  let included = false
+  for (const pattern of builder.files) {
+    if (pattern.startsWith('!')) {
+      if (minimatch(appRelative, pattern.slice(1), { dot: true })) included = false
+    } else if (minimatch(appRelative, pattern, { dot: true })) included = true
+  }
+  return included
+}
+
+let buildLog = ''
+beforeAll(() => {
+  mkdirSync(buildRoot, { recursive: true })
+  const bin = join(repo, 'node_modules', 'electron-vite', 'bin', 'electron-vite.js')
+  // An absolute --outDir: electron-vite resolves a relative one against renderer/ for the renderer.
+  const res = spawnSync(process.execPath, [bin, 'build', '--outDir', outDir], {
+    cwd: repo,
+    encoding: 'utf8',
+    timeout: 150_000,
+  })
+  buildLog = `${res.stdout}\n${res.stderr}`
+  if (res.status !== 0) throw new Error(`electron-vite build failed (${res.status ?? res.signal}):\n${buildLog}`)
+}, 180_000)
+
+afterAll(() => {
+  rmSync(buildRoot, { recursive: true, force: true })
+})
+
+describe('electron-vite build output', () => {
+  it.each(['main/index.js', 'main/cli.js', 'preload/index.js', 'renderer/index.html'])('has %s', (file) => {
+    expect(existsSync(join(outDir, file)), `${file} missing; build log:\n${buildLog}`).toBe(true)
+  })
+
+  it('builds a preload that requires nothing but electron (sandbox: true)', () => {
+    const code = readFileSync(join(outDir, 'preload', 'index.js'), 'utf8')
+    const required = [...code.matchAll(/require\(["']([^"']+)["']\)/g)].map((m) => m[1])
+    expect(new Set(required)).toEqual(new Set(['electron']))
+    expect(readdirSync(join(outDir, 'preload'))).toEqual(['index.js'])
+  })
+
+  it('builds a renderer that loads its assets by relative URL (served from app://chat/)', () => {
+    const html = readFileSync(join(outDir, 'renderer', 'index.html'), 'utf8')
+    expect(html).not.toMatch(/(src|href)="\/(?!\/)/)
+    expect(html).toMatch(/(src|href)="\.\/assets\//)
+  })
+})
+
+describe('electron-builder.yml ships what the built code reads at run time', () => {
+  it('targets AppImage, deb, NSIS and dmg', () => {
+    expect(builder.linux.target).toEqual(expect.arrayContaining(['AppImage', 'deb']))
+    expect(builder.win.target).toContain('nsis')
+    expect(builder.mac.target).toContain('dmg')
+  })
+
+  it('packs every built file (source maps aside) and package.json', () => {
+    expect(shippedByFiles('package.json')).toBe(true)
+    const built = walk(outDir).map((f) => posix(join('out', relative(outDir, f))))
+    expect(built.length).toBeGreaterThan(3)
+    const missing = built.filter((f) => !f.endsWith('.map') && !shippedByFiles(f))
+    expect(missing).toEqual([])
+  })
+
+  it('has every module the main bundle requires as a builtin, electron, or a production dependency', () => {
+    const required = new Set<string>()
+    for (const file of walk(join(outDir, 'main')).filter((f) => f.endsWith('.js'))) {
+      for (const m of readFileSync(file, 'utf8').matchAll(/require\(["']([^"'.][^"']*)["']\)/g)) required.add(m[1]!)
+    }
+    const builtins = new Set(builtinModules)
+    const unshipped = [...required].filter((id) => {
+      if (id === 'electron' || id.startsWith('node:') || builtins.has(id)) return false
+      const name = id.startsWith('@') ? id.split('/').slice(0, 2).join('/') : id.split('/')[0]!
+      return !(name in pkg.dependencies)
+    })
+    expect(unshipped).toEqual([])
+    expect(required).toContain('@grpc/proto-loader')
+  })
+
+  it('copies every .proto file through extraResources', () => {
+    const protos = walk(join(repo, 'proto')).filter((f) => f.endsWith('.proto'))
+    expect(protos.length).toBeGreaterThan(0)
+    const uncovered = protos.filter(
+      (file) =>
+        !builder.extraResources.some((r) => {
+          const rel = relative(join(repo, r.from), file)
+          return !rel.startsWith('..') && (r.filter ?? ['**/*']).some((g) => minimatch(posix(rel), g, { dot: true }))
+        }),
+    )
+    expect(uncovered).toEqual([])
+  })
+
+  it('lets the built headless node start from the packaged layout, with no repository around it', async () => {
+    // resources/app/out (what `files` packs; asar left out so plain Node can read it) and
+    // resources/<to> for each extraResources entry, copied with its filter as electron-builder would.
+    const resources = mkdtempSync(join(tmpdir(), 'ds-packaged-'))
+    try {
+      cpSync(outDir, join(resources, 'app', 'out'), { recursive: true })
+      for (const r of builder.extraResources) {
+        const from = join(repo, r.from)
+        for (const file of walk(from)) {
+          const rel = posix(relative(from, file))
+          if ((r.filter ?? ['**/*']).some((g) => minimatch(rel, g, { dot: true }))) {
+            const dest = join(resources, r.to, rel)
+            mkdirSync(dirname(dest), { recursive: true })
+            cpSync(file, dest)
+          }
+        }
+      }
+      const dataDir = join(resources, 'data')
+      const child = spawn(
+        process.execPath,
+        [join(resources, 'app', 'out', 'main', 'cli.js'), '--name', 'packaged', '--grpc', '127.0.0.1:0', '--ws', '127.0.0.1:0', '--data-dir', dataDir],
+        // NODE_PATH stands in for the packaged app's node_modules (production dependencies);
+        // cwd outside the repository, so the repository's proto/ cannot be found by accident.
+        { cwd: resources, env: { ...process.env, NODE_PATH: join(repo, 'node_modules'), DS_PROTO_DIR: '' }, stdio: ['ignore', 'pipe', 'pipe'] },
+      )
+      let stderr = ''
+      child.stderr.on('data', (d) => (stderr += String(d)))
+      try {
+        const ready = await new Promise<Record<string, unknown>>((resolveReady, reject) => {
+          const timer = setTimeout(() => reject(new Error(`no ready line in 20 s; stderr:\n${stderr}`)), 20_000)
+          createInterface({ input: child.stdout }).on('line', (line) => {
+            try {
+              const msg = JSON.parse(line) as Record<string, unknown>
+              if (msg.event === 'ready') {
+                clearTimeout(timer)
+                resolveReady(msg)
+              }
+            } catch {
+              /* not JSON */
+            }
+          })
+          child.once('exit', (code) => {
+            clearTimeout(timer)
+            reject(new Error(`cli exited with ${code} before ready; stderr:\n${stderr}`))
+          })
+        })
+        expect(ready.name).toBe('packaged')
+        expect(String(ready.ws)).toMatch(/^ws:\/\/127\.0\.0\.1:\d+/)
+      } finally {
+        const exited = new Promise((r) => child.once('exit', r))
+        if (child.exitCode === null) child.kill('SIGTERM')
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))])
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+      }
+    } finally {
+      rmSync(resources, { recursive: true, force: true })
+    }
+  }, 40_000)
+})
