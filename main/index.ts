@@ -133,7 +133,7 @@ function openWindow(node: DesktopNode): BrowserWindow {
     minWidth: 640,
     minHeight: 480,
     show: false,
-    title: windowTitle(node.node, node.instance),
+    title: windowTitle(node.node, node.shareableAddress, node.instance),
     webPreferences: {
       preload: join(__dirname, '../preload/index.js'),
       contextIsolation: true,
@@ -168,7 +168,7 @@ async function boot(): Promise<void> {
   mainWindow.on('closed', () => {
     mainWindow = undefined
   })
-  process.stdout.write(`${desktopReadyLine(args.instance, desktop.node, userDataDir)}\n`)
+  process.stdout.write(`${desktopReadyLine(args.instance, desktop.node, userDataDir, desktop.shareableAddress)}\n`)
 }
 
 app

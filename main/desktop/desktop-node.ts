@@ -5,6 +5,7 @@
  *   claim the instance folder -> load settings -> pick the gRPC port -> start the node joined to the
  *   remembered peers -> keep the remembered peers up to date -> on quit: save peers, leave gracefully.
  */
+import { networkInterfaces } from 'node:os'
 import { join } from 'node:path'
 import { DEFAULT_TIMING, type NodeOptions, type RunningNode } from '../node/node-options'
 import type { DesktopArgs } from './instance'
@@ -34,6 +35,8 @@ export interface DesktopNode {
   readonly instance: number
   readonly node: RunningNode
   readonly settings: SettingsStore
+  /** What lab mates on other machines type to join this node (see shareableAddress). */
+  readonly shareableAddress: string
   /** Compare the node's known peers with the remembered ones and save if they differ. */
   savePeers(): Promise<void>
   /** Save peers, leave the cluster gracefully, release the folder. Safe to call twice. */
@@ -45,10 +48,26 @@ export function nodeDataDir(userDataDir: string): string {
   return join(userDataDir, 'node')
 }
 
+type Interfaces = ReturnType<typeof networkInterfaces>
+
+/**
+ * The address a lab mate on another machine should type. A node listening on every interface
+ * reports 127.0.0.1:PORT (right for this machine only), so the first non-internal IPv4 address
+ * of this machine is shown instead, with the same port.
+ */
+export function shareableAddress(grpcAddress: string, grpcHost: string, interfaces: Interfaces = networkInterfaces()): string {
+  if (!['0.0.0.0', '::', ''].includes(grpcHost)) return grpcAddress
+  const port = grpcAddress.slice(grpcAddress.lastIndexOf(':') + 1)
+  for (const list of Object.values(interfaces)) {
+    for (const n of list ?? []) if (n.family === 'IPv4' && !n.internal) return `${n.address}:${port}`
+  }
+  return grpcAddress
+}
+
 /** "name — address" so that a lab mate can read the address to type off the screen. */
-export function windowTitle(node: Pick<RunningNode, 'name' | 'grpcAddress'>, instance: number): string {
+export function windowTitle(node: Pick<RunningNode, 'name'>, address: string, instance: number): string {
   const suffix = instance > 1 ? ` (instance ${instance})` : ''
-  return `ds-g1-sms — ${node.name} — ${node.grpcAddress}${suffix}`
+  return `ds-g1-sms — ${node.name} — ${address}${suffix}`
 }
 
 /**
@@ -56,13 +75,14 @@ export function windowTitle(node: Pick<RunningNode, 'name' | 'grpcAddress'>, ins
  * (client-protocol.md section 1) minus the token: scripts/three.mjs reads it to join instances 2
  * and 3 to instance 1, and a token has no business in a terminal scroll-back here.
  */
-export function desktopReadyLine(instance: number, node: RunningNode, userDataDir: string): string {
+export function desktopReadyLine(instance: number, node: RunningNode, userDataDir: string, lanAddress?: string): string {
   return JSON.stringify({
     event: 'ready',
     instance,
     nodeId: node.nodeId,
     name: node.name,
     grpc: node.grpcAddress,
+    ...(lanAddress && lanAddress !== node.grpcAddress ? { lan: lanAddress } : {}),
     ws: node.wsUrl,
     userData: userDataDir,
   })
@@ -105,7 +125,7 @@ export async function startDesktopNode(startNode: StartNode, config: DesktopNode
       log(`desktop: gRPC port ${firstPort} taken at bind time, using a free one`)
       node = await startNode(options(0))
     }
-    return watchPeers(node, settings, lock, config, log)
+    return watchPeers(node, shareableAddress(node.grpcAddress, grpcHost), settings, lock, config, log)
   } catch (err) {
     lock.release()
     throw err
@@ -114,6 +134,7 @@ export async function startDesktopNode(startNode: StartNode, config: DesktopNode
 
 function watchPeers(
   node: RunningNode,
+  address: string,
   settings: SettingsStore,
   lock: InstanceLock,
   config: DesktopNodeConfig,
@@ -143,6 +164,7 @@ function watchPeers(
     instance: config.instance,
     node,
     settings,
+    shareableAddress: address,
     savePeers,
     stop() {
       stopping ??= (async () => {

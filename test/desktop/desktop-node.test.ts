@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { NodeOptions, RunningNode } from '../../main/node/node-options'
-import { desktopReadyLine, nodeDataDir, startDesktopNode, windowTitle } from '../../main/desktop/desktop-node'
+import { desktopReadyLine, nodeDataDir, shareableAddress, startDesktopNode, windowTitle } from '../../main/desktop/desktop-node'
 import { InstanceBusyError } from '../../main/desktop/instance'
 
 const dirs: string[] = []
@@ -151,9 +151,22 @@ describe('startDesktopNode', () => {
 
   it('titles the window with node name and address, and prints a ready line without the token', () => {
     const node = new FakeNode({ name: 'n2', grpcHost: '0.0.0.0', grpcPort: 50052, wsHost: '127.0.0.1', wsPort: 0, join: [], dataDir: '/x', heartbeatMs: 1, suspectMs: 1, deadMs: 1 })
-    expect(windowTitle(node, 2)).toBe('ds-g1-sms — n2 — 127.0.0.1:50052 (instance 2)')
-    const line = JSON.parse(desktopReadyLine(2, node, '/u'))
-    expect(line).toMatchObject({ event: 'ready', instance: 2, name: 'n2', grpc: '127.0.0.1:50052' })
+    expect(windowTitle(node, '10.1.2.3:50052', 2)).toBe('ds-g1-sms — n2 — 10.1.2.3:50052 (instance 2)')
+    const line = JSON.parse(desktopReadyLine(2, node, '/u', '10.1.2.3:50052'))
+    expect(line).toMatchObject({ event: 'ready', instance: 2, name: 'n2', grpc: '127.0.0.1:50052', lan: '10.1.2.3:50052' })
     expect(line.token).toBeUndefined()
+  })
+
+  it('shows lab mates the LAN address when the node listens on every interface', () => {
+    const ifaces = {
+      lo: [{ address: '127.0.0.1', family: 'IPv4', internal: true }],
+      eth0: [
+        { address: 'fe80::1', family: 'IPv6', internal: false },
+        { address: '192.168.5.20', family: 'IPv4', internal: false },
+      ],
+    } as unknown as Parameters<typeof shareableAddress>[2]
+    expect(shareableAddress('127.0.0.1:50051', '0.0.0.0', ifaces)).toBe('192.168.5.20:50051')
+    expect(shareableAddress('127.0.0.1:50051', '127.0.0.1', ifaces)).toBe('127.0.0.1:50051')
+    expect(shareableAddress('127.0.0.1:50051', '0.0.0.0', { lo: ifaces!.lo })).toBe('127.0.0.1:50051')
   })
 })
