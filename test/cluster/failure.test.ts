@@ -1,0 +1,357 @@
+/**
+ * Failure detection with real node processes (issue 4, "Must show"; client-protocol.md section 6,
+ * guarantee 4): kill -9 of a member node and of an administrator node, SIGSTOP/SIGCONT, restart with
+ * the same --data-dir, and graceful leave on SIGTERM. Every node is a separate `main/cli.ts` process
+ * on 127.0.0.1; the test sees only what any client sees over the client protocol.
+ *
+ * Measured figures are printed with console.log ("dead after N ms (bound B)") so they can be reported.
+ */
+import { afterEach, describe, expect, it } from 'vitest'
+import { cleanup, Client, eventually, startCluster, startNode, type NodeProc } from '../helpers/cluster'
+import type { RoomInfo, ServerEvent } from '../../proto/client-protocol'
+
+const TIMING = { heartbeatMs: 200, suspectMs: 600, deadMs: 1200 }
+/** Scheduling slack on top of the contract's bound: the node's 50 ms detector tick, process and event-loop jitter. */
+const SLACK_MS = 250
+const DEAD_BOUND_MS = TIMING.deadMs + TIMING.heartbeatMs + SLACK_MS
+/** "Fail fast": an op on an unavailable room must not wait for any peer. */
+const FAST_MS = 500
+
+afterEach(cleanup)
+
+type MessageEvent = Extract<ServerEvent, { event: 'message' }>
+
+function portOf(address: string): number {
+  return Number(address.slice(address.lastIndexOf(':') + 1))
+}
+
+/** Wait until every node sees every other node alive and the whole room directory. */
+async function converge(nodes: NodeProc[], clients: Client[], rooms: number): Promise<void> {
+  for (const c of clients) {
+    await eventually(
+      async () => {
+        const { peers } = await c.call('peers.list')
+        return peers.filter((p) => p.state === 'alive').length >= nodes.length - 1
+      },
+      15_000,
+      'every peer alive',
+    )
+    await eventually(async () => (await c.call('rooms.list')).rooms.length >= rooms, 15_000, `${rooms} rooms in the directory`)
+  }
+}
+
+async function lobbyOf(c: Client, node: NodeProc): Promise<RoomInfo> {
+  const { rooms } = await c.call('rooms.list')
+  const r = rooms.find((x) => x.adminNodeId === node.ready.nodeId)
+  if (!r) throw new Error(`no room of ${node.ready.name} in ${JSON.stringify(rooms)}`)
+  return r
+}
+
+/** Start 3 nodes, connect one client per node, wait for the mesh and the 3 lobbies. */
+async function threeNodes(): Promise<{ nodes: NodeProc[]; a: Client; b: Client; c: Client }> {
+  const nodes = await startCluster(3, TIMING)
+  const [a, b, c] = await Promise.all([Client.as(nodes[0].ready, 'alice'), Client.as(nodes[1].ready, 'bob'), Client.as(nodes[2].ready, 'carol')])
+  await converge(nodes, [a, b, c], 3)
+  return { nodes, a, b, c }
+}
+
+/** Time from `t0` to the `peer.status` event for `nodeId` with `state` at a client. */
+async function timeTo(client: Client, nodeId: string, state: 'dead' | 'alive', t0: number, timeoutMs = 10_000): Promise<number> {
+  // `until` re-checks on every frame as it arrives, so the resolution time is the arrival time.
+  const from = client.events.length
+  await client.until(
+    () => client.events.slice(from).find((e) => e.event === 'peer.status' && e.nodeId === nodeId && e.state === state),
+    timeoutMs,
+    `peer.status ${state}`,
+  )
+  return Date.now() - t0
+}
+
+function seqs(ms: MessageEvent[]): number[] {
+  return ms.map((m) => m.seq)
+}
+
+/** Guarantee 6.1: from the first message received, seq rises by exactly 1 (no gap, no duplicate). */
+function expectContiguous(ms: MessageEvent[], what: string): void {
+  const s = seqs(ms)
+  for (let i = 1; i < s.length; i++) {
+    if (s[i] !== s[i - 1] + 1) throw new Error(`${what}: seq ${s[i - 1]} then ${s[i]} in ${JSON.stringify(s)}`)
+  }
+}
+
+function texts(ms: MessageEvent[]): string[] {
+  return ms.map((m) => m.text)
+}
+
+describe('failure detection with real processes (3 nodes, heartbeat 200 / suspect 600 / dead 1200 ms)', () => {
+  it('kill -9 of a member node: dead within dead-ms + one heartbeat, its users leave, other rooms keep working', async () => {
+    const { nodes, a, b, c } = await threeNodes()
+    const [n1, n2, n3] = nodes
+    const r1 = await lobbyOf(a, n1)
+    const r2 = await lobbyOf(a, n2)
+    // carol (on n3) is a member of rooms administered by n1 and n2.
+    for (const cl of [a, b, c]) await cl.call('room.join', { roomId: r1.roomId })
+    for (const cl of [b, c]) await cl.call('room.join', { roomId: r2.roomId })
+    await a.event('member.joined', (e) => e.roomId === r1.roomId && e.user === 'carol')
+    expect((await a.call('room.members', { roomId: r1.roomId })).members.map((m) => m.user).sort()).toEqual(['alice', 'bob', 'carol'])
+
+    const t0 = Date.now()
+    const deadAtA = timeTo(a, n3.ready.nodeId, 'dead', t0)
+    const deadAtB = timeTo(b, n3.ready.nodeId, 'dead', t0)
+    n3.proc.kill('SIGKILL')
+    const [msA, msB] = await Promise.all([deadAtA, deadAtB])
+    console.log(`[failure] member kill -9: n1 client saw peer.status dead after ${msA} ms, n2 client after ${msB} ms (bound ${DEAD_BOUND_MS} = dead ${TIMING.deadMs} + heartbeat ${TIMING.heartbeatMs} + slack ${SLACK_MS})`)
+    expect(msA).toBeLessThanOrEqual(DEAD_BOUND_MS)
+    expect(msB).toBeLessThanOrEqual(DEAD_BOUND_MS)
+    // Not before the silence could possibly reach dead-ms: the detector is not trigger-happy.
+    expect(Math.min(msA, msB)).toBeGreaterThanOrEqual(TIMING.deadMs - TIMING.heartbeatMs)
+
+    // Its users leave the rooms of the other administrators (6.4), seen by the remaining members.
+    await a.event('member.left', (e) => e.roomId === r1.roomId && e.user === 'carol' && e.nodeId === n3.ready.nodeId, 2000)
+    await b.event('member.left', (e) => e.roomId === r1.roomId && e.user === 'carol', 2000)
+    await b.event('member.left', (e) => e.roomId === r2.roomId && e.user === 'carol', 2000)
+    expect((await a.call('room.members', { roomId: r1.roomId })).members.map((m) => m.user).sort()).toEqual(['alice', 'bob'])
+    expect((await b.call('room.members', { roomId: r2.roomId })).members.map((m) => m.user)).toEqual(['bob'])
+    const peersAtA = (await a.call('peers.list')).peers
+    expect(peersAtA.find((p) => p.nodeId === n3.ready.nodeId)?.state).toBe('dead')
+    expect(peersAtA.find((p) => p.nodeId === n2.ready.nodeId)?.state).toBe('alive')
+
+    // Other rooms keep working: a forwarded send (bob on n2 -> admin n1) and a local one.
+    const s1 = await b.call('message.send', { roomId: r1.roomId, text: 'still here', clientMsgId: 'b-1' })
+    const s2 = await a.call('message.send', { roomId: r1.roomId, text: 'me too', clientMsgId: 'a-1' })
+    expect(s2.seq).toBe(s1.seq + 1)
+    await a.until(() => a.messages(r1.roomId).length === 2, 3000, 'two messages at alice')
+    await b.until(() => b.messages(r1.roomId).length === 2, 3000, 'two messages at bob')
+    expect(texts(a.messages(r1.roomId))).toEqual(['still here', 'me too'])
+    expect(texts(b.messages(r1.roomId))).toEqual(['still here', 'me too'])
+    // The rooms of live administrators stay available.
+    const listed = (await b.call('rooms.list')).rooms
+    expect(listed.find((r) => r.roomId === r1.roomId)?.available).toBe(true)
+    expect(listed.find((r) => r.roomId === r2.roomId)?.available).toBe(true)
+  })
+
+  it('kill -9 of an administrator node: its rooms go unavailable and ops on them fail fast with room_unavailable', async () => {
+    const { nodes, a, b } = await threeNodes()
+    const [n1, , n3] = nodes
+    const r1 = await lobbyOf(a, n1)
+    const r3 = await lobbyOf(a, n3)
+    for (const cl of [a, b]) await cl.call('room.join', { roomId: r3.roomId })
+    for (const cl of [a, b]) await cl.call('room.join', { roomId: r1.roomId })
+    await a.call('message.send', { roomId: r3.roomId, text: 'before', clientMsgId: 'a-0' })
+    await b.until(() => b.messages(r3.roomId).length === 1, 3000, 'first message at bob')
+
+    const t0 = Date.now()
+    const deadAtA = timeTo(a, n3.ready.nodeId, 'dead', t0)
+    const deadAtB = timeTo(b, n3.ready.nodeId, 'dead', t0)
+    n3.proc.kill('SIGKILL')
+    const [msA, msB] = await Promise.all([deadAtA, deadAtB])
+    console.log(`[failure] administrator kill -9: n1 client saw peer.status dead after ${msA} ms, n2 client after ${msB} ms (bound ${DEAD_BOUND_MS})`)
+    expect(msA).toBeLessThanOrEqual(DEAD_BOUND_MS)
+    expect(msB).toBeLessThanOrEqual(DEAD_BOUND_MS)
+
+    // Members elsewhere are told, and the directory says so.
+    await a.event('room.unavailable', (e) => e.roomId === r3.roomId, 1000)
+    await b.event('room.unavailable', (e) => e.roomId === r3.roomId, 1000)
+    for (const cl of [a, b]) {
+      const rooms = (await cl.call('rooms.list')).rooms
+      expect(rooms.find((r) => r.roomId === r3.roomId)?.available).toBe(false)
+      expect(rooms.find((r) => r.roomId === r1.roomId)?.available).toBe(true)
+    }
+    // No room.unavailable for rooms of live administrators.
+    expect(a.events.some((e) => e.event === 'room.unavailable' && e.roomId === r1.roomId)).toBe(false)
+
+    // Fail fast, for members and for a client that never joined.
+    const late = await Client.as(nodes[1].ready, 'dave')
+    const ops: [Client, string, Record<string, unknown>][] = [
+      [a, 'message.send', { roomId: r3.roomId, text: 'after', clientMsgId: 'a-1' }],
+      [b, 'message.send', { roomId: r3.roomId, text: 'after', clientMsgId: 'b-1' }],
+      [a, 'room.members', { roomId: r3.roomId }],
+      [late, 'room.join', { roomId: r3.roomId }],
+      [late, 'room.members', { roomId: r3.roomId }],
+    ]
+    for (const [cl, op, params] of ops) {
+      const t = Date.now()
+      expect(await cl.fails(op, params), op).toBe('room_unavailable')
+      expect(Date.now() - t, `${op} answered fast`).toBeLessThan(FAST_MS)
+    }
+    // Nothing was delivered after the death, and the room of the live administrator still works.
+    expect(texts(a.messages(r3.roomId))).toEqual(['before'])
+    await b.call('message.send', { roomId: r1.roomId, text: 'r1 works', clientMsgId: 'b-2' })
+    await a.until(() => a.messages(r1.roomId).some((m) => m.text === 'r1 works'), 3000, 'r1 message at alice')
+  })
+
+  it('a forwarded send in flight when the administrator dies gets an error, never silence', async () => {
+    const { nodes, a } = await threeNodes()
+    const [, , n3] = nodes
+    const r3 = await lobbyOf(a, n3)
+    await a.call('room.join', { roomId: r3.roomId })
+
+    // Freeze the administrator so the forwarded send cannot be answered, then kill it.
+    n3.proc.kill('SIGSTOP')
+    const t0 = Date.now()
+    const inFlight = a.reply('message.send', { roomId: r3.roomId, text: 'lost in flight?', clientMsgId: 'a-flight' })
+    await new Promise((r) => setTimeout(r, 150))
+    n3.proc.kill('SIGKILL')
+    const reply = await Promise.race([
+      inFlight,
+      new Promise<'silence'>((r) => setTimeout(() => r('silence'), 12_000)),
+    ])
+    const ms = Date.now() - t0
+    console.log(`[failure] in-flight forwarded send: ${reply === 'silence' ? 'SILENCE' : JSON.stringify(reply.error ?? reply.result)} after ${ms} ms`)
+    expect(reply).not.toBe('silence')
+    if (reply === 'silence') return
+    expect(reply.ok).toBe(false)
+    expect(['room_unavailable', 'timeout']).toContain(reply.error!.code)
+    // It is the failure detector that answered, not the 8 s request timeout.
+    expect(ms).toBeLessThanOrEqual(DEAD_BOUND_MS + 200)
+  })
+
+  it('SIGSTOP for 3x dead-ms then SIGCONT: dead then alive again, rooms unavailable then available, no message lost or duplicated', async () => {
+    const { nodes, a, b, c } = await threeNodes()
+    const [n1, , n3] = nodes
+    const r1 = await lobbyOf(a, n1) // administered by a third node (n1), chatted in by n2 during the stop
+    const r3 = await lobbyOf(a, n3) // administered by the node that is stopped
+    for (const cl of [a, b, c]) await cl.call('room.join', { roomId: r1.roomId })
+    for (const cl of [a, b]) await cl.call('room.join', { roomId: r3.roomId })
+    await a.until(() => a.events.filter((e) => e.event === 'member.joined' && e.roomId === r1.roomId).length >= 2, 3000, 'members joined')
+
+    let sent = 0
+    const send = async (cl: Client, who: string) => {
+      sent++
+      const text = `${who}-${sent}`
+      await cl.call('message.send', { roomId: r1.roomId, text, clientMsgId: text })
+      return text
+    }
+    const expected: string[] = []
+    for (let i = 0; i < 3; i++) expected.push(await send(i % 2 ? b : a, i % 2 ? 'bob' : 'alice'))
+    await c.until(() => c.messages(r1.roomId).length === 3, 3000, 'carol got the first three')
+
+    const t0 = Date.now()
+    const stopMs = 3 * TIMING.deadMs
+    const deadAtA = timeTo(a, n3.ready.nodeId, 'dead', t0)
+    n3.proc.kill('SIGSTOP')
+    // Keep chatting in r1 (admin n1, a third node) from n1 and n2 for the whole stop.
+    const chat = (async () => {
+      while (Date.now() - t0 < stopMs - 200) {
+        expected.push(await send(sent % 2 ? b : a, sent % 2 ? 'bob' : 'alice'))
+        await new Promise((r) => setTimeout(r, 150))
+      }
+    })()
+    const msDead = await deadAtA
+    console.log(`[failure] SIGSTOP: n1 client saw peer.status dead after ${msDead} ms (bound ${DEAD_BOUND_MS})`)
+    expect(msDead).toBeLessThanOrEqual(DEAD_BOUND_MS)
+    await a.event('room.unavailable', (e) => e.roomId === r3.roomId, 1000)
+    await b.event('room.unavailable', (e) => e.roomId === r3.roomId, 1000)
+    await a.event('member.left', (e) => e.roomId === r1.roomId && e.user === 'carol', 1000)
+    await chat
+    const stoppedFor = Date.now() - t0
+    expect(stoppedFor).toBeGreaterThanOrEqual(stopMs - 300)
+    await new Promise((r) => setTimeout(r, Math.max(0, stopMs - stoppedFor)))
+    const duringStop = expected.length
+
+    const t1 = Date.now()
+    const aliveAtA = timeTo(a, n3.ready.nodeId, 'alive', t1)
+    const aliveAtB = timeTo(b, n3.ready.nodeId, 'alive', t1)
+    n3.proc.kill('SIGCONT')
+    const [msAliveA, msAliveB] = await Promise.all([aliveAtA, aliveAtB])
+    console.log(`[failure] SIGCONT after ${Date.now() - t0 - msAliveA} ms stopped: alive again at n1 client after ${msAliveA} ms, n2 client after ${msAliveB} ms; ${duringStop - 3} messages sent during the stop`)
+    await a.event('room.available', (e) => e.roomId === r3.roomId, 3000)
+    await b.event('room.available', (e) => e.roomId === r3.roomId, 3000)
+    // The order: unavailable before available.
+    const r3events = a.events.filter((e) => (e.event === 'room.unavailable' || e.event === 'room.available') && e.roomId === r3.roomId).map((e) => e.event)
+    expect(r3events).toEqual(['room.unavailable', 'room.available'])
+    // carol is a member again (the administrator asked n3 to rejoin its users).
+    await eventually(
+      async () => (await a.call('room.members', { roomId: r1.roomId })).members.some((m) => m.user === 'carol'),
+      5000,
+      'carol back in r1',
+    )
+
+    // carol stayed connected to n3: she gets what she missed, in order, fetched from the administrator.
+    await c.until(() => c.messages(r1.roomId).length >= duringStop, 5000, `carol catches up to ${duringStop} messages`)
+
+    // After resume: everybody sends, including carol; every message arrives everywhere exactly once.
+    expected.push(await send(c, 'carol'))
+    expected.push(await send(a, 'alice'))
+    expected.push(await send(b, 'bob'))
+    for (const [cl, who] of [[a, 'alice'], [b, 'bob'], [c, 'carol']] as const) {
+      await cl.until(() => cl.messages(r1.roomId).length >= expected.length, 5000, `${who} has all ${expected.length} messages`)
+      await new Promise((r) => setTimeout(r, 300)) // a duplicate would show up now
+      const got = cl.messages(r1.roomId)
+      expectContiguous(got, who)
+      expect(texts(got), who).toEqual(expected)
+      expect(got[0].seq, who).toBe(1)
+    }
+    // r3 (administered by the node that was stopped) works again for its members.
+    await a.call('message.send', { roomId: r3.roomId, text: 'r3 back', clientMsgId: 'a-r3' })
+    await b.until(() => b.messages(r3.roomId).some((m) => m.text === 'r3 back'), 3000, 'r3 message at bob')
+  })
+
+  it('restart with the same --data-dir and no --join: same nodeId, rejoins by itself, its rooms come back', async () => {
+    const { nodes, a, b } = await threeNodes()
+    const [, n2, n3] = nodes
+    const r3 = await lobbyOf(a, n3)
+    const grpcPort = portOf(n3.ready.grpc)
+
+    const t0 = Date.now()
+    const deadAtA = timeTo(a, n3.ready.nodeId, 'dead', t0)
+    n3.proc.kill('SIGKILL')
+    await n3.exited
+    await deadAtA
+    await a.event('room.unavailable', (e) => e.roomId === r3.roomId, 1000)
+
+    const t1 = Date.now()
+    const aliveAtA = timeTo(a, n3.ready.nodeId, 'alive', t1, 15_000)
+    const again = await startNode({ name: 'n3', dataDir: n3.dataDir, grpcPort, timing: TIMING })
+    const readyMs = Date.now() - t1
+    expect(again.ready.nodeId).toBe(n3.ready.nodeId)
+    expect(again.ready.grpc).toBe(n3.ready.grpc)
+    const msAlive = await aliveAtA
+    console.log(`[failure] restart: ready after ${readyMs} ms, alive again at n1 client ${msAlive} ms after the start`)
+
+    // Peers see it alive again, and it knows them without being told an address.
+    await eventually(async () => (await b.call('peers.list')).peers.find((p) => p.nodeId === n3.ready.nodeId)?.state === 'alive', 5000, 'n3 alive at n2')
+    const c2 = await Client.as(again.ready, 'carol')
+    await eventually(
+      async () => {
+        const { self, peers } = await c2.call('peers.list')
+        expect(self.nodeId).toBe(n3.ready.nodeId)
+        return peers.filter((p) => p.state === 'alive').length === 2
+      },
+      5000,
+      'restarted n3 sees both peers alive',
+    )
+    const peerIds = (await c2.call('peers.list')).peers.map((p) => p.nodeId).sort()
+    expect(peerIds).toEqual([nodes[0].ready.nodeId, n2.ready.nodeId].sort())
+
+    // Its room comes back (same roomId, from rooms.json) and works.
+    await a.event('room.available', (e) => e.roomId === r3.roomId, 5000)
+    await b.event('room.available', (e) => e.roomId === r3.roomId, 5000)
+    await eventually(async () => (await a.call('rooms.list')).rooms.find((r) => r.roomId === r3.roomId)?.available === true, 5000, 'r3 available at n1')
+    expect((await c2.call('rooms.list')).rooms.filter((r) => r.adminNodeId === n3.ready.nodeId).map((r) => r.roomId)).toEqual([r3.roomId])
+    await a.call('room.join', { roomId: r3.roomId })
+    await c2.call('room.join', { roomId: r3.roomId })
+    await a.call('message.send', { roomId: r3.roomId, text: 'hello again', clientMsgId: 'a-r3' })
+    await c2.until(() => c2.messages(r3.roomId).some((m) => m.text === 'hello again'), 3000, 'message at the restarted node')
+  })
+
+  it('SIGTERM: peers see the node dead at once, without waiting for the timeout', async () => {
+    const { nodes, a, b } = await threeNodes()
+    const [, , n3] = nodes
+    const r3 = await lobbyOf(a, n3)
+    await a.call('room.join', { roomId: r3.roomId })
+
+    const t0 = Date.now()
+    const deadAtA = timeTo(a, n3.ready.nodeId, 'dead', t0)
+    const deadAtB = timeTo(b, n3.ready.nodeId, 'dead', t0)
+    n3.proc.kill('SIGTERM')
+    const [msA, msB] = await Promise.all([deadAtA, deadAtB])
+    const code = await n3.exited
+    console.log(`[failure] SIGTERM leave: n1 client saw peer.status dead after ${msA} ms, n2 client after ${msB} ms (dead-ms ${TIMING.deadMs}); exit code ${code}`)
+    expect(code).toBe(0)
+    expect(msA).toBeLessThan(TIMING.deadMs / 2)
+    expect(msB).toBeLessThan(TIMING.deadMs / 2)
+    await a.event('room.unavailable', (e) => e.roomId === r3.roomId, 1000)
+    expect(await a.fails('message.send', { roomId: r3.roomId, text: 'x', clientMsgId: 'a-x' })).toBe('room_unavailable')
+  })
+})
