@@ -306,7 +306,9 @@ export class PeerNode implements RunningNode {
 
   /** A peer opened its Link to us. */
   private onInboundHello(h: Hello): void {
-    if (h.self.nodeId === this.nodeId) throw new Error('that is this node itself')
+    // Dialled by ourselves (peers.add of our own address or an alias of it): answer, so the dialer
+    // sees its own Hello and drops the link; nothing to register.
+    if (h.self.nodeId === this.nodeId) return
     if (!isPeerAddress(h.self.address)) throw new Error(`bad address in hello: ${h.self.address}`)
     const isNew = !this.peers.has(h.self.nodeId)
     const peer = this.upsertPeer(h.self)
