@@ -100,8 +100,8 @@ function RoomBanners({ room, names }: { room: RoomState; names: Map<string, stri
     <>
       {!room.info.available && (
         <div role="alert" className="bg-red-100 px-4 py-2 text-sm text-red-900 dark:bg-red-950 dark:text-red-100">
-          This room is unavailable: its administrator node {room.info.adminNodeName} is unreachable
-          {room.unavailableReason ? ` (${room.unavailableReason})` : ''}. Messages cannot be sent until it is back.
+          This room is unavailable: {room.unavailableReason ?? `its administrator node ${room.info.adminNodeName} is unreachable`}.
+          Messages cannot be sent until it is back.
         </div>
       )}
       {d && (

@@ -73,7 +73,7 @@ function Topology({ nodes }: { nodes: NodeView[] }) {
   const H = 440
   const cx = W / 2
   const cy = H / 2
-  const R = nodes.length <= 1 ? 0 : Math.min(W, H) / 2 - 90
+  const R = nodes.length <= 1 ? 0 : Math.min(W, H) / 2 - 100
   // This node in the centre when there are many, otherwise all on a ring: easy to read on a projector.
   const pos = nodes.map((_, i) => {
     if (i === 0 && nodes.length > 3) return { x: cx, y: cy }
@@ -105,20 +105,20 @@ function Topology({ nodes }: { nodes: NodeView[] }) {
       {nodes.map((n, i) => (
         <g key={n.nodeId} transform={`translate(${pos[i].x},${pos[i].y})`}>
           <title>{`${n.name} (${n.address}): ${n.state === 'self' ? 'this node' : n.state}`}</title>
-          <circle r={28} className={`${FILL[n.state]} stroke-white dark:stroke-slate-900`} strokeWidth={3} />
-          <text textAnchor="middle" dy="0.35em" className="fill-white text-[11px] font-semibold">
+          <circle r={34} className={`${FILL[n.state]} stroke-white dark:stroke-slate-900`} strokeWidth={3} />
+          <text textAnchor="middle" dy="0.35em" className="fill-white text-[13px] font-semibold">
             {n.state === 'self' ? 'you' : n.state}
           </text>
-          <text textAnchor="middle" y={44} className="fill-slate-900 text-[14px] font-semibold dark:fill-slate-100">
+          <text textAnchor="middle" y={54} className="fill-slate-900 text-[17px] font-semibold dark:fill-slate-100">
             {n.name}
           </text>
           {n.rooms.slice(0, 4).map((r, j) => (
-            <text key={r + j} textAnchor="middle" y={60 + j * 14} className="fill-slate-600 text-[11px] dark:fill-slate-400">
+            <text key={r + j} textAnchor="middle" y={74 + j * 16} className="fill-slate-600 text-[13px] dark:fill-slate-400">
               #{r}
             </text>
           ))}
           {n.rooms.length > 4 && (
-            <text textAnchor="middle" y={60 + 4 * 14} className="fill-slate-500 text-[11px]">
+            <text textAnchor="middle" y={74 + 4 * 16} className="fill-slate-500 text-[13px]">
               +{n.rooms.length - 4} more
             </text>
           )}

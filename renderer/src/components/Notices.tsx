@@ -14,7 +14,7 @@ export function Notices({ session, notices }: { session: Session; notices: Notic
     <section
       aria-label="Notices"
       aria-live="polite"
-      className="pointer-events-none fixed right-4 bottom-4 z-20 flex w-96 max-w-[calc(100vw-2rem)] flex-col gap-2"
+      className="pointer-events-none fixed bottom-3 left-3 z-20 flex w-[17rem] max-w-[calc(100vw-1.5rem)] flex-col gap-2"
     >
       {shown.map((n) => (
         <div

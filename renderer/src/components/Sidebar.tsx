@@ -65,10 +65,10 @@ export function Sidebar({ session, state, onOpenRoom }: { session: Session; stat
           const st = g.adminNodeId === selfId ? 'alive' : (peerState.get(g.adminNodeId) ?? (g.rooms.every((r) => !r.info.available) ? 'dead' : 'alive'))
           return (
             <section key={g.adminNodeId} aria-label={`Rooms administered by ${g.adminNodeName}`} className="mb-3">
-              <h2 className="flex items-center gap-2 px-2 py-1 text-xs font-semibold tracking-wide text-slate-500 uppercase dark:text-slate-400">
+              <h2 className="flex items-center gap-2 px-2 py-1 text-xs font-semibold text-slate-500 dark:text-slate-400">
                 <StateDot state={st} />
                 {g.adminNodeName}
-                {g.adminNodeId === selfId && <span className="normal-case">(this node)</span>}
+                {g.adminNodeId === selfId && <span className="font-normal">(this node)</span>}
               </h2>
               <ul>
                 {g.rooms.map((r) => {

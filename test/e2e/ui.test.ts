@@ -1,0 +1,200 @@
+/**
+ * The UI end to end (issue 6, "Must show"): Debian's chromium driven by playwright-core against real
+ * headless nodes serving the built renderer in browser mode. Selectors are roles and accessible names
+ * only, so the test also checks that every control it touches is reachable by assistive technology.
+ * Screenshots for docs/ui.md are written to docs/screenshots/.
+ */
+import { execFileSync } from 'node:child_process'
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ROOT, cleanup, killNode, startNode, type NodeProc } from '../helpers/cluster'
+
+const UI_DIR = join(ROOT, 'out', 'renderer')
+const SHOTS = join(ROOT, 'docs', 'screenshots')
+const CHROMIUM = '/usr/bin/chromium'
+const T = 15_000
+
+function newestMtime(dir: string): number {
+  let t = 0
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name)
+    t = Math.max(t, e.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs)
+  }
+  return t
+}
+
+/** Build the renderer when it is missing or older than its sources (a fresh checkout, or UI edits). */
+function ensureBuilt(): void {
+  const index = join(UI_DIR, 'index.html')
+  const sources = Math.max(newestMtime(join(ROOT, 'renderer')), statSync(join(ROOT, 'proto', 'client-protocol.ts')).mtimeMs)
+  if (existsSync(index) && statSync(index).mtimeMs >= sources) return
+  execFileSync('npx', ['electron-vite', 'build'], { cwd: ROOT, stdio: 'inherit', timeout: 120_000 })
+}
+
+let browser: Browser
+const contexts: BrowserContext[] = []
+let n1: NodeProc
+let n2: NodeProc
+let n3: NodeProc
+let alice: Page
+let bob: Page
+
+async function openAs(node: NodeProc, user: string): Promise<Page> {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } })
+  contexts.push(ctx)
+  const page = await ctx.newPage()
+  page.setDefaultTimeout(T)
+  expect(node.ready.ui, 'the node prints a ui URL when given --ui-dir').toBeTruthy()
+  await page.goto(node.ready.ui!)
+  await page.getByRole('textbox', { name: 'Display name' }).fill(user)
+  await page.getByRole('button', { name: 'Start chatting' }).click()
+  // Connected: the header says who we are on which node.
+  await page.getByLabel('Signed in as').getByText(node.ready.name).waitFor()
+  return page
+}
+
+const shot = (page: Page, name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`) })
+
+describe.skipIf(!existsSync(CHROMIUM))('chat UI in a real browser against real nodes', () => {
+  beforeAll(async () => {
+    ensureBuilt()
+    mkdirSync(SHOTS, { recursive: true })
+    const extra = ['--ui-dir', UI_DIR]
+    n1 = await startNode({ name: 'n1', extra })
+    n2 = await startNode({ name: 'n2', join: [n1.ready.grpc], extra })
+    n3 = await startNode({ name: 'n3', extra })
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      // Playwright gives every launch a fresh temporary profile (its own --user-data-dir).
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+      timeout: 30_000,
+    })
+    alice = await openAs(n1, 'alice')
+    bob = await openAs(n2, 'bob')
+  }, 180_000)
+
+  afterAll(async () => {
+    for (const c of contexts) await c.close().catch(() => {})
+    await browser?.close().catch(() => {})
+    await cleanup()
+  }, 30_000)
+
+  it('removes the token from the address bar once connected', async () => {
+    expect(alice.url()).not.toContain('token=')
+    expect(await alice.title()).toContain('alice on n1')
+  })
+
+  it('shows a room created on one node on the other, and two pages on two nodes chat both ways', async () => {
+    await alice.getByRole('textbox', { name: 'New room name' }).fill('lab')
+    await alice.getByRole('button', { name: 'Create room' }).click()
+    await alice.getByRole('region', { name: 'Room lab' }).waitFor()
+
+    // The room appears on n2's page, under its administrator n1.
+    const group = bob.getByRole('region', { name: 'Rooms administered by n1' })
+    await group.getByRole('button', { name: 'Room lab' }).click()
+    await bob.getByRole('button', { name: 'Join room' }).click()
+    await bob.getByRole('log', { name: 'Messages in lab' }).waitFor()
+    // The member list shows alice on n1 (after bob joined, both are there).
+    await alice.getByRole('complementary', { name: 'Members' }).getByText('bob').waitFor()
+
+    await alice.getByRole('textbox', { name: 'Message' }).fill('hello from alice on n1')
+    await alice.getByRole('textbox', { name: 'Message' }).press('Enter')
+    await bob.getByRole('log', { name: 'Messages in lab' }).getByText('hello from alice on n1').waitFor()
+
+    // Shift+Enter makes a new line rather than sending.
+    const box = bob.getByRole('textbox', { name: 'Message' })
+    await box.fill('hi alice,')
+    await box.press('Shift+Enter')
+    await box.pressSequentially('greetings from n2')
+    expect(await box.inputValue()).toBe('hi alice,\ngreetings from n2')
+    await box.press('Enter')
+    const fromBob = alice.getByRole('article', { name: 'Message 2 from bob' })
+    await fromBob.waitFor()
+    expect(await fromBob.innerText()).toContain('greetings from n2')
+    expect(await fromBob.innerText()).toContain('on n2')
+    expect(await alice.getByRole('article', { name: 'Message 1 from alice' }).innerText()).toContain('#1')
+
+    // Unread counts for a room not in view: bob looks at n2's lobby while alice writes.
+    await bob.getByRole('button', { name: 'Room n2 lobby' }).click()
+    await bob.getByRole('button', { name: 'Join room' }).click()
+    await alice.getByRole('textbox', { name: 'Message' }).fill('are you there?')
+    await alice.getByRole('textbox', { name: 'Message' }).press('Enter')
+    await bob.getByRole('button', { name: 'Room lab' }).getByLabel('1 unread').waitFor()
+    await bob.getByRole('button', { name: 'Room lab' }).click()
+    await bob.getByRole('log', { name: 'Messages in lab' }).getByText('are you there?').waitFor()
+    await shot(alice, 'chat')
+  })
+
+  it('adds a peer in Settings and shows it alive', async () => {
+    await alice.getByRole('button', { name: 'Settings' }).click()
+    await alice.getByRole('list', { name: 'Join addresses' }).getByText(n1.ready.grpc).waitFor()
+    // Validation before anything is sent.
+    await alice.getByRole('textbox', { name: 'Peer address' }).fill('not an address')
+    await alice.getByRole('button', { name: 'Add peer' }).click()
+    await alice.getByText('Enter host:port').waitFor()
+    await alice.getByRole('textbox', { name: 'Peer address' }).fill(n3.ready.grpc)
+    await alice.getByRole('button', { name: 'Add peer' }).click()
+    await alice.getByRole('status', { name: 'Add peer status' }).getByText('Joined n3').waitFor()
+    const row = alice.getByRole('table', { name: 'Peers' }).getByRole('row').filter({ hasText: 'n3' })
+    await row.getByText('alive', { exact: true }).waitFor()
+    await alice.getByRole('table', { name: 'Peers' }).getByRole('row').filter({ hasText: 'n2' }).getByText('alive', { exact: true }).waitFor()
+    await shot(alice, 'settings')
+  })
+
+  it('draws the cluster and streams the protocol log', async () => {
+    await alice.getByRole('button', { name: 'Cluster' }).click()
+    const topo = alice.getByRole('img', { name: /Cluster topology: 3 nodes/ })
+    await topo.waitFor()
+    expect(await topo.getAttribute('aria-label')).toMatch(/n2 alive.*n3 alive|n3 alive.*n2 alive/)
+    // Something this node does shows up in the log: send a message and watch its seq assignment.
+    await alice.getByRole('button', { name: 'Room lab' }).click()
+    await alice.getByRole('textbox', { name: 'Message' }).fill('traced message')
+    await alice.getByRole('textbox', { name: 'Message' }).press('Enter')
+    await alice.getByRole('button', { name: 'Cluster' }).click()
+    // n1 administers lab, so it assigns the seq itself and logs it.
+    await alice.getByRole('log', { name: 'Protocol log' }).getByText(/seq \d+ → alice@n1 in lab/).waitFor()
+    await shot(alice, 'cluster')
+  })
+
+  it('turns the room of a killed node unavailable on the other page', async () => {
+    await alice.getByRole('button', { name: 'Chat' }).click()
+    await alice.getByRole('button', { name: 'Room n3 lobby' }).click()
+    await alice.getByRole('button', { name: 'Join room' }).click()
+    await alice.getByRole('log', { name: 'Messages in n3 lobby' }).waitFor()
+    await killNode(n3)
+    await alice.getByRole('alert').filter({ hasText: 'This room is unavailable' }).waitFor({ timeout: 20_000 })
+    await alice.getByRole('button', { name: 'Room n3 lobby' }).getByText('unavailable').waitFor()
+    // Sending there gives the plain explanation of room_unavailable.
+    await alice.getByRole('textbox', { name: 'Message' }).fill('anyone?')
+    await alice.getByRole('textbox', { name: 'Message' }).press('Enter')
+    await alice.getByText("The room's administrator node is unreachable").first().waitFor()
+    await shot(alice, 'failure')
+    await alice.getByRole('button', { name: 'Cluster' }).click()
+    await alice.getByRole('img', { name: /n3 dead/ }).waitFor({ timeout: 20_000 })
+  })
+
+  it('shows the phases of a room deletion on both pages', async () => {
+    await alice.getByRole('button', { name: 'Chat' }).click()
+    await alice.getByRole('button', { name: 'Room lab' }).click()
+    await alice.getByRole('button', { name: 'Delete room' }).click()
+    await alice.getByRole('button', { name: 'Confirm delete' }).click()
+    const notices = alice.getByRole('region', { name: 'Notices' })
+    await notices.getByText(/Deleting “lab”: prepare/).waitFor()
+    await notices.getByText(/Deleting “lab”: commit/).waitFor()
+    await notices.getByText('Room “lab” was deleted.').waitFor()
+    await bob.getByRole('region', { name: 'Notices' }).getByText('Room “lab” was deleted.').waitFor()
+    await bob.getByRole('button', { name: 'Room lab' }).waitFor({ state: 'detached' })
+    await shot(alice, 'deletion')
+  })
+})
