@@ -70,6 +70,8 @@ interface Peer {
   dialing: boolean
   backoff: Backoff
   retryTimer: NodeJS.Timeout | undefined
+  /** Revived or restarted while we had no link to it (it dialled us first): resync once ours is up. */
+  resyncOnLink: { why: string; askRejoin: boolean } | undefined
 }
 
 /** A room this node has local members in: its reorder buffer and its local sessions by user. */
@@ -85,6 +87,8 @@ interface PendingRequest {
   resolve: (body: unknown) => void
   reject: (e: Error) => void
   timer: NodeJS.Timeout
+  /** Runs synchronously when the reply arrives, before messages behind it in the same frame. */
+  onReply?: (body: unknown) => void
 }
 
 export class PeerNode implements RunningNode {
@@ -256,6 +260,9 @@ export class PeerNode implements RunningNode {
     peer.dialing = false
     this.heard(id)
     this.takeHello(hello)
+    const deferred = peer.resyncOnLink
+    peer.resyncOnLink = undefined
+    if (deferred) this.resyncWhenLinked(peer, deferred.why, deferred.askRejoin)
     this.savePeers()
     this.trace('peer', `linked to ${hello.self.name} at ${address}`, undefined, hello.self.name)
     return hello
@@ -293,6 +300,7 @@ export class PeerNode implements RunningNode {
         dialing: false,
         backoff: initialBackoff(),
         retryTimer: undefined,
+        resyncOnLink: undefined,
       }
       this.peers.set(ref.nodeId, peer)
     } else {
@@ -372,8 +380,15 @@ export class PeerNode implements RunningNode {
     for (const p of this.peers.values()) if (p.nodeId !== except) p.link?.send(m)
   }
 
+  private heartbeatRound = 0
+
   private sendHeartbeats(): void {
     const now = Date.now()
+    // Anti-entropy: every 10th round, our own rooms go to everyone again, so a directory update lost
+    // with a broken link is repaired within seconds even if no Hello is exchanged.
+    if (++this.heartbeatRound % 10 === 0 && this.adminRooms.size > 0) {
+      this.broadcast(msg('gossip', { nodes: [], rooms: [...this.adminRooms.values()].map((r) => toWireRoom(this.entryOf(r))) }))
+    }
     for (const p of this.peers.values()) {
       // Piggybacking: a link that wrote anything within the period already told the peer we live.
       if (p.link?.up && now - p.link.lastWriteAt >= this.o.heartbeatMs * 0.8) p.link.send(msg('heartbeat', { sentAt: now }))
@@ -442,15 +457,28 @@ export class PeerNode implements RunningNode {
       this.emit({ event: 'room.available', roomId: room.roomId, reason: `administrator ${peer.name} is back` })
     }
     // We dropped its members while it was dead: ask it to join them again; and we rejoin ours.
-    this.send(peer.nodeId, msg('rejoin', { reason: 'you were declared dead' }))
-    this.resyncRoomsOf(peer.nodeId, 'administrator back')
+    this.resyncWhenLinked(peer, 'administrator back', true)
   }
 
   /** A new incarnation: the peer lost its memory. Its old members are gone; our members rejoin. */
   private peerRestarted(peer: Peer): void {
     this.log(`peer ${peer.name} restarted`)
     for (const room of this.adminRooms.values()) this.roomStep(room, { type: 'node-dead', nodeId: peer.nodeId })
-    this.resyncRoomsOf(peer.nodeId, 'administrator restarted')
+    this.resyncWhenLinked(peer, 'administrator restarted', false)
+  }
+
+  /**
+   * Rejoin now if our Link to the peer is up; otherwise when it is (openLink). A restarted node that
+   * dials us first is heard on its inbound Link before ours is redialled: resyncing then would fail
+   * with "no link", and our users would stay out of its rooms while the room shows available.
+   */
+  private resyncWhenLinked(peer: Peer, why: string, askRejoin: boolean): void {
+    if (!peer.link?.up) {
+      peer.resyncOnLink = { why, askRejoin: askRejoin || !!peer.resyncOnLink?.askRejoin }
+      return
+    }
+    if (askRejoin) this.send(peer.nodeId, msg('rejoin', { reason: 'you were declared dead' }))
+    this.resyncRoomsOf(peer.nodeId, why)
   }
 
   /** Join again every local user of the rooms `adminNodeId` administers, and fetch what we missed. */
@@ -582,6 +610,7 @@ export class PeerNode implements RunningNode {
         if (!r || r.peer !== from) return // late answer to a request that timed out
         this.pending.delete(body.reqId)
         clearTimeout(r.timer)
+        r.onReply?.(body)
         r.resolve(body)
         return
       }
@@ -610,7 +639,12 @@ export class PeerNode implements RunningNode {
   }
 
   /** Send a request to a peer and wait for the reply with the same reqId. */
-  request<T>(nodeId: string, build: (reqId: number) => PeerMessage, timeoutMs = REQUEST_TIMEOUT_MS): Promise<T> {
+  request<T>(
+    nodeId: string,
+    build: (reqId: number) => PeerMessage,
+    timeoutMs = REQUEST_TIMEOUT_MS,
+    onReply?: (body: T) => void,
+  ): Promise<T> {
     const name = this.peerName(nodeId)
     if (this.peerState(nodeId) === 'dead') return Promise.reject(new ChatError('room_unavailable', `node ${name} is unreachable`))
     const reqId = this.nextReqId++
@@ -623,7 +657,7 @@ export class PeerNode implements RunningNode {
         this.pending.delete(reqId)
         reject(new ChatError('timeout', `node ${name} did not answer within ${timeoutMs} ms`))
       }, timeoutMs)
-      this.pending.set(reqId, { peer: nodeId, resolve: resolve as (b: unknown) => void, reject, timer })
+      this.pending.set(reqId, { peer: nodeId, resolve: resolve as (b: unknown) => void, reject, timer, onReply: onReply as ((b: unknown) => void) | undefined })
     })
   }
 
@@ -909,17 +943,22 @@ export class PeerNode implements RunningNode {
       result = this.adminJoin(this.nodeId, roomId, user)
     } else {
       this.trace('forward', `join ${user} → ${e.adminNodeName} for ${e.name}`, roomId, e.adminNodeName)
-      const reply = await this.request<Bodies['joinReply']>(e.adminNodeId, (reqId) => msg('joinRequest', { reqId, roomId, user }))
+      // The reply and the first deliveries after it may share one frame: the member room must exist
+      // before those deliveries are handled, so it is set up synchronously when the reply arrives.
+      const reply = await this.request<Bodies['joinReply']>(
+        e.adminNodeId,
+        (reqId) => msg('joinRequest', { reqId, roomId, user }),
+        REQUEST_TIMEOUT_MS,
+        (r) => {
+          if (!r.error) this.memberRoomFor(roomId, e.adminNodeId, r.lastSeq)
+        },
+      )
       if (reply.error) throw errorFromPeer(reply.error.code, reply.error.message)
       if (reply.room) this.mergeRoom(reply.room)
       result = { members: reply.members, lastSeq: reply.lastSeq, history: reply.history.map(fromWireMessage) }
     }
     if (!this.directory.rooms.has(roomId)) throw new ChatError('not_found', `room ${e.name} was deleted`)
-    let mr = this.memberRooms.get(roomId)
-    if (!mr) {
-      mr = { roomId, adminNodeId: e.adminNodeId, buffer: newReorder(result.lastSeq), users: new Map() }
-      this.memberRooms.set(roomId, mr)
-    }
+    const mr = this.memberRoomFor(roomId, e.adminNodeId, result.lastSeq)
     let sessions = mr.users.get(user)
     if (!sessions) mr.users.set(user, (sessions = new Set()))
     sessions.add(s)
@@ -928,6 +967,15 @@ export class PeerNode implements RunningNode {
     const upTo = mr.buffer.nextSeq - 1
     const history = result.history.filter((m) => m.seq <= upTo)
     return { room: this.roomInfo(this.directory.rooms.get(roomId) ?? e, s), members: result.members, lastSeq: upTo, history }
+  }
+
+  private memberRoomFor(roomId: string, adminNodeId: string, lastSeq: number): MemberRoom {
+    let mr = this.memberRooms.get(roomId)
+    if (!mr) {
+      mr = { roomId, adminNodeId, buffer: newReorder(lastSeq), users: new Map() }
+      this.memberRooms.set(roomId, mr)
+    }
+    return mr
   }
 
   private async opLeave(s: ClientSession, roomId: string): Promise<Results['room.leave']> {
@@ -974,6 +1022,9 @@ export class PeerNode implements RunningNode {
     if (!s.rooms.has(req.roomId)) throw new ChatError('not_member', `join room ${e.name} before sending to it`)
     this.requireAvailable(e)
     if (e.adminNodeId === this.nodeId) return { seq: this.adminSend(this.nodeId, req.roomId, s.user!, req.text, req.clientMsgId) }
+    // A participant that voted READY holds the room frozen too (issue 5, 2): refuse here, without a
+    // forward, also while the administrator cannot be asked (blocked 2PC participant).
+    if (this.deletions.blocksSend(req.roomId)) throw new ChatError('room_busy', `room ${e.name} is frozen while its deletion is decided`)
     this.deletions.sendStarted(req.roomId)
     try {
       this.trace('forward', `send → ${e.adminNodeName} for ${e.name}`, req.roomId, e.adminNodeName)
