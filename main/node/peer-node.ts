@@ -1023,7 +1023,7 @@ export class PeerNode implements RunningNode {
     this.requireAvailable(e)
     if (e.adminNodeId === this.nodeId) return { seq: this.adminSend(this.nodeId, req.roomId, s.user!, req.text, req.clientMsgId) }
     // A participant that voted READY holds the room frozen too (issue 5, 2): refuse here, without a
-    // forward, also while the administrator cannot be asked (blocked 2PC participant).
+    // forward, so the answer is room_busy even before the administrator's frozen flag is gossiped.
     if (this.deletions.blocksSend(req.roomId)) throw new ChatError('room_busy', `room ${e.name} is frozen while its deletion is decided`)
     this.deletions.sendStarted(req.roomId)
     try {
