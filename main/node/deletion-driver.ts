@@ -1,43 +1,606 @@
 /**
- * Room deletion by two-phase commit: the node-side driver of main/core/two-phase-commit.ts.
- * (First cut: deletion is being built; see issue 5.)
+ * Room deletion by two-phase commit: the node-side driver of main/core/two-phase-commit.ts
+ * (issue 5; architecture.md "Room deletion is a two-phase commit"; docs/deletion.md).
+ *
+ * The core machines decide; this driver owns what they must not: the clock (tick), the data dir
+ * (deletions.json), the peer links (send), the room state of PeerNode (freeze, drop) and the clients
+ * (`deletion`, `room.deleted`, `room.unavailable` events). Effects of one step are carried out in the
+ * order the core returns them; `persist` writes and fsyncs synchronously (NodeStore.save), so it is
+ * on disk before any later `send` of the same step leaves this process.
+ *
+ * Roles on this node, one machine per txId:
+ *   coordinator  this node administers the room; started by `room.delete` (local, or a DeleteRequest
+ *                forwarded by another node); its own readiness is checked locally before PREPARE.
+ *   participant  a Prepare arrived from the room's administrator.
+ *
+ * Choices this driver makes (documented in docs/deletion.md):
+ *   - Permission: the creator only; a node's default room (createdBy 'system') may be deleted by a
+ *     user connected to that room's administrator node, i.e. the node's owner, and by no one else.
+ *   - A blocked participant (voted READY, nobody knows the outcome) keeps the room frozen and tells
+ *     every local client with `room.unavailable` (reason says why); `room.available` follows a
+ *     rollback, `room.deleted` a commit.
+ *   - Timing scales with the failure detector: a vote may take 2 x deadMs (at least 2 s) before it is
+ *     presumed ABORT, so a stopped participant is normally caught first by the detector (peer-dead).
  */
-import type { RequestOf, Results } from '../../proto/client-protocol'
-import { ChatError } from '../core/errors'
-import type { DecodedMessage } from '../cluster/peer-messages'
-import type { DirectoryEntry } from '../core/room-directory'
+import { randomUUID } from 'node:crypto'
+import type { RequestOf, Results, ServerEvent, Vote } from '../../proto/client-protocol'
+import { ChatError, errorFromPeer } from '../core/errors'
+import { msg, type Bodies, type DecodedMessage } from '../cluster/peer-messages'
+import { removeEntry, type DirectoryEntry } from '../core/room-directory'
+import { memberNodes } from '../core/room-ordering'
+import {
+  abortBeforePrepare,
+  ackUnknownDecision,
+  addTombstone,
+  coordinatorStep,
+  emptyTombstones,
+  isTombstoned,
+  participantStep,
+  presumedAbortAnswer,
+  recoverCoordinator,
+  recoverParticipant,
+  startCoordinator,
+  startParticipant,
+  tombstoneTx,
+  type CoordinatorState,
+  type ParticipantState,
+  type Tombstones,
+  type TwoPhaseConfig,
+  type TxDecision,
+  type TxEffect,
+  type TxMessage,
+  type TxRecord,
+} from '../core/two-phase-commit'
 import type { NodeOptions } from './node-options'
 import type { NodeStore } from './node-store'
 import type { PeerNode } from './peer-node'
 
+const LOG_FILE = 'deletions.json'
+/** Finished transactions whose outcome we still answer queries about (bounded, oldest first out). */
+const OUTCOME_LIMIT = 1000
+
+interface DeletionLog {
+  records: Record<string, TxRecord>
+  /** [roomId, txId] oldest first: the core's tombstones, so a restart still ignores late messages. */
+  tombstones: [string, string][]
+}
+
+type Machine = CoordinatorState | ParticipantState
+
+/** A decision held back by the `pauseBeforeDecisionMs` fault: the machine keeps its old state meanwhile. */
+interface HeldDecision {
+  dueAt: number
+  state: CoordinatorState
+  effects: TxEffect[]
+}
+
+interface Faults {
+  voteAbort: boolean
+  pauseBeforeDecisionMs: number
+}
+
 export class DeletionDriver {
   private readonly inFlight = new Map<string, number>()
+  private readonly config: TwoPhaseConfig
+  private readonly machines = new Map<string, Machine>()
+  private readonly held = new Map<string, HeldDecision>()
+  /** Outcomes of finished transactions (txId -> decision): answers queries and repeated messages. */
+  private readonly outcomes = new Map<string, TxDecision>()
+  private readonly records = new Map<string, TxRecord>()
+  private tombstones: Tombstones = emptyTombstones()
+  /** roomId -> txId holding the room frozen on this node. */
+  private readonly frozen = new Map<string, string>()
+  /** Rooms whose local users were told the room is blocked (so a rollback tells them it is back). */
+  private readonly blocked = new Set<string>()
+  /** txId -> the client waiting on `room.delete` (coordinator only). */
+  private readonly waiting = new Map<string, (r: Results['room.delete']) => void>()
+  /** roomId -> the tx this node last heard of for it, and the votes last shown (names -> vote). */
+  private readonly lastTx = new Map<string, { txId: string; votes: Record<string, Vote>; finals: Set<string> }>()
+  private faults: Faults = { voteAbort: false, pauseBeforeDecisionMs: 0 }
+  private stopped = false
+
   constructor(
     private readonly node: PeerNode,
     private readonly store: NodeStore,
     private readonly o: NodeOptions,
-  ) {}
-  recover(): void {}
-  stop(): void {}
-  tick(_now: number): void {}
-  peerDead(_nodeId: string): void {}
-  onPeerMessage(_from: string, _m: DecodedMessage): void {}
-  blocksSend(_roomId: string): boolean {
-    return false
+  ) {
+    const voteTimeoutMs = Math.max(2000, 2 * o.deadMs)
+    this.config = {
+      voteTimeoutMs,
+      resendMs: Math.max(500, 2 * o.heartbeatMs),
+      // A participant waits as long as the coordinator may wait for votes before it starts asking:
+      // asking earlier would only hear "unknown" from a coordinator that is still collecting.
+      decisionTimeoutMs: voteTimeoutMs,
+    }
   }
+
+  // -------------------------------------------------------------------------------------------
+  // Lifecycle
+
+  /** At start, after the node restored its rooms: tombstones first, then finish what the log holds. */
+  recover(): void {
+    const log = this.store.load<DeletionLog>(LOG_FILE, { records: {}, tombstones: [] })
+    for (const [roomId, txId] of Array.isArray(log.tombstones) ? log.tombstones : []) {
+      this.tombstones = addTombstone(this.tombstones, roomId, txId)
+      // A crash between the decision and rooms.json's next flush could have left the room behind.
+      if (this.node.adminRooms.has(roomId)) this.node.dropRoom(roomId)
+      else removeEntry(this.node.directory, roomId, Date.now())
+    }
+    const now = Date.now()
+    for (const record of Object.values(log.records ?? {})) {
+      if (!record?.txId || !record.roomId) continue
+      this.records.set(record.txId, record)
+      if (record.role === 'coordinator') {
+        const r = recoverCoordinator({ ...record, coordinator: this.node.nodeId }, now, this.config)
+        this.node.trace('2pc', `recovered deletion ${short(record.txId)} as coordinator: ${record.decision ?? 'undecided → presumed abort'}`, record.roomId)
+        this.setMachine(r.state)
+        this.run(r.state, r.effects)
+      } else {
+        const r = recoverParticipant(record, now, this.config)
+        this.node.trace('2pc', `recovered deletion ${short(record.txId)} as participant: ${record.decision ?? 'voted READY, asking'}`, record.roomId)
+        this.setMachine({ ...r.state, self: this.node.nodeId })
+        this.run(r.state, r.effects)
+      }
+    }
+  }
+
+  stop(): void {
+    this.stopped = true
+    for (const [txId, resolve] of this.waiting) {
+      resolve({ outcome: 'aborted', reason: 'the coordinating node is stopping; the decision will be finished when it restarts' })
+      this.waiting.delete(txId)
+    }
+  }
+
+  tick(now: number): void {
+    if (this.stopped) return
+    for (const [txId, h] of this.held) {
+      if (now < h.dueAt) continue
+      this.held.delete(txId)
+      this.node.trace('2pc', `fault pauseBeforeDecisionMs over: deciding ${h.state.decision}`, h.state.roomId)
+      this.setMachine(h.state)
+      this.run(h.state, h.effects)
+    }
+    for (const m of [...this.machines.values()]) {
+      if (this.held.has(m.txId)) continue
+      if (m.role === 'coordinator') this.coordinator(m.txId, { type: 'tick', now })
+      else this.participant(m.txId, { type: 'tick', now })
+    }
+  }
+
+  peerDead(nodeId: string): void {
+    const now = Date.now()
+    for (const m of [...this.machines.values()]) {
+      if (m.role === 'coordinator' && !this.held.has(m.txId)) this.coordinator(m.txId, { type: 'peer-dead', peer: nodeId, now })
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // What PeerNode asks
+
+  /** Admin: no new seq while a deletion holds the room; member node: no new forward either. */
+  blocksSend(roomId: string): boolean {
+    return this.frozen.has(roomId)
+  }
+
   sendStarted(roomId: string): void {
     this.inFlight.set(roomId, (this.inFlight.get(roomId) ?? 0) + 1)
   }
+
   sendFinished(roomId: string): void {
     const n = (this.inFlight.get(roomId) ?? 1) - 1
     if (n <= 0) this.inFlight.delete(roomId)
     else this.inFlight.set(roomId, n)
   }
-  async requestDelete(_e: DirectoryEntry, _user: string): Promise<Results['room.delete']> {
-    throw new ChatError('internal', 'room deletion is not available yet')
+
+  /** The client op `room.delete` on this node: coordinate here, or forward to the administrator. */
+  async requestDelete(e: DirectoryEntry, user: string): Promise<Results['room.delete']> {
+    if (e.adminNodeId === this.node.nodeId) return this.coordinate(e.roomId, user, this.node.nodeId)
+    this.node.trace('2pc', `delete ${e.name} → ${e.adminNodeName} (coordinator)`, e.roomId, e.adminNodeName)
+    const reply = await this.node.request<Bodies['deleteReply']>(
+      e.adminNodeId,
+      (reqId) => msg('deleteRequest', { reqId, roomId: e.roomId, user }),
+      this.replyTimeoutMs(),
+    )
+    if (reply.error) throw errorFromPeer(reply.error.code, reply.error.message)
+    return reply.committed ? { outcome: 'committed' } : { outcome: 'aborted', reason: reply.reason || 'aborted' }
   }
-  setFaults(_req: RequestOf<'node.faults'>): Results['node.faults'] {
+
+  setFaults(req: RequestOf<'node.faults'>): Results['node.faults'] {
     if (!this.o.allowFaults) throw new ChatError('forbidden', 'fault injection is off: start the node with --allow-faults')
-    return { voteAbort: false, pauseBeforeDecisionMs: 0 }
+    if (req.voteAbort !== undefined) this.faults.voteAbort = req.voteAbort
+    if (req.pauseBeforeDecisionMs !== undefined) this.faults.pauseBeforeDecisionMs = req.pauseBeforeDecisionMs
+    this.node.trace('2pc', `faults now voteAbort=${this.faults.voteAbort} pauseBeforeDecisionMs=${this.faults.pauseBeforeDecisionMs}`)
+    return { ...this.faults }
   }
+
+  onPeerMessage(from: string, m: DecodedMessage): void {
+    const now = Date.now()
+    switch (m.body) {
+      case 'deleteRequest': {
+        const { reqId, roomId, user } = m.deleteRequest
+        const reply = (b: Omit<Bodies['deleteReply'], 'reqId'>) => this.node.send(from, msg('deleteReply', { reqId, ...b }))
+        this.coordinate(roomId, user, from).then(
+          (r) => reply({ error: null, committed: r.outcome === 'committed', reason: r.reason ?? '' }),
+          (err: Error) =>
+            reply({
+              error: err instanceof ChatError ? { code: err.code, message: err.message } : { code: 'internal', message: 'internal error' },
+              committed: false,
+              reason: '',
+            }),
+        )
+        return
+      }
+      case 'prepare':
+        return this.onPrepare(from, m.prepare, now)
+      case 'vote': {
+        const v = m.vote
+        if (this.held.has(v.txId)) return
+        this.coordinator(v.txId, { type: 'vote', from, ready: !!v.ready, reason: v.reason ?? '', now })
+        return
+      }
+      case 'decisionAck':
+        this.coordinator(m.decisionAck.txId, { type: 'ack', from, now })
+        return
+      case 'decision': {
+        const d = m.decision
+        const machine = this.machines.get(d.txId)
+        if (machine?.role === 'participant') return this.participant(d.txId, { type: 'decision', from, commit: !!d.commit, now })
+        // Finished here already, or never known: a repeated COMMIT/ROLLBACK is harmless (issue 5, 4).
+        this.node.trace('2pc', `repeated ${d.commit ? 'COMMIT' : 'ROLLBACK'} for ${short(d.txId)}: ack only`, d.roomId)
+        this.run(undefined, ackUnknownDecision(from, d.txId))
+        return
+      }
+      case 'decisionQuery':
+        return this.onQuery(from, m.decisionQuery, now)
+      case 'decisionAnswer': {
+        const a = m.decisionAnswer
+        if (this.machines.get(a.txId)?.role !== 'participant') return
+        this.participant(a.txId, { type: 'answer', from, known: !!a.known, commit: !!a.commit, now })
+        return
+      }
+      case 'deletionProgress': {
+        const p = m.deletionProgress
+        if (p.phase !== 'prepare' && p.phase !== 'commit' && p.phase !== 'abort') return
+        // Only the room's administrator reports on its deletion; a late report of a deleted room is noise.
+        if (isTombstoned(this.tombstones, p.roomId) && p.phase === 'prepare') return
+        const e = this.node.directory.rooms.get(p.roomId)
+        if (e && e.adminNodeId !== from) return
+        const votes: Record<string, Vote> = {}
+        for (const [k, v] of Object.entries(p.votes ?? {})) if (v === 'ready' || v === 'abort' || v === 'pending') votes[k] = v
+        const txId = this.lastTx.get(p.roomId)?.txId ?? ''
+        this.announce(txId, p.roomId, p.phase, votes, p.reason || undefined)
+        return
+      }
+      default:
+        this.node.trace('2pc', `unexpected ${m.body} from ${this.node.peerName(from)}: dropped`)
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Coordinator
+
+  private async coordinate(roomId: string, user: string, fromNode: string): Promise<Results['room.delete']> {
+    const room = this.node.adminRooms.get(roomId)
+    if (!room || isTombstoned(this.tombstones, roomId)) throw new ChatError('not_found', `no room ${roomId} on this node`)
+    // Only the creator deletes (issue 5, 1). A default room belongs to its node, so its owner, a user
+    // of the administrator node itself, may delete it; users of other nodes may not.
+    const allowed = room.createdBy === user || (room.createdBy === 'system' && fromNode === this.node.nodeId)
+    if (!allowed) {
+      const who = room.createdBy === 'system' ? `a user of node ${this.node.name} (its default room)` : room.createdBy
+      throw new ChatError('forbidden', `only ${who} may delete room ${room.name}`)
+    }
+    const busy = [...this.machines.values()].find((m) => m.roomId === roomId && !isFinished(m))
+    if (busy || this.frozen.has(roomId)) {
+      return { outcome: 'aborted', reason: `another deletion of room ${room.name} is in progress` }
+    }
+    // The coordinator's own vote, checked locally: the same rules a participant applies.
+    if (this.faults.voteAbort) {
+      const reason = `node ${this.node.name} voted ABORT: fault injection (voteAbort)`
+      this.node.trace('2pc', reason, roomId)
+      this.node.emitToRoom(roomId, { event: 'deletion', roomId, phase: 'abort', votes: { [this.node.name]: 'abort' }, reason })
+      return { outcome: 'aborted', reason }
+    }
+    const txId = randomUUID()
+    const participants = memberNodes(room).filter((n) => n !== this.node.nodeId)
+    this.node.trace('2pc', `PREPARE ${room.name} (tx ${short(txId)}) to ${participants.map((p) => this.node.peerName(p)).join(', ') || 'nobody else'}`, roomId)
+    const done = new Promise<Results['room.delete']>((resolve) => this.waiting.set(txId, resolve))
+    const r = startCoordinator({ txId, roomId, self: this.node.nodeId, participants, now: Date.now() }, this.config)
+    this.setMachine(r.state)
+    this.run(r.state, r.effects)
+    return await done
+  }
+
+  private coordinator(txId: string, input: Parameters<typeof coordinatorStep>[1]): void {
+    const m = this.machines.get(txId)
+    if (m?.role !== 'coordinator') {
+      if (input.type === 'vote') this.node.trace('2pc', `late vote for finished ${short(txId)} from ${this.node.peerName(input.from)}: ignored`)
+      return
+    }
+    const r = coordinatorStep(m, input)
+    const decides = m.decision === null && r.state.decision !== null
+    if (decides && this.faults.pauseBeforeDecisionMs > 0) {
+      // Fault injection: every vote is in (or a timeout fired), but the decision is neither persisted
+      // nor sent for a while. The machine keeps its undecided state, so a DecisionQuery meanwhile is
+      // answered "unknown", exactly as a coordinator that is slow (or about to crash) would answer.
+      const ms = this.faults.pauseBeforeDecisionMs
+      this.held.set(txId, { dueAt: Date.now() + ms, state: r.state, effects: r.effects })
+      this.node.trace('2pc', `fault: holding the ${r.state.decision} decision of ${short(txId)} for ${ms} ms before persisting it`, m.roomId)
+      // Show the complete votes now: the window a demo (or test) kills the coordinator in.
+      this.progress(r.state, 'prepare', undefined, r.state.votes)
+      return
+    }
+    this.setMachine(r.state)
+    this.run(r.state, r.effects)
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Participant
+
+  private onPrepare(from: string, p: Bodies['prepare'], now: number): void {
+    const existing = this.machines.get(p.txId)
+    if (existing?.role === 'participant') return this.participant(p.txId, { type: 'prepare', coordinator: from, now })
+    const known = this.outcomes.get(p.txId)
+    if (known) {
+      // A Prepare after this node already knows the outcome (abortBeforePrepare, or a late resend).
+      if (known === 'abort') this.run(undefined, [voteSend(from, p.txId, false, 'this deletion was already aborted here')])
+      return
+    }
+    if (isTombstoned(this.tombstones, p.roomId)) {
+      this.node.trace('2pc', `PREPARE for deleted room ${p.roomId}: ignored (tombstone)`, p.roomId)
+      return
+    }
+    const e = this.node.directory.rooms.get(p.roomId)
+    if (e && e.adminNodeId !== from) {
+      this.node.trace('2pc', `PREPARE for ${e.name} from ${this.node.peerName(from)}, not its administrator: ignored`, p.roomId)
+      return
+    }
+    // The participant's vote (issue 5, 2): ABORT when it cannot delete now.
+    let reason = ''
+    const sends = this.inFlight.get(p.roomId) ?? 0
+    const other = [...this.machines.values()].find((m) => m.roomId === p.roomId && m.txId !== p.txId && !isFinished(m))
+    if (this.faults.voteAbort) reason = 'fault injection (voteAbort)'
+    else if (sends > 0) reason = `${sends} message${sends === 1 ? '' : 's'} for the room still in flight`
+    else if (other || (this.frozen.has(p.roomId) && this.frozen.get(p.roomId) !== p.txId)) reason = 'another deletion of the room is in progress'
+    this.lastTx.set(p.roomId, { txId: p.txId, votes: {}, finals: new Set() })
+    const r = startParticipant(
+      { txId: p.txId, roomId: p.roomId, self: this.node.nodeId, coordinator: from, participants: p.participants ?? [], canCommit: !reason, reason, now },
+      this.config,
+    )
+    this.node.trace('2pc', `PREPARE ${short(p.txId)} from ${this.node.peerName(from)}: voting ${reason ? `ABORT (${reason})` : 'READY'}`, p.roomId, this.node.peerName(from))
+    this.setMachine(r.state)
+    this.run(r.state, r.effects)
+  }
+
+  private participant(txId: string, input: Parameters<typeof participantStep>[1]): void {
+    const m = this.machines.get(txId)
+    if (m?.role !== 'participant') return
+    const r = participantStep(m, input)
+    this.setMachine(r.state)
+    this.run(r.state, r.effects)
+    if (input.type === 'answer' && m.decision === null && r.state.decision === 'abort') {
+      // Learned from a query, not from the coordinator: no progress report will follow, so say it here.
+      const votes = { ...(this.lastTx.get(m.roomId)?.votes ?? {}) }
+      this.announce(txId, m.roomId, 'abort', votes, `rolled back (outcome learned from ${this.node.peerName(input.from)})`)
+    }
+  }
+
+  private onQuery(from: string, q: Bodies['decisionQuery'], now: number): void {
+    const m = this.machines.get(q.txId)
+    if (m?.role === 'coordinator') {
+      // While a decision is held back (fault), the coordinator's state is still undecided: "unknown".
+      this.coordinator(q.txId, { type: 'query', from, now })
+      return
+    }
+    if (m?.role === 'participant') return this.participant(q.txId, { type: 'query', from, now })
+    const known = this.outcomes.get(q.txId) ?? (tombstoneTx(this.tombstones, q.roomId) === q.txId ? 'commit' : undefined)
+    if (known) {
+      this.run(undefined, [{ type: 'send', to: from, message: { decisionAnswer: { txId: q.txId, known: true, commit: known === 'commit' } } }])
+      return
+    }
+    if (this.node.adminRooms.has(q.roomId)) {
+      // We administer the room and have no record of the tx: it never got decided here (presumed abort).
+      this.run(undefined, presumedAbortAnswer(from, q.txId))
+      return
+    }
+    // We never saw the Prepare: we have not voted, so we may abort unilaterally and say so; a late
+    // Prepare will then get an ABORT vote (outcomes remembers it).
+    const r = abortBeforePrepare({ txId: q.txId, roomId: q.roomId, self: this.node.nodeId, from, now }, this.config)
+    this.node.trace('2pc', `asked about ${short(q.txId)} before its PREPARE: aborting it here`, q.roomId)
+    this.remember(q.txId, 'abort')
+    this.run(undefined, r.effects)
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Effects, in the order the core returned them
+
+  private run(state: Machine | undefined, effects: TxEffect[]): void {
+    // A `prepare` progress report goes after the batch's sends: a participant must have the Prepare
+    // (which names the tx) before the report about it, and one link delivers in order. Reports are
+    // for people only, so moving them later changes nothing in the protocol.
+    const isPrepareReport = (e: TxEffect) => e.type === 'progress' && e.phase === 'prepare'
+    const ordered = [...effects.filter((e) => !isPrepareReport(e)), ...effects.filter(isPrepareReport)]
+    for (const e of ordered) {
+      try {
+        this.effect(state, e, effects)
+      } catch (err) {
+        // A failed persist must stop the step: sending after a lost write breaks recovery.
+        this.o.log?.(`deletion effect ${e.type} failed: ${(err as Error).stack}`)
+        if (e.type === 'persist') return
+      }
+    }
+  }
+
+  private effect(state: Machine | undefined, e: TxEffect, batch: TxEffect[]): void {
+    switch (e.type) {
+      case 'persist':
+        this.records.set(e.record.txId, e.record)
+        this.saveLog()
+        return
+      case 'forget':
+        if (this.records.delete(e.txId)) this.saveLog()
+        return
+      case 'send':
+        this.sendTx(e.to, e.message)
+        if (state?.role === 'coordinator' && state.decision && 'decision' in e.message && !batch.some((x) => x.type === 'progress')) {
+          // A resent decision (tick, or after a restart when the first report found no link): the
+          // report goes with it so the participant's users see how it ended; they show it once.
+          const phase = state.decision === 'commit' ? 'commit' : 'abort'
+          const named = this.voteNames(state, state.votes)
+          this.node.send(e.to, msg('deletionProgress', { roomId: state.roomId, phase, votes: named, reason: phase === 'abort' ? state.reason : '' }))
+        }
+        return
+      case 'freeze': {
+        this.frozen.set(e.roomId, e.txId)
+        const room = this.node.adminRooms.get(e.roomId)
+        // The administrator's directory entry carries `frozen`, gossiped so every node shows it.
+        if (room) this.node.roomStep(room, { type: 'freeze', frozen: true })
+        this.node.trace('2pc', `room frozen for deletion ${short(e.txId)} (message.send → room_busy)`, e.roomId)
+        return
+      }
+      case 'apply':
+        return this.apply(state, e, batch)
+      case 'progress':
+        if (state?.role === 'coordinator') this.progress(state, e.phase, e.reason, e.votes)
+        return
+      case 'done': {
+        const resolve = this.waiting.get(e.txId)
+        this.waiting.delete(e.txId)
+        resolve?.(e.outcome === 'committed' ? { outcome: 'committed' } : { outcome: 'aborted', reason: e.reason ?? 'aborted' })
+        return
+      }
+      case 'blocked': {
+        // 2PC's blocking case: the room stays frozen; every local client learns why (docs/deletion.md).
+        this.blocked.add(e.roomId)
+        this.node.trace('2pc', `BLOCKED on ${short(e.txId)}: ${e.reason}`, e.roomId)
+        this.node.emit({ event: 'room.unavailable', roomId: e.roomId, reason: `deletion undecided: ${e.reason}` })
+        return
+      }
+    }
+  }
+
+  private apply(state: Machine | undefined, e: Extract<TxEffect, { type: 'apply' }>, batch: TxEffect[]): void {
+    const roomId = e.roomId
+    const coordinator = state?.role === 'coordinator' || (state === undefined && this.node.adminRooms.has(roomId))
+    if (e.commit) {
+      // Tell the room's local members how it ended before they lose the room (room.deleted follows).
+      const final = batch.find((x): x is Extract<TxEffect, { type: 'progress' }> => x.type === 'progress' && x.phase === 'commit')
+      const votes = final && state?.role === 'coordinator' ? this.voteNames(state, final.votes) : this.allReady(roomId, state)
+      this.announce(e.txId, roomId, 'commit', votes)
+      this.tombstones = addTombstone(this.tombstones, roomId, e.txId)
+      this.saveLog()
+      this.frozen.delete(roomId)
+      this.blocked.delete(roomId)
+      const had = this.node.directory.rooms.has(roomId)
+      this.node.dropRoom(roomId)
+      // Nodes without members took no part but list the room: they drop it from their directory too.
+      if (coordinator) this.node.broadcast(msg('roomRemoved', { roomId }))
+      if (had) this.node.trace('2pc', `COMMIT ${short(e.txId)}: room deleted`, roomId)
+      this.remember(e.txId, 'commit')
+      return
+    }
+    if (this.frozen.get(roomId) === e.txId || !this.frozen.has(roomId)) {
+      this.frozen.delete(roomId)
+      const room = this.node.adminRooms.get(roomId)
+      if (room) this.node.roomStep(room, { type: 'freeze', frozen: false })
+    }
+    this.node.trace('2pc', `ROLLBACK ${short(e.txId)}: room kept`, roomId)
+    if (this.blocked.delete(roomId)) {
+      this.node.emit({ event: 'room.available', roomId, reason: 'the deletion was rolled back' })
+    }
+    this.remember(e.txId, 'abort')
+  }
+
+  /** Coordinator: a `deletion` event to local members, and DeletionProgress to the participants. */
+  private progress(state: CoordinatorState, phase: 'prepare' | 'commit' | 'abort', reason: string | undefined, votes: Readonly<Record<string, Vote>>): void {
+    const named = this.voteNames(state, votes)
+    this.announce(state.txId, state.roomId, phase, named, reason)
+    for (const p of state.participants) {
+      this.node.send(p, msg('deletionProgress', { roomId: state.roomId, phase, votes: named, reason: reason ?? '' }))
+    }
+  }
+
+  /** Emit a `deletion` event to this node's members of the room; the final phase only once per tx. */
+  private announce(txId: string, roomId: string, phase: 'prepare' | 'commit' | 'abort', votes: Record<string, Vote>, reason?: string): void {
+    let t = this.lastTx.get(roomId)
+    if (!t || (txId && t.txId !== txId)) {
+      t = { txId, votes: {}, finals: new Set() }
+      this.lastTx.set(roomId, t)
+    }
+    if (phase !== 'prepare') {
+      if (t.finals.size > 0) return
+      t.finals.add(phase)
+    }
+    t.votes = { ...votes }
+    const ev: ServerEvent = { event: 'deletion', roomId, phase, votes, ...(reason ? { reason } : {}) }
+    this.node.emitToRoom(roomId, ev)
+    this.node.trace('2pc', `${phase}${reason ? ` (${reason})` : ''}: ${Object.entries(votes).map(([n, v]) => `${n}=${v}`).join(' ')}`, roomId)
+  }
+
+  /** Votes by node name for people; the coordinator counts itself READY (it checked itself first). */
+  private voteNames(state: CoordinatorState, votes: Readonly<Record<string, Vote>>): Record<string, Vote> {
+    const out: Record<string, Vote> = { [this.node.name]: 'ready' }
+    for (const [id, v] of Object.entries(votes)) out[this.node.peerName(id)] = v
+    return out
+  }
+
+  /** A participant learns COMMIT: every vote was READY, whatever it saw last. */
+  private allReady(roomId: string, state: Machine | undefined): Record<string, Vote> {
+    const out: Record<string, Vote> = {}
+    for (const k of Object.keys(this.lastTx.get(roomId)?.votes ?? {})) out[k] = 'ready'
+    if (state?.role === 'participant') {
+      for (const id of [state.coordinator, ...state.others].filter(Boolean)) out[this.node.peerName(id)] = 'ready'
+    }
+    out[this.node.name] = 'ready'
+    return out
+  }
+
+  private sendTx(to: string, message: TxMessage): void {
+    if (to === this.node.nodeId || !to) return
+    // A missing link is not an error: the core resends (decision) or asks again (query) on its ticks.
+    this.node.send(to, message as unknown as Parameters<PeerNode['send']>[1])
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Bookkeeping
+
+  private setMachine(m: Machine): void {
+    if (isFinished(m) && (m.role === 'participant' || m.phase === 'finished')) {
+      this.machines.delete(m.txId)
+      if (m.decision) this.remember(m.txId, m.decision)
+      return
+    }
+    this.machines.set(m.txId, m)
+  }
+
+  private remember(txId: string, decision: TxDecision): void {
+    this.outcomes.delete(txId)
+    this.outcomes.set(txId, decision)
+    while (this.outcomes.size > OUTCOME_LIMIT) this.outcomes.delete(this.outcomes.keys().next().value as string)
+  }
+
+  private saveLog(): void {
+    const log: DeletionLog = { records: Object.fromEntries(this.records), tombstones: [...this.tombstones.rooms.entries()] }
+    this.store.save(LOG_FILE, log)
+  }
+
+  /**
+   * How long a forwarded `room.delete` may wait: every vote, a held decision (fault, up to a minute)
+   * and slack. A dead coordinator fails the request at once (PeerNode rejects on peer-dead).
+   */
+  private replyTimeoutMs(): number {
+    return this.config.voteTimeoutMs + 65_000
+  }
+}
+
+function isFinished(m: Machine): boolean {
+  return m.role === 'coordinator' ? m.phase !== 'preparing' : m.stage === 'finished'
+}
+
+function voteSend(to: string, txId: string, ready: boolean, reason: string): TxEffect {
+  return { type: 'send', to, message: { vote: { txId, ready, reason } } }
+}
+
+function short(txId: string): string {
+  return txId.slice(0, 8)
 }
