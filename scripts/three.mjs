@@ -6,7 +6,7 @@
  * with --join that address. Each instance has its own folder, identity and port (50051, 50052,
  * 50053 unless taken). Ctrl-C quits all three gracefully (each leaves the cluster).
  *
- * Needs the Electron binary (downloaded by the electron package on first run, so: internet).
+ * Needs the Electron binary (scripts/ensure-electron.mjs fetches it once: internet, or ELECTRON_EXEC_PATH).
  * Options: --no-build (reuse out/), --fresh (throw-away user-data folders instead of the real ones).
  */
 import { spawn } from 'node:child_process'
@@ -39,8 +39,10 @@ if (!argv.includes('--no-build')) {
   await run(process.execPath, [evBin, 'build'])
 }
 
-// The electron package exports the binary's path (and fetches the binary if it is missing).
-const electronPath = require('electron')
+await run(process.execPath, [join(root, 'scripts', 'ensure-electron.mjs')])
+// ELECTRON_EXEC_PATH: a binary of your own (as electron-vite honours it); otherwise the electron
+// package's export, the path of the binary ensure-electron.mjs just made sure of.
+const electronPath = process.env.ELECTRON_EXEC_PATH || require('electron')
 const children = []
 
 function launch(instance, extraArgs) {
