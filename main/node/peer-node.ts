@@ -11,7 +11,7 @@
  * at once when that node is declared dead, so a client never waits on silence.
  */
 import { randomBytes, randomUUID } from 'node:crypto'
-import { hostname } from 'node:os'
+import { hostname, networkInterfaces } from 'node:os'
 import {
   isPeerAddress,
   PROTOCOL_VERSION,
@@ -1158,8 +1158,7 @@ function joinAddresses(grpcHost: string, advertised: string): string[] {
   const port = advertised.slice(advertised.lastIndexOf(':') + 1)
   if (!['0.0.0.0', '::', ''].includes(grpcHost)) return [advertised]
   const out = [advertised]
-  // eslint-disable-next-line @typescript-eslint/no-require-imports -- only needed here, lazily
-  const nets = (require('node:os') as typeof import('node:os')).networkInterfaces()
+  const nets = networkInterfaces()
   for (const list of Object.values(nets)) {
     for (const n of list ?? []) if (n.family === 'IPv4' && !n.internal) out.push(`${n.address}:${port}`)
   }
