@@ -1,4 +1,4 @@
-import { useEffect, useLayoutEffect, useRef } from 'react'
+import { useEffect, useLayoutEffect, useMemo, useRef } from 'react'
 import { useVirtualizer } from '@tanstack/react-virtual'
 import type { Session } from '../net/session'
 import type { RoomState, TimelineItem } from '../state/chat-state'
@@ -12,7 +12,8 @@ const timeFmt = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2
  * It sticks to the bottom while the user is at the bottom, and stays put when they scrolled up.
  */
 export function MessageList({ session, room, names }: { session: Session; room: RoomState; names: Map<string, string> }) {
-  const items = timeline(room)
+  // Rebuilt only when the messages or pending list change, not on every unrelated state change.
+  const items = useMemo(() => timeline(room), [room.messages, room.pending]) // eslint-disable-line react-hooks/exhaustive-deps
   const scrollRef = useRef<HTMLDivElement>(null)
   const atBottom = useRef(true)
   const virtualizer = useVirtualizer({

@@ -47,6 +47,8 @@ export interface SessionState {
 export const MAX_TRACE = 500
 /** How long a gap in seqs may stay open before we stop waiting and show what we have. */
 export const GAP_WAIT_MS = 2000
+/** Listeners (React) are told about changes at most this often. */
+export const NOTIFY_EVERY_MS = 16
 
 export interface SessionDeps {
   client: ChatClient
@@ -64,6 +66,7 @@ export class Session {
     traceOn: false,
   }
   private readonly listeners = new Set<() => void>()
+  private notifyTimer: ReturnType<typeof setTimeout> | null = null
   private readonly buffers = new Map<string, ReorderBuffer<ChatMessage>>()
   private readonly gapTimers = new Map<string, ReturnType<typeof setTimeout>>()
   private readonly client: ChatClient
@@ -102,7 +105,14 @@ export class Session {
 
   private set(patch: Partial<SessionState>): void {
     this.state = { ...this.state, ...patch }
-    for (const fn of this.listeners) fn()
+    // A burst of events (thousands of messages after a join, or a busy room) must not cost one
+    // React render each: the state is updated at once, listeners hear about it once per frame.
+    if (this.notifyTimer === null) {
+      this.notifyTimer = setTimeout(() => {
+        this.notifyTimer = null
+        for (const fn of this.listeners) fn()
+      }, NOTIFY_EVERY_MS)
+    }
   }
 
   dispatch = (action: ChatAction): void => {
@@ -120,6 +130,8 @@ export class Session {
   }
 
   stop(): void {
+    if (this.notifyTimer !== null) clearTimeout(this.notifyTimer)
+    this.notifyTimer = null
     for (const t of this.gapTimers.values()) clearTimeout(t)
     this.gapTimers.clear()
     this.client.stop()
