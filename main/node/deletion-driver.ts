@@ -447,7 +447,8 @@ export class DeletionDriver {
           // report goes with it so the participant's users see how it ended; they show it once.
           const phase = state.decision === 'commit' ? 'commit' : 'abort'
           const named = this.voteNames(state, state.votes)
-          this.node.send(e.to, msg('deletionProgress', { roomId: state.roomId, phase, votes: named, reason: phase === 'abort' ? state.reason : '' }))
+          const reason = phase === 'abort' ? this.named(state, state.reason) : ''
+          this.node.send(e.to, msg('deletionProgress', { roomId: state.roomId, phase, votes: named, reason }))
         }
         return
       case 'freeze': {
@@ -461,12 +462,12 @@ export class DeletionDriver {
       case 'apply':
         return this.apply(state, e, batch)
       case 'progress':
-        if (state?.role === 'coordinator') this.progress(state, e.phase, e.reason, e.votes)
+        if (state?.role === 'coordinator') this.progress(state, e.phase, e.reason && this.named(state, e.reason), e.votes)
         return
       case 'done': {
         const resolve = this.waiting.get(e.txId)
         this.waiting.delete(e.txId)
-        resolve?.(e.outcome === 'committed' ? { outcome: 'committed' } : { outcome: 'aborted', reason: e.reason ?? 'aborted' })
+        resolve?.(e.outcome === 'committed' ? { outcome: 'committed' } : { outcome: 'aborted', reason: this.named(state, e.reason ?? 'aborted') })
         return
       }
       case 'blocked': {
@@ -541,6 +542,14 @@ export class DeletionDriver {
   private voteNames(state: CoordinatorState, votes: Readonly<Record<string, Vote>>): Record<string, Vote> {
     const out: Record<string, Vote> = { [this.node.name]: 'ready' }
     for (const [id, v] of Object.entries(votes)) out[this.node.peerName(id)] = v
+    return out
+  }
+
+  /** The core names nodes by id in its reasons; people (and the UI) read node names. */
+  private named(state: Machine | undefined, text: string): string {
+    const ids = state?.role === 'coordinator' ? state.participants : state ? [state.coordinator, ...state.others] : []
+    let out = text
+    for (const id of ids) if (id) out = out.split(id).join(this.node.peerName(id))
     return out
   }
 
