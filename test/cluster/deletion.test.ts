@@ -226,4 +226,31 @@ describe('room deletion by two-phase commit', () => {
       expect(seqs).toEqual([...seqs].sort((p, q) => p - q))
     }
   })
+
+  it('the coordinator killed after deciding COMMIT: restarted, it re-sends the decision to a participant that missed it', async () => {
+    const { nodes, alice, bob, carol, roomId } = await setup()
+    await alice.call('node.faults', { pauseBeforeDecisionMs: 1000 })
+    const pending = alice.call('room.delete', { roomId })
+    // Both voted READY; n3 freezes (SIGSTOP) before the decision reaches it.
+    await carol.event('deletion', (e) => e.roomId === roomId && e.phase === 'prepare' && e.votes.n3 === 'ready')
+    nodes[2].proc.kill('SIGSTOP')
+    expect(await pending).toEqual({ outcome: 'committed' })
+    await bob.event('room.deleted', (e) => e.roomId === roomId)
+    // n1 has the COMMIT on disk but no ack from n3: it dies too.
+    const old = nodes[0]
+    const grpcPort = Number(old.ready.grpc.slice(old.ready.grpc.lastIndexOf(':') + 1))
+    await killNode(old)
+    const back = await startNode({ name: 'n1', dataDir: old.dataDir, grpcPort, extra: ['--allow-faults'], join: [nodes[1].ready.grpc] })
+    const alice2 = await Client.as(back.ready, 'alice')
+    // The restarted coordinator re-applied its decision: the room does not come back from rooms.json.
+    expect(await listed(alice2, roomId)).toBe(false)
+    nodes[2].proc.kill('SIGCONT')
+    // n3 finishes the same decision (from the resent COMMIT, or by asking n1 / n2).
+    await carol.event('room.deleted', (e) => e.roomId === roomId, 20_000)
+    const commit = deletions(carol, roomId).filter((e) => e.phase === 'commit')
+    expect(commit).toHaveLength(1)
+    expect(deletions(carol, roomId).some((e) => e.phase === 'abort')).toBe(false)
+    await eventually(async () => !(await listed(carol, roomId)), 5000, 'gone on n3')
+    expect(await carol.fails('message.send', { roomId, text: 'x', clientMsgId: 'c1' })).toBe('not_found')
+  })
 })
