@@ -5,15 +5,15 @@
  *   3. everything the built code needs at run time is shipped by electron-builder.yml: bundled
  *      code through `files`, external modules as production dependencies, the .proto files
  *      through `extraResources`;
- *   4. the proof: the built headless node started from a copy laid out like the packaged app
- *      (resources/app/out + resources/proto, no repository around it) reaches "ready".
+ *   4. the proof: electron-builder packs the app (offline, with a stand-in Electron runtime), and
+ *      the packed headless node, run from there alone, reaches "ready".
  * It builds into .tmp/ (ignored by git), never into the out/ that `npm start` uses.
  */
 import { spawn, spawnSync } from 'node:child_process'
 import { builtinModules } from 'node:module'
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { dirname, join, relative, resolve, sep } from 'node:path'
+import { join, relative, resolve, sep } from 'node:path'
 import { createInterface } from 'node:readline'
 import { load as loadYaml } from 'js-yaml'
 import { minimatch } from 'minimatch'
@@ -137,30 +137,43 @@ describe('electron-builder.yml ships what the built code reads at run time', () 
     expect(uncovered).toEqual([])
   })
 
-  it('lets the built headless node start from the packaged layout, with no repository around it', async () => {
-    // resources/app/out (what `files` packs; asar left out so plain Node can read it) and
-    // resources/<to> for each extraResources entry, copied with its filter as electron-builder would.
-    const resources = mkdtempSync(join(tmpdir(), 'ds-packaged-'))
+  it('packs an app from which the built headless node starts, with no repository around it', async () => {
+    // electron-builder for real (Linux `dir` target: the unpacked app, no installer), offline: the
+    // Electron runtime it would download is replaced by a stand-in folder (electronDist), and
+    // asar is off so that plain Node can run what was packed. Then the packed CLI must reach
+    // "ready" from there, with its own node_modules and resources/proto and nothing else.
+    const work = mkdtempSync(join(tmpdir(), 'ds-packaged-'))
     try {
-      cpSync(outDir, join(resources, 'app', 'out'), { recursive: true })
-      for (const r of builder.extraResources) {
-        const from = join(repo, r.from)
-        for (const file of walk(from)) {
-          const rel = posix(relative(from, file))
-          if ((r.filter ?? ['**/*']).some((g) => minimatch(rel, g, { dot: true }))) {
-            const dest = join(resources, r.to, rel)
-            mkdirSync(dirname(dest), { recursive: true })
-            cpSync(file, dest)
-          }
-        }
+      const fakeElectron = join(work, 'electron-dist')
+      mkdirSync(join(fakeElectron, 'resources'), { recursive: true })
+      writeFileSync(join(fakeElectron, 'electron'), '#!/bin/sh\nexit 0\n', { mode: 0o755 })
+      writeFileSync(join(fakeElectron, 'version'), 'v45.5.0')
+      // The repository's config, except that `files` takes this test's build instead of out/
+      // (whose coverage the test above checks) and the output goes to the temporary folder.
+      const config = {
+        ...builder,
+        files: [{ from: posix(relative(repo, outDir)), to: 'out', filter: ['**/*', '!**/*.map'] }, 'package.json'],
+        directories: { ...(builder as { directories?: object }).directories, output: join(work, 'dist') },
+        electronDist: fakeElectron,
+        asar: false,
       }
-      const dataDir = join(resources, 'data')
+      const configFile = join(work, 'electron-builder.json')
+      writeFileSync(configFile, JSON.stringify(config))
+      const packed = spawnSync(
+        process.execPath,
+        [join(repo, 'node_modules', 'electron-builder', 'cli.js'), '--config', configFile, '--linux', 'dir', '--publish', 'never'],
+        { cwd: repo, encoding: 'utf8', timeout: 90_000 },
+      )
+      expect(packed.status, `electron-builder failed:\n${packed.stdout}\n${packed.stderr}`).toBe(0)
+      const resources = join(work, 'dist', 'linux-unpacked', 'resources')
+      expect(existsSync(join(resources, 'proto', 'chat', 'peer', 'v1', 'peer.proto'))).toBe(true)
+
+      const dataDir = join(work, 'data')
       const child = spawn(
         process.execPath,
         [join(resources, 'app', 'out', 'main', 'cli.js'), '--name', 'packaged', '--grpc', '127.0.0.1:0', '--ws', '127.0.0.1:0', '--data-dir', dataDir],
-        // NODE_PATH stands in for the packaged app's node_modules (production dependencies);
-        // cwd outside the repository, so the repository's proto/ cannot be found by accident.
-        { cwd: resources, env: { ...process.env, NODE_PATH: join(repo, 'node_modules'), DS_PROTO_DIR: '' }, stdio: ['ignore', 'pipe', 'pipe'] },
+        // cwd outside the repository and no NODE_PATH: only what was packed can be found.
+        { cwd: work, env: { ...process.env, NODE_PATH: '', DS_PROTO_DIR: '' }, stdio: ['ignore', 'pipe', 'pipe'] },
       )
       let stderr = ''
       child.stderr.on('data', (d) => (stderr += String(d)))
@@ -180,7 +193,7 @@ describe('electron-builder.yml ships what the built code reads at run time', () 
           })
           child.once('exit', (code) => {
             clearTimeout(timer)
-            reject(new Error(`cli exited with ${code} before ready; stderr:\n${stderr}`))
+            reject(new Error(`packed cli exited with ${code} before ready; stderr:\n${stderr}`))
           })
         })
         expect(ready.name).toBe('packaged')
@@ -192,7 +205,7 @@ describe('electron-builder.yml ships what the built code reads at run time', () 
         if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
       }
     } finally {
-      rmSync(resources, { recursive: true, force: true })
+      rmSync(work, { recursive: true, force: true })
     }
-  }, 40_000)
+  }, 120_000)
 })
