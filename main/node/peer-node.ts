@@ -60,6 +60,15 @@ const REQUEST_TIMEOUT_MS = 8000
 const HANDSHAKE_TIMEOUT_MS = 5000
 /** Reorder-buffer and detector tick. */
 const TICK_MS = 50
+/**
+ * Seqs an administrator may hand out beyond what rooms.json records. rooms.json is saved with a
+ * debounce, so after a kill -9 it can be behind the seqs members already saw; it therefore records a
+ * ceiling (lastSeq + SEQ_LEASE, saved synchronously before a seq passes it) and a restarted node
+ * continues above it. A crash costs a jump in seq (members skip it as a gap the administrator no
+ * longer has); it never reuses a seq, which clients would drop as a duplicate. A graceful stop saves
+ * the exact lastSeq, so a clean restart continues without a jump.
+ */
+const SEQ_LEASE = 64
 
 interface Peer {
   nodeId: string
@@ -117,6 +126,8 @@ export class PeerNode implements RunningNode {
   private tickTimer: NodeJS.Timeout | undefined
   private heartbeatTimer: NodeJS.Timeout | undefined
   private saveRoomsTimer: NodeJS.Timeout | undefined
+  /** Per room: the highest seq rooms.json allows (see SEQ_LEASE). */
+  private readonly seqCeiling = new Map<string, number>()
   private stopped = false
   readonly deletions: DeletionDriver
   private readonly log: (line: string) => void
@@ -194,6 +205,8 @@ export class PeerNode implements RunningNode {
     this.deletions.stop()
     await this.gateway.close()
     await this.transport.close()
+    // Nothing can send any more: record the exact lastSeq so a clean restart has no seq jump.
+    this.flushRooms(true)
   }
 
   knownPeerAddresses(): string[] {
@@ -737,9 +750,11 @@ export class PeerNode implements RunningNode {
     this.saveRoomsTimer = setTimeout(() => this.flushRooms(), 200)
   }
 
-  private flushRooms(): void {
+  /** Save rooms.json now; `exact` only once nothing can send any more (see SEQ_LEASE). */
+  private flushRooms(exact = false): void {
     clearTimeout(this.saveRoomsTimer)
     this.saveRoomsTimer = undefined
+    const lease = exact ? 0 : SEQ_LEASE
     try {
       this.store.saveRooms(
         [...this.adminRooms.values()].map((r) => ({
@@ -747,10 +762,11 @@ export class PeerNode implements RunningNode {
           name: r.name,
           createdBy: r.createdBy,
           createdAt: r.createdAt,
-          lastSeq: r.lastSeq,
+          lastSeq: r.lastSeq + lease,
           version: r.version,
         })),
       )
+      for (const r of this.adminRooms.values()) this.seqCeiling.set(r.roomId, r.lastSeq + lease)
     } catch (e) {
       this.log(`cannot save rooms: ${(e as Error).message}`)
     }
@@ -815,6 +831,8 @@ export class PeerNode implements RunningNode {
   private adminSend(fromNode: string, roomId: string, user: string, text: string, clientMsgId: string): number {
     const room = this.adminRoom(roomId)
     if (this.deletions.blocksSend(roomId)) throw new ChatError('room_busy', `room ${room.name} is frozen while its deletion is decided`)
+    // Durable before anyone can see it: never hand out a seq above the ceiling rooms.json holds.
+    if (room.lastSeq + 1 > (this.seqCeiling.get(roomId) ?? 0)) this.flushRooms()
     const reply = this.roomStep(room, { type: 'send', user, nodeId: fromNode, text, clientMsgId, now: Date.now() })
     if (reply?.type === 'reply-error') throw new ChatError(reply.code, reply.message)
     if (reply?.type !== 'reply-send') throw new ChatError('internal', 'send gave no answer')
