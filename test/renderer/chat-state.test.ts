@@ -229,3 +229,18 @@ describe('derived views', () => {
     expect(shouldNotify(chatReducer(s, { type: 'visibility', visible: false }), msg('r1', 1))).toBe(true)
   })
 })
+
+describe('notices', () => {
+  it('vote updates within one deletion phase replace each other instead of piling up', () => {
+    const s = run([
+      joined('r1'),
+      { type: 'deletion', roomId: 'r1', phase: 'prepare', votes: { A: 'ready', B: 'pending' } },
+      { type: 'deletion', roomId: 'r1', phase: 'prepare', votes: { A: 'ready', B: 'ready' } },
+      { type: 'deletion', roomId: 'r1', phase: 'commit', votes: { A: 'ready', B: 'ready' } },
+    ])
+    expect(s.notices.map((n) => n.text)).toEqual([
+      'Deleting “r1”: prepare (room frozen); votes A: ready, B: ready.',
+      'Deleting “r1”: commit; votes A: ready, B: ready.',
+    ])
+  })
+})

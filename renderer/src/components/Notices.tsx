@@ -9,7 +9,7 @@ const STYLE: Record<Notice['kind'], string> = {
 
 /** Failure, deletion and error notices; the last few stay until dismissed. */
 export function Notices({ session, notices }: { session: Session; notices: Notice[] }) {
-  const shown = notices.slice(-5)
+  const shown = notices.slice(-4)
   return (
     <section
       aria-label="Notices"

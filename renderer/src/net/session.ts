@@ -49,6 +49,8 @@ export const MAX_TRACE = 500
 export const GAP_WAIT_MS = 2000
 /** Listeners (React) are told about changes at most this often. */
 export const NOTIFY_EVERY_MS = 16
+/** How long an informational notice stays on screen. */
+export const INFO_NOTICE_MS = 12_000
 
 export interface SessionDeps {
   client: ChatClient
@@ -116,7 +118,14 @@ export class Session {
   }
 
   dispatch = (action: ChatAction): void => {
+    const before = this.state.chat.nextNoticeId
     this.set({ chat: chatReducer(this.state.chat, action) })
+    // Informational notices fade on their own; warnings and errors stay until dismissed.
+    for (const n of this.state.chat.notices) {
+      if (n.id >= before && n.kind === 'info') {
+        setTimeout(() => this.dispatch({ type: 'notice.dismiss', id: n.id }), INFO_NOTICE_MS)
+      }
+    }
   }
 
   private error(err: unknown, what: string): void {

@@ -61,6 +61,8 @@ export interface Notice {
   kind: NoticeKind
   text: string
   roomId?: string
+  /** Notices with the same key replace each other (e.g. vote updates within one 2PC phase). */
+  key?: string
 }
 
 export interface ChatState {
@@ -134,11 +136,12 @@ function newRoom(info: RoomInfo): RoomState {
   }
 }
 
-function addNotice(state: ChatState, kind: NoticeKind, text: string, roomId?: string): ChatState {
-  const notice: Notice = { id: state.nextNoticeId, kind, text, roomId }
+function addNotice(state: ChatState, kind: NoticeKind, text: string, roomId?: string, key?: string): ChatState {
+  const notice: Notice = { id: state.nextNoticeId, kind, text, roomId, key }
+  const kept = key === undefined ? state.notices : state.notices.filter((n) => n.key !== key)
   return {
     ...state,
-    notices: [...state.notices, notice].slice(-MAX_NOTICES),
+    notices: [...kept, notice].slice(-MAX_NOTICES),
     nextNoticeId: state.nextNoticeId + 1,
   }
 }
@@ -389,7 +392,7 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
           : action.phase === 'commit'
             ? `Deleting “${name}”: commit${votes ? `; votes ${votes}` : ''}.`
             : `Deletion of “${name}” aborted${action.reason ? `: ${action.reason}` : ''}${votes ? `; votes ${votes}` : ''}.`
-      return addNotice(putRoom(state, room), action.phase === 'abort' ? 'warning' : 'info', text, action.roomId)
+      return addNotice(putRoom(state, room), action.phase === 'abort' ? 'warning' : 'info', text, action.roomId, `deletion:${action.roomId}:${action.phase}`)
     }
 
     case 'notice':
