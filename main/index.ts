@@ -35,17 +35,19 @@ let args: ReturnType<typeof parseDesktopArgs>
 try {
   args = parseDesktopArgs(process.argv.slice(1))
 } catch (err) {
+  // Same contract as the CLI for bad flags: one line on stderr, exit code 2. process.exit, not
+  // app.exit: nothing below may run (no scheme registration, no node).
   log(err instanceof DesktopArgsError ? err.message : String(err))
-  app.exit(2)
-  throw err
+  process.exit(2)
 }
 const userDataDir = instanceUserDataDir(join(app.getPath('appData'), APP_FOLDER_NAME), args.instance)
 // Chromium's profile (cache, localStorage) goes into the instance folder too, so two instances
 // never share one; then the single-instance lock (keyed on userData) is per instance.
 app.setPath('userData', userDataDir)
 if (!app.requestSingleInstanceLock()) {
+  // The running one gets 'second-instance' and comes to the front; this process must start nothing.
   log(`instance ${args.instance} is already running (${userDataDir}); start another with --instance N`)
-  app.exit(0)
+  process.exit(0)
 }
 
 protocol.registerSchemesAsPrivileged([
