@@ -61,7 +61,7 @@ describe.skipIf(!existsSync(CHROMIUM))('chat UI in a real browser against real n
   beforeAll(async () => {
     ensureBuilt()
     mkdirSync(SHOTS, { recursive: true })
-    const extra = ['--ui-dir', UI_DIR]
+    const extra = ['--ui-dir', UI_DIR, '--allow-faults']
     // Roomier than the helper's default timing: the 10,000-message burst must not be mistaken for a
     // dead node on this two-core machine; the failure test still sees n3 dead within a few seconds.
     const timing = { heartbeatMs: 250, suspectMs: 2000, deadMs: 4000 }
@@ -137,6 +137,10 @@ describe.skipIf(!existsSync(CHROMIUM))('chat UI in a real browser against real n
     await bob.getByRole('button', { name: 'Room lab' }).click()
     await bob.getByRole('log', { name: 'Messages in lab' }).getByText('are you there?').waitFor()
     await shot(alice, 'chat')
+    // The theme follows the system: the same page in dark mode.
+    await bob.emulateMedia({ colorScheme: 'dark' })
+    await shot(bob, 'chat-dark')
+    await bob.emulateMedia({ colorScheme: 'light' })
   })
 
   it('adds a peer in Settings and shows it alive', async () => {
@@ -236,4 +240,36 @@ describe.skipIf(!existsSync(CHROMIUM))('chat UI in a real browser against real n
     await bob.getByRole('button', { name: 'Room lab' }).waitFor({ state: 'detached' })
     await shot(alice, 'deletion')
   })
+
+  it('freezes a room while its deletion is decided, explains room_busy, and shows an aborted vote', async () => {
+    await alice.getByRole('button', { name: 'Chat' }).click()
+    await alice.getByRole('textbox', { name: 'New room name' }).fill('exam')
+    await alice.getByRole('button', { name: 'Create room' }).click()
+    await bob.getByRole('button', { name: 'Room exam' }).click()
+    await bob.getByRole('button', { name: 'Join room' }).click()
+    await bob.getByRole('log', { name: 'Messages in exam' }).waitFor()
+
+    // n2 votes ABORT once: the room stays and both pages say why.
+    const ops2 = await Client.as(n2.ready, 'teacher')
+    await ops2.call('node.faults', { voteAbort: true })
+    await alice.getByRole('button', { name: 'Delete room' }).click()
+    await alice.getByRole('button', { name: 'Confirm delete' }).click()
+    await alice.getByRole('region', { name: 'Notices' }).getByText(/Deletion of “exam” (was )?aborted/).first().waitFor()
+    await ops2.call('node.faults', { voteAbort: false })
+    await alice.getByRole('button', { name: 'Delete room' }).waitFor()
+
+    // The coordinator holds its decision for a while: the room is frozen on bob's page meanwhile.
+    const ops1 = await Client.as(n1.ready, 'teacher')
+    await ops1.call('node.faults', { pauseBeforeDecisionMs: 4000 })
+    await alice.getByRole('button', { name: 'Delete room' }).click()
+    await alice.getByRole('button', { name: 'Confirm delete' }).click()
+    await bob.getByRole('status', { name: 'Deletion progress' }).getByText('Room frozen').waitFor()
+    await bob.getByRole('button', { name: 'Room exam' }).getByText('frozen').waitFor()
+    await bob.getByRole('textbox', { name: 'Message' }).fill('can I still write?')
+    await bob.getByRole('textbox', { name: 'Message' }).press('Enter')
+    await bob.getByText('The room is frozen while its deletion is being decided.').first().waitFor()
+    await shot(bob, 'frozen')
+    await bob.getByRole('region', { name: 'Notices' }).getByText('Room “exam” was deleted.').waitFor({ timeout: 20_000 })
+    await ops1.call('node.faults', { pauseBeforeDecisionMs: 0 })
+  }, 60_000)
 })
