@@ -292,6 +292,14 @@ describe('failure detection with real processes (3 nodes, heartbeat 200 / suspec
     const [, n2, n3] = nodes
     const r3 = await lobbyOf(a, n3)
     const grpcPort = portOf(n3.ready.grpc)
+    // alice (n1) and bob (n2) are members of n3's room and stay connected through the restart.
+    for (const cl of [a, b]) await cl.call('room.join', { roomId: r3.roomId })
+    await a.call('message.send', { roomId: r3.roomId, text: 'saved', clientMsgId: 'a-1' })
+    await new Promise((r) => setTimeout(r, 400)) // rooms.json saved (debounced)
+    // ...and two more right before the kill, newer than anything rooms.json recorded.
+    await a.call('message.send', { roomId: r3.roomId, text: 'unsaved 1', clientMsgId: 'a-2' })
+    const last = await b.call('message.send', { roomId: r3.roomId, text: 'unsaved 2', clientMsgId: 'b-1' })
+    await a.until(() => a.messages(r3.roomId).length === 3, 3000, 'three messages at alice')
 
     const t0 = Date.now()
     const deadAtA = timeTo(a, n3.ready.nodeId, 'dead', t0)
@@ -329,10 +337,29 @@ describe('failure detection with real processes (3 nodes, heartbeat 200 / suspec
     await b.event('room.available', (e) => e.roomId === r3.roomId, 5000)
     await eventually(async () => (await a.call('rooms.list')).rooms.find((r) => r.roomId === r3.roomId)?.available === true, 5000, 'r3 available at n1')
     expect((await c2.call('rooms.list')).rooms.filter((r) => r.adminNodeId === n3.ready.nodeId).map((r) => r.roomId)).toEqual([r3.roomId])
-    await a.call('room.join', { roomId: r3.roomId })
+
+    // Members elsewhere that stayed connected are joined again by their nodes, nobody re-joins by hand.
+    await eventually(
+      async () => {
+        const users = (await c2.call('room.members', { roomId: r3.roomId })).members.map((m) => m.user).sort()
+        return users.join() === 'alice,bob'
+      },
+      5000,
+      'alice and bob members of r3 again at the restarted administrator',
+    )
     await c2.call('room.join', { roomId: r3.roomId })
-    await a.call('message.send', { roomId: r3.roomId, text: 'hello again', clientMsgId: 'a-r3' })
-    await c2.until(() => c2.messages(r3.roomId).some((m) => m.text === 'hello again'), 3000, 'message at the restarted node')
+    const after = await a.call('message.send', { roomId: r3.roomId, text: 'hello again', clientMsgId: 'a-r3' })
+    // A restarted administrator never reuses a seq members already saw (clients drop it as a duplicate);
+    // after a crash it may jump (the seqs in between are reported gone and skipped).
+    expect(after.seq).toBeGreaterThan(last.seq)
+    console.log(`[failure] restart after kill -9: last seq before ${last.seq}, first seq after ${after.seq}`)
+    for (const [cl, who] of [[a, 'alice'], [b, 'bob'], [c2, 'carol']] as const) {
+      await cl.until(() => cl.messages(r3.roomId).some((m) => m.text === 'hello again'), 3000, `message after restart at ${who}`)
+      const s = seqs(cl.messages(r3.roomId))
+      expect(s, who).toEqual([...s].sort((x, y) => x - y))
+      expect(new Set(s).size, who).toBe(s.length)
+    }
+    expect(texts(a.messages(r3.roomId))).toEqual(['saved', 'unsaved 1', 'unsaved 2', 'hello again'])
   })
 
   it('SIGTERM: peers see the node dead at once, without waiting for the timeout', async () => {
@@ -340,6 +367,7 @@ describe('failure detection with real processes (3 nodes, heartbeat 200 / suspec
     const [, , n3] = nodes
     const r3 = await lobbyOf(a, n3)
     await a.call('room.join', { roomId: r3.roomId })
+    const before = await a.call('message.send', { roomId: r3.roomId, text: 'before', clientMsgId: 'a-0' })
 
     const t0 = Date.now()
     const deadAtA = timeTo(a, n3.ready.nodeId, 'dead', t0)
@@ -353,5 +381,18 @@ describe('failure detection with real processes (3 nodes, heartbeat 200 / suspec
     expect(msB).toBeLessThan(TIMING.deadMs / 2)
     await a.event('room.unavailable', (e) => e.roomId === r3.roomId, 1000)
     expect(await a.fails('message.send', { roomId: r3.roomId, text: 'x', clientMsgId: 'a-x' })).toBe('room_unavailable')
+
+    // A clean restart (same data dir, no --join) continues the room's sequence with no jump.
+    const again = await startNode({ name: 'n3', dataDir: n3.dataDir, grpcPort: portOf(n3.ready.grpc), timing: TIMING })
+    expect(again.ready.nodeId).toBe(n3.ready.nodeId)
+    await a.event('room.available', (e) => e.roomId === r3.roomId, 10_000)
+    const next = await eventually(
+      () => a.call('message.send', { roomId: r3.roomId, text: 'after', clientMsgId: 'a-1' }),
+      5000,
+      'alice rejoined and can send',
+    )
+    expect(next.seq).toBe(before.seq + 1)
+    await a.until(() => a.messages(r3.roomId).length === 2, 3000, 'both messages at alice')
+    expectContiguous(a.messages(r3.roomId), 'alice')
   })
 })
