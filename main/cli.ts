@@ -117,7 +117,30 @@ async function main(): Promise<void> {
   // A node must outlive a bug in one handler: log it and keep serving everyone else.
   process.on('uncaughtException', (e) => log(`uncaught: ${e.stack ?? e}`))
   process.on('unhandledRejection', (e) => log(`unhandled rejection: ${(e as Error)?.stack ?? e}`))
-  let node
+  // Signal handlers go in before the node starts and before the ready line: a supervisor (or a test)
+  // may send SIGTERM the moment it reads that line, and without a handler Node dies of the signal
+  // instead of leaving cleanly with exit code 0 (section 1).
+  let node: Awaited<ReturnType<typeof startNode>> | undefined
+  let stopping = false
+  const leave = (n: NonNullable<typeof node>) => {
+    const hard = setTimeout(() => process.exit(0), 3000)
+    hard.unref()
+    n.stop().then(
+      () => process.exit(0),
+      (e: Error) => {
+        log(`stop: ${e.message}`)
+        process.exit(0)
+      },
+    )
+  }
+  const stop = (signal: string) => {
+    if (stopping) return
+    stopping = true
+    log(`${signal}: leaving the cluster`)
+    if (node) leave(node) // else: still starting; it leaves as soon as it has started
+  }
+  process.on('SIGINT', () => stop('SIGINT'))
+  process.on('SIGTERM', () => stop('SIGTERM'))
   try {
     node = await startNode({ ...opts, log })
   } catch (e) {
@@ -128,6 +151,7 @@ async function main(): Promise<void> {
     process.stderr.write(`error: cannot start the node: ${why}\n`)
     process.exit(2)
   }
+  if (stopping) return leave(node)
   process.stdout.write(
     `${JSON.stringify({
       event: 'ready',
@@ -141,23 +165,6 @@ async function main(): Promise<void> {
       pid: process.pid,
     })}\n`,
   )
-  let stopping = false
-  const stop = (signal: string) => {
-    if (stopping) return
-    stopping = true
-    log(`${signal}: leaving the cluster`)
-    const hard = setTimeout(() => process.exit(0), 3000)
-    hard.unref()
-    node.stop().then(
-      () => process.exit(0),
-      (e: Error) => {
-        log(`stop: ${e.message}`)
-        process.exit(0)
-      },
-    )
-  }
-  process.on('SIGINT', () => stop('SIGINT'))
-  process.on('SIGTERM', () => stop('SIGTERM'))
 }
 
 void main()
