@@ -22,6 +22,18 @@ export const LOADER_OPTIONS: protoLoader.Options = {
   oneofs: true,
 }
 
+// grpc-js logs a failed bind to console.error ("E No address added ...") before it rejects
+// bindAsync; listen() rejects with the same error and the CLI prints it as its one-line error
+// (client-protocol.md section 1), so that one message is dropped here. Everything else is unchanged.
+grpc.setLogger({
+  error: (message?: unknown, ...rest: unknown[]) => {
+    if (typeof message === 'string' && message.startsWith('No address added')) return
+    console.error(`E ${String(message)}`, ...rest)
+  },
+  info: (message?: unknown, ...rest: unknown[]) => console.error(`I ${String(message)}`, ...rest),
+  debug: (message?: unknown, ...rest: unknown[]) => console.error(`D ${String(message)}`, ...rest),
+})
+
 /** Most messages per frame: keeps a frame well under gRPC's 4 MiB default even with 4000-char texts. */
 const MAX_BATCH = 256
 const CHANNEL_OPTIONS: grpc.ChannelOptions = {
