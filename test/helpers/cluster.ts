@@ -31,6 +31,8 @@ export interface NodeProc {
   proc: ChildProcess
   dataDir: string
   stderr: () => string
+  /** Everything the node wrote to stdout so far (the contract: exactly one ready line). */
+  stdout: () => string
   exited: Promise<number | null>
 }
 
@@ -91,6 +93,10 @@ export async function startNode(o: StartOptions): Promise<NodeProc> {
     err += d
     if (err.length > 200_000) err = err.slice(-100_000)
   })
+  let out = ''
+  proc.stdout!.on('data', (d) => {
+    if (out.length < 200_000) out += d
+  })
   const exited = new Promise<number | null>((r) => proc.on('exit', (code) => r(code)))
   const ready = await new Promise<Ready>((resolvePromise, reject) => {
     const t = setTimeout(() => reject(new Error(`${o.name} not ready in 20 s: ${err}`)), 20_000)
@@ -108,7 +114,7 @@ export async function startNode(o: StartOptions): Promise<NodeProc> {
     })
     proc.on('exit', (code) => reject(new Error(`${o.name} exited with ${code}: ${err}`)))
   })
-  const np: NodeProc = { ready, proc, dataDir, stderr: () => err, exited }
+  const np: NodeProc = { ready, proc, dataDir, stderr: () => err, stdout: () => out, exited }
   started.add(np)
   return np
 }
