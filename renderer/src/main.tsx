@@ -2,7 +2,7 @@
  * Renderer entry: find the node (Electron preload or the page's own address), ask for a display name
  * on first run, then start one session and hand it to the UI.
  */
-import { StrictMode, useState } from 'react'
+import { StrictMode, useEffect, useState } from 'react'
 import { createRoot } from 'react-dom/client'
 import './styles.css'
 import { App } from './App'
@@ -26,7 +26,12 @@ if (!('error' in cfg) && cfg.cleanedHref !== undefined) {
   window.history.replaceState(null, '', cfg.cleanedHref)
 }
 
+// One session per page, created outside React: StrictMode calls state initializers twice in
+// development, which would otherwise open two sockets.
+let current: Session | null = null
+
 function startSession(user: string): Session {
+  if (current) return current
   if ('error' in cfg) throw new Error(cfg.error)
   const client = new ChatClient({ url: socketUrl(cfg) })
   const session: Session = new Session({
@@ -45,6 +50,7 @@ function startSession(user: string): Session {
   document.addEventListener('visibilitychange', visibility)
   visibility()
   session.start()
+  current = session
   return session
 }
 
@@ -53,6 +59,26 @@ function Root() {
     const user = loadUser()
     return user && !('error' in cfg) ? startSession(user) : null
   })
+  // In the desktop app the display name also lives in the instance's settings (preload), so it
+  // survives a cleared browser storage; use it when localStorage has none.
+  const [checkedSettings, setCheckedSettings] = useState(!window.chatNode?.settings || session !== null)
+  useEffect(() => {
+    if (checkedSettings) return
+    let cancelled = false
+    window.chatNode!.settings!.get()
+      .then((st) => {
+        const name = st.displayName?.trim()
+        if (!cancelled && name) {
+          saveUser(name)
+          setSession(startSession(name))
+        }
+      })
+      .catch(() => {})
+      .finally(() => !cancelled && setCheckedSettings(true))
+    return () => {
+      cancelled = true
+    }
+  }, [checkedSettings])
   if ('error' in cfg) {
     return (
       <main className="flex h-full items-center justify-center bg-white p-8 text-slate-900 dark:bg-slate-900 dark:text-slate-100">
@@ -63,10 +89,12 @@ function Root() {
     )
   }
   if (!session) {
+    if (!checkedSettings) return null
     return (
       <NamePrompt
         onSubmit={(name) => {
           saveUser(name)
+          void window.chatNode?.settings?.set({ displayName: name }).catch(() => {})
           setSession(startSession(name))
         }}
       />

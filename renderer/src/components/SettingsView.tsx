@@ -211,7 +211,8 @@ function NameForm() {
         if (!name.trim()) return
         saveUser(name)
         // The node knows us by the name given in hello: a new session is the honest way to change it.
-        window.location.reload()
+        const saved = window.chatNode?.settings?.set({ displayName: name.trim() }).catch(() => undefined)
+        void Promise.resolve(saved).finally(() => window.location.reload())
       }}
     >
       <input
