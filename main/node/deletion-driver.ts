@@ -496,7 +496,7 @@ export class DeletionDriver {
       this.node.dropRoom(roomId)
       // Nodes without members took no part but list the room: they drop it from their directory too.
       if (coordinator) this.node.broadcast(msg('roomRemoved', { roomId }))
-      if (had) this.node.trace('2pc', `COMMIT ${short(e.txId)}: room deleted`, roomId)
+      this.node.trace('2pc', `COMMIT ${short(e.txId)}: room deleted${had ? '' : ' (was not listed here)'}`, roomId)
       this.remember(e.txId, 'commit')
       return
     }

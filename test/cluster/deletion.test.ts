@@ -253,4 +253,25 @@ describe('room deletion by two-phase commit', () => {
     await eventually(async () => !(await listed(carol, roomId)), 5000, 'gone on n3')
     expect(await carol.fails('message.send', { roomId, text: 'x', clientMsgId: 'c1' })).toBe('not_found')
   })
+
+  it('a participant killed after voting READY: restarted, it recovers its vote and finishes the COMMIT', async () => {
+    const { nodes, alice, bob, carol, roomId } = await setup()
+    // Hold the decision long enough for n3 to die after its READY vote.
+    await alice.call('node.faults', { pauseBeforeDecisionMs: 1500 })
+    const pending = alice.call('room.delete', { roomId })
+    await carol.event('deletion', (e) => e.roomId === roomId && e.phase === 'prepare' && e.votes.n3 === 'ready')
+    const old = nodes[2]
+    const grpcPort = Number(old.ready.grpc.slice(old.ready.grpc.lastIndexOf(':') + 1))
+    await killNode(old)
+    // Every vote was READY before n3 died: the decision stands (a later death does not change it).
+    expect(await pending).toEqual({ outcome: 'committed' })
+    await bob.event('room.deleted', (e) => e.roomId === roomId)
+    const back = await startNode({ name: 'n3', dataDir: old.dataDir, grpcPort, extra: ['--allow-faults'], join: [nodes[0].ready.grpc] })
+    const watcher = await Client.as(back.ready, 'carol')
+    await watcher.call('trace.subscribe', { on: true })
+    // Its READY record made it ask for the outcome (or the coordinator's resend reached it).
+    await watcher.event('trace', (e) => e.kind === '2pc' && e.roomId === roomId && /COMMIT .*room deleted/.test(e.text), 15_000)
+    expect(await listed(watcher, roomId)).toBe(false)
+    expect(await watcher.fails('room.join', { roomId })).toBe('not_found')
+  })
 })
