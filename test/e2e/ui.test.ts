@@ -272,4 +272,33 @@ describe.skipIf(!existsSync(CHROMIUM))('chat UI in a real browser against real n
     await bob.getByRole('region', { name: 'Notices' }).getByText('Room “exam” was deleted.').waitFor({ timeout: 20_000 })
     await ops1.call('node.faults', { pauseBeforeDecisionMs: 0 })
   }, 60_000)
+
+  it('shows a reconnecting banner when its own node drops, then reconnects and rejoins', async () => {
+    await bob.getByRole('button', { name: 'Chat' }).click()
+    await bob.getByRole('button', { name: 'Room n2 lobby' }).click()
+    await bob.getByRole('log', { name: 'Messages in n2 lobby' }).waitFor()
+    const wsPort = new URL(n2.ready.ws).port
+    const grpcPort = Number(n2.ready.grpc.split(':').pop())
+    await killNode(n2)
+    await bob.getByRole('alert').filter({ hasText: 'Connection to the node lost' }).waitFor()
+    expect(await bob.getByRole('alert').filter({ hasText: 'Connection to the node lost' }).innerText()).toContain(
+      'Messages sent meanwhile may have been missed',
+    )
+    await shot(bob, 'reconnecting')
+    // The same node comes back on the same addresses with the same identity and token.
+    n2 = await startNode({
+      name: 'n2',
+      dataDir: n2.dataDir,
+      grpcPort,
+      token: n2.ready.token,
+      timing: { heartbeatMs: 250, suspectMs: 2000, deadMs: 4000 },
+      extra: ['--ui-dir', UI_DIR, '--ws', `127.0.0.1:${wsPort}`],
+    })
+    await bob.getByRole('status').filter({ hasText: 'Reconnected to the node and rejoined your rooms' }).waitFor({ timeout: 20_000 })
+    await bob.getByRole('status').filter({ hasText: 'may have been missed' }).first().waitFor()
+    // Rejoined: bob can write in the room he was in.
+    await bob.getByRole('textbox', { name: 'Message' }).fill('back again')
+    await bob.getByRole('textbox', { name: 'Message' }).press('Enter')
+    await bob.getByRole('log', { name: 'Messages in n2 lobby' }).getByRole('article', { name: /from bob/ }).getByText('back again').waitFor()
+  }, 60_000)
 })
