@@ -73,6 +73,10 @@ describe('room deletion by two-phase commit', () => {
     expect(await bob.fails('message.send', { roomId, text: 'too late', clientMsgId: 'b1' })).toBe('room_busy')
     expect(await alice.fails('message.send', { roomId, text: 'too late', clientMsgId: 'a2' })).toBe('room_busy')
     expect(await bob.fails('room.delete', { roomId })).toBe('forbidden')
+    // A second deletion of the same room while the first is undecided is refused, not queued.
+    const second = await alice.call('room.delete', { roomId })
+    expect(second.outcome).toBe('aborted')
+    expect(second.reason).toMatch(/another deletion/)
 
     const result = await pending
     expect(result).toEqual({ outcome: 'committed' })
