@@ -161,8 +161,10 @@ function tick(state: FailureDetectorState, now: number): FailureDetectorResult {
   const effects: PeerStateEffect[] = []
   for (const [peer, p] of Object.entries(state.peers)) {
     // Pause guard (header): give back the time we were not running, never past `now`. A peer heard
-    // since the previous tick was heard after we resumed: its silence is already its own.
-    const shift = paused && state.lastTickMs !== null && p.lastHeardMs < state.lastTickMs
+    // after we resumed (late in the gap) has a silence of its own; one heard before the pause, even
+    // after the previous tick (a heartbeat read just before SIGSTOP), gets the gap back too. Nothing
+    // is heard in the middle of the gap, so its midpoint tells the two apart.
+    const shift = paused && state.lastTickMs !== null && p.lastHeardMs < state.lastTickMs + gap / 2
     const lastHeardMs = shift ? Math.min(now, p.lastHeardMs + gap) : p.lastHeardMs
     const silentMs = Math.max(0, now - lastHeardMs)
     // Silence only ever moves a peer down; only `heard` moves it up.

@@ -185,6 +185,23 @@ const cases: Array<{ name: string; rows: Row[]; config?: FailureDetectorConfig }
       [tick(11_490), [change('a', 'alive', 'suspect', 1500)]],
     ],
   },
+  {
+    // Seen with real processes: the tick is every 50 ms and heartbeats arrive all the time, so the
+    // last thing before a SIGSTOP is often a heartbeat heard *after* the last tick. It was heard
+    // before the pause, not after it: it must get the fresh window too, not be declared dead.
+    name: 'pause guard: a peer heard between the last tick and the pause is not declared dead after it',
+    rows: [
+      [heard('a', 0), [change('a', null, 'alive', 0)]],
+      [heard('b', 0), [change('b', null, 'alive', 0)]],
+      [tick(1000), []],
+      [heard('a', 1020), []],
+      // Paused from about 1030 to 10_000.
+      [tick(10_000), []],
+      [tick(11_000), [change('b', 'alive', 'suspect', 2000)]],
+      [tick(11_499), []],
+      [tick(11_500), [change('a', 'alive', 'suspect', 1500)]],
+    ],
+  },
 ]
 
 describe('failure detector (tables, time as input)', () => {
