@@ -15,10 +15,31 @@ export function ChatView({ session, state }: { session: Session; state: SessionS
       </div>
     )
   }
-  return <RoomPane key={room.info.roomId} session={session} room={room} names={names} selfUser={state.chat.self?.user} />
+  return (
+    <RoomPane
+      key={room.info.roomId}
+      session={session}
+      room={room}
+      names={names}
+      selfUser={state.chat.self?.user}
+      offline={state.connection.status !== 'open'}
+    />
+  )
 }
 
-function RoomPane({ session, room, names, selfUser }: { session: Session; room: RoomState; names: Map<string, string>; selfUser?: string }) {
+function RoomPane({
+  session,
+  room,
+  names,
+  selfUser,
+  offline,
+}: {
+  session: Session
+  room: RoomState
+  names: Map<string, string>
+  selfUser?: string
+  offline: boolean
+}) {
   const [confirmDelete, setConfirmDelete] = useState(false)
   const [showMembers, setShowMembers] = useState(true)
   const info = room.info
@@ -69,7 +90,7 @@ function RoomPane({ session, room, names, selfUser }: { session: Session; room: 
         {room.joined ? (
           <>
             <MessageList session={session} room={room} names={names} />
-            <Composer session={session} room={room} />
+            <Composer session={session} room={room} offline={offline} />
           </>
         ) : (
           <div className="flex flex-1 items-center justify-center p-8 text-slate-500">
@@ -143,7 +164,7 @@ function RoomBanners({ room, names }: { room: RoomState; names: Map<string, stri
   )
 }
 
-function Composer({ session, room }: { session: Session; room: RoomState }) {
+function Composer({ session, room, offline }: { session: Session; room: RoomState; offline: boolean }) {
   const [text, setText] = useState('')
   const ref = useRef<HTMLTextAreaElement>(null)
   useEffect(() => ref.current?.focus(), [room.info.roomId])
@@ -153,7 +174,10 @@ function Composer({ session, room }: { session: Session; room: RoomState }) {
     setText('')
     void session.send(room.info.roomId, t)
   }
-  const blocked = !room.info.available ? 'The room is unavailable.' : room.info.frozen ? 'The room is frozen during its deletion.' : null
+  const blocked = offline
+    ? 'Not connected to your node: reconnecting…'
+    : !room.info.available
+      ? 'The room is unavailable.' : room.info.frozen ? 'The room is frozen during its deletion.' : null
   return (
     <form
       aria-label="Send a message"

@@ -62,7 +62,7 @@ export function Sidebar({ session, state, onOpenRoom }: { session: Session; stat
       <div ref={listRef} onKeyDown={onKeyDown} className="flex-1 overflow-y-auto p-2">
         {groups.length === 0 && <p className="p-2 text-sm text-slate-500">No rooms yet.</p>}
         {groups.map((g) => {
-          const st = g.adminNodeId === selfId ? 'alive' : (peerState.get(g.adminNodeId) ?? (g.rooms.every((r) => !r.info.available) ? 'dead' : 'alive'))
+          const st = g.adminNodeId === selfId ? (state.connection.status === 'open' ? 'alive' : 'suspect') : (peerState.get(g.adminNodeId) ?? (g.rooms.every((r) => !r.info.available) ? 'dead' : 'alive'))
           return (
             <section key={g.adminNodeId} aria-label={`Rooms administered by ${g.adminNodeName}`} className="mb-3">
               <h2 className="flex items-center gap-2 px-2 py-1 text-xs font-semibold text-slate-500 dark:text-slate-400">
