@@ -1046,9 +1046,22 @@ export class PeerNode implements RunningNode {
     this.deletions.sendStarted(req.roomId)
     try {
       this.trace('forward', `send → ${e.adminNodeName} for ${e.name}`, req.roomId, e.adminNodeName)
-      const reply = await this.request<Bodies['sendAck']>(e.adminNodeId, (reqId) =>
-        msg('forwardSend', { reqId, roomId: req.roomId, user: s.user!, text: req.text, clientMsgId: req.clientMsgId }),
-      )
+      const forward = () =>
+        this.request<Bodies['sendAck']>(e.adminNodeId, (reqId) =>
+          msg('forwardSend', { reqId, roomId: req.roomId, user: s.user!, text: req.text, clientMsgId: req.clientMsgId }),
+        )
+      let reply = await forward()
+      if (reply.error?.code === 'not_member' && s.rooms.has(req.roomId)) {
+        // The administrator dropped our users while it thought this node dead (SIGSTOP, a long GC),
+        // and this send overtook the rejoin it asked for: the client never left, so join again
+        // (idempotent at the administrator) and send once more instead of answering not_member.
+        const j = await this.request<Bodies['joinReply']>(e.adminNodeId, (reqId) => msg('joinRequest', { reqId, roomId: req.roomId, user: s.user! }))
+        if (!j.error) {
+          const mr = this.memberRooms.get(req.roomId)
+          if (mr) this.reorder(mr, { type: 'known-last', lastSeq: j.lastSeq, now: Date.now() })
+          reply = await forward()
+        }
+      }
       if (reply.error) throw errorFromPeer(reply.error.code, reply.error.message)
       return { seq: reply.seq }
     } finally {
