@@ -27,7 +27,7 @@ export interface AdminRoom {
   members: Map<string, Member>
   /** The last messages, ascending and contiguous in seq. */
   log: ChatMessage[]
-  /** key = user + '\u0000' + clientMsgId -> seq already given. */
+  /** key = memberKey(user, nodeId) + '\u0000' + clientMsgId -> seq already given. */
   dedupe: Map<string, number>
   /** A deletion holds the room: no new messages or joins. */
   frozen: boolean
@@ -170,7 +170,9 @@ export function stepRoom(
       break
     }
     case 'send': {
-      const dedupeKey = `${input.user}\u0000${input.clientMsgId}`
+      // The sender is the member (user, node), as in `members`: alice on n1 and alice on n2 are two
+      // senders whose clientMsgIds may coincide (e.g. two bots counting from 1).
+      const dedupeKey = `${memberKey(input.user, input.nodeId)}\u0000${input.clientMsgId}`
       const seen = room.dedupe.get(dedupeKey)
       if (seen !== undefined) {
         // A resend (same clientMsgId): same seq, nothing delivered again.

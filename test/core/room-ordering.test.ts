@@ -177,6 +177,18 @@ const scenarios: Scenario[] = [
     after: { lastSeq: 2 },
   },
   {
+    name: 'the sender is the member (user, node): the same user name and clientMsgId on two nodes are two messages',
+    rows: [
+      [join('bot', 'A'), [replyJoin([m('bot', 'A')], 0, [], true), joined(['A'], 'bot', 'A'), dirChanged]],
+      [join('bot', 'B'), [replyJoin([m('bot', 'A'), m('bot', 'B')], 0, [], true), joined(['A', 'B'], 'bot', 'B'), dirChanged]],
+      [send('bot', 'A', '1', 1), [deliver(['A', 'B'], msg(1, 'bot', 'A', '1', 1)), seqReply(1)]],
+      [send('bot', 'B', '1', 2), [deliver(['A', 'B'], msg(2, 'bot', 'B', '1', 2)), seqReply(2)]],
+      [send('bot', 'B', '1', 3), [seqReply(2, true)]],
+      [send('bot', 'A', '1', 4), [seqReply(1, true)]],
+    ],
+    after: { lastSeq: 2 },
+  },
+  {
     name: 'send by a non-member: not_member, no seq used',
     rows: [
       [send('mallory', 'M', 'x', 1), [error('not_member')]],
