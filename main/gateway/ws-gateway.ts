@@ -26,8 +26,8 @@ import { handleUiRequest } from './static-ui'
 /** A client that a slow reader lets pile up more than this is cut off (protects the node's memory). */
 const MAX_BUFFERED_BYTES = 16 * 1024 * 1024
 /** Token bucket per connection: a burst of pipelined sends is fine; a flood is not. */
-const RATE_BURST = 2000
-const RATE_PER_SEC = 1000
+const RATE_BURST = 10_000
+const RATE_PER_SEC = 5000
 const PING_EVERY_MS = 20_000
 
 export interface ClientSession {

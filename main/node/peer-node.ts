@@ -138,7 +138,14 @@ export class PeerNode implements RunningNode {
     this.name = o.name ?? `${hostname()}:${o.grpcPort}`
     this.token = o.token ?? randomBytes(18).toString('base64url')
     this.log = o.log ?? (() => {})
-    this.detector = createFailureDetector({ suspectMs: o.suspectMs, deadMs: o.deadMs })
+    // The detector ticks every TICK_MS; a tick that comes more than a heartbeat late means this
+    // node's event loop was not running (overload, a GC pause, SIGSTOP), so that time is not held
+    // against the peers: otherwise a busy node would declare healthy peers dead.
+    this.detector = createFailureDetector({
+      suspectMs: o.suspectMs,
+      deadMs: o.deadMs,
+      pauseGuardMs: Math.min(o.deadMs, Math.max(o.heartbeatMs, 4 * TICK_MS)),
+    })
     this.transport = new PeerTransport({
       hello: () => this.hello(),
       inboundHello: (h) => this.onInboundHello(h),
