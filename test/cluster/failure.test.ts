@@ -230,6 +230,8 @@ describe('failure detection with real processes (3 nodes, heartbeat 200 / suspec
     const stopMs = 3 * TIMING.deadMs
     const deadAtA = timeTo(a, n3.ready.nodeId, 'dead', t0)
     n3.proc.kill('SIGSTOP')
+    // carol types while her node is frozen: the frame waits in the socket until SIGCONT.
+    const carolDuring = c.reply('message.send', { roomId: r1.roomId, text: 'carol-during-stop', clientMsgId: 'carol-during-stop' })
     // Keep chatting in r1 (admin n1, a third node) from n1 and n2 for the whole stop.
     const chat = (async () => {
       while (Date.now() - t0 < stopMs - 200) {
@@ -247,19 +249,25 @@ describe('failure detection with real processes (3 nodes, heartbeat 200 / suspec
     const stoppedFor = Date.now() - t0
     expect(stoppedFor).toBeGreaterThanOrEqual(stopMs - 300)
     await new Promise((r) => setTimeout(r, Math.max(0, stopMs - stoppedFor)))
-    const duringStop = expected.length
+    const cEventsBefore = c.events.length
 
     const t1 = Date.now()
     const aliveAtA = timeTo(a, n3.ready.nodeId, 'alive', t1)
     const aliveAtB = timeTo(b, n3.ready.nodeId, 'alive', t1)
     n3.proc.kill('SIGCONT')
     const [msAliveA, msAliveB] = await Promise.all([aliveAtA, aliveAtB])
-    console.log(`[failure] SIGCONT after ${Date.now() - t0 - msAliveA} ms stopped: alive again at n1 client after ${msAliveA} ms, n2 client after ${msAliveB} ms; ${duringStop - 3} messages sent during the stop`)
+    console.log(`[failure] SIGCONT after ${Date.now() - t0 - msAliveA} ms stopped: alive again at n1 client after ${msAliveA} ms, n2 client after ${msAliveB} ms; ${expected.length - 3} messages sent by n1 and n2 during the stop`)
     await a.event('room.available', (e) => e.roomId === r3.roomId, 3000)
     await b.event('room.available', (e) => e.roomId === r3.roomId, 3000)
     // The order: unavailable before available.
     const r3events = a.events.filter((e) => (e.event === 'room.unavailable' || e.event === 'room.available') && e.roomId === r3.roomId).map((e) => e.event)
     expect(r3events).toEqual(['room.unavailable', 'room.available'])
+    // carol's send from the frozen node is ordered after resume, not refused: she never left the room
+    // (her node was dropped as dead and rejoined, which raced this send).
+    const during = await carolDuring
+    expect(during.ok, JSON.stringify(during)).toBe(true)
+    expected.push('carol-during-stop')
+    const duringStop = expected.length
     // carol is a member again (the administrator asked n3 to rejoin its users).
     await eventually(
       async () => (await a.call('room.members', { roomId: r1.roomId })).members.some((m) => m.user === 'carol'),
@@ -282,6 +290,11 @@ describe('failure detection with real processes (3 nodes, heartbeat 200 / suspec
       expect(texts(got), who).toEqual(expected)
       expect(got[0].seq, who).toBe(1)
     }
+    // The paused node itself did not take its own pause for its peers' death (pause guard): its
+    // client saw no peer die, and its room kept its remote members (no member.left for them).
+    const afterResume = c.events.slice(cEventsBefore)
+    expect(afterResume.filter((e) => e.event === 'peer.status' || e.event === 'room.unavailable').map((e) => e.event)).toEqual([])
+    for (const cl of [a, b]) expect(cl.events.filter((e) => e.event === 'member.left' && e.roomId === r3.roomId)).toEqual([])
     // r3 (administered by the node that was stopped) works again for its members.
     await a.call('message.send', { roomId: r3.roomId, text: 'r3 back', clientMsgId: 'a-r3' })
     await b.until(() => b.messages(r3.roomId).some((m) => m.text === 'r3 back'), 3000, 'r3 message at bob')
