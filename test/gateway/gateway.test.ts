@@ -288,6 +288,33 @@ describe('ops and events on one node (sections 4 and 5)', () => {
     owner.close()
   })
 
+  it('one user on two connections is one member: it leaves when its last connection goes', async () => {
+    const owner = await Client.as(r, 'olga')
+    const { room } = await owner.call('room.create', { name: unique('tabs') })
+    await owner.call('room.join', { roomId: room.roomId })
+    const tab1 = await Client.as(r, 'rita')
+    const tab2 = await Client.as(r, 'rita')
+    await tab1.call('room.join', { roomId: room.roomId })
+    const j = await tab2.call('room.join', { roomId: room.roomId })
+    expect(j.members.filter((m) => m.user === 'rita')).toHaveLength(1)
+    await owner.event('member.joined', (e) => e.roomId === room.roomId && e.user === 'rita')
+    // Both tabs get the room's messages.
+    const { seq } = await owner.call('message.send', { roomId: room.roomId, text: 'to both tabs', clientMsgId: 'o1' })
+    await tab1.event('message', (e) => e.roomId === room.roomId && e.seq === seq)
+    await tab2.event('message', (e) => e.roomId === room.roomId && e.seq === seq)
+    // One tab closes: rita is still a member, still chats, and nobody hears member.left.
+    tab1.close()
+    await chats(tab2, owner, room.roomId)
+    await chats(owner, tab2, room.roomId)
+    expect((await owner.call('room.members', { roomId: room.roomId })).members.map((m) => m.user)).toEqual(['olga', 'rita'])
+    expect(owner.events.some((e) => e.event === 'member.left' && e.roomId === room.roomId)).toBe(false)
+    // The last one goes: now she leaves.
+    tab2.close()
+    await owner.event('member.left', (e) => e.roomId === room.roomId && e.user === 'rita')
+    expect((await owner.call('room.members', { roomId: room.roomId })).members.map((m) => m.user)).toEqual(['olga'])
+    owner.close()
+  })
+
   it('unknown rooms: not_found for join, leave, members, send, history', async () => {
     const c = await Client.as(r, 'ivan')
     const roomId = 'no-such-room'
@@ -552,7 +579,7 @@ describe('bad input (section 3): the contract error, and the node keeps serving'
   it('a flood of requests gets rate_limited replies, others are not affected, and the flooder recovers', async () => {
     const c = await Client.as(r, 'spammer')
     await c.call('room.join', { roomId: lobby.roomId })
-    const replies = await Promise.all(Array.from({ length: 3500 }, () => c.reply('peers.list')))
+    const replies = await Promise.all(Array.from({ length: 4000 }, () => c.reply('peers.list')))
     const limited = replies.filter((x) => !x.ok && x.error?.code === 'rate_limited')
     const served = replies.filter((x) => x.ok)
     expect(limited.length).toBeGreaterThan(0)
