@@ -206,6 +206,36 @@ describe('failure detection with real processes (3 nodes, heartbeat 200 / suspec
     expect(ms).toBeLessThanOrEqual(DEAD_BOUND_MS + 200)
   })
 
+  it('a send to a paused administrator fails with room_unavailable; resending the same clientMsgId after it resumes never duplicates', async () => {
+    const { nodes, a, b } = await threeNodes()
+    const [, , n3] = nodes
+    const r3 = await lobbyOf(a, n3)
+    for (const cl of [a, b]) await cl.call('room.join', { roomId: r3.roomId })
+    const first = await a.call('message.send', { roomId: r3.roomId, text: 'before', clientMsgId: 'a-0' })
+
+    n3.proc.kill('SIGSTOP')
+    const inFlight = await a.reply('message.send', { roomId: r3.roomId, text: 'maybe', clientMsgId: 'a-maybe' })
+    expect(inFlight.ok).toBe(false)
+    expect(inFlight.error!.code).toBe('room_unavailable')
+    n3.proc.kill('SIGCONT')
+    await a.event('room.available', (e) => e.roomId === r3.roomId, 5000)
+    // The outcome was unknown (the frozen administrator still had the request): the client resends
+    // with the same clientMsgId, as the UI's retry does.
+    const resent = await eventually(
+      () => a.call('message.send', { roomId: r3.roomId, text: 'maybe', clientMsgId: 'a-maybe' }),
+      5000,
+      'resend accepted',
+    )
+    expect(resent.seq).toBe(first.seq + 1)
+    await a.call('message.send', { roomId: r3.roomId, text: 'after', clientMsgId: 'a-after' })
+    for (const [cl, who] of [[a, 'alice'], [b, 'bob']] as const) {
+      await cl.until(() => cl.messages(r3.roomId).some((m) => m.text === 'after'), 5000, `last message at ${who}`)
+      await new Promise((r) => setTimeout(r, 200))
+      expect(texts(cl.messages(r3.roomId)), who).toEqual(['before', 'maybe', 'after'])
+      expectContiguous(cl.messages(r3.roomId), who)
+    }
+  })
+
   it('SIGSTOP for 3x dead-ms then SIGCONT: dead then alive again, rooms unavailable then available, no message lost or duplicated', async () => {
     const { nodes, a, b, c } = await threeNodes()
     const [n1, , n3] = nodes
