@@ -55,7 +55,7 @@ export interface Bodies {
   hello: Hello
   heartbeat: { sentAt: number }
   leaving: { reason: string }
-  gossip: { nodes: NodeRef[]; rooms: WireRoom[] }
+  gossip: { nodes: NodeRef[]; rooms: WireRoom[]; ownerComplete?: boolean }
   roomRemoved: { roomId: string }
   rejoin: { reason: string }
   joinRequest: { reqId: number; roomId: string; user: string }

@@ -368,6 +368,22 @@ export class PeerNode implements RunningNode {
     }
     this.learnNodes(h.known)
     for (const r of h.rooms) this.mergeRoom(r)
+    // A Hello lists the whole directory of its sender, so it is complete for the sender's own rooms.
+    this.reconcileRoomsOf(h.self.nodeId, h.rooms)
+  }
+
+  /**
+   * `rooms` is everything `adminNodeId` administers now: a room of it we still list but it does not
+   * was deleted while we were not listening (a lost RoomRemoved): forget it too.
+   */
+  private reconcileRoomsOf(adminNodeId: string, rooms: WireRoom[]): void {
+    if (adminNodeId === this.nodeId) return
+    const listed = new Set(rooms.filter((r) => r.adminNodeId === adminNodeId).map((r) => r.roomId))
+    for (const e of [...this.directory.rooms.values()]) {
+      if (e.adminNodeId !== adminNodeId || listed.has(e.roomId)) continue
+      this.log(`room ${e.name} is no longer listed by its administrator ${e.adminNodeName}: forgetting it`)
+      this.dropRoom(e.roomId)
+    }
   }
 
   private learnNodes(nodes: NodeRef[]): void {
@@ -406,8 +422,10 @@ export class PeerNode implements RunningNode {
     const now = Date.now()
     // Anti-entropy: every 10th round, our own rooms go to everyone again, so a directory update lost
     // with a broken link is repaired within seconds even if no Hello is exchanged.
-    if (++this.heartbeatRound % 10 === 0 && this.adminRooms.size > 0) {
-      this.broadcast(msg('gossip', { nodes: [], rooms: [...this.adminRooms.values()].map((r) => toWireRoom(this.entryOf(r))) }))
+    if (++this.heartbeatRound % 10 === 0) {
+      this.broadcast(
+        msg('gossip', { nodes: [], rooms: [...this.adminRooms.values()].map((r) => toWireRoom(this.entryOf(r))), ownerComplete: true }),
+      )
     }
     for (const p of this.peers.values()) {
       // Piggybacking: a link that wrote anything within the period already told the peer we live.
@@ -562,6 +580,7 @@ export class PeerNode implements RunningNode {
       case 'gossip':
         this.learnNodes(m.gossip.nodes ?? [])
         for (const r of m.gossip.rooms ?? []) this.mergeRoom(r)
+        if (m.gossip.ownerComplete) this.reconcileRoomsOf(from, m.gossip.rooms ?? [])
         return
       case 'roomRemoved':
         this.dropRoom(requireString(m.roomRemoved.roomId, 'roomId'))

@@ -115,16 +115,29 @@ describe('three nodes', () => {
     await Promise.all(clients.map((c, i) => c.until(() => c.messages(roomId).length === before[i] + 1)))
     const again = await clients[1].call('message.send', { roomId, text: 'once', clientMsgId: 'ben-once' })
     expect(again.seq).toBe(first.seq)
-    // The same user through another node (a reconnect elsewhere) gets the same answer.
-    const benOnN3 = await Client.as(nodes[2].ready, 'ben')
-    await benOnN3.call('room.join', { roomId })
-    const third = await benOnN3.call('message.send', { roomId, text: 'once', clientMsgId: 'ben-once' })
+    // The same member (user and node) on a second connection, e.g. after a reconnect, gets the same answer.
+    const benAgain = await Client.as(nodes[1].ready, 'ben')
+    await benAgain.call('room.join', { roomId })
+    const third = await benAgain.call('message.send', { roomId, text: 'once', clientMsgId: 'ben-once' })
     expect(third.seq).toBe(first.seq)
     const probe = await clients[0].call('message.send', { roomId, text: 'after', clientMsgId: 'ann-after' })
     expect(probe.seq).toBe(first.seq + 1)
     await Promise.all(clients.map((c, i) => c.until(() => c.messages(roomId).length === before[i] + 2)))
-    for (const c of clients) expect(c.messages(roomId).filter((m) => m.clientMsgId === 'ben-once')).toHaveLength(1)
-    benOnN3.close()
+    // A sender is a member (user, node): a "ben" on n3 is another person, whose ids are his own.
+    const otherBen = await Client.as(nodes[2].ready, 'ben')
+    await otherBen.call('room.join', { roomId })
+    const theirs = await otherBen.call('message.send', { roomId, text: 'my own once', clientMsgId: 'ben-once' })
+    expect(theirs.seq).toBe(first.seq + 2)
+    await Promise.all(clients.map((c, i) => c.until(() => c.messages(roomId).length === before[i] + 3)))
+    benAgain.close()
+    otherBen.close()
+    for (const c of clients) {
+      const once = c.messages(roomId).filter((m) => m.clientMsgId === 'ben-once')
+      expect(once.map((m) => [m.seq, m.nodeId])).toEqual([
+        [first.seq, nodes[1].ready.nodeId],
+        [first.seq + 2, nodes[2].ready.nodeId],
+      ])
+    }
   })
 
   it('member.left reaches the members on other nodes; the leaver stops receiving', async () => {
