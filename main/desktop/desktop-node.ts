@@ -58,8 +58,12 @@ type Interfaces = ReturnType<typeof networkInterfaces>
 export function shareableAddress(grpcAddress: string, grpcHost: string, interfaces: Interfaces = networkInterfaces()): string {
   if (!['0.0.0.0', '::', ''].includes(grpcHost)) return grpcAddress
   const port = grpcAddress.slice(grpcAddress.lastIndexOf(':') + 1)
-  for (const list of Object.values(interfaces)) {
-    for (const n of list ?? []) if (n.family === 'IPv4' && !n.internal) return `${n.address}:${port}`
+  // Container and VM bridges (docker0 172.17.0.1, virbr0, vboxnet...) are not reachable from a lab
+  // mate's machine; list real interfaces first and use a bridge only when there is nothing else.
+  const virtual = /^(docker|br-|veth|virbr|vboxnet|vmnet|vethernet|tun|tap|utun|zt|tailscale)/i
+  const names = Object.keys(interfaces).sort((a, b) => Number(virtual.test(a)) - Number(virtual.test(b)))
+  for (const name of names) {
+    for (const n of interfaces[name] ?? []) if (n.family === 'IPv4' && !n.internal) return `${n.address}:${port}`
   }
   return grpcAddress
 }
