@@ -16,6 +16,8 @@ export interface ReorderState {
   gapSince: number | undefined
   /** When a fetch was last asked for (to avoid asking every tick). */
   fetchedAt: number | undefined
+  /** The highest seq the administrator is known to have given (from a rejoin): fetched until reached. */
+  knownLast: number
 }
 
 export type ReorderInput =
@@ -42,7 +44,7 @@ export interface ReorderConfig {
 export const DEFAULT_REORDER: ReorderConfig = { gapWaitMs: 150, refetchMs: 1000, maxPending: 20_000 }
 
 export function newReorder(lastSeq: number): ReorderState {
-  return { nextSeq: lastSeq + 1, pending: new Map(), gapSince: undefined, fetchedAt: undefined }
+  return { nextSeq: lastSeq + 1, pending: new Map(), gapSince: undefined, fetchedAt: undefined, knownLast: lastSeq }
 }
 
 function lowestPending(s: ReorderState): number {
@@ -69,6 +71,7 @@ export function stepReorder(
       s.pending.clear()
       s.gapSince = undefined
       s.fetchedAt = undefined
+      s.knownLast = input.lastSeq
       break
     case 'arrive': {
       for (const m of input.messages) {
@@ -81,7 +84,7 @@ export function stepReorder(
         s.nextSeq++
       }
       if (ready.length > 0) effects.push({ type: 'deliver', messages: ready })
-      if (s.pending.size === 0) {
+      if (s.pending.size === 0 && s.nextSeq > s.knownLast) {
         s.gapSince = undefined
         s.fetchedAt = undefined
       } else {
@@ -97,6 +100,7 @@ export function stepReorder(
       break
     }
     case 'known-last':
+      s.knownLast = Math.max(s.knownLast, input.lastSeq)
       if (input.lastSeq >= s.nextSeq) {
         const top = Math.max(input.lastSeq, s.pending.size ? highestPending(s) : 0)
         effects.push({ type: 'fetch', fromSeq: s.nextSeq, toSeq: top })
@@ -105,11 +109,15 @@ export function stepReorder(
       }
       break
     case 'tick': {
-      if (s.gapSince === undefined || s.pending.size === 0) break
+      // A gap is either held-back arrivals, or seqs the administrator is known to have given that
+      // have not come yet (a lost fetch reply after a rejoin must be asked for again).
+      const behind = s.nextSeq <= s.knownLast
+      if (s.gapSince === undefined || (s.pending.size === 0 && !behind)) break
       const waited = input.now - s.gapSince
       const sinceFetch = s.fetchedAt === undefined ? Infinity : input.now - s.fetchedAt
       if (waited >= cfg.gapWaitMs && sinceFetch >= cfg.refetchMs) {
-        effects.push({ type: 'fetch', fromSeq: s.nextSeq, toSeq: lowestPending(s) - 1 })
+        const toSeq = s.pending.size > 0 ? lowestPending(s) - 1 : s.knownLast
+        effects.push({ type: 'fetch', fromSeq: s.nextSeq, toSeq })
         s.fetchedAt = input.now
       }
       break

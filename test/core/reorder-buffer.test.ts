@@ -160,6 +160,21 @@ const scenarios: Scenario[] = [
     after: { nextSeq: 1, pending: [8] },
   },
   {
+    name: 'known-last with nothing held: a lost fetch reply is asked for again until the known seq arrives',
+    start: 4,
+    rows: [
+      [knownLast(9, 0), [fetch(5, 9)]],
+      [tick(500), []],
+      [tick(1000), [fetch(5, 9)]],
+      [arrive([5, 6], 1100), [deliver(5, 6)]],
+      [tick(1200), []],
+      [tick(1260), [fetch(7, 9)]],
+      [arrive([7, 8, 9], 1300), [deliver(7, 8, 9)]],
+      [tick(5000), []],
+    ],
+    after: { nextSeq: 10, pending: [] },
+  },
+  {
     name: 'known-last not ahead of us: nothing to fetch',
     start: 5,
     rows: [
