@@ -168,7 +168,7 @@ describe('startDesktopNode', () => {
     expect(shareableAddress('127.0.0.1:50051', '0.0.0.0', ifaces)).toBe('192.168.5.20:50051')
     expect(shareableAddress('127.0.0.1:50051', '127.0.0.1', ifaces)).toBe('127.0.0.1:50051')
     expect(shareableAddress('127.0.0.1:50051', '0.0.0.0', { lo: ifaces!.lo })).toBe('127.0.0.1:50051')
-    const withDocker = { docker0: [{ address: '172.17.0.1', family: 'IPv4', internal: false }], ...ifaces } as typeof ifaces
+    const withDocker = { docker0: [{ address: '172.17.0.1', family: 'IPv4', internal: false }], ...ifaces } as unknown as typeof ifaces
     expect(shareableAddress('127.0.0.1:50051', '0.0.0.0', withDocker)).toBe('192.168.5.20:50051')
   })
 })
