@@ -405,6 +405,35 @@ describe('failure detection with real processes (3 nodes, heartbeat 200 / suspec
     expect(texts(a.messages(r3.roomId))).toEqual(['saved', 'unsaved 1', 'unsaved 2', 'hello again'])
   })
 
+  it('kill -9 and restart faster than dead-ms: the new incarnation alone drops its old users and rejoins the members elsewhere', async () => {
+    const slow = { heartbeatMs: 200, suspectMs: 1500, deadMs: 8000 }
+    const nodes = await startCluster(3, slow)
+    const [n1, , n3] = nodes
+    const [a, b, c] = await Promise.all([Client.as(n1.ready, 'alice'), Client.as(nodes[1].ready, 'bob'), Client.as(n3.ready, 'carol')])
+    await converge(nodes, [a, b, c], 3)
+    const r1 = await lobbyOf(a, n1)
+    const r3 = await lobbyOf(a, n3)
+    for (const cl of [a, b, c]) await cl.call('room.join', { roomId: r1.roomId })
+    for (const cl of [a, b]) await cl.call('room.join', { roomId: r3.roomId })
+    const before = await a.call('message.send', { roomId: r3.roomId, text: 'before', clientMsgId: 'a-0' })
+
+    const t0 = Date.now()
+    n3.proc.kill('SIGKILL')
+    await n3.exited
+    const again = await startNode({ name: 'n3', dataDir: n3.dataDir, grpcPort: portOf(n3.ready.grpc), timing: slow })
+    expect(again.ready.nodeId).toBe(n3.ready.nodeId)
+    // carol's session died with the old process: she leaves r1 although n3 was never declared dead.
+    await a.event('member.left', (e) => e.roomId === r1.roomId && e.user === 'carol', slow.deadMs - 1000)
+    const msLeft = Date.now() - t0
+    const after = await eventually(() => a.call('message.send', { roomId: r3.roomId, text: 'after', clientMsgId: 'a-1' }), 5000, 'alice can send to r3 again')
+    console.log(`[failure] fast restart (dead-ms ${slow.deadMs}): carol left r1 ${msLeft} ms after the kill; r3 seq ${before.seq} then ${after.seq}`)
+    expect(Date.now() - t0).toBeLessThan(slow.deadMs)
+    expect(a.events.some((e) => e.event === 'peer.status' && e.nodeId === n3.ready.nodeId && e.state === 'dead')).toBe(false)
+    expect(after.seq).toBeGreaterThan(before.seq)
+    await b.until(() => b.messages(r3.roomId).some((m) => m.text === 'after'), 3000, 'bob still gets r3')
+    expect(texts(b.messages(r3.roomId))).toEqual(['before', 'after'])
+  })
+
   it('SIGTERM: peers see the node dead at once, without waiting for the timeout', async () => {
     const { nodes, a, b } = await threeNodes()
     const [, , n3] = nodes
