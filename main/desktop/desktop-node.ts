@@ -55,17 +55,25 @@ type Interfaces = ReturnType<typeof networkInterfaces>
  * reports 127.0.0.1:PORT (right for this machine only), so the first non-internal IPv4 address
  * of this machine is shown instead, with the same port.
  */
-export function shareableAddress(grpcAddress: string, grpcHost: string, interfaces: Interfaces = networkInterfaces()): string {
-  if (!['0.0.0.0', '::', ''].includes(grpcHost)) return grpcAddress
-  const port = grpcAddress.slice(grpcAddress.lastIndexOf(':') + 1)
+const WILDCARD_HOSTS = ['0.0.0.0', '::', '']
+
+/** This machine's address on the lab network, if it has one (undefined when offline). */
+export function lanIPv4(interfaces: Interfaces = networkInterfaces()): string | undefined {
   // Container and VM bridges (docker0 172.17.0.1, virbr0, vboxnet...) are not reachable from a lab
   // mate's machine; list real interfaces first and use a bridge only when there is nothing else.
   const virtual = /^(docker|br-|veth|virbr|vboxnet|vmnet|vethernet|tun|tap|utun|zt|tailscale)/i
   const names = Object.keys(interfaces).sort((a, b) => Number(virtual.test(a)) - Number(virtual.test(b)))
   for (const name of names) {
-    for (const n of interfaces[name] ?? []) if (n.family === 'IPv4' && !n.internal) return `${n.address}:${port}`
+    for (const n of interfaces[name] ?? []) if (n.family === 'IPv4' && !n.internal) return n.address
   }
-  return grpcAddress
+  return undefined
+}
+
+export function shareableAddress(grpcAddress: string, grpcHost: string, interfaces: Interfaces = networkInterfaces()): string {
+  if (!WILDCARD_HOSTS.includes(grpcHost)) return grpcAddress
+  const port = grpcAddress.slice(grpcAddress.lastIndexOf(':') + 1)
+  const lan = lanIPv4(interfaces)
+  return lan ? `${lan}:${port}` : grpcAddress
 }
 
 /** "name — address" so that a lab mate can read the address to type off the screen. */
@@ -105,7 +113,12 @@ export async function startDesktopNode(startNode: StartNode, config: DesktopNode
     const grpcHost = config.grpcHost ?? config.defaultGrpcHost ?? '0.0.0.0'
     const explicitPort = config.grpcPort !== undefined
     const firstPort = explicitPort ? config.grpcPort! : await chooseGrpcPort(grpcHost, config.preferredGrpcPort ?? defaultGrpcPort(config.instance))
-    const options = (grpcPort: number): NodeOptions => ({
+    // Listening on every interface, the node would tell peers "127.0.0.1:PORT", useless to other
+    // machines (and gossiped onwards). advertiseHost asks it to give the LAN address instead; it is
+    // not in NodeOptions yet (see the lead's note), so it rides along as an extra field for now.
+    const advertiseHost = WILDCARD_HOSTS.includes(grpcHost) ? lanIPv4() : undefined
+    const options = (grpcPort: number): NodeOptions & { advertiseHost?: string } => ({
+      ...(advertiseHost ? { advertiseHost } : {}),
       ...(config.timing ?? DEFAULT_TIMING),
       // Unset: the node's own default, host name + port (client-protocol.md section 1), which already
       // tells instances on one machine apart.

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { NodeOptions, RunningNode } from '../../main/node/node-options'
-import { desktopReadyLine, nodeDataDir, shareableAddress, startDesktopNode, windowTitle } from '../../main/desktop/desktop-node'
+import { desktopReadyLine, lanIPv4, nodeDataDir, shareableAddress, startDesktopNode, windowTitle } from '../../main/desktop/desktop-node'
 import { InstanceBusyError } from '../../main/desktop/instance'
 
 const dirs: string[] = []
@@ -138,6 +138,17 @@ describe('startDesktopNode', () => {
     expect(attempts).toHaveLength(2)
     expect(started[0]!.options.grpcPort).toBe(0)
     await desk.stop()
+  })
+
+  it('asks the node to advertise the LAN address when it listens on every interface', async () => {
+    const { startNode, started } = fakeStarter()
+    // Explicit port 0: nothing is probed or bound on 0.0.0.0 (the fake node binds nothing anyway).
+    const wild = await startDesktopNode(startNode, { ...base, userDataDir: tempDir(), grpcHost: '0.0.0.0', grpcPort: 0 })
+    expect((started[0]!.options as { advertiseHost?: string }).advertiseHost).toBe(lanIPv4())
+    await wild.stop()
+    const local = await startDesktopNode(startNode, { ...base, userDataDir: tempDir(), grpcPort: 0 })
+    expect(started[1]!.options).not.toHaveProperty('advertiseHost')
+    await local.stop()
   })
 
   it('gives up at once when an explicit --grpc port is taken', async () => {
