@@ -2,6 +2,7 @@ import { useEffect, useRef, useState } from 'react'
 import { MAX_TEXT_CHARS } from '../../../proto/client-protocol'
 import type { Session, SessionState } from '../net/session'
 import type { RoomState } from '../state/chat-state'
+import { canDeleteRoom } from '../state/permissions'
 import { nodeNames } from '../use-session'
 import { MessageList } from './MessageList'
 
@@ -21,7 +22,7 @@ export function ChatView({ session, state }: { session: Session; state: SessionS
       session={session}
       room={room}
       names={names}
-      selfUser={state.chat.self?.user}
+      canDelete={canDeleteRoom(room.info, state.chat.self)}
       offline={state.connection.status !== 'open'}
     />
   )
@@ -31,19 +32,18 @@ function RoomPane({
   session,
   room,
   names,
-  selfUser,
+  canDelete,
   offline,
 }: {
   session: Session
   room: RoomState
   names: Map<string, string>
-  selfUser?: string
+  canDelete: boolean
   offline: boolean
 }) {
   const [confirmDelete, setConfirmDelete] = useState(false)
   const [showMembers, setShowMembers] = useState(true)
   const info = room.info
-  const canDelete = !selfUser || !info.createdBy || info.createdBy === selfUser
   return (
     <section aria-label={`Room ${info.name}`} className="flex min-h-0 flex-1">
       <div className="flex min-w-0 flex-1 flex-col">
