@@ -14,7 +14,7 @@ import { startNode } from './node/peer-node'
 
 const USAGE = `usage: npm run peer -- [--name N] [--grpc HOST:PORT] [--ws HOST:PORT] [--join A,B,...]
        [--data-dir DIR] [--token T] [--heartbeat-ms MS] [--suspect-ms MS] [--dead-ms MS]
-       [--ui-dir DIR | --no-ui] [--allow-faults]`
+       [--ui-dir DIR | --no-ui] [--allow-faults] [--advertise HOST]`
 
 function splitHostPort(flag: string, value: string, allowZero: boolean): { host: string; port: number } {
   const m = /^(\[[0-9a-fA-F:.]+\]|[^:\s]+):(\d{1,5})$/.exec(value.trim())
@@ -59,6 +59,7 @@ export function parseFlags(argv: string[]): NodeOptions & { help?: boolean } {
         'ui-dir': { type: 'string' },
         'no-ui': { type: 'boolean' },
         'allow-faults': { type: 'boolean' },
+        advertise: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }).values
@@ -71,6 +72,9 @@ export function parseFlags(argv: string[]): NodeOptions & { help?: boolean } {
   for (const a of joinList) if (!isPeerAddress(a)) throw new ConfigError(`--join: "${a}" is not a HOST:PORT address`)
   if (values.name !== undefined && (values.name.trim() === '' || values.name.length > 64)) {
     throw new ConfigError('--name must be 1 to 64 characters')
+  }
+  if (values.advertise !== undefined && !isPeerAddress(`${values.advertise.includes(':') ? `[${values.advertise}]` : values.advertise}:1`)) {
+    throw new ConfigError(`--advertise must be a host name or IP address, got "${values.advertise}"`)
   }
   if (values.token !== undefined && values.token.length < 1) throw new ConfigError('--token must not be empty')
   const heartbeatMs = positiveInt('heartbeat-ms', values['heartbeat-ms'], DEFAULT_TIMING.heartbeatMs)
@@ -88,6 +92,7 @@ export function parseFlags(argv: string[]): NodeOptions & { help?: boolean } {
     name: values.name?.trim(),
     grpcHost: grpc.host,
     grpcPort: grpc.port,
+    advertiseHost: values.advertise?.trim() || undefined,
     wsHost: ws.host,
     wsPort: ws.port,
     join: joinList,

@@ -12,6 +12,7 @@ import * as grpc from '@grpc/grpc-js'
 import * as protoLoader from '@grpc/proto-loader'
 import { join } from 'node:path'
 import { peerProtoFile, protoDir } from '../node/proto-path'
+import { hostOfGrpcPeer } from './peer-address'
 import type { DecodedMessage, Hello, LinkFrame, PeerMessage } from './peer-messages'
 
 export const LOADER_OPTIONS: protoLoader.Options = {
@@ -81,7 +82,7 @@ export interface TransportHandlers {
   /** Our Hello as of now (sent first on every link and as the answer to a dialer). */
   hello(): Hello
   /** A peer opened a link to us; throw to refuse it. Returns nothing: we answer with hello(). */
-  inboundHello(hello: Hello): void
+  inboundHello(hello: Hello, remoteHost: string | undefined): void
   /** Messages a peer sent us, in its order. */
   inbound(fromNodeId: string, messages: DecodedMessage[]): void
   /** Our outbound link to a peer broke (the node decides when to dial again). */
@@ -269,7 +270,7 @@ export class PeerTransport {
           return
         }
         try {
-          this.h.inboundHello(hello)
+          this.h.inboundHello(hello, hostOfGrpcPeer(call.getPeer()))
         } catch (e) {
           call.emit('error', { code: grpc.status.FAILED_PRECONDITION, details: (e as Error).message })
           return

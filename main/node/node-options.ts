@@ -8,6 +8,8 @@ export interface NodeOptions {
   /** Where to listen for peers; port 0 picks one. */
   grpcHost: string
   grpcPort: number
+  /** Host peers should dial (e.g. this machine's LAN address when grpcHost is 0.0.0.0). */
+  advertiseHost?: string
   /** Where to listen for clients (WebSocket and the browser UI); port 0 picks one. */
   wsHost: string
   wsPort: number

@@ -49,6 +49,7 @@ import {
   type RoomInput,
 } from '../core/room-ordering'
 import { msg, type Bodies, type DecodedMessage, type Failure, type Hello, type NodeRef, type PeerMessage, type WireRoom } from '../cluster/peer-messages'
+import { bestAddress, splitAddress } from '../cluster/peer-address'
 import { LinkRefused, PeerTransport, type OutboundLink } from '../cluster/peer-transport'
 import { WsGateway, type ClientSession } from '../gateway/ws-gateway'
 import { NodeStore } from './node-store'
@@ -148,7 +149,7 @@ export class PeerNode implements RunningNode {
     })
     this.transport = new PeerTransport({
       hello: () => this.hello(),
-      inboundHello: (h) => this.onInboundHello(h),
+      inboundHello: (h, remoteHost) => this.onInboundHello(h, remoteHost),
       inbound: (from, messages) => this.onInbound(from, messages),
       outboundDown: () => {},
       log: this.log,
@@ -170,7 +171,9 @@ export class PeerNode implements RunningNode {
 
   async start(): Promise<void> {
     const grpcPort = await this.transport.listen(this.o.grpcHost, this.o.grpcPort)
-    const advertised = ['0.0.0.0', '::', ''].includes(this.o.grpcHost) ? '127.0.0.1' : this.o.grpcHost
+    // Bound to every interface: say the host the user gave (--advertise), else loopback, which peers
+    // on other machines replace with the address they actually reached us on (peer-address.ts).
+    const advertised = this.o.advertiseHost || (['0.0.0.0', '::', ''].includes(this.o.grpcHost) ? '127.0.0.1' : this.o.grpcHost)
     this.grpcAddress = `${advertised.includes(':') ? `[${advertised}]` : advertised}:${grpcPort}`
     if (this.o.name === undefined) (this as { name: string }).name = `${hostname()}:${grpcPort}`
     const wsPort = await this.gateway.listen()
@@ -271,7 +274,7 @@ export class PeerNode implements RunningNode {
       link.close('self')
       return hello
     }
-    const peer = this.upsertPeer({ nodeId: id, name: hello.self.name, address: hello.self.address || address })
+    const peer = this.upsertPeer({ nodeId: id, name: hello.self.name, address: bestAddress(hello.self.address || address, splitAddress(address).host) })
     if (peer.link && peer.link !== link && peer.link.up) {
       link.close('duplicate')
       return hello
@@ -333,7 +336,8 @@ export class PeerNode implements RunningNode {
   }
 
   /** A peer opened its Link to us. */
-  private onInboundHello(h: Hello): void {
+  private onInboundHello(h: Hello, remoteHost?: string): void {
+    h = { ...h, self: { ...h.self, address: bestAddress(h.self.address, remoteHost) } }
     // Dialled by ourselves (peers.add of our own address or an alias of it): answer, so the dialer
     // sees its own Hello and drops the link; nothing to register.
     if (h.self.nodeId === this.nodeId) return
@@ -366,7 +370,7 @@ export class PeerNode implements RunningNode {
       peer.incarnation = h.incarnation
       if (restarted) this.peerRestarted(peer)
     }
-    this.learnNodes(h.known)
+    this.learnNodes(h.known, h.self.nodeId)
     for (const r of h.rooms) this.mergeRoom(r)
     // A Hello lists the whole directory of its sender, so it is complete for the sender's own rooms.
     this.reconcileRoomsOf(h.self.nodeId, h.rooms)
@@ -386,8 +390,13 @@ export class PeerNode implements RunningNode {
     }
   }
 
-  private learnNodes(nodes: NodeRef[]): void {
-    for (const n of nodes) {
+  private learnNodes(nodes: NodeRef[], via?: string): void {
+    // A loopback address is only meaningful on the machine of the node that told us: from a node on
+    // another machine, it means that machine's host (peer-address.ts).
+    const viaHost = via ? this.peers.get(via)?.address : undefined
+    const viaHostName = viaHost ? splitAddress(viaHost).host : undefined
+    for (const raw of nodes) {
+      const n = raw?.address ? { ...raw, address: bestAddress(raw.address, viaHostName) } : raw
       if (!n?.nodeId || n.nodeId === this.nodeId || !isPeerAddress(n.address ?? '')) continue
       if (this.removedAddresses.has(n.address)) continue
       if (this.peers.has(n.nodeId)) continue
@@ -578,7 +587,7 @@ export class PeerNode implements RunningNode {
         this.detect({ type: 'left', peer: from, now: Date.now() })
         return
       case 'gossip':
-        this.learnNodes(m.gossip.nodes ?? [])
+        this.learnNodes(m.gossip.nodes ?? [], from)
         for (const r of m.gossip.rooms ?? []) this.mergeRoom(r)
         if (m.gossip.ownerComplete) this.reconcileRoomsOf(from, m.gossip.rooms ?? [])
         return
