@@ -159,19 +159,59 @@ describe.skipIf(!existsSync(CHROMIUM))('chat UI in a real browser against real n
     await shot(alice, 'settings')
   })
 
-  it('draws the cluster and streams the protocol log', async () => {
+  it("draws the cluster as a full mesh and logs what n1 does when pages on two nodes use each other's rooms", async () => {
     await alice.getByRole('button', { name: 'Cluster' }).click()
     const topo = alice.getByRole('img', { name: /Cluster topology: 3 nodes/ })
     await topo.waitFor()
-    expect(await topo.getAttribute('aria-label')).toMatch(/n2 alive.*n3 alive|n3 alive.*n2 alive/)
-    // Something this node does shows up in the log: send a message and watch its seq assignment.
+    const label = (await topo.getAttribute('aria-label')) ?? ''
+    expect(label).toMatch(/n2 alive.*n3 alive|n3 alive.*n2 alive/)
+    // Every node links to every other, including the two peers of this node.
+    expect(label).toMatch(/3 links: .*n2–n3 alive/)
+    await alice.getByRole('table', { name: 'Nodes' }).getByRole('row').filter({ hasText: 'n1' }).getByText('#lab').waitFor()
+    const log = alice.getByRole('log', { name: 'Protocol log' })
+    await log.getByText('Waiting for protocol events').waitFor()
+
+    // bob on n2 joins n1's default room: n1 (its administrator) logs the join. Only n1's users may
+    // delete n1's default room, so bob is not offered the button.
+    await bob.getByRole('button', { name: 'Room n1 lobby' }).click()
+    await bob.getByRole('button', { name: 'Join room' }).click()
+    await bob.getByRole('log', { name: 'Messages in n1 lobby' }).waitFor()
+    expect(await bob.getByRole('button', { name: 'Delete room' }).count()).toBe(0)
+    await log.getByText('bob@n2 joined n1 lobby').waitFor()
+    // bob writes in lab, which n1 administers: n2 forwards the send, n1 gives it its seq.
+    await bob.getByRole('button', { name: 'Room lab' }).click()
+    await bob.getByRole('textbox', { name: 'Message' }).fill('seq please, n1')
+    await bob.getByRole('textbox', { name: 'Message' }).press('Enter')
+    await log.getByText('forwarded send from n2 for lab').waitFor()
+    await log.getByText(/seq \d+ → bob@n2 in lab/).waitFor()
+    // bob creates a room on n2: n1 learns of it by gossip.
+    await bob.getByRole('textbox', { name: 'New room name' }).fill('project')
+    await bob.getByRole('button', { name: 'Create room' }).click()
+    await log.getByText('learned room project of n2').waitFor()
+
+    // alice on n1 joins and writes in n2's default room: n1 forwards both to n2. She may not delete
+    // it, but she may delete n1's own default room.
+    await alice.getByRole('button', { name: 'Chat' }).click()
+    await alice.getByRole('button', { name: 'Room n2 lobby' }).click()
+    await alice.getByRole('button', { name: 'Join room' }).click()
+    await alice.getByRole('log', { name: 'Messages in n2 lobby' }).waitFor()
+    expect(await alice.getByRole('button', { name: 'Delete room' }).count()).toBe(0)
+    await alice.getByRole('textbox', { name: 'Message' }).fill('hello n2, from n1')
+    await alice.getByRole('textbox', { name: 'Message' }).press('Enter')
+    await alice.getByRole('article', { name: /Message \d+ from alice/ }).waitFor()
+    await alice.getByRole('button', { name: 'Room n1 lobby' }).click()
+    await alice.getByRole('button', { name: 'Delete room' }).waitFor()
+    // And in lab, which n1 administers, n1 assigns her seq itself.
     await alice.getByRole('button', { name: 'Room lab' }).click()
     await alice.getByRole('textbox', { name: 'Message' }).fill('traced message')
     await alice.getByRole('textbox', { name: 'Message' }).press('Enter')
     await alice.getByRole('button', { name: 'Cluster' }).click()
-    // n1 administers lab, so it assigns the seq itself and logs it.
-    await alice.getByRole('log', { name: 'Protocol log' }).getByText(/seq \d+ → alice@n1 in lab/).waitFor()
-    await shot(alice, 'cluster')
+    await log.getByText('join alice → n2 for n2 lobby').waitFor()
+    await log.getByText('send → n2 for n2 lobby').waitFor()
+    await log.getByText(/seq \d+ → alice@n1 in lab/).waitFor()
+    // Each line: time, its kind, what happened, and the peer involved when there is one.
+    const forwarded = log.getByRole('listitem').filter({ hasText: 'forwarded send from n2' })
+    expect(await forwarded.innerText()).toMatch(/^\d\d:\d\d:\d\d\.\d{3}\s+seq\s+forwarded send from n2 for lab\s+peer\s+n2$/)
   })
 
   it('turns the room of a killed node unavailable on the other page', async () => {
@@ -187,8 +227,16 @@ describe.skipIf(!existsSync(CHROMIUM))('chat UI in a real browser against real n
     await alice.getByRole('textbox', { name: 'Message' }).press('Enter')
     await alice.getByText("The room's administrator node is unreachable").first().waitFor()
     await shot(alice, 'failure')
+    // The cluster view for the projector: n3 dead, its links red and dashed, its death in the log.
     await alice.getByRole('button', { name: 'Cluster' }).click()
-    await alice.getByRole('img', { name: /n3 dead/ }).waitFor({ timeout: 20_000 })
+    await alice.getByRole('img', { name: /n3 dead.*n1–n3 dead.*n2–n3 dead/ }).waitFor({ timeout: 20_000 })
+    const log = alice.getByRole('log', { name: 'Protocol log' })
+    await log.getByText(/n3: alive → suspect/).waitFor()
+    await log.getByText(/n3: suspect → dead/).waitFor()
+    await shot(alice, 'cluster')
+    await alice.emulateMedia({ colorScheme: 'dark' })
+    await shot(alice, 'cluster-dark')
+    await alice.emulateMedia({ colorScheme: 'light' })
   })
 
   it('keeps a room with 10,000 messages fast (virtualized list)', async () => {
@@ -238,6 +286,9 @@ describe.skipIf(!existsSync(CHROMIUM))('chat UI in a real browser against real n
     await notices.getByText('Room “lab” was deleted.').waitFor()
     await bob.getByRole('region', { name: 'Notices' }).getByText('Room “lab” was deleted.').waitFor()
     await bob.getByRole('button', { name: 'Room lab' }).waitFor({ state: 'detached' })
+    // Where the room was open, the page says what happened to it.
+    const gone = alice.getByRole('region', { name: 'Room lab deleted' })
+    expect(await gone.getByRole('list', { name: 'Deletion phases' }).innerText()).toMatch(/prepare\s*→?\s*commit/)
     await shot(alice, 'deletion')
   })
 

@@ -184,6 +184,30 @@ describe('membership, availability, deletion', () => {
     expect(s.notices.map((n) => n.text).join('\n')).toMatch(/prepare[\s\S]*commit[\s\S]*was deleted/)
   })
 
+  it('remembers the open room that was deleted, with its phases, until another room is picked', () => {
+    let s = run([
+      joined('r1'),
+      joined('r2'),
+      { type: 'room.select', roomId: 'r1' },
+      { type: 'deletion', roomId: 'r2', phase: 'prepare', votes: {} },
+      { type: 'room.deleted', roomId: 'r2' },
+    ])
+    expect(s.deletedActive).toBeUndefined() // r2 was not open
+    s = run(
+      [
+        { type: 'deletion', roomId: 'r1', phase: 'prepare', votes: { A: 'ready' } },
+        { type: 'deletion', roomId: 'r1', phase: 'commit', votes: { A: 'ready', B: 'ready' } },
+        { type: 'room.deleted', roomId: 'r1' },
+      ],
+      s,
+    )
+    expect(s.deletedActive?.name).toBe('r1')
+    expect(s.deletedActive?.deletion?.phases).toEqual(['prepare', 'commit'])
+    expect(s.deletedActive?.deletion?.votes).toEqual({ A: 'ready', B: 'ready' })
+    s = run([joined('r3'), { type: 'room.select', roomId: 'r3' }], s)
+    expect(s.deletedActive).toBeUndefined()
+  })
+
   it('an aborted deletion unfreezes the room and says why', () => {
     const s = run([
       joined('r1'),
@@ -198,6 +222,7 @@ describe('membership, availability, deletion', () => {
     const s = run([joined('r1'), { type: 'room.select', roomId: 'r1' }, { type: 'rooms.listed', rooms: [] }])
     expect(s.rooms).toEqual({})
     expect(s.activeRoomId).toBeNull()
+    expect(s.deletedActive).toEqual({ roomId: 'r1', name: 'r1', deletion: undefined })
     expect(s.notices.at(-1)?.text).toMatch(/no longer exists/)
   })
 })

@@ -10,8 +10,43 @@ export function ChatView({ session, state }: { session: Session; state: SessionS
   const room = state.chat.activeRoomId ? state.chat.rooms[state.chat.activeRoomId] : undefined
   const names = nodeNames(state)
   if (!room) {
+    const gone = state.chat.deletedActive
+    if (gone) {
+      const d = gone.deletion
+      const votes = d ? Object.entries(d.votes) : []
+      return (
+        <section aria-label={`Room ${gone.name} deleted`} className="flex flex-1 items-center justify-center p-8">
+          <div className="max-w-lg rounded-lg border border-violet-200 bg-violet-50 p-5 text-sm text-violet-950 dark:border-violet-800 dark:bg-violet-950/60 dark:text-violet-100">
+            <h2 className="mb-2 text-base font-semibold">Room “{gone.name}” was deleted</h2>
+            {d && d.phases.length > 0 ? (
+              <>
+                <p>Its administrator decided it with a two-phase commit:</p>
+                <ol aria-label="Deletion phases" className="my-2 flex flex-wrap items-center gap-2">
+                  {d.phases.map((p, i) => (
+                    <li key={p} className="flex items-center gap-2">
+                      {i > 0 && <span aria-hidden>→</span>}
+                      <span className="rounded bg-violet-200 px-2 py-0.5 font-mono text-xs font-semibold text-violet-950 dark:bg-violet-800 dark:text-violet-50">
+                        {p}
+                      </span>
+                    </li>
+                  ))}
+                </ol>
+                {votes.length > 0 && (
+                  <p>
+                    Votes: {votes.map(([node, v]) => `${names.get(node) ?? node.slice(0, 8)} ${v}`).join(', ')}.
+                  </p>
+                )}
+              </>
+            ) : (
+              <p>It was removed on every node.</p>
+            )}
+            <p className="mt-2 text-violet-800 dark:text-violet-200">Its messages are gone. Pick another room on the left, or create one.</p>
+          </div>
+        </section>
+      )
+    }
     return (
-      <div className="flex flex-1 items-center justify-center p-8 text-center text-slate-500">
+      <div className="flex flex-1 items-center justify-center p-8 text-center text-slate-500 dark:text-slate-400">
         <p>Pick a room on the left, or create one. Rooms are grouped by the node that administers them.</p>
       </div>
     )
@@ -202,7 +237,7 @@ function Composer({ session, room, offline }: { session: Session; room: RoomStat
             send()
           }
         }}
-        className="min-h-9 flex-1 resize-none rounded-md border border-slate-300 bg-white px-3 py-2 text-sm dark:border-slate-600 dark:bg-slate-800"
+        className="min-h-9 flex-1 resize-none rounded-md border border-slate-300 bg-white px-3 py-2 text-sm outline-none focus:border-indigo-500 focus:ring-2 focus:ring-indigo-500/30 dark:border-slate-600 dark:bg-slate-800 dark:focus:border-indigo-400"
       />
       <Btn primary type="submit" disabled={!text.trim()}>
         Send

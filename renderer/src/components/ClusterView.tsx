@@ -1,24 +1,25 @@
 import { useEffect, useRef, useState } from 'react'
 import type { PeerState, TraceKind } from '../../../proto/client-protocol'
-import type { Session, SessionState } from '../net/session'
+import type { Session, SessionState, TraceEvent } from '../net/session'
+import { clusterNodes, meshLinks, readableTraceText, ringLayout, type ClusterNode, type NodeState } from '../state/cluster'
 import { Btn } from './ChatView'
 
-const FILL: Record<PeerState | 'self', string> = {
-  self: 'fill-indigo-500',
-  alive: 'fill-emerald-500',
+const FILL: Record<NodeState, string> = {
+  self: 'fill-indigo-600',
+  alive: 'fill-emerald-600',
   suspect: 'fill-amber-500',
-  dead: 'fill-red-500',
+  dead: 'fill-red-600',
+}
+
+const LINK: Record<PeerState, { stroke: string; dash?: string; width: number }> = {
+  alive: { stroke: 'stroke-emerald-500', width: 3 },
+  suspect: { stroke: 'stroke-amber-500', dash: '3 6', width: 3 },
+  dead: { stroke: 'stroke-red-500', dash: '10 7', width: 3 },
 }
 
 const KINDS: TraceKind[] = ['forward', 'seq', 'deliver', 'join', 'leave', 'heartbeat', 'peer', '2pc', 'gossip', 'gap']
 
-interface NodeView {
-  nodeId: string
-  name: string
-  address: string
-  state: PeerState | 'self'
-  rooms: string[]
-}
+const stateText = (s: NodeState) => (s === 'self' ? 'this node' : s)
 
 /** Issue 6 item 3: the picture for the projector, the cluster as this node sees it, and its protocol log. */
 export function ClusterView({ session, state }: { session: Session; state: SessionState }) {
@@ -31,95 +32,92 @@ export function ClusterView({ session, state }: { session: Session; state: Sessi
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [session, connected])
 
-  const roomsOf = new Map<string, string[]>()
-  for (const r of Object.values(state.chat.rooms)) {
-    const list = roomsOf.get(r.info.adminNodeId) ?? []
-    list.push(r.info.name + (r.info.frozen ? ' (frozen)' : ''))
-    roomsOf.set(r.info.adminNodeId, list)
-  }
-  const self = state.peers.self
-  const nodes: NodeView[] = []
-  if (self) nodes.push({ nodeId: self.nodeId, name: self.name, address: self.address, state: 'self', rooms: roomsOf.get(self.nodeId) ?? [] })
-  for (const p of state.peers.peers) {
-    if (p.nodeId === self?.nodeId) continue
-    nodes.push({ nodeId: p.nodeId, name: p.name, address: p.address, state: p.state, rooms: roomsOf.get(p.nodeId) ?? [] })
-  }
+  const nodes = clusterNodes(
+    state.peers.self,
+    state.peers.peers,
+    Object.values(state.chat.rooms).map((r) => r.info),
+  )
 
   return (
-    <div className="flex min-h-0 flex-1 flex-col gap-4 overflow-y-auto p-4 lg:flex-row">
-      <section aria-labelledby="topo-h" className="flex min-w-0 flex-1 flex-col">
+    <div className="flex min-h-0 flex-1 flex-col gap-4 overflow-y-auto p-4 lg:flex-row lg:overflow-hidden">
+      <section aria-labelledby="topo-h" className="flex min-w-0 flex-1 flex-col lg:overflow-y-auto">
         <h2 id="topo-h" className="mb-2 text-lg font-semibold">
-          Cluster
+          Cluster <span className="text-sm font-normal text-slate-500 dark:text-slate-400">as {state.peers.self?.name ?? 'this node'} sees it</span>
         </h2>
         <Topology nodes={nodes} />
-        <ul aria-label="Nodes" className="mt-3 grid grid-cols-1 gap-1 text-sm sm:grid-cols-2">
-          {nodes.map((n) => (
-            <li key={n.nodeId} className="flex gap-2">
-              <span className="font-medium">{n.name}</span>
-              <span className="text-slate-500">{n.state === 'self' ? 'this node' : n.state}</span>
-              <span className="truncate text-slate-500">{n.rooms.length ? `administers ${n.rooms.join(', ')}` : ''}</span>
-            </li>
-          ))}
-        </ul>
         <Legend />
+        <NodeTable nodes={nodes} />
       </section>
       <ProtocolLog session={session} state={state} />
     </div>
   )
 }
 
-function Topology({ nodes }: { nodes: NodeView[] }) {
-  const W = 640
-  const H = 440
-  const cx = W / 2
-  const cy = H / 2
-  const R = nodes.length <= 1 ? 0 : Math.min(W, H) / 2 - 100
-  // This node in the centre when there are many, otherwise all on a ring: easy to read on a projector.
-  const pos = nodes.map((_, i) => {
-    if (i === 0 && nodes.length > 3) return { x: cx, y: cy }
-    const ring = nodes.length > 3 ? nodes.length - 1 : nodes.length
-    const k = nodes.length > 3 ? i - 1 : i
-    const a = (2 * Math.PI * k) / Math.max(1, ring) - Math.PI / 2
-    return { x: cx + R * Math.cos(a), y: cy + R * Math.sin(a) }
-  })
-  const summary = nodes.map((n) => `${n.name} ${n.state === 'self' ? 'this node' : n.state}`).join(', ')
+/** Room labels hang below each node; the picture is cropped to what the layout needs. */
+const W = 480
+const RING = 135
+const ABOVE = 46
+const BELOW = 116
+
+function Topology({ nodes }: { nodes: ClusterNode[] }) {
+  const pos = ringLayout(nodes.length, W / 2, 0, RING)
+  const top = nodes.length ? Math.min(...pos.map((p) => p.y)) - ABOVE : -ABOVE
+  const height = (nodes.length ? Math.max(...pos.map((p) => p.y)) + BELOW : BELOW) - top
+  const links = meshLinks(nodes)
+  const summary = nodes.map((n) => `${n.name} ${stateText(n.state)}`).join(', ')
+  const linkSummary = links.map((l) => `${nodes[l.from].name}–${nodes[l.to].name} ${l.state}`).join(', ')
+  // A halo in the background colour keeps labels readable where a link passes behind them.
+  const halo = { paintOrder: 'stroke', strokeWidth: 5, strokeLinejoin: 'round' } as const
   return (
     <svg
-      viewBox={`0 0 ${W} ${H}`}
+      viewBox={`0 ${top} ${W} ${height}`}
       role="img"
-      aria-label={`Cluster topology: ${nodes.length} node${nodes.length === 1 ? '' : 's'}: ${summary}`}
-      className="w-full max-w-3xl rounded-lg border border-slate-200 bg-slate-50 dark:border-slate-700 dark:bg-slate-950"
+      aria-label={`Cluster topology: ${nodes.length} node${nodes.length === 1 ? '' : 's'}: ${summary}; ${links.length} link${links.length === 1 ? '' : 's'}${linkSummary ? `: ${linkSummary}` : ''}`}
+      className="w-full max-w-2xl rounded-lg border border-slate-200 bg-slate-50 dark:border-slate-700 dark:bg-slate-950"
     >
-      {nodes.slice(1).map((n, i) => (
-        <line
-          key={n.nodeId}
-          x1={pos[0].x}
-          y1={pos[0].y}
-          x2={pos[i + 1].x}
-          y2={pos[i + 1].y}
-          strokeWidth={2}
-          strokeDasharray={n.state === 'alive' ? undefined : '6 6'}
-          className={n.state === 'alive' ? 'stroke-emerald-400' : n.state === 'suspect' ? 'stroke-amber-400' : 'stroke-red-400'}
-        />
-      ))}
+      {links.map((l) => {
+        const s = LINK[l.state]
+        return (
+          <line
+            key={`${nodes[l.from].nodeId}-${nodes[l.to].nodeId}`}
+            x1={pos[l.from].x}
+            y1={pos[l.from].y}
+            x2={pos[l.to].x}
+            y2={pos[l.to].y}
+            strokeWidth={s.width}
+            strokeDasharray={s.dash}
+            strokeLinecap="round"
+            className={s.stroke}
+          >
+            <title>{`${nodes[l.from].name} – ${nodes[l.to].name}: ${l.state}`}</title>
+          </line>
+        )
+      })}
       {nodes.map((n, i) => (
-        <g key={n.nodeId} transform={`translate(${pos[i].x},${pos[i].y})`}>
-          <title>{`${n.name} (${n.address}): ${n.state === 'self' ? 'this node' : n.state}`}</title>
-          <circle r={34} className={`${FILL[n.state]} stroke-white dark:stroke-slate-900`} strokeWidth={3} />
-          <text textAnchor="middle" dy="0.35em" className="fill-white text-[13px] font-semibold">
+        <g key={n.nodeId || n.address} transform={`translate(${pos[i].x},${pos[i].y})`}>
+          <title>{`${n.name} (${n.address}): ${stateText(n.state)}`}</title>
+          <circle r={34} className={`${FILL[n.state]} stroke-slate-50 dark:stroke-slate-950`} strokeWidth={5} />
+          <text textAnchor="middle" dy="0.35em" className="fill-white text-[14px] font-semibold">
             {n.state === 'self' ? 'you' : n.state}
           </text>
-          <text textAnchor="middle" y={54} className="fill-slate-900 text-[17px] font-semibold dark:fill-slate-100">
+          <text textAnchor="middle" y={56} {...halo} className="fill-slate-900 stroke-slate-50 text-[19px] font-bold dark:fill-slate-50 dark:stroke-slate-950">
             {n.name}
           </text>
-          {n.rooms.slice(0, 4).map((r, j) => (
-            <text key={r + j} textAnchor="middle" y={74 + j * 16} className="fill-slate-600 text-[13px] dark:fill-slate-400">
-              #{r}
+          {n.rooms.slice(0, 3).map((r, j) => (
+            <text
+              key={r.roomId}
+              textAnchor="middle"
+              y={76 + j * 17}
+              {...halo}
+              className={`stroke-slate-50 text-[14px] dark:stroke-slate-950 ${r.available ? 'fill-slate-700 dark:fill-slate-300' : 'fill-red-700 dark:fill-red-400'}`}
+            >
+              #{r.name.length > 18 ? `${r.name.slice(0, 17)}…` : r.name}
+              {r.frozen ? ' (frozen)' : ''}
             </text>
           ))}
-          {n.rooms.length > 4 && (
-            <text textAnchor="middle" y={74 + 4 * 16} className="fill-slate-500 text-[13px]">
-              +{n.rooms.length - 4} more
+          {n.rooms.length > 3 && (
+            <text textAnchor="middle" y={76 + 3 * 17} {...halo} className="fill-slate-500 stroke-slate-50 text-[13px] dark:fill-slate-400 dark:stroke-slate-950">
+              +{n.rooms.length - 3} more
             </text>
           )}
         </g>
@@ -129,47 +127,113 @@ function Topology({ nodes }: { nodes: NodeView[] }) {
 }
 
 function Legend() {
-  const items: [string, string][] = [
-    ['bg-indigo-500', 'this node'],
-    ['bg-emerald-500', 'alive'],
+  const nodesKey: [string, string][] = [
+    ['bg-indigo-600', 'this node'],
+    ['bg-emerald-600', 'alive'],
     ['bg-amber-500', 'suspect'],
-    ['bg-red-500', 'dead'],
+    ['bg-red-600', 'dead'],
   ]
   return (
-    <ul aria-label="Legend" className="mt-2 flex gap-4 text-xs text-slate-600 dark:text-slate-400">
-      {items.map(([c, l]) => (
-        <li key={l} className="flex items-center gap-1.5">
-          <span aria-hidden className={`inline-block h-3 w-3 rounded-full ${c}`} />
-          {l}
-        </li>
-      ))}
-    </ul>
+    <div aria-label="Legend" role="group" className="mt-2 space-y-1 text-xs text-slate-600 dark:text-slate-300">
+      <ul aria-label="Node colours" className="flex flex-wrap items-center gap-x-4 gap-y-1">
+        <li aria-hidden className="w-10 font-semibold text-slate-500 dark:text-slate-400">Nodes</li>
+        {nodesKey.map(([c, l]) => (
+          <li key={l} className="flex items-center gap-1.5">
+            <span aria-hidden className={`inline-block h-3 w-3 rounded-full ${c}`} />
+            {l}
+          </li>
+        ))}
+      </ul>
+      <ul aria-label="Link styles" className="flex flex-wrap items-center gap-x-4 gap-y-1">
+        <li aria-hidden className="w-10 font-semibold text-slate-500 dark:text-slate-400">Links</li>
+        {(['alive', 'suspect', 'dead'] as PeerState[]).map((s) => (
+          <li key={s} className="flex items-center gap-1.5">
+            <svg aria-hidden width="26" height="8" className="overflow-visible">
+              <line x1="1" y1="4" x2="25" y2="4" strokeWidth={3} strokeDasharray={LINK[s].dash} strokeLinecap="round" className={LINK[s].stroke} />
+            </svg>
+            {s}
+          </li>
+        ))}
+        <li className="text-slate-500 dark:text-slate-400">(a link is as good as its worse end)</li>
+      </ul>
+    </div>
   )
 }
 
-const timeFmt = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit', fractionalSecondDigits: 3 })
+function NodeTable({ nodes }: { nodes: ClusterNode[] }) {
+  return (
+    <table aria-label="Nodes" className="mt-3 w-full max-w-2xl text-left text-sm">
+      <thead className="text-xs text-slate-500 uppercase dark:text-slate-400">
+        <tr>
+          <th className="py-1 pr-3 font-semibold">Node</th>
+          <th className="pr-3 font-semibold">State</th>
+          <th className="font-semibold">Rooms it administers</th>
+        </tr>
+      </thead>
+      <tbody>
+        {nodes.map((n) => (
+          <tr key={n.nodeId || n.address} className="border-t border-slate-200 align-top dark:border-slate-700">
+            <td className="py-1 pr-3 font-medium whitespace-nowrap">{n.name}</td>
+            <td className="py-1 pr-3 whitespace-nowrap">
+              <span className="flex items-center gap-1.5">
+                <span aria-hidden className={`inline-block h-2 w-2 rounded-full ${FILL[n.state].replace('fill-', 'bg-')}`} />
+                {stateText(n.state)}
+              </span>
+            </td>
+            <td className="py-1 text-slate-600 dark:text-slate-300">
+              {n.rooms.length === 0
+                ? '—'
+                : n.rooms.map((r) => `#${r.name}${r.frozen ? ' (frozen)' : r.available ? '' : ' (unavailable)'}`).join(', ')}
+            </td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  )
+}
+
+const timeFmt = new Intl.DateTimeFormat(undefined, {
+  hour: '2-digit',
+  minute: '2-digit',
+  second: '2-digit',
+  fractionalSecondDigits: 3,
+  hourCycle: 'h23',
+})
+
+const KIND_COLOR: Record<TraceKind, string> = {
+  forward: 'bg-sky-400/15 text-sky-300',
+  seq: 'bg-indigo-400/20 text-indigo-200',
+  deliver: 'bg-emerald-400/15 text-emerald-300',
+  join: 'bg-teal-400/15 text-teal-300',
+  leave: 'bg-teal-400/15 text-teal-300',
+  heartbeat: 'bg-amber-400/15 text-amber-300',
+  peer: 'bg-orange-400/15 text-orange-300',
+  '2pc': 'bg-fuchsia-400/15 text-fuchsia-300',
+  gossip: 'bg-cyan-400/15 text-cyan-300',
+  gap: 'bg-red-400/20 text-red-300',
+}
 
 function ProtocolLog({ session, state }: { session: Session; state: SessionState }) {
   const [filter, setFilter] = useState<TraceKind | 'all'>('all')
-  const [hideHeartbeats, setHideHeartbeats] = useState(true)
   const ref = useRef<HTMLOListElement>(null)
-  const rows = state.trace.filter((t) => (filter === 'all' || t.kind === filter) && !(hideHeartbeats && filter === 'all' && t.kind === 'heartbeat'))
+  const rows = filter === 'all' ? state.trace : state.trace.filter((t) => t.kind === filter)
   const shown = rows.slice(-300)
+  const roomNames = new Map(Object.values(state.chat.rooms).map((r) => [r.info.roomId, r.info.name]))
   useEffect(() => {
     const el = ref.current
     if (el && el.scrollHeight - el.scrollTop - el.clientHeight < 60) el.scrollTop = el.scrollHeight
   }, [shown.length])
   return (
-    <section aria-labelledby="log-h" className="flex min-h-80 w-full flex-col lg:w-[28rem]">
-      <div className="mb-2 flex flex-wrap items-center gap-2">
-        <h2 id="log-h" className="mr-auto text-lg font-semibold">
+    <section aria-labelledby="log-h" className="flex min-h-80 w-full min-w-0 flex-col lg:w-[30rem] lg:shrink-0">
+      <div className="mb-2 flex items-center gap-2">
+        <h2 id="log-h" className="mr-auto text-lg font-semibold whitespace-nowrap">
           Protocol log
         </h2>
         <select
           aria-label="Filter log by kind"
           value={filter}
           onChange={(e) => setFilter(e.target.value as TraceKind | 'all')}
-          className="rounded-md border border-slate-300 bg-white px-2 py-1 text-sm dark:border-slate-600 dark:bg-slate-800"
+          className="rounded-md border border-slate-300 bg-white px-2 py-1.5 text-sm dark:border-slate-600 dark:bg-slate-800"
         >
           <option value="all">all kinds</option>
           {KINDS.map((k) => (
@@ -178,11 +242,7 @@ function ProtocolLog({ session, state }: { session: Session; state: SessionState
             </option>
           ))}
         </select>
-        <label className="flex items-center gap-1 text-sm">
-          <input type="checkbox" checked={hideHeartbeats} onChange={(e) => setHideHeartbeats(e.target.checked)} />
-          Hide heartbeats
-        </label>
-        <Btn pressed={state.traceOn} onClick={() => void session.setTrace(!state.traceOn)}>
+        <Btn onClick={() => void session.setTrace(!state.traceOn)}>
           {state.traceOn ? 'Pause log' : 'Resume log'}
         </Btn>
         <Btn onClick={() => session.clearTrace()}>Clear log</Btn>
@@ -192,30 +252,35 @@ function ProtocolLog({ session, state }: { session: Session; state: SessionState
         role="log"
         aria-label="Protocol log"
         tabIndex={0}
-        className="min-h-0 flex-1 overflow-y-auto rounded-lg border border-slate-200 bg-slate-950 p-2 font-mono text-xs text-slate-100 dark:border-slate-700"
+        className="min-h-0 flex-1 space-y-0.5 overflow-y-auto rounded-lg border border-slate-200 bg-slate-950 p-2 font-mono text-xs leading-5 text-slate-100 focus-visible:outline-2 focus-visible:outline-indigo-500 dark:border-slate-700"
       >
-        {shown.length === 0 && <li className="text-slate-400">{state.traceOn ? 'Waiting for protocol events…' : 'Log paused.'}</li>}
-        {shown.map((t, i) => (
-          <li key={`${t.at}-${i}`} className="flex gap-2 py-0.5">
-            <span className="text-slate-500">{timeFmt.format(t.at)}</span>
-            <span className={`w-16 shrink-0 ${KIND_COLOR[t.kind] ?? 'text-slate-300'}`}>{t.kind}</span>
-            <span className="break-all">{t.text}</span>
+        {shown.length === 0 && (
+          <li className="p-1 text-slate-400">
+            {state.traceOn ? 'Waiting for protocol events… send a message, join a room or add a peer.' : 'Log paused.'}
           </li>
+        )}
+        {shown.map((t, i) => (
+          <LogRow key={`${t.at}-${i}`} t={t} text={readableTraceText(t.text, t.roomId, roomNames)} />
         ))}
       </ol>
     </section>
   )
 }
 
-const KIND_COLOR: Partial<Record<TraceKind, string>> = {
-  forward: 'text-sky-300',
-  seq: 'text-indigo-300',
-  deliver: 'text-emerald-300',
-  join: 'text-teal-300',
-  leave: 'text-teal-300',
-  heartbeat: 'text-slate-400',
-  peer: 'text-amber-300',
-  '2pc': 'text-fuchsia-300',
-  gossip: 'text-cyan-300',
-  gap: 'text-red-300',
+function LogRow({ t, text }: { t: TraceEvent; text: string }) {
+  return (
+    <li className="flex items-start gap-2 rounded px-1 hover:bg-white/5">
+      <time dateTime={new Date(t.at).toISOString()} className="shrink-0 text-slate-400">
+        {timeFmt.format(t.at)}
+      </time>
+      <span className={`w-[4.5rem] shrink-0 rounded px-1 text-center font-semibold ${KIND_COLOR[t.kind] ?? 'text-slate-300'}`}>{t.kind}</span>
+      <span className="min-w-0 flex-1 break-words">{text}</span>
+      {t.peer && (
+        <span className="shrink-0 rounded border border-slate-600 px-1 text-slate-300" title={`peer ${t.peer}`}>
+          <span className="sr-only">peer </span>
+          {t.peer}
+        </span>
+      )}
+    </li>
+  )
 }

@@ -163,7 +163,7 @@ export function SettingsView({ session, state }: { session: Session; state: Sess
                       <span>{p.state}</span>
                     </span>
                   </td>
-                  <td className="text-right">
+                  <td className="py-1.5 text-right">
                     <Btn
                       label={`Remove peer ${p.name}`}
                       onClick={async () => {

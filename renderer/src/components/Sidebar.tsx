@@ -96,13 +96,19 @@ export function Sidebar({ session, state, onOpenRoom }: { session: Session; stat
                         }}
                         className={`flex w-full items-center gap-2 rounded-md px-2 py-1.5 text-left text-sm focus-visible:outline-2 focus-visible:outline-indigo-500 ${
                           active ? 'bg-indigo-100 dark:bg-indigo-900/60' : 'hover:bg-slate-200/70 dark:hover:bg-slate-800'
-                        } ${r.info.available ? '' : 'text-slate-400 line-through decoration-slate-400/60 dark:text-slate-500'}`}
+                        }`}
                       >
                         <span aria-hidden className="text-slate-400">#</span>
-                        <span className={`flex-1 truncate ${r.joined ? 'font-medium' : ''}`}>{r.info.name}</span>
-                        {!r.info.available && <span className="text-xs text-red-600 no-underline dark:text-red-400">unavailable</span>}
-                        {r.info.frozen && <span className="text-xs text-amber-600 dark:text-amber-400">frozen</span>}
-                        {!r.joined && r.info.available && <span className="text-xs text-slate-400">join</span>}
+                        <span
+                          className={`flex-1 truncate ${r.joined ? 'font-medium' : ''} ${
+                            r.info.available ? '' : 'text-slate-500 line-through decoration-slate-400/70 dark:text-slate-400'
+                          }`}
+                        >
+                          {r.info.name}
+                        </span>
+                        {!r.info.available && <span className="text-xs text-red-700 dark:text-red-300">unavailable</span>}
+                        {r.info.frozen && <span className="text-xs text-amber-700 dark:text-amber-300">frozen</span>}
+                        {!r.joined && r.info.available && <span className="text-xs text-slate-500 dark:text-slate-400">join</span>}
                         {unread > 0 && (
                           <span
                             aria-label={`${unread} unread`}

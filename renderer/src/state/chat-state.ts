@@ -69,6 +69,11 @@ export interface ChatState {
   self: { user: string; nodeId: string; nodeName: string } | null
   rooms: Record<string, RoomState>
   activeRoomId: string | null
+  /**
+   * The room that was open when it was deleted, with how its deletion went, so the pane where it
+   * was says so instead of going blank. Cleared when another room is picked.
+   */
+  deletedActive?: { roomId: string; name: string; deletion?: DeletionView }
   /** Whether the page is visible and focused: only then does the active room count as read. */
   visible: boolean
   notices: Notice[]
@@ -205,7 +210,9 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
         }
       }
       const activeRoomId = state.activeRoomId && rooms[state.activeRoomId] ? state.activeRoomId : null
-      return { ...next, rooms, activeRoomId }
+      const gone = state.activeRoomId && !activeRoomId ? state.rooms[state.activeRoomId] : undefined
+      const deletedActive = gone ? { roomId: gone.info.roomId, name: gone.info.name, deletion: gone.deletion } : state.deletedActive
+      return { ...next, rooms, activeRoomId, deletedActive }
     }
 
     case 'room.created': {
@@ -266,7 +273,7 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
     }
 
     case 'room.select': {
-      const next = { ...state, activeRoomId: action.roomId }
+      const next = { ...state, activeRoomId: action.roomId, deletedActive: undefined }
       const room = action.roomId ? next.rooms[action.roomId] : undefined
       return room ? putRoom(next, markReadIfViewed(next, room)) : next
     }
@@ -347,10 +354,12 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
       if (!old) return state
       const rooms = { ...state.rooms }
       delete rooms[action.roomId]
-      const next = {
+      const wasActive = state.activeRoomId === action.roomId
+      const next: ChatState = {
         ...state,
         rooms,
-        activeRoomId: state.activeRoomId === action.roomId ? null : state.activeRoomId,
+        activeRoomId: wasActive ? null : state.activeRoomId,
+        deletedActive: wasActive ? { roomId: action.roomId, name: old.info.name, deletion: old.deletion } : state.deletedActive,
       }
       return addNotice(next, 'info', `Room “${old.info.name}” was deleted.`, action.roomId)
     }

@@ -1,0 +1,85 @@
+/**
+ * What the cluster view draws (issue 6 item 3), as pure functions: the nodes this node knows with
+ * the rooms each administers, the links between them, where they sit on the picture, and protocol
+ * log lines made readable. Unit-tested in test/renderer/cluster.test.ts.
+ */
+import type { PeerInfo, PeerState, RoomInfo, SelfInfo } from '../../../proto/client-protocol'
+
+export type NodeState = PeerState | 'self'
+
+export interface ClusterRoom {
+  roomId: string
+  name: string
+  available: boolean
+  frozen: boolean
+}
+
+export interface ClusterNode {
+  nodeId: string
+  name: string
+  address: string
+  state: NodeState
+  rooms: ClusterRoom[]
+}
+
+export interface ClusterLink {
+  from: number
+  to: number
+  /** The state of the link as this node sees it: the worse of its two ends (this node counts as alive). */
+  state: PeerState
+}
+
+const RANK: Record<NodeState, number> = { self: 0, alive: 0, suspect: 1, dead: 2 }
+const BY_RANK: PeerState[] = ['alive', 'suspect', 'dead']
+
+/** This node first, then its peers by name, each with the rooms it administers (by name). */
+export function clusterNodes(self: SelfInfo | undefined, peers: PeerInfo[], rooms: RoomInfo[]): ClusterNode[] {
+  const roomsOf = new Map<string, ClusterRoom[]>()
+  for (const r of rooms) {
+    const list = roomsOf.get(r.adminNodeId) ?? []
+    list.push({ roomId: r.roomId, name: r.name, available: r.available, frozen: r.frozen === true })
+    roomsOf.set(r.adminNodeId, list)
+  }
+  for (const list of roomsOf.values()) list.sort((a, b) => a.name.localeCompare(b.name) || a.roomId.localeCompare(b.roomId))
+  const nodes: ClusterNode[] = []
+  if (self) nodes.push({ nodeId: self.nodeId, name: self.name, address: self.address, state: 'self', rooms: roomsOf.get(self.nodeId) ?? [] })
+  const others = peers
+    .filter((p) => p.nodeId !== self?.nodeId)
+    .sort((a, b) => a.name.localeCompare(b.name) || a.address.localeCompare(b.address))
+  for (const p of others) {
+    nodes.push({ nodeId: p.nodeId, name: p.name, address: p.address, state: p.state, rooms: p.nodeId ? (roomsOf.get(p.nodeId) ?? []) : [] })
+  }
+  return nodes
+}
+
+/**
+ * The cluster is a full mesh (every node links to every other), so there is a link for every pair.
+ * This node only knows the state of each far end, so a link is as good as the worse of its ends:
+ * a link to or from a dead node is dead.
+ */
+export function meshLinks(nodes: Pick<ClusterNode, 'state'>[]): ClusterLink[] {
+  const links: ClusterLink[] = []
+  for (let i = 0; i < nodes.length; i++) {
+    for (let j = i + 1; j < nodes.length; j++) {
+      links.push({ from: i, to: j, state: BY_RANK[Math.max(RANK[nodes[i].state], RANK[nodes[j].state])] })
+    }
+  }
+  return links
+}
+
+/** Nodes evenly on a circle, the first (this node) at the top; two nodes side by side; one in the middle. */
+export function ringLayout(n: number, cx: number, cy: number, r: number): { x: number; y: number }[] {
+  if (n <= 1) return n === 1 ? [{ x: cx, y: cy }] : []
+  const start = n === 2 ? Math.PI : -Math.PI / 2
+  return Array.from({ length: n }, (_, i) => {
+    const a = start + (2 * Math.PI * i) / n
+    return { x: Math.round(cx + r * Math.cos(a)), y: Math.round(cy + r * Math.sin(a)) }
+  })
+}
+
+/** Protocol log text with room ids (some log lines carry them) replaced by the rooms' names. */
+export function readableTraceText(text: string, roomId: string | undefined, roomNames: Map<string, string>): string {
+  if (!roomId) return text
+  const name = roomNames.get(roomId)
+  return name && text.includes(roomId) ? text.split(roomId).join(name) : text
+}
