@@ -32,6 +32,8 @@
  * comes more than `pauseGuardMs` after the previous one shifts every peer's last-heard time forward by
  * the gap: peers get a fresh window to be heard before being suspected. Default: deadMs (a driver that
  * ticks every heartbeatMs never has such a gap unless it was paused). Set Infinity to turn it off.
+ * A silent peer gets at most one such credit until it is heard again, so sustained lag (every tick
+ * late) delays the death of a silent peer by one gap instead of hiding it for ever.
  */
 import type { PeerState } from '../../proto/client-protocol'
 
@@ -47,6 +49,8 @@ export interface FailureDetectorConfig {
 export interface PeerLiveness {
   readonly state: PeerState
   readonly lastHeardMs: number
+  /** The pause guard already gave this peer a gap back since it was last heard (see tick). */
+  readonly credited?: boolean
 }
 
 export interface FailureDetectorState {
@@ -164,14 +168,16 @@ function tick(state: FailureDetectorState, now: number): FailureDetectorResult {
     // after we resumed (late in the gap) has a silence of its own; one heard before the pause, even
     // after the previous tick (a heartbeat read just before SIGSTOP), gets the gap back too. Nothing
     // is heard in the middle of the gap, so its midpoint tells the two apart.
-    const shift = paused && state.lastTickMs !== null && p.lastHeardMs < state.lastTickMs + gap / 2
+    // Once per silence: under sustained lag every tick is late, and crediting every gap would keep a
+    // dead peer alive for ever. A peer must be heard (which clears `credited`) to be credited again.
+    const shift = paused && state.lastTickMs !== null && !p.credited && p.lastHeardMs < state.lastTickMs + gap / 2
     const lastHeardMs = shift ? Math.min(now, p.lastHeardMs + gap) : p.lastHeardMs
     const silentMs = Math.max(0, now - lastHeardMs)
     // Silence only ever moves a peer down; only `heard` moves it up.
     let to: PeerState = p.state
     if (silentMs >= deadMs) to = 'dead'
     else if (silentMs >= suspectMs && p.state === 'alive') to = 'suspect'
-    peers[peer] = { state: to, lastHeardMs }
+    peers[peer] = shift || p.credited ? { state: to, lastHeardMs, credited: true } : { state: to, lastHeardMs }
     if (to !== p.state) effects.push({ type: 'peer-state', peer, from: p.state, to, silentMs })
   }
   return { state: { ...state, peers, lastTickMs: now }, effects }

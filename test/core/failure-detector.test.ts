@@ -202,6 +202,25 @@ const cases: Array<{ name: string; rows: Row[]; config?: FailureDetectorConfig }
       [tick(11_500), [change('a', 'alive', 'suspect', 1500)]],
     ],
   },
+  {
+    // The node sets the guard near one heartbeat (event-loop lag). Under sustained overload every
+    // tick is late: crediting every gap would keep a dead peer alive for ever. A silent peer is
+    // credited once; it must be heard to be credited again.
+    name: 'pause guard: sustained lag (every tick late) credits a silent peer once; a dead one still dies',
+    config: { suspectMs: 600, deadMs: 1200, pauseGuardMs: 200 },
+    rows: [
+      [heard('a', 0), [change('a', null, 'alive', 0)]],
+      [heard('b', 0), [change('b', null, 'alive', 0)]],
+      [tick(0), []],
+      [tick(300), []], // late: both credited (silence counted from 300)
+      [heard('b', 350), []], // b was heard, so it can be credited again
+      [tick(600), []], // late again: b credited (silence from 600), a not (still silent)
+      [tick(900), [change('a', 'alive', 'suspect', 600)]],
+      [tick(1200), [change('b', 'alive', 'suspect', 600)]],
+      [tick(1500), [change('a', 'suspect', 'dead', 1200)]],
+      [tick(1800), [change('b', 'suspect', 'dead', 1200)]],
+    ],
+  },
 ]
 
 describe('failure detector (tables, time as input)', () => {
