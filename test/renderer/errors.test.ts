@@ -14,6 +14,9 @@ describe('error messages', () => {
   it('adds the node’s own, more specific message', () => {
     expect(errorText('room_busy', 'deletion in progress')).toBe(`${ERROR_TEXT.room_busy} (deletion in progress)`)
     expect(errorText('not_found', 'not_found')).toBe(ERROR_TEXT.not_found)
+    // Details that only restate the sentence (plus the room's name) are left out; new facts stay.
+    expect(errorText('room_busy', 'room exam is frozen while its deletion is decided')).toBe(ERROR_TEXT.room_busy)
+    expect(errorText('room_unavailable', 'room n3 lobby: its administrator n3 is unreachable')).toContain('(room n3 lobby')
   })
 
   it('explains a lost connection and unknown codes', () => {

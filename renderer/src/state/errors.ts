@@ -30,8 +30,17 @@ export function errorText(code: string, nodeMessage?: string): string {
         ? ERROR_TEXT[code]
         : 'Unexpected error.'
   const detail = nodeMessage?.trim()
-  if (!detail || detail === base || detail === code) return base
+  if (!detail || detail === base || detail === code || restates(detail, base)) return base
   return `${base} (${detail})`
+}
+
+const words = (s: string) => s.toLowerCase().replace(/'s\b/g, '').match(/[a-z]{3,}/g) ?? []
+
+/** The node's message says nothing the sentence does not (it only adds the room's name, say). */
+function restates(detail: string, base: string): boolean {
+  const d = words(detail)
+  const b = new Set(words(base))
+  return d.length > 0 && d.filter((w) => b.has(w)).length / d.length >= 0.8
 }
 
 export function describeError(err: unknown): string {
