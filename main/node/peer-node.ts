@@ -67,7 +67,9 @@ const TICK_MS = 50
  * ceiling (lastSeq + SEQ_LEASE, saved synchronously before a seq passes it) and a restarted node
  * continues above it. A crash costs a jump in seq (members skip it as a gap the administrator no
  * longer has); it never reuses a seq, which clients would drop as a duplicate. A graceful stop saves
- * the exact lastSeq, so a clean restart continues without a jump.
+ * the exact lastSeq, so a clean restart continues without a jump. A busy room gets a longer lease
+ * (twice what it ordered since the previous save), so the debounced save keeps its ceiling ahead and
+ * no send waits for a synchronous one; a quiet room jumps by at most SEQ_LEASE.
  */
 const SEQ_LEASE = 64
 
@@ -129,6 +131,8 @@ export class PeerNode implements RunningNode {
   private saveRoomsTimer: NodeJS.Timeout | undefined
   /** Per room: the highest seq rooms.json allows (see SEQ_LEASE). */
   private readonly seqCeiling = new Map<string, number>()
+  /** Per room: lastSeq when rooms.json was last saved (how busy the room is, for its lease). */
+  private readonly savedSeq = new Map<string, number>()
   private stopped = false
   readonly deletions: DeletionDriver
   private readonly log: (line: string) => void
@@ -789,7 +793,11 @@ export class PeerNode implements RunningNode {
   private flushRooms(exact = false): void {
     clearTimeout(this.saveRoomsTimer)
     this.saveRoomsTimer = undefined
-    const lease = exact ? 0 : SEQ_LEASE
+    const ceiling = new Map<string, number>()
+    for (const r of this.adminRooms.values()) {
+      const recent = r.lastSeq - (this.savedSeq.get(r.roomId) ?? r.lastSeq)
+      ceiling.set(r.roomId, exact ? r.lastSeq : r.lastSeq + Math.max(SEQ_LEASE, 2 * recent))
+    }
     try {
       this.store.saveRooms(
         [...this.adminRooms.values()].map((r) => ({
@@ -797,11 +805,14 @@ export class PeerNode implements RunningNode {
           name: r.name,
           createdBy: r.createdBy,
           createdAt: r.createdAt,
-          lastSeq: r.lastSeq + lease,
+          lastSeq: ceiling.get(r.roomId)!,
           version: r.version,
         })),
       )
-      for (const r of this.adminRooms.values()) this.seqCeiling.set(r.roomId, r.lastSeq + lease)
+      for (const r of this.adminRooms.values()) {
+        this.seqCeiling.set(r.roomId, ceiling.get(r.roomId)!)
+        this.savedSeq.set(r.roomId, r.lastSeq)
+      }
     } catch (e) {
       this.log(`cannot save rooms: ${(e as Error).message}`)
     }
@@ -968,6 +979,8 @@ export class PeerNode implements RunningNode {
   }
 
   private opHello(s: ClientSession, req: RequestOf<'hello'>): Results['hello'] {
+    // 'system' creates every node's default room; a person by that name could delete them all.
+    if (req.user.toLowerCase() === 'system') throw new ChatError('bad_request', 'the user name "system" is reserved')
     if (s.user !== undefined && s.user !== req.user && s.rooms.size > 0) {
       throw new ChatError('conflict', `already signed in as ${s.user} with rooms joined: leave them first`)
     }

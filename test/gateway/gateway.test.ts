@@ -191,6 +191,13 @@ describe('hello first (section 4)', () => {
     silent.close()
   })
 
+  it('the name of default rooms\' creator, "system", is reserved: nobody can pose as it to delete them', async () => {
+    const c = await Client.connect(r)
+    expect(await c.fails('hello', { user: 'System' })).toBe('bad_request')
+    expect(await c.fails('rooms.list')).toBe('unauthorized')
+    c.close()
+  })
+
   it('hello as another user while rooms are joined: conflict', async () => {
     const c = await Client.as(r, 'dave')
     await c.call('room.join', { roomId: lobby.roomId })
