@@ -4,10 +4,8 @@
  * section 6 under pipelined load from several clients on several nodes.
  */
 import { afterAll, describe, expect, it } from 'vitest'
-import type { ServerEvent } from '../../proto/client-protocol'
 import { Client, cleanup, eventually, startCluster, startNode, type NodeProc } from '../helpers/cluster'
 
-type Msg = Extract<ServerEvent, { event: 'message' }>
 
 afterAll(cleanup)
 
