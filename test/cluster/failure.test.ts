@@ -105,6 +105,9 @@ describe('failure detection with real processes (3 nodes, heartbeat 200 / suspec
     expect(msB).toBeLessThanOrEqual(DEAD_BOUND_MS)
     // Not before the silence could possibly reach dead-ms: the detector is not trigger-happy.
     expect(Math.min(msA, msB)).toBeGreaterThanOrEqual(TIMING.deadMs - TIMING.heartbeatMs)
+    // alive -> suspect -> dead, each reported once.
+    const states = a.events.filter((e) => e.event === 'peer.status' && e.nodeId === n3.ready.nodeId).map((e) => (e as { state: string }).state)
+    expect(states.slice(-2)).toEqual(['suspect', 'dead'])
 
     // Its users leave the rooms of the other administrators (6.4), seen by the remaining members.
     await a.event('member.left', (e) => e.roomId === r1.roomId && e.user === 'carol' && e.nodeId === n3.ready.nodeId, 2000)
