@@ -27,6 +27,8 @@ async function main(): Promise<void> {
   await new Promise((r) => setTimeout(r, 1500)) // let discovery settle
   const { room } = await clients[0].call('room.create', { name: 'bench' })
   for (const c of clients) {
+    // The room reaches other nodes by gossip: join once this client's node has heard of it.
+    await c.event('room.created', (e) => e.room.roomId === room.roomId)
     await c.call('room.join', { roomId: room.roomId })
   }
   const total = PER_CLIENT * clients.length
