@@ -1,0 +1,204 @@
+/**
+ * The administrator's message log: every message it orders, one file per room, one JSON line per
+ * message, appended before the message is sent to anyone (architecture.md: persist first, then send).
+ *
+ * Why a plain append-only file: it needs no native module (the same code runs in Node tests and in
+ * Electron without a rebuild), a write is one syscall, and the file is readable by a student with
+ * `tail -f`. Each append is a synchronous write, so it is in the operating system's cache before
+ * any member hears of the message: a node killed with kill -9 loses nothing it ever announced, and
+ * comes back with the exact last seq (no seq is reused or skipped). `fsync` (off by default) also
+ * covers power loss, at the cost of a disk flush per message.
+ *
+ * A torn last line (power loss in the middle of a write) is cut off when the log is opened. A sparse
+ * index (the byte offset of every INDEX_EVERY-th seq) lets history reads seek instead of scanning.
+ */
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs'
+import { join } from 'node:path'
+import type { ChatMessage } from '../../proto/client-protocol'
+
+const INDEX_EVERY = 256
+const READ_CHUNK = 64 * 1024
+
+export interface OpenedLog {
+  /** Highest seq in the log (0 for an empty or new log). */
+  lastSeq: number
+  /** The last `tail` messages, ascending. */
+  tail: ChatMessage[]
+}
+
+interface RoomFile {
+  fd: number
+  size: number
+  lastSeq: number
+  /** index[k] = byte offset of the line holding seq k * INDEX_EVERY + firstSeq, in ascending seqs. */
+  offsets: Map<number, number>
+}
+
+export class MessageLogError extends Error {
+  override readonly name = 'MessageLogError'
+  readonly code = 'message_log'
+}
+
+function fileName(roomId: string): string {
+  return `${encodeURIComponent(roomId)}.jsonl`
+}
+
+function parseLine(line: string, roomId: string): ChatMessage | undefined {
+  try {
+    const o = JSON.parse(line) as Partial<ChatMessage>
+    if (typeof o.seq !== 'number' || typeof o.text !== 'string' || typeof o.user !== 'string') return undefined
+    return {
+      roomId,
+      seq: o.seq,
+      user: o.user,
+      nodeId: String(o.nodeId ?? ''),
+      text: o.text,
+      sentAt: Number(o.sentAt ?? 0),
+      clientMsgId: String(o.clientMsgId ?? ''),
+    }
+  } catch {
+    return undefined
+  }
+}
+
+/** Read a file line by line from `start`, calling `each(line, offsetOfLine)` until it returns false. */
+function scanLines(fd: number, start: number, end: number, each: (line: string, offset: number) => boolean): number {
+  const buf = Buffer.alloc(READ_CHUNK)
+  let pos = start
+  let carry = Buffer.alloc(0)
+  let carryAt = start
+  while (pos < end) {
+    const n = readSync(fd, buf, 0, Math.min(READ_CHUNK, end - pos), pos)
+    if (n <= 0) break
+    pos += n
+    let chunk = Buffer.concat([carry, buf.subarray(0, n)])
+    let chunkAt = carryAt
+    let nl: number
+    while ((nl = chunk.indexOf(0x0a)) >= 0) {
+      const line = chunk.subarray(0, nl).toString('utf8')
+      if (!each(line, chunkAt)) return chunkAt
+      chunkAt += nl + 1
+      chunk = chunk.subarray(nl + 1)
+    }
+    carry = Buffer.from(chunk)
+    carryAt = chunkAt
+  }
+  // What is left without a newline is a torn write: the caller cuts the file there.
+  return carryAt
+}
+
+export class MessageLog {
+  private readonly rooms = new Map<string, RoomFile>()
+
+  constructor(
+    readonly dir: string,
+    private readonly opts: { fsync?: boolean } = {},
+  ) {
+    mkdirSync(dir, { recursive: true })
+  }
+
+  /** Rooms that have a log on disk. */
+  roomIds(): string[] {
+    if (!existsSync(this.dir)) return []
+    return readdirSync(this.dir)
+      .filter((f) => f.endsWith('.jsonl'))
+      .map((f) => decodeURIComponent(f.slice(0, -'.jsonl'.length)))
+  }
+
+  /** Open (or create) a room's log: its last seq and its last `tail` messages. */
+  open(roomId: string, tail: number): OpenedLog {
+    this.close(roomId)
+    const path = join(this.dir, fileName(roomId))
+    const fd = openSync(path, 'a+')
+    const size = statSync(path).size
+    const offsets = new Map<number, number>()
+    const last: ChatMessage[] = []
+    let lastSeq = 0
+    const goodEnd = scanLines(fd, 0, size, (line, offset) => {
+      const m = parseLine(line, roomId)
+      if (!m) return true // a damaged line in the middle: skip it, keep the rest
+      lastSeq = m.seq
+      if (m.seq % INDEX_EVERY === 0 || offsets.size === 0) offsets.set(m.seq, offset)
+      last.push(m)
+      if (last.length > tail) last.shift()
+      return true
+    })
+    if (goodEnd < size) ftruncateSync(fd, goodEnd)
+    this.rooms.set(roomId, { fd, size: goodEnd, lastSeq, offsets })
+    return { lastSeq, tail: last }
+  }
+
+  /** Append one message; it is in the OS cache (and on disk with fsync) when this returns. */
+  append(m: ChatMessage): void {
+    const f = this.rooms.get(m.roomId)
+    if (!f) throw new MessageLogError(`room ${m.roomId} has no open log`)
+    if (m.seq <= f.lastSeq) throw new MessageLogError(`seq ${m.seq} is not after ${f.lastSeq} in room ${m.roomId}`)
+    const line = Buffer.from(
+      `${JSON.stringify({ seq: m.seq, user: m.user, nodeId: m.nodeId, text: m.text, sentAt: m.sentAt, clientMsgId: m.clientMsgId })}\n`,
+    )
+    writeSync(f.fd, line)
+    if (this.opts.fsync) fsyncSync(f.fd)
+    if (m.seq % INDEX_EVERY === 0 || f.offsets.size === 0) f.offsets.set(m.seq, f.size)
+    f.size += line.length
+    f.lastSeq = m.seq
+  }
+
+  /** Messages with from <= seq <= to, ascending, read from disk. */
+  range(roomId: string, from: number, to: number): ChatMessage[] {
+    const f = this.rooms.get(roomId)
+    if (!f || to < from) return []
+    // Start at the last indexed seq at or before `from`.
+    let start = 0
+    let best = -Infinity
+    for (const [seq, off] of f.offsets) {
+      if (seq <= from && seq > best) {
+        best = seq
+        start = off
+      }
+    }
+    const out: ChatMessage[] = []
+    scanLines(f.fd, start, f.size, (line) => {
+      const m = parseLine(line, roomId)
+      if (!m) return true
+      if (m.seq > to) return false
+      if (m.seq >= from) out.push(m)
+      return true
+    })
+    return out
+  }
+
+  lastSeq(roomId: string): number {
+    return this.rooms.get(roomId)?.lastSeq ?? 0
+  }
+
+  /** Flush to disk (graceful stop). */
+  sync(): void {
+    for (const f of this.rooms.values()) fsyncSync(f.fd)
+  }
+
+  close(roomId?: string): void {
+    for (const [id, f] of this.rooms) {
+      if (roomId !== undefined && id !== roomId) continue
+      closeSync(f.fd)
+      this.rooms.delete(id)
+    }
+  }
+
+  /** The room was deleted: its log goes too. */
+  drop(roomId: string): void {
+    this.close(roomId)
+    rmSync(join(this.dir, fileName(roomId)), { force: true })
+  }
+}
