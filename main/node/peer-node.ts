@@ -13,11 +13,9 @@
 import { randomBytes, randomUUID } from 'node:crypto'
 import { hostname, networkInterfaces } from 'node:os'
 import {
-  isPeerAddress,
   PROTOCOL_VERSION,
   type ChatMessage,
   type Member,
-  type PeerInfo,
   type PeerState,
   type Request,
   type RequestOf,
@@ -27,15 +25,6 @@ import {
   type TraceKind,
 } from '../../proto/client-protocol'
 import { ChatError, errorFromPeer } from '../core/errors'
-import {
-  createFailureDetector,
-  failureDetectorStep,
-  initialBackoff,
-  nextBackoff,
-  type Backoff,
-  type FailureDetectorState,
-  type PeerStateEffect,
-} from '../core/failure-detector'
 import { newReorder, stepReorder, type ReorderEffect, type ReorderState } from '../core/reorder-buffer'
 import { mergeEntry, newDirectory, removeEntry, type Directory, type DirectoryEntry } from '../core/room-directory'
 import {
@@ -48,17 +37,17 @@ import {
   type RoomEffect,
   type RoomInput,
 } from '../core/room-ordering'
-import { msg, type Bodies, type DecodedMessage, type Failure, type Hello, type NodeRef, type PeerMessage, type WireRoom } from '../cluster/peer-messages'
-import { bestAddress, splitAddress } from '../cluster/peer-address'
-import { LinkRefused, PeerTransport, type OutboundLink } from '../cluster/peer-transport'
+import { msg, type Bodies, type DecodedMessage, type Hello, type NodeRef, type PeerMessage, type WireRoom } from '../cluster/peer-messages'
+import { PeerTransport } from '../cluster/peer-transport'
 import { WsGateway, type ClientSession } from '../gateway/ws-gateway'
 import { NodeStore } from './node-store'
 import type { NodeOptions, RunningNode } from './node-options'
 import { DeletionDriver } from './deletion-driver'
+import { PeerLinks, REQUEST_TIMEOUT_MS, type ReplyKind } from './peer-links'
+import { fromWireMessage, requireString, toWireMessage, toWireRoom } from './peer-wire'
 
-/** How long a request to another node may take before the client gets `timeout`. */
-const REQUEST_TIMEOUT_MS = 8000
-const HANDSHAKE_TIMEOUT_MS = 5000
+export { toWireRoom }
+
 /** Reorder-buffer and detector tick. */
 const TICK_MS = 50
 /**
@@ -73,19 +62,6 @@ const TICK_MS = 50
  */
 const SEQ_LEASE = 64
 
-interface Peer {
-  nodeId: string
-  name: string
-  address: string
-  incarnation: string
-  link: OutboundLink | undefined
-  dialing: boolean
-  backoff: Backoff
-  retryTimer: NodeJS.Timeout | undefined
-  /** Revived or restarted while we had no link to it (it dialled us first): resync once ours is up. */
-  resyncOnLink: { why: string; askRejoin: boolean } | undefined
-}
-
 /** A room this node has local members in: its reorder buffer and its local sessions by user. */
 interface MemberRoom {
   roomId: string
@@ -94,14 +70,6 @@ interface MemberRoom {
   users: Map<string, Set<ClientSession>>
 }
 
-interface PendingRequest {
-  peer: string
-  resolve: (body: unknown) => void
-  reject: (e: Error) => void
-  timer: NodeJS.Timeout
-  /** Runs synchronously when the reply arrives, before messages behind it in the same frame. */
-  onReply?: (body: unknown) => void
-}
 
 export class PeerNode implements RunningNode {
   readonly nodeId: string
@@ -115,19 +83,11 @@ export class PeerNode implements RunningNode {
   private readonly store: NodeStore
   private readonly transport: PeerTransport
   private readonly gateway: WsGateway
-  private readonly peers = new Map<string, Peer>()
-  /** Addresses dialled but not yet answered (or never answering). */
-  private readonly dialingAddresses = new Map<string, Promise<Hello>>()
-  /** Addresses the user removed: gossip must not bring them back until peers.add. */
-  private readonly removedAddresses = new Set<string>()
-  private detector: FailureDetectorState
+  private readonly links: PeerLinks
   readonly directory: Directory = newDirectory()
   readonly adminRooms = new Map<string, AdminRoom>()
   private readonly memberRooms = new Map<string, MemberRoom>()
-  private readonly pending = new Map<number, PendingRequest>()
-  private nextReqId = 1
   private tickTimer: NodeJS.Timeout | undefined
-  private heartbeatTimer: NodeJS.Timeout | undefined
   private saveRoomsTimer: NodeJS.Timeout | undefined
   /** Per room: the highest seq rooms.json allows (see SEQ_LEASE). */
   private readonly seqCeiling = new Map<string, number>()
@@ -143,20 +103,32 @@ export class PeerNode implements RunningNode {
     this.name = o.name ?? `${hostname()}:${o.grpcPort}`
     this.token = o.token ?? randomBytes(18).toString('base64url')
     this.log = o.log ?? (() => {})
-    // The detector ticks every TICK_MS; a tick that comes more than a heartbeat late means this
-    // node's event loop was not running (overload, a GC pause, SIGSTOP), so that time is not held
-    // against the peers: otherwise a busy node would declare healthy peers dead.
-    this.detector = createFailureDetector({
-      suspectMs: o.suspectMs,
-      deadMs: o.deadMs,
-      pauseGuardMs: Math.min(o.deadMs, Math.max(o.heartbeatMs, 4 * TICK_MS)),
-    })
     this.transport = new PeerTransport({
-      hello: () => this.hello(),
-      inboundHello: (h, remoteHost) => this.onInboundHello(h, remoteHost),
-      inbound: (from, messages) => this.onInbound(from, messages),
+      hello: () => this.links.hello(),
+      inboundHello: (h, remoteHost) => this.links.onInboundHello(h, remoteHost),
+      inbound: (from, messages) => this.links.onInbound(from, messages),
       outboundDown: () => {},
       log: this.log,
+    })
+    this.links = new PeerLinks({
+      nodeId: this.nodeId,
+      incarnation: this.incarnation,
+      self: () => this.selfRef(),
+      transport: this.transport,
+      store: this.store,
+      timing: o,
+      tickMs: TICK_MS,
+      log: this.log,
+      trace: (kind, text, roomId, peer) => this.trace(kind, text, roomId, peer),
+      emit: (e) => this.emit(e),
+      directoryRooms: () => [...this.directory.rooms.values()].map(toWireRoom),
+      ownRooms: () => [...this.adminRooms.values()].map((r) => toWireRoom(this.entryOf(r))),
+      learnRooms: (from, rooms, complete) => this.learnRooms(from, rooms, complete),
+      peerDead: (peer) => this.peerDied(peer),
+      peerRevived: (peer) => this.peerRevived(peer),
+      peerRestarted: (peer) => this.peerRestarted(peer),
+      resyncRoomsOf: (adminNodeId, why) => this.resyncRoomsOf(adminNodeId, why),
+      roomMessage: (from, m) => this.onRoomMessage(from, m),
     })
     this.gateway = new WsGateway({
       host: o.wsHost,
@@ -191,31 +163,15 @@ export class PeerNode implements RunningNode {
     this.deletions.recover()
 
     this.tickTimer = setInterval(() => this.tick(), Math.min(TICK_MS, this.o.heartbeatMs))
-    this.heartbeatTimer = setInterval(() => this.sendHeartbeats(), this.o.heartbeatMs)
-
-    const remembered = this.store.peers()
-    for (const address of new Set([...this.o.join, ...remembered])) {
-      this.dial(address).catch((e: Error) => this.log(`join ${address}: ${e.message} (will keep trying)`))
-    }
+    this.links.start(new Set([...this.o.join, ...this.store.peers()]))
   }
 
   async stop(): Promise<void> {
     if (this.stopped) return
     this.stopped = true
     clearInterval(this.tickTimer)
-    clearInterval(this.heartbeatTimer)
     this.flushRooms()
-    for (const p of this.peers.values()) clearTimeout(p.retryTimer)
-    // Graceful leave (issue 4.5): peers mark us dead at once instead of waiting for the detector.
-    const links = [...this.peers.values()].map((p) => p.link).filter((l): l is OutboundLink => !!l?.up)
-    for (const l of links) l.send(msg('leaving', { reason: 'node stopping' }))
-    await Promise.all(links.map((l) => l.drainAndEnd(500)))
-    for (const p of this.peers.values()) p.link?.close('stopping')
-    for (const r of this.pending.values()) {
-      clearTimeout(r.timer)
-      r.reject(new ChatError('room_unavailable', 'this node is stopping'))
-    }
-    this.pending.clear()
+    await this.links.stop()
     this.deletions.stop()
     await this.gateway.close()
     await this.transport.close()
@@ -224,21 +180,11 @@ export class PeerNode implements RunningNode {
   }
 
   knownPeerAddresses(): string[] {
-    return [...this.peers.values()].map((p) => p.address)
+    return this.links.knownAddresses()
   }
 
   // -------------------------------------------------------------------------------------------
-  // Cluster membership: dialling, hellos, gossip
-
-  private hello(): Hello {
-    return {
-      self: this.selfRef(),
-      incarnation: this.incarnation,
-      known: [...this.peers.values()].map((p) => ({ nodeId: p.nodeId, name: p.name, address: p.address })),
-      rooms: [...this.directory.rooms.values()].map(toWireRoom),
-      protocol: PROTOCOL_VERSION,
-    }
-  }
+  // Peers (peer-links.ts), and what their comings and goings mean for rooms
 
   selfRef(): NodeRef {
     return { nodeId: this.nodeId, name: this.name, address: this.grpcAddress }
@@ -248,136 +194,44 @@ export class PeerNode implements RunningNode {
     await this.dial(address)
   }
 
-  /** Open our Link to `address` and learn who is there; resolves with its Hello. */
   dial(address: string): Promise<Hello> {
-    address = address.trim()
-    if (!isPeerAddress(address)) return Promise.reject(new ChatError('bad_request', `not a host:port address: ${address}`))
-    const known = [...this.peers.values()].find((p) => p.address === address && p.link?.up)
-    if (known?.link?.peer) return Promise.resolve(known.link.peer)
-    const inFlight = this.dialingAddresses.get(address)
-    if (inFlight) return inFlight
-    const p = this.openLink(address).finally(() => this.dialingAddresses.delete(address))
-    this.dialingAddresses.set(address, p)
-    return p
+    return this.links.dial(address)
   }
 
-  private async openLink(address: string): Promise<Hello> {
-    if (this.stopped) throw new ChatError('internal', 'node is stopping')
-    const link = this.transport.newLink(address, (l, reason) => this.linkDown(l, reason))
-    let hello: Hello
-    try {
-      hello = await link.open(this.hello(), HANDSHAKE_TIMEOUT_MS)
-    } catch (e) {
-      link.close('handshake failed')
-      if (e instanceof LinkRefused) throw new ChatError('timeout', `nobody answers at ${address}: ${e.message}`)
-      throw e
-    }
-    const id = hello.self.nodeId
-    if (id === this.nodeId) {
-      // Our own address (or an alias of it): harmless, nothing to link.
-      link.close('self')
-      return hello
-    }
-    const peer = this.upsertPeer({ nodeId: id, name: hello.self.name, address: bestAddress(hello.self.address || address, splitAddress(address).host) })
-    if (peer.link && peer.link !== link && peer.link.up) {
-      link.close('duplicate')
-      return hello
-    }
-    peer.link = link
-    peer.dialing = false
-    this.heard(id)
-    this.takeHello(hello)
-    const deferred = peer.resyncOnLink
-    peer.resyncOnLink = undefined
-    if (deferred) this.resyncWhenLinked(peer, deferred.why, deferred.askRejoin)
-    this.savePeers()
-    this.trace('peer', `linked to ${hello.self.name} at ${address}`, undefined, hello.self.name)
-    return hello
+  send(nodeId: string, m: PeerMessage): boolean {
+    return this.links.send(nodeId, m)
   }
 
-  private linkDown(link: OutboundLink, reason: string): void {
-    const peer = [...this.peers.values()].find((p) => p.link === link)
-    if (!peer) return
-    peer.link = undefined
-    if (this.stopped || this.removedAddresses.has(peer.address)) return
-    this.log(`link to ${peer.name} (${peer.address}) down: ${reason}`)
-    this.scheduleRedial(peer)
+  broadcast(m: PeerMessage, except?: string): void {
+    this.links.broadcast(m, except)
   }
 
-  private scheduleRedial(peer: Peer): void {
-    if (peer.retryTimer || this.stopped) return
-    const { backoff, delayMs } = nextBackoff(peer.backoff)
-    peer.backoff = backoff
-    peer.retryTimer = setTimeout(() => {
-      peer.retryTimer = undefined
-      if (this.stopped || peer.link?.up || this.removedAddresses.has(peer.address)) return
-      this.dial(peer.address).catch(() => this.scheduleRedial(peer))
-    }, delayMs)
+  peerState(nodeId: string): PeerState | undefined {
+    return this.links.peerState(nodeId)
   }
 
-  private upsertPeer(ref: NodeRef): Peer {
-    let peer = this.peers.get(ref.nodeId)
-    if (!peer) {
-      peer = {
-        nodeId: ref.nodeId,
-        name: ref.name,
-        address: ref.address,
-        incarnation: '',
-        link: undefined,
-        dialing: false,
-        backoff: initialBackoff(),
-        retryTimer: undefined,
-        resyncOnLink: undefined,
-      }
-      this.peers.set(ref.nodeId, peer)
-    } else {
-      if (ref.name) peer.name = ref.name
-      if (ref.address && ref.address !== peer.address) {
-        peer.address = ref.address
-      }
-    }
-    return peer
+  peerName(nodeId: string): string {
+    return this.links.peerName(nodeId)
   }
 
-  /** A peer opened its Link to us. */
-  private onInboundHello(h: Hello, remoteHost?: string): void {
-    h = { ...h, self: { ...h.self, address: bestAddress(h.self.address, remoteHost) } }
-    // Dialled by ourselves (peers.add of our own address or an alias of it): answer, so the dialer
-    // sees its own Hello and drops the link; nothing to register.
-    if (h.self.nodeId === this.nodeId) return
-    if (!isPeerAddress(h.self.address)) throw new Error(`bad address in hello: ${h.self.address}`)
-    const isNew = !this.peers.has(h.self.nodeId)
-    const peer = this.upsertPeer(h.self)
-    this.removedAddresses.delete(peer.address)
-    this.heard(h.self.nodeId)
-    this.takeHello(h)
-    if (isNew) {
-      this.savePeers()
-      // The newcomer announces itself through us: tell everyone else (architecture.md, gossip).
-      this.broadcast(msg('gossip', { nodes: [h.self], rooms: [] }), h.self.nodeId)
-      this.trace('peer', `${h.self.name} joined through us`, undefined, h.self.name)
-    }
-    // We need our own Link to it to send anything back.
-    if (!peer.link?.up) {
-      peer.backoff = initialBackoff()
-      clearTimeout(peer.retryTimer)
-      peer.retryTimer = undefined
-      this.dial(peer.address).catch(() => this.scheduleRedial(peer))
-    }
+  answer<K extends ReplyKind>(
+    to: string,
+    reply: K,
+    reqId: number,
+    fn: () => Omit<Bodies[K], 'reqId' | 'error'>,
+    empty: Omit<Bodies[K], 'reqId' | 'error'>,
+  ): void {
+    this.links.answer(to, reply, reqId, fn, empty)
   }
 
-  /** What a Hello teaches us: its incarnation (restart?), the nodes it knows, its directory. */
-  private takeHello(h: Hello): void {
-    const peer = this.peers.get(h.self.nodeId)
-    if (peer && h.incarnation && peer.incarnation !== h.incarnation) {
-      const restarted = peer.incarnation !== ''
-      peer.incarnation = h.incarnation
-      if (restarted) this.peerRestarted(peer)
-    }
-    this.learnNodes(h.known, h.self.nodeId)
-    for (const r of h.rooms) this.mergeRoom(r)
-    // A Hello lists the whole directory of its sender, so it is complete for the sender's own rooms.
-    this.reconcileRoomsOf(h.self.nodeId, h.rooms)
+  request<T>(nodeId: string, build: (reqId: number) => PeerMessage, timeoutMs = REQUEST_TIMEOUT_MS, onReply?: (body: T) => void): Promise<T> {
+    return this.links.request(nodeId, build, timeoutMs, onReply)
+  }
+
+  /** Rooms a Hello or gossip listed: merge them, and forget ours of `from` it no longer lists. */
+  private learnRooms(from: string, rooms: WireRoom[], complete: boolean): void {
+    for (const r of rooms) this.mergeRoom(r)
+    if (complete) this.reconcileRoomsOf(from, rooms)
   }
 
   /**
@@ -394,105 +248,7 @@ export class PeerNode implements RunningNode {
     }
   }
 
-  private learnNodes(nodes: NodeRef[], via?: string): void {
-    // A loopback address is only meaningful on the machine of the node that told us: from a node on
-    // another machine, it means that machine's host (peer-address.ts).
-    const viaHost = via ? this.peers.get(via)?.address : undefined
-    const viaHostName = viaHost ? splitAddress(viaHost).host : undefined
-    for (const raw of nodes) {
-      const n = raw?.address ? { ...raw, address: bestAddress(raw.address, viaHostName) } : raw
-      if (!n?.nodeId || n.nodeId === this.nodeId || !isPeerAddress(n.address ?? '')) continue
-      if (this.removedAddresses.has(n.address)) continue
-      if (this.peers.has(n.nodeId)) continue
-      const peer = this.upsertPeer(n)
-      this.savePeers()
-      this.dial(peer.address).catch(() => this.scheduleRedial(peer))
-    }
-  }
-
-  private savePeers(): void {
-    try {
-      this.store.savePeers(this.knownPeerAddresses().filter((a) => !this.removedAddresses.has(a)))
-    } catch (e) {
-      this.log(`cannot save peers: ${(e as Error).message}`)
-    }
-  }
-
-  send(nodeId: string, m: PeerMessage): boolean {
-    const link = this.peers.get(nodeId)?.link
-    if (!link) return false
-    link.send(m)
-    return true
-  }
-
-  broadcast(m: PeerMessage, except?: string): void {
-    for (const p of this.peers.values()) if (p.nodeId !== except) p.link?.send(m)
-  }
-
-  private heartbeatRound = 0
-
-  private sendHeartbeats(): void {
-    const now = Date.now()
-    // Anti-entropy: every 10th round, our own rooms go to everyone again, so a directory update lost
-    // with a broken link is repaired within seconds even if no Hello is exchanged.
-    if (++this.heartbeatRound % 10 === 0) {
-      this.broadcast(
-        msg('gossip', { nodes: [], rooms: [...this.adminRooms.values()].map((r) => toWireRoom(this.entryOf(r))), ownerComplete: true }),
-      )
-    }
-    for (const p of this.peers.values()) {
-      // Piggybacking: a link that wrote anything within the period already told the peer we live.
-      if (p.link?.up && now - p.link.lastWriteAt >= this.o.heartbeatMs * 0.8) p.link.send(msg('heartbeat', { sentAt: now }))
-    }
-  }
-
-  // -------------------------------------------------------------------------------------------
-  // Failure detection
-
-  private heard(nodeId: string): void {
-    const peer = this.peers.get(nodeId)
-    if (peer) {
-      peer.backoff = initialBackoff()
-      // A peer we hear but cannot write to: dial at once instead of waiting for the backoff.
-      if (!peer.link && !this.dialingAddresses.has(peer.address) && !this.stopped) {
-        clearTimeout(peer.retryTimer)
-        peer.retryTimer = undefined
-        this.dial(peer.address).catch(() => this.scheduleRedial(peer))
-      }
-    }
-    this.detect({ type: 'heard', peer: nodeId, now: Date.now() })
-  }
-
-  private detect(input: Parameters<typeof failureDetectorStep>[1]): void {
-    const { state, effects } = failureDetectorStep(this.detector, input)
-    this.detector = state
-    for (const e of effects) this.peerStateChanged(e)
-  }
-
-  peerState(nodeId: string): PeerState | undefined {
-    if (nodeId === this.nodeId) return 'alive'
-    return this.detector.peers[nodeId]?.state
-  }
-
-  private peerStateChanged(e: PeerStateEffect): void {
-    const peer = this.peers.get(e.peer)
-    if (!peer) return
-    const name = peer.name
-    this.log(`peer ${name} ${e.from ?? 'new'} -> ${e.to}${e.silentMs ? ` after ${e.silentMs} ms of silence` : ''}`)
-    this.trace('heartbeat', `${name}: ${e.from ?? 'new'} → ${e.to}${e.silentMs ? ` (silent ${e.silentMs} ms)` : ''}`, undefined, name)
-    this.emit({ event: 'peer.status', nodeId: peer.nodeId, name, address: peer.address, state: e.to })
-    if (e.to === 'dead') this.peerDied(peer)
-    else if (e.to === 'alive' && e.from === 'dead') this.peerRevived(peer)
-  }
-
-  private peerDied(peer: Peer): void {
-    // Requests waiting on it fail now, not at their timeout (issue 4.2: never silence).
-    for (const [id, r] of this.pending) {
-      if (r.peer !== peer.nodeId) continue
-      clearTimeout(r.timer)
-      this.pending.delete(id)
-      r.reject(new ChatError('room_unavailable', `node ${peer.name} is unreachable`))
-    }
+  private peerDied(peer: NodeRef): void {
     for (const room of this.directory.rooms.values()) {
       if (room.adminNodeId !== peer.nodeId) continue
       this.emit({ event: 'room.unavailable', roomId: room.roomId, reason: `administrator ${peer.name} is unreachable` })
@@ -502,34 +258,16 @@ export class PeerNode implements RunningNode {
     this.deletions.peerDead(peer.nodeId)
   }
 
-  private peerRevived(peer: Peer): void {
+  private peerRevived(peer: NodeRef): void {
     for (const room of this.directory.rooms.values()) {
       if (room.adminNodeId !== peer.nodeId) continue
       this.emit({ event: 'room.available', roomId: room.roomId, reason: `administrator ${peer.name} is back` })
     }
-    // We dropped its members while it was dead: ask it to join them again; and we rejoin ours.
-    this.resyncWhenLinked(peer, 'administrator back', true)
   }
 
-  /** A new incarnation: the peer lost its memory. Its old members are gone; our members rejoin. */
-  private peerRestarted(peer: Peer): void {
-    this.log(`peer ${peer.name} restarted`)
+  /** A new incarnation: its old members are gone (peer-links.ts then rejoins ours). */
+  private peerRestarted(peer: NodeRef): void {
     for (const room of this.adminRooms.values()) this.roomStep(room, { type: 'node-dead', nodeId: peer.nodeId })
-    this.resyncWhenLinked(peer, 'administrator restarted', false)
-  }
-
-  /**
-   * Rejoin now if our Link to the peer is up; otherwise when it is (openLink). A restarted node that
-   * dials us first is heard on its inbound Link before ours is redialled: resyncing then would fail
-   * with "no link", and our users would stay out of its rooms while the room shows available.
-   */
-  private resyncWhenLinked(peer: Peer, why: string, askRejoin: boolean): void {
-    if (!peer.link?.up) {
-      peer.resyncOnLink = { why, askRejoin: askRejoin || !!peer.resyncOnLink?.askRejoin }
-      return
-    }
-    if (askRejoin) this.send(peer.nodeId, msg('rejoin', { reason: 'you were declared dead' }))
-    this.resyncRoomsOf(peer.nodeId, why)
   }
 
   /** Join again every local user of the rooms `adminNodeId` administers, and fetch what we missed. */
@@ -555,46 +293,16 @@ export class PeerNode implements RunningNode {
 
   private tick(): void {
     const now = Date.now()
-    this.detect({ type: 'tick', now })
+    this.links.tick(now)
     for (const mr of this.memberRooms.values()) this.reorder(mr, { type: 'tick', now })
     this.deletions.tick(now)
   }
 
   // -------------------------------------------------------------------------------------------
-  // Peer messages
+  // Peer messages about rooms (peer-links.ts handles those about links, and the replies)
 
-  private onInbound(from: string, messages: DecodedMessage[]): void {
-    this.heard(from)
-    for (const m of messages) {
-      try {
-        this.onPeerMessage(from, m)
-      } catch (e) {
-        // A malformed or unexpected message from one peer must not take the node down.
-        this.log(`bad ${m?.body ?? 'unknown'} message from ${this.peerName(from)}: ${(e as Error).message}`)
-      }
-    }
-  }
-
-  peerName(nodeId: string): string {
-    return nodeId === this.nodeId ? this.name : (this.peers.get(nodeId)?.name ?? nodeId.slice(0, 8))
-  }
-
-  private onPeerMessage(from: string, m: DecodedMessage): void {
+  private onRoomMessage(from: string, m: DecodedMessage): void {
     switch (m.body) {
-      case 'hello':
-        this.takeHello(m.hello)
-        return
-      case 'heartbeat':
-        return
-      case 'leaving':
-        this.trace('peer', `${this.peerName(from)} is leaving`, undefined, this.peerName(from))
-        this.detect({ type: 'left', peer: from, now: Date.now() })
-        return
-      case 'gossip':
-        this.learnNodes(m.gossip.nodes ?? [], from)
-        for (const r of m.gossip.rooms ?? []) this.mergeRoom(r)
-        if (m.gossip.ownerComplete) this.reconcileRoomsOf(from, m.gossip.rooms ?? [])
-        return
       case 'roomRemoved':
         this.dropRoom(requireString(m.roomRemoved.roomId, 'roomId'))
         return
@@ -652,65 +360,9 @@ export class PeerNode implements RunningNode {
         }, { messages: [] })
         return
       }
-      case 'joinReply':
-      case 'membersReply':
-      case 'sendAck':
-      case 'fetchReply':
-      case 'deleteReply': {
-        const body = (m as unknown as Record<string, { reqId: number }>)[m.body]
-        const r = this.pending.get(body.reqId)
-        if (!r || r.peer !== from) return // late answer to a request that timed out
-        this.pending.delete(body.reqId)
-        clearTimeout(r.timer)
-        r.onReply?.(body)
-        r.resolve(body)
-        return
-      }
       default:
         this.deletions.onPeerMessage(from, m)
     }
-  }
-
-  /** Run `fn` for a peer's request and send back its reply or its error. */
-  answer<K extends 'joinReply' | 'membersReply' | 'sendAck' | 'fetchReply' | 'deleteReply'>(
-    to: string,
-    reply: K,
-    reqId: number,
-    fn: () => Omit<Bodies[K], 'reqId' | 'error'>,
-    empty: Omit<Bodies[K], 'reqId' | 'error'>,
-  ): void {
-    let body: Bodies[K]
-    try {
-      body = { ...fn(), reqId, error: null } as Bodies[K]
-    } catch (e) {
-      const err: Failure = e instanceof ChatError ? { code: e.code, message: e.message } : { code: 'internal', message: 'internal error' }
-      if (!(e instanceof ChatError)) this.log(`answering ${reply}: ${(e as Error).stack}`)
-      body = { ...empty, reqId, error: err } as Bodies[K]
-    }
-    this.send(to, msg(reply, body))
-  }
-
-  /** Send a request to a peer and wait for the reply with the same reqId. */
-  request<T>(
-    nodeId: string,
-    build: (reqId: number) => PeerMessage,
-    timeoutMs = REQUEST_TIMEOUT_MS,
-    onReply?: (body: T) => void,
-  ): Promise<T> {
-    const name = this.peerName(nodeId)
-    if (this.peerState(nodeId) === 'dead') return Promise.reject(new ChatError('room_unavailable', `node ${name} is unreachable`))
-    const reqId = this.nextReqId++
-    return new Promise<T>((resolve, reject) => {
-      if (!this.send(nodeId, build(reqId))) {
-        reject(new ChatError('room_unavailable', `no link to node ${name}`))
-        return
-      }
-      const timer = setTimeout(() => {
-        this.pending.delete(reqId)
-        reject(new ChatError('timeout', `node ${name} did not answer within ${timeoutMs} ms`))
-      }, timeoutMs)
-      this.pending.set(reqId, { peer: nodeId, resolve: resolve as (b: unknown) => void, reject, timer, onReply: onReply as ((b: unknown) => void) | undefined })
-    })
   }
 
   // -------------------------------------------------------------------------------------------
@@ -767,7 +419,7 @@ export class PeerNode implements RunningNode {
       adminNodeId: e.adminNodeId,
       adminNodeName: e.adminNodeName,
       memberCount: e.memberCount,
-      available: this.peerState(e.adminNodeId) !== 'dead' && (e.adminNodeId === this.nodeId || this.peers.has(e.adminNodeId)),
+      available: this.peerState(e.adminNodeId) !== 'dead' && (e.adminNodeId === this.nodeId || this.links.knows(e.adminNodeId)),
       joined: session ? session.rooms.has(e.roomId) : false,
       createdBy: e.createdBy,
       frozen: e.frozen,
@@ -1133,43 +785,19 @@ export class PeerNode implements RunningNode {
     return { messages: reply.messages.map(fromWireMessage) }
   }
 
-  private peerInfo(p: Peer): PeerInfo {
-    const d = this.detector.peers[p.nodeId]
-    return { nodeId: p.nodeId, name: p.name, address: p.address, state: d?.state ?? 'suspect', lastSeenMs: d?.lastHeardMs ?? 0 }
-  }
-
   private opPeers(): Results['peers.list'] {
     return {
       self: { nodeId: this.nodeId, name: this.name, address: this.grpcAddress },
-      peers: [...this.peers.values()].filter((p) => !this.removedAddresses.has(p.address)).map((p) => this.peerInfo(p)).sort((a, b) => a.name.localeCompare(b.name)),
+      peers: this.links.list(),
     }
   }
 
   private async opAddPeer(address: string): Promise<Results['peers.add']> {
-    address = address.trim()
-    this.removedAddresses.delete(address)
-    const hello = await this.dial(address)
-    if (hello.self.nodeId === this.nodeId) {
-      return { peer: { nodeId: this.nodeId, name: this.name, address: this.grpcAddress, state: 'alive', lastSeenMs: Date.now() } }
-    }
-    const peer = this.peers.get(hello.self.nodeId)!
-    this.removedAddresses.delete(peer.address)
-    this.savePeers()
-    return { peer: this.peerInfo(peer) }
+    return { peer: await this.links.add(address) }
   }
 
   private opRemovePeer(address: string): Results['peers.remove'] {
-    address = address.trim()
-    const peer = [...this.peers.values()].find((p) => p.address === address)
-    if (!peer) throw new ChatError('not_found', `no peer at ${address}`)
-    this.removedAddresses.add(peer.address)
-    clearTimeout(peer.retryTimer)
-    peer.retryTimer = undefined
-    peer.link?.close('removed')
-    this.peers.delete(peer.nodeId)
-    this.detect({ type: 'forget', peer: peer.nodeId })
-    this.savePeers()
-    this.trace('peer', `removed peer ${peer.name}`, undefined, peer.name)
+    this.links.remove(address)
     return {}
   }
 
@@ -1203,33 +831,8 @@ export class PeerNode implements RunningNode {
   }
 }
 
-function requireString(v: unknown, what: string): string {
-  if (typeof v !== 'string' || v.length === 0 || v.length > 4096) throw new ChatError('bad_request', `${what} missing`)
-  return v
-}
-
 function byName(a: RoomInfo, b: RoomInfo): number {
   return a.name.localeCompare(b.name) || a.roomId.localeCompare(b.roomId)
-}
-
-export function toWireRoom(e: DirectoryEntry): WireRoom {
-  return { ...e }
-}
-
-function toWireMessage(m: ChatMessage): Bodies['deliver']['messages'][number] {
-  return { ...m }
-}
-
-function fromWireMessage(m: Bodies['deliver']['messages'][number]): ChatMessage {
-  return {
-    roomId: m.roomId,
-    seq: Number(m.seq),
-    user: m.user,
-    nodeId: m.nodeId,
-    text: m.text,
-    sentAt: Number(m.sentAt),
-    clientMsgId: m.clientMsgId,
-  }
 }
 
 /** What lab mates can type to reach this node: the bound address, or every LAN address if bound to all. */

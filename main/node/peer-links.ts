@@ -1,0 +1,566 @@
+/**
+ * The node's links to its peers (architecture.md, "Cluster membership" and "Failure detection"):
+ * the peer table, dialling with backoff, Hellos and the gossip of nodes, heartbeats, the failure
+ * detector, and request/answer plumbing over the Links.
+ *
+ * Rooms are not its business: what a Hello or gossip says about rooms, what a peer's death or
+ * restart means for rooms, and every room or deletion message go to the components it is given.
+ * Every request to another node has a timeout and fails at once when that node is declared dead,
+ * so a client never waits on silence.
+ */
+import {
+  isPeerAddress,
+  PROTOCOL_VERSION,
+  type PeerInfo,
+  type PeerState,
+  type ServerEvent,
+  type TraceKind,
+} from '../../proto/client-protocol'
+import { ChatError } from '../core/errors'
+import {
+  createFailureDetector,
+  failureDetectorStep,
+  initialBackoff,
+  nextBackoff,
+  type Backoff,
+  type FailureDetectorState,
+  type PeerStateEffect,
+} from '../core/failure-detector'
+import { msg, type Bodies, type DecodedMessage, type Failure, type Hello, type NodeRef, type PeerMessage, type WireRoom } from '../cluster/peer-messages'
+import { bestAddress, splitAddress } from '../cluster/peer-address'
+import { LinkRefused, type OutboundLink, type PeerTransport } from '../cluster/peer-transport'
+import type { NodeOptions } from './node-options'
+import type { NodeStore } from './node-store'
+
+/** How long a request to another node may take before the client gets `timeout`. */
+export const REQUEST_TIMEOUT_MS = 8000
+const HANDSHAKE_TIMEOUT_MS = 5000
+
+/** The replies a peer sends back to a `request`, matched to it by reqId. */
+export type ReplyKind = 'joinReply' | 'membersReply' | 'sendAck' | 'fetchReply' | 'deleteReply'
+
+export interface PeerLinksComponents {
+  readonly nodeId: string
+  readonly incarnation: string
+  /** Our name and advertised address: both are known only once the node listens. */
+  self(): NodeRef
+  readonly transport: Pick<PeerTransport, 'newLink'>
+  readonly store: Pick<NodeStore, 'savePeers'>
+  readonly timing: Pick<NodeOptions, 'heartbeatMs' | 'suspectMs' | 'deadMs'>
+  /** How often the node calls tick(): the detector's pause guard is sized from it. */
+  readonly tickMs: number
+  log(line: string): void
+  trace(kind: TraceKind, text: string, roomId?: string, peer?: string): void
+  emit(e: ServerEvent): void
+  /** The whole directory, as our Hello carries it. */
+  directoryRooms(): WireRoom[]
+  /** The rooms this node administers, gossiped again now and then (anti-entropy). */
+  ownRooms(): WireRoom[]
+  /** Rooms a Hello or gossip from `from` lists; `complete` when they are all the rooms `from` administers. */
+  learnRooms(from: string, rooms: WireRoom[], complete: boolean): void
+  /** A peer was declared dead; its pending requests have already failed. */
+  peerDead(peer: NodeRef): void
+  /** A dead peer is heard again (before our users are joined again to its rooms). */
+  peerRevived(peer: NodeRef): void
+  /** A peer came back with a new incarnation: it lost its memory. */
+  peerRestarted(peer: NodeRef): void
+  /** Join every local user again to the rooms `adminNodeId` administers. */
+  resyncRoomsOf(adminNodeId: string, why: string): void
+  /** Every message that is not about the links themselves: rooms and deletions. */
+  roomMessage(from: string, m: DecodedMessage): void
+}
+
+interface Peer {
+  nodeId: string
+  name: string
+  address: string
+  incarnation: string
+  link: OutboundLink | undefined
+  dialing: boolean
+  backoff: Backoff
+  retryTimer: NodeJS.Timeout | undefined
+  /** Revived or restarted while we had no link to it (it dialled us first): resync once ours is up. */
+  resyncOnLink: { why: string; askRejoin: boolean } | undefined
+}
+
+interface PendingRequest {
+  peer: string
+  resolve: (body: unknown) => void
+  reject: (e: Error) => void
+  timer: NodeJS.Timeout
+  /** Runs synchronously when the reply arrives, before messages behind it in the same frame. */
+  onReply?: (body: unknown) => void
+}
+
+export class PeerLinks {
+  private readonly peers = new Map<string, Peer>()
+  /** Addresses dialled but not yet answered (or never answering). */
+  private readonly dialingAddresses = new Map<string, Promise<Hello>>()
+  /** Addresses the user removed: gossip must not bring them back until peers.add. */
+  private readonly removedAddresses = new Set<string>()
+  private detector: FailureDetectorState
+  private readonly pending = new Map<number, PendingRequest>()
+  private nextReqId = 1
+  private heartbeatTimer: NodeJS.Timeout | undefined
+  private heartbeatRound = 0
+  private stopped = false
+
+  constructor(private readonly c: PeerLinksComponents) {
+    // The detector ticks every tickMs; a tick that comes more than a heartbeat late means this
+    // node's event loop was not running (overload, a GC pause, SIGSTOP), so that time is not held
+    // against the peers: otherwise a busy node would declare healthy peers dead.
+    const t = c.timing
+    this.detector = createFailureDetector({
+      suspectMs: t.suspectMs,
+      deadMs: t.deadMs,
+      pauseGuardMs: Math.min(t.deadMs, Math.max(t.heartbeatMs, 4 * c.tickMs)),
+    })
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Start and stop
+
+  /** Start heartbeats and dial `addresses` (the --join list and the peers remembered from last run). */
+  start(addresses: Iterable<string>): void {
+    this.heartbeatTimer = setInterval(() => this.sendHeartbeats(), this.c.timing.heartbeatMs)
+    for (const address of addresses) {
+      this.dial(address).catch((e: Error) => this.c.log(`join ${address}: ${e.message} (will keep trying)`))
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true
+    clearInterval(this.heartbeatTimer)
+    for (const p of this.peers.values()) clearTimeout(p.retryTimer)
+    // Graceful leave (issue 4.5): peers mark us dead at once instead of waiting for the detector.
+    const links = [...this.peers.values()].map((p) => p.link).filter((l): l is OutboundLink => !!l?.up)
+    for (const l of links) l.send(msg('leaving', { reason: 'node stopping' }))
+    await Promise.all(links.map((l) => l.drainAndEnd(500)))
+    for (const p of this.peers.values()) p.link?.close('stopping')
+    for (const r of this.pending.values()) {
+      clearTimeout(r.timer)
+      r.reject(new ChatError('room_unavailable', 'this node is stopping'))
+    }
+    this.pending.clear()
+  }
+
+  knownAddresses(): string[] {
+    return [...this.peers.values()].map((p) => p.address)
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Cluster membership: dialling, hellos, gossip
+
+  hello(): Hello {
+    return {
+      self: this.c.self(),
+      incarnation: this.c.incarnation,
+      known: [...this.peers.values()].map((p) => ({ nodeId: p.nodeId, name: p.name, address: p.address })),
+      rooms: this.c.directoryRooms(),
+      protocol: PROTOCOL_VERSION,
+    }
+  }
+
+  /** Open our Link to `address` and learn who is there; resolves with its Hello. */
+  dial(address: string): Promise<Hello> {
+    address = address.trim()
+    if (!isPeerAddress(address)) return Promise.reject(new ChatError('bad_request', `not a host:port address: ${address}`))
+    const known = [...this.peers.values()].find((p) => p.address === address && p.link?.up)
+    if (known?.link?.peer) return Promise.resolve(known.link.peer)
+    const inFlight = this.dialingAddresses.get(address)
+    if (inFlight) return inFlight
+    const p = this.openLink(address).finally(() => this.dialingAddresses.delete(address))
+    this.dialingAddresses.set(address, p)
+    return p
+  }
+
+  private async openLink(address: string): Promise<Hello> {
+    if (this.stopped) throw new ChatError('internal', 'node is stopping')
+    const link = this.c.transport.newLink(address, (l, reason) => this.linkDown(l, reason))
+    let hello: Hello
+    try {
+      hello = await link.open(this.hello(), HANDSHAKE_TIMEOUT_MS)
+    } catch (e) {
+      link.close('handshake failed')
+      if (e instanceof LinkRefused) throw new ChatError('timeout', `nobody answers at ${address}: ${e.message}`)
+      throw e
+    }
+    const id = hello.self.nodeId
+    if (id === this.c.nodeId) {
+      // Our own address (or an alias of it): harmless, nothing to link.
+      link.close('self')
+      return hello
+    }
+    const peer = this.upsertPeer({ nodeId: id, name: hello.self.name, address: bestAddress(hello.self.address || address, splitAddress(address).host) })
+    if (peer.link && peer.link !== link && peer.link.up) {
+      link.close('duplicate')
+      return hello
+    }
+    peer.link = link
+    peer.dialing = false
+    this.heard(id)
+    this.takeHello(hello)
+    const deferred = peer.resyncOnLink
+    peer.resyncOnLink = undefined
+    if (deferred) this.resyncWhenLinked(peer, deferred.why, deferred.askRejoin)
+    this.savePeers()
+    this.c.trace('peer', `linked to ${hello.self.name} at ${address}`, undefined, hello.self.name)
+    return hello
+  }
+
+  private linkDown(link: OutboundLink, reason: string): void {
+    const peer = [...this.peers.values()].find((p) => p.link === link)
+    if (!peer) return
+    peer.link = undefined
+    if (this.stopped || this.removedAddresses.has(peer.address)) return
+    this.c.log(`link to ${peer.name} (${peer.address}) down: ${reason}`)
+    this.scheduleRedial(peer)
+  }
+
+  private scheduleRedial(peer: Peer): void {
+    if (peer.retryTimer || this.stopped) return
+    const { backoff, delayMs } = nextBackoff(peer.backoff)
+    peer.backoff = backoff
+    peer.retryTimer = setTimeout(() => {
+      peer.retryTimer = undefined
+      if (this.stopped || peer.link?.up || this.removedAddresses.has(peer.address)) return
+      this.dial(peer.address).catch(() => this.scheduleRedial(peer))
+    }, delayMs)
+  }
+
+  private upsertPeer(ref: NodeRef): Peer {
+    let peer = this.peers.get(ref.nodeId)
+    if (!peer) {
+      peer = {
+        nodeId: ref.nodeId,
+        name: ref.name,
+        address: ref.address,
+        incarnation: '',
+        link: undefined,
+        dialing: false,
+        backoff: initialBackoff(),
+        retryTimer: undefined,
+        resyncOnLink: undefined,
+      }
+      this.peers.set(ref.nodeId, peer)
+    } else {
+      if (ref.name) peer.name = ref.name
+      if (ref.address && ref.address !== peer.address) {
+        peer.address = ref.address
+      }
+    }
+    return peer
+  }
+
+  /** A peer opened its Link to us. */
+  onInboundHello(h: Hello, remoteHost?: string): void {
+    h = { ...h, self: { ...h.self, address: bestAddress(h.self.address, remoteHost) } }
+    // Dialled by ourselves (peers.add of our own address or an alias of it): answer, so the dialer
+    // sees its own Hello and drops the link; nothing to register.
+    if (h.self.nodeId === this.c.nodeId) return
+    if (!isPeerAddress(h.self.address)) throw new Error(`bad address in hello: ${h.self.address}`)
+    const isNew = !this.peers.has(h.self.nodeId)
+    const peer = this.upsertPeer(h.self)
+    this.removedAddresses.delete(peer.address)
+    this.heard(h.self.nodeId)
+    this.takeHello(h)
+    if (isNew) {
+      this.savePeers()
+      // The newcomer announces itself through us: tell everyone else (architecture.md, gossip).
+      this.broadcast(msg('gossip', { nodes: [h.self], rooms: [] }), h.self.nodeId)
+      this.c.trace('peer', `${h.self.name} joined through us`, undefined, h.self.name)
+    }
+    // We need our own Link to it to send anything back.
+    if (!peer.link?.up) {
+      peer.backoff = initialBackoff()
+      clearTimeout(peer.retryTimer)
+      peer.retryTimer = undefined
+      this.dial(peer.address).catch(() => this.scheduleRedial(peer))
+    }
+  }
+
+  /** What a Hello teaches us: its incarnation (restart?), the nodes it knows, its directory. */
+  private takeHello(h: Hello): void {
+    const peer = this.peers.get(h.self.nodeId)
+    if (peer && h.incarnation && peer.incarnation !== h.incarnation) {
+      const restarted = peer.incarnation !== ''
+      peer.incarnation = h.incarnation
+      if (restarted) this.peerRestarted(peer)
+    }
+    this.learnNodes(h.known, h.self.nodeId)
+    // A Hello lists the whole directory of its sender, so it is complete for the sender's own rooms.
+    this.c.learnRooms(h.self.nodeId, h.rooms, true)
+  }
+
+  private learnNodes(nodes: NodeRef[], via?: string): void {
+    // A loopback address is only meaningful on the machine of the node that told us: from a node on
+    // another machine, it means that machine's host (peer-address.ts).
+    const viaHost = via ? this.peers.get(via)?.address : undefined
+    const viaHostName = viaHost ? splitAddress(viaHost).host : undefined
+    for (const raw of nodes) {
+      const n = raw?.address ? { ...raw, address: bestAddress(raw.address, viaHostName) } : raw
+      if (!n?.nodeId || n.nodeId === this.c.nodeId || !isPeerAddress(n.address ?? '')) continue
+      if (this.removedAddresses.has(n.address)) continue
+      if (this.peers.has(n.nodeId)) continue
+      const peer = this.upsertPeer(n)
+      this.savePeers()
+      this.dial(peer.address).catch(() => this.scheduleRedial(peer))
+    }
+  }
+
+  private savePeers(): void {
+    try {
+      this.c.store.savePeers(this.knownAddresses().filter((a) => !this.removedAddresses.has(a)))
+    } catch (e) {
+      this.c.log(`cannot save peers: ${(e as Error).message}`)
+    }
+  }
+
+  send(nodeId: string, m: PeerMessage): boolean {
+    const link = this.peers.get(nodeId)?.link
+    if (!link) return false
+    link.send(m)
+    return true
+  }
+
+  broadcast(m: PeerMessage, except?: string): void {
+    for (const p of this.peers.values()) if (p.nodeId !== except) p.link?.send(m)
+  }
+
+  private sendHeartbeats(): void {
+    const now = Date.now()
+    // Anti-entropy: every 10th round, our own rooms go to everyone again, so a directory update lost
+    // with a broken link is repaired within seconds even if no Hello is exchanged.
+    if (++this.heartbeatRound % 10 === 0) {
+      this.broadcast(msg('gossip', { nodes: [], rooms: this.c.ownRooms(), ownerComplete: true }))
+    }
+    for (const p of this.peers.values()) {
+      // Piggybacking: a link that wrote anything within the period already told the peer we live.
+      if (p.link?.up && now - p.link.lastWriteAt >= this.c.timing.heartbeatMs * 0.8) p.link.send(msg('heartbeat', { sentAt: now }))
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Peers as the user sees them (peers.list, peers.add, peers.remove)
+
+  private peerInfo(p: Peer): PeerInfo {
+    const d = this.detector.peers[p.nodeId]
+    return { nodeId: p.nodeId, name: p.name, address: p.address, state: d?.state ?? 'suspect', lastSeenMs: d?.lastHeardMs ?? 0 }
+  }
+
+  /** Every peer the user has not removed, by name. */
+  list(): PeerInfo[] {
+    return [...this.peers.values()].filter((p) => !this.removedAddresses.has(p.address)).map((p) => this.peerInfo(p)).sort((a, b) => a.name.localeCompare(b.name))
+  }
+
+  /** The user adds a peer: undo an earlier removal, dial it, and remember it. */
+  async add(address: string): Promise<PeerInfo> {
+    address = address.trim()
+    this.removedAddresses.delete(address)
+    const hello = await this.dial(address)
+    if (hello.self.nodeId === this.c.nodeId) {
+      const self = this.c.self()
+      return { nodeId: self.nodeId, name: self.name, address: self.address, state: 'alive', lastSeenMs: Date.now() }
+    }
+    const peer = this.peers.get(hello.self.nodeId)!
+    this.removedAddresses.delete(peer.address)
+    this.savePeers()
+    return this.peerInfo(peer)
+  }
+
+  /** The user removes a peer: close its link and keep gossip from bringing it back. */
+  remove(address: string): void {
+    address = address.trim()
+    const peer = [...this.peers.values()].find((p) => p.address === address)
+    if (!peer) throw new ChatError('not_found', `no peer at ${address}`)
+    this.removedAddresses.add(peer.address)
+    clearTimeout(peer.retryTimer)
+    peer.retryTimer = undefined
+    peer.link?.close('removed')
+    this.peers.delete(peer.nodeId)
+    this.detect({ type: 'forget', peer: peer.nodeId })
+    this.savePeers()
+    this.c.trace('peer', `removed peer ${peer.name}`, undefined, peer.name)
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Failure detection
+
+  private heard(nodeId: string): void {
+    const peer = this.peers.get(nodeId)
+    if (peer) {
+      peer.backoff = initialBackoff()
+      // A peer we hear but cannot write to: dial at once instead of waiting for the backoff.
+      if (!peer.link && !this.dialingAddresses.has(peer.address) && !this.stopped) {
+        clearTimeout(peer.retryTimer)
+        peer.retryTimer = undefined
+        this.dial(peer.address).catch(() => this.scheduleRedial(peer))
+      }
+    }
+    this.detect({ type: 'heard', peer: nodeId, now: Date.now() })
+  }
+
+  private detect(input: Parameters<typeof failureDetectorStep>[1]): void {
+    const { state, effects } = failureDetectorStep(this.detector, input)
+    this.detector = state
+    for (const e of effects) this.peerStateChanged(e)
+  }
+
+  tick(now: number): void {
+    this.detect({ type: 'tick', now })
+  }
+
+  peerState(nodeId: string): PeerState | undefined {
+    if (nodeId === this.c.nodeId) return 'alive'
+    return this.detector.peers[nodeId]?.state
+  }
+
+  /** In the peer table (heard of, by a Hello or gossip, and not removed). */
+  knows(nodeId: string): boolean {
+    return this.peers.has(nodeId)
+  }
+
+  private peerStateChanged(e: PeerStateEffect): void {
+    const peer = this.peers.get(e.peer)
+    if (!peer) return
+    const name = peer.name
+    this.c.log(`peer ${name} ${e.from ?? 'new'} -> ${e.to}${e.silentMs ? ` after ${e.silentMs} ms of silence` : ''}`)
+    this.c.trace('heartbeat', `${name}: ${e.from ?? 'new'} → ${e.to}${e.silentMs ? ` (silent ${e.silentMs} ms)` : ''}`, undefined, name)
+    this.c.emit({ event: 'peer.status', nodeId: peer.nodeId, name, address: peer.address, state: e.to })
+    if (e.to === 'dead') this.peerDied(peer)
+    else if (e.to === 'alive' && e.from === 'dead') this.peerRevived(peer)
+  }
+
+  private peerDied(peer: Peer): void {
+    // Requests waiting on it fail now, not at their timeout (issue 4.2: never silence).
+    for (const [id, r] of this.pending) {
+      if (r.peer !== peer.nodeId) continue
+      clearTimeout(r.timer)
+      this.pending.delete(id)
+      r.reject(new ChatError('room_unavailable', `node ${peer.name} is unreachable`))
+    }
+    this.c.peerDead(peer)
+  }
+
+  private peerRevived(peer: Peer): void {
+    this.c.peerRevived(peer)
+    // We dropped its members while it was dead: ask it to join them again; and we rejoin ours.
+    this.resyncWhenLinked(peer, 'administrator back', true)
+  }
+
+  /** A new incarnation: the peer lost its memory. Its old members are gone; our members rejoin. */
+  private peerRestarted(peer: Peer): void {
+    this.c.log(`peer ${peer.name} restarted`)
+    this.c.peerRestarted(peer)
+    this.resyncWhenLinked(peer, 'administrator restarted', false)
+  }
+
+  /**
+   * Rejoin now if our Link to the peer is up; otherwise when it is (openLink). A restarted node that
+   * dials us first is heard on its inbound Link before ours is redialled: resyncing then would fail
+   * with "no link", and our users would stay out of its rooms while the room shows available.
+   */
+  private resyncWhenLinked(peer: Peer, why: string, askRejoin: boolean): void {
+    if (!peer.link?.up) {
+      peer.resyncOnLink = { why, askRejoin: askRejoin || !!peer.resyncOnLink?.askRejoin }
+      return
+    }
+    if (askRejoin) this.send(peer.nodeId, msg('rejoin', { reason: 'you were declared dead' }))
+    this.c.resyncRoomsOf(peer.nodeId, why)
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Peer messages
+
+  onInbound(from: string, messages: DecodedMessage[]): void {
+    this.heard(from)
+    for (const m of messages) {
+      try {
+        this.onPeerMessage(from, m)
+      } catch (e) {
+        // A malformed or unexpected message from one peer must not take the node down.
+        this.c.log(`bad ${m?.body ?? 'unknown'} message from ${this.peerName(from)}: ${(e as Error).message}`)
+      }
+    }
+  }
+
+  peerName(nodeId: string): string {
+    return nodeId === this.c.nodeId ? this.c.self().name : (this.peers.get(nodeId)?.name ?? nodeId.slice(0, 8))
+  }
+
+  private onPeerMessage(from: string, m: DecodedMessage): void {
+    switch (m.body) {
+      case 'hello':
+        this.takeHello(m.hello)
+        return
+      case 'heartbeat':
+        return
+      case 'leaving':
+        this.c.trace('peer', `${this.peerName(from)} is leaving`, undefined, this.peerName(from))
+        this.detect({ type: 'left', peer: from, now: Date.now() })
+        return
+      case 'gossip':
+        this.learnNodes(m.gossip.nodes ?? [], from)
+        this.c.learnRooms(from, m.gossip.rooms ?? [], !!m.gossip.ownerComplete)
+        return
+      case 'joinReply':
+      case 'membersReply':
+      case 'sendAck':
+      case 'fetchReply':
+      case 'deleteReply': {
+        const body = (m as unknown as Record<string, { reqId: number }>)[m.body]
+        const r = this.pending.get(body.reqId)
+        if (!r || r.peer !== from) return // late answer to a request that timed out
+        this.pending.delete(body.reqId)
+        clearTimeout(r.timer)
+        r.onReply?.(body)
+        r.resolve(body)
+        return
+      }
+      default:
+        this.c.roomMessage(from, m)
+    }
+  }
+
+  /** Run `fn` for a peer's request and send back its reply or its error. */
+  answer<K extends ReplyKind>(
+    to: string,
+    reply: K,
+    reqId: number,
+    fn: () => Omit<Bodies[K], 'reqId' | 'error'>,
+    empty: Omit<Bodies[K], 'reqId' | 'error'>,
+  ): void {
+    let body: Bodies[K]
+    try {
+      body = { ...fn(), reqId, error: null } as Bodies[K]
+    } catch (e) {
+      const err: Failure = e instanceof ChatError ? { code: e.code, message: e.message } : { code: 'internal', message: 'internal error' }
+      if (!(e instanceof ChatError)) this.c.log(`answering ${reply}: ${(e as Error).stack}`)
+      body = { ...empty, reqId, error: err } as Bodies[K]
+    }
+    this.send(to, msg(reply, body))
+  }
+
+  /** Send a request to a peer and wait for the reply with the same reqId. */
+  request<T>(
+    nodeId: string,
+    build: (reqId: number) => PeerMessage,
+    timeoutMs = REQUEST_TIMEOUT_MS,
+    onReply?: (body: T) => void,
+  ): Promise<T> {
+    const name = this.peerName(nodeId)
+    if (this.peerState(nodeId) === 'dead') return Promise.reject(new ChatError('room_unavailable', `node ${name} is unreachable`))
+    const reqId = this.nextReqId++
+    return new Promise<T>((resolve, reject) => {
+      if (!this.send(nodeId, build(reqId))) {
+        reject(new ChatError('room_unavailable', `no link to node ${name}`))
+        return
+      }
+      const timer = setTimeout(() => {
+        this.pending.delete(reqId)
+        reject(new ChatError('timeout', `node ${name} did not answer within ${timeoutMs} ms`))
+      }, timeoutMs)
+      this.pending.set(reqId, { peer: nodeId, resolve: resolve as (b: unknown) => void, reject, timer, onReply: onReply as ((b: unknown) => void) | undefined })
+    })
+  }
+}
