@@ -214,10 +214,40 @@ describe.skipIf(!existsSync(CHROMIUM))('chat UI in a real browser against real n
     expect(await forwarded.innerText()).toMatch(/^\d\d:\d\d:\d\d\.\d{3}\s+seq\s+forwarded send from n2 for lab\s+peer\s+n2$/)
   })
 
-  it('turns the room of a killed node unavailable on the other page', async () => {
+  it('keeps a message sent while the administrator is paused waiting, and delivers it once when it resumes', async () => {
     await alice.getByRole('button', { name: 'Chat' }).click()
     await alice.getByRole('button', { name: 'Room n3 lobby' }).click()
     await alice.getByRole('button', { name: 'Join room' }).click()
+    const log = alice.getByRole('log', { name: 'Messages in n3 lobby' })
+    await log.waitFor()
+    n3.proc.kill('SIGSTOP')
+    try {
+      await alice.getByRole('textbox', { name: 'Message' }).fill('sent during the pause')
+      await alice.getByRole('textbox', { name: 'Message' }).press('Enter')
+      // n1 declares n3 dead while the forwarded send is in flight: its outcome is unknown, so the
+      // message is not "failed" but waits for the administrator, without Retry / Discard.
+      const waiting = log.getByRole('article', { name: 'Your message, waiting for the administrator' })
+      await waiting.getByText('waiting for the administrator…').waitFor({ timeout: 20_000 })
+      await alice.getByRole('alert').filter({ hasText: 'This room is unavailable' }).waitFor()
+      expect(await waiting.getByRole('button', { name: 'Retry' }).count()).toBe(0)
+      await shot(alice, 'waiting')
+    } finally {
+      n3.proc.kill('SIGCONT')
+    }
+    // n3 resumes: it orders the queued send and the page resends the same clientMsgId; it shows once.
+    await log.getByRole('article', { name: /^Message \d+ from alice$/ }).getByText('sent during the pause').waitFor({ timeout: 20_000 })
+    await alice.getByRole('alert').filter({ hasText: 'This room is unavailable' }).waitFor({ state: 'detached' })
+    await alice.waitForTimeout(500)
+    expect(await log.getByText('sent during the pause').count()).toBe(1)
+    expect(await log.getByRole('article', { name: /^Your message/ }).count()).toBe(0)
+  }, 60_000)
+
+  it('turns the room of a killed node unavailable on the other page', async () => {
+    await alice.getByRole('button', { name: 'Chat' }).click()
+    await alice.getByRole('button', { name: 'Room n3 lobby' }).click()
+    // Joined in the test before; join here when this test runs alone.
+    const join = alice.getByRole('button', { name: 'Join room' })
+    if (await join.isVisible()) await join.click()
     await alice.getByRole('log', { name: 'Messages in n3 lobby' }).waitFor()
     await killNode(n3)
     await alice.getByRole('alert').filter({ hasText: 'This room is unavailable' }).waitFor({ timeout: 20_000 })
@@ -231,8 +261,9 @@ describe.skipIf(!existsSync(CHROMIUM))('chat UI in a real browser against real n
     await alice.getByRole('button', { name: 'Cluster' }).click()
     await alice.getByRole('img', { name: /n3 dead.*n1–n3 dead.*n2–n3 dead/ }).waitFor({ timeout: 20_000 })
     const log = alice.getByRole('log', { name: 'Protocol log' })
-    await log.getByText(/n3: alive → suspect/).waitFor()
-    await log.getByText(/n3: suspect → dead/).waitFor()
+    // .last(): the pause in the test before left its own pair of lines.
+    await log.getByText(/n3: alive → suspect/).last().waitFor()
+    await log.getByText(/n3: suspect → dead/).last().waitFor()
     await shot(alice, 'cluster')
     await alice.emulateMedia({ colorScheme: 'dark' })
     await shot(alice, 'cluster-dark')

@@ -269,3 +269,33 @@ describe('notices', () => {
     ])
   })
 })
+
+describe('a send with an unknown outcome (waiting for the administrator)', () => {
+  const base = run([{ type: 'rooms.listed', rooms: [room('r1')] }, joined('r1')])
+  const pend: ChatAction = { type: 'send.pending', roomId: 'r1', clientMsgId: 'x1', text: 'hi', user: 'me', at: 5 }
+  const uncertain: ChatAction = { type: 'send.uncertain', roomId: 'r1', clientMsgId: 'x1', error: 'unreachable' }
+
+  it('stays in the list as waiting, goes back to pending when resent, then sent with its seq', () => {
+    let s = run([pend, uncertain], base)
+    expect(s.rooms.r1.pending[0]).toMatchObject({ status: 'waiting', text: 'hi', error: 'unreachable' })
+    expect(timeline(s.rooms.r1)).toEqual([{ kind: 'pending', pending: expect.objectContaining({ status: 'waiting' }) }])
+    s = chatReducer(s, { type: 'send.resending', roomId: 'r1', clientMsgId: 'x1' })
+    expect(s.rooms.r1.pending[0]).toMatchObject({ status: 'pending', error: undefined })
+    s = chatReducer(s, { type: 'send.acked', roomId: 'r1', clientMsgId: 'x1', seq: 4 })
+    expect(s.rooms.r1.pending[0]).toMatchObject({ status: 'sent', seq: 4 })
+  })
+
+  it('the message event with its clientMsgId ends the wait, whatever happens to a resend afterwards', () => {
+    let s = run([pend, uncertain], base)
+    s = chatReducer(s, { type: 'message', message: msg('r1', 1, { clientMsgId: 'x1', user: 'me', nodeId: 'A', text: 'hi' }) })
+    expect(s.rooms.r1.pending).toEqual([])
+    expect(s.rooms.r1.messages.map((m) => m.text)).toEqual(['hi'])
+    expect(run([{ type: 'send.resending', roomId: 'r1', clientMsgId: 'x1' }, uncertain], s)).toBe(s)
+  })
+
+  it('a late failure does not undo a seq that already came back', () => {
+    const s = run([pend, { type: 'send.acked', roomId: 'r1', clientMsgId: 'x1', seq: 2 }], base)
+    expect(chatReducer(s, uncertain)).toBe(s)
+    expect(chatReducer(s, { type: 'send.failed', roomId: 'r1', clientMsgId: 'x1', error: 'x' })).toBe(s)
+  })
+})

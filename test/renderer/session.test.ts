@@ -1,6 +1,6 @@
-import { describe, expect, it, vi } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { ChatClient, type SocketLike } from '../../renderer/src/net/chat-client'
-import { Session } from '../../renderer/src/net/session'
+import { GAP_WAIT_MS, RESEND_WAITING_MS, Session } from '../../renderer/src/net/session'
 import { ReconnectBackoff } from '../../renderer/src/state/backoff'
 
 /** A scripted node behind a fake WebSocket: answers ops from a table and lets the test push events. */
@@ -36,10 +36,13 @@ class FakeSocket implements SocketLike {
 
 const ROOM = { roomId: 'r1', name: 'general', adminNodeId: 'A', adminNodeName: 'alpha', memberCount: 1, available: true, joined: false, createdBy: 'x' }
 
-function setup(lastSeq = { value: 0 }) {
+/** `over` answers first when it returns something (an Error is an error reply). */
+function setup(lastSeq = { value: 0 }, over?: (req: Record<string, unknown>) => unknown) {
   const sockets: FakeSocket[] = []
   const timers: { fn: () => void; ms: number }[] = []
   const answer = (req: Record<string, unknown>) => {
+    const o = over?.(req)
+    if (o !== undefined) return o
     switch (req.op) {
       case 'hello':
         return { nodeId: 'A', nodeName: 'alpha', user: req.user, protocol: 1 }
@@ -164,6 +167,192 @@ describe('Session over a fake node', () => {
     await session.deleteRoom('r1')
     const texts = session.getState().chat.notices.map((n) => n.text)
     expect(texts).toEqual(['Could not delete “general”: The room is frozen while its deletion is being decided. (from node)'])
+    session.stop()
+  })
+})
+
+describe('a send whose outcome is unknown (the administrator paused or died while it was in flight)', () => {
+  const sends = (s: FakeSocket) => s.sent.filter((f) => f.op === 'message.send')
+  const ev = (seq: number, clientMsgId: string, text = 'hi') => ({ event: 'message', roomId: 'r1', seq, user: 'me', nodeId: 'A', text, sentAt: 1, clientMsgId })
+
+  /** The first message.send fails with `code`; later ones are ordered. */
+  async function started(code: string) {
+    let failed = false
+    const env = setup({ value: 0 }, (req) => {
+      if (req.op === 'message.send' && !failed) {
+        failed = true
+        return new Error(code)
+      }
+      return undefined
+    })
+    env.session.start()
+    env.sockets[0].open()
+    await flush()
+    await env.session.join('r1')
+    return env
+  }
+
+  it('room_unavailable for a room that looked available: waits, then resends the same clientMsgId on room.available', async () => {
+    const { sockets, session } = await started('room_unavailable')
+    await session.send('r1', 'hi')
+    const p = session.getState().chat.rooms.r1.pending[0]
+    expect(p).toMatchObject({ status: 'waiting', text: 'hi' })
+    expect(p.error).toContain("administrator node is unreachable")
+    // The node then says the room is unavailable: nothing is resent while it is.
+    sockets[0].push({ event: 'room.unavailable', roomId: 'r1', reason: 'administrator alpha is unreachable' })
+    await flush()
+    expect(sends(sockets[0])).toHaveLength(1)
+    expect(session.getState().chat.rooms.r1.pending[0].status).toBe('waiting')
+
+    sockets[0].push({ event: 'room.available', roomId: 'r1', reason: 'administrator alpha is back' })
+    expect(session.getState().chat.rooms.r1.pending[0].status).toBe('pending')
+    await flush()
+    const [first, second] = sends(sockets[0])
+    expect(second).toMatchObject({ roomId: 'r1', text: 'hi', clientMsgId: first.clientMsgId })
+    expect(session.getState().chat.rooms.r1.pending[0]).toMatchObject({ status: 'sent', seq: 1 })
+    sockets[0].push(ev(1, first.clientMsgId as string))
+    expect(session.getState().chat.rooms.r1.pending).toEqual([])
+    expect(session.getState().chat.rooms.r1.messages.map((m) => m.seq)).toEqual([1])
+    session.stop()
+  })
+
+  it('becomes sent when the administrator orders it anyway, and is not resent afterwards', async () => {
+    const { sockets, session } = await started('timeout')
+    await session.send('r1', 'hi')
+    expect(session.getState().chat.rooms.r1.pending[0].status).toBe('waiting')
+    const id = sends(sockets[0])[0].clientMsgId as string
+    // The administrator resumed and ordered it: the message event carries our clientMsgId.
+    sockets[0].push(ev(1, id))
+    expect(session.getState().chat.rooms.r1.pending).toEqual([])
+    expect(session.getState().chat.rooms.r1.messages).toMatchObject([{ seq: 1, clientMsgId: id }])
+    sockets[0].push({ event: 'room.available', roomId: 'r1', reason: 'back' })
+    await flush()
+    expect(sends(sockets[0])).toHaveLength(1)
+    session.stop()
+  })
+
+  it('is resent with the same clientMsgId after a reconnect', async () => {
+    const { sockets, timers, session } = await started('room_unavailable')
+    await session.send('r1', 'hi')
+    const id = sends(sockets[0])[0].clientMsgId
+    sockets[0].close()
+    timers.find((t) => t.ms === 100)!.fn()
+    sockets[1].open()
+    for (let i = 0; i < 5; i++) await flush()
+    expect(sockets[1].sent.map((f) => f.op).slice(0, 3)).toEqual(['hello', 'rooms.list', 'room.join'])
+    expect(sends(sockets[1])).toMatchObject([{ clientMsgId: id, text: 'hi' }])
+    expect(session.getState().chat.rooms.r1.pending[0]).toMatchObject({ status: 'sent', seq: 1 })
+    session.stop()
+  })
+
+  it('keeps Retry / Discard when the room was already shown unavailable (refused up front) and for other errors', async () => {
+    const a = await started('room_unavailable')
+    a.sockets[0].push({ event: 'room.unavailable', roomId: 'r1', reason: 'administrator alpha is unreachable' })
+    await a.session.send('r1', 'hi')
+    expect(a.session.getState().chat.rooms.r1.pending[0]).toMatchObject({ status: 'failed' })
+    a.sockets[0].push({ event: 'room.available', roomId: 'r1', reason: 'back' })
+    await flush()
+    expect(sends(a.sockets[0])).toHaveLength(1) // not resent by itself
+    a.session.stop()
+
+    const b = await started('not_member')
+    await b.session.send('r1', 'hi')
+    expect(b.session.getState().chat.rooms.r1.pending[0]).toMatchObject({ status: 'failed' })
+    b.session.stop()
+  })
+
+  it('a failed resend goes back to waiting; a resend refused for another reason becomes failed', async () => {
+    let n = 0
+    const env = setup({ value: 0 }, (req) => {
+      if (req.op !== 'message.send') return undefined
+      n++
+      return n === 1 ? new Error('timeout') : n === 2 ? new Error('room_unavailable') : new Error('not_found')
+    })
+    env.session.start()
+    env.sockets[0].open()
+    await flush()
+    await env.session.join('r1')
+    await env.session.send('r1', 'hi')
+    env.sockets[0].push({ event: 'room.available', roomId: 'r1', reason: 'back' })
+    await flush()
+    expect(env.session.getState().chat.rooms.r1.pending[0].status).toBe('waiting')
+    env.sockets[0].push({ event: 'room.available', roomId: 'r1', reason: 'back' })
+    await flush()
+    expect(env.session.getState().chat.rooms.r1.pending[0]).toMatchObject({ status: 'failed' })
+    expect(new Set(sends(env.sockets[0]).map((f) => f.clientMsgId)).size).toBe(1)
+    env.session.stop()
+  })
+})
+
+describe('with a clock', () => {
+  afterEach(() => {
+    vi.useRealTimers()
+  })
+  const microFlush = async () => {
+    for (let i = 0; i < 10; i++) await Promise.resolve()
+  }
+  const ev = (seq: number) => ({ event: 'message', roomId: 'r1', seq, user: 'b', nodeId: 'B', text: `t${seq}`, sentAt: 1, clientMsgId: `c${seq}` })
+
+  async function started(over?: (req: Record<string, unknown>) => unknown) {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+    const env = setup({ value: 0 }, over)
+    env.session.start()
+    env.sockets[0].open()
+    await microFlush()
+    await env.session.join('r1')
+    return env
+  }
+
+  it('summarises a jump after the administrator restarted as one range, and says why', async () => {
+    const { sockets, session } = await started()
+    sockets[0].push(ev(1))
+    sockets[0].push(ev(2))
+    sockets[0].push(ev(3))
+    sockets[0].push({ event: 'room.unavailable', roomId: 'r1', reason: 'administrator alpha is unreachable' })
+    sockets[0].push({ event: 'room.available', roomId: 'r1', reason: 'administrator alpha is back' })
+    sockets[0].push(ev(66))
+    expect(session.getState().chat.rooms.r1.messages.map((m) => m.seq)).toEqual([1, 2, 3])
+    await vi.advanceTimersByTimeAsync(GAP_WAIT_MS)
+    expect(session.getState().chat.rooms.r1.messages.map((m) => m.seq)).toEqual([1, 2, 3, 66])
+    const warning = session.getState().chat.notices.find((n) => n.kind === 'warning' && n.text.startsWith('Some messages'))
+    expect(warning?.text).toBe(
+      'Some messages did not arrive in “general”: seq 4–65 (up to 62 messages). The administrator restarted; messages it had not saved are gone.',
+    )
+    session.stop()
+  })
+
+  it('a gap with no restart before it lists every hole as ranges, without blaming a restart', async () => {
+    const { sockets, session } = await started()
+    sockets[0].push({ event: 'room.available', roomId: 'r1', reason: 'back' })
+    sockets[0].push(ev(1)) // in order after the room came back: it was a pause, nothing lost
+    sockets[0].push(ev(4))
+    sockets[0].push(ev(6))
+    await vi.advanceTimersByTimeAsync(GAP_WAIT_MS)
+    expect(session.getState().chat.rooms.r1.messages.map((m) => m.seq)).toEqual([1, 4, 6])
+    expect(session.getState().chat.notices.map((n) => n.text)).toContain('Some messages did not arrive in “general”: seq 2–3, 5 (3 messages).')
+    session.stop()
+  })
+
+  it('tries a waiting message again on its own when no room.available comes (a timeout while the room looked fine)', async () => {
+    let n = 0
+    const { sockets, session } = await started((req) => (req.op === 'message.send' && n++ === 0 ? new Error('timeout') : undefined))
+    await session.send('r1', 'hi')
+    expect(session.getState().chat.rooms.r1.pending[0].status).toBe('waiting')
+    await vi.advanceTimersByTimeAsync(RESEND_WAITING_MS)
+    const sent = sockets[0].sent.filter((f) => f.op === 'message.send')
+    expect(sent).toHaveLength(2)
+    expect(sent[1].clientMsgId).toBe(sent[0].clientMsgId)
+    expect(session.getState().chat.rooms.r1.pending[0]).toMatchObject({ status: 'sent', seq: 1 })
+    session.stop()
+  })
+
+  it('does not retry on its own while the room is unavailable', async () => {
+    const { sockets, session } = await started((req) => (req.op === 'message.send' ? new Error('room_unavailable') : undefined))
+    await session.send('r1', 'hi')
+    sockets[0].push({ event: 'room.unavailable', roomId: 'r1', reason: 'administrator alpha is unreachable' })
+    await vi.advanceTimersByTimeAsync(RESEND_WAITING_MS * 3)
+    expect(sockets[0].sent.filter((f) => f.op === 'message.send')).toHaveLength(1)
+    expect(session.getState().chat.rooms.r1.pending[0].status).toBe('waiting')
     session.stop()
   })
 })

@@ -1,7 +1,7 @@
 import { useEffect, useLayoutEffect, useMemo, useRef } from 'react'
 import { useVirtualizer } from '@tanstack/react-virtual'
 import type { Session } from '../net/session'
-import type { RoomState, TimelineItem } from '../state/chat-state'
+import type { PendingMessage, PendingStatus, RoomState, TimelineItem } from '../state/chat-state'
 import { timeline } from '../state/chat-state'
 
 const timeFmt = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' })
@@ -70,6 +70,13 @@ export function MessageList({ session, room, names }: { session: Session; room: 
   )
 }
 
+const PENDING_LABEL: Record<PendingStatus, (p: PendingMessage) => string> = {
+  pending: () => 'sending',
+  sent: (p) => `sent as ${p.seq}`,
+  failed: () => 'failed',
+  waiting: () => 'waiting for the administrator',
+}
+
 function keyOf(item: TimelineItem): string {
   return item.kind === 'message' ? `m${item.message.seq}` : `p${item.pending.clientMsgId}`
 }
@@ -95,17 +102,25 @@ function Row({ session, item, names }: { session: Session; item: TimelineItem; n
   const p = item.pending
   return (
     <article
-      aria-label={`Your message, ${p.status === 'pending' ? 'sending' : p.status === 'sent' ? `sent as ${p.seq}` : 'failed'}`}
-      className={`px-4 py-1.5 ${p.status === 'failed' ? 'bg-red-50 dark:bg-red-950/40' : 'opacity-70'}`}
+      aria-label={`Your message, ${PENDING_LABEL[p.status](p)}`}
+      className={`px-4 py-1.5 ${
+        p.status === 'failed' ? 'bg-red-50 dark:bg-red-950/40' : p.status === 'waiting' ? 'bg-amber-50 dark:bg-amber-950/40' : 'opacity-70'
+      }`}
     >
       <header className="flex items-baseline gap-2 text-xs text-slate-500 dark:text-slate-400">
         <span className="text-sm font-semibold text-slate-900 dark:text-slate-100">{p.user}</span>
         <time dateTime={new Date(p.createdAt).toISOString()}>{timeFmt.format(p.createdAt)}</time>
-        <span className="ml-auto font-mono">
-          {p.status === 'pending' ? 'sending…' : p.status === 'sent' ? `#${p.seq}` : 'not sent'}
+        <span className="ml-auto font-mono" title={p.status === 'waiting' ? p.error : undefined}>
+          {p.status === 'pending' ? 'sending…' : p.status === 'sent' ? `#${p.seq}` : p.status === 'waiting' ? 'waiting for the administrator…' : 'not sent'}
         </span>
       </header>
       <p className="text-sm break-words whitespace-pre-wrap">{p.text}</p>
+      {p.status === 'waiting' && (
+        <p role="status" className="mt-1 text-xs text-amber-900 dark:text-amber-200">
+          The administrator did not confirm it before it paused or went away, and may still order it. It is sent again by
+          itself when the room is back (never twice).
+        </p>
+      )}
       {p.status === 'failed' && (
         <div className="mt-1 flex items-center gap-3 text-xs text-red-700 dark:text-red-300">
           <span role="alert">{p.error}</span>

@@ -14,7 +14,8 @@ import type {
 } from '../../../proto/client-protocol'
 import { chatReducer, initialChatState, shouldNotify, type ChatAction, type ChatState } from '../state/chat-state'
 import { ReorderBuffer } from '../state/reorder-buffer'
-import { describeError } from '../state/errors'
+import { ProtocolError, describeError } from '../state/errors'
+import { describeMissing } from '../state/gaps'
 import { ChatClient, type SocketStatus } from './chat-client'
 
 export type TraceEvent = EventOf<'trace'>
@@ -51,6 +52,13 @@ export const GAP_WAIT_MS = 2000
 export const NOTIFY_EVERY_MS = 16
 /** How long an informational notice stays on screen. */
 export const INFO_NOTICE_MS = 12_000
+/**
+ * A message waiting for its administrator is resent when the room is available again (room.available,
+ * reconnect). In case no such event comes (a timeout while the room never looked unavailable, or an
+ * administrator restarted faster than dead-ms), it is also tried again this often while the room
+ * looks available.
+ */
+export const RESEND_WAITING_MS = 5000
 
 export interface SessionDeps {
   client: ChatClient
@@ -71,6 +79,9 @@ export class Session {
   private notifyTimer: ReturnType<typeof setTimeout> | null = null
   private readonly buffers = new Map<string, ReorderBuffer<ChatMessage>>()
   private readonly gapTimers = new Map<string, ReturnType<typeof setTimeout>>()
+  /** Rooms that became available again and have not had a message since: a jump there is a restart. */
+  private readonly cameBack = new Set<string>()
+  private readonly resendTimers = new Map<string, ReturnType<typeof setTimeout>>()
   private readonly client: ChatClient
   private user: string
   private msgCounter = 0
@@ -143,6 +154,8 @@ export class Session {
     this.notifyTimer = null
     for (const t of this.gapTimers.values()) clearTimeout(t)
     this.gapTimers.clear()
+    for (const t of this.resendTimers.values()) clearTimeout(t)
+    this.resendTimers.clear()
     this.client.stop()
   }
 
@@ -160,6 +173,8 @@ export class Session {
     // Rejoin what we had joined: the node forgot this session when the socket dropped.
     const joined = Object.values(this.state.chat.rooms).filter((r) => r.joined)
     await Promise.all(joined.map((r) => this.join(r.info.roomId, true)))
+    // Messages whose outcome was unknown go again now that we are back (same clientMsgId: safe).
+    for (const r of Object.values(this.state.chat.rooms)) if (r.joined) this.resendWaiting(r.info.roomId)
     void this.refreshPeers()
     if (this.state.traceOn) void this.setTrace(true)
   }
@@ -228,6 +243,7 @@ export class Session {
     try {
       await this.client.request('room.leave', { roomId })
       this.buffers.delete(roomId)
+      this.cameBack.delete(roomId)
       this.dispatch({ type: 'room.left', roomId })
     } catch (err) {
       this.error(err, 'Could not leave the room')
@@ -237,12 +253,58 @@ export class Session {
   async send(roomId: string, text: string): Promise<void> {
     const clientMsgId = `${this.state.chat.self?.nodeId ?? 'n'}-${this.now().toString(36)}-${(this.msgCounter++).toString(36)}-${Math.random().toString(36).slice(2, 8)}`
     this.dispatch({ type: 'send.pending', roomId, clientMsgId, text, user: this.user, at: this.now() })
+    await this.sendOnce(roomId, clientMsgId, text)
+  }
+
+  /**
+   * One `message.send`. A room_unavailable for a room we believed available, or a timeout, came
+   * while the send may already have reached the administrator (it paused or died meanwhile): it may
+   * still order the message. So it is not "failed" but waiting, and goes again with the same
+   * clientMsgId, which is always safe: the same seq comes back and nothing is delivered twice.
+   * A room_unavailable for a room already shown unavailable was refused up front: nothing is in
+   * flight, and the user keeps Retry / Discard, as for every other error.
+   */
+  private async sendOnce(roomId: string, clientMsgId: string, text: string): Promise<void> {
+    const availableAtSend = this.state.chat.rooms[roomId]?.info.available ?? false
     try {
       const { seq } = await this.client.request('message.send', { roomId, text, clientMsgId })
       this.dispatch({ type: 'send.acked', roomId, clientMsgId, seq })
     } catch (err) {
-      this.dispatch({ type: 'send.failed', roomId, clientMsgId, error: describeError(err) })
+      const code = err instanceof ProtocolError ? err.code : undefined
+      const unknownOutcome = code === 'timeout' || (code === 'room_unavailable' && availableAtSend)
+      if (unknownOutcome) {
+        this.dispatch({ type: 'send.uncertain', roomId, clientMsgId, error: describeError(err) })
+        this.scheduleResend(roomId)
+      } else {
+        this.dispatch({ type: 'send.failed', roomId, clientMsgId, error: describeError(err) })
+      }
     }
+  }
+
+  /** Send again, as they are, the messages of a room waiting for their administrator. */
+  private resendWaiting(roomId: string): void {
+    const room = this.state.chat.rooms[roomId]
+    if (!room || !room.joined || !room.info.available || this.client.currentStatus !== 'open') return
+    for (const p of room.pending) {
+      if (p.status !== 'waiting') continue
+      this.dispatch({ type: 'send.resending', roomId, clientMsgId: p.clientMsgId })
+      void this.sendOnce(roomId, p.clientMsgId, p.text)
+    }
+  }
+
+  private scheduleResend(roomId: string): void {
+    if (this.resendTimers.has(roomId)) return
+    this.resendTimers.set(
+      roomId,
+      setTimeout(() => {
+        this.resendTimers.delete(roomId)
+        const room = this.state.chat.rooms[roomId]
+        if (!room?.pending.some((p) => p.status === 'waiting')) return
+        // Still unavailable: room.available will resend; meanwhile keep checking.
+        if (room.info.available) this.resendWaiting(roomId)
+        else this.scheduleResend(roomId)
+      }, RESEND_WAITING_MS),
+    )
   }
 
   /** Resend a failed message with the same clientMsgId: the administrator deduplicates (section 4). */
@@ -251,12 +313,7 @@ export class Session {
     if (!p) return
     this.dispatch({ type: 'pending.dismiss', roomId, clientMsgId })
     this.dispatch({ type: 'send.pending', roomId, clientMsgId, text: p.text, user: p.user, at: this.now() })
-    try {
-      const { seq } = await this.client.request('message.send', { roomId, text: p.text, clientMsgId })
-      this.dispatch({ type: 'send.acked', roomId, clientMsgId, seq })
-    } catch (err) {
-      this.dispatch({ type: 'send.failed', roomId, clientMsgId, error: describeError(err) })
-    }
+    await this.sendOnce(roomId, clientMsgId, p.text)
   }
 
   async deleteRoom(roomId: string): Promise<void> {
@@ -337,6 +394,8 @@ export class Session {
   }
 
   private release(roomId: string, messages: ChatMessage[]): void {
+    // A message in order after the room came back: nothing was skipped (a pause, not a restart).
+    if (messages.length > 0) this.cameBack.delete(roomId)
     for (const m of messages) {
       const notify = shouldNotify(this.state.chat, m)
       this.dispatch({ type: 'message', message: m })
@@ -347,15 +406,18 @@ export class Session {
     }
     const buf = this.buffers.get(roomId)
     const t = this.gapTimers.get(roomId)
-    if (buf && buf.missing().length > 0) {
+    if (buf && buf.missingRanges().length > 0) {
       if (!t) {
         this.gapTimers.set(
           roomId,
           setTimeout(() => {
             this.gapTimers.delete(roomId)
             const b = this.buffers.get(roomId)
-            if (!b || b.missing().length === 0) return
-            this.dispatch({ type: 'notice', kind: 'warning', text: `Some messages did not arrive (seq ${b.missing().join(', ')}).`, roomId })
+            const ranges = b?.missingRanges() ?? []
+            if (!b || ranges.length === 0) return
+            const adminRestarted = this.cameBack.delete(roomId)
+            const roomName = this.state.chat.rooms[roomId]?.info.name
+            this.dispatch({ type: 'notice', kind: 'warning', text: describeMissing(ranges, { roomName, adminRestarted }), roomId })
             this.release(roomId, b.flush())
           }, GAP_WAIT_MS),
         )
@@ -384,11 +446,16 @@ export class Session {
         return
       case 'room.deleted':
         this.buffers.delete(e.roomId)
+        this.cameBack.delete(e.roomId)
         this.dispatch({ type: 'room.deleted', roomId: e.roomId })
         return
       case 'room.unavailable':
       case 'room.available':
         this.dispatch({ type: e.event, roomId: e.roomId, reason: e.reason })
+        if (e.event === 'room.available') {
+          this.cameBack.add(e.roomId)
+          this.resendWaiting(e.roomId)
+        }
         return
       case 'peer.status':
         this.upsertPeer({

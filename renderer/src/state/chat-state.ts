@@ -13,7 +13,13 @@ import type {
   Vote,
 } from '../../../proto/client-protocol'
 
-export type PendingStatus = 'pending' | 'sent' | 'failed'
+/**
+ * pending: in flight. sent: acked with its seq, the `message` event not here yet. failed: refused,
+ * the user decides (Retry / Discard). waiting: the outcome is unknown (room_unavailable or timeout
+ * while a forwarded send was in flight: the administrator paused or died, and may still order it);
+ * the session resends it with the same clientMsgId once the room is available again.
+ */
+export type PendingStatus = 'pending' | 'sent' | 'failed' | 'waiting'
 
 /** A message this client sent that has not come back as a `message` event yet. */
 export interface PendingMessage {
@@ -25,7 +31,7 @@ export interface PendingMessage {
   status: PendingStatus
   /** Set once `message.send` answered (status 'sent'). */
   seq?: number
-  /** Set when `message.send` failed (status 'failed'). */
+  /** Set when `message.send` failed (status 'failed', or 'waiting': why the outcome is unknown). */
   error?: string
 }
 
@@ -104,6 +110,10 @@ export type ChatAction =
   | { type: 'send.pending'; roomId: string; clientMsgId: string; text: string; user: string; at: number }
   | { type: 'send.acked'; roomId: string; clientMsgId: string; seq: number }
   | { type: 'send.failed'; roomId: string; clientMsgId: string; error: string }
+  /** The send's outcome is unknown: keep it, waiting for the administrator, to be resent as is. */
+  | { type: 'send.uncertain'; roomId: string; clientMsgId: string; error: string }
+  /** A waiting message is being sent again (same clientMsgId). */
+  | { type: 'send.resending'; roomId: string; clientMsgId: string }
   | { type: 'pending.dismiss'; roomId: string; clientMsgId: string }
   | { type: 'member.joined' | 'member.left'; roomId: string; user: string; nodeId: string }
   | { type: 'room.deleted'; roomId: string }
@@ -319,18 +329,25 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
     }
 
     case 'send.acked':
-    case 'send.failed': {
+    case 'send.failed':
+    case 'send.uncertain':
+    case 'send.resending': {
       const old = state.rooms[action.roomId]
       if (!old) return state
       // If the message event already arrived, the pending entry is gone and there is nothing to do.
-      if (!old.pending.some((p) => p.clientMsgId === action.clientMsgId)) return state
-      const pending = old.pending.map((p) =>
-        p.clientMsgId !== action.clientMsgId
-          ? p
-          : action.type === 'send.acked'
-            ? { ...p, status: 'sent' as const, seq: action.seq }
-            : { ...p, status: 'failed' as const, error: action.error },
-      )
+      const current = old.pending.find((p) => p.clientMsgId === action.clientMsgId)
+      if (!current) return state
+      // A seq already came back for it: a late failure of a duplicate send does not undo that.
+      if (current.status === 'sent' && action.type !== 'send.acked') return state
+      const next: PendingMessage =
+        action.type === 'send.acked'
+          ? { ...current, status: 'sent', seq: action.seq, error: undefined }
+          : action.type === 'send.failed'
+            ? { ...current, status: 'failed', error: action.error }
+            : action.type === 'send.uncertain'
+              ? { ...current, status: 'waiting', error: action.error }
+              : { ...current, status: 'pending', error: undefined }
+      const pending = old.pending.map((p) => (p === current ? next : p))
       return putRoom(state, { ...old, pending })
     }
 

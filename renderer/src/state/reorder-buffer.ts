@@ -36,6 +36,22 @@ export class ReorderBuffer<T extends Sequenced> {
     return out
   }
 
+  /**
+   * Every hole up to the highest held item, as inclusive ranges: what a flush would skip. Ranges,
+   * not numbers, because a restarted administrator can jump far ahead (its seq ceiling).
+   */
+  missingRanges(): [number, number][] {
+    if (this.next === undefined || this.held.size === 0) return []
+    const held = [...this.held.keys()].sort((a, b) => a - b)
+    const out: [number, number][] = []
+    let expect = this.next
+    for (const seq of held) {
+      if (seq > expect) out.push([expect, seq - 1])
+      expect = seq + 1
+    }
+    return out
+  }
+
   /** Give up on a gap: release everything held, in order, and continue after the highest. */
   flush(): T[] {
     const items = [...this.held.values()].sort((a, b) => a.seq - b.seq)
