@@ -26,23 +26,23 @@ import {
 } from '../../proto/client-protocol'
 import { ChatError, errorFromPeer } from '../core/errors'
 import { newReorder, stepReorder, type ReorderEffect, type ReorderState } from '../core/reorder-buffer'
-import { mergeEntry, newDirectory, removeEntry, type Directory, type DirectoryEntry } from '../core/room-directory'
+import type { Directory, DirectoryEntry } from '../core/room-directory'
 import {
   logBefore,
   logRange,
   memberList,
-  newAdminRoom,
   stepRoom,
   type AdminRoom,
   type RoomEffect,
   type RoomInput,
 } from '../core/room-ordering'
-import { msg, type Bodies, type DecodedMessage, type Hello, type NodeRef, type PeerMessage, type WireRoom } from '../cluster/peer-messages'
+import { msg, type Bodies, type DecodedMessage, type Hello, type NodeRef, type PeerMessage } from '../cluster/peer-messages'
 import { PeerTransport } from '../cluster/peer-transport'
 import { WsGateway, type ClientSession } from '../gateway/ws-gateway'
 import { NodeStore } from './node-store'
 import type { NodeOptions, RunningNode } from './node-options'
 import { DeletionDriver } from './deletion-driver'
+import { RoomDirectorySync } from './room-directory-sync'
 import { PeerLinks, REQUEST_TIMEOUT_MS, type ReplyKind } from './peer-links'
 import { fromWireMessage, requireString, toWireMessage, toWireRoom } from './peer-wire'
 
@@ -50,17 +50,6 @@ export { toWireRoom }
 
 /** Reorder-buffer and detector tick. */
 const TICK_MS = 50
-/**
- * Seqs an administrator may hand out beyond what rooms.json records. rooms.json is saved with a
- * debounce, so after a kill -9 it can be behind the seqs members already saw; it therefore records a
- * ceiling (lastSeq + SEQ_LEASE, saved synchronously before a seq passes it) and a restarted node
- * continues above it. A crash costs a jump in seq (members skip it as a gap the administrator no
- * longer has); it never reuses a seq, which clients would drop as a duplicate. A graceful stop saves
- * the exact lastSeq, so a clean restart continues without a jump. A busy room gets a longer lease
- * (twice what it ordered since the previous save), so the debounced save keeps its ceiling ahead and
- * no send waits for a synchronous one; a quiet room jumps by at most SEQ_LEASE.
- */
-const SEQ_LEASE = 64
 
 /** A room this node has local members in: its reorder buffer and its local sessions by user. */
 interface MemberRoom {
@@ -84,15 +73,9 @@ export class PeerNode implements RunningNode {
   private readonly transport: PeerTransport
   private readonly gateway: WsGateway
   private readonly links: PeerLinks
-  readonly directory: Directory = newDirectory()
-  readonly adminRooms = new Map<string, AdminRoom>()
+  private readonly rooms: RoomDirectorySync
   private readonly memberRooms = new Map<string, MemberRoom>()
   private tickTimer: NodeJS.Timeout | undefined
-  private saveRoomsTimer: NodeJS.Timeout | undefined
-  /** Per room: the highest seq rooms.json allows (see SEQ_LEASE). */
-  private readonly seqCeiling = new Map<string, number>()
-  /** Per room: lastSeq when rooms.json was last saved (how busy the room is, for its lease). */
-  private readonly savedSeq = new Map<string, number>()
   private stopped = false
   readonly deletions: DeletionDriver
   private readonly log: (line: string) => void
@@ -121,14 +104,26 @@ export class PeerNode implements RunningNode {
       log: this.log,
       trace: (kind, text, roomId, peer) => this.trace(kind, text, roomId, peer),
       emit: (e) => this.emit(e),
-      directoryRooms: () => [...this.directory.rooms.values()].map(toWireRoom),
-      ownRooms: () => [...this.adminRooms.values()].map((r) => toWireRoom(this.entryOf(r))),
-      learnRooms: (from, rooms, complete) => this.learnRooms(from, rooms, complete),
+      directoryRooms: () => this.rooms.wireRooms(),
+      ownRooms: () => this.rooms.ownWireRooms(),
+      learnRooms: (from, rooms, complete) => this.rooms.learnRooms(from, rooms, complete),
       peerDead: (peer) => this.peerDied(peer),
       peerRevived: (peer) => this.peerRevived(peer),
       peerRestarted: (peer) => this.peerRestarted(peer),
       resyncRoomsOf: (adminNodeId, why) => this.resyncRoomsOf(adminNodeId, why),
       roomMessage: (from, m) => this.onRoomMessage(from, m),
+    })
+    this.rooms = new RoomDirectorySync({
+      nodeId: this.nodeId,
+      nodeName: () => this.name,
+      store: this.store,
+      log: this.log,
+      emit: (e) => this.emit(e),
+      trace: (kind, text, roomId, peer) => this.trace(kind, text, roomId, peer),
+      broadcast: (m) => this.links.broadcast(m),
+      peerState: (nodeId) => this.links.peerState(nodeId),
+      knowsPeer: (nodeId) => this.links.knows(nodeId),
+      forgetMemberRoom: (roomId) => this.forgetMemberRoom(roomId),
     })
     this.gateway = new WsGateway({
       host: o.wsHost,
@@ -158,8 +153,8 @@ export class PeerNode implements RunningNode {
     this.wsUrl = `ws://${wsHostPart}:${wsPort}`
     if (this.o.uiDir) this.uiUrl = `http://${wsHostPart}:${wsPort}/?token=${encodeURIComponent(this.token)}`
 
-    this.restoreRooms()
-    if (this.adminRooms.size === 0) this.createRoom(`${this.name} lobby`, 'system')
+    this.rooms.restoreRooms()
+    if (this.rooms.adminRooms.size === 0) this.rooms.createRoom(`${this.name} lobby`, 'system')
     this.deletions.recover()
 
     this.tickTimer = setInterval(() => this.tick(), Math.min(TICK_MS, this.o.heartbeatMs))
@@ -170,13 +165,13 @@ export class PeerNode implements RunningNode {
     if (this.stopped) return
     this.stopped = true
     clearInterval(this.tickTimer)
-    this.flushRooms()
+    this.rooms.flushRooms()
     await this.links.stop()
     this.deletions.stop()
     await this.gateway.close()
     await this.transport.close()
     // Nothing can send any more: record the exact lastSeq so a clean restart has no seq jump.
-    this.flushRooms(true)
+    this.rooms.flushRooms(true)
   }
 
   knownPeerAddresses(): string[] {
@@ -228,46 +223,20 @@ export class PeerNode implements RunningNode {
     return this.links.request(nodeId, build, timeoutMs, onReply)
   }
 
-  /** Rooms a Hello or gossip listed: merge them, and forget ours of `from` it no longer lists. */
-  private learnRooms(from: string, rooms: WireRoom[], complete: boolean): void {
-    for (const r of rooms) this.mergeRoom(r)
-    if (complete) this.reconcileRoomsOf(from, rooms)
-  }
-
-  /**
-   * `rooms` is everything `adminNodeId` administers now: a room of it we still list but it does not
-   * was deleted while we were not listening (a lost RoomRemoved): forget it too.
-   */
-  private reconcileRoomsOf(adminNodeId: string, rooms: WireRoom[]): void {
-    if (adminNodeId === this.nodeId) return
-    const listed = new Set(rooms.filter((r) => r.adminNodeId === adminNodeId).map((r) => r.roomId))
-    for (const e of [...this.directory.rooms.values()]) {
-      if (e.adminNodeId !== adminNodeId || listed.has(e.roomId)) continue
-      this.log(`room ${e.name} is no longer listed by its administrator ${e.adminNodeName}: forgetting it`)
-      this.dropRoom(e.roomId)
-    }
-  }
-
   private peerDied(peer: NodeRef): void {
-    for (const room of this.directory.rooms.values()) {
-      if (room.adminNodeId !== peer.nodeId) continue
-      this.emit({ event: 'room.unavailable', roomId: room.roomId, reason: `administrator ${peer.name} is unreachable` })
-    }
+    this.rooms.adminUnreachable(peer)
     // Its users leave the rooms we administer (client-protocol.md 6.4).
-    for (const room of this.adminRooms.values()) this.roomStep(room, { type: 'node-dead', nodeId: peer.nodeId })
+    for (const room of this.rooms.adminRooms.values()) this.roomStep(room, { type: 'node-dead', nodeId: peer.nodeId })
     this.deletions.peerDead(peer.nodeId)
   }
 
   private peerRevived(peer: NodeRef): void {
-    for (const room of this.directory.rooms.values()) {
-      if (room.adminNodeId !== peer.nodeId) continue
-      this.emit({ event: 'room.available', roomId: room.roomId, reason: `administrator ${peer.name} is back` })
-    }
+    this.rooms.adminBack(peer)
   }
 
   /** A new incarnation: its old members are gone (peer-links.ts then rejoins ours). */
   private peerRestarted(peer: NodeRef): void {
-    for (const room of this.adminRooms.values()) this.roomStep(room, { type: 'node-dead', nodeId: peer.nodeId })
+    for (const room of this.rooms.adminRooms.values()) this.roomStep(room, { type: 'node-dead', nodeId: peer.nodeId })
   }
 
   /** Join again every local user of the rooms `adminNodeId` administers, and fetch what we missed. */
@@ -313,13 +282,13 @@ export class PeerNode implements RunningNode {
         const { reqId, roomId, user } = m.joinRequest
         this.answer(from, 'joinReply', reqId, () => {
           const r = this.adminJoin(from, requireString(roomId, 'roomId'), requireString(user, 'user'))
-          return { room: toWireRoom(this.entryOf(r.room)), members: r.members, lastSeq: r.lastSeq, history: r.history }
+          return { room: toWireRoom(this.rooms.entryOf(r.room)), members: r.members, lastSeq: r.lastSeq, history: r.history }
         }, { room: null, members: [], lastSeq: 0, history: [] })
         return
       }
       case 'leaveRequest': {
         const { roomId, user } = m.leaveRequest
-        const room = this.adminRooms.get(roomId)
+        const room = this.rooms.adminRooms.get(roomId)
         if (room) this.roomStep(room, { type: 'leave', user, nodeId: from })
         return
       }
@@ -327,7 +296,7 @@ export class PeerNode implements RunningNode {
         const { reqId, roomId } = m.membersRequest
         this.answer(from, 'membersReply', reqId, () => {
           const room = this.adminRoom(roomId)
-          return { members: memberList(room), room: toWireRoom(this.entryOf(room)) }
+          return { members: memberList(room), room: toWireRoom(this.rooms.entryOf(room)) }
         }, { members: [], room: null })
         return
       }
@@ -366,125 +335,32 @@ export class PeerNode implements RunningNode {
   }
 
   // -------------------------------------------------------------------------------------------
-  // The directory
+  // The directory (room-directory-sync.ts)
 
-  entryOf(room: AdminRoom): DirectoryEntry {
-    return {
-      roomId: room.roomId,
-      name: room.name,
-      adminNodeId: this.nodeId,
-      adminNodeName: this.name,
-      memberCount: room.members.size,
-      createdBy: room.createdBy,
-      frozen: room.frozen,
-      version: room.version,
-    }
+  get directory(): Directory {
+    return this.rooms.directory
   }
 
-  private mergeRoom(r: WireRoom): void {
-    if (!r?.roomId || !r.adminNodeId || typeof r.name !== 'string') return
-    // Our own rooms are ours to describe: gossip about them cannot override what we hold.
-    if (r.adminNodeId === this.nodeId) return
-    const entry: DirectoryEntry = { ...r, frozen: !!r.frozen }
-    const result = mergeEntry(this.directory, entry)
-    if (result === 'added') {
-      this.emit({ event: 'room.created', room: this.roomInfo(entry) })
-      this.trace('gossip', `learned room ${r.name} of ${r.adminNodeName}`, r.roomId)
-    }
-  }
-
-  /** Our room changed: update our entry and tell every peer. */
-  publishRoom(room: AdminRoom): void {
-    const entry = this.entryOf(room)
-    this.directory.rooms.set(room.roomId, entry)
-    this.broadcast(msg('gossip', { nodes: [], rooms: [toWireRoom(entry)] }))
-    this.scheduleSaveRooms()
+  get adminRooms(): Map<string, AdminRoom> {
+    return this.rooms.adminRooms
   }
 
   /** A room is gone (deleted): forget it everywhere on this node and tell our clients. */
   dropRoom(roomId: string): void {
-    const had = removeEntry(this.directory, roomId, Date.now())
-    this.adminRooms.delete(roomId)
+    this.rooms.dropRoom(roomId)
+  }
+
+  private forgetMemberRoom(roomId: string): void {
     const mr = this.memberRooms.get(roomId)
     this.memberRooms.delete(roomId)
     if (mr) for (const sessions of mr.users.values()) for (const s of sessions) s.rooms.delete(roomId)
-    this.scheduleSaveRooms()
-    if (had) this.emit({ event: 'room.deleted', roomId })
-  }
-
-  roomInfo(e: DirectoryEntry, session?: ClientSession): RoomInfo {
-    return {
-      roomId: e.roomId,
-      name: e.name,
-      adminNodeId: e.adminNodeId,
-      adminNodeName: e.adminNodeName,
-      memberCount: e.memberCount,
-      available: this.peerState(e.adminNodeId) !== 'dead' && (e.adminNodeId === this.nodeId || this.links.knows(e.adminNodeId)),
-      joined: session ? session.rooms.has(e.roomId) : false,
-      createdBy: e.createdBy,
-      frozen: e.frozen,
-    }
-  }
-
-  private restoreRooms(): void {
-    for (const r of this.store.rooms()) {
-      const room = newAdminRoom({ roomId: r.roomId, name: r.name, createdBy: r.createdBy, createdAt: r.createdAt, lastSeq: r.lastSeq })
-      room.version = (r.version ?? 1) + 1
-      this.adminRooms.set(room.roomId, room)
-      this.directory.rooms.set(room.roomId, this.entryOf(room))
-    }
-  }
-
-  private scheduleSaveRooms(): void {
-    if (this.saveRoomsTimer) return
-    // Debounced: a busy room changes lastSeq thousands of times a second.
-    this.saveRoomsTimer = setTimeout(() => this.flushRooms(), 200)
-  }
-
-  /** Save rooms.json now; `exact` only once nothing can send any more (see SEQ_LEASE). */
-  private flushRooms(exact = false): void {
-    clearTimeout(this.saveRoomsTimer)
-    this.saveRoomsTimer = undefined
-    const ceiling = new Map<string, number>()
-    for (const r of this.adminRooms.values()) {
-      const recent = r.lastSeq - (this.savedSeq.get(r.roomId) ?? r.lastSeq)
-      ceiling.set(r.roomId, exact ? r.lastSeq : r.lastSeq + Math.max(SEQ_LEASE, 2 * recent))
-    }
-    try {
-      this.store.saveRooms(
-        [...this.adminRooms.values()].map((r) => ({
-          roomId: r.roomId,
-          name: r.name,
-          createdBy: r.createdBy,
-          createdAt: r.createdAt,
-          lastSeq: ceiling.get(r.roomId)!,
-          version: r.version,
-        })),
-      )
-      for (const r of this.adminRooms.values()) {
-        this.seqCeiling.set(r.roomId, ceiling.get(r.roomId)!)
-        this.savedSeq.set(r.roomId, r.lastSeq)
-      }
-    } catch (e) {
-      this.log(`cannot save rooms: ${(e as Error).message}`)
-    }
-  }
-
-  createRoom(name: string, createdBy: string): AdminRoom {
-    const room = newAdminRoom({ roomId: randomUUID(), name, createdBy, createdAt: Date.now() })
-    this.adminRooms.set(room.roomId, room)
-    this.publishRoom(room)
-    this.flushRooms()
-    this.emit({ event: 'room.created', room: this.roomInfo(this.entryOf(room)) })
-    this.trace('gossip', `created room ${name}`, room.roomId)
-    return room
   }
 
   // -------------------------------------------------------------------------------------------
   // The administrator's side
 
   adminRoom(roomId: string): AdminRoom {
-    const room = this.adminRooms.get(roomId)
+    const room = this.rooms.adminRooms.get(roomId)
     if (!room) throw new ChatError('not_found', `no room ${roomId} on this node`)
     return room
   }
@@ -509,7 +385,7 @@ export class PeerNode implements RunningNode {
           this.trace(e.joined ? 'join' : 'leave', `${e.member.user}@${this.peerName(e.member.nodeId)} ${e.joined ? 'joined' : 'left'} ${room.name}`, room.roomId)
           break
         case 'directory-changed':
-          this.publishRoom(room)
+          this.rooms.publishRoom(room)
           break
         default:
           reply = e
@@ -529,13 +405,12 @@ export class PeerNode implements RunningNode {
   private adminSend(fromNode: string, roomId: string, user: string, text: string, clientMsgId: string): number {
     const room = this.adminRoom(roomId)
     if (this.deletions.blocksSend(roomId)) throw new ChatError('room_busy', `room ${room.name} is frozen while its deletion is decided`)
-    // Durable before anyone can see it: never hand out a seq above the ceiling rooms.json holds.
-    if (room.lastSeq + 1 > (this.seqCeiling.get(roomId) ?? 0)) this.flushRooms()
+    this.rooms.reserveNextSeq(room)
     const reply = this.roomStep(room, { type: 'send', user, nodeId: fromNode, text, clientMsgId, now: Date.now() })
     if (reply?.type === 'reply-error') throw new ChatError(reply.code, reply.message)
     if (reply?.type !== 'reply-send') throw new ChatError('internal', 'send gave no answer')
     if (!reply.duplicate) this.trace('seq', `seq ${reply.seq} → ${user}@${this.peerName(fromNode)} in ${room.name}`, roomId)
-    this.scheduleSaveRooms()
+    this.rooms.scheduleSaveRooms()
     return reply.seq
   }
 
@@ -557,7 +432,7 @@ export class PeerNode implements RunningNode {
     }
     this.trace('gap', `missing seq ${e.fromSeq}..${e.toSeq} of ${mr.roomId}: fetching`, mr.roomId)
     if (mr.adminNodeId === this.nodeId) {
-      const room = this.adminRooms.get(mr.roomId)
+      const room = this.rooms.adminRooms.get(mr.roomId)
       if (room) this.reorder(mr, { type: 'arrive', messages: logRange(room, e.fromSeq, e.toSeq), now: Date.now() })
       return
     }
@@ -597,10 +472,10 @@ export class PeerNode implements RunningNode {
       case 'hello':
         return this.opHello(s, req)
       case 'rooms.list':
-        return { rooms: [...this.directory.rooms.values()].map((e) => this.roomInfo(e, s)).sort(byName) } satisfies Results['rooms.list']
+        return { rooms: [...this.rooms.directory.rooms.values()].map((e) => this.rooms.roomInfo(e, s)).sort(byName) } satisfies Results['rooms.list']
       case 'room.create': {
-        const room = this.createRoom(req.name, s.user!)
-        return { room: this.roomInfo(this.entryOf(room), s) } satisfies Results['room.create']
+        const room = this.rooms.createRoom(req.name, s.user!)
+        return { room: this.rooms.roomInfo(this.rooms.entryOf(room), s) } satisfies Results['room.create']
       }
       case 'room.join':
         return this.opJoin(s, req.roomId)
@@ -611,7 +486,7 @@ export class PeerNode implements RunningNode {
       case 'message.send':
         return this.opSend(s, req)
       case 'room.delete':
-        return this.deletions.requestDelete(this.entry(req.roomId), s.user!)
+        return this.deletions.requestDelete(this.rooms.entry(req.roomId), s.user!)
       case 'history.fetch':
         return this.opHistory(s, req)
       case 'peers.list':
@@ -640,12 +515,6 @@ export class PeerNode implements RunningNode {
     return { nodeId: this.nodeId, nodeName: this.name, user: s.user, protocol: PROTOCOL_VERSION }
   }
 
-  entry(roomId: string): DirectoryEntry {
-    const e = this.directory.rooms.get(roomId)
-    if (!e) throw new ChatError('not_found', `no room with id ${roomId}`)
-    return e
-  }
-
   private requireAvailable(e: DirectoryEntry): void {
     if (e.adminNodeId !== this.nodeId && this.peerState(e.adminNodeId) !== 'alive' && this.peerState(e.adminNodeId) !== 'suspect') {
       throw new ChatError('room_unavailable', `room ${e.name}: its administrator ${e.adminNodeName} is unreachable`)
@@ -653,7 +522,7 @@ export class PeerNode implements RunningNode {
   }
 
   private async opJoin(s: ClientSession, roomId: string): Promise<Results['room.join']> {
-    const e = this.entry(roomId)
+    const e = this.rooms.entry(roomId)
     this.requireAvailable(e)
     const user = s.user!
     let result: { members: Member[]; lastSeq: number; history: ChatMessage[] }
@@ -672,10 +541,10 @@ export class PeerNode implements RunningNode {
         },
       )
       if (reply.error) throw errorFromPeer(reply.error.code, reply.error.message)
-      if (reply.room) this.mergeRoom(reply.room)
+      if (reply.room) this.rooms.mergeRoom(reply.room)
       result = { members: reply.members, lastSeq: reply.lastSeq, history: reply.history.map(fromWireMessage) }
     }
-    if (!this.directory.rooms.has(roomId)) throw new ChatError('not_found', `room ${e.name} was deleted`)
+    if (!this.rooms.directory.rooms.has(roomId)) throw new ChatError('not_found', `room ${e.name} was deleted`)
     const mr = this.memberRoomFor(roomId, e.adminNodeId, result.lastSeq)
     let sessions = mr.users.get(user)
     if (!sessions) mr.users.set(user, (sessions = new Set()))
@@ -684,7 +553,7 @@ export class PeerNode implements RunningNode {
     // History ends where this node's delivery stands, so history + live messages have no gap.
     const upTo = mr.buffer.nextSeq - 1
     const history = result.history.filter((m) => m.seq <= upTo)
-    return { room: this.roomInfo(this.directory.rooms.get(roomId) ?? e, s), members: result.members, lastSeq: upTo, history }
+    return { room: this.rooms.roomInfo(this.rooms.directory.rooms.get(roomId) ?? e, s), members: result.members, lastSeq: upTo, history }
   }
 
   private memberRoomFor(roomId: string, adminNodeId: string, lastSeq: number): MemberRoom {
@@ -714,7 +583,7 @@ export class PeerNode implements RunningNode {
     if (mr.users.size === 0) this.memberRooms.delete(roomId)
     const user = s.user
     if (mr.adminNodeId === this.nodeId) {
-      const room = this.adminRooms.get(roomId)
+      const room = this.rooms.adminRooms.get(roomId)
       if (room) this.roomStep(room, { type: 'leave', user, nodeId: this.nodeId })
     } else {
       this.trace('forward', `leave ${user} → ${this.peerName(mr.adminNodeId)}`, roomId)
@@ -727,7 +596,7 @@ export class PeerNode implements RunningNode {
   }
 
   private async opMembers(roomId: string): Promise<Results['room.members']> {
-    const e = this.entry(roomId)
+    const e = this.rooms.entry(roomId)
     this.requireAvailable(e)
     if (e.adminNodeId === this.nodeId) return { members: memberList(this.adminRoom(roomId)) }
     const reply = await this.request<Bodies['membersReply']>(e.adminNodeId, (reqId) => msg('membersRequest', { reqId, roomId }))
@@ -736,7 +605,7 @@ export class PeerNode implements RunningNode {
   }
 
   private async opSend(s: ClientSession, req: RequestOf<'message.send'>): Promise<Results['message.send']> {
-    const e = this.entry(req.roomId)
+    const e = this.rooms.entry(req.roomId)
     if (!s.rooms.has(req.roomId)) throw new ChatError('not_member', `join room ${e.name} before sending to it`)
     this.requireAvailable(e)
     if (e.adminNodeId === this.nodeId) return { seq: this.adminSend(this.nodeId, req.roomId, s.user!, req.text, req.clientMsgId) }
@@ -770,7 +639,7 @@ export class PeerNode implements RunningNode {
   }
 
   private async opHistory(s: ClientSession, req: RequestOf<'history.fetch'>): Promise<Results['history.fetch']> {
-    const e = this.entry(req.roomId)
+    const e = this.rooms.entry(req.roomId)
     if (!s.rooms.has(req.roomId)) throw new ChatError('not_member', `join room ${e.name} to read its history`)
     const limit = req.limit ?? 50
     if (e.adminNodeId === this.nodeId) return { messages: logBefore(this.adminRoom(req.roomId), req.beforeSeq, limit) }
