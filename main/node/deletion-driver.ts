@@ -3,7 +3,7 @@
  * (issue 5; architecture.md "Room deletion is a two-phase commit"; docs/deletion.md).
  *
  * The core machines decide; this driver owns what they must not: the clock (tick), the data dir
- * (deletions.json), the peer links (send), the room state of PeerNode (freeze, drop) and the clients
+ * (deletions.json), the peer links (send), the room state of the node (freeze, drop) and the clients
  * (`deletion`, `room.deleted`, `room.unavailable` events). Effects of one step are carried out in the
  * order the core returns them; `persist` writes and fsyncs synchronously (NodeStore.save), so it is
  * on disk before any later `send` of the same step leaves this process.
@@ -23,11 +23,11 @@
  *     presumed ABORT, so a stopped participant is normally caught first by the detector (peer-dead).
  */
 import { randomUUID } from 'node:crypto'
-import type { RequestOf, Results, ServerEvent, Vote } from '../../proto/client-protocol'
+import type { RequestOf, Results, ServerEvent, TraceKind, Vote } from '../../proto/client-protocol'
 import { ChatError, errorFromPeer } from '../core/errors'
-import { msg, type Bodies, type DecodedMessage } from '../cluster/peer-messages'
-import { removeEntry, type DirectoryEntry } from '../core/room-directory'
-import { memberNodes } from '../core/room-ordering'
+import { msg, type Bodies, type DecodedMessage, type PeerMessage } from '../cluster/peer-messages'
+import { removeEntry, type Directory, type DirectoryEntry } from '../core/room-directory'
+import { memberNodes, type AdminRoom, type RoomInput } from '../core/room-ordering'
 import {
   abortBeforePrepare,
   ackUnknownDecision,
@@ -53,7 +53,7 @@ import {
 } from '../core/two-phase-commit'
 import type { NodeOptions } from './node-options'
 import type { NodeStore } from './node-store'
-import type { PeerNode } from './peer-node'
+import type { PeerLinks } from './peer-links'
 
 const LOG_FILE = 'deletions.json'
 /** Finished transactions whose outcome we still answer queries about (bounded, oldest first out). */
@@ -66,6 +66,25 @@ interface DeletionLog {
 }
 
 type Machine = CoordinatorState | ParticipantState
+
+/** What the driver needs of its node: peer-node.ts wires these to peer-links.ts and the room modules. */
+export interface DeletionComponents {
+  readonly nodeId: string
+  /** Our name: known only once the node listens. */
+  readonly name: string
+  readonly directory: Directory
+  readonly adminRooms: Map<string, AdminRoom>
+  peerName(nodeId: string): string
+  send(nodeId: string, m: PeerMessage): boolean
+  broadcast(m: PeerMessage): void
+  request: PeerLinks['request']
+  /** One step of a room we administer (room-admin.ts), its effects carried out. */
+  roomStep(room: AdminRoom, input: RoomInput): unknown
+  dropRoom(roomId: string): void
+  emit(e: ServerEvent): void
+  emitToRoom(roomId: string, e: ServerEvent): void
+  trace(kind: TraceKind, text: string, roomId?: string, peer?: string): void
+}
 
 /** A decision held back by the `pauseBeforeDecisionMs` fault: the machine keeps its old state meanwhile. */
 interface HeldDecision {
@@ -100,7 +119,7 @@ export class DeletionDriver {
   private stopped = false
 
   constructor(
-    private readonly node: PeerNode,
+    private readonly node: DeletionComponents,
     private readonly store: NodeStore,
     private readonly o: NodeOptions,
   ) {
@@ -176,7 +195,7 @@ export class DeletionDriver {
   }
 
   // -------------------------------------------------------------------------------------------
-  // What PeerNode asks
+  // What the node asks (client-ops.ts, room-admin.ts)
 
   /** Admin: no new seq while a deletion holds the room; member node: no new forward either. */
   blocksSend(roomId: string): boolean {
@@ -567,7 +586,7 @@ export class DeletionDriver {
   private sendTx(to: string, message: TxMessage): void {
     if (to === this.node.nodeId || !to) return
     // A missing link is not an error: the core resends (decision) or asks again (query) on its ticks.
-    this.node.send(to, message as unknown as Parameters<PeerNode['send']>[1])
+    this.node.send(to, message as unknown as PeerMessage)
   }
 
   // -------------------------------------------------------------------------------------------
@@ -595,7 +614,7 @@ export class DeletionDriver {
 
   /**
    * How long a forwarded `room.delete` may wait: every vote, a held decision (fault, up to a minute)
-   * and slack. A dead coordinator fails the request at once (PeerNode rejects on peer-dead).
+   * and slack. A dead coordinator fails the request at once (peer-links.ts rejects on peer-dead).
    */
   private replyTimeoutMs(): number {
     return this.config.voteTimeoutMs + 65_000

@@ -1,0 +1,237 @@
+/**
+ * The client ops (client-protocol.md section 4): what a validated request from the gateway does on
+ * this node. Ops on a room this node administers go to room-admin.ts directly; ops on another node's
+ * room are forwarded to its administrator over peer-links.ts, and room-member.ts keeps the local
+ * session's delivery in step with the answer.
+ */
+import { networkInterfaces } from 'node:os'
+import { PROTOCOL_VERSION, type ChatMessage, type Member, type Request, type RequestOf, type Results, type RoomInfo, type TraceKind } from '../../proto/client-protocol'
+import { ChatError, errorFromPeer } from '../core/errors'
+import type { DirectoryEntry } from '../core/room-directory'
+import { msg, type Bodies, type NodeRef } from '../cluster/peer-messages'
+import type { ClientSession } from '../gateway/ws-gateway'
+import type { DeletionDriver } from './deletion-driver'
+import type { NodeOptions } from './node-options'
+import { REQUEST_TIMEOUT_MS, type PeerLinks } from './peer-links'
+import { fromWireMessage } from './peer-wire'
+import type { RoomAdmin } from './room-admin'
+import type { RoomDirectorySync } from './room-directory-sync'
+import type { RoomMember } from './room-member'
+
+export interface ClientOpsComponents {
+  readonly nodeId: string
+  /** Our name and advertised address: both are known only once the node listens. */
+  self(): NodeRef
+  /** ws://host:port of the client gateway, known once it listens. */
+  wsUrl(): string
+  readonly options: Pick<NodeOptions, 'grpcHost' | 'heartbeatMs' | 'suspectMs' | 'deadMs'>
+  readonly rooms: Pick<RoomDirectorySync, 'directory' | 'entry' | 'entryOf' | 'roomInfo' | 'createRoom' | 'mergeRoom'>
+  readonly admin: Pick<RoomAdmin, 'join' | 'send' | 'members' | 'history'>
+  readonly member: Pick<RoomMember, 'openRoom' | 'addSession' | 'leave' | 'sessionClosed' | 'knownLast' | 'nextSeq'>
+  readonly links: Pick<PeerLinks, 'request' | 'peerState' | 'list' | 'add' | 'remove'>
+  readonly deletions: Pick<DeletionDriver, 'requestDelete' | 'blocksSend' | 'sendStarted' | 'sendFinished' | 'setFaults'>
+  trace(kind: TraceKind, text: string, roomId?: string, peer?: string): void
+}
+
+export class ClientOps {
+  constructor(private readonly c: ClientOpsComponents) {}
+
+  async handle(s: ClientSession, req: Request): Promise<unknown> {
+    switch (req.op) {
+      case 'hello':
+        return this.opHello(s, req)
+      case 'rooms.list':
+        return { rooms: [...this.c.rooms.directory.rooms.values()].map((e) => this.c.rooms.roomInfo(e, s)).sort(byName) } satisfies Results['rooms.list']
+      case 'room.create': {
+        const room = this.c.rooms.createRoom(req.name, s.user!)
+        return { room: this.c.rooms.roomInfo(this.c.rooms.entryOf(room), s) } satisfies Results['room.create']
+      }
+      case 'room.join':
+        return this.opJoin(s, req.roomId)
+      case 'room.leave':
+        return this.opLeave(s, req.roomId)
+      case 'room.members':
+        return this.opMembers(req.roomId)
+      case 'message.send':
+        return this.opSend(s, req)
+      case 'room.delete':
+        return this.c.deletions.requestDelete(this.c.rooms.entry(req.roomId), s.user!)
+      case 'history.fetch':
+        return this.opHistory(s, req)
+      case 'peers.list':
+        return this.opPeers()
+      case 'peers.add':
+        return this.opAddPeer(req.address)
+      case 'peers.remove':
+        return this.opRemovePeer(req.address)
+      case 'trace.subscribe':
+        s.trace = req.on
+        return { on: s.trace } satisfies Results['trace.subscribe']
+      case 'node.info':
+        return this.opInfo()
+      case 'node.faults':
+        return this.c.deletions.setFaults(req)
+    }
+  }
+
+  /** The connection closed: its sessions leave their rooms. */
+  sessionClosed(s: ClientSession): void {
+    this.c.member.sessionClosed(s)
+  }
+
+  private opHello(s: ClientSession, req: RequestOf<'hello'>): Results['hello'] {
+    // 'system' creates every node's default room; a person by that name could delete them all.
+    if (req.user.toLowerCase() === 'system') throw new ChatError('bad_request', 'the user name "system" is reserved')
+    if (s.user !== undefined && s.user !== req.user && s.rooms.size > 0) {
+      throw new ChatError('conflict', `already signed in as ${s.user} with rooms joined: leave them first`)
+    }
+    s.user = req.user
+    return { nodeId: this.c.nodeId, nodeName: this.c.self().name, user: s.user, protocol: PROTOCOL_VERSION }
+  }
+
+  private requireAvailable(e: DirectoryEntry): void {
+    const state = this.c.links.peerState(e.adminNodeId)
+    if (e.adminNodeId !== this.c.nodeId && state !== 'alive' && state !== 'suspect') {
+      throw new ChatError('room_unavailable', `room ${e.name}: its administrator ${e.adminNodeName} is unreachable`)
+    }
+  }
+
+  private async opJoin(s: ClientSession, roomId: string): Promise<Results['room.join']> {
+    const e = this.c.rooms.entry(roomId)
+    this.requireAvailable(e)
+    const user = s.user!
+    let result: { members: Member[]; lastSeq: number; history: ChatMessage[] }
+    if (e.adminNodeId === this.c.nodeId) {
+      result = this.c.admin.join(this.c.nodeId, roomId, user)
+    } else {
+      this.c.trace('forward', `join ${user} → ${e.adminNodeName} for ${e.name}`, roomId, e.adminNodeName)
+      // The reply and the first deliveries after it may share one frame: the member room must exist
+      // before those deliveries are handled, so it is set up synchronously when the reply arrives.
+      const reply = await this.c.links.request<Bodies['joinReply']>(
+        e.adminNodeId,
+        (reqId) => msg('joinRequest', { reqId, roomId, user }),
+        REQUEST_TIMEOUT_MS,
+        (r) => {
+          if (!r.error) this.c.member.openRoom(roomId, e.adminNodeId, r.lastSeq)
+        },
+      )
+      if (reply.error) throw errorFromPeer(reply.error.code, reply.error.message)
+      if (reply.room) this.c.rooms.mergeRoom(reply.room)
+      result = { members: reply.members, lastSeq: reply.lastSeq, history: reply.history.map(fromWireMessage) }
+    }
+    if (!this.c.rooms.directory.rooms.has(roomId)) throw new ChatError('not_found', `room ${e.name} was deleted`)
+    // History ends where this node's delivery stands, so history + live messages have no gap.
+    const upTo = this.c.member.addSession(s, roomId, e.adminNodeId, result.lastSeq)
+    const history = result.history.filter((m) => m.seq <= upTo)
+    return { room: this.c.rooms.roomInfo(this.c.rooms.directory.rooms.get(roomId) ?? e, s), members: result.members, lastSeq: upTo, history }
+  }
+
+  private async opLeave(s: ClientSession, roomId: string): Promise<Results['room.leave']> {
+    if (!s.rooms.has(roomId)) throw new ChatError('not_member', `not a member of room ${roomId}`)
+    this.c.member.leave(s, roomId)
+    return {}
+  }
+
+  private async opMembers(roomId: string): Promise<Results['room.members']> {
+    const e = this.c.rooms.entry(roomId)
+    this.requireAvailable(e)
+    if (e.adminNodeId === this.c.nodeId) return { members: this.c.admin.members(roomId) }
+    const reply = await this.c.links.request<Bodies['membersReply']>(e.adminNodeId, (reqId) => msg('membersRequest', { reqId, roomId }))
+    if (reply.error) throw errorFromPeer(reply.error.code, reply.error.message)
+    return { members: reply.members }
+  }
+
+  private async opSend(s: ClientSession, req: RequestOf<'message.send'>): Promise<Results['message.send']> {
+    const e = this.c.rooms.entry(req.roomId)
+    if (!s.rooms.has(req.roomId)) throw new ChatError('not_member', `join room ${e.name} before sending to it`)
+    this.requireAvailable(e)
+    if (e.adminNodeId === this.c.nodeId) return { seq: this.c.admin.send(this.c.nodeId, req.roomId, s.user!, req.text, req.clientMsgId) }
+    // A participant that voted READY holds the room frozen too (issue 5, 2): refuse here, without a
+    // forward, so the answer is room_busy even before the administrator's frozen flag is gossiped.
+    if (this.c.deletions.blocksSend(req.roomId)) throw new ChatError('room_busy', `room ${e.name} is frozen while its deletion is decided`)
+    this.c.deletions.sendStarted(req.roomId)
+    try {
+      this.c.trace('forward', `send → ${e.adminNodeName} for ${e.name}`, req.roomId, e.adminNodeName)
+      const forward = () =>
+        this.c.links.request<Bodies['sendAck']>(e.adminNodeId, (reqId) =>
+          msg('forwardSend', { reqId, roomId: req.roomId, user: s.user!, text: req.text, clientMsgId: req.clientMsgId }),
+        )
+      let reply = await forward()
+      if (reply.error?.code === 'not_member' && s.rooms.has(req.roomId)) {
+        // The administrator dropped our users while it thought this node dead (SIGSTOP, a long GC),
+        // and this send overtook the rejoin it asked for: the client never left, so join again
+        // (idempotent at the administrator) and send once more instead of answering not_member.
+        const j = await this.c.links.request<Bodies['joinReply']>(e.adminNodeId, (reqId) => msg('joinRequest', { reqId, roomId: req.roomId, user: s.user! }))
+        if (!j.error) {
+          this.c.member.knownLast(req.roomId, j.lastSeq)
+          reply = await forward()
+        }
+      }
+      if (reply.error) throw errorFromPeer(reply.error.code, reply.error.message)
+      return { seq: reply.seq }
+    } finally {
+      this.c.deletions.sendFinished(req.roomId)
+    }
+  }
+
+  private async opHistory(s: ClientSession, req: RequestOf<'history.fetch'>): Promise<Results['history.fetch']> {
+    const e = this.c.rooms.entry(req.roomId)
+    if (!s.rooms.has(req.roomId)) throw new ChatError('not_member', `join room ${e.name} to read its history`)
+    const limit = req.limit ?? 50
+    if (e.adminNodeId === this.c.nodeId) return { messages: this.c.admin.history(req.roomId, req.beforeSeq, limit) }
+    this.requireAvailable(e)
+    const to = (req.beforeSeq ?? this.c.member.nextSeq(req.roomId) ?? Number.MAX_SAFE_INTEGER) - 1
+    const from = Math.max(1, to - limit + 1)
+    const reply = await this.c.links.request<Bodies['fetchReply']>(e.adminNodeId, (reqId) =>
+      msg('fetchRange', { reqId, roomId: req.roomId, fromSeq: from, toSeq: to }),
+    )
+    if (reply.error) throw errorFromPeer(reply.error.code, reply.error.message)
+    return { messages: reply.messages.map(fromWireMessage) }
+  }
+
+  private opPeers(): Results['peers.list'] {
+    const self = this.c.self()
+    return {
+      self: { nodeId: self.nodeId, name: self.name, address: self.address },
+      peers: this.c.links.list(),
+    }
+  }
+
+  private async opAddPeer(address: string): Promise<Results['peers.add']> {
+    return { peer: await this.c.links.add(address) }
+  }
+
+  private opRemovePeer(address: string): Results['peers.remove'] {
+    this.c.links.remove(address)
+    return {}
+  }
+
+  private opInfo(): Results['node.info'] {
+    const self = this.c.self()
+    const o = this.c.options
+    return {
+      self: { nodeId: self.nodeId, name: self.name, address: self.address },
+      joinAddresses: joinAddresses(o.grpcHost, self.address),
+      ws: this.c.wsUrl(),
+      heartbeatMs: o.heartbeatMs,
+      suspectMs: o.suspectMs,
+      deadMs: o.deadMs,
+    }
+  }
+}
+
+function byName(a: RoomInfo, b: RoomInfo): number {
+  return a.name.localeCompare(b.name) || a.roomId.localeCompare(b.roomId)
+}
+
+/** What lab mates can type to reach this node: the bound address, or every LAN address if bound to all. */
+function joinAddresses(grpcHost: string, advertised: string): string[] {
+  const port = advertised.slice(advertised.lastIndexOf(':') + 1)
+  if (!['0.0.0.0', '::', ''].includes(grpcHost)) return [advertised]
+  const out = [advertised]
+  const nets = networkInterfaces()
+  for (const list of Object.values(nets)) {
+    for (const n of list ?? []) if (n.family === 'IPv4' && !n.internal) out.push(`${n.address}:${port}`)
+  }
+  return out
+}

@@ -1,0 +1,160 @@
+/**
+ * The administrator's side of the rooms this node administers (architecture.md, "Ordering" and
+ * "Membership of rooms"): drives each room's core (main/core/room-ordering.ts) and carries out its
+ * effects in the order returned: deliveries and member events to the nodes with members (this node's
+ * own members through room-member.ts), directory changes published through room-directory-sync.ts.
+ * Answers the room requests of other nodes: join, leave, members, forwarded sends and gap fetches.
+ */
+import type { ChatMessage, Member, TraceKind } from '../../proto/client-protocol'
+import { ChatError } from '../core/errors'
+import { logBefore, logRange, memberList, stepRoom, type AdminRoom, type RoomEffect, type RoomInput } from '../core/room-ordering'
+import { msg, type DecodedMessage, type PeerMessage } from '../cluster/peer-messages'
+import type { PeerLinks } from './peer-links'
+import { requireString, toWireMessage, toWireRoom } from './peer-wire'
+import type { RoomDirectorySync } from './room-directory-sync'
+
+export interface RoomAdminComponents {
+  readonly nodeId: string
+  readonly rooms: Pick<RoomDirectorySync, 'adminRooms' | 'entryOf' | 'publishRoom' | 'reserveNextSeq' | 'scheduleSaveRooms'>
+  send(nodeId: string, m: PeerMessage): boolean
+  answer: PeerLinks['answer']
+  peerName(nodeId: string): string
+  trace(kind: TraceKind, text: string, roomId?: string, peer?: string): void
+  /** Deliveries to this node's own members (room-member.ts). */
+  localDeliver(roomId: string, messages: ChatMessage[]): void
+  /** Member events to this node's own members (room-member.ts). */
+  localMemberEvent(roomId: string, member: Member, joined: boolean): void
+  /** A deletion being decided holds the room frozen (deletion-driver.ts). */
+  blocksSend(roomId: string): boolean
+}
+
+export class RoomAdmin {
+  constructor(private readonly c: RoomAdminComponents) {}
+
+  room(roomId: string): AdminRoom {
+    const room = this.c.rooms.adminRooms.get(roomId)
+    if (!room) throw new ChatError('not_found', `no room ${roomId} on this node`)
+    return room
+  }
+
+  /** One step of a room's core, with its effects carried out in order; returns the reply effect. */
+  roomStep(room: AdminRoom, input: RoomInput): RoomEffect | undefined {
+    const { effects } = stepRoom(room, input)
+    let reply: RoomEffect | undefined
+    for (const e of effects) {
+      switch (e.type) {
+        case 'deliver':
+          for (const node of e.toNodes) {
+            if (node === this.c.nodeId) this.c.localDeliver(room.roomId, [e.message])
+            else this.c.send(node, msg('deliver', { roomId: room.roomId, messages: [toWireMessage(e.message)] }))
+          }
+          break
+        case 'member-event':
+          for (const node of e.toNodes) {
+            if (node === this.c.nodeId) this.c.localMemberEvent(room.roomId, e.member, e.joined)
+            else this.c.send(node, msg('memberEvent', { roomId: room.roomId, ...e.member, joined: e.joined }))
+          }
+          this.c.trace(e.joined ? 'join' : 'leave', `${e.member.user}@${this.c.peerName(e.member.nodeId)} ${e.joined ? 'joined' : 'left'} ${room.name}`, room.roomId)
+          break
+        case 'directory-changed':
+          this.c.rooms.publishRoom(room)
+          break
+        default:
+          reply = e
+      }
+    }
+    return reply
+  }
+
+  join(fromNode: string, roomId: string, user: string) {
+    const room = this.room(roomId)
+    const reply = this.roomStep(room, { type: 'join', user, nodeId: fromNode })
+    if (reply?.type === 'reply-error') throw new ChatError(reply.code, reply.message)
+    if (reply?.type !== 'reply-join') throw new ChatError('internal', 'join gave no answer')
+    return { room, members: reply.members, lastSeq: reply.lastSeq, history: reply.history }
+  }
+
+  send(fromNode: string, roomId: string, user: string, text: string, clientMsgId: string): number {
+    const room = this.room(roomId)
+    if (this.c.blocksSend(roomId)) throw new ChatError('room_busy', `room ${room.name} is frozen while its deletion is decided`)
+    this.c.rooms.reserveNextSeq(room)
+    const reply = this.roomStep(room, { type: 'send', user, nodeId: fromNode, text, clientMsgId, now: Date.now() })
+    if (reply?.type === 'reply-error') throw new ChatError(reply.code, reply.message)
+    if (reply?.type !== 'reply-send') throw new ChatError('internal', 'send gave no answer')
+    if (!reply.duplicate) this.c.trace('seq', `seq ${reply.seq} → ${user}@${this.c.peerName(fromNode)} in ${room.name}`, roomId)
+    this.c.rooms.scheduleSaveRooms()
+    return reply.seq
+  }
+
+  /** `user` of `nodeId` left; a room deleted meanwhile has nobody left to tell. */
+  leave(roomId: string, user: string, nodeId: string): void {
+    const room = this.c.rooms.adminRooms.get(roomId)
+    if (room) this.roomStep(room, { type: 'leave', user, nodeId })
+  }
+
+  /** The users of a dead (or restarted) node leave every room we administer (client-protocol.md 6.4). */
+  nodeDead(nodeId: string): void {
+    for (const room of this.c.rooms.adminRooms.values()) this.roomStep(room, { type: 'node-dead', nodeId })
+  }
+
+  members(roomId: string): Member[] {
+    return memberList(this.room(roomId))
+  }
+
+  history(roomId: string, beforeSeq: number | undefined, limit: number): ChatMessage[] {
+    return logBefore(this.room(roomId), beforeSeq, limit)
+  }
+
+  /** Seqs `fromSeq..toSeq` of a room we administer, or undefined when it is gone. */
+  logRange(roomId: string, fromSeq: number, toSeq: number): ChatMessage[] | undefined {
+    const room = this.c.rooms.adminRooms.get(roomId)
+    return room ? logRange(room, fromSeq, toSeq) : undefined
+  }
+
+  /** The requests other nodes make of an administrator; false for any other message. */
+  onPeerMessage(from: string, m: DecodedMessage): boolean {
+    switch (m.body) {
+      case 'joinRequest': {
+        const { reqId, roomId, user } = m.joinRequest
+        this.c.answer(from, 'joinReply', reqId, () => {
+          const r = this.join(from, requireString(roomId, 'roomId'), requireString(user, 'user'))
+          return { room: toWireRoom(this.c.rooms.entryOf(r.room)), members: r.members, lastSeq: r.lastSeq, history: r.history }
+        }, { room: null, members: [], lastSeq: 0, history: [] })
+        return true
+      }
+      case 'leaveRequest': {
+        const { roomId, user } = m.leaveRequest
+        this.leave(roomId, user, from)
+        return true
+      }
+      case 'membersRequest': {
+        const { reqId, roomId } = m.membersRequest
+        this.c.answer(from, 'membersReply', reqId, () => {
+          const room = this.room(roomId)
+          return { members: memberList(room), room: toWireRoom(this.c.rooms.entryOf(room)) }
+        }, { members: [], room: null })
+        return true
+      }
+      case 'forwardSend': {
+        const f = m.forwardSend
+        this.c.answer(from, 'sendAck', f.reqId, () => {
+          this.c.trace('seq', `forwarded send from ${this.c.peerName(from)} for ${f.roomId}`, f.roomId, this.c.peerName(from))
+          return { seq: this.send(from, f.roomId, f.user, f.text, f.clientMsgId) }
+        }, { seq: 0 })
+        return true
+      }
+      case 'fetchRange': {
+        const f = m.fetchRange
+        this.c.answer(from, 'fetchReply', f.reqId, () => {
+          const room = this.room(f.roomId)
+          const to = Math.min(f.toSeq, f.fromSeq + 1000)
+          this.c.trace('gap', `${this.c.peerName(from)} fetched seq ${f.fromSeq}..${to} of ${f.roomId}`, f.roomId)
+          return { messages: logRange(room, f.fromSeq, to) }
+        }, { messages: [] })
+        return true
+      }
+      default:
+        return false
+    }
+  }
+}

@@ -1,0 +1,208 @@
+/**
+ * The member's side of rooms: ordered delivery to this node's clients (architecture.md, "Ordering").
+ * One reorder buffer (main/core/reorder-buffer.ts) per room with local members; out-of-order
+ * arrivals wait in it and gaps are fetched from the administrator. Also joins our users again when
+ * an administrator comes back or restarts, and tells the administrator when a user's last session
+ * leaves a room.
+ */
+import type { ChatMessage, Member, ServerEvent, TraceKind } from '../../proto/client-protocol'
+import { errorFromPeer } from '../core/errors'
+import { newReorder, stepReorder, type ReorderEffect, type ReorderState } from '../core/reorder-buffer'
+import { msg, type Bodies, type DecodedMessage, type PeerMessage } from '../cluster/peer-messages'
+import type { ClientSession } from '../gateway/ws-gateway'
+import type { PeerLinks } from './peer-links'
+import { fromWireMessage } from './peer-wire'
+
+export interface RoomMemberComponents {
+  readonly nodeId: string
+  send(nodeId: string, m: PeerMessage): boolean
+  request: PeerLinks['request']
+  peerName(nodeId: string): string
+  log(line: string): void
+  trace(kind: TraceKind, text: string, roomId?: string, peer?: string): void
+  /** Seqs of a room this node administers (room-admin.ts), or undefined when it is gone. */
+  localRange(roomId: string, fromSeq: number, toSeq: number): ChatMessage[] | undefined
+  /** The last local session of `user` left a room this node administers (room-admin.ts). */
+  localLeave(roomId: string, user: string): void
+}
+
+/** A room this node has local members in: its reorder buffer and its local sessions by user. */
+interface MemberRoom {
+  roomId: string
+  adminNodeId: string
+  buffer: ReorderState
+  users: Map<string, Set<ClientSession>>
+}
+
+export class RoomMember {
+  private readonly memberRooms = new Map<string, MemberRoom>()
+
+  constructor(private readonly c: RoomMemberComponents) {}
+
+  // -------------------------------------------------------------------------------------------
+  // Joining and leaving
+
+  /** Set up the room's buffer (if new) so deliveries from `lastSeq` on are kept. */
+  openRoom(roomId: string, adminNodeId: string, lastSeq: number): void {
+    this.memberRoomFor(roomId, adminNodeId, lastSeq)
+  }
+
+  /** Add a session to a room; returns the last seq delivered here (where its history must end). */
+  addSession(s: ClientSession, roomId: string, adminNodeId: string, lastSeq: number): number {
+    const user = s.user!
+    const mr = this.memberRoomFor(roomId, adminNodeId, lastSeq)
+    let sessions = mr.users.get(user)
+    if (!sessions) mr.users.set(user, (sessions = new Set()))
+    sessions.add(s)
+    s.rooms.add(roomId)
+    return mr.buffer.nextSeq - 1
+  }
+
+  private memberRoomFor(roomId: string, adminNodeId: string, lastSeq: number): MemberRoom {
+    let mr = this.memberRooms.get(roomId)
+    if (!mr) {
+      mr = { roomId, adminNodeId, buffer: newReorder(lastSeq), users: new Map() }
+      this.memberRooms.set(roomId, mr)
+    }
+    return mr
+  }
+
+  /** Drop one session from a room; the last session of a user tells the administrator. */
+  leave(s: ClientSession, roomId: string): void {
+    s.rooms.delete(roomId)
+    const mr = this.memberRooms.get(roomId)
+    if (!mr || !s.user) return
+    const sessions = mr.users.get(s.user)
+    sessions?.delete(s)
+    if (sessions && sessions.size > 0) return
+    mr.users.delete(s.user)
+    if (mr.users.size === 0) this.memberRooms.delete(roomId)
+    const user = s.user
+    if (mr.adminNodeId === this.c.nodeId) {
+      this.c.localLeave(roomId, user)
+    } else {
+      this.c.trace('forward', `leave ${user} → ${this.c.peerName(mr.adminNodeId)}`, roomId)
+      this.c.send(mr.adminNodeId, msg('leaveRequest', { reqId: 0, roomId, user }))
+    }
+  }
+
+  sessionClosed(s: ClientSession): void {
+    for (const roomId of [...s.rooms]) this.leave(s, roomId)
+  }
+
+  /** The room is gone (deleted): forget it, and its sessions leave it. */
+  forget(roomId: string): void {
+    const mr = this.memberRooms.get(roomId)
+    this.memberRooms.delete(roomId)
+    if (mr) for (const sessions of mr.users.values()) for (const s of sessions) s.rooms.delete(roomId)
+  }
+
+  /** Where delivery stands in a room: the next seq due, if this node has members in it. */
+  nextSeq(roomId: string): number | undefined {
+    return this.memberRooms.get(roomId)?.buffer.nextSeq
+  }
+
+  /** The administrator says `lastSeq` is its latest: fetch what we have not seen of it. */
+  knownLast(roomId: string, lastSeq: number): void {
+    const mr = this.memberRooms.get(roomId)
+    if (mr) this.reorder(mr, { type: 'known-last', lastSeq, now: Date.now() })
+  }
+
+  /** Join again every local user of the rooms `adminNodeId` administers, and fetch what we missed. */
+  resyncRoomsOf(adminNodeId: string, why: string): void {
+    for (const mr of this.memberRooms.values()) {
+      if (mr.adminNodeId !== adminNodeId) continue
+      for (const user of mr.users.keys()) {
+        this.c.request<Bodies['joinReply']>(adminNodeId, (reqId) => msg('joinRequest', { reqId, roomId: mr.roomId, user }))
+          .then((reply) => {
+            if (reply.error) throw errorFromPeer(reply.error.code, reply.error.message)
+            const lastSeq = reply.lastSeq
+            if (lastSeq + 1 < mr.buffer.nextSeq) {
+              // The administrator restarted and its count is behind ours: start over from its count.
+              this.c.log(`room ${mr.roomId}: administrator is at seq ${lastSeq}, we were at ${mr.buffer.nextSeq - 1}; restarting the sequence`)
+              this.reorder(mr, { type: 'reset', lastSeq })
+            } else this.reorder(mr, { type: 'known-last', lastSeq, now: Date.now() })
+            this.c.trace('join', `rejoined ${user} to ${mr.roomId} (${why})`, mr.roomId)
+          })
+          .catch((e: Error) => this.c.log(`rejoin ${user} to ${mr.roomId}: ${e.message}`))
+      }
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Ordered delivery to local clients
+
+  tick(now: number): void {
+    for (const mr of this.memberRooms.values()) this.reorder(mr, { type: 'tick', now })
+  }
+
+  private reorder(mr: MemberRoom, input: Parameters<typeof stepReorder>[1]): void {
+    const { effects } = stepReorder(mr.buffer, input)
+    for (const e of effects) this.reorderEffect(mr, e)
+  }
+
+  private reorderEffect(mr: MemberRoom, e: ReorderEffect): void {
+    if (e.type === 'deliver') {
+      for (const m of e.messages) {
+        const frame: ServerEvent = { event: 'message', ...m }
+        for (const sessions of mr.users.values()) for (const s of sessions) s.send(frame)
+      }
+      return
+    }
+    this.c.trace('gap', `missing seq ${e.fromSeq}..${e.toSeq} of ${mr.roomId}: fetching`, mr.roomId)
+    if (mr.adminNodeId === this.c.nodeId) {
+      const messages = this.c.localRange(mr.roomId, e.fromSeq, e.toSeq)
+      if (messages) this.reorder(mr, { type: 'arrive', messages, now: Date.now() })
+      return
+    }
+    this.c.request<Bodies['fetchReply']>(mr.adminNodeId, (reqId) =>
+      msg('fetchRange', { reqId, roomId: mr.roomId, fromSeq: e.fromSeq, toSeq: e.toSeq }),
+    )
+      .then((reply) => {
+        if (reply.error) throw errorFromPeer(reply.error.code, reply.error.message)
+        if (reply.messages.length === 0 && e.fromSeq === mr.buffer.nextSeq) {
+          // The administrator no longer has them (its log is bounded, or it restarted): skip the gap
+          // rather than wait for it for ever, and say so in the log.
+          this.c.log(`room ${mr.roomId}: seq ${e.fromSeq}..${e.toSeq} are gone at the administrator; skipping them`)
+          mr.buffer.nextSeq = e.toSeq + 1
+        }
+        this.reorder(mr, { type: 'arrive', messages: reply.messages.map(fromWireMessage), now: Date.now() })
+      })
+      .catch((err: Error) => this.c.log(`fetch ${mr.roomId} ${e.fromSeq}..${e.toSeq}: ${err.message}`))
+  }
+
+  /** Messages ordered by this node as administrator, for its own members. */
+  localDeliver(roomId: string, messages: ChatMessage[]): void {
+    const mr = this.memberRooms.get(roomId)
+    if (mr) this.reorder(mr, { type: 'arrive', messages, now: Date.now() })
+  }
+
+  memberEvent(roomId: string, member: Member, joined: boolean): void {
+    const mr = this.memberRooms.get(roomId)
+    if (!mr) return
+    const frame: ServerEvent = { event: joined ? 'member.joined' : 'member.left', roomId, user: member.user, nodeId: member.nodeId }
+    for (const sessions of mr.users.values()) for (const s of sessions) s.send(frame)
+  }
+
+  /** What administrators send to a member node; false for any other message. */
+  onPeerMessage(from: string, m: DecodedMessage): boolean {
+    switch (m.body) {
+      case 'rejoin':
+        this.resyncRoomsOf(from, m.rejoin.reason || 'asked by the administrator')
+        return true
+      case 'memberEvent': {
+        const e = m.memberEvent
+        this.memberEvent(e.roomId, { user: e.user, nodeId: e.nodeId }, e.joined)
+        return true
+      }
+      case 'deliver': {
+        const mr = this.memberRooms.get(m.deliver.roomId)
+        if (!mr || mr.adminNodeId !== from) return true // not ours (any more): late delivery after a leave
+        this.reorder(mr, { type: 'arrive', messages: m.deliver.messages.map(fromWireMessage), now: Date.now() })
+        return true
+      }
+      default:
+        return false
+    }
+  }
+}
