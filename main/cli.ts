@@ -14,7 +14,7 @@ import { startNode } from './node/peer-node'
 
 const USAGE = `usage: npm run peer -- [--name N] [--grpc HOST:PORT] [--ws HOST:PORT] [--join A,B,...]
        [--data-dir DIR] [--token T] [--heartbeat-ms MS] [--suspect-ms MS] [--dead-ms MS]
-       [--ui-dir DIR | --no-ui] [--allow-faults] [--advertise HOST]`
+       [--ui-dir DIR | --no-ui] [--allow-faults] [--advertise HOST] [--fsync]`
 
 function splitHostPort(flag: string, value: string, allowZero: boolean): { host: string; port: number } {
   const m = /^(\[[0-9a-fA-F:.]+\]|[^:\s]+):(\d{1,5})$/.exec(value.trim())
@@ -60,6 +60,7 @@ export function parseFlags(argv: string[]): NodeOptions & { help?: boolean } {
         'no-ui': { type: 'boolean' },
         'allow-faults': { type: 'boolean' },
         advertise: { type: 'string' },
+        fsync: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     }).values
@@ -103,6 +104,7 @@ export function parseFlags(argv: string[]): NodeOptions & { help?: boolean } {
     deadMs,
     uiDir,
     allowFaults: values['allow-faults'] ?? false,
+    fsync: values.fsync ?? false,
   }
 }
 

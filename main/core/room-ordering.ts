@@ -43,6 +43,8 @@ export type RoomInput =
 export type RoomEffect =
   /** Tell every node in `toNodes` that a member came or went (they tell their clients). */
   | { type: 'member-event'; toNodes: string[]; joined: boolean; member: Member }
+  /** Write the new message to the room's log: before anyone hears of it (persist first, then send). */
+  | { type: 'persist'; message: ChatMessage }
   /** Fan one new message out to every node that has members (including the sender's). */
   | { type: 'deliver'; toNodes: string[]; message: ChatMessage }
   /** The directory entry changed (member count or frozen): gossip it. */
@@ -81,6 +83,18 @@ export function newAdminRoom(init: {
     dedupe: new Map(),
     frozen: false,
   }
+}
+
+/**
+ * After a restart: the room's log (ascending, contiguous) comes back from the store; resends of the
+ * messages in it are still recognised, so a client retrying across the restart is not ordered twice.
+ */
+export function restoreLog(room: AdminRoom, messages: ChatMessage[], lastSeq: number, limits: RoomLimits = { logLimit: DEFAULT_LOG_LIMIT, dedupeLimit: DEFAULT_DEDUPE_LIMIT }): AdminRoom {
+  room.lastSeq = Math.max(room.lastSeq, lastSeq)
+  room.log = messages.slice(-limits.logLimit)
+  room.dedupe.clear()
+  for (const m of messages.slice(-limits.dedupeLimit)) room.dedupe.set(`${memberKey(m.user, m.nodeId)}\u0000${m.clientMsgId}`, m.seq)
+  return room
 }
 
 /** Nodes that must receive the room's traffic: every node with at least one member. */
@@ -205,6 +219,7 @@ export function stepRoom(
         const oldest = room.dedupe.keys().next().value
         if (oldest !== undefined) room.dedupe.delete(oldest)
       }
+      effects.push({ type: 'persist', message })
       effects.push({ type: 'deliver', toNodes: memberNodes(room), message })
       effects.push({ type: 'reply-send', seq: message.seq, duplicate: false })
       break

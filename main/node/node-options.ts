@@ -22,6 +22,8 @@ export interface NodeOptions {
   heartbeatMs: number
   suspectMs: number
   deadMs: number
+  /** fsync every message log append (survives power loss, not only a crash of the process). */
+  fsync?: boolean
   /** Allow the `node.faults` client op (teaching demos and failure tests). */
   allowFaults?: boolean
   /** Folder with the built renderer (index.html) to serve over HTTP; absent = no browser UI. */

@@ -20,12 +20,14 @@
  *   deletion-driver.ts      room deletion by two-phase commit
  */
 import { randomBytes, randomUUID } from 'node:crypto'
+import { join } from 'node:path'
 import { hostname } from 'node:os'
 import type { ServerEvent, TraceKind } from '../../proto/client-protocol'
 import type { DecodedMessage, NodeRef } from '../cluster/peer-messages'
 import { PeerTransport } from '../cluster/peer-transport'
 import { WsGateway } from '../gateway/ws-gateway'
 import { ClientOps } from './client-ops'
+import { MessageLog } from '../store/message-log'
 import { DeletionDriver } from './deletion-driver'
 import type { NodeOptions, RunningNode } from './node-options'
 import { NodeStore } from './node-store'
@@ -50,6 +52,8 @@ export class PeerNode implements RunningNode {
   uiUrl: string | undefined
 
   private readonly store: NodeStore
+  /** Every message of the rooms this node administers, appended before it is sent to anyone. */
+  private readonly messages: MessageLog
   private readonly transport: PeerTransport
   private readonly gateway: WsGateway
   private readonly links: PeerLinks
@@ -64,6 +68,7 @@ export class PeerNode implements RunningNode {
 
   constructor(readonly o: NodeOptions) {
     this.store = new NodeStore(o.dataDir)
+    this.messages = new MessageLog(join(o.dataDir, 'messages'), { fsync: o.fsync })
     this.nodeId = this.store.identity().nodeId
     this.name = o.name ?? `${hostname()}:${o.grpcPort}`
     this.token = o.token ?? randomBytes(18).toString('base64url')
@@ -108,6 +113,7 @@ export class PeerNode implements RunningNode {
       nodeId,
       nodeName: () => this.name,
       store: this.store,
+      messages: this.messages,
       log,
       emit,
       trace,
@@ -119,6 +125,7 @@ export class PeerNode implements RunningNode {
     this.admin = new RoomAdmin({
       nodeId,
       rooms: this.rooms,
+      messages: this.messages,
       send: (id, m) => this.links.send(id, m),
       answer: (to, reply, reqId, fn, empty) => this.links.answer(to, reply, reqId, fn, empty),
       peerName: (id) => this.links.peerName(id),
@@ -214,8 +221,14 @@ export class PeerNode implements RunningNode {
     this.deletions.stop()
     await this.gateway.close()
     await this.transport.close()
-    // Nothing can send any more: record the exact lastSeq so a clean restart has no seq jump.
-    this.rooms.flushRooms(true)
+    this.rooms.flushRooms()
+    // A clean stop also puts the logs on disk (appends are in the OS cache already).
+    try {
+      this.messages.sync()
+    } catch (e) {
+      this.log(`syncing message logs: ${(e as Error).message}`)
+    }
+    this.messages.close()
   }
 
   knownPeerAddresses(): string[] {

@@ -7,15 +7,18 @@
  */
 import type { ChatMessage, Member, TraceKind } from '../../proto/client-protocol'
 import { ChatError } from '../core/errors'
-import { logBefore, logRange, memberList, stepRoom, type AdminRoom, type RoomEffect, type RoomInput } from '../core/room-ordering'
+import { logRange, memberList, stepRoom, type AdminRoom, type RoomEffect, type RoomInput } from '../core/room-ordering'
 import { msg, type DecodedMessage, type PeerMessage } from '../cluster/peer-messages'
 import type { PeerLinks } from './peer-links'
 import { requireString, toWireMessage, toWireRoom } from './peer-wire'
 import type { RoomDirectorySync } from './room-directory-sync'
+import type { MessageLog } from '../store/message-log'
 
 export interface RoomAdminComponents {
   readonly nodeId: string
-  readonly rooms: Pick<RoomDirectorySync, 'adminRooms' | 'entryOf' | 'publishRoom' | 'reserveNextSeq' | 'scheduleSaveRooms'>
+  readonly rooms: Pick<RoomDirectorySync, 'adminRooms' | 'entryOf' | 'publishRoom' | 'scheduleSaveRooms'>
+  /** The rooms' message logs (main/store/message-log.ts). */
+  readonly messages: Pick<MessageLog, 'append' | 'range'>
   send(nodeId: string, m: PeerMessage): boolean
   answer: PeerLinks['answer']
   peerName(nodeId: string): string
@@ -43,6 +46,10 @@ export class RoomAdmin {
     let reply: RoomEffect | undefined
     for (const e of effects) {
       switch (e.type) {
+        case 'persist':
+          // Before any node hears of it: a message anyone saw survives a crash of this node.
+          this.c.messages.append(e.message)
+          break
         case 'deliver':
           for (const node of e.toNodes) {
             if (node === this.c.nodeId) this.c.localDeliver(room.roomId, [e.message])
@@ -77,7 +84,6 @@ export class RoomAdmin {
   send(fromNode: string, roomId: string, user: string, text: string, clientMsgId: string): number {
     const room = this.room(roomId)
     if (this.c.blocksSend(roomId)) throw new ChatError('room_busy', `room ${room.name} is frozen while its deletion is decided`)
-    this.c.rooms.reserveNextSeq(room)
     const reply = this.roomStep(room, { type: 'send', user, nodeId: fromNode, text, clientMsgId, now: Date.now() })
     if (reply?.type === 'reply-error') throw new ChatError(reply.code, reply.message)
     if (reply?.type !== 'reply-send') throw new ChatError('internal', 'send gave no answer')
@@ -102,13 +108,22 @@ export class RoomAdmin {
   }
 
   history(roomId: string, beforeSeq: number | undefined, limit: number): ChatMessage[] {
-    return logBefore(this.room(roomId), beforeSeq, limit)
+    const room = this.room(roomId)
+    const to = (beforeSeq ?? room.lastSeq + 1) - 1
+    return this.read(room, Math.max(1, to - limit + 1), to)
   }
 
   /** Seqs `fromSeq..toSeq` of a room we administer, or undefined when it is gone. */
   logRange(roomId: string, fromSeq: number, toSeq: number): ChatMessage[] | undefined {
     const room = this.c.rooms.adminRooms.get(roomId)
-    return room ? logRange(room, fromSeq, toSeq) : undefined
+    return room ? this.read(room, fromSeq, toSeq) : undefined
+  }
+
+  /** From memory when the range is there, else from the room's log on disk. */
+  private read(room: AdminRoom, from: number, to: number): ChatMessage[] {
+    if (to < from) return []
+    if (room.log.length > 0 && from >= room.log[0].seq) return logRange(room, from, to)
+    return this.c.messages.range(room.roomId, from, Math.min(to, room.lastSeq))
   }
 
   /** The requests other nodes make of an administrator; false for any other message. */

@@ -3,36 +3,28 @@
  * keeps them (architecture.md, "Rooms" and "Cluster membership").
  *
  * Merges what Hellos and gossip say about other nodes' rooms, publishes our own, forgets rooms that
- * are deleted (or that their administrator no longer lists), and persists our rooms with a seq
- * ceiling so that a restart never reuses a seq (see SEQ_LEASE).
+ * are deleted (or that their administrator no longer lists), and persists our rooms: rooms.json
+ * lists them, and each one's message log (main/store/message-log.ts) holds its messages, so a
+ * restarted administrator comes back with its rooms, their history and their exact last seq.
  */
 import { randomUUID } from 'node:crypto'
 import type { PeerState, RoomInfo, ServerEvent, TraceKind } from '../../proto/client-protocol'
 import { ChatError } from '../core/errors'
 import { mergeEntry, newDirectory, removeEntry, type Directory, type DirectoryEntry } from '../core/room-directory'
-import { newAdminRoom, type AdminRoom } from '../core/room-ordering'
+import { DEFAULT_LOG_LIMIT, newAdminRoom, restoreLog, type AdminRoom } from '../core/room-ordering'
+import type { MessageLog } from '../store/message-log'
 import { msg, type NodeRef, type PeerMessage, type WireRoom } from '../cluster/peer-messages'
 import type { ClientSession } from '../gateway/ws-gateway'
 import type { NodeStore } from './node-store'
 import { toWireRoom } from './peer-wire'
 
-/**
- * Seqs an administrator may hand out beyond what rooms.json records. rooms.json is saved with a
- * debounce, so after a kill -9 it can be behind the seqs members already saw; it therefore records a
- * ceiling (lastSeq + SEQ_LEASE, saved synchronously before a seq passes it) and a restarted node
- * continues above it. A crash costs a jump in seq (members skip it as a gap the administrator no
- * longer has); it never reuses a seq, which clients would drop as a duplicate. A graceful stop saves
- * the exact lastSeq, so a clean restart continues without a jump. A busy room gets a longer lease
- * (twice what it ordered since the previous save), so the debounced save keeps its ceiling ahead and
- * no send waits for a synchronous one; a quiet room jumps by at most SEQ_LEASE.
- */
-const SEQ_LEASE = 64
 
 export interface RoomDirectoryComponents {
   readonly nodeId: string
   /** Our name: known only once the node listens (it may include the port). */
   nodeName(): string
   readonly store: Pick<NodeStore, 'rooms' | 'saveRooms'>
+  readonly messages: Pick<MessageLog, 'open' | 'drop'>
   log(line: string): void
   emit(e: ServerEvent): void
   trace(kind: TraceKind, text: string, roomId?: string, peer?: string): void
@@ -49,10 +41,6 @@ export class RoomDirectorySync {
   /** The rooms this node administers. */
   readonly adminRooms = new Map<string, AdminRoom>()
   private saveRoomsTimer: NodeJS.Timeout | undefined
-  /** Per room: the highest seq rooms.json allows (see SEQ_LEASE). */
-  private readonly seqCeiling = new Map<string, number>()
-  /** Per room: lastSeq when rooms.json was last saved (how busy the room is, for its lease). */
-  private readonly savedSeq = new Map<string, number>()
 
   constructor(private readonly c: RoomDirectoryComponents) {}
 
@@ -155,6 +143,7 @@ export class RoomDirectorySync {
 
   createRoom(name: string, createdBy: string): AdminRoom {
     const room = newAdminRoom({ roomId: randomUUID(), name, createdBy, createdAt: Date.now() })
+    this.c.messages.open(room.roomId, 0)
     this.adminRooms.set(room.roomId, room)
     this.publishRoom(room)
     this.flushRooms()
@@ -174,7 +163,8 @@ export class RoomDirectorySync {
   /** A room is gone (deleted): forget it everywhere on this node and tell our clients. */
   dropRoom(roomId: string): void {
     const had = removeEntry(this.directory, roomId, Date.now())
-    this.adminRooms.delete(roomId)
+    // A deleted room of ours takes its message log with it.
+    if (this.adminRooms.delete(roomId)) this.c.messages.drop(roomId)
     this.c.forgetMemberRoom(roomId)
     this.scheduleSaveRooms()
     if (had) this.c.emit({ event: 'room.deleted', roomId })
@@ -183,37 +173,29 @@ export class RoomDirectorySync {
   // -------------------------------------------------------------------------------------------
   // rooms.json
 
-  /** At start: our rooms come back from rooms.json, each above the seq ceiling it recorded. */
+  /** At start: our rooms come back from rooms.json, each with its log's tail and exact last seq. */
   restoreRooms(): void {
     for (const r of this.c.store.rooms()) {
       const room = newAdminRoom({ roomId: r.roomId, name: r.name, createdBy: r.createdBy, createdAt: r.createdAt, lastSeq: r.lastSeq })
       room.version = (r.version ?? 1) + 1
+      const log = this.c.messages.open(r.roomId, DEFAULT_LOG_LIMIT)
+      // The log is the truth for lastSeq; rooms.json's own count only matters for a room without one.
+      restoreLog(room, log.tail, log.lastSeq)
       this.adminRooms.set(room.roomId, room)
       this.directory.rooms.set(room.roomId, this.entryOf(room))
     }
   }
 
-  /** Before `room` orders its next message. */
-  reserveNextSeq(room: AdminRoom): void {
-    // Durable before anyone can see it: never hand out a seq above the ceiling rooms.json holds.
-    if (room.lastSeq + 1 > (this.seqCeiling.get(room.roomId) ?? 0)) this.flushRooms()
-  }
-
   scheduleSaveRooms(): void {
     if (this.saveRoomsTimer) return
-    // Debounced: a busy room changes lastSeq thousands of times a second.
+    // Debounced: member counts and versions change often; messages are in the log already.
     this.saveRoomsTimer = setTimeout(() => this.flushRooms(), 200)
   }
 
-  /** Save rooms.json now; `exact` only once nothing can send any more (see SEQ_LEASE). */
-  flushRooms(exact = false): void {
+  /** Save rooms.json now. */
+  flushRooms(): void {
     clearTimeout(this.saveRoomsTimer)
     this.saveRoomsTimer = undefined
-    const ceiling = new Map<string, number>()
-    for (const r of this.adminRooms.values()) {
-      const recent = r.lastSeq - (this.savedSeq.get(r.roomId) ?? r.lastSeq)
-      ceiling.set(r.roomId, exact ? r.lastSeq : r.lastSeq + Math.max(SEQ_LEASE, 2 * recent))
-    }
     try {
       this.c.store.saveRooms(
         [...this.adminRooms.values()].map((r) => ({
@@ -221,14 +203,10 @@ export class RoomDirectorySync {
           name: r.name,
           createdBy: r.createdBy,
           createdAt: r.createdAt,
-          lastSeq: ceiling.get(r.roomId)!,
+          lastSeq: r.lastSeq,
           version: r.version,
         })),
       )
-      for (const r of this.adminRooms.values()) {
-        this.seqCeiling.set(r.roomId, ceiling.get(r.roomId)!)
-        this.savedSeq.set(r.roomId, r.lastSeq)
-      }
     } catch (e) {
       this.c.log(`cannot save rooms: ${(e as Error).message}`)
     }
