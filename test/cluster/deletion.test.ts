@@ -211,8 +211,7 @@ describe('room deletion by two-phase commit', () => {
     expect(Date.now() - killedAt).toBeLessThan(30_000)
 
     // The room carries on, administered by the restarted n1, in the same order on both participants.
-    // (After a kill -9 the administrator continues above its saved seq ceiling, so the seq may jump:
-    // the check is "same order everywhere, rising", not an exact number.)
+    // The administrator's message log survived the kill -9: the sequence continues right after 'before' (1).
     const alice2 = await Client.as(back.ready, 'alice')
     expect(await listed(alice2, roomId)).toBe(true)
     const b = await eventually(
@@ -220,6 +219,7 @@ describe('room deletion by two-phase commit', () => {
       10_000,
       'bob can send again',
     )
+    expect(b.seq).toBe(2)
     const c = await carol.call('message.send', { roomId, text: 'after too', clientMsgId: 'c-after' })
     expect(c.seq).toBe(b.seq + 1)
     for (const x of [bob, carol]) {
