@@ -4,6 +4,8 @@
  * `body` naming the oneof member that is set). Declared once, here, at the boundary; the rest of the
  * node uses these types and never the raw decoded objects.
  */
+import type { ChatMessage, Member } from '../../proto/client-protocol'
+import type { DirectoryEntry } from '../core/room-directory'
 
 export interface NodeRef {
   nodeId: string
@@ -11,31 +13,14 @@ export interface NodeRef {
   address: string
 }
 
-export interface WireRoom {
-  roomId: string
-  name: string
-  adminNodeId: string
-  adminNodeName: string
-  memberCount: number
-  createdBy: string
-  frozen: boolean
-  version: number
-}
-
-export interface WireMessage {
-  roomId: string
-  seq: number
-  user: string
-  nodeId: string
-  text: string
-  sentAt: number
-  clientMsgId: string
-}
-
-export interface WireMember {
-  user: string
-  nodeId: string
-}
+/**
+ * The wire forms of a room entry, a message and a member have exactly the fields of their in-memory
+ * forms (peer.proto Room, ChatMessage, Member were written to match), so they are the same types:
+ * a field added on one side and not the other fails to compile instead of being dropped silently.
+ */
+export type WireRoom = DirectoryEntry
+export type WireMessage = ChatMessage
+export type WireMember = Member
 
 export interface Failure {
   code: string
