@@ -110,6 +110,8 @@ export const RequestSchema = z.discriminatedUnion('op', [
     op: z.literal('node.faults'),
     voteAbort: z.boolean().optional(),
     pauseBeforeDecisionMs: z.number().int().min(0).max(600_000).optional(),
+    /** Drop all traffic with these peers (ids, names or addresses); [] heals the partition. */
+    partition: z.array(z.string().min(1).max(300)).max(100).optional(),
   }),
 ])
 export type Request = z.infer<typeof RequestSchema>
@@ -195,7 +197,7 @@ export interface Results {
     suspectMs: number
     deadMs: number
   }
-  'node.faults': { voteAbort: boolean; pauseBeforeDecisionMs: number }
+  'node.faults': { voteAbort: boolean; pauseBeforeDecisionMs: number; partitionedFrom: string[] }
 }
 
 export interface ErrorBody {

@@ -28,7 +28,7 @@ export interface ClientOpsComponents {
   readonly rooms: Pick<RoomDirectorySync, 'directory' | 'entry' | 'entryOf' | 'roomInfo' | 'createRoom' | 'mergeRoom'>
   readonly admin: Pick<RoomAdmin, 'join' | 'send' | 'members' | 'history'>
   readonly member: Pick<RoomMember, 'openRoom' | 'addSession' | 'leave' | 'sessionClosed' | 'knownLast' | 'nextSeq'>
-  readonly links: Pick<PeerLinks, 'request' | 'peerState' | 'list' | 'add' | 'remove'>
+  readonly links: Pick<PeerLinks, 'request' | 'peerState' | 'list' | 'add' | 'remove' | 'setPartition' | 'partitionedFrom'>
   readonly deletions: Pick<DeletionDriver, 'requestDelete' | 'blocksSend' | 'sendStarted' | 'sendFinished' | 'setFaults'>
   trace(kind: TraceKind, text: string, roomId?: string, peer?: string): void
 }
@@ -69,8 +69,12 @@ export class ClientOps {
         return { on: s.trace } satisfies Results['trace.subscribe']
       case 'node.info':
         return this.opInfo()
-      case 'node.faults':
-        return this.c.deletions.setFaults(req)
+      case 'node.faults': {
+        // Checks --allow-faults (forbidden otherwise) before anything changes.
+        const twoPc = this.c.deletions.setFaults(req)
+        const partitionedFrom = req.partition !== undefined ? this.c.links.setPartition(req.partition) : this.c.links.partitionedFrom()
+        return { ...twoPc, partitionedFrom } satisfies Results['node.faults']
+      }
     }
   }
 

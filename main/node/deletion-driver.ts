@@ -225,7 +225,7 @@ export class DeletionDriver {
     return reply.committed ? { outcome: 'committed' } : { outcome: 'aborted', reason: reply.reason || 'aborted' }
   }
 
-  setFaults(req: RequestOf<'node.faults'>): Results['node.faults'] {
+  setFaults(req: RequestOf<'node.faults'>): Omit<Results['node.faults'], 'partitionedFrom'> {
     if (!this.o.allowFaults) throw new ChatError('forbidden', 'fault injection is off: start the node with --allow-faults')
     if (req.voteAbort !== undefined) this.faults.voteAbort = req.voteAbort
     if (req.pauseBeforeDecisionMs !== undefined) this.faults.pauseBeforeDecisionMs = req.pauseBeforeDecisionMs

@@ -191,6 +191,10 @@ export class PeerLinks {
       link.close('self')
       return hello
     }
+    if (this.cutOff.has(id)) {
+      link.close('partitioned')
+      throw new ChatError('timeout', `${address} is cut off by the partition fault`)
+    }
     const peer = this.upsertPeer({ nodeId: id, name: hello.self.name, address: bestAddress(hello.self.address || address, splitAddress(address).host) })
     if (peer.link && peer.link !== link && peer.link.up) {
       link.close('duplicate')
@@ -258,6 +262,7 @@ export class PeerLinks {
     // Dialled by ourselves (peers.add of our own address or an alias of it): answer, so the dialer
     // sees its own Hello and drops the link; nothing to register.
     if (h.self.nodeId === this.c.nodeId) return
+    if (this.cutOff.has(h.self.nodeId)) throw new Error('partitioned (fault injection)')
     if (!isPeerAddress(h.self.address)) throw new Error(`bad address in hello: ${h.self.address}`)
     const isNew = !this.peers.has(h.self.nodeId)
     const peer = this.upsertPeer(h.self)
@@ -316,15 +321,41 @@ export class PeerLinks {
     }
   }
 
+  // -------------------------------------------------------------------------------------------
+  // Partition fault (node.faults {partition}, only with --allow-faults): a teaching demo of a network
+  // split without touching the network. Traffic to and from the listed peers is dropped on this
+  // node, in both directions, while the links stay open: both sides hear silence, declare each
+  // other dead after --dead-ms, and recover on their own (rejoin, gap fetch) once it is healed.
+
+  private readonly cutOff = new Set<string>()
+
+  /** Drop all traffic with these peers (node ids, names or addresses); [] heals. Returns their names. */
+  setPartition(peers: string[]): string[] {
+    const ids = peers.map((p) => {
+      const found = [...this.peers.values()].find((x) => x.nodeId === p || x.name === p || x.address === p)
+      if (!found) throw new ChatError('not_found', `no peer ${p}`)
+      return found.nodeId
+    })
+    this.cutOff.clear()
+    for (const id of ids) this.cutOff.add(id)
+    this.c.trace('peer', ids.length ? `fault: partitioned from ${ids.map((id) => this.peerName(id)).join(', ')}` : 'fault: partition healed')
+    return this.partitionedFrom()
+  }
+
+  partitionedFrom(): string[] {
+    return [...this.cutOff].map((id) => this.peerName(id))
+  }
+
   send(nodeId: string, m: PeerMessage): boolean {
     const link = this.peers.get(nodeId)?.link
     if (!link) return false
+    if (this.cutOff.has(nodeId)) return true // lost in the (simulated) partition, like on a real network
     link.send(m)
     return true
   }
 
   broadcast(m: PeerMessage, except?: string): void {
-    for (const p of this.peers.values()) if (p.nodeId !== except) p.link?.send(m)
+    for (const p of this.peers.values()) if (p.nodeId !== except && !this.cutOff.has(p.nodeId)) p.link?.send(m)
   }
 
   private sendHeartbeats(): void {
@@ -336,6 +367,7 @@ export class PeerLinks {
     }
     for (const p of this.peers.values()) {
       // Piggybacking: a link that wrote anything within the period already told the peer we live.
+      if (this.cutOff.has(p.nodeId)) continue
       if (p.link?.up && now - p.link.lastWriteAt >= this.c.timing.heartbeatMs * 0.8) p.link.send(msg('heartbeat', { sentAt: now }))
     }
   }
@@ -473,6 +505,7 @@ export class PeerLinks {
   // Peer messages
 
   onInbound(from: string, messages: DecodedMessage[]): void {
+    if (this.cutOff.has(from)) return // partition fault: as if nothing arrived
     this.heard(from)
     for (const m of messages) {
       try {

@@ -116,7 +116,7 @@ describe('room deletion by two-phase commit', () => {
   it('a participant votes ABORT: rolled back, the room keeps working and stays ordered', async () => {
     const { alice, bob, carol, roomId } = await setup()
     expect((await alice.call('message.send', { roomId, text: 'one', clientMsgId: 'a1' })).seq).toBe(1)
-    expect(await carol.call('node.faults', { voteAbort: true })).toEqual({ voteAbort: true, pauseBeforeDecisionMs: 0 })
+    expect(await carol.call('node.faults', { voteAbort: true })).toEqual({ voteAbort: true, pauseBeforeDecisionMs: 0, partitionedFrom: [] })
 
     const result = await alice.call('room.delete', { roomId })
     expect(result.outcome).toBe('aborted')
