@@ -196,6 +196,8 @@ export interface Results {
     heartbeatMs: number
     suspectMs: number
     deadMs: number
+    /** The node accepts `node.faults` (started with --allow-faults): the UI may offer fault buttons. */
+    allowFaults: boolean
   }
   'node.faults': { voteAbort: boolean; pauseBeforeDecisionMs: number; partitionedFrom: string[] }
 }

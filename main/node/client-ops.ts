@@ -24,7 +24,7 @@ export interface ClientOpsComponents {
   self(): NodeRef
   /** ws://host:port of the client gateway, known once it listens. */
   wsUrl(): string
-  readonly options: Pick<NodeOptions, 'grpcHost' | 'heartbeatMs' | 'suspectMs' | 'deadMs'>
+  readonly options: Pick<NodeOptions, 'grpcHost' | 'heartbeatMs' | 'suspectMs' | 'deadMs' | 'allowFaults'>
   readonly rooms: Pick<RoomDirectorySync, 'directory' | 'entry' | 'entryOf' | 'roomInfo' | 'createRoom' | 'mergeRoom'>
   readonly admin: Pick<RoomAdmin, 'join' | 'send' | 'members' | 'history'>
   readonly member: Pick<RoomMember, 'openRoom' | 'addSession' | 'leave' | 'sessionClosed' | 'knownLast' | 'nextSeq'>
@@ -220,6 +220,7 @@ export class ClientOps {
       heartbeatMs: o.heartbeatMs,
       suspectMs: o.suspectMs,
       deadMs: o.deadMs,
+      allowFaults: o.allowFaults ?? false,
     }
   }
 }
