@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { defineConfig } from 'electron-vite'
 import react from '@vitejs/plugin-react'
@@ -30,17 +29,13 @@ export default defineConfig({
       lib: { entry: resolve('preload/index.ts') },
     },
   },
-  // The UI is built by another engineer in parallel: until renderer/index.html exists, skip the
-  // renderer build instead of failing the main and preload builds (test/desktop/build-output.test.ts
-  // still insists on out/renderer/index.html).
-  renderer: existsSync(rendererHtml)
-    ? {
-        root: resolve('renderer'),
-        // Relative asset URLs: the packaged app serves the renderer from app://chat/ (main/index.ts),
-        // not from a web server root.
-        base: './',
-        build: { rolldownOptions: { input: rendererHtml } },
-        plugins: [react(), tailwindcss()],
-      }
-    : undefined,
+  renderer: {
+    root: resolve('renderer'),
+    // Relative asset URLs: the packaged app serves the renderer from app://chat/ (main/index.ts),
+    // not from a web server root.
+    base: './',
+    // Minified: the same bundle is also served to browsers over the lab network (browser mode).
+    build: { minify: true, rolldownOptions: { input: rendererHtml } },
+    plugins: [react(), tailwindcss()],
+  },
 })
