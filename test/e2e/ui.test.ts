@@ -242,6 +242,31 @@ describe.skipIf(!existsSync(CHROMIUM))('chat UI in a real browser against real n
     expect(await log.getByRole('article', { name: /^Your message/ }).count()).toBe(0)
   }, 60_000)
 
+  it("cuts n1 off from n2 with the teacher's fault panel, and reconnects it", async () => {
+    await alice.getByRole('button', { name: 'Cluster' }).click()
+    const panel = alice.getByRole('region', { name: /Teacher’s fault panel/ })
+    const nodes = alice.getByRole('table', { name: 'Nodes' })
+    await panel.getByRole('button', { name: 'Cut off n2' }).click()
+    await panel.getByRole('button', { name: 'Reconnect n2' }).waitFor()
+    // Cut at once in the picture; dead after dead-ms, and the rooms n2 administers with it.
+    await alice.getByRole('img', { name: /n1–n2 cut off/ }).waitFor()
+    await alice.getByRole('img', { name: /n2 dead.*n1–n2 cut off \(dead\)/ }).waitFor({ timeout: 20_000 })
+    await nodes.getByRole('row').filter({ hasText: 'n2' }).getByText('#n2 lobby (unavailable)', { exact: false }).waitFor()
+    await alice.getByRole('button', { name: 'Room n2 lobby' }).getByText('unavailable').waitFor()
+    // The other side hears silence too: n1's room lab is unavailable on bob's page on n2.
+    await bob.getByRole('button', { name: 'Room lab' }).getByText('unavailable').waitFor({ timeout: 20_000 })
+    await alice.setViewportSize({ width: 1280, height: 1000 })
+    await shot(alice, 'partition')
+    await alice.setViewportSize({ width: 1280, height: 800 })
+
+    await panel.getByRole('button', { name: 'Reconnect n2' }).click()
+    await panel.getByRole('button', { name: 'Cut off n2' }).waitFor()
+    await alice.getByRole('img', { name: /n2 alive.*n1–n2 alive/ }).waitFor({ timeout: 20_000 })
+    await alice.getByRole('button', { name: 'Room n2 lobby' }).getByText('unavailable').waitFor({ state: 'detached', timeout: 20_000 })
+    expect(await nodes.getByRole('row').filter({ hasText: 'n2' }).innerText()).not.toContain('unavailable')
+    await bob.getByRole('button', { name: 'Room lab' }).getByText('unavailable').waitFor({ state: 'detached', timeout: 20_000 })
+  }, 60_000)
+
   it('turns the room of a killed node unavailable on the other page', async () => {
     await alice.getByRole('button', { name: 'Chat' }).click()
     await alice.getByRole('button', { name: 'Room n3 lobby' }).click()

@@ -356,3 +356,27 @@ describe('with a clock', () => {
     session.stop()
   })
 })
+
+describe("the teacher's faults (node.faults)", () => {
+  it('shows what the reply says, and leaves the state as it was when the node refuses', async () => {
+    let allow = true
+    const { sockets, session } = setup(undefined, (req) => {
+      if (req.op !== 'node.faults') return undefined
+      if (!allow) return new Error('forbidden')
+      return { voteAbort: req.voteAbort ?? false, pauseBeforeDecisionMs: 0, partitionedFrom: ((req.partition as string[]) ?? []).map((p) => `name-of-${p}`) }
+    })
+    session.start()
+    sockets[0].open()
+    await flush()
+    await session.loadFaults()
+    expect(session.getState().faults).toEqual({ voteAbort: false, pauseBeforeDecisionMs: 0, partitionedFrom: [] })
+    await session.setFaults({ partition: ['B'] })
+    expect(sockets[0].sent.at(-1)).toMatchObject({ op: 'node.faults', partition: ['B'] })
+    // The node's answer (names), not what was asked for (ids).
+    expect(session.getState().faults?.partitionedFrom).toEqual(['name-of-B'])
+    allow = false
+    await expect(session.setFaults({ voteAbort: true })).rejects.toMatchObject({ code: 'forbidden' })
+    expect(session.getState().faults?.partitionedFrom).toEqual(['name-of-B'])
+    session.stop()
+  })
+})

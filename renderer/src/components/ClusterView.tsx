@@ -2,7 +2,9 @@ import { useEffect, useRef, useState } from 'react'
 import type { PeerState, TraceKind } from '../../../proto/client-protocol'
 import type { Session, SessionState, TraceEvent } from '../net/session'
 import { clusterNodes, meshLinks, readableTraceText, ringLayout, type ClusterNode, type NodeState } from '../state/cluster'
+import { isCutOff, markCutOff } from '../state/faults'
 import { Btn } from './ChatView'
+import { FaultPanel } from './FaultPanel'
 
 const FILL: Record<NodeState, string> = {
   self: 'fill-indigo-600',
@@ -16,6 +18,8 @@ const LINK: Record<PeerState, { stroke: string; dash?: string; width: number }> 
   suspect: { stroke: 'stroke-amber-500', dash: '3 6', width: 3 },
   dead: { stroke: 'stroke-red-500', dash: '10 7', width: 3 },
 }
+/** A link this node cut with node.faults: grey and dotted, whatever the far end's state. */
+const CUT_LINK = { stroke: 'stroke-slate-400 dark:stroke-slate-500', dash: '0.5 8', width: 4 }
 
 const KINDS: TraceKind[] = ['forward', 'seq', 'deliver', 'join', 'leave', 'heartbeat', 'peer', '2pc', 'gossip', 'gap']
 
@@ -28,6 +32,8 @@ export function ClusterView({ session, state }: { session: Session; state: Sessi
   useEffect(() => {
     if (!connected) return
     void session.refreshPeers()
+    // Whether to offer the teacher's fault panel (the node runs with --allow-faults).
+    void session.loadNodeInfo()
     if (!state.traceOn) void session.setTrace(true)
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [session, connected])
@@ -37,6 +43,8 @@ export function ClusterView({ session, state }: { session: Session; state: Sessi
     state.peers.peers,
     Object.values(state.chat.rooms).map((r) => r.info),
   )
+  const allowFaults = state.nodeInfo?.allowFaults === true
+  const cutOff = allowFaults ? (state.faults?.partitionedFrom ?? []) : []
 
   return (
     <div className="flex min-h-0 flex-1 flex-col gap-4 overflow-y-auto p-4 lg:flex-row lg:overflow-hidden">
@@ -44,9 +52,10 @@ export function ClusterView({ session, state }: { session: Session; state: Sessi
         <h2 id="topo-h" className="mb-2 text-lg font-semibold">
           Cluster <span className="text-sm font-normal text-slate-500 dark:text-slate-400">as {state.peers.self?.name ?? 'this node'} sees it</span>
         </h2>
-        <Topology nodes={nodes} />
-        <Legend />
-        <NodeTable nodes={nodes} />
+        <Topology nodes={nodes} cutOff={cutOff} />
+        <Legend showCutOff={allowFaults} />
+        <NodeTable nodes={nodes} cutOff={cutOff} />
+        {allowFaults && <FaultPanel session={session} state={state} />}
       </section>
       <ProtocolLog session={session} state={state} />
     </div>
@@ -59,13 +68,14 @@ const RING = 135
 const ABOVE = 46
 const BELOW = 116
 
-function Topology({ nodes }: { nodes: ClusterNode[] }) {
+function Topology({ nodes, cutOff }: { nodes: ClusterNode[]; cutOff: readonly string[] }) {
   const pos = ringLayout(nodes.length, W / 2, 0, RING)
   const top = nodes.length ? Math.min(...pos.map((p) => p.y)) - ABOVE : -ABOVE
   const height = (nodes.length ? Math.max(...pos.map((p) => p.y)) + BELOW : BELOW) - top
-  const links = meshLinks(nodes)
+  const links = markCutOff(meshLinks(nodes), nodes, cutOff)
   const summary = nodes.map((n) => `${n.name} ${stateText(n.state)}`).join(', ')
-  const linkSummary = links.map((l) => `${nodes[l.from].name}–${nodes[l.to].name} ${l.state}`).join(', ')
+  const linkText = (l: (typeof links)[number]) => (l.cutOff ? `cut off (${l.state})` : l.state)
+  const linkSummary = links.map((l) => `${nodes[l.from].name}–${nodes[l.to].name} ${linkText(l)}`).join(', ')
   // A halo in the background colour keeps labels readable where a link passes behind them.
   const halo = { paintOrder: 'stroke', strokeWidth: 5, strokeLinejoin: 'round' } as const
   return (
@@ -73,10 +83,10 @@ function Topology({ nodes }: { nodes: ClusterNode[] }) {
       viewBox={`0 ${top} ${W} ${height}`}
       role="img"
       aria-label={`Cluster topology: ${nodes.length} node${nodes.length === 1 ? '' : 's'}: ${summary}; ${links.length} link${links.length === 1 ? '' : 's'}${linkSummary ? `: ${linkSummary}` : ''}`}
-      className="w-full max-w-2xl rounded-lg border border-slate-200 bg-slate-50 dark:border-slate-700 dark:bg-slate-950"
+      className="w-full max-w-2xl shrink-0 rounded-lg border border-slate-200 bg-slate-50 dark:border-slate-700 dark:bg-slate-950"
     >
       {links.map((l) => {
-        const s = LINK[l.state]
+        const s = l.cutOff ? CUT_LINK : LINK[l.state]
         return (
           <line
             key={`${nodes[l.from].nodeId}-${nodes[l.to].nodeId}`}
@@ -89,10 +99,27 @@ function Topology({ nodes }: { nodes: ClusterNode[] }) {
             strokeLinecap="round"
             className={s.stroke}
           >
-            <title>{`${nodes[l.from].name} – ${nodes[l.to].name}: ${l.state}`}</title>
+            <title>{`${nodes[l.from].name} – ${nodes[l.to].name}: ${linkText(l)}`}</title>
           </line>
         )
       })}
+      {/* Labels on cut links, past the middle towards the peer: clear of this node's room names. */}
+      {links
+        .filter((l) => l.cutOff)
+        .map((l) => (
+          <text
+            key={`cut-${l.from}-${l.to}`}
+            aria-hidden
+            x={Math.round(pos[l.from].x + 0.58 * (pos[l.to].x - pos[l.from].x))}
+            y={Math.round(pos[l.from].y + 0.58 * (pos[l.to].y - pos[l.from].y))}
+            dy="0.35em"
+            textAnchor="middle"
+            {...halo}
+            className="fill-slate-600 stroke-slate-50 text-[14px] font-semibold italic dark:fill-slate-300 dark:stroke-slate-950"
+          >
+            cut off
+          </text>
+        ))}
       {nodes.map((n, i) => (
         <g key={n.nodeId || n.address} transform={`translate(${pos[i].x},${pos[i].y})`}>
           <title>{`${n.name} (${n.address}): ${stateText(n.state)}`}</title>
@@ -126,7 +153,7 @@ function Topology({ nodes }: { nodes: ClusterNode[] }) {
   )
 }
 
-function Legend() {
+function Legend({ showCutOff }: { showCutOff: boolean }) {
   const nodesKey: [string, string][] = [
     ['bg-indigo-600', 'this node'],
     ['bg-emerald-600', 'alive'],
@@ -154,13 +181,21 @@ function Legend() {
             {s}
           </li>
         ))}
+        {showCutOff && (
+          <li className="flex items-center gap-1.5">
+            <svg aria-hidden width="26" height="8" className="overflow-visible">
+              <line x1="2" y1="4" x2="25" y2="4" strokeWidth={CUT_LINK.width} strokeDasharray={CUT_LINK.dash} strokeLinecap="round" className={CUT_LINK.stroke} />
+            </svg>
+            cut off
+          </li>
+        )}
         <li className="text-slate-500 dark:text-slate-400">(a link is as good as its worse end)</li>
       </ul>
     </div>
   )
 }
 
-function NodeTable({ nodes }: { nodes: ClusterNode[] }) {
+function NodeTable({ nodes, cutOff }: { nodes: ClusterNode[]; cutOff: readonly string[] }) {
   return (
     <table aria-label="Nodes" className="mt-3 w-full max-w-2xl text-left text-sm">
       <thead className="text-xs text-slate-500 uppercase dark:text-slate-400">
@@ -178,6 +213,7 @@ function NodeTable({ nodes }: { nodes: ClusterNode[] }) {
               <span className="flex items-center gap-1.5">
                 <span aria-hidden className={`inline-block h-2 w-2 rounded-full ${FILL[n.state].replace('fill-', 'bg-')}`} />
                 {stateText(n.state)}
+                {n.state !== 'self' && isCutOff(n, cutOff) ? ' (cut off)' : ''}
               </span>
             </td>
             <td className="py-1 text-slate-600 dark:text-slate-300">

@@ -7,6 +7,7 @@
 import type {
   ChatMessage,
   PeerInfo,
+  RequestInput,
   Results,
   SelfInfo,
   ServerEvent,
@@ -41,6 +42,8 @@ export interface SessionState {
   connection: ConnectionView
   peers: PeersView
   nodeInfo?: Results['node.info']
+  /** The node's injected faults, as its last node.faults reply gave them (only with --allow-faults). */
+  faults?: Results['node.faults']
   trace: TraceEvent[]
   traceOn: boolean
 }
@@ -365,6 +368,25 @@ export class Session {
     } catch (err) {
       this.error(err, 'Could not read this node’s details')
     }
+  }
+
+  /** Read the node's faults (node.faults with no change); for the teacher's panel. */
+  async loadFaults(): Promise<void> {
+    try {
+      this.set({ faults: await this.client.request('node.faults', {}) })
+    } catch (err) {
+      this.error(err, 'Could not read the injected faults')
+    }
+  }
+
+  /**
+   * Change the node's faults. What the panel shows comes from the reply only (nothing optimistic);
+   * throws a ProtocolError so the panel can say what failed next to its controls.
+   */
+  async setFaults(change: Omit<RequestInput<'node.faults'>, 'op'>): Promise<Results['node.faults']> {
+    const faults = await this.client.request('node.faults', change)
+    this.set({ faults })
+    return faults
   }
 
   async setTrace(on: boolean): Promise<void> {

@@ -27,6 +27,8 @@ export interface ClusterLink {
   to: number
   /** The state of the link as this node sees it: the worse of its two ends (this node counts as alive). */
   state: PeerState
+  /** This node drops all traffic on this link (a partition injected with node.faults). */
+  cutOff?: boolean
 }
 
 const RANK: Record<NodeState, number> = { self: 0, alive: 0, suspect: 1, dead: 2 }
