@@ -229,7 +229,10 @@ export class DeletionDriver {
     if (!this.o.allowFaults) throw new ChatError('forbidden', 'fault injection is off: start the node with --allow-faults')
     if (req.voteAbort !== undefined) this.faults.voteAbort = req.voteAbort
     if (req.pauseBeforeDecisionMs !== undefined) this.faults.pauseBeforeDecisionMs = req.pauseBeforeDecisionMs
-    this.node.trace('2pc', `faults now voteAbort=${this.faults.voteAbort} pauseBeforeDecisionMs=${this.faults.pauseBeforeDecisionMs}`)
+    // Only a change is worth a line in the protocol log (the UI reads the faults whenever it opens).
+    if (req.voteAbort !== undefined || req.pauseBeforeDecisionMs !== undefined) {
+      this.node.trace('2pc', `faults now voteAbort=${this.faults.voteAbort} pauseBeforeDecisionMs=${this.faults.pauseBeforeDecisionMs}`)
+    }
     return { ...this.faults }
   }
 
