@@ -37,6 +37,12 @@ grpc.setLogger({
 
 /** Most messages per frame: keeps a frame well under gRPC's 4 MiB default even with 4000-char texts. */
 const MAX_BATCH = 256
+/**
+ * Most messages a link holds for a peer that does not read (paused, overloaded). Past it the link is
+ * closed rather than letting this node's memory grow without bound: the peer is redialled with
+ * backoff, and what it missed is fetched again (rejoin and gap fetch) once it reads again.
+ */
+export const MAX_QUEUED = 100_000
 const CHANNEL_OPTIONS: grpc.ChannelOptions = {
   'grpc.max_receive_message_length': 16 * 1024 * 1024,
   'grpc.max_send_message_length': 16 * 1024 * 1024,
@@ -104,6 +110,7 @@ export class OutboundLink {
     readonly address: string,
     private readonly client: LinkClient,
     private readonly onDown: (link: OutboundLink, reason: string) => void,
+    private readonly maxQueued = MAX_QUEUED,
   ) {}
 
   get up(): boolean {
@@ -156,6 +163,10 @@ export class OutboundLink {
 
   send(m: PeerMessage): void {
     if (this.closed) return
+    if (this.queue.length >= this.maxQueued) {
+      this.close(`peer too slow: ${this.queue.length} messages queued`)
+      return
+    }
     this.queue.push(m)
     if (!this.flushScheduled && this.peer) {
       this.flushScheduled = true
@@ -232,7 +243,10 @@ export class PeerTransport {
   private readonly inboundCalls = new Map<string, grpc.ServerDuplexStream<LinkFrame, LinkFrame>>()
   private healthServing = true
 
-  constructor(private readonly h: TransportHandlers) {}
+  constructor(
+    private readonly h: TransportHandlers,
+    private readonly opts: { maxQueued?: number } = {},
+  ) {}
 
   async listen(host: string, port: number): Promise<number> {
     const { PeerService, Health } = load()
@@ -300,7 +314,7 @@ export class PeerTransport {
   newLink(address: string, onDown: (link: OutboundLink, reason: string) => void): OutboundLink {
     const { PeerService } = load()
     const client = new PeerService(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS) as unknown as LinkClient
-    return new OutboundLink(address, client, onDown)
+    return new OutboundLink(address, client, onDown, this.opts.maxQueued)
   }
 
   async close(): Promise<void> {

@@ -266,9 +266,14 @@ export class PeerLinks {
     if (!isPeerAddress(h.self.address)) throw new Error(`bad address in hello: ${h.self.address}`)
     const isNew = !this.peers.has(h.self.nodeId)
     const peer = this.upsertPeer(h.self)
+    const sameIncarnation = peer.incarnation !== '' && peer.incarnation === h.incarnation
     this.removedAddresses.delete(peer.address)
     this.heard(h.self.nodeId)
     this.takeHello(h)
+    // A known peer, same incarnation, opening a new Link: its old one broke (or it closed it because
+    // we read too slowly), and what it had queued for us is lost. Rejoin its rooms to learn their
+    // last seq and fetch the gap, instead of waiting for a next message that may never come.
+    if (sameIncarnation) this.resyncWhenLinked(peer, 'link re-established', false)
     if (isNew) {
       this.savePeers()
       // The newcomer announces itself through us: tell everyone else (architecture.md, gossip).
