@@ -78,6 +78,11 @@ async function main(): Promise<void> {
     'latency p95 (ms)': pct(latencies, 95).toFixed(1),
     'latency p99 (ms)': pct(latencies, 99).toFixed(1),
   }
+  // How well batching worked: peer messages per gRPC frame on the administrator's links.
+  const { links } = await clients[0].call('node.stats')
+  for (const l of links) {
+    ;(rows as Record<string, unknown>)[`n1 -> ${l.name}: peer messages per frame`] = (l.messagesSent / Math.max(1, l.framesSent)).toFixed(1)
+  }
   console.table(rows)
   await cleanup()
 }

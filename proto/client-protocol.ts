@@ -104,6 +104,8 @@ export const RequestSchema = z.discriminatedUnion('op', [
   // node's own description for the Settings screen.
   z.object({ id: requestId, op: z.literal('trace.subscribe'), on: z.boolean().default(true) }),
   z.object({ id: requestId, op: z.literal('node.info') }),
+  /** Counters of this node's peer links: how well batching works, what is queued for whom. */
+  z.object({ id: requestId, op: z.literal('node.stats') }),
   /** Fault injection for teaching demos; refused with `forbidden` unless the node runs with --allow-faults. */
   z.object({
     id: requestId,
@@ -198,6 +200,11 @@ export interface Results {
     deadMs: number
     /** The node accepts `node.faults` (started with --allow-faults): the UI may offer fault buttons. */
     allowFaults: boolean
+  }
+  'node.stats': {
+    uptimeMs: number
+    /** Per outbound link since it opened: gRPC frames written, peer messages in them, still queued. */
+    links: { nodeId: string; name: string; up: boolean; framesSent: number; messagesSent: number; queued: number }[]
   }
   'node.faults': { voteAbort: boolean; pauseBeforeDecisionMs: number; partitionedFrom: string[] }
 }

@@ -105,6 +105,9 @@ export class OutboundLink {
   private closed = false
   lastWriteAt = 0
   peer: Hello | undefined
+  /** Since this link opened: frames written, and peer messages in them (their ratio is the batching). */
+  framesWritten = 0
+  messagesWritten = 0
 
   constructor(
     readonly address: string,
@@ -182,8 +185,11 @@ export class OutboundLink {
     const call = this.call
     if (!call || this.closed || !this.peer) return
     while (this.writable && this.queue.length > 0) {
-      const batch = coalesce(this.queue.splice(0, MAX_BATCH))
+      const taken = this.queue.splice(0, MAX_BATCH)
+      const batch = coalesce(taken)
       this.lastWriteAt = Date.now()
+      this.framesWritten++
+      this.messagesWritten += taken.length
       if (!call.write({ messages: batch })) {
         this.writable = false
         call.once('drain', () => {

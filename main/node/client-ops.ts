@@ -28,12 +28,14 @@ export interface ClientOpsComponents {
   readonly rooms: Pick<RoomDirectorySync, 'directory' | 'entry' | 'entryOf' | 'roomInfo' | 'createRoom' | 'mergeRoom'>
   readonly admin: Pick<RoomAdmin, 'join' | 'send' | 'members' | 'history'>
   readonly member: Pick<RoomMember, 'openRoom' | 'addSession' | 'leave' | 'sessionClosed' | 'knownLast' | 'nextSeq'>
-  readonly links: Pick<PeerLinks, 'request' | 'peerState' | 'list' | 'add' | 'remove' | 'setPartition' | 'partitionedFrom'>
+  readonly links: Pick<PeerLinks, 'request' | 'peerState' | 'list' | 'add' | 'remove' | 'setPartition' | 'partitionedFrom' | 'linkStats'>
   readonly deletions: Pick<DeletionDriver, 'requestDelete' | 'blocksSend' | 'sendStarted' | 'sendFinished' | 'setFaults'>
   trace(kind: TraceKind, text: string, roomId?: string, peer?: string): void
 }
 
 export class ClientOps {
+  private readonly startedAt = Date.now()
+
   constructor(private readonly c: ClientOpsComponents) {}
 
   async handle(s: ClientSession, req: Request): Promise<unknown> {
@@ -69,6 +71,8 @@ export class ClientOps {
         return { on: s.trace } satisfies Results['trace.subscribe']
       case 'node.info':
         return this.opInfo()
+      case 'node.stats':
+        return { uptimeMs: Date.now() - this.startedAt, links: this.c.links.linkStats() } satisfies Results['node.stats']
       case 'node.faults': {
         // Checks --allow-faults (forbidden otherwise) before anything changes.
         const twoPc = this.c.deletions.setFaults(req)

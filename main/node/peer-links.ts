@@ -13,6 +13,7 @@ import {
   PROTOCOL_VERSION,
   type PeerInfo,
   type PeerState,
+  type Results,
   type ServerEvent,
   type TraceKind,
 } from '../../proto/client-protocol'
@@ -386,6 +387,20 @@ export class PeerLinks {
   }
 
   /** Every peer the user has not removed, by name. */
+  /** Counters of our outbound links (node.stats). */
+  linkStats(): Results['node.stats']['links'] {
+    return [...this.peers.values()]
+      .map((p) => ({
+        nodeId: p.nodeId,
+        name: p.name,
+        up: !!p.link?.up,
+        framesSent: p.link?.framesWritten ?? 0,
+        messagesSent: p.link?.messagesWritten ?? 0,
+        queued: p.link?.queued ?? 0,
+      }))
+      .sort((a, b) => a.name.localeCompare(b.name))
+  }
+
   list(): PeerInfo[] {
     return [...this.peers.values()].filter((p) => !this.removedAddresses.has(p.address)).map((p) => this.peerInfo(p)).sort((a, b) => a.name.localeCompare(b.name))
   }
