@@ -1,6 +1,6 @@
 /**
  * Room deletion by two-phase commit: the node-side driver of main/core/two-phase-commit.ts
- * (issue 5; architecture.md "Room deletion is a two-phase commit"; docs/deletion.md).
+ * (issue 5; architecture.md "Room deletion is a two-phase commit"; README, "Room deletion: two-phase commit").
  *
  * The core machines decide; this driver owns what they must not: the clock (tick), the data dir
  * (deletions.json), the peer links (send), the room state of the node (freeze, drop) and the clients
@@ -13,7 +13,7 @@
  *                forwarded by another node); its own readiness is checked locally before PREPARE.
  *   participant  a Prepare arrived from the room's administrator.
  *
- * Choices this driver makes (documented in docs/deletion.md):
+ * Choices this driver makes (documented in README, "Room deletion: two-phase commit"):
  *   - Permission: the creator only; a node's default room (createdBy 'system') may be deleted by a
  *     user connected to that room's administrator node, i.e. the node's owner, and by no one else.
  *   - A blocked participant (voted READY, nobody knows the outcome) keeps the room frozen and tells
@@ -493,7 +493,7 @@ export class DeletionDriver {
         return
       }
       case 'blocked': {
-        // 2PC's blocking case: the room stays frozen; every local client learns why (docs/deletion.md).
+        // 2PC's blocking case: the room stays frozen; every local client learns why (README, "Room deletion: two-phase commit").
         this.blocked.add(e.roomId)
         this.node.trace('2pc', `BLOCKED on ${short(e.txId)}: ${e.reason}`, e.roomId)
         this.node.emit({ event: 'room.unavailable', roomId: e.roomId, reason: `deletion undecided: ${e.reason}` })
