@@ -263,8 +263,8 @@ export class PeerLinks {
     // Dialled by ourselves (peers.add of our own address or an alias of it): answer, so the dialer
     // sees its own Hello and drops the link; nothing to register.
     if (h.self.nodeId === this.c.nodeId) return
-    if (this.cutOff.has(h.self.nodeId)) throw new Error('partitioned (fault injection)')
-    if (!isPeerAddress(h.self.address)) throw new Error(`bad address in hello: ${h.self.address}`)
+    if (this.cutOff.has(h.self.nodeId)) throw new ChatError('forbidden', 'partitioned (fault injection)')
+    if (!isPeerAddress(h.self.address)) throw new ChatError('bad_request', `bad address in hello: ${h.self.address}`)
     const isNew = !this.peers.has(h.self.nodeId)
     const peer = this.upsertPeer(h.self)
     const sameIncarnation = peer.incarnation !== '' && peer.incarnation === h.incarnation
