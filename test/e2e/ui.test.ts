@@ -212,6 +212,17 @@ describe.skipIf(!existsSync(CHROMIUM))('chat UI in a real browser against real n
     // Each line: time, its kind, what happened, and the peer involved when there is one.
     const forwarded = log.getByRole('listitem').filter({ hasText: 'forwarded send from n2' })
     expect(await forwarded.innerText()).toMatch(/^\d\d:\d\d:\d\d\.\d{3}\s+seq\s+forwarded send from n2 for lab\s+peer\s+n2$/)
+
+    // Per-link traffic (node.stats, polled every 2 s): n1's link to n2 has carried frames by now, so
+    // the Nodes table shows how many peer messages went per frame (a number, not "—").
+    const nodes = alice.getByRole('table', { name: 'Nodes' })
+    await nodes.getByRole('columnheader', { name: 'sent (frames / messages)' }).waitFor()
+    await nodes.getByRole('columnheader', { name: 'queued' }).waitFor()
+    const perFrame = (await nodes.getByRole('columnheader').allTextContents()).findIndex((h) => h.trim() === 'per frame')
+    expect(perFrame, 'the Nodes table has a "per frame" column').toBeGreaterThan(0)
+    const n2Row = nodes.getByRole('row').filter({ has: alice.getByRole('cell', { name: 'n2', exact: true }) })
+    await expect.poll(async () => (await n2Row.getByRole('cell').nth(perFrame).textContent())?.trim(), { timeout: T }).toMatch(/^\d[\d,]*\.\d$/)
+    expect(await n2Row.getByRole('cell').nth(perFrame - 1).textContent()).toMatch(/^[1-9][\d,]* \/ [1-9][\d,]*$/)
   })
 
   it('keeps a message sent while the administrator is paused waiting, and delivers it once when it resumes', async () => {

@@ -380,3 +380,30 @@ describe("the teacher's faults (node.faults)", () => {
     session.stop()
   })
 })
+
+describe('link counters (node.stats)', () => {
+  it('keeps the last reply, sends no second poll while one is waiting, and stays quiet when one fails', async () => {
+    let fail = false
+    let frames = 0
+    const { sockets, session } = setup(undefined, (req) => {
+      if (req.op !== 'node.stats') return undefined
+      if (fail) return new Error('internal')
+      frames += 2
+      return { uptimeMs: 5, links: [{ nodeId: 'B', name: 'beta', up: true, framesSent: frames, messagesSent: 10 * frames, queued: 0 }] }
+    })
+    session.start()
+    sockets[0].open()
+    await flush()
+    await Promise.all([session.loadStats(), session.loadStats()])
+    expect(sockets[0].sent.filter((f) => f.op === 'node.stats')).toHaveLength(1)
+    expect(session.getState().stats?.links[0]).toMatchObject({ framesSent: 2, messagesSent: 20 })
+    fail = true
+    await session.loadStats()
+    expect(session.getState().stats?.links[0].framesSent).toBe(2)
+    expect(session.getState().chat.notices).toEqual([])
+    fail = false
+    await session.loadStats()
+    expect(session.getState().stats?.links[0].framesSent).toBe(4)
+    session.stop()
+  })
+})

@@ -3,6 +3,7 @@ import type { PeerState, TraceKind } from '../../../proto/client-protocol'
 import type { Session, SessionState, TraceEvent } from '../net/session'
 import { clusterNodes, meshLinks, readableTraceText, ringLayout, type ClusterNode, type NodeState } from '../state/cluster'
 import { isCutOff, markCutOff } from '../state/faults'
+import { STATS_POLL_MS, formatPerFrame, formatQueued, formatSent, linkRateLabel, statsFor, type LinkStats } from '../state/link-stats'
 import { Btn } from './ChatView'
 import { FaultPanel } from './FaultPanel'
 
@@ -38,6 +39,14 @@ export function ClusterView({ session, state }: { session: Session; state: Sessi
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [session, connected])
 
+  // Per-link traffic (node.stats) every two seconds while the view is open and connected.
+  useEffect(() => {
+    if (!connected) return
+    void session.loadStats()
+    const timer = setInterval(() => void session.loadStats(), STATS_POLL_MS)
+    return () => clearInterval(timer)
+  }, [session, connected])
+
   const nodes = clusterNodes(
     state.peers.self,
     state.peers.peers,
@@ -45,6 +54,7 @@ export function ClusterView({ session, state }: { session: Session; state: Sessi
   )
   const allowFaults = state.nodeInfo?.allowFaults === true
   const cutOff = allowFaults ? (state.faults?.partitionedFrom ?? []) : []
+  const stats = state.stats?.links
 
   return (
     <div className="flex min-h-0 flex-1 flex-col gap-4 overflow-y-auto p-4 lg:flex-row lg:overflow-hidden">
@@ -52,9 +62,9 @@ export function ClusterView({ session, state }: { session: Session; state: Sessi
         <h2 id="topo-h" className="mb-2 text-lg font-semibold">
           Cluster <span className="text-sm font-normal text-slate-500 dark:text-slate-400">as {state.peers.self?.name ?? 'this node'} sees it</span>
         </h2>
-        <Topology nodes={nodes} cutOff={cutOff} />
+        <Topology nodes={nodes} cutOff={cutOff} stats={stats} />
         <Legend showCutOff={allowFaults} />
-        <NodeTable nodes={nodes} cutOff={cutOff} />
+        <NodeTable nodes={nodes} cutOff={cutOff} stats={stats} selfName={state.peers.self?.name ?? 'this node'} />
         {allowFaults && <FaultPanel session={session} state={state} />}
       </section>
       <ProtocolLog session={session} state={state} />
@@ -68,12 +78,13 @@ const RING = 135
 const ABOVE = 46
 const BELOW = 116
 
-function Topology({ nodes, cutOff }: { nodes: ClusterNode[]; cutOff: readonly string[] }) {
+function Topology({ nodes, cutOff, stats }: { nodes: ClusterNode[]; cutOff: readonly string[]; stats: readonly LinkStats[] | undefined }) {
   const pos = ringLayout(nodes.length, W / 2, 0, RING)
   const top = nodes.length ? Math.min(...pos.map((p) => p.y)) - ABOVE : -ABOVE
   const height = (nodes.length ? Math.max(...pos.map((p) => p.y)) + BELOW : BELOW) - top
   const links = markCutOff(meshLinks(nodes), nodes, cutOff)
   const summary = nodes.map((n) => `${n.name} ${stateText(n.state)}`).join(', ')
+  const rate = (l: (typeof links)[number]) => linkRateLabel(l, nodes, stats)
   const linkText = (l: (typeof links)[number]) => (l.cutOff ? `cut off (${l.state})` : l.state)
   const linkSummary = links.map((l) => `${nodes[l.from].name}–${nodes[l.to].name} ${linkText(l)}`).join(', ')
   // A halo in the background colour keeps labels readable where a link passes behind them.
@@ -99,7 +110,7 @@ function Topology({ nodes, cutOff }: { nodes: ClusterNode[]; cutOff: readonly st
             strokeLinecap="round"
             className={s.stroke}
           >
-            <title>{`${nodes[l.from].name} – ${nodes[l.to].name}: ${linkText(l)}`}</title>
+            <title>{`${nodes[l.from].name} – ${nodes[l.to].name}: ${linkText(l)}${rate(l) ? `, ${rate(l)} sent by ${nodes[l.from].name}` : ''}`}</title>
           </line>
         )
       })}
@@ -120,6 +131,25 @@ function Topology({ nodes, cutOff }: { nodes: ClusterNode[]; cutOff: readonly st
             cut off
           </text>
         ))}
+      {/* Messages per frame on this node's own links, where cut links have their label (never both). */}
+      {links.map((l) => {
+        const text = rate(l)
+        if (!text) return null
+        return (
+          <text
+            key={`rate-${l.from}-${l.to}`}
+            aria-hidden
+            x={Math.round(pos[l.from].x + 0.58 * (pos[l.to].x - pos[l.from].x))}
+            y={Math.round(pos[l.from].y + 0.58 * (pos[l.to].y - pos[l.from].y))}
+            dy="0.35em"
+            textAnchor="middle"
+            {...halo}
+            className="fill-slate-700 stroke-slate-50 text-[13px] font-semibold tabular-nums dark:fill-slate-200 dark:stroke-slate-950"
+          >
+            {text}
+          </text>
+        )
+      })}
       {nodes.map((n, i) => (
         <g key={n.nodeId || n.address} transform={`translate(${pos[i].x},${pos[i].y})`}>
           <title>{`${n.name} (${n.address}): ${stateText(n.state)}`}</title>
@@ -195,36 +225,57 @@ function Legend({ showCutOff }: { showCutOff: boolean }) {
   )
 }
 
-function NodeTable({ nodes, cutOff }: { nodes: ClusterNode[]; cutOff: readonly string[] }) {
+function NodeTable({ nodes, cutOff, stats, selfName }: { nodes: ClusterNode[]; cutOff: readonly string[]; stats: readonly LinkStats[] | undefined; selfName: string }) {
+  const num = 'py-1 pr-3 text-right whitespace-nowrap tabular-nums'
   return (
-    <table aria-label="Nodes" className="mt-3 w-full max-w-2xl text-left text-sm">
-      <thead className="text-xs text-slate-500 uppercase dark:text-slate-400">
-        <tr>
-          <th className="py-1 pr-3 font-semibold">Node</th>
-          <th className="pr-3 font-semibold">State</th>
-          <th className="font-semibold">Rooms it administers</th>
-        </tr>
-      </thead>
-      <tbody>
-        {nodes.map((n) => (
-          <tr key={n.nodeId || n.address} className="border-t border-slate-200 align-top dark:border-slate-700">
-            <td className="py-1 pr-3 font-medium whitespace-nowrap">{n.name}</td>
-            <td className="py-1 pr-3 whitespace-nowrap">
-              <span className="flex items-center gap-1.5">
-                <span aria-hidden className={`inline-block h-2 w-2 rounded-full ${FILL[n.state].replace('fill-', 'bg-')}`} />
-                {stateText(n.state)}
-                {n.state !== 'self' && isCutOff(n, cutOff) ? ' (cut off)' : ''}
-              </span>
-            </td>
-            <td className="py-1 text-slate-600 dark:text-slate-300">
-              {n.rooms.length === 0
-                ? '—'
-                : n.rooms.map((r) => `#${r.name}${r.frozen ? ' (frozen)' : r.available ? '' : ' (unavailable)'}`).join(', ')}
-            </td>
-          </tr>
-        ))}
-      </tbody>
-    </table>
+    <>
+      {/* Six columns in a narrow pane: the headers wrap, and a very wide table scrolls rather than clips. */}
+      <div className="mt-3 w-full max-w-2xl shrink-0 overflow-x-auto">
+        <table aria-label="Nodes" aria-describedby="nodes-traffic-note" className="w-full text-left text-sm">
+          <thead className="text-xs text-slate-500 uppercase dark:text-slate-400">
+            <tr>
+              <th className="py-1 pr-3 align-bottom font-semibold">Node</th>
+              <th className="pr-3 align-bottom font-semibold">State</th>
+              <th className="pr-3 text-right align-bottom font-semibold">sent (frames / messages)</th>
+              <th className="pr-3 text-right align-bottom font-semibold">per frame</th>
+              <th className="pr-3 text-right align-bottom font-semibold">queued</th>
+              <th className="align-bottom font-semibold">Rooms it administers</th>
+            </tr>
+          </thead>
+          <tbody>
+            {nodes.map((n) => {
+              const self = n.state === 'self'
+              const s = statsFor(n, stats)
+              return (
+                <tr key={n.nodeId || n.address} className="border-t border-slate-200 align-top dark:border-slate-700">
+                  <td className="py-1 pr-3 font-medium whitespace-nowrap">{n.name}</td>
+                  <td className="py-1 pr-3 whitespace-nowrap">
+                    <span className="flex items-center gap-1.5">
+                      <span aria-hidden className={`inline-block h-2 w-2 rounded-full ${FILL[n.state].replace('fill-', 'bg-')}`} />
+                      {stateText(n.state)}
+                      {!self && isCutOff(n, cutOff) ? ' (cut off)' : ''}
+                    </span>
+                  </td>
+                  {/* This node has no link to itself: its traffic cells stay empty. */}
+                  <td className={num}>{self ? '' : formatSent(s)}</td>
+                  <td className={`${num} font-semibold`}>{self ? '' : formatPerFrame(s)}</td>
+                  <td className={`${num} ${s && s.queued > 0 ? 'font-semibold text-amber-700 dark:text-amber-400' : ''}`}>{self ? '' : formatQueued(s)}</td>
+                  <td className="py-1 text-slate-600 dark:text-slate-300">
+                    {n.rooms.length === 0
+                      ? '—'
+                      : n.rooms.map((r) => `#${r.name}${r.frozen ? ' (frozen)' : r.available ? '' : ' (unavailable)'}`).join(', ')}
+                  </td>
+                </tr>
+              )
+            })}
+          </tbody>
+        </table>
+      </div>
+      <p id="nodes-traffic-note" className="mt-1 max-w-2xl text-xs text-slate-500 dark:text-slate-400">
+        Sent: what {selfName} wrote on its link to each peer since that link opened, in gRPC frames and the peer messages in them; per frame
+        is their ratio, the batching (an idle link carries one heartbeat per frame). Updated every {STATS_POLL_MS / 1000} s.
+      </p>
+    </>
   )
 }
 

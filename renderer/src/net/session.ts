@@ -44,6 +44,8 @@ export interface SessionState {
   nodeInfo?: Results['node.info']
   /** The node's injected faults, as its last node.faults reply gave them (only with --allow-faults). */
   faults?: Results['node.faults']
+  /** This node's peer-link counters, as its last node.stats reply gave them (polled by the cluster view). */
+  stats?: Results['node.stats']
   trace: TraceEvent[]
   traceOn: boolean
 }
@@ -88,6 +90,7 @@ export class Session {
   private readonly client: ChatClient
   private user: string
   private msgCounter = 0
+  private statsInFlight = false
   private readonly now: () => number
 
   constructor(private readonly deps: SessionDeps) {
@@ -367,6 +370,23 @@ export class Session {
       this.set({ nodeInfo: await this.client.request('node.info') })
     } catch (err) {
       this.error(err, 'Could not read this node’s details')
+    }
+  }
+
+  /**
+   * Read the node's link counters (node.stats); the cluster view polls this. A poll that is still
+   * waiting is not doubled, and a failed one keeps the last counters without a notice (a slow or
+   * older node must not raise an error every two seconds; the banner covers a lost connection).
+   */
+  async loadStats(): Promise<void> {
+    if (this.statsInFlight) return
+    this.statsInFlight = true
+    try {
+      this.set({ stats: await this.client.request('node.stats') })
+    } catch {
+      // keep what we had
+    } finally {
+      this.statsInFlight = false
     }
   }
 
