@@ -2,7 +2,7 @@
  * The UI end to end (issue 6, "Must show"): Debian's chromium driven by playwright-core against real
  * headless nodes serving the built renderer in browser mode. Selectors are roles and accessible names
  * only, so the test also checks that every control it touches is reachable by assistive technology.
- * Screenshots for docs/ui.md are written to docs/screenshots/.
+ * Screenshots for the README ("The UI") are written to docs/screenshots/.
  */
 import { execFileSync } from 'node:child_process'
 import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs'
