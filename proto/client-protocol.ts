@@ -112,6 +112,8 @@ export const RequestSchema = z.discriminatedUnion('op', [
     op: z.literal('node.faults'),
     voteAbort: z.boolean().optional(),
     pauseBeforeDecisionMs: z.number().int().min(0).max(600_000).optional(),
+    /** Forwarded sends wait this long before leaving (to catch them "in flight" during a PREPARE). */
+    delayForwardMs: z.number().int().min(0).max(60_000).optional(),
     /** Drop all traffic with these peers (ids, names or addresses); [] heals the partition. */
     partition: z.array(z.string().min(1).max(300)).max(100).optional(),
   }),
@@ -206,7 +208,7 @@ export interface Results {
     /** Per outbound link since it opened: gRPC frames written, peer messages in them, still queued. */
     links: { nodeId: string; name: string; up: boolean; framesSent: number; messagesSent: number; queued: number }[]
   }
-  'node.faults': { voteAbort: boolean; pauseBeforeDecisionMs: number; partitionedFrom: string[] }
+  'node.faults': { voteAbort: boolean; pauseBeforeDecisionMs: number; delayForwardMs: number; partitionedFrom: string[] }
 }
 
 export interface ErrorBody {

@@ -29,7 +29,7 @@ export interface ClientOpsComponents {
   readonly admin: Pick<RoomAdmin, 'join' | 'send' | 'members' | 'history'>
   readonly member: Pick<RoomMember, 'openRoom' | 'addSession' | 'leave' | 'sessionClosed' | 'knownLast' | 'nextSeq'>
   readonly links: Pick<PeerLinks, 'request' | 'peerState' | 'list' | 'add' | 'remove' | 'setPartition' | 'partitionedFrom' | 'linkStats'>
-  readonly deletions: Pick<DeletionDriver, 'requestDelete' | 'blocksSend' | 'sendStarted' | 'sendFinished' | 'setFaults'>
+  readonly deletions: Pick<DeletionDriver, 'requestDelete' | 'blocksSend' | 'sendStarted' | 'sendFinished' | 'setFaults' | 'forwardDelayMs'>
   trace(kind: TraceKind, text: string, roomId?: string, peer?: string): void
 }
 
@@ -159,6 +159,8 @@ export class ClientOps {
     if (this.c.deletions.blocksSend(req.roomId)) throw new ChatError('room_busy', `room ${e.name} is frozen while its deletion is decided`)
     this.c.deletions.sendStarted(req.roomId)
     try {
+      const delay = this.c.deletions.forwardDelayMs()
+      if (delay > 0) await new Promise((r) => setTimeout(r, delay)) // fault injection: a slow forward
       this.c.trace('forward', `send → ${e.adminNodeName} for ${e.name}`, req.roomId, e.adminNodeName)
       const forward = () =>
         this.c.links.request<Bodies['sendAck']>(e.adminNodeId, (reqId) =>

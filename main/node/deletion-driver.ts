@@ -96,6 +96,8 @@ interface HeldDecision {
 interface Faults {
   voteAbort: boolean
   pauseBeforeDecisionMs: number
+  /** Forwarded sends wait this long before leaving: they are "in flight" when a PREPARE comes. */
+  delayForwardMs: number
 }
 
 export class DeletionDriver {
@@ -115,7 +117,7 @@ export class DeletionDriver {
   private readonly waiting = new Map<string, (r: Results['room.delete']) => void>()
   /** roomId -> the tx this node last heard of for it, and the votes last shown (names -> vote). */
   private readonly lastTx = new Map<string, { txId: string; votes: Record<string, Vote>; finals: Set<string> }>()
-  private faults: Faults = { voteAbort: false, pauseBeforeDecisionMs: 0 }
+  private faults: Faults = { voteAbort: false, pauseBeforeDecisionMs: 0, delayForwardMs: 0 }
   private stopped = false
 
   constructor(
@@ -202,6 +204,11 @@ export class DeletionDriver {
     return this.frozen.has(roomId)
   }
 
+  /** How long a forwarded send waits before it leaves (fault injection; 0 normally). */
+  forwardDelayMs(): number {
+    return this.faults.delayForwardMs
+  }
+
   sendStarted(roomId: string): void {
     this.inFlight.set(roomId, (this.inFlight.get(roomId) ?? 0) + 1)
   }
@@ -229,9 +236,13 @@ export class DeletionDriver {
     if (!this.o.allowFaults) throw new ChatError('forbidden', 'fault injection is off: start the node with --allow-faults')
     if (req.voteAbort !== undefined) this.faults.voteAbort = req.voteAbort
     if (req.pauseBeforeDecisionMs !== undefined) this.faults.pauseBeforeDecisionMs = req.pauseBeforeDecisionMs
+    if (req.delayForwardMs !== undefined) this.faults.delayForwardMs = req.delayForwardMs
     // Only a change is worth a line in the protocol log (the UI reads the faults whenever it opens).
-    if (req.voteAbort !== undefined || req.pauseBeforeDecisionMs !== undefined) {
-      this.node.trace('2pc', `faults now voteAbort=${this.faults.voteAbort} pauseBeforeDecisionMs=${this.faults.pauseBeforeDecisionMs}`)
+    if (req.voteAbort !== undefined || req.pauseBeforeDecisionMs !== undefined || req.delayForwardMs !== undefined) {
+      this.node.trace(
+        '2pc',
+        `faults now voteAbort=${this.faults.voteAbort} pauseBeforeDecisionMs=${this.faults.pauseBeforeDecisionMs} delayForwardMs=${this.faults.delayForwardMs}`,
+      )
     }
     return { ...this.faults }
   }

@@ -116,7 +116,7 @@ describe('room deletion by two-phase commit', () => {
   it('a participant votes ABORT: rolled back, the room keeps working and stays ordered', async () => {
     const { alice, bob, carol, roomId } = await setup()
     expect((await alice.call('message.send', { roomId, text: 'one', clientMsgId: 'a1' })).seq).toBe(1)
-    expect(await carol.call('node.faults', { voteAbort: true })).toEqual({ voteAbort: true, pauseBeforeDecisionMs: 0, partitionedFrom: [] })
+    expect(await carol.call('node.faults', { voteAbort: true })).toEqual({ voteAbort: true, pauseBeforeDecisionMs: 0, delayForwardMs: 0, partitionedFrom: [] })
 
     const result = await alice.call('room.delete', { roomId })
     expect(result.outcome).toBe('aborted')
@@ -143,6 +143,25 @@ describe('room deletion by two-phase commit', () => {
     await carol.call('node.faults', { voteAbort: false })
     expect(await alice.call('room.delete', { roomId })).toEqual({ outcome: 'committed' })
     for (const c of [bob, carol]) await c.event('room.deleted', (e) => e.roomId === roomId)
+  })
+
+  it('a participant with a send still in flight votes ABORT (the textbook reason); the send then lands in order', async () => {
+    const { alice, bob, carol, roomId } = await setup()
+    // carol's node holds forwarded sends 1.5 s: her message is in flight when PREPARE arrives.
+    await carol.call('node.faults', { delayForwardMs: 1500 })
+    const inFlight = carol.call('message.send', { roomId, text: 'still travelling', clientMsgId: 'c1' })
+    const result = await alice.call('room.delete', { roomId })
+    expect(result.outcome).toBe('aborted')
+    expect(result.reason).toMatch(/n3 voted ABORT: 1 message for the room still in flight/)
+    await carol.event('deletion', (e) => e.roomId === roomId && e.phase === 'abort' && e.votes.n3 === 'abort')
+    // The room was never frozen for that send: it arrives, ordered, on every node.
+    expect((await inFlight).seq).toBe(1)
+    await carol.call('node.faults', { delayForwardMs: 0 })
+    expect((await bob.call('message.send', { roomId, text: 'after', clientMsgId: 'b1' })).seq).toBe(2)
+    for (const c of [alice, bob, carol]) {
+      await c.until(() => c.messages(roomId).length === 2, 5000, 'both messages')
+      expect(c.messages(roomId).map((m) => [m.seq, m.text])).toEqual([[1, 'still travelling'], [2, 'after']])
+    }
   })
 
   it('a participant killed during PREPARE: the coordinator aborts (peer dead / vote timeout)', async () => {
