@@ -49,6 +49,8 @@ export class RoomAdmin {
         case 'persist':
           // Before any node hears of it: a message anyone saw survives a crash of this node.
           this.c.messages.append(e.message)
+          // Logged here, before the deliveries, so the protocol log reads in causal order.
+          this.c.trace('seq', `seq ${e.message.seq} → ${e.message.user}@${this.c.peerName(e.message.nodeId)} in ${room.name}`, room.roomId)
           break
         case 'deliver':
           for (const node of e.toNodes) {
@@ -87,7 +89,6 @@ export class RoomAdmin {
     const reply = this.roomStep(room, { type: 'send', user, nodeId: fromNode, text, clientMsgId, now: Date.now() })
     if (reply?.type === 'reply-error') throw new ChatError(reply.code, reply.message)
     if (reply?.type !== 'reply-send') throw new ChatError('internal', 'send gave no answer')
-    if (!reply.duplicate) this.c.trace('seq', `seq ${reply.seq} → ${user}@${this.c.peerName(fromNode)} in ${room.name}`, roomId)
     this.c.rooms.scheduleSaveRooms()
     return reply.seq
   }

@@ -143,10 +143,18 @@ export class RoomMember {
 
   private reorderEffect(mr: MemberRoom, e: ReorderEffect): void {
     if (e.type === 'deliver') {
+      let clients = 0
+      for (const sessions of mr.users.values()) clients += sessions.size
       for (const m of e.messages) {
         const frame: ServerEvent = { event: 'message', ...m }
         for (const sessions of mr.users.values()) for (const s of sessions) s.send(frame)
       }
+      // The last hop of a message's path in the protocol log (forward -> seq -> deliver), one line
+      // per batch so a busy room does not flood the log.
+      const first = e.messages[0].seq
+      const last = e.messages[e.messages.length - 1].seq
+      const seqs = first === last ? `seq ${first}` : `seq ${first}–${last}`
+      this.c.trace('deliver', `${seqs} of ${mr.roomId} → ${clients} local client${clients === 1 ? '' : 's'} (from ${this.c.peerName(mr.adminNodeId)})`, mr.roomId, this.c.peerName(mr.adminNodeId))
       return
     }
     this.c.trace('gap', `missing seq ${e.fromSeq}..${e.toSeq} of ${mr.roomId}: fetching`, mr.roomId)
