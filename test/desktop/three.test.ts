@@ -30,6 +30,7 @@ setInterval(() => {}, 1000)
 `
 
 describe('npm run three', () => {
+  // The stand-in Electron binary is a shell script (#!), which Windows cannot execute: POSIX only.
   it.skipIf(process.platform === 'win32')('starts instance 1, then 2 and 3 joined to it, and stops all three on Ctrl-C', async () => {
     const exe = join(work, 'electron')
     writeFileSync(exe, standIn)
