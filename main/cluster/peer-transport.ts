@@ -91,9 +91,6 @@ export interface TransportHandlers {
   inboundHello(hello: Hello, remoteHost: string | undefined): void
   /** Messages a peer sent us, in its order. */
   inbound(fromNodeId: string, messages: DecodedMessage[]): void
-  /** Our outbound link to a peer broke (the node decides when to dial again). */
-  outboundDown(nodeId: string, address: string, reason: string): void
-  log(line: string): void
 }
 
 /** Our side of one peer's Link: a queue, a writer and the handshake. */

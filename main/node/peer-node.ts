@@ -85,8 +85,6 @@ export class PeerNode implements RunningNode {
       hello: () => this.links.hello(),
       inboundHello: (h, remoteHost) => this.links.onInboundHello(h, remoteHost),
       inbound: (from, messages) => this.links.onInbound(from, messages),
-      outboundDown: () => {},
-      log,
     })
     this.links = new PeerLinks({
       nodeId,

@@ -17,8 +17,6 @@ describe('a link to a peer that does not read', () => {
         hello: () => holder.hello!,
         inboundHello: () => {},
         inbound: () => {},
-        outboundDown: () => {},
-        log: () => {},
       },
       { maxQueued: 2000 },
     )
