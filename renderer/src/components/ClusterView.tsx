@@ -120,11 +120,7 @@ function Topology({ nodes, cutOff, stats }: { nodes: ClusterNode[]; cutOff: read
         .map((l) => (
           <text
             key={`cut-${l.from}-${l.to}`}
-            aria-hidden
-            x={Math.round(pos[l.from].x + 0.58 * (pos[l.to].x - pos[l.from].x))}
-            y={Math.round(pos[l.from].y + 0.58 * (pos[l.to].y - pos[l.from].y))}
-            dy="0.35em"
-            textAnchor="middle"
+            {...linkLabelAt(pos[l.from], pos[l.to])}
             {...halo}
             className="fill-slate-600 stroke-slate-50 text-[14px] font-semibold italic dark:fill-slate-300 dark:stroke-slate-950"
           >
@@ -138,11 +134,7 @@ function Topology({ nodes, cutOff, stats }: { nodes: ClusterNode[]; cutOff: read
         return (
           <text
             key={`rate-${l.from}-${l.to}`}
-            aria-hidden
-            x={Math.round(pos[l.from].x + 0.58 * (pos[l.to].x - pos[l.from].x))}
-            y={Math.round(pos[l.from].y + 0.58 * (pos[l.to].y - pos[l.from].y))}
-            dy="0.35em"
-            textAnchor="middle"
+            {...linkLabelAt(pos[l.from], pos[l.to])}
             {...halo}
             className="fill-slate-700 stroke-slate-50 text-[13px] font-semibold tabular-nums dark:fill-slate-200 dark:stroke-slate-950"
           >
@@ -370,4 +362,15 @@ function LogRow({ t, text }: { t: TraceEvent; text: string }) {
       )}
     </li>
   )
+}
+
+/** Where a link's label goes: past the middle towards the far end, clear of this node's room names. */
+function linkLabelAt(from: { x: number; y: number }, to: { x: number; y: number }) {
+  return {
+    'aria-hidden': true,
+    x: Math.round(from.x + 0.58 * (to.x - from.x)),
+    y: Math.round(from.y + 0.58 * (to.y - from.y)),
+    dy: '0.35em',
+    textAnchor: 'middle' as const,
+  }
 }
