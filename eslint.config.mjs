@@ -1,4 +1,4 @@
-// Lint, and the layering rules of architecture.md made mechanical (as VS Code does for its layers):
+// Lint, and the layering rules of docs/architecture.md §2 made mechanical (as VS Code does for its layers):
 //   main/core is pure: no Node, Electron, gRPC or ws, and nothing of the layers above it;
 //   the renderer talks only the client protocol: nothing of main/ or preload/, no Node, no Electron;
 //   only main/index.ts (and the preload script, which needs contextBridge) import electron.

@@ -1,6 +1,6 @@
 /**
  * `npm run peer`: the same peer node as the desktop app, without a window
- * (client-protocol.md section 1). One JSON "ready" line on stdout, everything else on stderr,
+ * (docs/client-protocol.md §1). One JSON "ready" line on stdout, everything else on stderr,
  * exit 2 with a one-line error for bad flags, exit 0 after a graceful leave on SIGINT/SIGTERM.
  */
 import { existsSync, mkdtempSync } from 'node:fs'

@@ -1,5 +1,5 @@
 /**
- * The Electron shell, and the only file that imports electron (architecture.md, "Rules"). It wires
+ * The Electron shell, and the only file that imports electron (docs/architecture.md §2). It wires
  * Electron to modules that run and are tested under plain Node (main/desktop/*): which instance we
  * are, where its folder is, which port, what is remembered, how the node starts and stops. Keep it
  * thin: every decision that can be made without Electron is made in main/desktop.
@@ -183,7 +183,7 @@ app
     app.exit(1)
   })
 
-// Quitting is a graceful leave (issue 7, point 3): hold the quit until the node has told its peers.
+// Quitting is a graceful leave (docs/desktop.md): hold the quit until the node has told its peers.
 const STOP_TIMEOUT_MS = 5000
 let stopped = false
 let stopping = false

@@ -1,5 +1,5 @@
 /**
- * The renderer's only window onto the rest of the app (architecture.md, "preload/"): the URL of its
+ * The renderer's only window onto the rest of the app (docs/architecture.md §2): the URL of its
  * node's WebSocket and the per-launch token, plus its own settings. Runs sandboxed with context
  * isolation, so it may use only contextBridge and ipcRenderer, and it hands the page plain values and
  * narrow functions, never ipcRenderer itself.

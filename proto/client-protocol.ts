@@ -1,5 +1,5 @@
 /**
- * The client protocol (shared/docs/client-protocol.md, sections 3 to 5): the one contract between a
+ * The client protocol (docs/client-protocol.md §3–§5): the one contract between a
  * peer node and its clients (the renderer, a browser tab, the CLI tests, bots).
  *
  * Typed once, here: every request is a zod schema, and the TypeScript types are inferred from it, so

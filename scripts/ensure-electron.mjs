@@ -31,7 +31,7 @@ console.error(
     '  - With internet access: run the command again (a proxy may need HTTPS_PROXY set).',
     '  - Behind a mirror: set ELECTRON_MIRROR to it and run again.',
     '  - With a binary already on disk: set ELECTRON_EXEC_PATH to it.',
-    '  - Without a window at all: `npm run peer` runs the same node headless (README, "A headless node").',
+    '  - Without a window at all: `npm run peer` runs the same node headless (docs/headless-node.md).',
     `Installer said: ${(res.stderr || '').trim().split('\n')[0]}`,
   ].join('\n'),
 )

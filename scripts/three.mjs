@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * `npm run three`: the demo of issue 7 — three app instances on this machine, already one cluster.
+ * `npm run three`: the demo of docs/desktop.md — three app instances on this machine, already one cluster.
  * Builds once, starts instance 1, reads its ready line (one JSON line on stdout, see
  * main/desktop/desktop-node.ts desktopReadyLine) for its gRPC address, then starts instances 2 and 3
  * with --join that address. Each instance has its own folder, identity and port (50051, 50052,

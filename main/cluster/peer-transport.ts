@@ -25,7 +25,7 @@ export const LOADER_OPTIONS: protoLoader.Options = {
 
 // grpc-js logs a failed bind to console.error ("E No address added ...") before it rejects
 // bindAsync; listen() rejects with the same error and the CLI prints it as its one-line error
-// (client-protocol.md section 1), so that one message is dropped here. Everything else is unchanged.
+// (docs/client-protocol.md §1), so that one message is dropped here. Everything else is unchanged.
 grpc.setLogger({
   error: (message?: unknown, ...rest: unknown[]) => {
     if (typeof message === 'string' && message.startsWith('No address added')) return

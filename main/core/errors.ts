@@ -1,5 +1,5 @@
 /**
- * Errors as named classes with a stable `code` (architecture.md, "Rules"). The code is one of the
+ * Errors as named classes with a stable `code` (docs/architecture.md §2). The code is one of the
  * client protocol's error codes, so the gateway can put it in a reply unchanged, and the peer
  * protocol carries it across nodes in a `Failure`.
  */

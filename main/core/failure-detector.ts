@@ -1,6 +1,6 @@
 /**
- * Heartbeat failure detector and reconnect backoff: pure state machines (architecture.md, "Failure
- * detection"; issue 4, deliverables 1 and 5; client-protocol.md section 6, guarantee 4).
+ * Heartbeat failure detector and reconnect backoff: pure state machines (docs/architecture.md §5,
+ * docs/failures.md; docs/client-protocol.md §6.4).
  *
  * No timers and no clock here: the node driver feeds in what it observed, with the time it observed
  * it, and carries out the effects that come back, in array order.
@@ -19,7 +19,7 @@
  *   Backoff (one per outgoing link):
  *   initialBackoff()                          -> Backoff
  *   nextBackoff(backoff, config?)             -> { backoff, delayMs }   after a failed dial
- *   initialBackoff() again                    as soon as the peer is heard (issue 4: "resets as soon
+ *   initialBackoff() again                    as soon as the peer is heard (docs/failures.md: "resets as soon
  *                                                as it is heard")
  *
  * States: alive -> suspect (silent >= suspectMs) -> dead (silent >= deadMs). A peer heard again is
@@ -28,7 +28,7 @@
  *
  * Pause guard: if this node itself was paused (SIGSTOP, a laptop lid, a long GC), the first tick after
  * it sees every peer silent for the whole pause. That is our silence, not theirs; declaring every peer
- * dead would make administrators here drop every remote member (issue 4, deliverable 3). So a tick that
+ * dead would make administrators here drop every remote member (docs/failures.md). So a tick that
  * comes more than `pauseGuardMs` after the previous one shifts every peer's last-heard time forward by
  * the gap: peers get a fresh window to be heard before being suspected. Default: deadMs (a driver that
  * ticks every heartbeatMs never has such a gap unless it was paused). Set Infinity to turn it off.
@@ -131,7 +131,7 @@ export function failureDetectorStep(
   }
 }
 
-// Any traffic proves the peer is running: alive at once, whatever it was (issue 4: "a peer that
+// Any traffic proves the peer is running: alive at once, whatever it was (docs/failures.md: "a peer that
 // answers again is alive again at once").
 function heard(state: FailureDetectorState, peer: string, now: number): FailureDetectorResult {
   const prev = state.peers[peer]
@@ -198,7 +198,7 @@ export function peerViews(state: FailureDetectorState, now: number): PeerView[] 
 }
 
 // ---------------------------------------------------------------------------------------------
-// Reconnect backoff (issue 4, deliverable 1: "any reconnect backoff resets as soon as it is heard
+// Reconnect backoff (docs/failures.md: "any reconnect backoff resets as soon as it is heard
 // (backoff capped at a few seconds)"). Exponential so a dead peer costs little; capped so a peer that
 // comes back is redialled within maxMs; reset on `heard` so a flapping link recovers at full speed.
 

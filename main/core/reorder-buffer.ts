@@ -1,5 +1,5 @@
 /**
- * The member node's side of ordering (architecture.md, "Ordering"): messages of a room reach a node
+ * The member node's side of ordering (docs/architecture.md §3): messages of a room reach a node
  * in batches from the administrator; the node hands them to its clients strictly in seq order, holds
  * back early arrivals, drops duplicates, and asks the administrator for a gap that does not fill by
  * itself within `gapWaitMs` (one FIFO stream rarely has gaps, but a reconnect or a failover does).

@@ -1,5 +1,5 @@
 /**
- * The cluster-wide room directory (architecture.md, "Rooms" and "Cluster membership"): every node
+ * The cluster-wide room directory (docs/architecture.md §1): every node
  * keeps a copy and merges what peers gossip. Each entry is owned by the room's administrator, which
  * raises `version` at every change, so merging is "higher version wins" and converges whatever the
  * order in which gossip arrives. Deleted rooms leave a tombstone so that a late gossip of the old

@@ -1,5 +1,5 @@
 /**
- * The administrator's side of a room (architecture.md, "Ordering" and "Membership"): it decides who
+ * The administrator's side of a room (docs/architecture.md §3): it decides who
  * is a member and gives every message the next sequence number. Pure: no I/O, no clock (time comes
  * in as `now`), and the effects say what the node driver must do, in order.
  *
@@ -173,7 +173,7 @@ export function stepRoom(
       break
     }
     case 'node-dead': {
-      // Users of a dead node leave every room (client-protocol.md section 6.4); the survivors hear it.
+      // Users of a dead node leave every room (docs/client-protocol.md §6.4); the survivors hear it.
       const gone = [...room.members.values()].filter((m) => m.nodeId === input.nodeId)
       if (gone.length === 0) break
       for (const m of gone) room.members.delete(memberKey(m.user, m.nodeId))

@@ -1,12 +1,12 @@
 /**
- * Room deletion by two-phase commit (architecture.md, "Room deletion is a two-phase commit"; issue 5;
+ * Room deletion by two-phase commit (docs/architecture.md §4;
  * peer.proto messages Prepare, VoteReply, Decision, DecisionAck, DecisionQuery, DecisionAnswer).
  * Pure state machines: no clock, no timers, no I/O. Time comes in as `now`.
  *
  * One machine per transaction (txId) per node: the room's administrator runs a Coordinator, every
  * other node with members of the room runs a Participant. The driver keeps them in a Map by txId and
  * carries out the returned effects IN ARRAY ORDER, awaiting `persist` before any later `send`
- * (architecture.md core rule: persist first, then send). That order is what makes recovery correct:
+ * (docs/architecture.md §2: persist first, then send). That order is what makes recovery correct:
  * the coordinator's decision is on disk before any participant can hear it.
  *
  * COORDINATOR
@@ -49,7 +49,7 @@
  *
  * TOMBSTONES  emptyTombstones(max?), addTombstone(t, roomId, txId), isTombstoned(t, roomId),
  *             tombstoneTx(t, roomId): a bounded FIFO of deleted rooms, so late messages about a
- *             deleted room are ignored (issue 5, deliverable 4).
+ *             deleted room are ignored (docs/deletion.md).
  *
  * EFFECTS (TxEffect), for the driver:
  *   persist  { record }                 write TxRecord under record.txId (overwrite); await it
@@ -61,7 +61,7 @@
  *   progress { txId, roomId, phase, votes, reason? }   `deletion` event / DeletionProgress to members
  *   done     { txId, roomId, outcome, reason? }        the reply to `room.delete` (coordinator only)
  *   blocked  { txId, roomId, reason }   participant cannot learn the outcome: room stays frozen,
- *                                       tell its users why (issue 5, deliverable 4)
+ *                                       tell its users why (docs/deletion.md)
  */
 import type { DeletionPhase, Vote } from '../../proto/client-protocol'
 
@@ -187,7 +187,7 @@ export function startCoordinator(
     acked: [],
     sentAt: start.now,
   }
-  // Phase 1 (issue 5, deliverable 2). Freeze first: the administrator orders the room's messages,
+  // Phase 1 (docs/deletion.md). Freeze first: the administrator orders the room's messages,
   // so no new message may be sequenced while the deletion is being decided. The start record lets a
   // restarted coordinator tell its participants "abort" instead of leaving them to time out.
   const effects: TxEffect[] = [
@@ -203,7 +203,7 @@ export function startCoordinator(
     })
   }
   if (participants.length === 0) {
-    // Nobody else to ask: the coordinator's own READY is the only vote (issue 5: "decide at once").
+    // Nobody else to ask: the coordinator's own READY is the only vote (docs/deletion.md: "decide at once").
     const decided = decide(state, 'commit', '', start.now)
     return { state: decided.state, effects: [...effects, ...decided.effects] }
   }
@@ -254,7 +254,7 @@ function onVote(
   if (state.votes[from] !== 'pending') return { state, effects: [] }
   const voted: CoordinatorState = { ...state, votes: { ...state.votes, [from]: ready ? 'ready' : 'abort' } }
   if (!ready) {
-    // Any ABORT -> ROLLBACK (issue 5, deliverable 3), with the node and its reason for the reply.
+    // Any ABORT -> ROLLBACK (docs/deletion.md), with the node and its reason for the reply.
     return decide(voted, 'abort', `node ${from} voted ABORT: ${reason || 'no reason given'}`, now)
   }
   if (voted.participants.every((p) => voted.votes[p] === 'ready')) {
@@ -276,7 +276,7 @@ function onAck(state: CoordinatorState, from: string): CoordinatorResult {
 function onTick(state: CoordinatorState, now: number): CoordinatorResult {
   if (state.phase === 'preparing') {
     if (now - state.startedAt < state.config.voteTimeoutMs) return { state, effects: [] }
-    // Presumed abort (issue 5, deliverable 3): a vote that did not come in time counts as ABORT.
+    // Presumed abort (docs/deletion.md): a vote that did not come in time counts as ABORT.
     const missing = state.participants.filter((p) => state.votes[p] === 'pending')
     return decide(state, 'abort', `no vote from ${missing.join(', ')}`, now)
   }
@@ -299,7 +299,7 @@ function decide(state: CoordinatorState, decision: TxDecision, reason: string, n
     reason,
     sentAt: now,
   }
-  // Persist before any send (architecture.md core rule): once a participant has heard the decision,
+  // Persist before any send (docs/architecture.md §2): once a participant has heard the decision,
   // a restarted coordinator must resend that same decision, never presume abort.
   const effects: TxEffect[] = [{ type: 'persist', record: coordinatorRecord(next) }]
   for (const p of next.participants) if (!next.acked.includes(p)) effects.push(decisionEffect(next, p))
@@ -317,7 +317,7 @@ function decide(state: CoordinatorState, decision: TxDecision, reason: string, n
 }
 
 /**
- * After a restart, from the record the coordinator persisted (issue 5, deliverable 4). A decided tx
+ * After a restart, from the record the coordinator persisted (docs/deletion.md). A decided tx
  * resends its decision (and re-applies it locally: the crash may have come between persist and
  * apply). An undecided tx was never announced to anyone as decided, so abort is safe: presumed abort.
  * No `done`: the client that asked is gone with the old process.
@@ -471,7 +471,7 @@ export function startParticipant(
     return { state, effects: [voteEffect(state)] }
   }
   // READY is a promise to obey the coordinator: freeze (no new messages, `room_busy`) and persist the
-  // promise before making it, so a restart here still knows it is bound (issue 5, deliverable 2).
+  // promise before making it, so a restart here still knows it is bound (docs/deletion.md).
   const state: ParticipantState = { ...base, vote: 'ready', reason: '', decision: null, stage: 'waiting' }
   return {
     state,
@@ -511,7 +511,7 @@ function onDecision(
 ): ParticipantResult {
   const ackEffects: TxEffect[] = ack ? [{ type: 'send', to: from, message: { decisionAck: { txId: state.txId } } }] : []
   if (state.decision !== null) {
-    // Repeated COMMIT or ROLLBACK (issue 5, deliverable 4): harmless, just ack again. A COMMIT after
+    // Repeated COMMIT or ROLLBACK (docs/deletion.md): harmless, just ack again. A COMMIT after
     // our own ABORT vote would be a coordinator bug; never apply it, and do not ack what we refuse.
     if (state.decision !== decision) return { state, effects: [] }
     return { state, effects: ackEffects }
@@ -573,7 +573,7 @@ function onParticipantTick(state: ParticipantState, now: number): ParticipantRes
   }
 }
 
-// 2PC's blocking case (issue 5, deliverable 4): we promised READY, so we may neither delete nor
+// 2PC's blocking case (docs/deletion.md): we promised READY, so we may neither delete nor
 // unfreeze on our own. The room stays frozen and its users are told why.
 function block(state: ParticipantState, now: number): ParticipantResult {
   const asked = [state.coordinator, ...state.others].filter(Boolean).join(', ')
@@ -712,7 +712,7 @@ function unique(ids: readonly string[]): string[] {
 }
 
 // =============================================================================================
-// Tombstones (issue 5, deliverable 4): a deleted room's id is remembered, with the tx that deleted
+// Tombstones (docs/deletion.md): a deleted room's id is remembered, with the tx that deleted
 // it, so a late Deliver, Join, Prepare or Gossip entry about it is ignored instead of resurrecting the
 // room. Bounded: the oldest tombstone goes first; by then every late message has long arrived.
 

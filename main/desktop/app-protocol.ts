@@ -2,7 +2,7 @@
  * How the window loads the UI and what it may reach, as plain functions main/index.ts applies.
  * The built renderer is served from app://chat/ (a privileged custom scheme) rather than file://:
  * file:// would let any page read the whole disk and gives the gateway no meaningful Origin to check,
- * while app://chat is one fixed origin the node can allow-list (client-protocol.md section 2, "the
+ * while app://chat is one fixed origin the node can allow-list (docs/client-protocol.md §2, "the
  * packaged app's" origin). Electron's security checklist recommends the same.
  */
 import { isAbsolute, relative, resolve, sep } from 'node:path'

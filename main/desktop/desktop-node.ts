@@ -22,7 +22,7 @@ export interface DesktopNodeConfig extends DesktopArgs {
   preferredGrpcPort?: number
   /** Default 0.0.0.0: lab mates on other machines must reach the node. */
   defaultGrpcHost?: string
-  /** Origins of our own UI that the node's gateway must accept (client-protocol.md section 2). */
+  /** Origins of our own UI that the node's gateway must accept (docs/client-protocol.md §2). */
   allowedOrigins?: string[]
   /** How often known peers are compared with the remembered ones; default 2000 ms. */
   peerSaveIntervalMs?: number
@@ -84,7 +84,7 @@ export function windowTitle(node: Pick<RunningNode, 'name'>, address: string, in
 
 /**
  * One JSON line on stdout when the app's node is ready, shaped like the CLI's ready line
- * (client-protocol.md section 1) minus the token: scripts/three.mjs reads it to join instances 2
+ * (docs/client-protocol.md §1) minus the token: scripts/three.mjs reads it to join instances 2
  * and 3 to instance 1, and a token has no business in a terminal scroll-back here.
  */
 export function desktopReadyLine(instance: number, node: RunningNode, userDataDir: string, lanAddress?: string): string {
@@ -120,7 +120,7 @@ export async function startDesktopNode(startNode: StartNode, config: DesktopNode
     const options = (grpcPort: number): NodeOptions & { advertiseHost?: string } => ({
       ...(advertiseHost ? { advertiseHost } : {}),
       ...(config.timing ?? DEFAULT_TIMING),
-      // Unset: the node's own default, host name + port (client-protocol.md section 1), which already
+      // Unset: the node's own default, host name + port (docs/client-protocol.md §1), which already
       // tells instances on one machine apart.
       name: config.name ?? remembered.nodeName,
       grpcHost,

@@ -1,6 +1,6 @@
 /**
  * Which app instance this process is, and the user-data folder that belongs to it alone.
- * Several instances on one machine (issue 7, "three instances on one machine") must never share a
+ * Several instances on one machine (docs/desktop.md) must never share a
  * folder: each has its own node identity (main/node keeps it in <folder>/node), settings and
  * Chromium profile. Plain Node module (no electron) so it is tested under vitest.
  */
@@ -54,7 +54,7 @@ function parseInstance(raw: string, source: string): number {
 }
 
 function parseHostPort(raw: string): { host: string; port: number } {
-  // Same shape as the CLI's --grpc (client-protocol.md section 1); [v6]:port allowed.
+  // Same shape as the CLI's --grpc (docs/client-protocol.md §1); [v6]:port allowed.
   const m = /^(\[[^\]]+\]|[^:\s]+):(\d{1,5})$/.exec(raw.trim())
   const port = m ? Number(m[2]) : NaN
   if (!m || port > 65535) throw new DesktopArgsError(`--grpc must be HOST:PORT, got "${raw}"`)

@@ -1,5 +1,5 @@
 /**
- * What a desktop instance remembers between runs (issue 7, point 3): the display name the user
+ * What a desktop instance remembers between runs (docs/desktop.md): the display name the user
  * chats as, the node name, and the peers typed in (or learned), so that the next start rejoins them
  * by itself. Stored as <instance folder>/settings.json and written atomically (temp file, fsync,
  * rename) so that a crash or power cut mid-write leaves the old file, never half a file.
@@ -10,7 +10,7 @@ import { z } from 'zod'
 
 export const SETTINGS_FILE = 'settings.json'
 
-// host:port or [v6]:port, port 1..65535: the shape peers.add accepts (client-protocol.md section 4).
+// host:port or [v6]:port, port 1..65535: the shape peers.add accepts (docs/client-protocol.md §4).
 const ADDRESS_RE = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):(\d{1,5})$/
 export function isPeerAddress(value: string): boolean {
   const m = ADDRESS_RE.exec(value)

@@ -1,5 +1,5 @@
 /**
- * Browser mode (issue 6, item 6): the node serves the built renderer over HTTP on its WebSocket
+ * Browser mode (docs/ui.md): the node serves the built renderer over HTTP on its WebSocket
  * address, so a lab mate can open http://HOST:PORT/?token=T in any browser. Only files inside the
  * built folder are served (no path traversal, no directory listings, no dotfiles); anything else is
  * left to the caller (returns false) so the gateway can answer it or upgrade it to a WebSocket.

@@ -1,5 +1,5 @@
 /**
- * The client gateway (client-protocol.md sections 2 and 3): one HTTP server that upgrades
+ * The client gateway (docs/client-protocol.md §2–§3): one HTTP server that upgrades
  * authenticated clients to WebSocket and, in browser mode, serves the built UI.
  *
  * Every refusal happens before the upgrade, so an unauthenticated client never gets a socket:

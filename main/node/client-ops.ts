@@ -1,5 +1,5 @@
 /**
- * The client ops (client-protocol.md section 4): what a validated request from the gateway does on
+ * The client ops (docs/client-protocol.md §4): what a validated request from the gateway does on
  * this node. Ops on a room this node administers go to room-admin.ts directly; ops on another node's
  * room are forwarded to its administrator over peer-links.ts, and room-member.ts keeps the local
  * session's delivery in step with the answer.
@@ -154,7 +154,7 @@ export class ClientOps {
     if (!s.rooms.has(req.roomId)) throw new ChatError('not_member', `join room ${e.name} before sending to it`)
     this.requireAvailable(e)
     if (e.adminNodeId === this.c.nodeId) return { seq: this.c.admin.send(this.c.nodeId, req.roomId, s.user!, req.text, req.clientMsgId) }
-    // A participant that voted READY holds the room frozen too (issue 5, 2): refuse here, without a
+    // A participant that voted READY holds the room frozen too (docs/deletion.md): refuse here, without a
     // forward, so the answer is room_busy even before the administrator's frozen flag is gossiped.
     if (this.c.deletions.blocksSend(req.roomId)) throw new ChatError('room_busy', `room ${e.name} is frozen while its deletion is decided`)
     this.c.deletions.sendStarted(req.roomId)

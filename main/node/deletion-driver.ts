@@ -1,6 +1,6 @@
 /**
  * Room deletion by two-phase commit: the node-side driver of main/core/two-phase-commit.ts
- * (issue 5; architecture.md "Room deletion is a two-phase commit"; README, "Room deletion: two-phase commit").
+ * (docs/architecture.md §4; docs/deletion.md).
  *
  * The core machines decide; this driver owns what they must not: the clock (tick), the data dir
  * (deletions.json), the peer links (send), the room state of the node (freeze, drop) and the clients
@@ -13,7 +13,7 @@
  *                forwarded by another node); its own readiness is checked locally before PREPARE.
  *   participant  a Prepare arrived from the room's administrator.
  *
- * Choices this driver makes (documented in README, "Room deletion: two-phase commit"):
+ * Choices this driver makes (documented in docs/deletion.md):
  *   - Permission: the creator only; a node's default room (createdBy 'system') may be deleted by a
  *     user connected to that room's administrator node, i.e. the node's owner, and by no one else.
  *   - A blocked participant (voted READY, nobody knows the outcome) keeps the room frozen and tells
@@ -279,7 +279,7 @@ export class DeletionDriver {
         const d = m.decision
         const machine = this.machines.get(d.txId)
         if (machine?.role === 'participant') return this.participant(d.txId, { type: 'decision', from, commit: !!d.commit, now })
-        // Finished here already, or never known: a repeated COMMIT/ROLLBACK is harmless (issue 5, 4).
+        // Finished here already, or never known: a repeated COMMIT/ROLLBACK is harmless (docs/deletion.md).
         this.node.trace('2pc', `repeated ${d.commit ? 'COMMIT' : 'ROLLBACK'} for ${short(d.txId)}: ack only`, d.roomId)
         this.run(undefined, ackUnknownDecision(from, d.txId))
         return
@@ -316,7 +316,7 @@ export class DeletionDriver {
   private async coordinate(roomId: string, user: string, fromNode: string): Promise<Results['room.delete']> {
     const room = this.node.adminRooms.get(roomId)
     if (!room || isTombstoned(this.tombstones, roomId)) throw new ChatError('not_found', `no room ${roomId} on this node`)
-    // Only the creator deletes (issue 5, 1). A default room belongs to its node, so its owner, a user
+    // Only the creator deletes (docs/deletion.md). A default room belongs to its node, so its owner, a user
     // of the administrator node itself, may delete it; users of other nodes may not.
     const allowed = room.createdBy === user || (room.createdBy === 'system' && fromNode === this.node.nodeId)
     if (!allowed) {
@@ -388,7 +388,7 @@ export class DeletionDriver {
       this.node.trace('2pc', `PREPARE for ${e.name} from ${this.node.peerName(from)}, not its administrator: ignored`, p.roomId)
       return
     }
-    // The participant's vote (issue 5, 2): ABORT when it cannot delete now.
+    // The participant's vote (docs/deletion.md): ABORT when it cannot delete now.
     let reason = ''
     const sends = this.inFlight.get(p.roomId) ?? 0
     const other = [...this.machines.values()].find((m) => m.roomId === p.roomId && m.txId !== p.txId && !isFinished(m))
@@ -504,7 +504,7 @@ export class DeletionDriver {
         return
       }
       case 'blocked': {
-        // 2PC's blocking case: the room stays frozen; every local client learns why (README, "Room deletion: two-phase commit").
+        // 2PC's blocking case: the room stays frozen; every local client learns why (docs/deletion.md).
         this.blocked.add(e.roomId)
         this.node.trace('2pc', `BLOCKED on ${short(e.txId)}: ${e.reason}`, e.roomId)
         this.node.emit({ event: 'room.unavailable', roomId: e.roomId, reason: `deletion undecided: ${e.reason}` })

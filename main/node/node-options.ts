@@ -3,7 +3,7 @@
  * headless CLI in main/cli.ts, the Electron shell in main/index.ts, and the tests).
  */
 export interface NodeOptions {
-  /** Human name of the node (client-protocol.md section 1: default host name + port). */
+  /** Human name of the node (docs/client-protocol.md §1: default host name + port). */
   name?: string
   /** Where to listen for peers; port 0 picks one. */
   grpcHost: string

@@ -1,6 +1,6 @@
 /**
  * What a node keeps in its --data-dir between runs: its identity (the same nodeId after a restart,
- * client-protocol.md section 1), the peers it knew (so it rejoins by itself), the rooms it
+ * docs/client-protocol.md §1), the peers it knew (so it rejoins by itself), the rooms it
  * administers (so they come back after a restart) and the two-phase-commit decision log.
  * Small JSON files, each replaced atomically (write a temporary file, fsync, rename) so that a
  * kill -9 in the middle of a write leaves the old file, never half of a new one.

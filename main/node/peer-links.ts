@@ -1,5 +1,5 @@
 /**
- * The node's links to its peers (architecture.md, "Cluster membership" and "Failure detection"):
+ * The node's links to its peers (docs/architecture.md §5):
  * the peer table, dialling with backoff, Hellos and the gossip of nodes, heartbeats, the failure
  * detector, and request/answer plumbing over the Links.
  *
@@ -133,7 +133,7 @@ export class PeerLinks {
     this.stopped = true
     clearInterval(this.heartbeatTimer)
     for (const p of this.peers.values()) clearTimeout(p.retryTimer)
-    // Graceful leave (issue 4.5): peers mark us dead at once instead of waiting for the detector.
+    // Graceful leave (docs/failures.md): peers mark us dead at once instead of waiting for the detector.
     const links = [...this.peers.values()].map((p) => p.link).filter((l): l is OutboundLink => !!l?.up)
     for (const l of links) l.send(msg('leaving', { reason: 'node stopping' }))
     await Promise.all(links.map((l) => l.drainAndEnd(500)))
@@ -277,7 +277,7 @@ export class PeerLinks {
     if (sameIncarnation) this.resyncWhenLinked(peer, 'link re-established', false)
     if (isNew) {
       this.savePeers()
-      // The newcomer announces itself through us: tell everyone else (architecture.md, gossip).
+      // The newcomer announces itself through us: tell everyone else (docs/architecture.md §5).
       this.broadcast(msg('gossip', { nodes: [h.self], rooms: [] }), h.self.nodeId)
       this.c.trace('peer', `${h.self.name} joined through us`, undefined, h.self.name)
     }
@@ -484,7 +484,7 @@ export class PeerLinks {
   }
 
   private peerDied(peer: Peer): void {
-    // Requests waiting on it fail now, not at their timeout (issue 4.2: never silence).
+    // Requests waiting on it fail now, not at their timeout (docs/failures.md: never silence).
     for (const [id, r] of this.pending) {
       if (r.peer !== peer.nodeId) continue
       clearTimeout(r.timer)

@@ -5,7 +5,7 @@
  *                                  ^                         | next seq
  *                                  +------- Deliver ---------+ to every node with members
  *
- * Rules it keeps (architecture.md): effects of a core step are carried out in the order returned,
+ * Rules it keeps (docs/architecture.md §2): effects of a core step are carried out in the order returned,
  * persist first and send second; every peer message is checked before use and a bad one is logged
  * and dropped, never thrown past the handler; every request to another node has a timeout and fails
  * at once when that node is declared dead, so a client never waits on silence.
@@ -253,7 +253,7 @@ export class PeerNode implements RunningNode {
 
   private peerDied(peer: NodeRef): void {
     this.rooms.adminUnreachable(peer)
-    // Its users leave the rooms we administer (client-protocol.md 6.4).
+    // Its users leave the rooms we administer (docs/client-protocol.md §6.4).
     this.admin.nodeDead(peer.nodeId)
     this.deletions.peerDead(peer.nodeId)
   }

@@ -1,5 +1,5 @@
 /**
- * The administrator's side of the rooms this node administers (architecture.md, "Ordering" and
+ * The administrator's side of the rooms this node administers (docs/architecture.md §3 and
  * "Membership of rooms"): drives each room's core (main/core/room-ordering.ts) and carries out its
  * effects in the order returned: deliveries and member events to the nodes with members (this node's
  * own members through room-member.ts), directory changes published through room-directory-sync.ts.
@@ -99,7 +99,7 @@ export class RoomAdmin {
     if (room) this.roomStep(room, { type: 'leave', user, nodeId })
   }
 
-  /** The users of a dead (or restarted) node leave every room we administer (client-protocol.md 6.4). */
+  /** The users of a dead (or restarted) node leave every room we administer (docs/client-protocol.md §6.4). */
   nodeDead(nodeId: string): void {
     for (const room of this.c.rooms.adminRooms.values()) this.roomStep(room, { type: 'node-dead', nodeId })
   }

@@ -1,6 +1,6 @@
 /**
  * This node's copy of the cluster-wide room directory, and the rooms it administers as rooms.json
- * keeps them (architecture.md, "Rooms" and "Cluster membership").
+ * keeps them (docs/architecture.md §1).
  *
  * Merges what Hellos and gossip say about other nodes' rooms, publishes our own, forgets rooms that
  * are deleted (or that their administrator no longer lists), and persists our rooms: rooms.json

@@ -1,5 +1,5 @@
 /**
- * The member's side of rooms: ordered delivery to this node's clients (architecture.md, "Ordering").
+ * The member's side of rooms: ordered delivery to this node's clients (docs/architecture.md §3).
  * One reorder buffer (main/core/reorder-buffer.ts) per room with local members; out-of-order
  * arrivals wait in it and gaps are fetched from the administrator. Also joins our users again when
  * an administrator comes back or restarts, and tells the administrator when a user's last session

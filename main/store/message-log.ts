@@ -1,6 +1,6 @@
 /**
  * The administrator's message log: every message it orders, one file per room, one JSON line per
- * message, appended before the message is sent to anyone (architecture.md: persist first, then send).
+ * message, appended before the message is sent to anyone (docs/architecture.md §2: persist first, then send).
  *
  * Why a plain append-only file: it needs no native module (the same code runs in Node tests and in
  * Electron without a rebuild), a write is one syscall, and the file is readable by a student with

@@ -27,7 +27,7 @@ export function App({ session }: { session: Session }) {
     document.title = `${unread > 0 ? `(${unread}) ` : ''}Group chat${self ? ` · ${self.user} on ${self.nodeName}` : ''}`
   }, [unread, state.chat.self])
 
-  // Ctrl/Cmd+1..3 switch views from anywhere (keyboard navigation, issue 6 item 5).
+  // Ctrl/Cmd+1..3 switch views from anywhere (keyboard navigation, docs/ui.md).
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
       if (!(e.ctrlKey || e.metaKey) || e.altKey) return

@@ -1,4 +1,4 @@
-/** The display name is remembered per browser profile (issue 6: "pick a display name on first run"). */
+/** The display name is remembered per browser profile (docs/ui.md: "pick a display name on first run"). */
 import { MAX_USER_CHARS } from '../../proto/client-protocol'
 
 const USER_KEY = 'chat.user'

@@ -1,4 +1,4 @@
-// `npm run peer` as a user runs it (client-protocol.md section 1; issue 2, "Deliver" 2): the real
+// `npm run peer` as a user runs it (docs/client-protocol.md §1): the real
 // process, seen only through its stdout, stderr, exit code and public protocols.
 import { afterAll, describe, expect, it } from 'vitest'
 import { Client, cleanup, eventually, runCli, startNode, stopNode, tempDir } from '../helpers/cluster'

@@ -1,6 +1,6 @@
 /**
- * The cluster with real node processes (issue 3, "Must show"): transitive discovery, the shared
- * directory, joins through the administrator, and the ordering guarantees of client-protocol.md
+ * The cluster with real node processes (docs/peer-protocol.md): transitive discovery, the shared
+ * directory, joins through the administrator, and the ordering guarantees of docs/client-protocol.md
  * section 6 under pipelined load from several clients on several nodes.
  */
 import { afterAll, describe, expect, it } from 'vitest'

@@ -1,5 +1,5 @@
 /**
- * Room deletion by two-phase commit with real node processes (issue 5, "Must show"): commit across
+ * Room deletion by two-phase commit with real node processes (docs/deletion.md): commit across
  * three nodes, a participant that votes ABORT, a participant killed during PREPARE, and the
  * coordinator killed after PREPARE and restarted with its data dir. Nodes run with --allow-faults so
  * a test can make a node vote ABORT or hold its decision back (`node.faults`).

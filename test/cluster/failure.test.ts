@@ -1,5 +1,5 @@
 /**
- * Failure detection with real node processes (issue 4, "Must show"; client-protocol.md section 6,
+ * Failure detection with real node processes (docs/failures.md; docs/client-protocol.md §6,
  * guarantee 4): kill -9 of a member node and of an administrator node, SIGSTOP/SIGCONT, restart with
  * the same --data-dir, and graceful leave on SIGTERM. Every node is a separate `main/cli.ts` process
  * on 127.0.0.1; the test sees only what any client sees over the client protocol.

@@ -1,5 +1,5 @@
-// Tables of inputs and expected effects for main/core/failure-detector.ts (issue 4: "Unit tests of
-// the failure detector as tables with time as an input").
+// Tables of inputs and expected effects for main/core/failure-detector.ts, with time as an input
+// (docs/architecture.md §2: the core is a step function; docs/failures.md for the behaviour).
 import { describe, it, expect } from 'vitest'
 import {
   createFailureDetector,

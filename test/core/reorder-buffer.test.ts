@@ -1,5 +1,5 @@
-// Tables of inputs and expected effects for main/core/reorder-buffer.ts (issue 2: "Unit tests of the
-// core as tables of inputs and expected effects"). Time is an input (`now`); every row checks the
+// Tables of inputs and expected effects for main/core/reorder-buffer.ts (docs/architecture.md §2:
+// the core is a step function). Time is an input (`now`); every row checks the
 // effects of one step, in order.
 import { describe, it, expect } from 'vitest'
 import {

@@ -1,5 +1,5 @@
-// Tables of inputs and expected effects for main/core/room-ordering.ts (issue 2: "Unit tests of the
-// core as tables of inputs and expected effects"). Each scenario feeds its rows to one room, in
+// Tables of inputs and expected effects for main/core/room-ordering.ts (docs/architecture.md §2:
+// the core is a step function). Each scenario feeds its rows to one room, in
 // order, and checks the effects of every step, then a few facts about the final state.
 import { describe, it, expect } from 'vitest'
 import {

@@ -1,5 +1,5 @@
-// Tables of inputs and expected effects for main/core/two-phase-commit.ts (issue 5: "Unit tests of
-// coordinator and participant state machines as tables (all votes, timeouts, repeats)").
+// Tables of inputs and expected effects for main/core/two-phase-commit.ts: coordinator and
+// participant state machines, all votes, timeouts and repeats (docs/deletion.md).
 import { describe, it, expect } from 'vitest'
 import {
   startCoordinator,

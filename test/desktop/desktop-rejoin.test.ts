@@ -1,5 +1,5 @@
 /**
- * Issue 7, "remembered peers rejoined after restart, with real nodes": two real peer nodes (the
+ * Remembered peers rejoined after restart, with real nodes (docs/desktop.md): two real peer nodes (the
  * lead's startNode, in this process, on 127.0.0.1 with OS-chosen ports) driven by the desktop
  * orchestration. B joins A once (as if the address was typed in), quits, and is started again from
  * nothing but its instance folder: it must find A by itself. Checked through the public client

@@ -1,5 +1,5 @@
 /**
- * End to end through the real Electron app (issue 7, "Must show"): start an instance, the window
+ * End to end through the real Electron app (docs/desktop.md): start an instance, the window
  * shows the chat, send a message and see it come back in order. Driven by playwright-core's
  * Electron support against a fresh build in .tmp/ and a throw-away user-data root.
  *

@@ -1,8 +1,8 @@
 /**
- * The UI end to end (issue 6, "Must show"): Debian's chromium driven by playwright-core against real
+ * The UI end to end (docs/ui.md): Debian's chromium driven by playwright-core against real
  * headless nodes serving the built renderer in browser mode. Selectors are roles and accessible names
  * only, so the test also checks that every control it touches is reachable by assistive technology.
- * Screenshots for the README ("The UI") are written to docs/screenshots/.
+ * Screenshots for docs/ui.md and README are written to docs/screenshots/.
  */
 import { execFileSync } from 'node:child_process'
 import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs'
@@ -57,7 +57,7 @@ async function openAs(node: NodeProc, user: string): Promise<Page> {
 
 const shot = (page: Page, name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`) })
 
-// No silent skip: without Debian's chromium these tests fail and say how to install it (README,
+// No silent skip: without Debian's chromium these tests fail and say how to install it (docs/testing.md,
 // "Two commands"); .ci/run installs it.
 describe('chat UI in a real browser against real nodes', () => {
   beforeAll(async () => {

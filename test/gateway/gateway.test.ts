@@ -1,4 +1,4 @@
-// The client gateway of one real node (client-protocol.md sections 2 to 5; issue 2, "Must show"):
+// The client gateway of one real node (docs/client-protocol.md §2–§5):
 // the node runs as its own process (main/cli.ts) and this file talks to it only over HTTP and
 // WebSocket, as any client would.
 import { request } from 'node:http'

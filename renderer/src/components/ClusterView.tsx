@@ -26,7 +26,7 @@ const KINDS: TraceKind[] = ['forward', 'seq', 'deliver', 'join', 'leave', 'heart
 
 const stateText = (s: NodeState) => (s === 'self' ? 'this node' : s)
 
-/** Issue 6 item 3: the picture for the projector, the cluster as this node sees it, and its protocol log. */
+/** The picture for the projector, the cluster as this node sees it, and its protocol log. */
 export function ClusterView({ session, state }: { session: Session; state: SessionState }) {
   const connected = state.connection.status === 'open'
   // Opening the view is the opt-in to the trace stream; ordinary clients never get it.

@@ -1,6 +1,6 @@
 import type { ConnectionView, Session } from '../net/session'
 
-/** Issue 6 item 4: say plainly when the link to our own node is down and what that means. */
+/** Say plainly when the link to our own node is down and what that means. */
 export function ConnectionBanner({ session, connection }: { session: Session; connection: ConnectionView }) {
   const c = connection
   if (c.helloError) {

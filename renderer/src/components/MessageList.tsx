@@ -8,7 +8,7 @@ const timeFmt = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2
 
 /**
  * The message list, virtualized so a room with 10,000 messages renders only what is on screen
- * (issue 6 item 1). Rows have variable height (multi-line messages), so each row is measured.
+ * (docs/ui.md). Rows have variable height (multi-line messages), so each row is measured.
  * It sticks to the bottom while the user is at the bottom, and stays put when they scrolled up.
  */
 export function MessageList({ session, room, names }: { session: Session; room: RoomState; names: Map<string, string> }) {

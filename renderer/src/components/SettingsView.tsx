@@ -8,7 +8,7 @@ import { StateDot } from './Sidebar'
 
 type AddStatus = { kind: 'idle' } | { kind: 'joining'; address: string } | { kind: 'joined'; text: string } | { kind: 'error'; text: string }
 
-/** Issue 6 item 2: this node, how to join it, and its peers. */
+/** This node, how to join it, and its peers. */
 export function SettingsView({ session, state }: { session: Session; state: SessionState }) {
   const [address, setAddress] = useState('')
   const [touched, setTouched] = useState(false)

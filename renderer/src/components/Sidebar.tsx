@@ -3,7 +3,7 @@ import { MAX_ROOM_NAME_CHARS } from '../../../proto/client-protocol'
 import type { Session, SessionState } from '../net/session'
 import { roomsByAdmin, unreadCount } from '../state/chat-state'
 
-/** Rooms grouped by administrator node, with availability and unread counts (issue 6 item 1). */
+/** Rooms grouped by administrator node, with availability and unread counts (docs/ui.md). */
 export function Sidebar({ session, state, onOpenRoom }: { session: Session; state: SessionState; onOpenRoom: () => void }) {
   const [name, setName] = useState('')
   const [busy, setBusy] = useState(false)

@@ -1,5 +1,5 @@
 /**
- * One WebSocket to the node, speaking the client protocol's framing (client-protocol.md section 3):
+ * One WebSocket to the node, speaking the client protocol's framing (docs/client-protocol.md §3):
  * requests carry an id and get exactly one reply; events have no id. The socket is re-opened with
  * backoff when it drops; what to do after a reconnect (hello again, rejoin rooms) is the session's
  * business, not this class's. The WebSocket constructor is injected so tests can use a fake.

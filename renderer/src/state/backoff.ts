@@ -1,5 +1,5 @@
 /**
- * Reconnect backoff policy (issue 6, item 4): exponential growth so a node that is down is not
+ * Reconnect backoff policy (docs/ui.md): exponential growth so a node that is down is not
  * hammered, a cap so a node that comes back is found within a few seconds, and jitter so several
  * tabs of the same user do not reconnect in lock step. Pure: randomness is injected.
  */

@@ -1,8 +1,8 @@
 /**
  * The chat state of one client session, as a pure reducer (no React, no sockets, no clock): the
  * room directory, joined rooms with their messages, unread counts, messages waiting for their seq,
- * and the failure / deletion notices of issue 6. The React layer only dispatches actions built from
- * protocol replies and events (client-protocol.md sections 4 and 5) and renders the result, so all
+ * and the failure / deletion notices of docs/ui.md. The React layer only dispatches actions built from
+ * protocol replies and events (docs/client-protocol.md §4–§5) and renders the result, so all
  * of this is unit-tested in test/renderer/chat-state.test.ts.
  */
 import type {
@@ -52,7 +52,7 @@ export interface RoomState {
   pending: PendingMessage[]
   /** Highest seq known for the room (from messages or from room.join's lastSeq). */
   latestSeq: number
-  /** Highest seq the user has seen; unread = latestSeq - lastReadSeq (issue 6). */
+  /** Highest seq the user has seen; unread = latestSeq - lastReadSeq (docs/ui.md). */
   lastReadSeq: number
   unavailableReason?: string
   deletion?: DeletionView
@@ -440,7 +440,7 @@ export function timeline(room: RoomState): TimelineItem[] {
   return out
 }
 
-/** Desktop notification policy (issue 6, item 5): someone else's message in a room not in view. */
+/** Desktop notification policy (docs/ui.md): someone else's message in a room not in view. */
 export function shouldNotify(state: ChatState, m: ChatMessage): boolean {
   const room = state.rooms[m.roomId]
   if (!room || !room.joined) return false

@@ -1,5 +1,5 @@
 /**
- * What the cluster view draws (issue 6 item 3), as pure functions: the nodes this node knows with
+ * What the cluster view draws (docs/ui.md), as pure functions: the nodes this node knows with
  * the rooms each administers, the links between them, where they sit on the picture, and protocol
  * log lines made readable. Unit-tested in test/renderer/cluster.test.ts.
  */

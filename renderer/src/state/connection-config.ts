@@ -1,5 +1,5 @@
 /**
- * Where the renderer finds its node (issue 6, item 6). In Electron the preload hands over the
+ * Where the renderer finds its node (docs/ui.md). In Electron the preload hands over the
  * WebSocket URL and token. In a browser the page was served by the node itself at
  * http://HOST:PORT/?token=T (Jupyter style): the token is read from the address, kept in
  * sessionStorage so a reload still works, and removed from the address bar so it does not end up in

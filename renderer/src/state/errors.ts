@@ -1,5 +1,5 @@
 /**
- * Turning protocol errors into sentences people can act on (issue 6: "clear messages for every
+ * Turning protocol errors into sentences people can act on (docs/ui.md: "clear messages for every
  * error code"). The node's own message is more specific when it has one, so it is appended.
  */
 import { ERROR_CODES, ERROR_TEXT, type ErrorCode } from '../../../proto/client-protocol'

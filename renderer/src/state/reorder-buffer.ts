@@ -1,5 +1,5 @@
 /**
- * Per-room reorder buffer (client-protocol.md section 6, guarantee 1). The node promises gap-free,
+ * Per-room reorder buffer (docs/client-protocol.md §6.1). The node promises gap-free,
  * in-order delivery, but a client must still survive frames that race a `room.join` reply or a
  * reconnect: messages are released strictly in seq order, duplicates are dropped, and anything ahead
  * of the next expected seq waits until the gap fills (or the caller gives up and flushes).
