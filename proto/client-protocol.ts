@@ -15,6 +15,8 @@ export const MAX_TEXT_CHARS = 4000
 export const MAX_ROOM_NAME_CHARS = 64
 export const MAX_USER_CHARS = 32
 export const MAX_HISTORY_LIMIT = 200
+/** Most messages a `room.preview` returns (the last ones of the room). */
+export const MAX_PREVIEW_LIMIT = 50
 
 // ---------------------------------------------------------------------------------------------
 // Error codes (section 3)
@@ -104,6 +106,8 @@ export const RequestSchema = z.discriminatedUnion('op', [
   // node's own description for the Settings screen.
   z.object({ id: requestId, op: z.literal('trace.subscribe'), on: z.boolean().default(true) }),
   z.object({ id: requestId, op: z.literal('node.info') }),
+  /** Read-only look at a room's last messages before joining it (docs/client-protocol.md, "Extensions"). */
+  z.object({ id: requestId, op: z.literal('room.preview'), roomId, limit: z.number().int().min(1).max(MAX_PREVIEW_LIMIT).optional() }),
   /** Counters of this node's peer links: how well batching works, what is queued for whom. */
   z.object({ id: requestId, op: z.literal('node.stats') }),
   /** Fault injection for teaching demos; refused with `forbidden` unless the node runs with --allow-faults. */
@@ -179,11 +183,22 @@ export type Vote = 'ready' | 'abort' | 'pending'
 // Results, per op
 
 export interface Results {
-  hello: { nodeId: string; nodeName: string; user: string; protocol: number }
+  hello: {
+    nodeId: string
+    nodeName: string
+    user: string
+    protocol: number
+    /**
+     * Extension: the rooms this user had joined on this node (kept in its data dir across reloads and
+     * restarts, left only by room.leave), still existing, in the order joined. The client rejoins them.
+     */
+    joinedRooms?: string[]
+  }
   'rooms.list': { rooms: RoomInfo[] }
   'room.create': { room: RoomInfo }
   'room.join': { room: RoomInfo; members: Member[]; lastSeq: number; history: ChatMessage[] }
   'room.leave': Record<string, never>
+  'room.preview': { room: RoomInfo; messages: ChatMessage[] }
   'room.members': { members: Member[] }
   'message.send': { seq: number }
   'room.delete': { outcome: 'committed' | 'aborted'; reason?: string }

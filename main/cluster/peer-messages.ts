@@ -59,7 +59,7 @@ export interface Bodies {
   forwardSend: { reqId: number; roomId: string; user: string; text: string; clientMsgId: string }
   sendAck: { reqId: number; error: Failure | null; seq: number }
   deliver: { roomId: string; messages: WireMessage[] }
-  fetchRange: { reqId: number; roomId: string; fromSeq: number; toSeq: number }
+  fetchRange: { reqId: number; roomId: string; fromSeq: number; toSeq: number; last?: number }
   fetchReply: { reqId: number; error: Failure | null; messages: WireMessage[] }
   deleteRequest: { reqId: number; roomId: string; user: string }
   deleteReply: { reqId: number; error: Failure | null; committed: boolean; reason: string }

@@ -5,12 +5,13 @@
  * session's delivery in step with the answer.
  */
 import { networkInterfaces } from 'node:os'
-import { PROTOCOL_VERSION, type ChatMessage, type Member, type Request, type RequestOf, type Results, type RoomInfo, type TraceKind } from '../../proto/client-protocol'
+import { MAX_PREVIEW_LIMIT, PROTOCOL_VERSION, type ChatMessage, type Member, type Request, type RequestOf, type Results, type RoomInfo, type TraceKind } from '../../proto/client-protocol'
 import { ChatError, errorFromPeer } from '../core/errors'
 import type { DirectoryEntry } from '../core/room-directory'
 import { msg, type Bodies, type NodeRef } from '../cluster/peer-messages'
 import type { ClientSession } from '../gateway/ws-gateway'
 import type { DeletionDriver } from './deletion-driver'
+import type { JoinedRooms } from './joined-rooms'
 import type { NodeOptions } from './node-options'
 import { REQUEST_TIMEOUT_MS, type PeerLinks } from './peer-links'
 import { fromWireMessage } from './peer-wire'
@@ -29,6 +30,8 @@ export interface ClientOpsComponents {
   readonly admin: Pick<RoomAdmin, 'join' | 'send' | 'members' | 'history'>
   readonly member: Pick<RoomMember, 'openRoom' | 'addSession' | 'leave' | 'sessionClosed' | 'knownLast' | 'nextSeq'>
   readonly links: Pick<PeerLinks, 'request' | 'peerState' | 'list' | 'add' | 'remove' | 'setPartition' | 'partitionedFrom' | 'linkStats'>
+  /** Per-user record of joined rooms, restored on hello (joined-rooms.ts). */
+  readonly joined: Pick<JoinedRooms, 'list' | 'add' | 'remove'>
   readonly deletions: Pick<DeletionDriver, 'requestDelete' | 'blocksSend' | 'sendStarted' | 'sendFinished' | 'setFaults' | 'forwardDelayMs'>
   trace(kind: TraceKind, text: string, roomId?: string, peer?: string): void
 }
@@ -52,6 +55,8 @@ export class ClientOps {
         return this.opJoin(s, req.roomId)
       case 'room.leave':
         return this.opLeave(s, req.roomId)
+      case 'room.preview':
+        return this.opPreview(s, req)
       case 'room.members':
         return this.opMembers(req.roomId)
       case 'message.send':
@@ -94,7 +99,11 @@ export class ClientOps {
       throw new ChatError('conflict', `already signed in as ${s.user} with rooms joined: leave them first`)
     }
     s.user = req.user
-    return { nodeId: this.c.nodeId, nodeName: this.c.self().name, user: s.user, protocol: PROTOCOL_VERSION }
+    // Not "listed in the directory": right after a restart the other nodes' rooms are not gossiped
+    // yet. Known deletions are left out; a room gone beyond the tombstones fails its rejoin with
+    // not_found, which drops it from the record (opJoin).
+    const joinedRooms = this.c.joined.list(s.user, (id) => !this.c.rooms.directory.tombstones.has(id))
+    return { nodeId: this.c.nodeId, nodeName: this.c.self().name, user: s.user, protocol: PROTOCOL_VERSION, joinedRooms }
   }
 
   private requireAvailable(e: DirectoryEntry): void {
@@ -105,7 +114,13 @@ export class ClientOps {
   }
 
   private async opJoin(s: ClientSession, roomId: string): Promise<Results['room.join']> {
-    const e = this.c.rooms.entry(roomId)
+    let e: DirectoryEntry
+    try {
+      e = this.c.rooms.entry(roomId)
+    } catch (err) {
+      if (err instanceof ChatError && err.code === 'not_found') this.c.joined.remove(s.user!, roomId)
+      throw err
+    }
     this.requireAvailable(e)
     const user = s.user!
     let result: { members: Member[]; lastSeq: number; history: ChatMessage[] }
@@ -131,13 +146,35 @@ export class ClientOps {
     // History ends where this node's delivery stands, so history + live messages have no gap.
     const upTo = this.c.member.addSession(s, roomId, e.adminNodeId, result.lastSeq)
     const history = result.history.filter((m) => m.seq <= upTo)
+    this.c.joined.add(user, roomId)
     return { room: this.c.rooms.roomInfo(this.c.rooms.directory.rooms.get(roomId) ?? e, s), members: result.members, lastSeq: upTo, history }
   }
 
   private async opLeave(s: ClientSession, roomId: string): Promise<Results['room.leave']> {
     if (!s.rooms.has(roomId)) throw new ChatError('not_member', `not a member of room ${roomId}`)
     this.c.member.leave(s, roomId)
+    this.c.joined.remove(s.user!, roomId)
     return {}
+  }
+
+  /**
+   * The last messages of a room, read-only, for anyone signed in (joined or not). Joining needs no
+   * permission in this system (client-protocol.md section 4, room.join), so a preview shows nothing
+   * a join would not; it only spares the room a member that merely looks.
+   */
+  private async opPreview(s: ClientSession, req: RequestOf<'room.preview'>): Promise<Results['room.preview']> {
+    const e = this.c.rooms.entry(req.roomId)
+    const limit = req.limit ?? 20
+    if (e.adminNodeId === this.c.nodeId) {
+      return { room: this.c.rooms.roomInfo(e, s), messages: this.c.admin.history(req.roomId, undefined, limit) }
+    }
+    this.requireAvailable(e)
+    // fromSeq 1, toSeq 0: an empty range for an administrator that predates `last`.
+    const reply = await this.c.links.request<Bodies['fetchReply']>(e.adminNodeId, (reqId) =>
+      msg('fetchRange', { reqId, roomId: req.roomId, fromSeq: 1, toSeq: 0, last: Math.min(limit, MAX_PREVIEW_LIMIT) }),
+    )
+    if (reply.error) throw errorFromPeer(reply.error.code, reply.error.message)
+    return { room: this.c.rooms.roomInfo(this.c.rooms.directory.rooms.get(req.roomId) ?? e, s), messages: reply.messages.map(fromWireMessage).slice(-limit) }
   }
 
   private async opMembers(roomId: string): Promise<Results['room.members']> {

@@ -26,6 +26,7 @@ import type { ServerEvent, TraceKind } from '../../proto/client-protocol'
 import type { DecodedMessage, NodeRef } from '../cluster/peer-messages'
 import { PeerTransport } from '../cluster/peer-transport'
 import { WsGateway } from '../gateway/ws-gateway'
+import { JoinedRooms } from './joined-rooms'
 import { ClientOps } from './client-ops'
 import { MessageLog } from '../store/message-log'
 import { DeletionDriver } from './deletion-driver'
@@ -173,6 +174,7 @@ export class PeerNode implements RunningNode {
       member: this.member,
       links: this.links,
       deletions: this.deletions,
+      joined: new JoinedRooms(this.store),
       trace,
     })
     this.gateway = new WsGateway({

@@ -5,7 +5,7 @@
  * own members through room-member.ts), directory changes published through room-directory-sync.ts.
  * Answers the room requests of other nodes: join, leave, members, forwarded sends and gap fetches.
  */
-import type { ChatMessage, Member, TraceKind } from '../../proto/client-protocol'
+import { MAX_PREVIEW_LIMIT as PREVIEW_MAX, type ChatMessage, type Member, type TraceKind } from '../../proto/client-protocol'
 import { ChatError } from '../core/errors'
 import { logRange, memberList, stepRoom, type AdminRoom, type RoomEffect, type RoomInput } from '../core/room-ordering'
 import { msg, type DecodedMessage, type PeerMessage } from '../cluster/peer-messages'
@@ -162,6 +162,8 @@ export class RoomAdmin {
       case 'fetchRange': {
         const f = m.fetchRange
         this.c.answer(from, 'fetchReply', f.reqId, () => {
+          // A preview (room.preview on a member node): the newest messages, from disk if need be.
+          if (f.last) return { messages: this.history(f.roomId, undefined, Math.min(f.last, PREVIEW_MAX)) }
           const room = this.room(f.roomId)
           const to = Math.min(f.toSeq, f.fromSeq + 1000)
           this.c.trace('gap', `${this.c.peerName(from)} fetched seq ${f.fromSeq}..${to} of ${f.roomId}`, f.roomId)

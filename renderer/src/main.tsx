@@ -12,6 +12,14 @@ import { Session } from './net/session'
 import { resolveConnection, socketUrl } from './state/connection-config'
 import { loadUser, saveUser } from './user-prefs'
 
+function localStore(): Storage | undefined {
+  try {
+    return window.localStorage
+  } catch {
+    return undefined // storage disabled: the last room is then not remembered
+  }
+}
+
 function sessionStore(): Storage | undefined {
   try {
     return window.sessionStorage
@@ -37,6 +45,7 @@ function startSession(user: string): Session {
   const session: Session = new Session({
     client,
     user,
+    storage: localStore(),
     notify: (title, body, roomId) => {
       if (typeof Notification === 'undefined' || Notification.permission !== 'granted') return
       const n = new Notification(title, { body: body.slice(0, 200), tag: roomId })

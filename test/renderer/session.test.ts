@@ -37,7 +37,7 @@ class FakeSocket implements SocketLike {
 const ROOM = { roomId: 'r1', name: 'general', adminNodeId: 'A', adminNodeName: 'alpha', memberCount: 1, available: true, joined: false, createdBy: 'x' }
 
 /** `over` answers first when it returns something (an Error is an error reply). */
-function setup(lastSeq = { value: 0 }, over?: (req: Record<string, unknown>) => unknown) {
+function setup(lastSeq = { value: 0 }, over?: (req: Record<string, unknown>) => unknown, storage?: Pick<Storage, 'getItem' | 'setItem'>) {
   const sockets: FakeSocket[] = []
   const timers: { fn: () => void; ms: number }[] = []
   const answer = (req: Record<string, unknown>) => {
@@ -80,13 +80,52 @@ function setup(lastSeq = { value: 0 }, over?: (req: Record<string, unknown>) => 
       if (i >= 0) timers.splice(i, 1)
     },
   })
-  const session = new Session({ client, user: 'me' })
+  const session = new Session({ client, user: 'me', storage })
   return { sockets, timers, session, lastSeq }
 }
 
 const flush = () => new Promise((r) => setTimeout(r, 0))
 
 describe('Session over a fake node', () => {
+  it('rejoins the rooms the node remembers (hello.joinedRooms), selects the last room, and previews others', async () => {
+    const ROOM2 = { ...ROOM, roomId: 'r2', name: 'second' }
+    const ROOM3 = { ...ROOM, roomId: 'r3', name: 'later' }
+    const stored = new Map<string, string>([['chat.lastRoom:A:me', 'r2']])
+    const storage = { getItem: (k: string) => stored.get(k) ?? null, setItem: (k: string, v: string) => void stored.set(k, v) }
+    const { sockets, session } = setup(
+      undefined,
+      (req) => {
+        if (req.op === 'hello') return { nodeId: 'A', nodeName: 'alpha', user: 'me', protocol: 1, joinedRooms: ['r2', 'r3'] }
+        if (req.op === 'rooms.list') return { rooms: [ROOM, ROOM2] }
+        if (req.op === 'room.join') {
+          const r = [ROOM, ROOM2, ROOM3].find((x) => x.roomId === req.roomId)!
+          return { room: { ...r, joined: true }, members: [], lastSeq: 0, history: [] }
+        }
+        if (req.op === 'room.preview') return { room: ROOM, messages: [{ roomId: 'r1', seq: 7, user: 'b', nodeId: 'B', text: 'peek', sentAt: 1, clientMsgId: 'c' }] }
+      },
+      storage,
+    )
+    session.start()
+    sockets[0].open()
+    for (let i = 0; i < 5; i++) await flush()
+    const st = session.getState().chat
+    expect(sockets[0].sent.filter((f) => f.op === 'room.join').map((f) => f.roomId)).toEqual(['r2'])
+    expect(st.rooms.r2.joined).toBe(true)
+    expect(st.rooms.r1.joined).toBe(false)
+    expect(st.activeRoomId).toBe('r2')
+    // r3 was not gossiped yet: it is joined as soon as the directory learns of it.
+    sockets[0].push({ event: 'room.created', room: ROOM3 })
+    for (let i = 0; i < 3; i++) await flush()
+    expect(session.getState().chat.rooms.r3.joined).toBe(true)
+    // Selecting a room remembers it for the next page load.
+    session.dispatch({ type: 'room.select', roomId: 'r1' })
+    expect(stored.get('chat.lastRoom:A:me')).toBe('r1')
+    await session.preview('r1')
+    expect(session.getState().previews.r1).toMatchObject({ loading: false, messages: [{ text: 'peek' }] })
+    expect(session.getState().chat.rooms.r1.joined).toBe(false)
+    session.stop()
+  })
+
   it('says hello first, lists rooms, joins, and shows a sent message pending then delivered', async () => {
     const { sockets, session, lastSeq } = setup()
     session.start()

@@ -48,6 +48,14 @@ export interface SessionState {
   stats?: Results['node.stats']
   trace: TraceEvent[]
   traceOn: boolean
+  /** room.preview answers for rooms not joined (docs/client-protocol.md, "Extensions"), by roomId. */
+  previews: Record<string, RoomPreview>
+}
+
+export interface RoomPreview {
+  messages: ChatMessage[]
+  loading: boolean
+  error?: string
 }
 
 export const MAX_TRACE = 500
@@ -70,6 +78,11 @@ export interface SessionDeps {
   user: string
   notify?: (title: string, body: string, roomId: string) => void
   now?: () => number
+  /**
+   * Where the last selected room is kept between page loads (localStorage in the browser), under a
+   * key per user and node; without it nothing is remembered.
+   */
+  storage?: Pick<Storage, 'getItem' | 'setItem'>
 }
 
 export class Session {
@@ -79,6 +92,7 @@ export class Session {
     peers: { peers: [] },
     trace: [],
     traceOn: false,
+    previews: {},
   }
   private readonly listeners = new Set<() => void>()
   private notifyTimer: ReturnType<typeof setTimeout> | null = null
@@ -87,6 +101,10 @@ export class Session {
   /** Rooms that became available again and have not had a message since: a jump there is a restart. */
   private readonly cameBack = new Set<string>()
   private readonly resendTimers = new Map<string, ReturnType<typeof setTimeout>>()
+  /** Rooms the node says this user had joined (hello.joinedRooms) that are not listed yet. */
+  private readonly restore = new Set<string>()
+  /** The room to select once the rooms are back, read from storage at the first hello. */
+  private restoreActive: string | null | undefined
   private readonly client: ChatClient
   private user: string
   private msgCounter = 0
@@ -135,6 +153,7 @@ export class Session {
   }
 
   dispatch = (action: ChatAction): void => {
+    if (action.type === 'room.select') this.remember(action.roomId)
     const before = this.state.chat.nextNoticeId
     this.set({ chat: chatReducer(this.state.chat, action) })
     // Informational notices fade on their own; warnings and errors stay until dismissed.
@@ -169,6 +188,8 @@ export class Session {
     try {
       const hello = await this.client.request('hello', { user: this.user })
       this.dispatch({ type: 'hello', user: hello.user, nodeId: hello.nodeId, nodeName: hello.nodeName })
+      for (const id of hello.joinedRooms ?? []) this.restore.add(id)
+      if (this.restoreActive === undefined) this.restoreActive = this.lastRoomKey() ? (this.deps.storage?.getItem(this.lastRoomKey()!) ?? null) : null
       this.set({ connection: { ...this.state.connection, helloError: undefined } })
     } catch (err) {
       this.set({ connection: { ...this.state.connection, helloError: describeError(err) } })
@@ -176,9 +197,14 @@ export class Session {
     }
     if (reconnected) this.set({ connection: { ...this.state.connection, reconnectedMayHaveMissed: true } })
     await this.refreshRooms()
-    // Rejoin what we had joined: the node forgot this session when the socket dropped.
-    const joined = Object.values(this.state.chat.rooms).filter((r) => r.joined)
+    // Rejoin what we had joined: the node forgot this session when the socket dropped; and what the
+    // node remembers this user had joined (after a reload or a restart of the app).
+    const joined = Object.values(this.state.chat.rooms).filter((r) => r.joined || this.restore.has(r.info.roomId))
+    for (const r of joined) this.restore.delete(r.info.roomId)
     await Promise.all(joined.map((r) => this.join(r.info.roomId, true)))
+    const active = this.restoreActive
+    this.restoreActive = null
+    if (active && this.state.chat.activeRoomId === null && this.state.chat.rooms[active]) this.dispatch({ type: 'room.select', roomId: active })
     // Messages whose outcome was unknown go again now that we are back (same clientMsgId: safe).
     for (const r of Object.values(this.state.chat.rooms)) if (r.joined) this.resendWaiting(r.info.roomId)
     void this.refreshPeers()
@@ -242,6 +268,32 @@ export class Session {
       else this.buffers.delete(roomId)
       this.error(err, rejoin ? 'Could not rejoin a room' : 'Could not join the room')
       return false
+    }
+  }
+
+  /** The last messages of a room not joined, read-only (room.preview). */
+  async preview(roomId: string): Promise<void> {
+    const old = this.state.previews[roomId]
+    this.set({ previews: { ...this.state.previews, [roomId]: { messages: old?.messages ?? [], loading: true } } })
+    try {
+      const { messages } = await this.client.request('room.preview', { roomId, limit: 20 })
+      this.set({ previews: { ...this.state.previews, [roomId]: { messages, loading: false } } })
+    } catch (err) {
+      this.set({ previews: { ...this.state.previews, [roomId]: { messages: old?.messages ?? [], loading: false, error: describeError(err) } } })
+    }
+  }
+
+  private lastRoomKey(): string | undefined {
+    const self = this.state.chat.self
+    return self ? `chat.lastRoom:${self.nodeId}:${self.user}` : undefined
+  }
+
+  private remember(roomId: string | null): void {
+    const key = this.lastRoomKey()
+    try {
+      if (key) this.deps.storage?.setItem(key, roomId ?? '')
+    } catch {
+      // storage full or disabled: the room is simply not remembered
     }
   }
 
@@ -485,6 +537,8 @@ export class Session {
         return
       case 'room.created':
         this.dispatch({ type: 'room.created', room: e.room })
+        // A remembered room the directory did not list yet (gossip after a restart): rejoin it now.
+        if (this.restore.delete(e.room.roomId)) void this.join(e.room.roomId, true)
         return
       case 'room.deleted':
         this.buffers.delete(e.roomId)
