@@ -1,0 +1,145 @@
+/**
+ * `npm run bench`: ordered fan-out under an open-loop load (docs/benchmarks.md). Three server
+ * processes, one room, 30 clients (10 per server process), 200-byte messages.
+ *
+ *   npm run bench                    ds-g1-sms alone: fixed loads, then a rate sweep
+ *   npm run bench -- --compare       the same, back to back, against a one-process ws broadcast
+ *                                    server and Socket.IO 4 with its cluster adapter
+ *   npm run bench -- --profile       ds-g1-sms at one load with `node --cpu-prof` on every node;
+ *                                    prints the functions with the most self time
+ *   npm run bench -- --scale         node RSS and CPU per delivery with many rooms, many idle clients
+ *                                    and one large room (bench/scale.ts)
+ *
+ * Options: --repeat N (rounds of the comparison), --seconds S (measured window per step),
+ * --loads a,b (fixed loads in deliveries/s), --no-batch (ds-g1-sms clients without `batch` in hello),
+ * --systems a,b (subset of ds-g1-sms, ws-broadcast, socketio-cluster).
+ */
+import { parseArgs } from 'node:util'
+import { Tracker, runStep, rssMiB, type StepResult } from './load'
+import { SYSTEMS, startSystem, type SystemName } from './systems'
+import { profileDs } from './profile'
+
+
+const { values } = parseArgs({
+  options: {
+    compare: { type: 'boolean', default: false },
+    profile: { type: 'boolean', default: false },
+    scale: { type: 'boolean', default: false },
+    repeat: { type: 'string', default: '1' },
+    seconds: { type: 'string', default: '4' },
+    loads: { type: 'string', default: '12000,36000' },
+    'no-batch': { type: 'boolean', default: false },
+    'no-sweep': { type: 'boolean', default: false },
+    systems: { type: 'string' },
+  },
+})
+const CLIENTS_PER_SERVER = 10
+const MEASURE_MS = Number(values.seconds) * 1000
+const WARM_MS = 1500
+const FIXED = values.loads.split(',').map(Number)
+const P99_LIMIT_MS = 100
+
+interface SystemRun {
+  system: SystemName
+  fixed: StepResult[]
+  maxRate: number
+  half?: StepResult
+  lost: number
+  duplicated: number
+  reordered: number
+  sendErrors: number
+  rssMiB: number
+}
+
+const fmt = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : '-')
+const k = (x: number) => `${(x / 1000).toFixed(0)}k`
+
+function printStep(sys: string, what: string, r: StepResult): void {
+  console.log(
+    `  ${sys.padEnd(17)} ${what.padEnd(6)} offered ${k(r.offered).padStart(5)}/s  delivered ${k(r.delivered).padStart(5)}/s  ` +
+      `server ${fmt(r.cpuPerDeliveryUs, 2).padStart(6)} µs/delivery (${fmt(r.serverCores, 2)} cores)  gen ${fmt(r.generatorCores, 2)} cores  ` +
+      `p50 ${fmt(r.p50)} p99 ${fmt(r.p99)} ms${r.drained ? '' : '  NOT DRAINED'}${r.batching ? `  msgs/frame ${r.batching}` : ''}`,
+  )
+}
+
+async function runSystem(name: SystemName, sweep: boolean): Promise<SystemRun> {
+  const t = new Tracker(3 * CLIENTS_PER_SERVER)
+  const sys = await startSystem(name, { clientsPerServer: CLIENTS_PER_SERVER, batch: !values['no-batch'], onDeliver: t.deliver })
+  try {
+    await runStep(sys, t, 3000, 1000, 1000) // warm the JIT of every process
+    const fixed: StepResult[] = []
+    for (const load of FIXED) {
+      const r = await runStep(sys, t, load, WARM_MS, MEASURE_MS)
+      printStep(name, 'fixed', r)
+      fixed.push(r)
+    }
+    let maxRate = 0
+    let half: StepResult | undefined
+    if (sweep) {
+      // Up by 25 % a step until p99 passes the limit or the system cannot keep up with the offer.
+      for (let load = 36_000; load <= 600_000; load = Math.round(load * 1.25)) {
+        const r = await runStep(sys, t, load, WARM_MS, MEASURE_MS)
+        printStep(name, 'sweep', r)
+        if (!(r.p99 <= P99_LIMIT_MS) || r.delivered < 0.95 * load || !r.drained) break
+        maxRate = r.delivered
+      }
+      if (maxRate > 0) {
+        half = await runStep(sys, t, Math.round(maxRate / 2), WARM_MS, MEASURE_MS)
+        printStep(name, 'half', half)
+      }
+    }
+    const rss = sys.pids.reduce((s, p) => s + rssMiB(p), 0)
+    return { system: name, fixed, maxRate, half, lost: t.lost, duplicated: t.duplicated, reordered: t.reordered + t.seqBreaks, sendErrors: sys.sendErrors(), rssMiB: rss }
+  } finally {
+    await sys.stop()
+  }
+}
+
+function summary(runs: SystemRun[]): void {
+  const ref = (s: SystemName, load: number) => {
+    const xs = runs.filter((r) => r.system === s).map((r) => r.fixed.find((f) => f.offered === load)?.cpuPerDeliveryUs ?? NaN)
+    return xs.reduce((a, b) => a + b, 0) / xs.length
+  }
+  const rows: Record<string, Record<string, string>> = {}
+  for (const [i, r] of runs.entries()) {
+    const row: Record<string, string> = {}
+    for (const f of r.fixed) {
+      row[`µs/delivery @${k(f.offered)}`] = fmt(f.cpuPerDeliveryUs, 2)
+      row[`p50/p99 ms @${k(f.offered)}`] = `${fmt(f.p50)}/${fmt(f.p99)}`
+    }
+    const at36 = r.fixed.find((f) => f.offered === 36_000)
+    if (at36) {
+      const sio = ref('socketio-cluster', 36_000)
+      const ws = ref('ws-broadcast', 36_000)
+      if (Number.isFinite(sio)) row['× socket.io @36k'] = fmt(at36.cpuPerDeliveryUs / sio, 2)
+      if (Number.isFinite(ws)) row['× ws @36k'] = fmt(at36.cpuPerDeliveryUs / ws, 2)
+    }
+    if (r.maxRate) row[`max/s p99≤${P99_LIMIT_MS}ms`] = k(r.maxRate)
+    if (r.half) row['p99 @half max'] = fmt(r.half.p99)
+    row['lost/dup/reord'] = `${r.lost}/${r.duplicated}/${r.reordered}`
+    if (r.sendErrors) row['send errors'] = String(r.sendErrors)
+    row['RSS MiB'] = fmt(r.rssMiB, 0)
+    rows[`${r.system} #${Math.floor(i / Math.max(1, runs.length / Number(values.repeat))) + 1}`] = row
+  }
+  console.table(rows)
+}
+
+async function main(): Promise<void> {
+  if (values.profile) return profileDs({ load: FIXED[FIXED.length - 1], seconds: Number(values.seconds) * 2, batch: !values['no-batch'] })
+  if (values.scale) throw new Error('--scale: not yet')
+  const systems = (values.systems?.split(',') as SystemName[] | undefined) ?? (values.compare ? SYSTEMS : ['ds-g1-sms'])
+  const runs: SystemRun[] = []
+  for (let round = 0; round < Number(values.repeat); round++) {
+    for (const s of systems) {
+      console.log(`${s} (round ${round + 1})`)
+      runs.push(await runSystem(s, !values['no-sweep']))
+    }
+  }
+  console.log(`\n${new Date().toISOString()}  load average ${(await import('node:os')).loadavg().map((x) => x.toFixed(2)).join(' ')}`)
+  summary(runs)
+}
+
+main().catch((e) => {
+  console.error(e)
+  process.exit(1)
+})
