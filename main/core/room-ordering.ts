@@ -7,6 +7,7 @@
  * and copying its log each time would be wasteful; tests treat `step` as (state, input) -> effects.
  */
 import type { ChatMessage, ErrorCode, Member } from '../../proto/client-protocol'
+import { MessageRing } from './message-ring'
 
 /** How many messages the administrator keeps for gap fetches and join history (in memory). */
 export const DEFAULT_LOG_LIMIT = 10_000
@@ -25,8 +26,10 @@ export interface AdminRoom {
   version: number
   /** key = memberKey(user, nodeId) */
   members: Map<string, Member>
-  /** The last messages, ascending and contiguous in seq. */
-  log: ChatMessage[]
+  /** Members per node, kept with `members`: a send's fan-out list costs O(nodes), not O(members). */
+  nodeCounts: Map<string, number>
+  /** The last messages, ascending and contiguous in seq (at most logLimit: a ring, O(1) per send). */
+  log: MessageRing<ChatMessage>
   /** key = memberKey(user, nodeId) + '\u0000' + clientMsgId -> seq already given. */
   dedupe: Map<string, number>
   /** A deletion holds the room: no new messages or joins. */
@@ -70,6 +73,7 @@ export function newAdminRoom(init: {
   createdBy: string
   createdAt: number
   lastSeq?: number
+  logLimit?: number
 }): AdminRoom {
   return {
     roomId: init.roomId,
@@ -79,7 +83,8 @@ export function newAdminRoom(init: {
     lastSeq: init.lastSeq ?? 0,
     version: 1,
     members: new Map(),
-    log: [],
+    nodeCounts: new Map(),
+    log: new MessageRing(init.logLimit ?? DEFAULT_LOG_LIMIT),
     dedupe: new Map(),
     frozen: false,
   }
@@ -91,7 +96,7 @@ export function newAdminRoom(init: {
  */
 export function restoreLog(room: AdminRoom, messages: ChatMessage[], lastSeq: number, limits: RoomLimits = { logLimit: DEFAULT_LOG_LIMIT, dedupeLimit: DEFAULT_DEDUPE_LIMIT }): AdminRoom {
   room.lastSeq = Math.max(room.lastSeq, lastSeq)
-  room.log = messages.slice(-limits.logLimit)
+  room.log = MessageRing.from(messages, limits.logLimit)
   room.dedupe.clear()
   for (const m of messages.slice(-limits.dedupeLimit)) room.dedupe.set(`${memberKey(m.user, m.nodeId)}\u0000${m.clientMsgId}`, m.seq)
   return room
@@ -99,9 +104,19 @@ export function restoreLog(room: AdminRoom, messages: ChatMessage[], lastSeq: nu
 
 /** Nodes that must receive the room's traffic: every node with at least one member. */
 export function memberNodes(room: AdminRoom): string[] {
-  const nodes = new Set<string>()
-  for (const m of room.members.values()) nodes.add(m.nodeId)
-  return [...nodes]
+  return [...room.nodeCounts.keys()]
+}
+
+function addMember(room: AdminRoom, key: string, member: Member): void {
+  room.members.set(key, member)
+  room.nodeCounts.set(member.nodeId, (room.nodeCounts.get(member.nodeId) ?? 0) + 1)
+}
+
+function removeMember(room: AdminRoom, key: string, member: Member): void {
+  room.members.delete(key)
+  const n = (room.nodeCounts.get(member.nodeId) ?? 1) - 1
+  if (n > 0) room.nodeCounts.set(member.nodeId, n)
+  else room.nodeCounts.delete(member.nodeId)
 }
 
 export function memberList(room: AdminRoom): Member[] {
@@ -111,7 +126,7 @@ export function memberList(room: AdminRoom): Member[] {
 /** Messages with from <= seq <= to that are still in the log. */
 export function logRange(room: AdminRoom, from: number, to: number): ChatMessage[] {
   if (room.log.length === 0 || to < from) return []
-  const first = room.log[0].seq
+  const first = room.log.at(0)!.seq
   const start = Math.max(0, from - first)
   const end = Math.min(room.log.length, to - first + 1)
   return start < end ? room.log.slice(start, end) : []
@@ -139,7 +154,7 @@ export function stepRoom(
       const fresh = !room.members.has(key)
       const member = { user: input.user, nodeId: input.nodeId }
       if (fresh) {
-        room.members.set(key, member)
+        addMember(room, key, member)
         room.version++
       }
       // The reply goes before the event so the joiner's node knows the room before it hears of it.
@@ -165,7 +180,7 @@ export function stepRoom(
       }
       // Tell the leaver's node too (it is still listed until the delete below).
       const toNodes = memberNodes(room)
-      room.members.delete(key)
+      removeMember(room, key, member)
       room.version++
       effects.push({ type: 'reply-ok' })
       effects.push({ type: 'member-event', toNodes, joined: false, member })
@@ -176,7 +191,7 @@ export function stepRoom(
       // Users of a dead node leave every room (docs/client-protocol.md §6.4); the survivors hear it.
       const gone = [...room.members.values()].filter((m) => m.nodeId === input.nodeId)
       if (gone.length === 0) break
-      for (const m of gone) room.members.delete(memberKey(m.user, m.nodeId))
+      for (const m of gone) removeMember(room, memberKey(m.user, m.nodeId), m)
       room.version++
       const toNodes = memberNodes(room)
       for (const m of gone) effects.push({ type: 'member-event', toNodes, joined: false, member: m })
@@ -211,8 +226,9 @@ export function stepRoom(
         clientMsgId: input.clientMsgId,
       }
       room.lastSeq = message.seq
+      // A caller with another limit than the ring's (tests, a changed setting) gets it once, here.
+      if (room.log.capacity !== limits.logLimit) room.log = MessageRing.from(room.log.toArray(), limits.logLimit)
       room.log.push(message)
-      if (room.log.length > limits.logLimit) room.log.splice(0, room.log.length - limits.logLimit)
       room.dedupe.set(dedupeKey, message.seq)
       if (room.dedupe.size > limits.dedupeLimit) {
         // Maps iterate in insertion order: the oldest entry goes first.

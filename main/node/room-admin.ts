@@ -123,7 +123,7 @@ export class RoomAdmin {
   /** From memory when the range is there, else from the room's log on disk. */
   private read(room: AdminRoom, from: number, to: number): ChatMessage[] {
     if (to < from) return []
-    if (room.log.length > 0 && from >= room.log[0].seq) return logRange(room, from, to)
+    if (room.log.length > 0 && from >= room.log.at(0)!.seq) return logRange(room, from, to)
     return this.c.messages.range(room.roomId, from, Math.min(to, room.lastSeq))
   }
 
