@@ -11,10 +11,11 @@ import { isPeerAddress } from '../proto/client-protocol'
 import { ConfigError } from './core/errors'
 import { DEFAULT_TIMING, type NodeOptions } from './node/node-options'
 import { startNode } from './node/peer-node'
+import { parseArchiveUrl } from './store/archive-db'
 
 const USAGE = `usage: npm run peer -- [--name N] [--grpc HOST:PORT] [--ws HOST:PORT] [--join A,B,...]
        [--data-dir DIR] [--token T] [--heartbeat-ms MS] [--suspect-ms MS] [--dead-ms MS]
-       [--ui-dir DIR | --no-ui] [--allow-faults] [--advertise HOST] [--fsync]`
+       [--ui-dir DIR | --no-ui] [--allow-faults] [--advertise HOST] [--fsync] [--db postgresql://...]`
 
 function splitHostPort(flag: string, value: string, allowZero: boolean): { host: string; port: number } {
   const m = /^(\[[0-9a-fA-F:.]+\]|[^:\s]+):(\d{1,5})$/.exec(value.trim())
@@ -61,6 +62,7 @@ export function parseFlags(argv: string[]): NodeOptions & { help?: boolean } {
         'allow-faults': { type: 'boolean' },
         advertise: { type: 'string' },
         fsync: { type: 'boolean' },
+        db: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }).values
@@ -88,6 +90,15 @@ export function parseFlags(argv: string[]): NodeOptions & { help?: boolean } {
   if (uiDir !== undefined && values['ui-dir'] !== undefined && !existsSync(join(uiDir, 'index.html'))) {
     throw new ConfigError(`--ui-dir: no index.html in ${uiDir} (build the UI with npm run build)`)
   }
+  // The archive's URL may carry a password: the environment keeps it out of `ps` (docs/archive.md).
+  const db = values.db ?? (process.env.DS_DB_URL || undefined)
+  if (db !== undefined) {
+    try {
+      parseArchiveUrl(db)
+    } catch (e) {
+      throw new ConfigError(`${values.db !== undefined ? '--db' : 'DS_DB_URL'}: ${(e as Error).message}`)
+    }
+  }
   return {
     help: values.help,
     name: values.name?.trim(),
@@ -105,6 +116,7 @@ export function parseFlags(argv: string[]): NodeOptions & { help?: boolean } {
     uiDir,
     allowFaults: values['allow-faults'] ?? false,
     fsync: values.fsync ?? false,
+    db,
   }
 }
 

@@ -110,6 +110,8 @@ export const RequestSchema = z.discriminatedUnion('op', [
   z.object({ id: requestId, op: z.literal('room.preview'), roomId, limit: z.number().int().min(1).max(MAX_PREVIEW_LIMIT).optional() }),
   /** Counters of this node's peer links: how well batching works, what is queued for whom. */
   z.object({ id: requestId, op: z.literal('node.stats') }),
+  /** Rooms in the shared history archive (docs/archive.md); `bad_request` on a node without --db. */
+  z.object({ id: requestId, op: z.literal('archive.rooms') }),
   /** Fault injection for teaching demos; refused with `forbidden` unless the node runs with --allow-faults. */
   z.object({
     id: requestId,
@@ -176,6 +178,34 @@ export interface SelfInfo {
   address: string
 }
 
+/** Where a history answer came from: the node's own log, or the shared database archive. */
+export type HistorySource = 'embedded' | 'database'
+
+/** The shared history archive of a node started with --db (docs/archive.md). */
+export interface ArchiveInfo {
+  /** The database URL with its password hidden. */
+  url: string
+  state: 'connecting' | 'ok' | 'down'
+  /** Committed messages not yet in the database ("archive behind by N messages"). */
+  behind: number
+  /** Messages written since the node started. */
+  archived: number
+  /** Commit-to-database time of the last message written, ms. */
+  lagMs: number
+  lastError?: string
+}
+
+export interface ArchivedRoomInfo {
+  roomId: string
+  name: string
+  createdBy: string
+  adminNodeId: string
+  adminNodeName: string
+  createdAt: number
+  /** Highest seq in the archive. */
+  lastSeq: number
+}
+
 export type DeletionPhase = 'prepare' | 'commit' | 'abort'
 export type Vote = 'ready' | 'abort' | 'pending'
 
@@ -196,13 +226,21 @@ export interface Results {
   }
   'rooms.list': { rooms: RoomInfo[] }
   'room.create': { room: RoomInfo }
-  'room.join': { room: RoomInfo; members: Member[]; lastSeq: number; history: ChatMessage[] }
+  'room.join': {
+    room: RoomInfo
+    members: Member[]
+    lastSeq: number
+    history: ChatMessage[]
+    /** Extension: 'database' when part of the history came from the archive. */
+    historySource?: HistorySource
+  }
   'room.leave': Record<string, never>
   'room.preview': { room: RoomInfo; messages: ChatMessage[] }
   'room.members': { members: Member[] }
   'message.send': { seq: number }
   'room.delete': { outcome: 'committed' | 'aborted'; reason?: string }
-  'history.fetch': { messages: ChatMessage[] }
+  /** `source` (extension): where the messages came from. */
+  'history.fetch': { messages: ChatMessage[]; source?: HistorySource }
   'peers.list': { self: SelfInfo; peers: PeerInfo[] }
   'peers.add': { peer: PeerInfo }
   'peers.remove': Record<string, never>
@@ -217,12 +255,16 @@ export interface Results {
     deadMs: number
     /** The node accepts `node.faults` (started with --allow-faults): the UI may offer fault buttons. */
     allowFaults: boolean
+    /** The history archive, when the node runs with --db. */
+    archive?: ArchiveInfo
   }
   'node.stats': {
     uptimeMs: number
     /** Per outbound link since it opened: gRPC frames written, peer messages in them, still queued. */
     links: { nodeId: string; name: string; up: boolean; framesSent: number; messagesSent: number; queued: number }[]
+    archive?: ArchiveInfo
   }
+  'archive.rooms': { rooms: ArchivedRoomInfo[] }
   'node.faults': { voteAbort: boolean; pauseBeforeDecisionMs: number; delayForwardMs: number; partitionedFrom: string[] }
 }
 
@@ -266,6 +308,7 @@ export type ServerEvent =
       votes: Record<string, Vote>
       reason?: string
     }
+  | ({ event: 'archive.status' } & ArchiveInfo)
   | { event: 'trace'; at: number; kind: TraceKind; text: string; roomId?: string; peer?: string }
 
 export type EventName = ServerEvent['event']

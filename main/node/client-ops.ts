@@ -5,12 +5,14 @@
  * session's delivery in step with the answer.
  */
 import { networkInterfaces } from 'node:os'
-import { MAX_PREVIEW_LIMIT, PROTOCOL_VERSION, type ChatMessage, type Member, type Request, type RequestOf, type Results, type RoomInfo, type TraceKind } from '../../proto/client-protocol'
+import { MAX_PREVIEW_LIMIT, PROTOCOL_VERSION, type ChatMessage, type HistorySource, type Member, type Request, type RequestOf, type Results, type RoomInfo, type TraceKind } from '../../proto/client-protocol'
 import { ChatError, errorFromPeer } from '../core/errors'
 import type { DirectoryEntry } from '../core/room-directory'
+import { JOIN_HISTORY } from '../core/room-ordering'
 import { msg, type Bodies, type NodeRef } from '../cluster/peer-messages'
 import type { ClientSession } from '../gateway/ws-gateway'
 import type { DeletionDriver } from './deletion-driver'
+import type { HistoryArchive } from './history-archive'
 import type { JoinedRooms } from './joined-rooms'
 import type { NodeOptions } from './node-options'
 import { REQUEST_TIMEOUT_MS, type PeerLinks } from './peer-links'
@@ -33,6 +35,8 @@ export interface ClientOpsComponents {
   /** Per-user record of joined rooms, restored on hello (joined-rooms.ts). */
   readonly joined: Pick<JoinedRooms, 'list' | 'add' | 'remove'>
   readonly deletions: Pick<DeletionDriver, 'requestDelete' | 'blocksSend' | 'sendStarted' | 'sendFinished' | 'setFaults' | 'forwardDelayMs'>
+  /** The shared history archive (--db), if any: answers history the room's log holder cannot. */
+  readonly archive?: Pick<HistoryArchive, 'info' | 'history' | 'range' | 'rooms'>
   trace(kind: TraceKind, text: string, roomId?: string, peer?: string): void
 }
 
@@ -77,7 +81,10 @@ export class ClientOps {
       case 'node.info':
         return this.opInfo()
       case 'node.stats':
-        return { uptimeMs: Date.now() - this.startedAt, links: this.c.links.linkStats() } satisfies Results['node.stats']
+        return { uptimeMs: Date.now() - this.startedAt, links: this.c.links.linkStats(), archive: this.c.archive?.info() } satisfies Results['node.stats']
+      case 'archive.rooms':
+        if (!this.c.archive) throw new ChatError('bad_request', 'this node keeps no history archive (start it with --db URL)')
+        return { rooms: await this.c.archive.rooms() } satisfies Results['archive.rooms']
       case 'node.faults': {
         // Checks --allow-faults (forbidden otherwise) before anything changes.
         const twoPc = this.c.deletions.setFaults(req)
@@ -143,11 +150,21 @@ export class ClientOps {
       result = { members: reply.members, lastSeq: reply.lastSeq, history: reply.history.map(fromWireMessage) }
     }
     if (!this.c.rooms.directory.rooms.has(roomId)) throw new ChatError('not_found', `room ${e.name} was deleted`)
+    // The log that answered may lack older messages (it was lost, or a replica holds only a
+    // suffix): the archive fills what it has (docs/archive.md, "Reading").
+    const joinFrom = Math.max(1, result.lastSeq - JOIN_HISTORY + 1)
+    const filled = await this.fillFromArchive(roomId, joinFrom, result.lastSeq, result.history)
     // History ends where this node's delivery stands, so history + live messages have no gap.
     const upTo = this.c.member.addSession(s, roomId, e.adminNodeId, result.lastSeq)
-    const history = result.history.filter((m) => m.seq <= upTo)
+    const history = filled.messages.filter((m) => m.seq <= upTo)
     this.c.joined.add(user, roomId)
-    return { room: this.c.rooms.roomInfo(this.c.rooms.directory.rooms.get(roomId) ?? e, s), members: result.members, lastSeq: upTo, history }
+    return {
+      room: this.c.rooms.roomInfo(this.c.rooms.directory.rooms.get(roomId) ?? e, s),
+      members: result.members,
+      lastSeq: upTo,
+      history,
+      historySource: this.c.archive ? filled.source : undefined,
+    }
   }
 
   private async opLeave(s: ClientSession, roomId: string): Promise<Results['room.leave']> {
@@ -222,18 +239,63 @@ export class ClientOps {
   }
 
   private async opHistory(s: ClientSession, req: RequestOf<'history.fetch'>): Promise<Results['history.fetch']> {
-    const e = this.c.rooms.entry(req.roomId)
-    if (!s.rooms.has(req.roomId)) throw new ChatError('not_member', `join room ${e.name} to read its history`)
     const limit = req.limit ?? 50
-    if (e.adminNodeId === this.c.nodeId) return { messages: this.c.admin.history(req.roomId, req.beforeSeq, limit) }
+    const e = this.c.rooms.directory.rooms.get(req.roomId)
+    const archive = this.c.archive
+    // A room no node administers any more (its administrator is dead, or this node restarted with
+    // an empty data dir and never heard of it): the archive answers, for any signed-in client
+    // (docs/archive.md, "Reading").
+    if (archive && (!e || !this.isAvailable(e))) {
+      return { messages: await archive.history(req.roomId, req.beforeSeq, limit), source: 'database' }
+    }
+    if (!e) throw new ChatError('not_found', `no room with id ${req.roomId}`)
+    if (!s.rooms.has(req.roomId)) throw new ChatError('not_member', `join room ${e.name} to read its history`)
+    if (e.adminNodeId === this.c.nodeId) {
+      const messages = this.c.admin.history(req.roomId, req.beforeSeq, limit)
+      const to = messages.length ? messages[messages.length - 1].seq : (req.beforeSeq ?? 1) - 1
+      const r = await this.fillFromArchive(req.roomId, Math.max(1, to - limit + 1), to, messages)
+      return { messages: r.messages, source: archive ? r.source : undefined }
+    }
     this.requireAvailable(e)
     const to = (req.beforeSeq ?? this.c.member.nextSeq(req.roomId) ?? Number.MAX_SAFE_INTEGER) - 1
     const from = Math.max(1, to - limit + 1)
-    const reply = await this.c.links.request<Bodies['fetchReply']>(e.adminNodeId, (reqId) =>
-      msg('fetchRange', { reqId, roomId: req.roomId, fromSeq: from, toSeq: to }),
-    )
+    let reply: Bodies['fetchReply']
+    try {
+      reply = await this.c.links.request<Bodies['fetchReply']>(e.adminNodeId, (reqId) =>
+        msg('fetchRange', { reqId, roomId: req.roomId, fromSeq: from, toSeq: to }),
+      )
+    } catch (err) {
+      // The administrator died while we asked: the archive may still hold the answer.
+      if (!archive) throw err
+      return { messages: await archive.history(req.roomId, req.beforeSeq ?? to + 1, limit), source: 'database' }
+    }
     if (reply.error) throw errorFromPeer(reply.error.code, reply.error.message)
-    return { messages: reply.messages.map(fromWireMessage) }
+    const got = reply.messages.map(fromWireMessage)
+    const r = await this.fillFromArchive(req.roomId, got.length ? from : to + 1, got.length ? got[got.length - 1].seq : to, got)
+    return { messages: r.messages, source: archive ? r.source : undefined }
+  }
+
+  /**
+   * `messages` should hold every seq from..to; the seqs it lacks are read from the archive, when
+   * there is one and it answers. A failing archive leaves the answer as the log gave it.
+   */
+  private async fillFromArchive(roomId: string, from: number, to: number, messages: ChatMessage[]): Promise<{ messages: ChatMessage[]; source: HistorySource }> {
+    const archive = this.c.archive
+    if (!archive || to < from || messages.length >= to - from + 1) return { messages, source: 'embedded' }
+    const have = new Set(messages.map((m) => m.seq))
+    let extra: ChatMessage[]
+    try {
+      extra = (await archive.range(roomId, from, to)).filter((m) => !have.has(m.seq))
+    } catch {
+      return { messages, source: 'embedded' }
+    }
+    if (extra.length === 0) return { messages, source: 'embedded' }
+    return { messages: [...messages, ...extra].sort((a, b) => a.seq - b.seq), source: 'database' }
+  }
+
+  private isAvailable(e: DirectoryEntry): boolean {
+    const state = this.c.links.peerState(e.adminNodeId)
+    return e.adminNodeId === this.c.nodeId || state === 'alive' || state === 'suspect'
   }
 
   private opPeers(): Results['peers.list'] {
@@ -264,6 +326,7 @@ export class ClientOps {
       suspectMs: o.suspectMs,
       deadMs: o.deadMs,
       allowFaults: o.allowFaults ?? false,
+      archive: this.c.archive?.info(),
     }
   }
 }

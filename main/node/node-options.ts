@@ -30,6 +30,11 @@ export interface NodeOptions {
   uiDir?: string
   /** Extra Origin values the gateway accepts besides its own (e.g. the packaged app's). */
   allowedOrigins?: string[]
+  /**
+   * postgresql:// URL of a CockroachDB or PostgreSQL server that keeps the shared history archive
+   * (docs/archive.md); absent = the embedded log only.
+   */
+  db?: string
   /** Where log lines go (stderr for the CLI). */
   log?: (line: string) => void
 }

@@ -18,6 +18,7 @@
  *   room-member.ts          ordered delivery to our clients of the rooms they joined
  *   client-ops.ts           the client protocol's ops
  *   deletion-driver.ts      room deletion by two-phase commit
+ *   history-archive.ts      the shared history archive in a database (--db, docs/archive.md)
  */
 import { randomBytes, randomUUID } from 'node:crypto'
 import { join } from 'node:path'
@@ -30,6 +31,7 @@ import { JoinedRooms } from './joined-rooms'
 import { ClientOps } from './client-ops'
 import { MessageLog } from '../store/message-log'
 import { DeletionDriver } from './deletion-driver'
+import { HistoryArchive } from './history-archive'
 import type { NodeOptions, RunningNode } from './node-options'
 import { NodeStore } from './node-store'
 import { PeerLinks } from './peer-links'
@@ -63,6 +65,8 @@ export class PeerNode implements RunningNode {
   private readonly member: RoomMember
   private readonly ops: ClientOps
   readonly deletions: DeletionDriver
+  /** The shared history archive, when started with --db. */
+  private readonly archive: HistoryArchive | undefined
   private tickTimer: NodeJS.Timeout | undefined
   private stopped = false
   private readonly log: (line: string) => void
@@ -79,6 +83,24 @@ export class PeerNode implements RunningNode {
     const self = () => this.selfRef()
     const emit = (e: ServerEvent) => this.emit(e)
     const trace = (kind: TraceKind, text: string, roomId?: string, peer?: string) => this.trace(kind, text, roomId, peer)
+
+    this.archive = o.db
+      ? new HistoryArchive({
+          url: o.db,
+          nodeId,
+          nodeName: () => this.name,
+          store: this.store,
+          source: (roomId, from, to) => this.admin.logRange(roomId, from, to),
+          log,
+          statusChanged: (s) => this.emit({ event: 'archive.status', ...s }),
+        })
+      : undefined
+    const archive = this.archive
+    const archiveRoom = (room: { roomId: string; name: string; createdBy: string; createdAt: number; lastSeq: number }) =>
+      archive?.writer.holdRoom(
+        { roomId: room.roomId, name: room.name, createdBy: room.createdBy, createdAt: room.createdAt, adminNodeId: nodeId, adminNodeName: this.name },
+        room.lastSeq,
+      )
 
     // The modules refer to each other only through these closures, so the order of construction
     // does not matter: nothing is called before start().
@@ -120,6 +142,8 @@ export class PeerNode implements RunningNode {
       peerState: (id) => this.links.peerState(id),
       knowsPeer: (id) => this.links.knows(id),
       forgetMemberRoom: (roomId) => this.member.forget(roomId),
+      roomHeld: archiveRoom,
+      roomDeleted: (roomId) => archive?.writer.roomDeleted(roomId, Date.now()),
     })
     this.admin = new RoomAdmin({
       nodeId,
@@ -132,6 +156,7 @@ export class PeerNode implements RunningNode {
       localDeliver: (roomId, messages) => this.member.localDeliver(roomId, messages),
       localMemberEvent: (roomId, m, joined) => this.member.memberEvent(roomId, m, joined),
       blocksSend: (roomId) => this.deletions.blocksSend(roomId),
+      committed: archive ? (m) => archive.writer.committed(m.roomId, m.seq, Date.now()) : undefined,
     })
     this.member = new RoomMember({
       nodeId,
@@ -175,6 +200,7 @@ export class PeerNode implements RunningNode {
       links: this.links,
       deletions: this.deletions,
       joined: new JoinedRooms(this.store),
+      archive,
       trace,
     })
     this.gateway = new WsGateway({
@@ -205,6 +231,7 @@ export class PeerNode implements RunningNode {
     if (this.o.uiDir) this.uiUrl = `http://${wsHostPart}:${wsPort}/?token=${encodeURIComponent(this.token)}`
 
     this.rooms.restoreRooms()
+    this.archive?.start()
     if (this.rooms.adminRooms.size === 0) this.rooms.createRoom(`${this.name} lobby`, 'system')
     this.deletions.recover()
 
@@ -222,6 +249,8 @@ export class PeerNode implements RunningNode {
     await this.gateway.close()
     await this.transport.close()
     this.rooms.flushRooms()
+    // What the archive can still write in a moment it writes; the rest is caught up at the next start.
+    await this.archive?.stop().catch((e: Error) => this.log(`stopping the archive: ${e.message}`))
     // A clean stop also puts the logs on disk (appends are in the OS cache already).
     try {
       this.messages.sync()

@@ -29,6 +29,8 @@ export interface RoomAdminComponents {
   localMemberEvent(roomId: string, member: Member, joined: boolean): void
   /** A deletion being decided holds the room frozen (deletion-driver.ts). */
   blocksSend(roomId: string): boolean
+  /** A message is in the room's log: the archive writer takes it from there (docs/archive.md). */
+  committed?(m: ChatMessage): void
 }
 
 export class RoomAdmin {
@@ -49,6 +51,7 @@ export class RoomAdmin {
         case 'persist':
           // Before any node hears of it: a message anyone saw survives a crash of this node.
           this.c.messages.append(e.message)
+          this.c.committed?.(e.message)
           // Logged here, before the deliveries, so the protocol log reads in causal order.
           this.c.trace('seq', `seq ${e.message.seq} → ${e.message.user}@${this.c.peerName(e.message.nodeId)} in ${room.name}`, room.roomId)
           break

@@ -34,6 +34,9 @@ export interface RoomDirectoryComponents {
   knowsPeer(nodeId: string): boolean
   /** A room is gone: the member side forgets it and its sessions leave it. */
   forgetMemberRoom(roomId: string): void
+  /** This node now holds `room`'s log (created or restored), or no longer (deleted): the archive follows. */
+  roomHeld?(room: AdminRoom): void
+  roomDeleted?(roomId: string): void
 }
 
 export class RoomDirectorySync {
@@ -147,6 +150,7 @@ export class RoomDirectorySync {
     this.adminRooms.set(room.roomId, room)
     this.publishRoom(room)
     this.flushRooms()
+    this.c.roomHeld?.(room)
     this.c.emit({ event: 'room.created', room: this.roomInfo(this.entryOf(room)) })
     this.c.trace('gossip', `created room ${name}`, room.roomId)
     return room
@@ -164,7 +168,10 @@ export class RoomDirectorySync {
   dropRoom(roomId: string): void {
     const had = removeEntry(this.directory, roomId, Date.now())
     // A deleted room of ours takes its message log with it.
-    if (this.adminRooms.delete(roomId)) this.c.messages.drop(roomId)
+    if (this.adminRooms.delete(roomId)) {
+      this.c.messages.drop(roomId)
+      this.c.roomDeleted?.(roomId)
+    }
     this.c.forgetMemberRoom(roomId)
     this.scheduleSaveRooms()
     if (had) this.c.emit({ event: 'room.deleted', roomId })
@@ -183,6 +190,7 @@ export class RoomDirectorySync {
       restoreLog(room, log.tail, log.lastSeq)
       this.adminRooms.set(room.roomId, room)
       this.directory.rooms.set(room.roomId, this.entryOf(room))
+      this.c.roomHeld?.(room)
     }
   }
 

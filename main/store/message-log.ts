@@ -183,6 +183,10 @@ export class MessageLog {
     return this.rooms.get(roomId)?.lastSeq ?? 0
   }
 
+  isOpen(roomId: string): boolean {
+    return this.rooms.has(roomId)
+  }
+
   /** Flush to disk (graceful stop). */
   sync(): void {
     for (const f of this.rooms.values()) fsyncSync(f.fd)
