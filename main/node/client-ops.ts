@@ -150,14 +150,17 @@ export class ClientOps {
       result = { members: reply.members, lastSeq: reply.lastSeq, history: reply.history.map(fromWireMessage) }
     }
     if (!this.c.rooms.directory.rooms.has(roomId)) throw new ChatError('not_found', `room ${e.name} was deleted`)
-    // The log that answered may lack older messages (it was lost, or a replica holds only a
-    // suffix): the archive fills what it has (docs/archive.md, "Reading").
-    const joinFrom = Math.max(1, result.lastSeq - JOIN_HISTORY + 1)
-    const filled = await this.fillFromArchive(roomId, joinFrom, result.lastSeq, result.history)
     // History ends where this node's delivery stands, so history + live messages have no gap.
     const upTo = this.c.member.addSession(s, roomId, e.adminNodeId, result.lastSeq)
-    const history = filled.messages.filter((m) => m.seq <= upTo)
     this.c.joined.add(user, roomId)
+    // The log that answered may lack older messages (it was lost, or a replica holds only a
+    // suffix): the archive fills what it has (docs/archive.md, "Reading"). Only after the session
+    // is added, so that waiting on the database never opens a gap in the live deliveries.
+    const joinFrom = Math.max(1, result.lastSeq - JOIN_HISTORY + 1)
+    const filled = result.history.length < result.lastSeq - joinFrom + 1
+      ? await this.fillFromArchive(roomId, joinFrom, result.lastSeq, result.history)
+      : { messages: result.history, source: 'embedded' as const }
+    const history = filled.messages.filter((m) => m.seq <= upTo)
     return {
       room: this.c.rooms.roomInfo(this.c.rooms.directory.rooms.get(roomId) ?? e, s),
       members: result.members,

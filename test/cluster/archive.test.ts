@@ -1,6 +1,8 @@
 // The shared history archive (docs/archive.md) with real node processes and a real PostgreSQL
 // server that this file starts and stops (test/helpers/postgres.ts). Nodes are checked only
 // through the client protocol; the database is read with plain SQL, as a person would.
+import { rmSync } from 'node:fs'
+import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { ChatMessage } from '../../proto/client-protocol'
 import { Client, cleanup, eventually, killNode, runCli, startNode, stopNode } from '../helpers/cluster'
@@ -68,7 +70,7 @@ describe('a cluster sharing a database archive', () => {
     expect(older.messages).toEqual(live.slice(0, 10))
 
     // A node started with an empty data dir and the same URL lists the room and serves its history.
-    const fresh = await startNode({ name: 'a3', extra: ['--db', pg.url] })
+    const [fresh, plain] = await Promise.all([startNode({ name: 'a3', extra: ['--db', pg.url] }), startNode({ name: 'a4' })])
     const carol = await Client.as(fresh.ready, 'carol')
     const listed = await carol.call('archive.rooms')
     expect(listed.rooms.find((r) => r.roomId === room.roomId)).toMatchObject({ name: 'archived', createdBy: 'alice', lastSeq: 80, adminNodeId: n1.ready.nodeId })
@@ -77,7 +79,6 @@ describe('a cluster sharing a database archive', () => {
     expect(await carol.fails('history.fetch', { roomId: 'no-such-room' })).toBe('not_found')
 
     // Without --db nothing changes: no archive in node.info, archive.rooms refused clearly.
-    const plain = await startNode({ name: 'a4' })
     const dave = await Client.as(plain.ready, 'dave')
     expect((await dave.call('node.info')).archive).toBeUndefined()
     expect(await dave.fails('archive.rooms')).toBe('bad_request')
@@ -142,7 +143,23 @@ describe('a cluster sharing a database archive', () => {
     await pg.start()
     await eventually(async () => (await again.call('node.stats')).archive?.behind === 0 && (await archivedSeqs(room.roomId)).length === 30, 20_000, 'caught up after restart')
     expect(await archivedSeqs(room.roomId)).toEqual(range(1, 30))
+    const live = (await again.call('room.join', { roomId: room.roomId })).history
+
+    // Its message log lost (rooms.json kept): the join's history and older pages come from the database.
     await stopNode(back)
+    rmSync(join(n1.dataDir, 'messages'), { recursive: true, force: true })
+    const lost = await startNode({ name: 'c1', dataDir: n1.dataDir, extra: ['--db', pg.url] })
+    const bob = await Client.as(lost.ready, 'bob')
+    const joined = await bob.call('room.join', { roomId: room.roomId })
+    expect(joined.lastSeq).toBe(30)
+    expect(joined.historySource).toBe('database')
+    expect(joined.history).toEqual(live)
+    expect(joined.history.map((m) => m.seq)).toEqual(range(1, 30))
+    const page = await bob.call('history.fetch', { roomId: room.roomId, beforeSeq: 11, limit: 10 })
+    expect(page).toEqual({ messages: live.slice(0, 10), source: 'database' })
+    // And the room goes on from seq 31.
+    expect((await bob.call('message.send', { roomId: room.roomId, text: 'next', clientMsgId: 'n31' })).seq).toBe(31)
+    await stopNode(lost)
   })
 
   it('a committed deletion marks the room deleted and removes its messages from the database', async () => {
