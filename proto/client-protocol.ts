@@ -78,7 +78,13 @@ const address = z
 // Requests (section 4): one discriminated union on `op`.
 
 export const RequestSchema = z.discriminatedUnion('op', [
-  z.object({ id: requestId, op: z.literal('hello'), user: z.string().trim().min(1).max(MAX_USER_CHARS) }),
+  z.object({
+    id: requestId,
+    op: z.literal('hello'),
+    user: z.string().trim().min(1).max(MAX_USER_CHARS),
+    /** Extension: the client accepts `messages` events (several messages of a room in one frame). */
+    batch: z.boolean().optional(),
+  }),
   z.object({ id: requestId, op: z.literal('rooms.list') }),
   z.object({ id: requestId, op: z.literal('room.create'), name: z.string().trim().min(1).max(MAX_ROOM_NAME_CHARS) }),
   z.object({ id: requestId, op: z.literal('room.join'), roomId }),
@@ -223,6 +229,8 @@ export interface Results {
      * restarts, left only by room.leave), still existing, in the order joined. The client rejoins them.
      */
     joinedRooms?: string[]
+    /** Extension: true when this node will send `messages` events to this connection (it asked). */
+    batch?: boolean
   }
   'rooms.list': { rooms: RoomInfo[] }
   'room.create': { room: RoomInfo }
@@ -294,6 +302,11 @@ export type TraceKind =
 
 export type ServerEvent =
   | ({ event: 'message' } & ChatMessage)
+  /**
+   * Extension, only to a connection whose hello said `batch: true`: consecutive messages of one room,
+   * ascending in seq, that arrived together at the node; the same as that many `message` events.
+   */
+  | { event: 'messages'; roomId: string; messages: ChatMessage[] }
   | { event: 'member.joined'; roomId: string; user: string; nodeId: string }
   | { event: 'member.left'; roomId: string; user: string; nodeId: string }
   | { event: 'room.created'; room: RoomInfo }

@@ -37,7 +37,22 @@ export interface ClientSession {
   trace: boolean
   /** Rooms this connection has joined. */
   readonly rooms: Set<string>
+  /** Said `batch: true` in hello: may receive `messages` events (client-protocol.md §5). */
+  batch: boolean
   send(frame: ServerFrame): void
+  /** Send a frame already encoded by encodeFrame(): one event to many clients is encoded once. */
+  sendEncoded(frame: EncodedFrame): void
+}
+
+/** A server frame as the bytes of its WebSocket text message. */
+export type EncodedFrame = Buffer & { readonly __encodedFrame: true }
+
+/**
+ * Encode once, send to many (the fan-out of one delivery to every local member): the JSON text and
+ * its UTF-8 bytes are made once instead of once per recipient socket.
+ */
+export function encodeFrame(frame: ServerFrame): EncodedFrame {
+  return Buffer.from(JSON.stringify(frame)) as EncodedFrame
 }
 
 export interface ClientApi {
@@ -152,6 +167,15 @@ export class WsGateway {
 
   private connected(ws: WebSocket): void {
     let alive = true
+    const writable = (): boolean => {
+      if (ws.readyState !== ws.OPEN) return false
+      if (ws.bufferedAmount > MAX_BUFFERED_BYTES) {
+        this.o.log(`client ${session.id} reads too slowly (${ws.bufferedAmount} bytes queued): closing it`)
+        ws.close(1013, 'too slow')
+        return false
+      }
+      return true
+    }
     const session: ClientSession & { ws: WebSocket; alive: () => boolean; setAlive: (v: boolean) => void } = {
       id: this.nextId++,
       user: undefined,
@@ -160,14 +184,13 @@ export class WsGateway {
       ws,
       alive: () => alive,
       setAlive: (v) => (alive = v),
+      batch: false,
       send: (frame) => {
-        if (ws.readyState !== ws.OPEN) return
-        if (ws.bufferedAmount > MAX_BUFFERED_BYTES) {
-          this.o.log(`client ${session.id} reads too slowly (${ws.bufferedAmount} bytes queued): closing it`)
-          ws.close(1013, 'too slow')
-          return
-        }
-        ws.send(JSON.stringify(frame))
+        if (writable()) ws.send(JSON.stringify(frame))
+      },
+      sendEncoded: (bytes) => {
+        // A text frame (binary: false) whose payload is the prebuilt UTF-8 JSON.
+        if (writable()) ws.send(bytes, { binary: false })
       },
     }
     this.sessions.add(session)

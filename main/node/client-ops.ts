@@ -110,7 +110,9 @@ export class ClientOps {
     // yet. Known deletions are left out; a room gone beyond the tombstones fails its rejoin with
     // not_found, which drops it from the record (opJoin).
     const joinedRooms = this.c.joined.list(s.user, (id) => !this.c.rooms.directory.tombstones.has(id))
-    return { nodeId: this.c.nodeId, nodeName: this.c.self().name, user: s.user, protocol: PROTOCOL_VERSION, joinedRooms }
+    // Batched deliveries only for clients that asked (client-protocol.md §5): old clients keep `message`.
+    s.batch = req.batch === true
+    return { nodeId: this.c.nodeId, nodeName: this.c.self().name, user: s.user, protocol: PROTOCOL_VERSION, joinedRooms, batch: s.batch }
   }
 
   private requireAvailable(e: DirectoryEntry): void {

@@ -5,11 +5,11 @@
  * an administrator comes back or restarts, and tells the administrator when a user's last session
  * leaves a room.
  */
-import type { ChatMessage, Member, ServerEvent, TraceKind } from '../../proto/client-protocol'
+import type { ChatMessage, Member, TraceKind } from '../../proto/client-protocol'
 import { errorFromPeer } from '../core/errors'
 import { newReorder, stepReorder, type ReorderEffect, type ReorderState } from '../core/reorder-buffer'
 import { msg, type Bodies, type DecodedMessage, type PeerMessage } from '../cluster/peer-messages'
-import type { ClientSession } from '../gateway/ws-gateway'
+import { encodeFrame, type ClientSession, type EncodedFrame } from '../gateway/ws-gateway'
 import type { PeerLinks } from './peer-links'
 import { fromWireMessage } from './peer-wire'
 
@@ -143,11 +143,23 @@ export class RoomMember {
 
   private reorderEffect(mr: MemberRoom, e: ReorderEffect): void {
     if (e.type === 'deliver') {
+      // Encoded once per node, not once per recipient; what arrived together (one gRPC frame, one
+      // reorder release) goes to a client that asked for batches as one `messages` event, one write
+      // (client-protocol.md §5); other clients get one `message` event per message.
       let clients = 0
-      for (const sessions of mr.users.values()) clients += sessions.size
-      for (const m of e.messages) {
-        const frame: ServerEvent = { event: 'message', ...m }
-        for (const sessions of mr.users.values()) for (const s of sessions) s.send(frame)
+      let singles: EncodedFrame[] | undefined
+      let batch: EncodedFrame | undefined
+      for (const sessions of mr.users.values()) {
+        for (const s of sessions) {
+          clients++
+          if (s.batch && e.messages.length > 1) {
+            batch ??= encodeFrame({ event: 'messages', roomId: mr.roomId, messages: e.messages })
+            s.sendEncoded(batch)
+          } else {
+            singles ??= e.messages.map((m) => encodeFrame({ event: 'message', ...m }))
+            for (const f of singles) s.sendEncoded(f)
+          }
+        }
       }
       // The last hop of a message's path in the protocol log (forward -> seq -> deliver), one line
       // per batch so a busy room does not flood the log.
@@ -188,8 +200,8 @@ export class RoomMember {
   memberEvent(roomId: string, member: Member, joined: boolean): void {
     const mr = this.memberRooms.get(roomId)
     if (!mr) return
-    const frame: ServerEvent = { event: joined ? 'member.joined' : 'member.left', roomId, user: member.user, nodeId: member.nodeId }
-    for (const sessions of mr.users.values()) for (const s of sessions) s.send(frame)
+    const frame = encodeFrame({ event: joined ? 'member.joined' : 'member.left', roomId, user: member.user, nodeId: member.nodeId })
+    for (const sessions of mr.users.values()) for (const s of sessions) s.sendEncoded(frame)
   }
 
   /** What administrators send to a member node; false for any other message. */

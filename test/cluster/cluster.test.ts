@@ -116,6 +116,39 @@ describe('three nodes', () => {
     }
   })
 
+  it('a client that says batch: true in hello gets `messages` events under load; one that does not gets only `message`', async () => {
+    // On n1 (deliveries arrive from the administrator in gRPC frames) and on n3 (the administrator's
+    // own members, batched per turn): a batching client and an old one on each.
+    const watchers: { c: Client; batch: boolean }[] = []
+    for (const [k, batch] of [[0, true], [0, false], [2, true], [2, false]] as const) {
+      const c = await Client.connect(nodes[k].ready)
+      const hello = await c.call('hello', { user: `watch${watchers.length}`, ...(batch ? { batch: true } : {}) })
+      expect(hello.batch ?? false).toBe(batch)
+      await c.call('room.join', { roomId })
+      watchers.push({ c, batch })
+    }
+    const acks = await pipeline(clients, names.map((n) => `${n}-b`), roomId, 40) // new clientMsgIds, not resends
+    const lastSeq = Math.max(...acks.values())
+    const seqsOf = (c: Client) =>
+      c.events.flatMap((e) => (e.event === 'message' && e.roomId === roomId ? [e.seq] : e.event === 'messages' && e.roomId === roomId ? e.messages.map((m) => m.seq) : []))
+    for (const { c } of watchers) await c.until(() => seqsOf(c).at(-1) === lastSeq, 20_000, 'the last message')
+    await new Promise((r) => setTimeout(r, 300)) // anything extra (a duplicate) would arrive now
+    const first = lastSeq - 6 * 40 + 1
+    const want = Array.from({ length: 6 * 40 }, (_, i) => first + i)
+    for (const [i, { c, batch }] of watchers.entries()) {
+      expect(seqsOf(c), `watcher ${i}: every seq once, in order`).toEqual(want)
+      const batches = c.events.filter((e) => e.event === 'messages')
+      if (batch) {
+        expect(batches.length, `watcher ${i} got batches`).toBeGreaterThan(0)
+        expect(Math.max(...batches.map((b) => (b.event === 'messages' ? b.messages.length : 0))), `watcher ${i}`).toBeGreaterThan(1)
+        // A batch is the same as its `message` events: every field of every message is there.
+        const b = batches[0]
+        if (b.event === 'messages') for (const m of b.messages) expect(m).toEqual(expect.objectContaining({ roomId, seq: expect.any(Number), user: expect.any(String), nodeId: expect.any(String), text: expect.any(String), clientMsgId: expect.any(String), sentAt: expect.any(Number) }))
+      } else expect(batches, `old client ${i} never sees a messages event`).toEqual([])
+    }
+    for (const { c } of watchers) c.close()
+  })
+
   it('a resent clientMsgId returns the same seq and delivers nothing new, across nodes', async () => {
     const before = clients.map((c) => c.messages(roomId).length)
     const first = await clients[1].call('message.send', { roomId, text: 'once', clientMsgId: 'ben-once' })

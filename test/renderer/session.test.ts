@@ -143,6 +143,20 @@ describe('Session over a fake node', () => {
     expect(session.getState().chat.rooms.r1.messages.map((m) => m.text)).toEqual(['hello'])
   })
 
+  it('asks for batched deliveries in hello and shows a `messages` event as its messages, in order', async () => {
+    const { sockets, session } = setup()
+    session.start()
+    sockets[0].open()
+    await flush()
+    expect(sockets[0].sent.find((f) => f.op === 'hello')).toMatchObject({ batch: true })
+    await session.join('r1')
+    const m = (seq: number) => ({ roomId: 'r1', seq, user: 'bob', nodeId: 'B', text: `t${seq}`, sentAt: seq, clientMsgId: `b${seq}` })
+    sockets[0].push({ event: 'messages', roomId: 'r1', messages: [m(1), m(2), m(3)] })
+    sockets[0].push({ event: 'message', ...m(4) })
+    expect(session.getState().chat.rooms.r1.messages.map((x) => x.text)).toEqual(['t1', 't2', 't3', 't4'])
+    session.stop()
+  })
+
   it('reorders out-of-order message events before they reach the list', async () => {
     const { sockets, session } = setup()
     session.start()

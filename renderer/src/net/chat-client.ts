@@ -170,7 +170,10 @@ export class ChatClient {
       }
       return
     }
-    if ('event' in frame) this.onEvent(frame)
+    if (!('event' in frame)) return
+    // A batch (hello batch: true, client-protocol.md §5) is that many `message` events, in order.
+    if (frame.event === 'messages') for (const m of frame.messages) this.onEvent({ event: 'message', ...m })
+    else this.onEvent(frame)
   }
 
   private failAll(): void {

@@ -186,7 +186,7 @@ export class Session {
 
   private async afterOpen(reconnected: boolean): Promise<void> {
     try {
-      const hello = await this.client.request('hello', { user: this.user })
+      const hello = await this.client.request('hello', { user: this.user, batch: true })
       this.dispatch({ type: 'hello', user: hello.user, nodeId: hello.nodeId, nodeName: hello.nodeName })
       for (const id of hello.joinedRooms ?? []) this.restore.add(id)
       if (this.restoreActive === undefined) this.restoreActive = this.lastRoomKey() ? (this.deps.storage?.getItem(this.lastRoomKey()!) ?? null) : null
