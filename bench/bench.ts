@@ -64,7 +64,7 @@ function printStep(sys: string, what: string, r: StepResult): void {
 
 async function runSystem(name: SystemName, sweep: boolean): Promise<SystemRun> {
   const t = new Tracker(3 * CLIENTS_PER_SERVER)
-  const sys = await startSystem(name, { clientsPerServer: CLIENTS_PER_SERVER, batch: !values['no-batch'], onDeliver: t.deliver })
+  const sys = await startSystem(name, { clientsPerServer: CLIENTS_PER_SERVER, batch: !values['no-batch'], onDeliver: t.deliver, onRefused: t.refuse })
   try {
     await runStep(sys, t, 3000, 1000, 1000) // warm the JIT of every process
     const fixed: StepResult[] = []

@@ -45,7 +45,7 @@ export async function profileDs(o: { load: number; seconds: number; batch: boole
   const t = new Tracker(30)
   const before = process.env.NODE_OPTIONS
   process.env.NODE_OPTIONS = `${before ?? ''} --cpu-prof --cpu-prof-dir=${dir}`.trim()
-  const sys = await startSystem('ds-g1-sms', { clientsPerServer: 10, batch: o.batch, onDeliver: t.deliver })
+  const sys = await startSystem('ds-g1-sms', { clientsPerServer: 10, batch: o.batch, onDeliver: t.deliver, onRefused: t.refuse })
   if (before === undefined) delete process.env.NODE_OPTIONS
   else process.env.NODE_OPTIONS = before
   try {

@@ -39,6 +39,8 @@ export interface StartSystemOptions {
   /** ds-g1-sms only: ask for the batched `messages` event in hello (client-protocol.md). */
   batch: boolean
   onDeliver: OnDeliver
+  /** ds-g1-sms: the node answered this send with an error (rate limit, timeout): not ordered. */
+  onRefused?: (text: string) => void
 }
 
 function opened(ws: WebSocket): Promise<void> {
@@ -54,11 +56,14 @@ class DsClient implements BenchClient {
   private readonly waiting = new Map<number, (f: { ok: boolean; result?: unknown; error?: { code: string; message: string } }) => void>()
   errors = 0
   roomId = ''
+  /** Sends not answered yet: their text, to report a refused one. */
+  private readonly inFlight = new Map<number, string>()
 
   constructor(
     readonly ws: WebSocket,
     private readonly index: number,
     onDeliver: OnDeliver,
+    onRefused: (text: string) => void = () => {},
   ) {
     ws.on('message', (data) => {
       const f = JSON.parse(String(data))
@@ -69,7 +74,14 @@ class DsClient implements BenchClient {
         if (w) {
           this.waiting.delete(f.id)
           w(f)
-        } else if (!f.ok) this.errors++
+          return
+        }
+        const text = this.inFlight.get(f.id)
+        this.inFlight.delete(f.id)
+        if (!f.ok) {
+          this.errors++
+          if (text !== undefined) onRefused(text)
+        }
       }
     })
   }
@@ -84,6 +96,7 @@ class DsClient implements BenchClient {
 
   send(text: string): void {
     const id = this.nextId++
+    this.inFlight.set(id, text)
     // Fire and forget: the reply is only counted if it is an error (open loop, no window).
     this.ws.send(JSON.stringify({ id, op: 'message.send', roomId: this.roomId, text, clientMsgId: `c${id}` }))
   }
@@ -100,7 +113,7 @@ async function startDs(o: StartSystemOptions, nodes = 3, extra: string[] = []): 
     const ready = procs[i % nodes].ready
     const ws = new WebSocket(`${ready.ws}/?token=${encodeURIComponent(ready.token)}`)
     await opened(ws)
-    const c = new DsClient(ws, i, o.onDeliver)
+    const c = new DsClient(ws, i, o.onDeliver, o.onRefused)
     await c.call('hello', o.batch ? { user: `bench${i}`, batch: true } : { user: `bench${i}` })
     clients.push(c)
   }
