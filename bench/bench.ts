@@ -9,6 +9,9 @@
  *                                    prints the functions with the most self time
  *   npm run bench -- --scale         node RSS and CPU per delivery with many rooms, many idle clients
  *                                    and one large room (bench/scale.ts)
+ *   npm run bench -- --db URL        ds-g1-sms without, then with the history archive in the database
+ *                                    at URL (docs/archive.md): throughput ratio and archive lag;
+ *                                    `--db temp` starts a throw-away PostgreSQL (test/helpers/postgres.ts)
  *
  * Options: --repeat N (rounds of the comparison), --seconds S (measured window per step),
  * --loads a,b (fixed loads in deliveries/s), --no-batch (ds-g1-sms clients without `batch` in hello),
@@ -18,6 +21,9 @@ import { parseArgs } from 'node:util'
 import { Tracker, runStep, rssMiB, type StepResult } from './load'
 import { SYSTEMS, startSystem, type SystemName } from './systems'
 import { profileDs } from './profile'
+import type { ArchiveInfo } from '../proto/client-protocol'
+import { redactUrl } from '../main/store/archive-db'
+import { startPostgres } from '../test/helpers/postgres'
 
 
 const { values } = parseArgs({
@@ -31,6 +37,7 @@ const { values } = parseArgs({
     'no-batch': { type: 'boolean', default: false },
     'no-sweep': { type: 'boolean', default: false },
     systems: { type: 'string' },
+    db: { type: 'string' },
   },
 })
 const CLIENTS_PER_SERVER = 10
@@ -62,15 +69,17 @@ function printStep(sys: string, what: string, r: StepResult): void {
   )
 }
 
-async function runSystem(name: SystemName, sweep: boolean): Promise<SystemRun> {
+async function runSystem(name: SystemName, sweep: boolean, dsExtra: string[] = []): Promise<SystemRun> {
   const t = new Tracker(3 * CLIENTS_PER_SERVER)
-  const sys = await startSystem(name, { clientsPerServer: CLIENTS_PER_SERVER, batch: !values['no-batch'], onDeliver: t.deliver, onRefused: t.refuse })
+  const sys = await startSystem(name, { clientsPerServer: CLIENTS_PER_SERVER, batch: !values['no-batch'], onDeliver: t.deliver, onRefused: t.refuse }, dsExtra)
+  const archived = sys.archive ? () => archiveAfterStep(sys.archive!) : async () => {}
   try {
     await runStep(sys, t, 3000, 1000, 1000) // warm the JIT of every process
     const fixed: StepResult[] = []
     for (const load of FIXED) {
       const r = await runStep(sys, t, load, WARM_MS, MEASURE_MS)
       printStep(name, 'fixed', r)
+      await archived()
       fixed.push(r)
     }
     let maxRate = 0
@@ -80,6 +89,7 @@ async function runSystem(name: SystemName, sweep: boolean): Promise<SystemRun> {
       for (let load = 36_000; load <= 600_000; load = Math.round(load * 1.25)) {
         const r = await runStep(sys, t, load, WARM_MS, MEASURE_MS)
         printStep(name, 'sweep', r)
+        await archived()
         if (!(r.p99 <= P99_LIMIT_MS) || r.delivered < 0.95 * load || !r.drained) break
         maxRate = r.delivered
       }
@@ -124,7 +134,58 @@ function summary(runs: SystemRun[]): void {
   console.table(rows)
 }
 
+/**
+ * After a step has drained: how far behind the archive was, its last commit-to-database lag, and
+ * how long it took to write the rest (the archive is off the ordering path, so it may trail).
+ */
+async function archiveAfterStep(status: () => Promise<ArchiveInfo | undefined>): Promise<void> {
+  const first = await status()
+  if (!first) return
+  const t0 = performance.now()
+  let now = first
+  while (now.behind > 0 && performance.now() - t0 < 30_000) {
+    await new Promise((r) => setTimeout(r, 20))
+    now = (await status())!
+  }
+  console.log(
+    `  ${'archive'.padEnd(17)} ${now.state}  behind ${first.behind} after the drain, 0 after ${Math.round(performance.now() - t0)} ms  ` +
+      `last lag ${now.lagMs} ms  written ${now.archived}${now.behind > 0 ? `  STILL BEHIND ${now.behind}` : ''}`,
+  )
+}
+
+/** ds-g1-sms without, then with the archive: the same steps, and the ratio of what they sustain. */
+async function compareArchive(url: string): Promise<void> {
+  let pg: Awaited<ReturnType<typeof startPostgres>> | undefined
+  if (url === 'temp') {
+    pg = await startPostgres()
+    url = pg.url
+  }
+  try {
+    console.log('ds-g1-sms without the archive')
+    const without = await runSystem('ds-g1-sms', !values['no-sweep'])
+    console.log(`ds-g1-sms with the archive (${redactUrl(url)})`)
+    const withDb = await runSystem('ds-g1-sms', !values['no-sweep'], ['--db', url])
+    const rows: Record<string, Record<string, string>> = {}
+    for (const [label, r] of [['without', without], ['with --db', withDb]] as const) {
+      const row: Record<string, string> = {}
+      for (const f of r.fixed) {
+        row[`delivered/s @${k(f.offered)}`] = k(f.delivered)
+        row[`µs/delivery @${k(f.offered)}`] = fmt(f.cpuPerDeliveryUs, 2)
+        row[`p99 ms @${k(f.offered)}`] = fmt(f.p99)
+      }
+      if (r.maxRate) row[`max/s p99≤${P99_LIMIT_MS}ms`] = k(r.maxRate)
+      row['lost/dup/reord'] = `${r.lost}/${r.duplicated}/${r.reordered}`
+      rows[label] = row
+    }
+    console.table(rows)
+    if (without.maxRate && withDb.maxRate) console.log(`max sustained rate with the archive: ${fmt(withDb.maxRate / without.maxRate, 2)}× without (goal ≥ 0.9×)`)
+  } finally {
+    await pg?.destroy()
+  }
+}
+
 async function main(): Promise<void> {
+  if (values.db) return compareArchive(values.db)
   if (values.profile) return profileDs({ load: FIXED[FIXED.length - 1], seconds: Number(values.seconds) * 2, batch: !values['no-batch'] })
   if (values.scale) throw new Error('--scale: not yet')
   const systems = (values.systems?.split(',') as SystemName[] | undefined) ?? (values.compare ? SYSTEMS : ['ds-g1-sms'])

@@ -9,6 +9,7 @@ import { createInterface } from 'node:readline'
 import { join } from 'node:path'
 import WebSocket from 'ws'
 import { io as ioClient, type Socket } from 'socket.io-client'
+import type { ArchiveInfo } from '../proto/client-protocol'
 import { ROOT, cleanup, startCluster, type NodeProc } from '../test/helpers/cluster'
 
 export type SystemName = 'ds-g1-sms' | 'ws-broadcast' | 'socketio-cluster'
@@ -31,6 +32,8 @@ export interface RunningSystem {
   sendErrors(): number
   /** Peer messages per gRPC frame on the nodes' links since the last call (ds-g1-sms only). */
   linkBatching?(): Promise<string>
+  /** The room administrator's history archive (ds-g1-sms started with --db only). */
+  archive?(): Promise<ArchiveInfo | undefined>
   stop(): Promise<void>
 }
 
@@ -152,6 +155,8 @@ async function startDs(o: StartSystemOptions, nodes = 3, extra: string[] = []): 
       lastStats = next
       return parts.join(', ')
     },
+    // clients[0] created the room: its node administers it and writes it to the archive.
+    archive: async () => ((await clients[0].call('node.stats')) as { archive?: ArchiveInfo }).archive,
     async stop() {
       for (const c of clients) c.close()
       await Promise.all(procs.map((p) => stopQuietly(p.proc)))
