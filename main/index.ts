@@ -20,7 +20,7 @@ import {
 import { desktopReadyLine, startDesktopNode, windowTitle, type DesktopNode } from './desktop/desktop-node'
 import { APP_FOLDER_NAME, DesktopArgsError, InstanceBusyError, instanceUserDataDir, parseDesktopArgs } from './desktop/instance'
 import { IPC_CONNECTION, IPC_SETTINGS_GET, IPC_SETTINGS_SET, type ChatNodeConnection } from './desktop/ipc-channels'
-import { SettingsPatchSchema } from './desktop/settings-store'
+import { SettingsPatchSchema, publicSettings } from './desktop/settings-store'
 
 const log = (line: string): void => {
   process.stderr.write(`${line}\n`)
@@ -83,14 +83,14 @@ function registerIpc(node: DesktopNode): void {
   })
   ipcMain.handle(IPC_SETTINGS_GET, (event) => {
     if (!trustedSender(event)) throw new Error('forbidden')
-    return node.settings.get()
+    return publicSettings(node.settings.get())
   })
   ipcMain.handle(IPC_SETTINGS_SET, async (event, patch: unknown) => {
     if (!trustedSender(event)) throw new Error('forbidden')
     // Renderer input is untrusted: only known fields, validated; peers change through the node.
     const parsed = SettingsPatchSchema.safeParse(patch)
     if (!parsed.success) throw new Error(`bad settings: ${parsed.error.message}`)
-    return node.settings.update(parsed.data)
+    return publicSettings(await node.settings.update(parsed.data))
   })
 }
 

@@ -12,6 +12,8 @@ declare global {
     nodeName?: string
     /** Remembered peer addresses (host:port), rejoined at start; kept up to date by main. */
     peers: string[]
+    /** History archive URL (docs/archive.md), its password shown as ****; used from the next start. */
+    dbUrl?: string
   }
 
   interface Window {
@@ -23,7 +25,8 @@ declare global {
       /** Settings kept in this instance's folder. Rejects when the values are out of range. */
       settings?: {
         get(): Promise<ChatNodeSettings>
-        set(patch: { displayName?: string; nodeName?: string }): Promise<ChatNodeSettings>
+        /** dbUrl: '' clears it; a URL whose password is still **** keeps the saved password. */
+        set(patch: { displayName?: string; nodeName?: string; dbUrl?: string }): Promise<ChatNodeSettings>
       }
     }
   }

@@ -131,6 +131,8 @@ export async function startDesktopNode(startNode: StartNode, config: DesktopNode
       join: remembered.peers,
       dataDir: nodeDataDir(config.userDataDir),
       allowedOrigins: config.allowedOrigins ?? [],
+      // The history archive (docs/archive.md): the environment wins over the saved setting.
+      db: process.env.DS_DB_URL || remembered.dbUrl,
       log,
     })
     let node: RunningNode

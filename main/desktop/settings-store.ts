@@ -27,13 +27,68 @@ export interface Settings {
   displayName?: string
   nodeName?: string
   peers: string[]
+  /** postgresql:// URL of the shared history archive (docs/archive.md); may carry a password. */
+  dbUrl?: string
 }
+
+/** What the renderer is shown: the archive URL's password is never sent back (docs/archive.md). */
+export interface PublicSettings extends Omit<Settings, 'dbUrl'> {
+  /** The URL with its password replaced by PASSWORD_MASK. */
+  dbUrl?: string
+}
+
+export const PASSWORD_MASK = '****'
+
+function maskPassword(url: string): string {
+  try {
+    const u = new URL(url)
+    if (u.password) u.password = PASSWORD_MASK
+    return u.toString()
+  } catch {
+    return ''
+  }
+}
+
+export function publicSettings(s: Settings): PublicSettings {
+  const out: PublicSettings = { ...s, peers: [...s.peers] }
+  if (s.dbUrl) out.dbUrl = maskPassword(s.dbUrl)
+  return out
+}
+
+/**
+ * The URL the user saved: when it still carries the mask as its password (the field was shown
+ * masked and only the rest was edited), the stored password is kept.
+ */
+export function mergeDbUrl(stored: string | undefined, submitted: string): string {
+  if (!stored) return submitted
+  try {
+    const next = new URL(submitted)
+    if (decodeURIComponent(next.password) !== PASSWORD_MASK) return submitted
+    next.password = new URL(stored).password
+    return next.toString()
+  } catch {
+    return submitted
+  }
+}
+
+function isArchiveUrl(value: string): boolean {
+  try {
+    const u = new URL(value)
+    return (u.protocol === 'postgresql:' || u.protocol === 'postgres:') && u.hostname !== ''
+  } catch {
+    return false
+  }
+}
+
+// '' clears it (back to the embedded log only).
+const DbUrlSchema = z.string().trim().max(2000).refine((v) => v === '' || isArchiveUrl(v), 'expected a postgresql:// URL')
 
 /** What the renderer may change through the preload (peers change through the node instead). */
 export const SettingsPatchSchema = z
   .object({
     displayName: DisplayNameSchema.optional(),
     nodeName: NodeNameSchema.optional(),
+    dbUrl: DbUrlSchema.optional(),
   })
   .strict()
 export type SettingsPatch = z.infer<typeof SettingsPatchSchema>
@@ -53,6 +108,8 @@ export function parseSettings(raw: unknown): Settings {
   if (displayName.success) out.displayName = displayName.data
   const nodeName = NodeNameSchema.safeParse(obj.nodeName)
   if (nodeName.success) out.nodeName = nodeName.data
+  const dbUrl = DbUrlSchema.safeParse(obj.dbUrl)
+  if (dbUrl.success && dbUrl.data !== '') out.dbUrl = dbUrl.data
   if (Array.isArray(obj.peers)) out.peers = normalizePeers(obj.peers.filter((p): p is string => typeof p === 'string'))
   return out
 }
@@ -107,7 +164,8 @@ export class SettingsStore {
   async update(change: Partial<Settings>): Promise<Settings> {
     const next: Settings = { ...this.current, ...change }
     next.peers = normalizePeers(change.peers ?? this.current.peers)
-    for (const key of ['displayName', 'nodeName'] as const) if (next[key] === undefined) delete next[key]
+    if (change.dbUrl !== undefined) next.dbUrl = change.dbUrl === '' ? undefined : mergeDbUrl(this.current.dbUrl, change.dbUrl)
+    for (const key of ['displayName', 'nodeName', 'dbUrl'] as const) if (next[key] === undefined) delete next[key]
     this.current = next
     const snapshot = this.get()
     const write = this.writing.then(() => this.writeAtomically(snapshot))

@@ -2,7 +2,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { parseSettings, SettingsPatchSchema, SettingsStore, SETTINGS_FILE } from '../../main/desktop/settings-store'
+import { parseSettings, publicSettings, SettingsPatchSchema, SettingsStore, SETTINGS_FILE } from '../../main/desktop/settings-store'
 
 const dirs: string[] = []
 const tempDir = (): string => {
@@ -53,7 +53,28 @@ describe('SettingsStore', () => {
     })
   })
 
-  it('accepts only displayName and nodeName from the renderer', () => {
+  it('keeps the archive URL with its password on disk, never shows the password back, and keeps it when the masked URL is saved again', async () => {
+    const dir = tempDir()
+    const store = await SettingsStore.open(dir)
+    const patch = SettingsPatchSchema.parse({ dbUrl: 'postgresql://chat:s3cret@db.lab:26257/chat?sslmode=require' })
+    const shown = publicSettings(await store.update(patch))
+    expect(shown.dbUrl).toBe('postgresql://chat:****@db.lab:26257/chat?sslmode=require')
+    expect(JSON.stringify(shown)).not.toContain('s3cret')
+    // The node gets the real URL from the file, after a restart too.
+    expect((await SettingsStore.open(dir)).get().dbUrl).toBe('postgresql://chat:s3cret@db.lab:26257/chat?sslmode=require')
+    // Only the host edited in the masked field: the password stays.
+    await store.update(SettingsPatchSchema.parse({ dbUrl: 'postgresql://chat:****@db2.lab:26257/chat?sslmode=require' }))
+    expect(store.get().dbUrl).toBe('postgresql://chat:s3cret@db2.lab:26257/chat?sslmode=require')
+    // A new password replaces it; '' removes the archive.
+    await store.update(SettingsPatchSchema.parse({ dbUrl: 'postgresql://chat:n3w@db2.lab:26257/chat' }))
+    expect(store.get().dbUrl).toBe('postgresql://chat:n3w@db2.lab:26257/chat')
+    await store.update(SettingsPatchSchema.parse({ dbUrl: '' }))
+    expect(store.get()).toEqual({ peers: [] })
+    expect(SettingsPatchSchema.safeParse({ dbUrl: 'mysql://u:p@h/db' }).success).toBe(false)
+    expect(SettingsPatchSchema.safeParse({ dbUrl: 'not a url' }).success).toBe(false)
+  })
+
+  it('accepts only displayName, nodeName and dbUrl from the renderer', () => {
     expect(SettingsPatchSchema.safeParse({ displayName: 'bob' }).success).toBe(true)
     expect(SettingsPatchSchema.safeParse({ peers: ['x:1'] }).success).toBe(false)
     expect(SettingsPatchSchema.safeParse({ displayName: '' }).success).toBe(false)
