@@ -5,6 +5,7 @@ import { clusterNodes, meshLinks, readableTraceText, ringLayout, type ClusterNod
 import { isCutOff, markCutOff } from '../state/faults'
 import { STATS_POLL_MS, formatPerFrame, formatQueued, formatSent, linkRateLabel, statsFor, type LinkStats } from '../state/link-stats'
 import { Btn } from './ChatView'
+import { ArchiveNode } from './ArchiveStatus'
 import { FaultPanel } from './FaultPanel'
 
 const FILL: Record<NodeState, string> = {
@@ -63,6 +64,7 @@ export function ClusterView({ session, state }: { session: Session; state: Sessi
           Cluster <span className="text-sm font-normal text-slate-500 dark:text-slate-400">as {state.peers.self?.name ?? 'this node'} sees it</span>
         </h2>
         <Topology nodes={nodes} cutOff={cutOff} stats={stats} />
+        <ArchiveNode state={state} />
         <Legend showCutOff={allowFaults} />
         <NodeTable nodes={nodes} cutOff={cutOff} stats={stats} selfName={state.peers.self?.name ?? 'this node'} />
         {allowFaults && <FaultPanel session={session} state={state} />}

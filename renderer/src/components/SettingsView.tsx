@@ -3,6 +3,7 @@ import { MAX_USER_CHARS, isPeerAddress } from '../../../proto/client-protocol'
 import type { Session, SessionState } from '../net/session'
 import { describeError } from '../state/errors'
 import { loadUser, saveUser } from '../user-prefs'
+import { ArchiveSettings } from './ArchiveStatus'
 import { Btn } from './ChatView'
 import { StateDot } from './Sidebar'
 
@@ -77,6 +78,8 @@ export function SettingsView({ session, state }: { session: Session; state: Sess
             ))}
           </ul>
         </section>
+
+        <ArchiveSettings state={state} />
 
         <section aria-labelledby="peers-h">
           <h2 id="peers-h" className="mb-3 text-lg font-semibold">

@@ -5,7 +5,9 @@
  * `message` events through a per-room reorder buffer before the reducer sees them.
  */
 import type {
+  ArchiveInfo,
   ChatMessage,
+  HistorySource,
   PeerInfo,
   RequestInput,
   Results,
@@ -50,6 +52,10 @@ export interface SessionState {
   traceOn: boolean
   /** room.preview answers for rooms not joined (docs/client-protocol.md, "Extensions"), by roomId. */
   previews: Record<string, RoomPreview>
+  /** The node's history archive (--db, docs/archive.md): last archive.status event or node.stats. */
+  archive?: ArchiveInfo
+  /** Where each room's last history answer came from (only nodes with --db say), by roomId. */
+  historySource?: Record<string, HistorySource>
 }
 
 export interface RoomPreview {
@@ -255,11 +261,13 @@ export class Session {
               limit: Math.min(200, have - held - 1),
             })
             history = [...f.messages, ...history]
+            if (f.source) this.noteHistorySource(roomId, f.source)
           } catch {
             // Not fatal: the room shows "messages may have been missed".
           }
         }
       }
+      if (r.historySource) this.noteHistorySource(roomId, r.historySource)
       this.dispatch({ type: 'room.joined', room: r.room, members: r.members, lastSeq: r.lastSeq, history })
       this.release(roomId, buffer.setBaseline(Math.max(r.lastSeq, history.length ? history[history.length - 1].seq : 0)))
       return true
@@ -417,9 +425,14 @@ export class Session {
     this.set({ peers: { ...this.state.peers, peers: this.state.peers.peers.filter((p) => p.address !== address) } })
   }
 
+  private noteHistorySource(roomId: string, source: HistorySource): void {
+    this.set({ historySource: { ...this.state.historySource, [roomId]: source } })
+  }
+
   async loadNodeInfo(): Promise<void> {
     try {
-      this.set({ nodeInfo: await this.client.request('node.info') })
+      const nodeInfo = await this.client.request('node.info')
+      this.set({ nodeInfo, ...(nodeInfo.archive ? { archive: nodeInfo.archive } : {}) })
     } catch (err) {
       this.error(err, 'Could not read this node’s details')
     }
@@ -434,7 +447,8 @@ export class Session {
     if (this.statsInFlight) return
     this.statsInFlight = true
     try {
-      this.set({ stats: await this.client.request('node.stats') })
+      const stats = await this.client.request('node.stats')
+      this.set({ stats, ...(stats.archive ? { archive: stats.archive } : {}) })
     } catch {
       // keep what we had
     } finally {
@@ -565,6 +579,11 @@ export class Session {
       case 'deletion':
         this.dispatch({ type: 'deletion', roomId: e.roomId, phase: e.phase, votes: e.votes, reason: e.reason })
         return
+      case 'archive.status': {
+        const { event: _event, ...archive } = e
+        this.set({ archive })
+        return
+      }
       case 'trace': {
         const trace = this.state.trace.length >= MAX_TRACE ? this.state.trace.slice(-MAX_TRACE + 1) : this.state.trace.slice()
         trace.push(e)

@@ -1,0 +1,92 @@
+/**
+ * The history archive in the UI (docs/archive.md, docs/ui.md): Debian's chromium against a real
+ * headless node started with --db and a real PostgreSQL. The cluster view shows the database as a
+ * node of the picture with the archive's state; the database stopped, it says how far behind the
+ * archive is; restarted, it is up to date again. Roles and accessible names only.
+ */
+import { execFileSync } from 'node:child_process'
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+import { chromium, type Browser, type Page } from 'playwright-core'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { Client, ROOT, cleanup, startNode, type NodeProc } from '../helpers/cluster'
+import { startPostgres, type TempPostgres } from '../helpers/postgres'
+
+const UI_DIR = join(ROOT, 'out', 'renderer')
+const CHROMIUM = '/usr/bin/chromium'
+const T = 15_000
+
+function newestMtime(dir: string): number {
+  let t = 0
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name)
+    t = Math.max(t, e.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs)
+  }
+  return t
+}
+
+function ensureBuilt(): void {
+  const index = join(UI_DIR, 'index.html')
+  const sources = Math.max(newestMtime(join(ROOT, 'renderer')), statSync(join(ROOT, 'proto', 'client-protocol.ts')).mtimeMs)
+  if (existsSync(index) && statSync(index).mtimeMs >= sources) return
+  execFileSync('npx', ['electron-vite', 'build'], { cwd: ROOT, stdio: 'inherit', timeout: 120_000 })
+}
+
+let browser: Browser
+let pg: TempPostgres
+let node: NodeProc
+let page: Page
+
+describe('the history archive in the UI', () => {
+  beforeAll(async () => {
+    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (the browser tests need Debian's chromium)`)
+    ensureBuilt()
+    pg = await startPostgres()
+    node = await startNode({ name: 'arch1', extra: ['--ui-dir', UI_DIR, '--db', pg.url] })
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      timeout: 30_000,
+    })
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } })
+    page = await ctx.newPage()
+    page.setDefaultTimeout(T)
+    await page.goto(node.ready.ui!)
+    await page.getByRole('textbox', { name: 'Display name' }).fill('ada')
+    await page.getByRole('button', { name: 'Start chatting' }).click()
+    await page.getByLabel('Signed in as').getByText(node.ready.name).waitFor()
+  }, 180_000)
+
+  afterAll(async () => {
+    await browser?.close().catch(() => {})
+    await cleanup()
+    await pg?.destroy()
+  }, 30_000)
+
+  it('shows the database as a node of the cluster picture, and the archive falling behind and catching up', async () => {
+    const bot = await Client.as(node.ready, 'bot')
+    const { room } = await bot.call('room.create', { name: 'kept' })
+    await bot.call('room.join', { roomId: room.roomId })
+    for (let i = 1; i <= 5; i++) await bot.call('message.send', { roomId: room.roomId, text: `m${i}`, clientMsgId: `m${i}` })
+
+    await page.getByRole('button', { name: 'Cluster' }).click()
+    const archive = page.getByRole('figure', { name: 'History archive' })
+    await archive.getByRole('img', { name: new RegExp(`arch1 writes history to the database 127\\.0\\.0\\.1:${pg.port}/postgres: Database archive up to date`) }).waitFor()
+    await archive.getByRole('status').getByText('Database archive up to date').waitFor()
+
+    await pg.stop()
+    for (let i = 6; i <= 12; i++) await bot.call('message.send', { roomId: room.roomId, text: `m${i}`, clientMsgId: `m${i}` })
+    await archive.getByRole('status').getByText('Database archive unreachable: archive behind by 7 messages').waitFor({ timeout: 20_000 })
+
+    await pg.start()
+    await archive.getByRole('status').getByText('Database archive up to date').waitFor({ timeout: 20_000 })
+    const rows = await pg.query<{ n: number }>('SELECT count(*)::int AS n FROM archive_messages WHERE room_id = $1', [room.roomId])
+    expect(rows.rows[0].n).toBe(12)
+    mkdirSync(join(ROOT, 'docs', 'screenshots'), { recursive: true })
+    await page.screenshot({ path: join(ROOT, 'docs', 'screenshots', 'archive.png') })
+
+    // Settings says the same, in words.
+    await page.getByRole('button', { name: 'Settings' }).click()
+    await page.getByRole('status', { name: 'Archive status' }).getByText(/Database archive up to date \(127\.0\.0\.1:\d+\/postgres\)/).waitFor()
+  })
+})
