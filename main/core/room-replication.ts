@@ -1,0 +1,837 @@
+/**
+ * A room's replicated log and the election of its administrator (docs/replication.md;
+ * client-protocol.md §8). Raft's leader election and log-matching rules, applied per room, with two
+ * differences that keep 1,000 rooms as cheap as one:
+ *   - No per-room heartbeats and no election timeouts of their own: the node's failure detector
+ *     (failure-detector.ts) says when a replica is dead, and only the death of the administrator
+ *     starts an election (input `peer-dead`).
+ *   - The log position IS the message seq, so the client-visible `seq` continues with no gap and no
+ *     reuse across failovers. Raft commits the previous term's tail by appending a no-op of the new
+ *     term; a no-op would burn a seq, so instead the new administrator re-stamps its LAST entry with
+ *     its own term (same message, same seq, new term) and replicates it. That entry sits where the
+ *     no-op would have gone, after everything the new administrator held when elected, so it plays
+ *     the no-op's part: once a majority holds it, the ordinary commit rule (a majority has it, and
+ *     it is of the current term) commits it and the whole tail before it. Only the last entry is
+ *     re-stamped: re-stamping more would let a replica that got part of them look more up to date
+ *     than one holding committed entries beyond that part. A replica whose copy of that entry is
+ *     already committed keeps it: committed prefixes are never compared again (onAppend).
+ *
+ * Pure: no clock (time is `now` in the inputs), no randomness (the driver passes `jitterMs`), no I/O.
+ * The driver carries out the effects IN ARRAY ORDER: every persist effect is durable (in the message
+ * log, or the room's term file) before a later send effect leaves, which is what makes a vote or an
+ * acknowledgement a promise that survives a crash (docs/replication.md, "Durability").
+ *
+ * The state is mutated in place and returned (like room-ordering.ts): a busy room steps thousands of
+ * times a second.
+ *
+ * API
+ *   newReplica({ roomId, self, replicas, meta, term?, votedFor?, entries?, commitSeq? }) -> state
+ *       `entries` is the log's tail as the store holds it (ascending, contiguous), `floor` the
+ *       (seq, term) of the entry just before it (0, 0 for a full log).
+ *   startLeading(state, now)          -> { state, effects }  the room's creator starts as administrator
+ *   stepReplica(state, input, config) -> { state, effects }
+ *
+ * INPUTS
+ *   propose      { user, nodeId, text, clientMsgId, now }  a send at the administrator
+ *   set-meta     { meta }            membership / frozen / name changed at the administrator
+ *   message      { from, message, now }   a replication message from another replica (peer.proto)
+ *   peer-dead    { peer, now, jitterMs }  the failure detector declared `peer` dead
+ *   peer-alive   { peer, now }       ... and alive again
+ *   tick         { now, jitterMs }   candidacy deadlines; resends to followers that stopped acking
+ *   transfer     { now }             graceful handover: hand the room to the most up-to-date replica
+ *
+ * EFFECTS (ReplicaEffect)
+ *   persist-term    { term, votedFor }          durable before any later send (a vote is a promise)
+ *   persist-entries { truncateAfter, entries }  drop entries after truncateAfter (null: none), then
+ *                                               append `entries`; durable before any later send
+ *   persist-meta    { meta }                    the room's replicated state (members, frozen, set)
+ *   send            { to, message }             a replication message
+ *   send-stored     { to, term, leader, prevSeq, toSeq, commitSeq }  like an `append` whose
+ *                   entries are older than the in-memory tail: the driver reads them from the store
+ *   commit          { fromSeq, toSeq }          entries up to toSeq are committed (the administrator
+ *                                               now delivers them and acknowledges their senders)
+ *   role            { role, term, leader, reason }   this replica's role or the known leader changed
+ *   quorum          { ok }                      the administrator can (not) reach a majority
+ *   accepted        { seq, duplicate }          reply to `propose`: wait for commit >= seq
+ *   refused         { code, message, leader }   reply to `propose`: not accepted
+ */
+import type { ChatMessage, ErrorCode, Member } from '../../proto/client-protocol'
+import { memberKey } from './room-ordering'
+
+/** One log entry: a message at position `message.seq`, stamped with the term that holds it. */
+export interface LogEntry {
+  term: number
+  message: ChatMessage
+}
+
+/**
+ * The room's state that is not a message: replicated alongside the log, versioned by the
+ * administrator that changes it (docs/replication.md, "Membership and deletion"). The higher
+ * (term, version) wins.
+ */
+export interface ReplicatedMeta {
+  term: number
+  version: number
+  replicas: string[]
+  name: string
+  createdBy: string
+  createdAt: number
+  members: Member[]
+  frozen: boolean
+}
+
+export type ReplicaRole = 'leader' | 'follower' | 'candidate'
+
+/** Peer messages of replication and election (peer.proto RoomAppend ... RoomTimeoutNow). */
+export type ReplMessage =
+  | {
+      type: 'append'
+      roomId: string
+      term: number
+      leader: string
+      prevSeq: number
+      prevTerm: number
+      entries: LogEntry[]
+      commitSeq: number
+      meta: ReplicatedMeta | null
+    }
+  | { type: 'append-reply'; roomId: string; term: number; ok: boolean; matchSeq: number; leader: string; metaTerm: number; metaVersion: number }
+  | { type: 'vote-request'; roomId: string; term: number; candidate: string; lastSeq: number; lastTerm: number; transfer: boolean }
+  | { type: 'vote-reply'; roomId: string; term: number; granted: boolean; leader: string }
+  | { type: 'timeout-now'; roomId: string; term: number }
+
+export interface ReplicaConfig {
+  /** Gap between the election start of two replicas of consecutive rank (ranked delay). */
+  electionStepMs: number
+  /** A candidacy without a majority by then starts again, at a higher term. */
+  electionTimeoutMs: number
+  /** The administrator sends again to a follower whose acknowledgement is this late. */
+  resendMs: number
+  /** Most entries in one append. */
+  maxBatch: number
+  /** Most entries kept in memory (older ones are read from the store). */
+  logLimit: number
+  /** Most (member, clientMsgId) pairs remembered for resend deduplication. */
+  dedupeLimit: number
+}
+
+export const DEFAULT_REPLICA_CONFIG: Readonly<ReplicaConfig> = {
+  electionStepMs: 150,
+  electionTimeoutMs: 1500,
+  resendMs: 500,
+  maxBatch: 500,
+  logLimit: 10_000,
+  dedupeLimit: 50_000,
+}
+
+interface FollowerProgress {
+  /** Next seq to send. */
+  nextSeq: number
+  /** Highest seq known to be stored on the follower. */
+  matchSeq: number
+  /** When we last sent, or heard an acknowledgement (resend pacing). */
+  lastSentAt: number
+  /** The commit point the follower was last told. */
+  sentCommit: number
+  /** The (term, version) of the room state the follower acknowledged. */
+  metaVersion: number
+  metaTerm: number
+}
+
+export interface ReplicaState {
+  roomId: string
+  self: string
+  term: number
+  votedFor: string | null
+  role: ReplicaRole
+  /** The administrator this replica follows (itself when leader); null while unknown. */
+  leader: string | null
+  meta: ReplicatedMeta
+  /** The in-memory tail of the log, ascending and contiguous. */
+  log: LogEntry[]
+  /** (seq, term) of the entry just before log[0] (0, 0: the log starts at seq 1). */
+  floorSeq: number
+  floorTerm: number
+  commitSeq: number
+  /** key = memberKey + '\u0000' + clientMsgId -> seq (of entries in the log, committed or not). */
+  dedupe: Map<string, number>
+  /** Peers the failure detector says are dead. */
+  dead: Set<string>
+  /** When this replica starts a candidacy (null: no election pending). */
+  electionAt: number | null
+  /** The election is a handover: the others vote even though their leader is alive. */
+  electionTransfer: boolean
+  votes: Set<string>
+  /** Leader only. */
+  progress: Map<string, FollowerProgress>
+  /** Leader only: a majority is reachable (failure detector). */
+  quorum: boolean
+  /** Leader only: handing over to this replica; no new sends meanwhile. */
+  transferTo: string | null
+  /**
+   * A vote request refused because our administrator still looked alive: granted after all if our
+   * failure detector declares it dead soon after (the candidate's detector was a few ms quicker),
+   * so the election does not wait a whole candidacy timeout for a retry.
+   */
+  deferredVote: { from: string; message: Extract<ReplMessage, { type: 'vote-request' }> } | null
+}
+
+export interface ReplicaInit {
+  roomId: string
+  self: string
+  meta: ReplicatedMeta
+  term?: number
+  votedFor?: string | null
+  /** The administrator, when known (a replica created by its first append). */
+  leader?: string | null
+  entries?: LogEntry[]
+  floorSeq?: number
+  floorTerm?: number
+  commitSeq?: number
+}
+
+export type ReplicaInput =
+  | { type: 'propose'; user: string; nodeId: string; text: string; clientMsgId: string; now: number }
+  | { type: 'set-meta'; meta: Omit<ReplicatedMeta, 'term' | 'version'> }
+  | { type: 'message'; from: string; message: ReplMessage; now: number }
+  | { type: 'peer-dead'; peer: string; now: number; jitterMs: number }
+  | { type: 'peer-alive'; peer: string; now: number }
+  | { type: 'tick'; now: number; jitterMs: number }
+  | { type: 'transfer'; now: number }
+
+export type ReplicaEffect =
+  | { type: 'persist-term'; term: number; votedFor: string | null }
+  | { type: 'persist-entries'; truncateAfter: number | null; entries: LogEntry[] }
+  | { type: 'persist-meta'; meta: ReplicatedMeta }
+  | { type: 'send'; to: string; message: ReplMessage }
+  | { type: 'send-stored'; to: string; term: number; leader: string; prevSeq: number; toSeq: number; commitSeq: number }
+  | { type: 'commit'; fromSeq: number; toSeq: number }
+  | { type: 'role'; role: ReplicaRole; term: number; leader: string | null; reason: string }
+  | { type: 'quorum'; ok: boolean }
+  | { type: 'accepted'; seq: number; duplicate: boolean }
+  | { type: 'refused'; code: ErrorCode; message: string; leader: string | null }
+
+// ---------------------------------------------------------------------------------------------
+// Reading the state
+
+export function lastSeq(s: ReplicaState): number {
+  return s.log.length ? s.log[s.log.length - 1].message.seq : s.floorSeq
+}
+
+export function lastTerm(s: ReplicaState): number {
+  return s.log.length ? s.log[s.log.length - 1].term : s.floorTerm
+}
+
+/** The term of the entry at `seq`; undefined when it is not in memory (or beyond the log). */
+export function termAt(s: ReplicaState, seq: number): number | undefined {
+  if (seq === s.floorSeq) return s.floorTerm
+  const i = seq - s.floorSeq - 1
+  return i >= 0 && i < s.log.length ? s.log[i].term : undefined
+}
+
+export function entryAt(s: ReplicaState, seq: number): LogEntry | undefined {
+  const i = seq - s.floorSeq - 1
+  return i >= 0 && i < s.log.length ? s.log[i] : undefined
+}
+
+/** Committed entries from..to still in memory. */
+export function committedRange(s: ReplicaState, from: number, to: number): LogEntry[] {
+  const hi = Math.min(to, s.commitSeq)
+  const out: LogEntry[] = []
+  for (let seq = Math.max(from, s.floorSeq + 1); seq <= hi; seq++) {
+    const e = entryAt(s, seq)
+    if (e) out.push(e)
+  }
+  return out
+}
+
+export function majority(replicas: readonly string[]): number {
+  return Math.floor(replicas.length / 2) + 1
+}
+
+export function dedupeKey(user: string, nodeId: string, clientMsgId: string): string {
+  return `${memberKey(user, nodeId)}\u0000${clientMsgId}`
+}
+
+/** Whether (lastTerm, lastSeq) of a candidate is at least as complete as ours (Raft §5.4.1). */
+export function upToDate(s: ReplicaState, candLastTerm: number, candLastSeq: number): boolean {
+  const t = lastTerm(s)
+  return candLastTerm > t || (candLastTerm === t && candLastSeq >= lastSeq(s))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Construction
+
+export function newReplica(init: ReplicaInit, config: ReplicaConfig = DEFAULT_REPLICA_CONFIG): ReplicaState {
+  const s: ReplicaState = {
+    roomId: init.roomId,
+    self: init.self,
+    term: Math.max(init.term ?? 0, init.meta.term),
+    votedFor: init.votedFor ?? null,
+    role: 'follower',
+    leader: init.leader ?? null,
+    meta: { ...init.meta, replicas: [...init.meta.replicas], members: [...init.meta.members] },
+    log: [],
+    floorSeq: init.floorSeq ?? 0,
+    floorTerm: init.floorTerm ?? 0,
+    commitSeq: 0,
+    dedupe: new Map(),
+    dead: new Set(),
+    electionAt: null,
+    electionTransfer: false,
+    votes: new Set(),
+    progress: new Map(),
+    quorum: true,
+    transferTo: null,
+    deferredVote: null,
+  }
+  const entries = init.entries ?? []
+  if (entries.length) {
+    s.log = entries.slice(-config.logLimit)
+    const dropped = entries.length - s.log.length
+    if (dropped > 0) {
+      s.floorSeq = entries[dropped - 1].message.seq
+      s.floorTerm = entries[dropped - 1].term
+    }
+    for (const e of entries.slice(-config.dedupeLimit)) remember(s, e, config)
+  }
+  // Entries older than the in-memory tail count as committed: an administrator never runs
+  // logLimit entries ahead of its majority (docs/replication.md, "Limits").
+  s.commitSeq = Math.min(Math.max(init.commitSeq ?? 0, s.floorSeq), lastSeq(s))
+  return s
+}
+
+/** The room's creator administers it from term 1 (a fresh room has no log to reconcile). */
+export function startLeading(s: ReplicaState, now: number, config: ReplicaConfig = DEFAULT_REPLICA_CONFIG): { state: ReplicaState; effects: ReplicaEffect[] } {
+  const effects: ReplicaEffect[] = []
+  s.term = Math.max(s.term, 1)
+  s.votedFor = s.self
+  effects.push({ type: 'persist-term', term: s.term, votedFor: s.self })
+  becomeLeader(s, now, config, effects, 'created')
+  return { state: s, effects }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The step function
+
+export function stepReplica(
+  s: ReplicaState,
+  input: ReplicaInput,
+  config: ReplicaConfig = DEFAULT_REPLICA_CONFIG,
+): { state: ReplicaState; effects: ReplicaEffect[] } {
+  const effects: ReplicaEffect[] = []
+  switch (input.type) {
+    case 'propose':
+      propose(s, input, config, effects)
+      break
+    case 'set-meta':
+      if (s.role === 'leader') {
+        s.meta = { ...input.meta, replicas: [...input.meta.replicas], members: [...input.meta.members], term: s.term, version: s.meta.version + 1 }
+        effects.push({ type: 'persist-meta', meta: s.meta })
+        for (const f of followers(s)) sendAppend(s, f, config, effects, 0)
+      }
+      break
+    case 'message':
+      onMessage(s, input.from, input.message, input.now, config, effects)
+      break
+    case 'peer-dead':
+      s.dead.add(input.peer)
+      if (s.role === 'leader') checkQuorum(s, effects)
+      else if ((input.peer === s.leader || (s.leader === null && s.role === 'follower')) && s.meta.replicas.includes(s.self) && s.electionAt === null) {
+        // Ranked delay (docs/replication.md, "Election"): replicas start one after the other in the
+        // order of the replica set, so the first one usually wins without a split vote.
+        const ranked = s.meta.replicas.filter((r) => r !== input.peer && !s.dead.has(r))
+        const rank = Math.max(0, ranked.indexOf(s.self))
+        s.electionAt = input.now + rank * config.electionStepMs + input.jitterMs
+        s.electionTransfer = false
+        const deferred = s.deferredVote
+        s.deferredVote = null
+        if (deferred && deferred.message.term > s.term) onMessage(s, deferred.from, deferred.message, input.now, config, effects)
+      }
+      break
+    case 'peer-alive':
+      s.dead.delete(input.peer)
+      if (s.role === 'leader') {
+        checkQuorum(s, effects)
+        const p = s.progress.get(input.peer)
+        // It may have missed appends while we thought it dead: send from what it acknowledged.
+        if (p) {
+          p.nextSeq = Math.min(p.nextSeq, p.matchSeq + 1)
+          sendAppend(s, input.peer, config, effects, input.now)
+        }
+      }
+      break
+    case 'tick':
+      tick(s, input.now, input.jitterMs, config, effects)
+      break
+    case 'transfer':
+      if (s.role === 'leader') {
+        const target = transferTarget(s)
+        if (target) {
+          s.transferTo = target
+          maybeSendTimeoutNow(s, target, input.now, config, effects)
+        }
+      }
+      break
+  }
+  return { state: s, effects }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Administrator: proposing and replicating
+
+function followers(s: ReplicaState): string[] {
+  return s.meta.replicas.filter((r) => r !== s.self)
+}
+
+/** Followers alive (per the failure detector) plus ourselves reach a majority of the replica set. */
+function hasQuorum(s: ReplicaState): boolean {
+  const reachable = s.meta.replicas.filter((r) => r === s.self || !s.dead.has(r)).length
+  return reachable >= majority(s.meta.replicas)
+}
+
+function checkQuorum(s: ReplicaState, effects: ReplicaEffect[]): void {
+  const ok = hasQuorum(s)
+  if (ok !== s.quorum) {
+    s.quorum = ok
+    effects.push({ type: 'quorum', ok })
+  }
+}
+
+function propose(s: ReplicaState, input: Extract<ReplicaInput, { type: 'propose' }>, config: ReplicaConfig, effects: ReplicaEffect[]): void {
+  if (s.role !== 'leader') {
+    effects.push({ type: 'refused', code: 'room_unavailable', message: 'this node no longer administers the room', leader: s.leader })
+    return
+  }
+  const key = dedupeKey(input.user, input.nodeId, input.clientMsgId)
+  const seen = s.dedupe.get(key)
+  if (seen !== undefined) {
+    // A resend: the same seq, committed or about to be (the caller waits for the commit).
+    effects.push({ type: 'accepted', seq: seen, duplicate: true })
+    return
+  }
+  if (s.transferTo !== null) {
+    effects.push({ type: 'refused', code: 'room_unavailable', message: 'the room is being handed to another node', leader: s.transferTo })
+    return
+  }
+  if (!s.quorum) {
+    // Fencing (client-protocol.md §8): cut off from the majority, we could be deposed without
+    // knowing it; accepting sends would let two administrators order the room.
+    effects.push({ type: 'refused', code: 'room_unavailable', message: 'the administrator cannot reach a majority of the room replicas', leader: null })
+    return
+  }
+  if (s.meta.frozen) {
+    effects.push({ type: 'refused', code: 'room_busy', message: `room ${s.meta.name} is frozen while its deletion is decided`, leader: s.self })
+    return
+  }
+  if (!s.meta.members.some((m) => m.user === input.user && m.nodeId === input.nodeId)) {
+    effects.push({ type: 'refused', code: 'not_member', message: `${input.user} is not a member of ${s.meta.name}`, leader: s.self })
+    return
+  }
+  const entry: LogEntry = {
+    term: s.term,
+    message: {
+      roomId: s.roomId,
+      seq: lastSeq(s) + 1,
+      user: input.user,
+      nodeId: input.nodeId,
+      text: input.text,
+      sentAt: input.now,
+      clientMsgId: input.clientMsgId,
+    },
+  }
+  appendLocal(s, [entry], config)
+  effects.push({ type: 'persist-entries', truncateAfter: null, entries: [entry] })
+  effects.push({ type: 'accepted', seq: entry.message.seq, duplicate: false })
+  for (const f of followers(s)) {
+    const p = s.progress.get(f)
+    // Pipelining: a follower that is in step gets the new entry now; one that lags is caught up by
+    // its acknowledgements (and by tick) instead of getting a gap it would refuse.
+    if (p && p.nextSeq === entry.message.seq && !s.dead.has(f)) sendAppend(s, f, config, effects, input.now)
+  }
+  advanceCommit(s, effects)
+}
+
+function appendLocal(s: ReplicaState, entries: LogEntry[], config: ReplicaConfig): void {
+  for (const e of entries) {
+    s.log.push(e)
+    remember(s, e, config)
+  }
+  if (s.log.length > config.logLimit) {
+    const drop = s.log.length - config.logLimit
+    const last = s.log[drop - 1]
+    s.floorSeq = last.message.seq
+    s.floorTerm = last.term
+    s.log.splice(0, drop)
+  }
+}
+
+function remember(s: ReplicaState, e: LogEntry, config: ReplicaConfig): void {
+  s.dedupe.set(dedupeKey(e.message.user, e.message.nodeId, e.message.clientMsgId), e.message.seq)
+  if (s.dedupe.size > config.dedupeLimit) {
+    const oldest = s.dedupe.keys().next().value
+    if (oldest !== undefined) s.dedupe.delete(oldest)
+  }
+}
+
+/** Drop entries after `seq` (a follower's uncommitted conflicting tail, or a re-stamped one). */
+function truncateAfter(s: ReplicaState, seq: number): void {
+  const keep = Math.max(0, seq - s.floorSeq)
+  for (const e of s.log.slice(keep)) {
+    const k = dedupeKey(e.message.user, e.message.nodeId, e.message.clientMsgId)
+    if (s.dedupe.get(k) === e.message.seq) s.dedupe.delete(k)
+  }
+  s.log.length = Math.min(s.log.length, keep)
+}
+
+function sendAppend(s: ReplicaState, to: string, config: ReplicaConfig, effects: ReplicaEffect[], now: number): void {
+  const p = s.progress.get(to)
+  if (!p) return
+  const last = lastSeq(s)
+  const prevSeq = p.nextSeq - 1
+  const prevTerm = termAt(s, prevSeq)
+  const metaBehind = p.metaTerm < s.meta.term || p.metaVersion < s.meta.version
+  p.lastSentAt = now
+  p.sentCommit = s.commitSeq
+  if (prevTerm === undefined && prevSeq < s.floorSeq) {
+    // Older than the in-memory tail: the driver reads the entries (and prevTerm) from the store.
+    const toSeq = Math.min(last, prevSeq + config.maxBatch)
+    effects.push({ type: 'send-stored', to, term: s.term, leader: s.self, prevSeq, toSeq, commitSeq: s.commitSeq })
+    p.nextSeq = toSeq + 1
+    if (metaBehind) effects.push({ type: 'send', to, message: appendMessage(s, toSeq, [], true) })
+    return
+  }
+  const entries: LogEntry[] = []
+  for (let seq = p.nextSeq; seq <= last && entries.length < config.maxBatch; seq++) entries.push(entryAt(s, seq)!)
+  effects.push({
+    type: 'send',
+    to,
+    message: {
+      type: 'append',
+      roomId: s.roomId,
+      term: s.term,
+      leader: s.self,
+      prevSeq,
+      prevTerm: prevTerm ?? 0,
+      entries,
+      commitSeq: s.commitSeq,
+      meta: metaBehind ? s.meta : null,
+    },
+  })
+  p.nextSeq = prevSeq + entries.length + 1
+}
+
+function appendMessage(s: ReplicaState, prevSeq: number, entries: LogEntry[], withMeta: boolean): ReplMessage {
+  return {
+    type: 'append',
+    roomId: s.roomId,
+    term: s.term,
+    leader: s.self,
+    prevSeq,
+    prevTerm: termAt(s, prevSeq) ?? 0,
+    entries,
+    commitSeq: s.commitSeq,
+    meta: withMeta ? s.meta : null,
+  }
+}
+
+/** Raft's commit rule: the highest seq stored on a majority, if it is of the current term. */
+function advanceCommit(s: ReplicaState, effects: ReplicaEffect[]): void {
+  const matches = s.meta.replicas.map((r) => (r === s.self ? lastSeq(s) : (s.progress.get(r)?.matchSeq ?? 0))).sort((a, b) => b - a)
+  const candidate = matches[majority(s.meta.replicas) - 1] ?? 0
+  if (candidate > s.commitSeq && termAt(s, candidate) === s.term) {
+    const from = s.commitSeq + 1
+    s.commitSeq = candidate
+    effects.push({ type: 'commit', fromSeq: from, toSeq: candidate })
+  }
+}
+
+function onAppendReply(s: ReplicaState, from: string, m: Extract<ReplMessage, { type: 'append-reply' }>, now: number, config: ReplicaConfig, effects: ReplicaEffect[]): void {
+  if (s.role !== 'leader' || m.term !== s.term) return
+  const p = s.progress.get(from)
+  if (!p) return
+  p.lastSentAt = now
+  // The follower adopts the room state before it checks the log, so a refusal acknowledges it too.
+  if (m.metaTerm > p.metaTerm || (m.metaTerm === p.metaTerm && m.metaVersion > p.metaVersion)) {
+    p.metaTerm = m.metaTerm
+    p.metaVersion = m.metaVersion
+  }
+  if (m.ok) {
+    if (m.matchSeq > p.matchSeq) p.matchSeq = m.matchSeq
+    if (p.nextSeq < p.matchSeq + 1) p.nextSeq = p.matchSeq + 1
+    advanceCommit(s, effects)
+    if (p.nextSeq <= lastSeq(s) && p.nextSeq === p.matchSeq + 1) sendAppend(s, from, config, effects, now)
+    if (s.transferTo === from) maybeSendTimeoutNow(s, from, now, config, effects)
+  } else {
+    // Log matching failed: `matchSeq` is the follower's hint (its last seq, or its commit point).
+    p.nextSeq = Math.max(1, Math.min(p.nextSeq - 1, m.matchSeq + 1))
+    p.matchSeq = Math.min(p.matchSeq, m.matchSeq)
+    sendAppend(s, from, config, effects, now)
+  }
+}
+
+function transferTarget(s: ReplicaState): string | null {
+  let best: string | null = null
+  let bestMatch = -1
+  for (const f of followers(s)) {
+    if (s.dead.has(f)) continue
+    const m = s.progress.get(f)?.matchSeq ?? 0
+    if (m > bestMatch) {
+      best = f
+      bestMatch = m
+    }
+  }
+  return best
+}
+
+/** Leadership transfer: once the target holds our whole log, tell it to start its election now. */
+function maybeSendTimeoutNow(s: ReplicaState, target: string, now: number, config: ReplicaConfig, effects: ReplicaEffect[]): void {
+  const p = s.progress.get(target)
+  if (!p) return
+  if (p.matchSeq >= lastSeq(s)) effects.push({ type: 'send', to: target, message: { type: 'timeout-now', roomId: s.roomId, term: s.term } })
+  else if (p.nextSeq > lastSeq(s)) {
+    // Everything is in flight already: the acknowledgement will bring us back here.
+  } else sendAppend(s, target, config, effects, now)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Every replica: messages, terms, votes
+
+function onMessage(s: ReplicaState, from: string, m: ReplMessage, now: number, config: ReplicaConfig, effects: ReplicaEffect[]): void {
+  if (m.roomId !== s.roomId) return
+  if (m.type === 'vote-request' && !m.transfer && m.term > s.term && s.leader !== null && s.leader !== from && !s.dead.has(s.leader) && s.role !== 'candidate') {
+    // Our administrator is alive as far as our failure detector knows: a replica that thinks
+    // otherwise (an asymmetric partition) must not depose it (Raft §6, disruptive servers).
+    s.deferredVote = { from, message: m }
+    effects.push({ type: 'send', to: from, message: { type: 'vote-reply', roomId: s.roomId, term: s.term, granted: false, leader: s.leader } })
+    return
+  }
+  if (m.term > s.term) {
+    const leader = m.type === 'append' ? m.leader : m.type === 'append-reply' || m.type === 'vote-reply' ? m.leader || null : null
+    stepDown(s, m.term, leader, effects, m.type === 'append' ? 'new administrator' : 'higher term')
+  }
+  switch (m.type) {
+    case 'append':
+      onAppend(s, from, m, now, config, effects)
+      return
+    case 'append-reply':
+      if (m.term > s.term) return
+      onAppendReply(s, from, m, now, config, effects)
+      return
+    case 'vote-request': {
+      if (m.term < s.term) {
+        // Fencing: a stale term is refused with the identity of the administrator we know.
+        effects.push({ type: 'send', to: from, message: { type: 'vote-reply', roomId: s.roomId, term: s.term, granted: false, leader: s.leader ?? '' } })
+        return
+      }
+      const complete = upToDate(s, m.lastTerm, m.lastSeq)
+      const grant = (s.votedFor === null || s.votedFor === m.candidate) && complete && s.meta.replicas.includes(m.candidate)
+      if (!complete && s.role === 'follower' && s.electionAt === null && s.meta.replicas.includes(s.self)) {
+        // The room is electing and the candidate lacks entries we hold: it cannot win our vote,
+        // and perhaps no one's, so we stand ourselves (after our rank's delay).
+        const rank = Math.max(0, s.meta.replicas.filter((r) => r !== m.candidate).indexOf(s.self))
+        s.electionAt = now + rank * config.electionStepMs
+      }
+      if (grant && s.votedFor !== m.candidate) {
+        s.votedFor = m.candidate
+        effects.push({ type: 'persist-term', term: s.term, votedFor: m.candidate })
+      }
+      if (grant && s.role === 'follower') {
+        // Should the candidate die before it wins, we stand ourselves (nobody else would notice:
+        // the failure detector only starts elections when the known administrator dies).
+        const rank = Math.max(0, s.meta.replicas.filter((r) => r !== m.candidate).indexOf(s.self))
+        s.electionAt = now + config.electionTimeoutMs + rank * config.electionStepMs
+        s.deferredVote = null
+      }
+      effects.push({ type: 'send', to: from, message: { type: 'vote-reply', roomId: s.roomId, term: s.term, granted: grant, leader: s.leader ?? '' } })
+      return
+    }
+    case 'vote-reply':
+      if (s.role !== 'candidate' || m.term !== s.term || !m.granted) return
+      s.votes.add(from)
+      if (s.votes.size >= majority(s.meta.replicas)) becomeLeader(s, now, config, effects, s.electionTransfer ? 'handover' : 'takeover')
+      return
+    case 'timeout-now':
+      if (m.term !== s.term || s.role !== 'follower' || from !== s.leader) return
+      startElection(s, now, 0, config, effects, true)
+      return
+  }
+}
+
+function onAppend(s: ReplicaState, from: string, m: Extract<ReplMessage, { type: 'append' }>, now: number, config: ReplicaConfig, effects: ReplicaEffect[]): void {
+  const matched = m.prevSeq + m.entries.length
+  if (m.prevSeq < s.floorSeq) {
+    // Entries older than our in-memory tail are committed (see newReplica): skip them.
+    const skip = s.floorSeq - m.prevSeq
+    m = { ...m, prevSeq: s.floorSeq, prevTerm: s.floorTerm, entries: m.entries.slice(skip) }
+  }
+  const reply = (ok: boolean, matchSeq: number) =>
+    effects.push({
+      type: 'send',
+      to: from,
+      message: { type: 'append-reply', roomId: s.roomId, term: s.term, ok, matchSeq, leader: s.leader ?? '', metaTerm: s.meta.term, metaVersion: s.meta.version },
+    })
+  if (m.term < s.term) {
+    // A deposed administrator (paused, partitioned): refuse, and say who administers the room now.
+    reply(false, lastSeq(s))
+    return
+  }
+  if (s.role !== 'follower' || s.leader !== m.leader) {
+    const was = s.leader
+    s.role = 'follower'
+    s.leader = m.leader
+    s.electionAt = null
+    s.votes.clear()
+    s.progress.clear()
+    s.transferTo = null
+    if (was !== m.leader) effects.push({ type: 'role', role: 'follower', term: s.term, leader: m.leader, reason: 'new administrator' })
+  }
+  s.electionAt = null
+  if (m.meta && (m.meta.term > s.meta.term || (m.meta.term === s.meta.term && m.meta.version > s.meta.version))) {
+    s.meta = { ...m.meta, replicas: [...m.meta.replicas], members: [...m.meta.members] }
+    effects.push({ type: 'persist-meta', meta: s.meta })
+  }
+  if (m.prevSeq < s.commitSeq) {
+    // Our committed entries are the committed entries of every legitimate administrator (leader
+    // completeness); one of them may carry another term on its side (the re-stamped last entry of
+    // an election), so they are not compared again: skip what the append repeats of them.
+    const skip = Math.min(m.entries.length, s.commitSeq - m.prevSeq)
+    m = { ...m, prevSeq: m.prevSeq + skip, prevTerm: skip > 0 ? m.entries[skip - 1].term : m.prevTerm, entries: m.entries.slice(skip) }
+  }
+  // Log matching (Raft §5.3): we must hold the entry before the new ones, with the same term; at
+  // our commit point any term matches (see above).
+  const have = m.prevSeq <= s.commitSeq ? m.prevTerm : termAt(s, m.prevSeq)
+  if (m.prevSeq > lastSeq(s)) {
+    reply(false, lastSeq(s))
+    return
+  }
+  if (have === undefined && m.prevSeq > s.floorSeq) {
+    reply(false, lastSeq(s))
+    return
+  }
+  if (have !== undefined && have !== m.prevTerm) {
+    // Our entry there is of another term: everything from there on was never committed by anyone
+    // (log matching); the administrator backs up to our commit point, which it shares with us.
+    reply(false, Math.min(s.commitSeq, m.prevSeq - 1))
+    return
+  }
+  let i = 0
+  // Skip entries we already hold with the same term (a repeated or overlapping append).
+  while (i < m.entries.length) {
+    const e = m.entries[i]
+    const t = termAt(s, e.message.seq)
+    if (t === undefined) break
+    if (t !== e.term) break
+    i++
+  }
+  const fresh = m.entries.slice(i)
+  if (fresh.length) {
+    const firstSeq = fresh[0].message.seq
+    let cut: number | null = null
+    if (firstSeq <= lastSeq(s)) {
+      cut = firstSeq - 1
+      if (cut < s.commitSeq) {
+        // Never drop a committed entry: a leader that asks for it is not following the protocol.
+        reply(false, s.commitSeq)
+        return
+      }
+      truncateAfter(s, cut)
+    }
+    appendLocal(s, fresh, config)
+    effects.push({ type: 'persist-entries', truncateAfter: cut, entries: fresh })
+  }
+  const newCommit = Math.min(m.commitSeq, matched)
+  if (newCommit > s.commitSeq) {
+    effects.push({ type: 'commit', fromSeq: s.commitSeq + 1, toSeq: newCommit })
+    s.commitSeq = newCommit
+  }
+  reply(true, matched)
+}
+
+function stepDown(s: ReplicaState, term: number, leader: string | null, effects: ReplicaEffect[], reason: string): void {
+  const was = s.role
+  s.term = term
+  s.votedFor = null
+  s.role = 'follower'
+  s.leader = leader
+  s.votes.clear()
+  s.progress.clear()
+  s.transferTo = null
+  s.quorum = true
+  s.electionAt = null
+  effects.push({ type: 'persist-term', term, votedFor: null })
+  if (was !== 'follower' || leader !== null) effects.push({ type: 'role', role: 'follower', term, leader, reason })
+}
+
+function startElection(s: ReplicaState, now: number, jitterMs: number, config: ReplicaConfig, effects: ReplicaEffect[], transfer: boolean): void {
+  s.term += 1
+  s.role = 'candidate'
+  s.leader = null
+  s.votedFor = s.self
+  s.votes = new Set([s.self])
+  s.electionTransfer = transfer
+  s.electionAt = now + config.electionTimeoutMs + jitterMs
+  effects.push({ type: 'persist-term', term: s.term, votedFor: s.self })
+  effects.push({ type: 'role', role: 'candidate', term: s.term, leader: null, reason: transfer ? 'handover' : 'administrator dead' })
+  if (s.votes.size >= majority(s.meta.replicas)) {
+    becomeLeader(s, now, config, effects, transfer ? 'handover' : 'takeover')
+    return
+  }
+  for (const r of s.meta.replicas) {
+    if (r === s.self) continue
+    effects.push({
+      type: 'send',
+      to: r,
+      message: { type: 'vote-request', roomId: s.roomId, term: s.term, candidate: s.self, lastSeq: lastSeq(s), lastTerm: lastTerm(s), transfer },
+    })
+  }
+}
+
+function becomeLeader(s: ReplicaState, now: number, config: ReplicaConfig, effects: ReplicaEffect[], reason: string): void {
+  s.role = 'leader'
+  s.leader = s.self
+  s.electionAt = null
+  s.votes.clear()
+  s.transferTo = null
+  effects.push({ type: 'role', role: 'leader', term: s.term, leader: s.self, reason })
+  // Re-stamp our last entry with our term (see the header): same message, same seq. It is
+  // Raft's no-op: it sits after everything we held when elected, so a replica that holds it holds
+  // all of that (log matching), and committing it by the ordinary rule commits the whole tail.
+  const last = lastSeq(s)
+  const keep = Math.max(s.commitSeq, s.floorSeq)
+  if (last > keep && lastTerm(s) !== s.term) {
+    const restamped = { term: s.term, message: s.log[s.log.length - 1].message }
+    truncateAfter(s, last - 1)
+    s.log.push(restamped)
+    s.dedupe.set(dedupeKey(restamped.message.user, restamped.message.nodeId, restamped.message.clientMsgId), last)
+    effects.push({ type: 'persist-entries', truncateAfter: last - 1, entries: [restamped] })
+  }
+  s.meta = { ...s.meta, term: s.term, version: 1 }
+  effects.push({ type: 'persist-meta', meta: s.meta })
+  s.progress.clear()
+  for (const f of followers(s)) s.progress.set(f, { nextSeq: Math.max(keep + 1, last), matchSeq: 0, lastSentAt: now, sentCommit: 0, metaVersion: 0, metaTerm: 0 })
+  s.quorum = hasQuorum(s)
+  if (!s.quorum) effects.push({ type: 'quorum', ok: false })
+  for (const f of followers(s)) if (!s.dead.has(f)) sendAppend(s, f, config, effects, now)
+  advanceCommit(s, effects)
+}
+
+function tick(s: ReplicaState, now: number, jitterMs: number, config: ReplicaConfig, effects: ReplicaEffect[]): void {
+  if (s.role === 'leader') {
+    for (const f of followers(s)) {
+      const p = s.progress.get(f)!
+      if (s.dead.has(f) || now - p.lastSentAt < config.resendMs) continue
+      if (p.matchSeq >= lastSeq(s) && p.metaTerm === s.meta.term && p.metaVersion >= s.meta.version && p.sentCommit >= s.commitSeq) {
+        continue
+      }
+      // Unacknowledged for resendMs: whatever was in flight was lost (a link broke); send again
+      // from what it acknowledged. Also carries the commit point to followers once traffic stops.
+      p.nextSeq = p.matchSeq + 1
+      sendAppend(s, f, config, effects, now)
+    }
+    return
+  }
+  if (s.electionAt !== null && now >= s.electionAt && s.meta.replicas.includes(s.self)) {
+    startElection(s, now, jitterMs, config, effects, s.role === 'candidate' ? s.electionTransfer : false)
+  }
+}

@@ -1,0 +1,650 @@
+// Tables of inputs and expected effects for main/core/room-replication.ts (docs/replication.md):
+// replication with log matching, the commit rule, elections with the up-to-date check, term fencing,
+// handover; then whole replica groups wired by an in-memory network, under seeded random schedules
+// of crashes, pauses and lost messages, checked against the safety invariants.
+import { describe, it, expect } from 'vitest'
+import {
+  newReplica,
+  startLeading,
+  stepReplica,
+  lastSeq,
+  lastTerm,
+  committedRange,
+  DEFAULT_REPLICA_CONFIG,
+  type LogEntry,
+  type ReplicaConfig,
+  type ReplicaEffect,
+  type ReplicaInput,
+  type ReplicaState,
+  type ReplicatedMeta,
+  type ReplMessage,
+} from '../../main/core/room-replication'
+
+const ROOM = 'r1'
+const CONFIG: ReplicaConfig = { ...DEFAULT_REPLICA_CONFIG, electionStepMs: 100, electionTimeoutMs: 1000, resendMs: 300 }
+const META: ReplicatedMeta = {
+  term: 0,
+  version: 0,
+  replicas: ['n1', 'n2', 'n3'],
+  name: 'design',
+  createdBy: 'ann',
+  createdAt: 0,
+  members: [
+    { user: 'ann', nodeId: 'n1' },
+    { user: 'bob', nodeId: 'n2' },
+  ],
+  frozen: false,
+}
+
+const entry = (term: number, seq: number, clientMsgId = `c${seq}`, user = 'ann', nodeId = 'n1'): LogEntry => ({
+  term,
+  message: { roomId: ROOM, seq, user, nodeId, text: `t${seq}`, sentAt: seq, clientMsgId },
+})
+const log = (...terms: number[]): LogEntry[] => terms.map((t, i) => entry(t, i + 1))
+
+function replica(self: string, init: Partial<Parameters<typeof newReplica>[0]> = {}): ReplicaState {
+  return newReplica({ roomId: ROOM, self, meta: META, ...init }, CONFIG)
+}
+const step = (s: ReplicaState, input: ReplicaInput) => stepReplica(s, input, CONFIG).effects
+const recv = (from: string, message: ReplMessage, now = 0): ReplicaInput => ({ type: 'message', from, message, now })
+const propose = (clientMsgId: string, user = 'ann', nodeId = 'n1', now = 10): ReplicaInput => ({ type: 'propose', user, nodeId, text: `text ${clientMsgId}`, clientMsgId, now })
+const append = (o: Partial<Extract<ReplMessage, { type: 'append' }>>): Extract<ReplMessage, { type: 'append' }> => ({
+  type: 'append',
+  roomId: ROOM,
+  term: 1,
+  leader: 'n1',
+  prevSeq: 0,
+  prevTerm: 0,
+  entries: [],
+  commitSeq: 0,
+  meta: null,
+  ...o,
+})
+const voteReq = (o: Partial<Extract<ReplMessage, { type: 'vote-request' }>>): ReplMessage => ({
+  type: 'vote-request',
+  roomId: ROOM,
+  term: 2,
+  candidate: 'n2',
+  lastSeq: 0,
+  lastTerm: 0,
+  transfer: false,
+  ...o,
+})
+const sends = (effects: ReplicaEffect[]) => effects.filter((e) => e.type === 'send').map((e) => e as Extract<ReplicaEffect, { type: 'send' }>)
+const replyOf = (effects: ReplicaEffect[]) => {
+  const r = sends(effects).map((e) => e.message)
+  expect(r).toHaveLength(1)
+  return r[0]
+}
+
+/** A leader n1 of term 1 whose followers are in step (all appends acknowledged). */
+function leader(): ReplicaState {
+  const s = replica('n1')
+  startLeading(s, 0, CONFIG)
+  return s
+}
+function ack(s: ReplicaState, from: string, matchSeq: number, ok = true, term = s.term): ReplicaEffect[] {
+  return step(s, recv(from, { type: 'append-reply', roomId: ROOM, term, ok, matchSeq, leader: ok ? s.self : '', metaTerm: s.meta.term, metaVersion: s.meta.version }))
+}
+
+describe('the administrator replicates and commits on a majority', () => {
+  it('a new room: term 1, leader, empty appends carry the room state to both followers', () => {
+    const s = replica('n1')
+    const { effects } = startLeading(s, 0, CONFIG)
+    expect(effects.map((e) => e.type)).toEqual(['persist-term', 'role', 'persist-meta', 'send', 'send'])
+    expect(effects[0]).toEqual({ type: 'persist-term', term: 1, votedFor: 'n1' })
+    expect(sends(effects).map((e) => [e.to, e.message.type, (e.message as { meta: unknown }).meta !== null])).toEqual([
+      ['n2', 'append', true],
+      ['n3', 'append', true],
+    ])
+  })
+
+  const rows: { name: string; before: (s: ReplicaState) => void; input: ReplicaInput; expected: (ReplicaEffect | string)[] }[] = [
+    {
+      name: 'a send is stored, accepted, and sent to both followers; not committed yet',
+      before: () => {},
+      input: propose('a'),
+      expected: ['persist-entries', { type: 'accepted', seq: 1, duplicate: false }, 'send', 'send'],
+    },
+    {
+      name: 'a resend of the same clientMsgId: same seq, nothing stored or sent',
+      before: (s) => step(s, propose('a')),
+      input: propose('a'),
+      expected: [{ type: 'accepted', seq: 1, duplicate: true }],
+    },
+    {
+      name: 'the same clientMsgId from another member is another message',
+      before: (s) => step(s, propose('a')),
+      input: propose('a', 'bob', 'n2'),
+      expected: ['persist-entries', { type: 'accepted', seq: 2, duplicate: false }, 'send', 'send'],
+    },
+    {
+      name: 'a non-member is refused',
+      before: () => {},
+      input: propose('a', 'eve', 'n3'),
+      expected: [{ type: 'refused', code: 'not_member', message: expect.any(String), leader: 'n1' } as unknown as ReplicaEffect],
+    },
+    {
+      name: 'a frozen room (deletion being decided) is busy',
+      before: (s) => step(s, { type: 'set-meta', meta: { ...s.meta, frozen: true } }),
+      input: propose('a'),
+      expected: [{ type: 'refused', code: 'room_busy', message: expect.any(String), leader: 'n1' } as unknown as ReplicaEffect],
+    },
+    {
+      name: 'both followers dead: the administrator stops accepting sends (fencing)',
+      before: (s) => {
+        expect(step(s, { type: 'peer-dead', peer: 'n2', now: 1, jitterMs: 0 })).toEqual([])
+        expect(step(s, { type: 'peer-dead', peer: 'n3', now: 1, jitterMs: 0 })).toEqual([{ type: 'quorum', ok: false }])
+      },
+      input: propose('a'),
+      expected: [{ type: 'refused', code: 'room_unavailable', message: expect.any(String), leader: null } as unknown as ReplicaEffect],
+    },
+    {
+      name: 'one follower dead: a majority is still reachable',
+      before: (s) => step(s, { type: 'peer-dead', peer: 'n3', now: 1, jitterMs: 0 }),
+      input: propose('a'),
+      expected: ['persist-entries', { type: 'accepted', seq: 1, duplicate: false }, 'send'],
+    },
+  ]
+  for (const row of rows) {
+    it(row.name, () => {
+      const s = leader()
+      row.before(s)
+      const effects = step(s, row.input)
+      expect(effects.map((e, i) => (typeof row.expected[i] === 'string' ? e.type : e))).toEqual(row.expected)
+    })
+  }
+
+  it('commit needs a majority: one follower acknowledgement commits in a group of 3', () => {
+    const s = leader()
+    step(s, propose('a'))
+    step(s, propose('b'))
+    expect(s.commitSeq).toBe(0)
+    expect(ack(s, 'n2', 1)).toEqual([{ type: 'commit', fromSeq: 1, toSeq: 1 }])
+    expect(ack(s, 'n3', 2)).toEqual([{ type: 'commit', fromSeq: 2, toSeq: 2 }])
+    expect(ack(s, 'n2', 2)).toEqual([])
+    expect(s.commitSeq).toBe(2)
+  })
+
+  it('a group of 5 needs two follower acknowledgements', () => {
+    const s = newReplica({ roomId: ROOM, self: 'n1', meta: { ...META, replicas: ['n1', 'n2', 'n3', 'n4', 'n5'] } }, CONFIG)
+    startLeading(s, 0, CONFIG)
+    step(s, propose('a'))
+    expect(ack(s, 'n2', 1)).toEqual([])
+    expect(ack(s, 'n5', 1)).toEqual([{ type: 'commit', fromSeq: 1, toSeq: 1 }])
+  })
+
+  it('a group of 1 (a cluster of one node) commits at once', () => {
+    const s = newReplica({ roomId: ROOM, self: 'n1', meta: { ...META, replicas: ['n1'] } }, CONFIG)
+    startLeading(s, 0, CONFIG)
+    expect(step(s, propose('a')).map((e) => e.type)).toEqual(['persist-entries', 'accepted', 'commit'])
+  })
+
+  it('a follower that refuses (log mismatch) is sent older entries, from its hint', () => {
+    const s = leader()
+    for (const c of ['a', 'b', 'c']) step(s, propose(c))
+    const effects = ack(s, 'n2', 1, false)
+    const m = replyOf(effects) as Extract<ReplMessage, { type: 'append' }>
+    expect([m.prevSeq, m.prevTerm, m.entries.map((e) => e.message.seq)]).toEqual([1, 1, [2, 3]])
+  })
+
+  it('a follower silent for resendMs gets what it has not acknowledged again, with the commit point', () => {
+    const s = leader()
+    step(s, propose('a'))
+    ack(s, 'n2', 1)
+    expect(step(s, { type: 'tick', now: 100, jitterMs: 0 })).toEqual([])
+    const effects = step(s, { type: 'tick', now: 400, jitterMs: 0 })
+    const to = sends(effects).map((e) => [e.to, (e.message as Extract<ReplMessage, { type: 'append' }>).entries.length, (e.message as Extract<ReplMessage, { type: 'append' }>).commitSeq])
+    // n2 is in step but has not heard the commit point; n3 never acknowledged entry 1.
+    expect(to).toEqual([
+      ['n2', 0, 1],
+      ['n3', 1, 1],
+    ])
+  })
+
+  it('entries older than the in-memory tail are read from the store (send-stored)', () => {
+    const small = { ...CONFIG, logLimit: 2 }
+    const s = newReplica({ roomId: ROOM, self: 'n1', meta: META }, small)
+    startLeading(s, 0, small)
+    for (const c of ['a', 'b', 'c', 'd']) stepReplica(s, propose(c), small)
+    const { effects } = stepReplica(s, recv('n2', { type: 'append-reply', roomId: ROOM, term: 1, ok: false, matchSeq: 0, leader: '', metaTerm: 1, metaVersion: 1 }), small)
+    expect(effects).toEqual([{ type: 'send-stored', to: 'n2', term: 1, leader: 'n1', prevSeq: 0, toSeq: 4, commitSeq: 0 }])
+  })
+})
+
+describe('a follower applies the log-matching rule', () => {
+  const rows: { name: string; log: LogEntry[]; commitSeq?: number; term?: number; msg: Extract<ReplMessage, { type: 'append' }>; persist: ReplicaEffect[]; reply: { ok: boolean; matchSeq: number }; after: number[] }[] = [
+    {
+      name: 'an empty follower takes the first entries',
+      log: [],
+      msg: append({ entries: log(1, 1) }),
+      persist: [{ type: 'persist-entries', truncateAfter: null, entries: log(1, 1) }],
+      reply: { ok: true, matchSeq: 2 },
+      after: [1, 1],
+    },
+    {
+      name: 'entries it holds already (a repeated append) are not stored twice',
+      log: log(1, 1),
+      msg: append({ entries: log(1, 1) }),
+      persist: [],
+      reply: { ok: true, matchSeq: 2 },
+      after: [1, 1],
+    },
+    {
+      name: 'a gap (prevSeq beyond its log) is refused with its last seq',
+      log: log(1),
+      msg: append({ prevSeq: 3, prevTerm: 1, entries: [entry(1, 4)] }),
+      persist: [],
+      reply: { ok: false, matchSeq: 1 },
+      after: [1],
+    },
+    {
+      name: 'prevTerm differs: refused, hint = its commit point',
+      log: log(1, 1, 1),
+      commitSeq: 1,
+      term: 2,
+      msg: append({ term: 3, leader: 'n3', prevSeq: 3, prevTerm: 2, entries: [] }),
+      persist: [],
+      reply: { ok: false, matchSeq: 1 },
+      after: [1, 1, 1],
+    },
+    {
+      name: 'an uncommitted conflicting tail is cut and replaced',
+      log: log(1, 1, 1),
+      commitSeq: 1,
+      msg: append({ term: 2, leader: 'n2', prevSeq: 1, prevTerm: 1, entries: [entry(2, 2, 'x'), entry(2, 3, 'y'), entry(2, 4, 'z')] }),
+      persist: [{ type: 'persist-entries', truncateAfter: 1, entries: [entry(2, 2, 'x'), entry(2, 3, 'y'), entry(2, 4, 'z')] }],
+      reply: { ok: true, matchSeq: 4 },
+      after: [1, 2, 2, 2],
+    },
+    {
+      name: 'committed entries are kept as they are, even under another term (a re-stamped entry)',
+      log: log(1, 1, 1),
+      commitSeq: 3,
+      msg: append({ term: 2, leader: 'n2', prevSeq: 2, prevTerm: 1, entries: [entry(2, 3), entry(2, 4)] }),
+      persist: [{ type: 'persist-entries', truncateAfter: null, entries: [entry(2, 4)] }],
+      reply: { ok: true, matchSeq: 4 },
+      after: [1, 1, 1, 2],
+    },
+    {
+      name: 'an append at or below the commit point matches whatever its prevTerm',
+      log: log(1, 1, 1),
+      commitSeq: 2,
+      msg: append({ term: 2, leader: 'n2', prevSeq: 2, prevTerm: 2, entries: [entry(2, 3)] }),
+      persist: [{ type: 'persist-entries', truncateAfter: 2, entries: [entry(2, 3)] }],
+      reply: { ok: true, matchSeq: 3 },
+      after: [1, 1, 2],
+    },
+  ]
+  for (const row of rows) {
+    it(row.name, () => {
+      const s = replica('n2', { entries: row.log, commitSeq: row.commitSeq ?? 0, term: row.term ?? 1 })
+      const effects = step(s, recv(row.msg.leader, row.msg))
+      expect(effects.filter((e) => e.type === 'persist-entries')).toEqual(row.persist)
+      const r = replyOf(effects) as Extract<ReplMessage, { type: 'append-reply' }>
+      expect({ ok: r.ok, matchSeq: r.matchSeq }).toEqual(row.reply)
+      expect(s.log.map((e) => e.term)).toEqual(row.after)
+    })
+  }
+
+  it('the commit point follows the leader, but never past what matched', () => {
+    const s = replica('n2', { term: 1 })
+    expect(step(s, recv('n1', append({ entries: log(1, 1), commitSeq: 5 }))).filter((e) => e.type === 'commit')).toEqual([{ type: 'commit', fromSeq: 1, toSeq: 2 }])
+    expect(s.commitSeq).toBe(2)
+  })
+
+  it('resend deduplication travels in the log: the follower knows every clientMsgId', () => {
+    const s = replica('n2', { term: 1 })
+    step(s, recv('n1', append({ entries: [entry(1, 1, 'hello')] })))
+    expect(s.dedupe.get('n1\u0000ann\u0000hello')).toBe(1)
+  })
+
+  it('membership and deletion state are adopted from the administrator (higher term, version)', () => {
+    const s = replica('n2', { term: 1 })
+    const meta = { ...META, term: 1, version: 3, frozen: true, members: [{ user: 'zed', nodeId: 'n3' }] }
+    const effects = step(s, recv('n1', append({ meta })))
+    expect(effects.filter((e) => e.type === 'persist-meta')).toEqual([{ type: 'persist-meta', meta }])
+    expect(step(s, recv('n1', append({ meta: { ...meta, version: 2, frozen: false } }))).filter((e) => e.type === 'persist-meta')).toEqual([])
+    expect(s.meta.frozen).toBe(true)
+  })
+})
+
+describe('term fencing', () => {
+  it('an append of a stale term is refused with the current term and administrator', () => {
+    const s = replica('n2', { term: 3 })
+    step(s, recv('n3', append({ term: 3, leader: 'n3' })))
+    const r = replyOf(step(s, recv('n1', append({ term: 2, entries: log(2) })))) as Extract<ReplMessage, { type: 'append-reply' }>
+    expect(r).toMatchObject({ type: 'append-reply', ok: false, term: 3, leader: 'n3' })
+    expect(s.log).toEqual([])
+  })
+
+  it('a deposed administrator learns the higher term from a refusal, steps down, and follows the new one', () => {
+    const s = leader()
+    step(s, propose('a'))
+    const effects = step(s, recv('n2', { type: 'append-reply', roomId: ROOM, term: 2, ok: false, matchSeq: 0, leader: 'n3', metaTerm: 2, metaVersion: 1 }))
+    expect(effects).toEqual([
+      { type: 'persist-term', term: 2, votedFor: null },
+      { type: 'role', role: 'follower', term: 2, leader: 'n3', reason: 'higher term' },
+    ])
+    expect(step(s, propose('b'))).toEqual([{ type: 'refused', code: 'room_unavailable', message: expect.any(String), leader: 'n3' }])
+  })
+
+  it('a returning old administrator drops its uncommitted tail and catches up as a replica', () => {
+    const s = leader()
+    step(s, propose('a'))
+    ack(s, 'n2', 1)
+    step(s, propose('lost')) // seq 2 of term 1, never acknowledged by anyone
+    const effects = step(s, recv('n2', append({ term: 2, leader: 'n2', prevSeq: 1, prevTerm: 1, entries: [entry(2, 2, 'b', 'bob', 'n2')], commitSeq: 2 })))
+    expect(effects.map((e) => e.type)).toEqual(['persist-term', 'role', 'persist-entries', 'commit', 'send'])
+    expect(effects[2]).toEqual({ type: 'persist-entries', truncateAfter: 1, entries: [entry(2, 2, 'b', 'bob', 'n2')] })
+    expect(s.role).toBe('follower')
+    expect(s.log.map((e) => e.message.clientMsgId)).toEqual(['a', 'b'])
+    expect(s.dedupe.has('n1\u0000ann\u0000lost')).toBe(false)
+  })
+})
+
+describe('elections', () => {
+  const grantRows: { name: string; mine: LogEntry[]; cand: { lastTerm: number; lastSeq: number }; granted: boolean }[] = [
+    { name: 'equal logs', mine: log(1, 1), cand: { lastTerm: 1, lastSeq: 2 }, granted: true },
+    { name: 'candidate longer, same last term', mine: log(1, 1), cand: { lastTerm: 1, lastSeq: 3 }, granted: true },
+    { name: 'candidate shorter, same last term', mine: log(1, 1), cand: { lastTerm: 1, lastSeq: 1 }, granted: false },
+    { name: 'candidate shorter but higher last term', mine: log(1, 1, 1), cand: { lastTerm: 2, lastSeq: 2 }, granted: true },
+    { name: 'candidate longer but lower last term', mine: log(1, 2), cand: { lastTerm: 1, lastSeq: 9 }, granted: false },
+    { name: 'both empty', mine: [], cand: { lastTerm: 0, lastSeq: 0 }, granted: true },
+  ]
+  for (const row of grantRows) {
+    it(`vote with the up-to-date check: ${row.name} -> ${row.granted ? 'granted' : 'refused'}`, () => {
+      const s = replica('n3', { entries: row.mine, term: 1 })
+      const effects = step(s, recv('n2', voteReq({ ...row.cand })))
+      const r = replyOf(effects) as Extract<ReplMessage, { type: 'vote-reply' }>
+      expect([r.term, r.granted]).toEqual([2, row.granted])
+      // A granted vote is durable before the reply leaves.
+      if (row.granted) expect(effects.map((e) => e.type)).toEqual(['persist-term', 'persist-term', 'send'])
+    })
+  }
+
+  it('one vote per term: a second candidate of the same term is refused', () => {
+    const s = replica('n3', { term: 1 })
+    expect((replyOf(step(s, recv('n2', voteReq({})))) as { granted: boolean }).granted).toBe(true)
+    expect((replyOf(step(s, recv('n1', voteReq({ candidate: 'n1' })))) as { granted: boolean }).granted).toBe(false)
+    expect((replyOf(step(s, recv('n2', voteReq({})))) as { granted: boolean }).granted).toBe(true)
+  })
+
+  it('a stale vote request is refused with the current administrator', () => {
+    const s = replica('n3', { term: 4 })
+    step(s, recv('n1', append({ term: 4 })))
+    expect(replyOf(step(s, recv('n2', voteReq({ term: 3 }))))).toEqual({ type: 'vote-reply', roomId: ROOM, term: 4, granted: false, leader: 'n1' })
+  })
+
+  it('a vote while our administrator is alive is refused, then granted when our detector declares it dead', () => {
+    const s = replica('n3', { term: 1 })
+    step(s, recv('n1', append({})))
+    expect(replyOf(step(s, recv('n2', voteReq({}))))).toMatchObject({ granted: false, term: 1 })
+    const effects = step(s, { type: 'peer-dead', peer: 'n1', now: 5, jitterMs: 0 })
+    expect(sends(effects).map((e) => e.message)).toEqual([{ type: 'vote-reply', roomId: ROOM, term: 2, granted: true, leader: '' }])
+    expect(s.votedFor).toBe('n2')
+  })
+
+  it('a handover vote (transfer) is granted although the administrator is alive', () => {
+    const s = replica('n3', { term: 1 })
+    step(s, recv('n1', append({})))
+    expect(replyOf(step(s, recv('n2', voteReq({ transfer: true }))))).toMatchObject({ granted: true, term: 2 })
+  })
+
+  it('the death of the administrator starts a ranked, jittered candidacy', () => {
+    const n2 = replica('n2', { term: 1 })
+    const n3 = replica('n3', { term: 1 })
+    for (const s of [n2, n3]) step(s, recv('n1', append({})))
+    step(n2, { type: 'peer-dead', peer: 'n1', now: 1000, jitterMs: 7 })
+    step(n3, { type: 'peer-dead', peer: 'n1', now: 1000, jitterMs: 7 })
+    expect([n2.electionAt, n3.electionAt]).toEqual([1007, 1107])
+    expect(step(n2, { type: 'tick', now: 1006, jitterMs: 0 })).toEqual([])
+    const effects = step(n2, { type: 'tick', now: 1007, jitterMs: 0 })
+    expect(effects).toEqual([
+      { type: 'persist-term', term: 2, votedFor: 'n2' },
+      { type: 'role', role: 'candidate', term: 2, leader: null, reason: 'administrator dead' },
+      { type: 'send', to: 'n1', message: { type: 'vote-request', roomId: ROOM, term: 2, candidate: 'n2', lastSeq: 0, lastTerm: 0, transfer: false } },
+      { type: 'send', to: 'n3', message: { type: 'vote-request', roomId: ROOM, term: 2, candidate: 'n2', lastSeq: 0, lastTerm: 0, transfer: false } },
+    ])
+  })
+
+  it('the death of a follower starts nothing', () => {
+    const n2 = replica('n2', { term: 1 })
+    step(n2, recv('n1', append({})))
+    expect(step(n2, { type: 'peer-dead', peer: 'n3', now: 1000, jitterMs: 0 })).toEqual([])
+    expect(n2.electionAt).toBeNull()
+  })
+
+  it('the winner re-stamps its last entry and commits the previous term tail once a follower has it', () => {
+    const n2 = replica('n2', { term: 1, entries: log(1, 1, 1), commitSeq: 1 })
+    step(n2, recv('n1', append({ commitSeq: 1, prevSeq: 3, prevTerm: 1 })))
+    step(n2, { type: 'peer-dead', peer: 'n1', now: 0, jitterMs: 0 })
+    step(n2, { type: 'tick', now: 0, jitterMs: 0 })
+    const effects = step(n2, recv('n3', { type: 'vote-reply', roomId: ROOM, term: 2, granted: true, leader: '' }))
+    expect(effects.slice(0, 3)).toEqual([
+      { type: 'role', role: 'leader', term: 2, leader: 'n2', reason: 'takeover' },
+      { type: 'persist-entries', truncateAfter: 2, entries: [entry(2, 3)] },
+      { type: 'persist-meta', meta: expect.objectContaining({ term: 2, version: 1 }) },
+    ])
+    const toN3 = sends(effects).find((e) => e.to === 'n3')!.message as Extract<ReplMessage, { type: 'append' }>
+    expect([toN3.prevSeq, toN3.prevTerm, toN3.entries.map((e) => [e.term, e.message.seq])]).toEqual([2, 1, [[2, 3]]])
+    expect(ack(n2, 'n3', 3)).toEqual([{ type: 'commit', fromSeq: 2, toSeq: 3 }])
+    // seq continues with no gap and no reuse.
+    expect(step(n2, propose('next', 'bob', 'n2'))).toContainEqual({ type: 'accepted', seq: 4, duplicate: false })
+  })
+
+  it('a candidate without a majority by its timeout stands again at a higher term', () => {
+    const n2 = replica('n2', { term: 1 })
+    step(n2, recv('n1', append({})))
+    step(n2, { type: 'peer-dead', peer: 'n1', now: 0, jitterMs: 0 })
+    step(n2, { type: 'tick', now: 0, jitterMs: 0 })
+    expect(n2.electionAt).toBe(1000)
+    expect(step(n2, { type: 'tick', now: 999, jitterMs: 0 })).toEqual([])
+    expect(step(n2, { type: 'tick', now: 1000, jitterMs: 3 })[0]).toEqual({ type: 'persist-term', term: 3, votedFor: 'n2' })
+  })
+
+  it('graceful handover: the most up-to-date follower gets timeout-now and wins a transfer election', () => {
+    const s = leader()
+    step(s, propose('a'))
+    ack(s, 'n2', 0)
+    ack(s, 'n3', 1)
+    expect(step(s, { type: 'transfer', now: 5 })).toEqual([{ type: 'send', to: 'n3', message: { type: 'timeout-now', roomId: ROOM, term: 1 } }])
+    // No new sends while the room changes hands (the sender's node retries at the new administrator).
+    expect(step(s, propose('b'))).toEqual([{ type: 'refused', code: 'room_unavailable', message: expect.any(String), leader: 'n3' }])
+    const n3 = replica('n3', { term: 1, entries: log(1) })
+    step(n3, recv('n1', append({ prevSeq: 1, prevTerm: 1 })))
+    const effects = step(n3, recv('n1', { type: 'timeout-now', roomId: ROOM, term: 1 }))
+    expect(sends(effects).map((e) => e.message)).toContainEqual({ type: 'vote-request', roomId: ROOM, term: 2, candidate: 'n3', lastSeq: 1, lastTerm: 1, transfer: true })
+  })
+
+  it('handover waits for the target to hold the whole log', () => {
+    const s = leader()
+    step(s, propose('a'))
+    step(s, propose('b'))
+    ack(s, 'n2', 1)
+    ack(s, 'n3', 0)
+    const effects = step(s, { type: 'transfer', now: 5 })
+    expect(effects).toEqual([])
+    expect(ack(s, 'n2', 2)).toContainEqual({ type: 'send', to: 'n2', message: { type: 'timeout-now', roomId: ROOM, term: 1 } })
+  })
+})
+
+// ---------------------------------------------------------------------------------------------
+// Whole groups under random schedules: a tiny deterministic simulation of three (or five) replicas.
+
+function prng(seed: number): () => number {
+  let x = seed >>> 0 || 1
+  return () => {
+    x ^= x << 13
+    x ^= x >>> 17
+    x ^= x << 5
+    return (x >>> 0) / 0x100000000
+  }
+}
+
+interface SimNode {
+  id: string
+  s: ReplicaState
+  /** The durable log as the store holds it (persist effects applied). */
+  disk: LogEntry[]
+  up: boolean
+}
+
+function simulate(seed: number, replicas: string[], steps: number) {
+  const rnd = prng(seed)
+  const meta = { ...META, replicas, members: replicas.map((r) => ({ user: `u-${r}`, nodeId: r })) }
+  const nodes = new Map<string, SimNode>()
+  const net: { from: string; to: string; m: ReplMessage }[] = []
+  const leadersByTerm = new Map<number, string>()
+  /** Messages acknowledged to a sender (committed at the administrator that accepted them). */
+  const acked = new Map<number, string>()
+  const pendingAck = new Map<string, { seq: number; clientMsgId: string }[]>()
+  let now = 0
+  let sent = 0
+
+  const apply = (n: SimNode, effects: ReplicaEffect[]) => {
+    for (const e of effects) {
+      if (e.type === 'persist-entries') {
+        if (e.truncateAfter !== null) n.disk = n.disk.filter((x) => x.message.seq <= e.truncateAfter!)
+        const at = n.disk.length ? n.disk[n.disk.length - 1].message.seq : 0
+        if (e.entries.length && at !== e.entries[0].message.seq - 1) expect.fail(`${n.id}: appending seq ${e.entries[0].message.seq} after ${at}`)
+        n.disk.push(...e.entries)
+      } else if (e.type === 'send') net.push({ from: n.id, to: e.to, m: e.message })
+      else if (e.type === 'role' && e.role === 'leader') {
+        const prev = leadersByTerm.get(e.term)
+        if (prev !== undefined && prev !== n.id) expect.fail(`two administrators in term ${e.term}: ${prev} and ${n.id}`)
+        leadersByTerm.set(e.term, n.id)
+      } else if (e.type === 'accepted') {
+        const q = pendingAck.get(n.id) ?? []
+        q.push({ seq: e.seq, clientMsgId: '' })
+        pendingAck.set(n.id, q)
+      } else if (e.type === 'commit' && n.s.role === 'leader') {
+        const q = pendingAck.get(n.id) ?? []
+        for (const p of q.filter((x) => x.seq <= e.toSeq)) {
+          const committed = n.disk.find((x) => x.message.seq === p.seq)!
+          const prev = acked.get(p.seq)
+          if (prev !== undefined && prev !== committed.message.clientMsgId) expect.fail(`seq ${p.seq} acknowledged twice with different messages`)
+          acked.set(p.seq, committed.message.clientMsgId)
+        }
+        pendingAck.set(n.id, q.filter((x) => x.seq > e.toSeq))
+      } else if (e.type === 'send-stored') {
+        const entries = n.disk.filter((x) => x.message.seq > e.prevSeq && x.message.seq <= e.toSeq)
+        const prevTerm = n.disk.find((x) => x.message.seq === e.prevSeq)?.term ?? 0
+        net.push({ from: n.id, to: e.to, m: { type: 'append', roomId: ROOM, term: e.term, leader: e.leader, prevSeq: e.prevSeq, prevTerm, entries, commitSeq: e.commitSeq, meta: null } })
+      }
+    }
+  }
+  const restart = (id: string) => {
+    const n = nodes.get(id)!
+    const s = newReplica({ roomId: ROOM, self: id, meta, term: n.s.term, votedFor: n.s.votedFor, entries: n.disk, commitSeq: 0 }, { ...CONFIG, logLimit: 20 })
+    n.s = s
+    n.up = true
+    pendingAck.delete(id)
+  }
+  // The followers learnt the room (term 1, administrator n1) from its creation.
+  for (const id of replicas) nodes.set(id, { id, s: newReplica({ roomId: ROOM, self: id, meta, term: id === replicas[0] ? 0 : 1, leader: replicas[0] }, { ...CONFIG, logLimit: 20 }), disk: [], up: true })
+  apply(nodes.get(replicas[0])!, startLeading(nodes.get(replicas[0])!.s, 0, { ...CONFIG, logLimit: 20 }).effects)
+  const cfg = { ...CONFIG, logLimit: 20 }
+  const deadFor = (observer: string, peer: string) => {
+    const o = nodes.get(observer)!
+    if (!o.up) return
+    apply(o, stepReplica(o.s, { type: 'peer-dead', peer, now, jitterMs: Math.floor(rnd() * 50) }, cfg).effects)
+  }
+
+  for (let i = 0; i < steps; i++) {
+    now += 10
+    const r = rnd()
+    const upNodes = [...nodes.values()].filter((n) => n.up)
+    if (r < 0.35 && net.length) {
+      // Deliver (or lose, 5%) a message, picked at random among the in-flight ones per link order.
+      const k = Math.floor(rnd() * net.length)
+      const { from, to, m } = net.splice(k, 1)[0]
+      const dst = nodes.get(to)!
+      if (dst.up && nodes.get(from)!.up && rnd() > 0.05) apply(dst, stepReplica(dst.s, { type: 'message', from, message: m, now }, cfg).effects)
+    } else if (r < 0.6) {
+      const n = upNodes[Math.floor(rnd() * upNodes.length)]
+      if (n?.s.role === 'leader') {
+        const member = `u-${n.id}`
+        apply(n, stepReplica(n.s, { type: 'propose', user: member, nodeId: n.id, text: 'x', clientMsgId: `m${sent++}`, now }, cfg).effects)
+      }
+    } else if (r < 0.9) {
+      for (const n of upNodes) apply(n, stepReplica(n.s, { type: 'tick', now, jitterMs: Math.floor(rnd() * 50) }, cfg).effects)
+    } else if (r < 0.95) {
+      // Crash a node (at most a minority down at once); everyone's detector says so.
+      const down = [...nodes.values()].filter((n) => !n.up).length
+      const n = upNodes[Math.floor(rnd() * upNodes.length)]
+      if (n && down + 1 < replicas.length / 2) {
+        n.up = false
+        for (const o of nodes.values()) if (o.id !== n.id) deadFor(o.id, n.id)
+      }
+    } else {
+      const n = [...nodes.values()].find((x) => !x.up)
+      if (n) {
+        restart(n.id)
+        for (const o of nodes.values()) if (o.id !== n.id && o.up) apply(o, stepReplica(o.s, { type: 'peer-alive', peer: n.id, now }, cfg).effects)
+        for (const o of nodes.values()) if (o.id !== n.id && !o.up) deadFor(n.id, o.id)
+      }
+    }
+    // Invariant: committed prefixes agree on every node (log matching + commit rule).
+    const committed = [...nodes.values()].map((n) => n.disk.slice(0, n.s.commitSeq).map((e) => e.message.clientMsgId))
+    // (Plain comparisons: this runs at every step, and expect() per element is slow.)
+    for (const a of committed) for (const b of committed) for (let j = 0; j < Math.min(a.length, b.length); j++) if (a[j] !== b[j]) expect.fail(`seed ${seed}: committed seq ${j + 1} differs: ${a[j]} vs ${b[j]}`)
+  }
+  // Heal: everyone up, every message delivered, ticks until quiet.
+  for (const n of nodes.values()) if (!n.up) restart(n.id)
+  for (const o of nodes.values()) for (const p of nodes.values()) if (o !== p) apply(o, stepReplica(o.s, { type: 'peer-alive', peer: p.id, now }, cfg).effects)
+  const hasLeader = () => [...nodes.values()].some((n) => n.s.role === 'leader' && n.s.term === Math.max(...[...nodes.values()].map((x) => x.s.term)))
+  for (let round = 0; round < 400; round++) {
+    now += 100
+    for (let k = 0; net.length; k++) {
+      if (k > 100_000) {
+        const brief = (m: ReplMessage) => (m.type === 'append' ? { ...m, entries: m.entries.map((e) => [e.message.seq, e.term]), meta: null } : m)
+        const st = [...nodes.values()].map((n) => ({ id: n.id, role: n.s.role, term: n.s.term, floor: [n.s.floorSeq, n.s.floorTerm], commit: n.s.commitSeq, log: n.s.log.map((e) => `${e.message.seq}:${e.term}`).join(' '), disk: n.disk.length }))
+        throw new Error(`seed ${seed}: messages never stop: ${JSON.stringify(net.slice(0, 3).map((x) => ({ ...x, m: brief(x.m) })))} ${JSON.stringify(st, null, 1)}`)
+      }
+      const { from, to, m } = net.shift()!
+      const dst = nodes.get(to)!
+      apply(dst, stepReplica(dst.s, { type: 'message', from, message: m, now }, cfg).effects)
+    }
+    if (!hasLeader() && round % 20 === 10) {
+      // No administrator after healing (it crashed and was restarted as a follower): the detector
+      // of the others would have declared it dead meanwhile.
+      const terms = [...nodes.values()]
+      for (const o of terms) if (o.s.leader) deadFor(o.id, o.s.leader)
+    }
+    for (const n of nodes.values()) apply(n, stepReplica(n.s, { type: 'tick', now, jitterMs: Math.floor(rnd() * 50) }, cfg).effects)
+  }
+  return { nodes, acked, leadersByTerm, stats: { now, sent } }
+}
+
+
+describe('random failover schedules (seeded)', () => {
+  for (const [replicas, seeds] of [
+    [['n1', 'n2', 'n3'], 60],
+    [['n1', 'n2', 'n3', 'n4', 'n5'], 30],
+  ] as const) {
+    it(`${replicas.length} replicas, ${seeds} seeds: one administrator per term, every acknowledged message on every replica at its seq`, () => {
+      let failovers = 0
+      let totalAcked = 0
+      for (let seed = 1; seed <= seeds; seed++) {
+        const { nodes, acked, leadersByTerm } = simulate(seed, [...replicas], 600)
+        failovers += leadersByTerm.size - 1
+        totalAcked += acked.size
+        const leaders = [...nodes.values()].filter((n) => n.s.role === 'leader')
+        expect(leaders.length, `seed ${seed}: one administrator after healing`).toBe(1)
+        for (const n of nodes.values()) {
+          expect(n.s.commitSeq, `seed ${seed}: ${n.id} caught up`).toBe(leaders[0].s.commitSeq)
+          for (const [seq, id] of acked) expect(n.disk[seq - 1]?.message.clientMsgId, `seed ${seed}: ${n.id} seq ${seq}`).toBe(id)
+          // One message per seq, seqs contiguous from 1.
+          expect(n.disk.map((e) => e.message.seq)).toEqual(n.disk.map((_, i) => i + 1))
+          expect(lastSeq(n.s)).toBe(n.disk.length)
+          expect(lastTerm(n.s)).toBe(n.disk.length ? n.disk[n.disk.length - 1].term : 0)
+        }
+        expect(committedRange(leaders[0].s, 1, leaders[0].s.commitSeq).length).toBeGreaterThan(0)
+      }
+      // The schedules did exercise failover, and messages were acknowledged across it.
+      expect(failovers).toBeGreaterThan(seeds / 2)
+      expect(totalAcked).toBeGreaterThan(seeds * 5)
+    })
+  }
+})
