@@ -15,11 +15,11 @@ import type { DeletionDriver } from './deletion-driver'
 import type { HistoryArchive } from './history-archive'
 import type { JoinedRooms } from './joined-rooms'
 import type { NodeOptions } from './node-options'
-import { REQUEST_TIMEOUT_MS, type PeerLinks } from './peer-links'
+import type { PeerLinks } from './peer-links'
 import { fromWireMessage } from './peer-wire'
 import type { RoomAdmin } from './room-admin'
 import type { RoomDirectorySync } from './room-directory-sync'
-import type { RoomMember } from './room-member'
+import type { JoinWindow, RoomMember } from './room-member'
 
 export interface ClientOpsComponents {
   readonly nodeId: string
@@ -30,7 +30,7 @@ export interface ClientOpsComponents {
   readonly options: Pick<NodeOptions, 'grpcHost' | 'heartbeatMs' | 'suspectMs' | 'deadMs' | 'allowFaults'>
   readonly rooms: Pick<RoomDirectorySync, 'directory' | 'entry' | 'entryOf' | 'roomInfo' | 'createRoom' | 'mergeRoom'>
   readonly admin: Pick<RoomAdmin, 'join' | 'send' | 'members' | 'history'>
-  readonly member: Pick<RoomMember, 'openRoom' | 'addSession' | 'leave' | 'sessionClosed' | 'knownLast' | 'nextSeq'>
+  readonly member: Pick<RoomMember, 'addSession' | 'leave' | 'sessionClosed' | 'nextSeq' | 'forwardSend' | 'requestJoin' | 'openJoin' | 'closeJoin' | 'releaseHeld'>
   readonly links: Pick<PeerLinks, 'request' | 'peerState' | 'list' | 'add' | 'remove' | 'setPartition' | 'partitionedFrom' | 'linkStats'>
   /** Per-user record of joined rooms, restored on hello (joined-rooms.ts). */
   readonly joined: Pick<JoinedRooms, 'list' | 'add' | 'remove'>
@@ -133,42 +133,51 @@ export class ClientOps {
     this.requireAvailable(e)
     const user = s.user!
     let result: { members: Member[]; lastSeq: number; history: ChatMessage[] }
-    if (e.adminNodeId === this.c.nodeId) {
-      result = this.c.admin.join(this.c.nodeId, roomId, user)
-    } else {
-      this.c.trace('forward', `join ${user} → ${e.adminNodeName} for ${e.name}`, roomId, e.adminNodeName)
-      // The reply and the first deliveries after it may share one frame: the member room must exist
-      // before those deliveries are handled, so it is set up synchronously when the reply arrives.
-      const reply = await this.c.links.request<Bodies['joinReply']>(
-        e.adminNodeId,
-        (reqId) => msg('joinRequest', { reqId, roomId, user }),
-        REQUEST_TIMEOUT_MS,
-        (r) => {
-          if (!r.error) this.c.member.openRoom(roomId, e.adminNodeId, r.lastSeq)
-        },
-      )
-      if (reply.error) throw errorFromPeer(reply.error.code, reply.error.message)
-      if (reply.room) this.c.rooms.mergeRoom(reply.room)
-      result = { members: reply.members, lastSeq: reply.lastSeq, history: reply.history.map(fromWireMessage) }
-    }
-    if (!this.c.rooms.directory.rooms.has(roomId)) throw new ChatError('not_found', `room ${e.name} was deleted`)
-    // History ends where this node's delivery stands, so history + live messages have no gap.
-    const upTo = this.c.member.addSession(s, roomId, e.adminNodeId, result.lastSeq)
-    this.c.joined.add(user, roomId)
-    // The log that answered may lack older messages (it was lost, or a replica holds only a
-    // suffix): the archive fills what it has (docs/archive.md, "Reading"). Only after the session
-    // is added, so that waiting on the database never opens a gap in the live deliveries.
-    const joinFrom = Math.max(1, result.lastSeq - JOIN_HISTORY + 1)
-    const filled = result.history.length < result.lastSeq - joinFrom + 1
-      ? await this.fillFromArchive(roomId, joinFrom, result.lastSeq, result.history)
-      : { messages: result.history, source: 'embedded' as const }
-    const history = filled.messages.filter((m) => m.seq <= upTo)
-    return {
-      room: this.c.rooms.roomInfo(this.c.rooms.directory.rooms.get(roomId) ?? e, s),
-      members: result.members,
-      lastSeq: upTo,
-      history,
-      historySource: this.c.archive ? filled.source : undefined,
+    // The reply and the deliveries after it may share one frame, and this function resumes only
+    // after the whole frame was handled: the member room and a join window are opened synchronously
+    // when the reply arrives, so what is delivered meanwhile is caught for this session's history
+    // (docs/ordering.md, "Join history meets the live stream").
+    let window: JoinWindow | undefined
+    let added = false
+    try {
+      if (e.adminNodeId === this.c.nodeId) {
+        // Synchronous: the administrator's reply and the session's first delivery cannot be apart.
+        result = this.c.admin.join(this.c.nodeId, roomId, user)
+      } else {
+        this.c.trace('forward', `join ${user} → ${e.adminNodeName} for ${e.name}`, roomId, e.adminNodeName)
+        const reply = await this.c.member.requestJoin(e.adminNodeId, roomId, user, (r) => {
+          if (!r.error) window = this.c.member.openJoin(roomId, e.adminNodeId, r.lastSeq)
+        })
+        if (reply.error) throw errorFromPeer(reply.error.code, reply.error.message)
+        if (reply.room) this.c.rooms.mergeRoom(reply.room)
+        result = { members: reply.members, lastSeq: reply.lastSeq, history: reply.history.map(fromWireMessage) }
+      }
+      if (!this.c.rooms.directory.rooms.has(roomId)) throw new ChatError('not_found', `room ${e.name} was deleted`)
+      // From here on the session gets the live stream from upTo + 1 (held until the reply is written).
+      const upTo = this.c.member.addSession(s, roomId, e.adminNodeId, result.lastSeq)
+      added = true
+      const caught = window
+      if (window) this.c.member.closeJoin(window)
+      window = undefined
+      this.c.joined.add(user, roomId)
+      // The log that answered may lack older messages (it was lost, or a replica holds only a
+      // suffix): the archive fills what it has (docs/archive.md, "Reading"). Only after the session
+      // is added, so that waiting on the database never opens a gap in the live deliveries.
+      const joinFrom = Math.max(1, result.lastSeq - JOIN_HISTORY + 1)
+      const filled = result.history.length < result.lastSeq - joinFrom + 1
+        ? await this.fillFromArchive(roomId, joinFrom, result.lastSeq, result.history)
+        : { messages: result.history, source: 'embedded' as const }
+      return {
+        room: this.c.rooms.roomInfo(this.c.rooms.directory.rooms.get(roomId) ?? e, s),
+        members: result.members,
+        lastSeq: upTo,
+        history: joinHistory(filled.messages, caught, upTo),
+        historySource: this.c.archive ? filled.source : undefined,
+      }
+    } finally {
+      if (window) this.c.member.closeJoin(window)
+      // The reply is written once this settles: the session's held live messages follow it.
+      if (added) this.c.member.releaseHeld(s, roomId)
     }
   }
 
@@ -218,26 +227,19 @@ export class ClientOps {
     if (this.c.deletions.blocksSend(req.roomId)) throw new ChatError('room_busy', `room ${e.name} is frozen while its deletion is decided`)
     this.c.deletions.sendStarted(req.roomId)
     try {
-      const delay = this.c.deletions.forwardDelayMs()
-      if (delay > 0) await new Promise((r) => setTimeout(r, delay)) // fault injection: a slow forward
-      this.c.trace('forward', `send → ${e.adminNodeName} for ${e.name}`, req.roomId, e.adminNodeName)
-      const forward = () =>
-        this.c.links.request<Bodies['sendAck']>(e.adminNodeId, (reqId) =>
-          msg('forwardSend', { reqId, roomId: req.roomId, user: s.user!, text: req.text, clientMsgId: req.clientMsgId }),
-        )
-      let reply = await forward()
-      if (reply.error?.code === 'not_member' && s.rooms.has(req.roomId)) {
-        // The administrator dropped our users while it thought this node dead (SIGSTOP, a long GC),
-        // and this send overtook the rejoin it asked for: the client never left, so join again
-        // (idempotent at the administrator) and send once more instead of answering not_member.
-        const j = await this.c.links.request<Bodies['joinReply']>(e.adminNodeId, (reqId) => msg('joinRequest', { reqId, roomId: req.roomId, user: s.user! }))
-        if (!j.error) {
-          this.c.member.knownLast(req.roomId, j.lastSeq)
-          reply = await forward()
-        }
-      }
-      if (reply.error) throw errorFromPeer(reply.error.code, reply.error.message)
-      return { seq: reply.seq }
+      // One ordered stream per (room, user): a send bounced by the administrator (not_member after
+      // it dropped our users) is forwarded again before any later send of the same user, and the
+      // delayForwardMs fault holds the stream, not each send (send-streams.ts, docs/ordering.md).
+      const seq = await this.c.member.forwardSend({
+        adminNodeId: e.adminNodeId,
+        roomId: req.roomId,
+        user: s.user!,
+        text: req.text,
+        clientMsgId: req.clientMsgId,
+        delayMs: this.c.deletions.forwardDelayMs(),
+        onForward: () => this.c.trace('forward', `send → ${e.adminNodeName} for ${e.name}`, req.roomId, e.adminNodeName),
+      })
+      return { seq }
     } finally {
       this.c.deletions.sendFinished(req.roomId)
     }
@@ -334,6 +336,18 @@ export class ClientOps {
       archive: this.c.archive?.info(),
     }
   }
+}
+
+/**
+ * A join's history: the administrator's, up to where this node's delivery stood when the reply was
+ * handled (`window.from`), then what this node delivered since; never past `upTo`, where the
+ * session's live stream starts. Seqs strictly rise, so history + live is gap-free.
+ */
+function joinHistory(fromAdmin: ChatMessage[], window: JoinWindow | undefined, upTo: number): ChatMessage[] {
+  const all = window ? [...fromAdmin.filter((m) => m.seq <= window.from), ...window.caught] : fromAdmin
+  const out: ChatMessage[] = []
+  for (const m of all) if (m.seq <= upTo && (out.length === 0 || m.seq > out[out.length - 1].seq)) out.push(m)
+  return out
 }
 
 function byName(a: RoomInfo, b: RoomInfo): number {

@@ -12,6 +12,7 @@ import { msg, type Bodies, type DecodedMessage, type PeerMessage } from '../clus
 import { encodeFrame, type ClientSession, type EncodedFrame } from '../gateway/ws-gateway'
 import type { PeerLinks } from './peer-links'
 import { fromWireMessage } from './peer-wire'
+import { SendStreams, type ForwardedSend } from './send-streams'
 
 export interface RoomMemberComponents {
   readonly nodeId: string
@@ -32,20 +33,61 @@ interface MemberRoom {
   adminNodeId: string
   buffer: ReorderState
   users: Map<string, Set<ClientSession>>
+  /** Joins answered by the administrator whose session is not added yet: they catch what is delivered meanwhile. */
+  joining: Set<JoinWindow>
+  /** Sessions just added whose room.join reply is not written yet: their messages wait here. */
+  held: Map<ClientSession, EncodedFrame[]>
+}
+
+/**
+ * A join between the administrator's reply and the moment its session is added (docs/ordering.md,
+ * "Join history meets the live stream"): `from` is the last seq this node had delivered when the
+ * reply was handled, `caught` every message delivered since, so history + caught + live has no hole.
+ */
+export interface JoinWindow {
+  readonly roomId: string
+  readonly from: number
+  readonly caught: ChatMessage[]
 }
 
 export class RoomMember {
   private readonly memberRooms = new Map<string, MemberRoom>()
+  private readonly streams: SendStreams
 
-  constructor(private readonly c: RoomMemberComponents) {}
+  constructor(private readonly c: RoomMemberComponents) {
+    this.streams = new SendStreams({
+      request: (id, build, timeoutMs, onReply) => c.request(id, build, timeoutMs, onReply),
+      isMember: (roomId, user) => this.memberRooms.get(roomId)?.users.has(user) ?? false,
+      joined: (roomId, adminNodeId, lastSeq) => this.rejoined(roomId, adminNodeId, lastSeq),
+      log: (line) => c.log(line),
+      now: () => Date.now(),
+    })
+  }
+
+  /** Forward a send to the room's administrator in its sender's ordered stream (send-streams.ts). */
+  forwardSend(send: ForwardedSend): Promise<number> {
+    return this.streams.forward(send)
+  }
+
+  /** Ask the administrator to join `user`; `onReply` runs in order with the deliveries around the reply. */
+  requestJoin(adminNodeId: string, roomId: string, user: string, onReply?: (r: Bodies['joinReply']) => void): Promise<Bodies['joinReply']> {
+    return this.streams.requestJoin(adminNodeId, roomId, user, onReply)
+  }
+
+  /** The administrator answered a join (synchronously, see requestJoin): open the room and a join window. */
+  openJoin(roomId: string, adminNodeId: string, lastSeq: number): JoinWindow {
+    const mr = this.memberRoomFor(roomId, adminNodeId, lastSeq)
+    const w: JoinWindow = { roomId, from: mr.buffer.nextSeq - 1, caught: [] }
+    mr.joining.add(w)
+    return w
+  }
+
+  closeJoin(w: JoinWindow): void {
+    this.memberRooms.get(w.roomId)?.joining.delete(w)
+  }
 
   // -------------------------------------------------------------------------------------------
   // Joining and leaving
-
-  /** Set up the room's buffer (if new) so deliveries from `lastSeq` on are kept. */
-  openRoom(roomId: string, adminNodeId: string, lastSeq: number): void {
-    this.memberRoomFor(roomId, adminNodeId, lastSeq)
-  }
 
   /** Add a session to a room; returns the last seq delivered here (where its history must end). */
   addSession(s: ClientSession, roomId: string, adminNodeId: string, lastSeq: number): number {
@@ -55,13 +97,28 @@ export class RoomMember {
     if (!sessions) mr.users.set(user, (sessions = new Set()))
     sessions.add(s)
     s.rooms.add(roomId)
+    // A client must see the room.join reply (history, lastSeq) before the live messages after it,
+    // but the reply is written later (after the archive is read, a few promise steps after the op
+    // returns): until releaseHeld, the session's messages of this room wait (docs/ordering.md).
+    mr.held.set(s, [])
     return mr.buffer.nextSeq - 1
+  }
+
+  /** The join op settled: its reply is written in this turn of the event loop, the held messages after it. */
+  releaseHeld(s: ClientSession, roomId: string): void {
+    const mr = this.memberRooms.get(roomId)
+    if (!mr?.held.has(s)) return
+    setImmediate(() => {
+      const frames = mr.held.get(s)
+      mr.held.delete(s)
+      if (frames && s.rooms.has(roomId)) for (const f of frames) s.sendEncoded(f)
+    })
   }
 
   private memberRoomFor(roomId: string, adminNodeId: string, lastSeq: number): MemberRoom {
     let mr = this.memberRooms.get(roomId)
     if (!mr) {
-      mr = { roomId, adminNodeId, buffer: newReorder(lastSeq), users: new Map() }
+      mr = { roomId, adminNodeId, buffer: newReorder(lastSeq), users: new Map(), joining: new Set(), held: new Map() }
       this.memberRooms.set(roomId, mr)
     }
     return mr
@@ -102,31 +159,40 @@ export class RoomMember {
     return this.memberRooms.get(roomId)?.buffer.nextSeq
   }
 
-  /** The administrator says `lastSeq` is its latest: fetch what we have not seen of it. */
-  knownLast(roomId: string, lastSeq: number): void {
-    const mr = this.memberRooms.get(roomId)
-    if (mr) this.reorder(mr, { type: 'known-last', lastSeq, now: Date.now() })
-  }
-
   /** Join again every local user of the rooms `adminNodeId` administers, and fetch what we missed. */
   resyncRoomsOf(adminNodeId: string, why: string): void {
     for (const mr of this.memberRooms.values()) {
       if (mr.adminNodeId !== adminNodeId) continue
+      const roomId = mr.roomId
       for (const user of mr.users.keys()) {
-        this.c.request<Bodies['joinReply']>(adminNodeId, (reqId) => msg('joinRequest', { reqId, roomId: mr.roomId, user }))
+        // The reply is handled when it arrives, before the deliveries behind it in the same frame:
+        // its lastSeq is then compared with exactly what was delivered before it (docs/ordering.md,
+        // "Rejoining an administrator").
+        this.requestJoin(adminNodeId, roomId, user, (reply) => {
+          if (!reply.error) this.rejoined(roomId, adminNodeId, reply.lastSeq)
+        })
           .then((reply) => {
             if (reply.error) throw errorFromPeer(reply.error.code, reply.error.message)
-            const lastSeq = reply.lastSeq
-            if (lastSeq + 1 < mr.buffer.nextSeq) {
-              // The administrator restarted and its count is behind ours: start over from its count.
-              this.c.log(`room ${mr.roomId}: administrator is at seq ${lastSeq}, we were at ${mr.buffer.nextSeq - 1}; restarting the sequence`)
-              this.reorder(mr, { type: 'reset', lastSeq })
-            } else this.reorder(mr, { type: 'known-last', lastSeq, now: Date.now() })
-            this.c.trace('join', `rejoined ${user} to ${mr.roomId} (${why})`, mr.roomId)
+            this.c.trace('join', `rejoined ${user} to ${roomId} (${why})`, roomId)
           })
-          .catch((e: Error) => this.c.log(`rejoin ${user} to ${mr.roomId}: ${e.message}`))
+          .catch((e: Error) => this.c.log(`rejoin ${user} to ${roomId}: ${e.message}`))
       }
     }
+  }
+
+  /** A rejoin reply, handled in order with the room's deliveries: fetch what we lack of `lastSeq`. */
+  private rejoined(roomId: string, adminNodeId: string, lastSeq: number): void {
+    const mr = this.memberRooms.get(roomId)
+    if (!mr || mr.adminNodeId !== adminNodeId) return
+    const delivered = mr.buffer.nextSeq - 1
+    if (lastSeq < delivered) {
+      // Everything this node delivered came before this reply on the same link, and an administrator
+      // writes a message to its log before sending it: it can be behind only if its disk lost the
+      // tail (a machine crash without --fsync). Delivered seqs cannot be taken back from clients;
+      // start over from its count and say so (docs/ordering.md, "Rejoining an administrator").
+      this.c.log(`room ${roomId}: administrator is at seq ${lastSeq}, we delivered up to ${delivered}; it lost seqs, restarting the sequence`)
+      this.reorder(mr, { type: 'reset', lastSeq })
+    } else this.reorder(mr, { type: 'known-last', lastSeq, now: Date.now() })
   }
 
   // -------------------------------------------------------------------------------------------
@@ -152,15 +218,20 @@ export class RoomMember {
       for (const sessions of mr.users.values()) {
         for (const s of sessions) {
           clients++
+          // A session whose room.join reply is not written yet: its messages wait (addSession).
+          const held = mr.held.size > 0 ? mr.held.get(s) : undefined
           if (s.batch && e.messages.length > 1) {
             batch ??= encodeFrame({ event: 'messages', roomId: mr.roomId, messages: e.messages })
-            s.sendEncoded(batch)
+            if (held) held.push(batch)
+            else s.sendEncoded(batch)
           } else {
             singles ??= e.messages.map((m) => encodeFrame({ event: 'message', ...m }))
-            for (const f of singles) s.sendEncoded(f)
+            if (held) held.push(...singles)
+            else for (const f of singles) s.sendEncoded(f)
           }
         }
       }
+      for (const w of mr.joining) w.caught.push(...e.messages)
       // The last hop of a message's path in the protocol log (forward -> seq -> deliver), one line
       // per batch so a busy room does not flood the log.
       const first = e.messages[0].seq
