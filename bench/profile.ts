@@ -19,7 +19,8 @@ interface ProfileNode {
 function summarize(file: string): void {
   const prof = JSON.parse(readFileSync(file, 'utf8')) as { nodes: ProfileNode[] }
   const byId = new Map(prof.nodes.map((n) => [n.id, n]))
-  const total = prof.nodes.reduce((s, n) => s + (n.hitCount ?? 0), 0)
+  // Percentages of the samples where the node was busy (not idle).
+  const total = prof.nodes.reduce((s, n) => s + (n.callFrame.functionName === '(idle)' ? 0 : (n.hitCount ?? 0)), 0)
   const key = (n: ProfileNode) => `${n.callFrame.functionName || '(anonymous)'} ${basename(n.callFrame.url)}:${n.callFrame.lineNumber + 1}`
   const self = new Map<string, number>()
   const incl = new Map<string, number>()
@@ -36,18 +37,14 @@ function summarize(file: string): void {
   walk(prof.nodes[0], new Set())
   const top = (m: Map<string, number>, filter: (k: string) => boolean, n: number) =>
     [...m].filter(([kk]) => filter(kk)).sort((a, b) => b[1] - a[1]).slice(0, n).map(([kk, v]) => `    ${((100 * v) / total).toFixed(1).padStart(5)} %  ${kk}`).join('\n')
-  console.log(`\n${basename(file)}  (${total} samples)\n  self time:\n${top(self, (kk) => !kk.startsWith('(root)'), 15)}`)
-  console.log(`  inclusive, our code (main/, proto/):\n${top(incl, (kk) => /\.ts:\d+$/.test(kk) && !kk.includes('cli.ts'), 12)}`)
+  console.log(`\n${basename(file)}  (${total} busy samples)\n  self time:\n${top(self, (kk) => !kk.startsWith('(root)') && !kk.startsWith('(idle)'), 25)}`)
+  console.log(`  inclusive, our code (main/, proto/):\n${top(incl, (kk) => /\.ts:\d+$/.test(kk) && !kk.includes('cli.ts'), 20)}`)
 }
 
 export async function profileDs(o: { load: number; seconds: number; batch: boolean }): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'ds-bench-prof-'))
   const t = new Tracker(30)
-  const before = process.env.NODE_OPTIONS
-  process.env.NODE_OPTIONS = `${before ?? ''} --cpu-prof --cpu-prof-dir=${dir}`.trim()
-  const sys = await startSystem('ds-g1-sms', { clientsPerServer: 10, batch: o.batch, onDeliver: t.deliver, onRefused: t.refuse })
-  if (before === undefined) delete process.env.NODE_OPTIONS
-  else process.env.NODE_OPTIONS = before
+  const sys = await startSystem('ds-g1-sms', { clientsPerServer: 10, batch: o.batch, onDeliver: t.deliver, onRefused: t.refuse }, ['--cpu-prof', `--cpu-prof-dir=${dir}`])
   try {
     const r = await runStep(sys, t, o.load, 1500, o.seconds * 1000)
     console.log(`profiled at ${o.load} deliveries/s: ${r.cpuPerDeliveryUs.toFixed(2)} µs server CPU per delivery, p99 ${r.p99.toFixed(1)} ms (profiling slows the nodes)`)
@@ -55,7 +52,9 @@ export async function profileDs(o: { load: number; seconds: number; batch: boole
     await sys.stop()
   }
   // The node processes write their profiles when they exit; nodes listed in order of pid.
-  const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).sort()
+  // CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile: thread 0 is the node's main thread (the
+  // others are the TypeScript loader's worker).
+  const files = readdirSync(dir).filter((f) => /\.\d+\.0\.\d+\.cpuprofile$/.test(f)).sort()
   for (const f of files) summarize(join(dir, f))
   console.log(`\nprofiles in ${dir}`)
 }

@@ -44,6 +44,8 @@ export interface StartOptions {
   timing?: { heartbeatMs: number; suspectMs: number; deadMs: number }
   grpcPort?: number
   extra?: string[]
+  /** Options for node itself, before the script (the bench's --cpu-prof). */
+  nodeArgs?: string[]
 }
 
 const started = new Set<NodeProc>()
@@ -75,6 +77,7 @@ export async function startNode(o: StartOptions): Promise<NodeProc> {
   const dataDir = o.dataDir ?? tempDir()
   const timing = o.timing ?? { heartbeatMs: 200, suspectMs: 600, deadMs: 1200 }
   const args = [
+    ...(o.nodeArgs ?? []),
     '--import', 'tsx', CLI,
     '--name', o.name,
     '--grpc', `127.0.0.1:${o.grpcPort ?? 0}`,
@@ -286,10 +289,10 @@ export async function eventually<T>(fn: () => Promise<T | undefined | false>, ti
 }
 
 /** Start `n` nodes where every node after the first joins only the first. */
-export async function startCluster(n: number, timing?: StartOptions['timing'], extra?: string[]): Promise<NodeProc[]> {
-  const first = await startNode({ name: 'n1', timing, extra })
+export async function startCluster(n: number, timing?: StartOptions['timing'], extra?: string[], nodeArgs?: string[]): Promise<NodeProc[]> {
+  const first = await startNode({ name: 'n1', timing, extra, nodeArgs })
   const rest = await Promise.all(
-    Array.from({ length: n - 1 }, (_, i) => startNode({ name: `n${i + 2}`, join: [first.ready.grpc], timing, extra })),
+    Array.from({ length: n - 1 }, (_, i) => startNode({ name: `n${i + 2}`, join: [first.ready.grpc], timing, extra, nodeArgs })),
   )
   return [first, ...rest]
 }
