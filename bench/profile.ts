@@ -44,7 +44,7 @@ function summarize(file: string): void {
 export async function profileDs(o: { load: number; seconds: number; batch: boolean }): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'ds-bench-prof-'))
   const t = new Tracker(30)
-  const sys = await startSystem('ds-g1-sms', { clientsPerServer: 10, batch: o.batch, onDeliver: t.deliver, onRefused: t.refuse }, ['--cpu-prof', `--cpu-prof-dir=${dir}`])
+  const sys = await startSystem('ds-g1-sms', { clientsPerServer: 10, batch: o.batch, onDeliver: t.deliver, onRefused: t.refuse }, [], ['--cpu-prof', `--cpu-prof-dir=${dir}`])
   try {
     const r = await runStep(sys, t, o.load, 1500, o.seconds * 1000)
     console.log(`profiled at ${o.load} deliveries/s: ${r.cpuPerDeliveryUs.toFixed(2)} µs server CPU per delivery, p99 ${r.p99.toFixed(1)} ms (profiling slows the nodes)`)

@@ -109,8 +109,8 @@ class DsClient implements BenchClient {
   }
 }
 
-async function startDs(o: StartSystemOptions, nodes = 3, nodeArgs: string[] = []): Promise<RunningSystem> {
-  const procs: NodeProc[] = await startCluster(nodes, { heartbeatMs: 500, suspectMs: 4000, deadMs: 8000 }, [], nodeArgs)
+async function startDs(o: StartSystemOptions, nodes = 3, extra: string[] = [], nodeArgs: string[] = []): Promise<RunningSystem> {
+  const procs: NodeProc[] = await startCluster(nodes, { heartbeatMs: 500, suspectMs: 4000, deadMs: 8000 }, extra, nodeArgs)
   const clients: DsClient[] = []
   for (let i = 0; i < nodes * o.clientsPerServer; i++) {
     const ready = procs[i % nodes].ready
@@ -232,10 +232,11 @@ async function closeAll(clients: BenchClient[], proc: ChildProcess): Promise<voi
   await stopQuietly(proc)
 }
 
-export function startSystem(name: SystemName, o: StartSystemOptions, dsNodeArgs: string[] = []): Promise<RunningSystem> {
+/** `dsExtra`: flags for the ds-g1-sms nodes (e.g. --db); `dsNodeArgs`: options for node itself (--cpu-prof). */
+export function startSystem(name: SystemName, o: StartSystemOptions, dsExtra: string[] = [], dsNodeArgs: string[] = []): Promise<RunningSystem> {
   switch (name) {
     case 'ds-g1-sms':
-      return startDs(o, 3, dsNodeArgs)
+      return startDs(o, 3, dsExtra, dsNodeArgs)
     case 'ws-broadcast':
       return startWsBroadcast(o)
     case 'socketio-cluster':
