@@ -178,6 +178,10 @@ async function compareArchive(url: string): Promise<void> {
       rows[label] = row
     }
     console.table(rows)
+    for (const f of withDb.fixed) {
+      const base = without.fixed.find((b) => b.offered === f.offered)
+      if (base) console.log(`@${k(f.offered)}: delivered ${fmt(f.delivered / base.delivered, 2)}×, server CPU per delivery ${fmt(f.cpuPerDeliveryUs / base.cpuPerDeliveryUs, 2)}× without`)
+    }
     if (without.maxRate && withDb.maxRate) console.log(`max sustained rate with the archive: ${fmt(withDb.maxRate / without.maxRate, 2)}× without (goal ≥ 0.9×)`)
   } finally {
     await pg?.destroy()

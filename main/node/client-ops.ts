@@ -199,6 +199,10 @@ export class ClientOps {
     if (e.adminNodeId === this.c.nodeId) {
       return { room: this.c.rooms.roomInfo(e, s), messages: this.c.admin.history(req.roomId, undefined, limit) }
     }
+    // Its administrator is gone: the shared archive still shows the room's last messages (archive.md).
+    if (this.c.archive && !this.isAvailable(e)) {
+      return { room: this.c.rooms.roomInfo(e, s), messages: await this.c.archive.history(req.roomId, undefined, limit) }
+    }
     this.requireAvailable(e)
     // fromSeq 1, toSeq 0: an empty range for an administrator that predates `last`.
     const reply = await this.c.links.request<Bodies['fetchReply']>(e.adminNodeId, (reqId) =>

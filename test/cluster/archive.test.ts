@@ -68,6 +68,9 @@ describe('a cluster sharing a database archive', () => {
     expect(fromDb).toEqual({ messages: live.slice(50), source: 'database' })
     const older = await bob.call('history.fetch', { roomId: room.roomId, beforeSeq: 11, limit: 10 })
     expect(older.messages).toEqual(live.slice(0, 10))
+    // So does the preview of the room (what the UI shows for a room before joining it).
+    const erin = await Client.as(n2.ready, 'erin')
+    expect((await erin.call('room.preview', { roomId: room.roomId, limit: 5 })).messages).toEqual(live.slice(75))
 
     // A node started with an empty data dir and the same URL lists the room and serves its history.
     const [fresh, plain] = await Promise.all([startNode({ name: 'a3', extra: ['--db', pg.url] }), startNode({ name: 'a4' })])
