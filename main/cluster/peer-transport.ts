@@ -14,6 +14,7 @@ import { join } from 'node:path'
 import { peerProtoFile, protoDir } from '../node/proto-path'
 import { hostOfGrpcPeer } from './peer-address'
 import type { DecodedMessage, Hello, LinkFrame, PeerMessage } from './peer-messages'
+import { LinkRefused, type PeerLink, type Transport, type TransportHandlers } from './transport'
 
 export const LOADER_OPTIONS: protoLoader.Options = {
   keepCase: false,
@@ -74,27 +75,8 @@ function load(): Loaded {
   return loaded
 }
 
-export class LinkRefused extends Error {
-  override readonly name = 'LinkRefused'
-  constructor(
-    readonly code: 'self' | 'bad_hello' | 'timeout' | 'unreachable',
-    message: string,
-  ) {
-    super(message)
-  }
-}
-
-export interface TransportHandlers {
-  /** Our Hello as of now (sent first on every link and as the answer to a dialer). */
-  hello(): Hello
-  /** A peer opened a link to us; throw to refuse it. Returns nothing: we answer with hello(). */
-  inboundHello(hello: Hello, remoteHost: string | undefined): void
-  /** Messages a peer sent us, in its order. */
-  inbound(fromNodeId: string, messages: DecodedMessage[]): void
-}
-
 /** Our side of one peer's Link: a queue, a writer and the handshake. */
-export class OutboundLink {
+export class OutboundLink implements PeerLink {
   private call: grpc.ClientDuplexStream<LinkFrame, LinkFrame> | undefined
   private queue: PeerMessage[] = []
   private writable = true
@@ -109,7 +91,7 @@ export class OutboundLink {
   constructor(
     readonly address: string,
     private readonly client: LinkClient,
-    private readonly onDown: (link: OutboundLink, reason: string) => void,
+    private readonly onDown: (link: PeerLink, reason: string) => void,
     private readonly maxQueued = MAX_QUEUED,
   ) {}
 
@@ -241,7 +223,7 @@ function coalesce(batch: PeerMessage[]): PeerMessage[] {
   return out
 }
 
-export class PeerTransport {
+export class PeerTransport implements Transport {
   private server: grpc.Server | undefined
   private readonly inboundCalls = new Map<string, grpc.ServerDuplexStream<LinkFrame, LinkFrame>>()
   private healthServing = true
@@ -314,7 +296,7 @@ export class PeerTransport {
   }
 
   /** A client for one address; the caller owns the link it opens. */
-  newLink(address: string, onDown: (link: OutboundLink, reason: string) => void): OutboundLink {
+  newLink(address: string, onDown: (link: PeerLink, reason: string) => void): OutboundLink {
     const { PeerService } = load()
     const client = new PeerService(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS) as unknown as LinkClient
     return new OutboundLink(address, client, onDown, this.opts.maxQueued)

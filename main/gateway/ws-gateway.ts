@@ -63,6 +63,15 @@ export interface ClientApi {
   closed(session: ClientSession): void
 }
 
+/** Where the node's clients connect (the WebSocket gateway, or the simulator's in-process one). */
+export interface ClientGateway {
+  /** Start accepting clients; resolves with the port (0 when there is none). */
+  listen(): Promise<number>
+  /** Push a frame to every session that passes `filter` (default: signed in). */
+  broadcast(frame: ServerFrame, filter?: (s: ClientSession) => boolean): void
+  close(): Promise<void>
+}
+
 export interface GatewayOptions {
   host: string
   port: number
@@ -103,7 +112,7 @@ export function hostAllowed(hostHeader: string | undefined, port: number): boole
   return portPart === undefined ? port === 80 : Number(portPart) === port
 }
 
-export class WsGateway {
+export class WsGateway implements ClientGateway {
   private server: Server | undefined
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, clientTracking: true })
   private readonly sessions = new Set<ClientSession>()

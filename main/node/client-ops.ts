@@ -14,6 +14,7 @@ import type { ClientSession } from '../gateway/ws-gateway'
 import type { DeletionDriver } from './deletion-driver'
 import type { HistoryArchive } from './history-archive'
 import type { JoinedRooms } from './joined-rooms'
+import type { Clock } from '../cluster/clock'
 import type { NodeOptions } from './node-options'
 import type { PeerLinks } from './peer-links'
 import { fromWireMessage } from './peer-wire'
@@ -23,6 +24,7 @@ import type { JoinWindow, RoomMember } from './room-member'
 
 export interface ClientOpsComponents {
   readonly nodeId: string
+  readonly clock: Clock
   /** Our name and advertised address: both are known only once the node listens. */
   self(): NodeRef
   /** ws://host:port of the client gateway, known once it listens. */
@@ -41,9 +43,11 @@ export interface ClientOpsComponents {
 }
 
 export class ClientOps {
-  private readonly startedAt = Date.now()
+  private readonly startedAt: number
 
-  constructor(private readonly c: ClientOpsComponents) {}
+  constructor(private readonly c: ClientOpsComponents) {
+    this.startedAt = c.clock.now()
+  }
 
   async handle(s: ClientSession, req: Request): Promise<unknown> {
     switch (req.op) {
@@ -81,7 +85,7 @@ export class ClientOps {
       case 'node.info':
         return this.opInfo()
       case 'node.stats':
-        return { uptimeMs: Date.now() - this.startedAt, links: this.c.links.linkStats(), archive: this.c.archive?.info() } satisfies Results['node.stats']
+        return { uptimeMs: this.c.clock.now() - this.startedAt, links: this.c.links.linkStats(), archive: this.c.archive?.info() } satisfies Results['node.stats']
       case 'archive.rooms':
         if (!this.c.archive) throw new ChatError('bad_request', 'this node keeps no history archive (start it with --db URL)')
         return { rooms: await this.c.archive.rooms() } satisfies Results['archive.rooms']

@@ -22,7 +22,6 @@
  *   - Timing scales with the failure detector: a vote may take 2 x deadMs (at least 2 s) before it is
  *     presumed ABORT, so a stopped participant is normally caught first by the detector (peer-dead).
  */
-import { randomUUID } from 'node:crypto'
 import type { RequestOf, Results, ServerEvent, TraceKind, Vote } from '../../proto/client-protocol'
 import { ChatError, errorFromPeer } from '../core/errors'
 import { msg, type Bodies, type DecodedMessage, type PeerMessage } from '../cluster/peer-messages'
@@ -51,8 +50,9 @@ import {
   type TxMessage,
   type TxRecord,
 } from '../core/two-phase-commit'
+import type { Clock } from '../cluster/clock'
 import type { NodeOptions } from './node-options'
-import type { NodeStore } from './node-store'
+import type { NodeStorage } from './node-store'
 import type { PeerLinks } from './peer-links'
 
 const LOG_FILE = 'deletions.json'
@@ -70,6 +70,9 @@ type Machine = CoordinatorState | ParticipantState
 /** What the driver needs of its node: peer-node.ts wires these to peer-links.ts and the room modules. */
 export interface DeletionComponents {
   readonly nodeId: string
+  readonly clock: Pick<Clock, 'now'>
+  /** A fresh unique id (a transaction id): random, or from the simulator's seeded generator. */
+  newId(): string
   /** Our name: known only once the node listens. */
   readonly name: string
   readonly directory: Directory
@@ -122,7 +125,7 @@ export class DeletionDriver {
 
   constructor(
     private readonly node: DeletionComponents,
-    private readonly store: NodeStore,
+    private readonly store: Pick<NodeStorage, 'load' | 'save'>,
     private readonly o: NodeOptions,
   ) {
     const voteTimeoutMs = Math.max(2000, 2 * o.deadMs)
@@ -145,9 +148,9 @@ export class DeletionDriver {
       this.tombstones = addTombstone(this.tombstones, roomId, txId)
       // A crash between the decision and rooms.json's next flush could have left the room behind.
       if (this.node.adminRooms.has(roomId)) this.node.dropRoom(roomId)
-      else removeEntry(this.node.directory, roomId, Date.now())
+      else removeEntry(this.node.directory, roomId, this.node.clock.now())
     }
-    const now = Date.now()
+    const now = this.node.clock.now()
     for (const record of Object.values(log.records ?? {})) {
       if (!record?.txId || !record.roomId) continue
       this.records.set(record.txId, record)
@@ -190,7 +193,7 @@ export class DeletionDriver {
   }
 
   peerDead(nodeId: string): void {
-    const now = Date.now()
+    const now = this.node.clock.now()
     for (const m of [...this.machines.values()]) {
       if (m.role === 'coordinator' && !this.held.has(m.txId)) this.coordinator(m.txId, { type: 'peer-dead', peer: nodeId, now })
     }
@@ -248,7 +251,7 @@ export class DeletionDriver {
   }
 
   onPeerMessage(from: string, m: DecodedMessage): void {
-    const now = Date.now()
+    const now = this.node.clock.now()
     switch (m.body) {
       case 'deleteRequest': {
         const { reqId, roomId, user } = m.deleteRequest
@@ -334,11 +337,11 @@ export class DeletionDriver {
       this.node.emitToRoom(roomId, { event: 'deletion', roomId, phase: 'abort', votes: { [this.node.name]: 'abort' }, reason })
       return { outcome: 'aborted', reason }
     }
-    const txId = randomUUID()
+    const txId = this.node.newId()
     const participants = memberNodes(room).filter((n) => n !== this.node.nodeId)
     this.node.trace('2pc', `PREPARE ${room.name} (tx ${short(txId)}) to ${participants.map((p) => this.node.peerName(p)).join(', ') || 'nobody else'}`, roomId)
     const done = new Promise<Results['room.delete']>((resolve) => this.waiting.set(txId, resolve))
-    const r = startCoordinator({ txId, roomId, self: this.node.nodeId, participants, now: Date.now() }, this.config)
+    const r = startCoordinator({ txId, roomId, self: this.node.nodeId, participants, now: this.node.clock.now() }, this.config)
     this.setMachine(r.state)
     this.run(r.state, r.effects)
     return await done
@@ -357,7 +360,7 @@ export class DeletionDriver {
       // nor sent for a while. The machine keeps its undecided state, so a DecisionQuery meanwhile is
       // answered "unknown", exactly as a coordinator that is slow (or about to crash) would answer.
       const ms = this.faults.pauseBeforeDecisionMs
-      this.held.set(txId, { dueAt: Date.now() + ms, state: r.state, effects: r.effects })
+      this.held.set(txId, { dueAt: this.node.clock.now() + ms, state: r.state, effects: r.effects })
       this.node.trace('2pc', `fault: holding the ${r.state.decision} decision of ${short(txId)} for ${ms} ms before persisting it`, m.roomId)
       // Show the complete votes now: the window a demo (or test) kills the coordinator in.
       this.progress(r.state, 'prepare', undefined, r.state.votes)

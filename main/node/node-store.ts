@@ -38,7 +38,21 @@ export function readJson<T>(file: string, fallback: T): T {
   }
 }
 
-export class NodeStore {
+/**
+ * What the node keeps in its data dir, as one component: NodeStore (files) in a process; the
+ * simulator's in-memory data dir (main/store/memory-data-dir.ts) survives its simulated crashes.
+ */
+export interface NodeStorage {
+  identity(): { nodeId: string; createdAt: number }
+  peers(): string[]
+  savePeers(addresses: string[]): void
+  rooms(): StoredRoom[]
+  saveRooms(rooms: StoredRoom[]): void
+  load<T>(name: string, fallback: T): T
+  save(name: string, value: unknown): void
+}
+
+export class NodeStore implements NodeStorage {
   constructor(readonly dir: string) {
     mkdirSync(dir, { recursive: true })
   }

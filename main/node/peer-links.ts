@@ -29,7 +29,8 @@ import {
 } from '../core/failure-detector'
 import { msg, type Bodies, type DecodedMessage, type Failure, type Hello, type NodeRef, type PeerMessage, type WireRoom } from '../cluster/peer-messages'
 import { bestAddress, splitAddress } from '../cluster/peer-address'
-import { LinkRefused, type OutboundLink, type PeerTransport } from '../cluster/peer-transport'
+import { LinkRefused, type PeerLink, type Transport } from '../cluster/transport'
+import type { Clock, Timer } from '../cluster/clock'
 import type { NodeOptions } from './node-options'
 import type { NodeStore } from './node-store'
 
@@ -45,11 +46,13 @@ export interface PeerLinksComponents {
   readonly incarnation: string
   /** Our name and advertised address: both are known only once the node listens. */
   self(): NodeRef
-  readonly transport: Pick<PeerTransport, 'newLink'>
+  readonly transport: Pick<Transport, 'newLink'>
   readonly store: Pick<NodeStore, 'savePeers'>
   readonly timing: Pick<NodeOptions, 'heartbeatMs' | 'suspectMs' | 'deadMs'>
   /** How often the node calls tick(): the detector's pause guard is sized from it. */
   readonly tickMs: number
+  /** Time and timers (the real clock, or the simulator's). */
+  readonly clock: Clock
   log(line: string): void
   trace(kind: TraceKind, text: string, roomId?: string, peer?: string): void
   emit(e: ServerEvent): void
@@ -76,10 +79,10 @@ interface Peer {
   name: string
   address: string
   incarnation: string
-  link: OutboundLink | undefined
+  link: PeerLink | undefined
   dialing: boolean
   backoff: Backoff
-  retryTimer: NodeJS.Timeout | undefined
+  retryTimer: Timer | undefined
   /** Revived or restarted while we had no link to it (it dialled us first): resync once ours is up. */
   resyncOnLink: { why: string; askRejoin: boolean } | undefined
 }
@@ -88,7 +91,7 @@ interface PendingRequest {
   peer: string
   resolve: (body: unknown) => void
   reject: (e: Error) => void
-  timer: NodeJS.Timeout
+  timer: Timer
   /** Runs synchronously when the reply arrives, before messages behind it in the same frame. */
   onReply?: (body: unknown) => void
 }
@@ -102,7 +105,7 @@ export class PeerLinks {
   private detector: FailureDetectorState
   private readonly pending = new Map<number, PendingRequest>()
   private nextReqId = 1
-  private heartbeatTimer: NodeJS.Timeout | undefined
+  private heartbeatTimer: Timer | undefined
   private heartbeatRound = 0
   private stopped = false
 
@@ -123,7 +126,7 @@ export class PeerLinks {
 
   /** Start heartbeats and dial `addresses` (the --join list and the peers remembered from last run). */
   start(addresses: Iterable<string>): void {
-    this.heartbeatTimer = setInterval(() => this.sendHeartbeats(), this.c.timing.heartbeatMs)
+    this.heartbeatTimer = this.c.clock.setInterval(() => this.sendHeartbeats(), this.c.timing.heartbeatMs)
     for (const address of addresses) {
       this.dial(address).catch((e: Error) => this.c.log(`join ${address}: ${e.message} (will keep trying)`))
     }
@@ -131,15 +134,15 @@ export class PeerLinks {
 
   async stop(): Promise<void> {
     this.stopped = true
-    clearInterval(this.heartbeatTimer)
-    for (const p of this.peers.values()) clearTimeout(p.retryTimer)
+    this.c.clock.clear(this.heartbeatTimer)
+    for (const p of this.peers.values()) this.c.clock.clear(p.retryTimer)
     // Graceful leave (docs/failures.md): peers mark us dead at once instead of waiting for the detector.
-    const links = [...this.peers.values()].map((p) => p.link).filter((l): l is OutboundLink => !!l?.up)
+    const links = [...this.peers.values()].map((p) => p.link).filter((l): l is PeerLink => !!l?.up)
     for (const l of links) l.send(msg('leaving', { reason: 'node stopping' }))
     await Promise.all(links.map((l) => l.drainAndEnd(500)))
     for (const p of this.peers.values()) p.link?.close('stopping')
     for (const r of this.pending.values()) {
-      clearTimeout(r.timer)
+      this.c.clock.clear(r.timer)
       r.reject(new ChatError('room_unavailable', 'this node is stopping'))
     }
     this.pending.clear()
@@ -213,7 +216,7 @@ export class PeerLinks {
     return hello
   }
 
-  private linkDown(link: OutboundLink, reason: string): void {
+  private linkDown(link: PeerLink, reason: string): void {
     const peer = [...this.peers.values()].find((p) => p.link === link)
     if (!peer) return
     peer.link = undefined
@@ -226,7 +229,7 @@ export class PeerLinks {
     if (peer.retryTimer || this.stopped) return
     const { backoff, delayMs } = nextBackoff(peer.backoff)
     peer.backoff = backoff
-    peer.retryTimer = setTimeout(() => {
+    peer.retryTimer = this.c.clock.setTimeout(() => {
       peer.retryTimer = undefined
       if (this.stopped || peer.link?.up || this.removedAddresses.has(peer.address)) return
       this.dial(peer.address).catch(() => this.scheduleRedial(peer))
@@ -284,7 +287,7 @@ export class PeerLinks {
     // We need our own Link to it to send anything back.
     if (!peer.link?.up) {
       peer.backoff = initialBackoff()
-      clearTimeout(peer.retryTimer)
+      this.c.clock.clear(peer.retryTimer)
       peer.retryTimer = undefined
       this.dial(peer.address).catch(() => this.scheduleRedial(peer))
     }
@@ -365,7 +368,7 @@ export class PeerLinks {
   }
 
   private sendHeartbeats(): void {
-    const now = Date.now()
+    const now = this.c.clock.now()
     // Anti-entropy: every 10th round, our own rooms go to everyone again, so a directory update lost
     // with a broken link is repaired within seconds even if no Hello is exchanged.
     if (++this.heartbeatRound % 10 === 0) {
@@ -412,7 +415,7 @@ export class PeerLinks {
     const hello = await this.dial(address)
     if (hello.self.nodeId === this.c.nodeId) {
       const self = this.c.self()
-      return { nodeId: self.nodeId, name: self.name, address: self.address, state: 'alive', lastSeenMs: Date.now() }
+      return { nodeId: self.nodeId, name: self.name, address: self.address, state: 'alive', lastSeenMs: this.c.clock.now() }
     }
     const peer = this.peers.get(hello.self.nodeId)!
     this.removedAddresses.delete(peer.address)
@@ -426,7 +429,7 @@ export class PeerLinks {
     const peer = [...this.peers.values()].find((p) => p.address === address)
     if (!peer) throw new ChatError('not_found', `no peer at ${address}`)
     this.removedAddresses.add(peer.address)
-    clearTimeout(peer.retryTimer)
+    this.c.clock.clear(peer.retryTimer)
     peer.retryTimer = undefined
     peer.link?.close('removed')
     this.peers.delete(peer.nodeId)
@@ -444,12 +447,12 @@ export class PeerLinks {
       peer.backoff = initialBackoff()
       // A peer we hear but cannot write to: dial at once instead of waiting for the backoff.
       if (!peer.link && !this.dialingAddresses.has(peer.address) && !this.stopped) {
-        clearTimeout(peer.retryTimer)
+        this.c.clock.clear(peer.retryTimer)
         peer.retryTimer = undefined
         this.dial(peer.address).catch(() => this.scheduleRedial(peer))
       }
     }
-    this.detect({ type: 'heard', peer: nodeId, now: Date.now() })
+    this.detect({ type: 'heard', peer: nodeId, now: this.c.clock.now() })
   }
 
   private detect(input: Parameters<typeof failureDetectorStep>[1]): void {
@@ -487,7 +490,7 @@ export class PeerLinks {
     // Requests waiting on it fail now, not at their timeout (docs/failures.md: never silence).
     for (const [id, r] of this.pending) {
       if (r.peer !== peer.nodeId) continue
-      clearTimeout(r.timer)
+      this.c.clock.clear(r.timer)
       this.pending.delete(id)
       r.reject(new ChatError('room_unavailable', `node ${peer.name} is unreachable`))
     }
@@ -550,7 +553,7 @@ export class PeerLinks {
         return
       case 'leaving':
         this.c.trace('peer', `${this.peerName(from)} is leaving`, undefined, this.peerName(from))
-        this.detect({ type: 'left', peer: from, now: Date.now() })
+        this.detect({ type: 'left', peer: from, now: this.c.clock.now() })
         return
       case 'gossip':
         this.learnNodes(m.gossip.nodes ?? [], from)
@@ -565,7 +568,7 @@ export class PeerLinks {
         const r = this.pending.get(body.reqId)
         if (!r || r.peer !== from) return // late answer to a request that timed out
         this.pending.delete(body.reqId)
-        clearTimeout(r.timer)
+        this.c.clock.clear(r.timer)
         r.onReply?.(body)
         r.resolve(body)
         return
@@ -609,7 +612,7 @@ export class PeerLinks {
         reject(new ChatError('room_unavailable', `no link to node ${name}`))
         return
       }
-      const timer = setTimeout(() => {
+      const timer = this.c.clock.setTimeout(() => {
         this.pending.delete(reqId)
         reject(new ChatError('timeout', `node ${name} did not answer within ${timeoutMs} ms`))
       }, timeoutMs)

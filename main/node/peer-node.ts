@@ -26,14 +26,16 @@ import { hostname } from 'node:os'
 import type { ServerEvent, TraceKind } from '../../proto/client-protocol'
 import type { DecodedMessage, NodeRef } from '../cluster/peer-messages'
 import { PeerTransport } from '../cluster/peer-transport'
-import { WsGateway } from '../gateway/ws-gateway'
 import { JoinedRooms } from './joined-rooms'
+import { systemClock, type Clock, type Timer } from '../cluster/clock'
+import type { Transport, TransportFactory } from '../cluster/transport'
+import { WsGateway, type ClientApi, type ClientGateway } from '../gateway/ws-gateway'
 import { ClientOps } from './client-ops'
-import { MessageLog } from '../store/message-log'
+import { MessageLog, type MessageStore } from '../store/message-log'
 import { DeletionDriver } from './deletion-driver'
 import { HistoryArchive } from './history-archive'
 import type { NodeOptions, RunningNode } from './node-options'
-import { NodeStore } from './node-store'
+import { NodeStore, type NodeStorage } from './node-store'
 import { PeerLinks } from './peer-links'
 import { requireString, toWireRoom } from './peer-wire'
 import { RoomAdmin } from './room-admin'
@@ -45,20 +47,39 @@ export { toWireRoom }
 /** Reorder-buffer and detector tick. */
 const TICK_MS = 50
 
+/**
+ * What the node runs on, each an injected component (docs/simulation.md): time, ids, the network,
+ * the data dir and the client gateway. A process gets the real ones (`defaultEnvironment`); the
+ * simulator gives a virtual clock, seeded ids, the in-memory network and an in-memory data dir.
+ */
+export interface NodeEnvironment {
+  readonly clock: Clock
+  /** A fresh unique id (incarnations, rooms, deletion transactions). */
+  newId(): string
+  readonly transport: TransportFactory
+  /** Identity, peers, rooms and the deletion log (the small files of --data-dir). */
+  readonly store: NodeStorage
+  /** The message logs of the rooms this node administers. */
+  readonly messages: MessageStore
+  /** Where clients connect: the WebSocket gateway, or the simulator's in-process one. */
+  gateway(api: ClientApi): ClientGateway
+}
+
 export class PeerNode implements RunningNode {
   readonly nodeId: string
   readonly name: string
   readonly token: string
-  readonly incarnation = randomUUID()
+  readonly incarnation: string
   grpcAddress = ''
   wsUrl = ''
   uiUrl: string | undefined
 
-  private readonly store: NodeStore
+  private readonly clock: Clock
+  private readonly store: NodeStorage
   /** Every message of the rooms this node administers, appended before it is sent to anyone. */
-  private readonly messages: MessageLog
-  private readonly transport: PeerTransport
-  private readonly gateway: WsGateway
+  private readonly messages: MessageStore
+  private readonly transport: Transport
+  private readonly gateway: ClientGateway
   private readonly links: PeerLinks
   private readonly rooms: RoomDirectorySync
   private readonly admin: RoomAdmin
@@ -67,16 +88,34 @@ export class PeerNode implements RunningNode {
   readonly deletions: DeletionDriver
   /** The shared history archive, when started with --db. */
   private readonly archive: HistoryArchive | undefined
-  private tickTimer: NodeJS.Timeout | undefined
+  private tickTimer: Timer | undefined
   private stopped = false
   private readonly log: (line: string) => void
 
-  constructor(readonly o: NodeOptions) {
-    this.store = new NodeStore(o.dataDir)
-    this.messages = new MessageLog(join(o.dataDir, 'messages'), { fsync: o.fsync })
+  constructor(
+    readonly o: NodeOptions,
+    environment: Partial<NodeEnvironment> = {},
+  ) {
+    const token = (this.token = o.token ?? randomBytes(18).toString('base64url'))
+    // What is not given is the real thing: time, random ids, gRPC, files in o.dataDir, WebSockets.
+    const env: NodeEnvironment = {
+      clock: environment.clock ?? systemClock,
+      newId: environment.newId ?? (() => randomUUID()),
+      transport: environment.transport ?? ((handlers) => new PeerTransport(handlers)),
+      store: environment.store ?? new NodeStore(o.dataDir),
+      messages: environment.messages ?? new MessageLog(join(o.dataDir, 'messages'), { fsync: o.fsync }),
+      gateway:
+        environment.gateway ??
+        ((api) => new WsGateway({ host: o.wsHost, port: o.wsPort, token, uiDir: o.uiDir, allowedOrigins: o.allowedOrigins, log: o.log ?? (() => {}), api })),
+    }
+    const clock = env.clock
+    const newId = () => env.newId()
+    this.clock = clock
+    this.store = env.store
+    this.messages = env.messages
+    this.incarnation = newId()
     this.nodeId = this.store.identity().nodeId
     this.name = o.name ?? `${hostname()}:${o.grpcPort}`
-    this.token = o.token ?? randomBytes(18).toString('base64url')
     this.log = o.log ?? (() => {})
     const nodeId = this.nodeId
     const log = this.log
@@ -104,13 +143,14 @@ export class PeerNode implements RunningNode {
 
     // The modules refer to each other only through these closures, so the order of construction
     // does not matter: nothing is called before start().
-    this.transport = new PeerTransport({
+    this.transport = env.transport({
       hello: () => this.links.hello(),
       inboundHello: (h, remoteHost) => this.links.onInboundHello(h, remoteHost),
       inbound: (from, messages) => this.links.onInbound(from, messages),
     })
     this.links = new PeerLinks({
       nodeId,
+      clock,
       incarnation: this.incarnation,
       self,
       transport: this.transport,
@@ -132,6 +172,8 @@ export class PeerNode implements RunningNode {
     })
     this.rooms = new RoomDirectorySync({
       nodeId,
+      clock,
+      newId,
       nodeName: () => this.name,
       store: this.store,
       messages: this.messages,
@@ -143,10 +185,11 @@ export class PeerNode implements RunningNode {
       knowsPeer: (id) => this.links.knows(id),
       forgetMemberRoom: (roomId) => this.member.forget(roomId),
       roomHeld: archiveRoom,
-      roomDeleted: (roomId) => archive?.writer.roomDeleted(roomId, Date.now()),
+      roomDeleted: (roomId) => archive?.writer.roomDeleted(roomId, clock.now()),
     })
     this.admin = new RoomAdmin({
       nodeId,
+      clock,
       rooms: this.rooms,
       messages: this.messages,
       send: (id, m) => this.links.send(id, m),
@@ -156,10 +199,11 @@ export class PeerNode implements RunningNode {
       localDeliver: (roomId, messages) => this.member.localDeliver(roomId, messages),
       localMemberEvent: (roomId, m, joined) => this.member.memberEvent(roomId, m, joined),
       blocksSend: (roomId) => this.deletions.blocksSend(roomId),
-      committed: archive ? (m) => archive.writer.committed(m.roomId, m.seq, Date.now()) : undefined,
+      committed: archive ? (m) => archive.writer.committed(m.roomId, m.seq, clock.now()) : undefined,
     })
     this.member = new RoomMember({
       nodeId,
+      clock,
       send: (id, m) => this.links.send(id, m),
       request: (id, build, timeoutMs, onReply) => this.links.request(id, build, timeoutMs, onReply),
       peerName: (id) => this.links.peerName(id),
@@ -171,6 +215,8 @@ export class PeerNode implements RunningNode {
     this.deletions = new DeletionDriver(
       {
         nodeId,
+        clock,
+        newId,
         get name() {
           return self().name
         },
@@ -191,6 +237,7 @@ export class PeerNode implements RunningNode {
     )
     this.ops = new ClientOps({
       nodeId,
+      clock,
       self,
       wsUrl: () => this.wsUrl,
       options: o,
@@ -203,15 +250,7 @@ export class PeerNode implements RunningNode {
       archive,
       trace,
     })
-    this.gateway = new WsGateway({
-      host: o.wsHost,
-      port: o.wsPort,
-      token: this.token,
-      uiDir: o.uiDir,
-      allowedOrigins: o.allowedOrigins,
-      log,
-      api: { handle: (s, r) => this.ops.handle(s, r), closed: (s) => this.ops.sessionClosed(s) },
-    })
+    this.gateway = env.gateway({ handle: (s, r) => this.ops.handle(s, r), closed: (s) => this.ops.sessionClosed(s) })
   }
 
   // -------------------------------------------------------------------------------------------
@@ -235,14 +274,14 @@ export class PeerNode implements RunningNode {
     if (this.rooms.adminRooms.size === 0) this.rooms.createRoom(`${this.name} lobby`, 'system')
     this.deletions.recover()
 
-    this.tickTimer = setInterval(() => this.tick(), Math.min(TICK_MS, this.o.heartbeatMs))
+    this.tickTimer = this.clock.setInterval(() => this.tick(), Math.min(TICK_MS, this.o.heartbeatMs))
     this.links.start(new Set([...this.o.join, ...this.store.peers()]))
   }
 
   async stop(): Promise<void> {
     if (this.stopped) return
     this.stopped = true
-    clearInterval(this.tickTimer)
+    this.clock.clear(this.tickTimer)
     this.rooms.flushRooms()
     await this.links.stop()
     this.deletions.stop()
@@ -273,7 +312,7 @@ export class PeerNode implements RunningNode {
   }
 
   private tick(): void {
-    const now = Date.now()
+    const now = this.clock.now()
     this.links.tick(now)
     this.member.tick(now)
     this.deletions.tick(now)
@@ -314,7 +353,7 @@ export class PeerNode implements RunningNode {
 
   /** The protocol log of the cluster view (opt-in: only clients that asked get it). */
   trace(kind: TraceKind, text: string, roomId?: string, peer?: string): void {
-    this.gateway.broadcast({ event: 'trace', at: Date.now(), kind, text, roomId, peer }, (s) => s.trace)
+    this.gateway.broadcast({ event: 'trace', at: this.clock.now(), kind, text, roomId, peer }, (s) => s.trace)
   }
 }
 

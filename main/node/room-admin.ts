@@ -9,6 +9,7 @@ import { MAX_PREVIEW_LIMIT as PREVIEW_MAX, type ChatMessage, type Member, type T
 import { ChatError } from '../core/errors'
 import { logRange, memberList, stepRoom, type AdminRoom, type RoomEffect, type RoomInput } from '../core/room-ordering'
 import { msg, type DecodedMessage, type PeerMessage } from '../cluster/peer-messages'
+import type { Clock } from '../cluster/clock'
 import type { PeerLinks } from './peer-links'
 import { requireString, toWireMessage, toWireRoom } from './peer-wire'
 import type { RoomDirectorySync } from './room-directory-sync'
@@ -16,6 +17,7 @@ import type { MessageLog } from '../store/message-log'
 
 export interface RoomAdminComponents {
   readonly nodeId: string
+  readonly clock: Pick<Clock, 'now'>
   readonly rooms: Pick<RoomDirectorySync, 'adminRooms' | 'entryOf' | 'publishRoom' | 'scheduleSaveRooms'>
   /** The rooms' message logs (main/store/message-log.ts). */
   readonly messages: Pick<MessageLog, 'append' | 'range'>
@@ -120,7 +122,7 @@ export class RoomAdmin {
   send(fromNode: string, roomId: string, user: string, text: string, clientMsgId: string): number {
     const room = this.room(roomId)
     if (this.c.blocksSend(roomId)) throw new ChatError('room_busy', `room ${room.name} is frozen while its deletion is decided`)
-    const reply = this.roomStep(room, { type: 'send', user, nodeId: fromNode, text, clientMsgId, now: Date.now() })
+    const reply = this.roomStep(room, { type: 'send', user, nodeId: fromNode, text, clientMsgId, now: this.c.clock.now() })
     if (reply?.type === 'reply-error') throw new ChatError(reply.code, reply.message)
     if (reply?.type !== 'reply-send') throw new ChatError('internal', 'send gave no answer')
     this.c.rooms.scheduleSaveRooms()

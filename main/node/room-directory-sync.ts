@@ -7,7 +7,6 @@
  * lists them, and each one's message log (main/store/message-log.ts) holds its messages, so a
  * restarted administrator comes back with its rooms, their history and their exact last seq.
  */
-import { randomUUID } from 'node:crypto'
 import type { PeerState, RoomInfo, ServerEvent, TraceKind } from '../../proto/client-protocol'
 import { ChatError } from '../core/errors'
 import { mergeEntry, newDirectory, removeEntry, type Directory, type DirectoryEntry } from '../core/room-directory'
@@ -15,12 +14,16 @@ import { DEFAULT_LOG_LIMIT, newAdminRoom, restoreLog, type AdminRoom } from '../
 import type { MessageLog } from '../store/message-log'
 import { msg, type NodeRef, type PeerMessage, type WireRoom } from '../cluster/peer-messages'
 import type { ClientSession } from '../gateway/ws-gateway'
+import type { Clock, Timer } from '../cluster/clock'
 import type { NodeStore } from './node-store'
 import { toWireRoom } from './peer-wire'
 
 
 export interface RoomDirectoryComponents {
   readonly nodeId: string
+  readonly clock: Clock
+  /** A fresh unique id (a room id): random, or from the simulator's seeded generator. */
+  newId(): string
   /** Our name: known only once the node listens (it may include the port). */
   nodeName(): string
   readonly store: Pick<NodeStore, 'rooms' | 'saveRooms'>
@@ -43,7 +46,7 @@ export class RoomDirectorySync {
   readonly directory: Directory = newDirectory()
   /** The rooms this node administers. */
   readonly adminRooms = new Map<string, AdminRoom>()
-  private saveRoomsTimer: NodeJS.Timeout | undefined
+  private saveRoomsTimer: Timer | undefined
 
   constructor(private readonly c: RoomDirectoryComponents) {}
 
@@ -145,7 +148,7 @@ export class RoomDirectorySync {
   // Our rooms
 
   createRoom(name: string, createdBy: string): AdminRoom {
-    const room = newAdminRoom({ roomId: randomUUID(), name, createdBy, createdAt: Date.now() })
+    const room = newAdminRoom({ roomId: this.c.newId(), name, createdBy, createdAt: this.c.clock.now() })
     this.c.messages.open(room.roomId, 0)
     this.adminRooms.set(room.roomId, room)
     this.publishRoom(room)
@@ -166,7 +169,7 @@ export class RoomDirectorySync {
 
   /** A room is gone (deleted): forget it everywhere on this node and tell our clients. */
   dropRoom(roomId: string): void {
-    const had = removeEntry(this.directory, roomId, Date.now())
+    const had = removeEntry(this.directory, roomId, this.c.clock.now())
     // A deleted room of ours takes its message log with it.
     if (this.adminRooms.delete(roomId)) {
       this.c.messages.drop(roomId)
@@ -197,12 +200,12 @@ export class RoomDirectorySync {
   scheduleSaveRooms(): void {
     if (this.saveRoomsTimer) return
     // Debounced: member counts and versions change often; messages are in the log already.
-    this.saveRoomsTimer = setTimeout(() => this.flushRooms(), 200)
+    this.saveRoomsTimer = this.c.clock.setTimeout(() => this.flushRooms(), 200)
   }
 
   /** Save rooms.json now. */
   flushRooms(): void {
-    clearTimeout(this.saveRoomsTimer)
+    this.c.clock.clear(this.saveRoomsTimer)
     this.saveRoomsTimer = undefined
     try {
       this.c.store.saveRooms(

@@ -10,12 +10,14 @@ import { errorFromPeer } from '../core/errors'
 import { newReorder, stepReorder, type ReorderEffect, type ReorderState } from '../core/reorder-buffer'
 import { msg, type Bodies, type DecodedMessage, type PeerMessage } from '../cluster/peer-messages'
 import { encodeFrame, type ClientSession, type EncodedFrame } from '../gateway/ws-gateway'
+import type { Clock } from '../cluster/clock'
 import type { PeerLinks } from './peer-links'
 import { fromWireMessage } from './peer-wire'
 import { SendStreams, type ForwardedSend } from './send-streams'
 
 export interface RoomMemberComponents {
   readonly nodeId: string
+  readonly clock: Clock
   send(nodeId: string, m: PeerMessage): boolean
   request: PeerLinks['request']
   peerName(nodeId: string): string
@@ -60,7 +62,7 @@ export class RoomMember {
       isMember: (roomId, user) => this.memberRooms.get(roomId)?.users.has(user) ?? false,
       joined: (roomId, adminNodeId, lastSeq) => this.rejoined(roomId, adminNodeId, lastSeq),
       log: (line) => c.log(line),
-      now: () => Date.now(),
+      clock: c.clock,
     })
   }
 
@@ -192,7 +194,7 @@ export class RoomMember {
       // start over from its count and say so (docs/ordering.md, "Rejoining an administrator").
       this.c.log(`room ${roomId}: administrator is at seq ${lastSeq}, we delivered up to ${delivered}; it lost seqs, restarting the sequence`)
       this.reorder(mr, { type: 'reset', lastSeq })
-    } else this.reorder(mr, { type: 'known-last', lastSeq, now: Date.now() })
+    } else this.reorder(mr, { type: 'known-last', lastSeq, now: this.c.clock.now() })
   }
 
   // -------------------------------------------------------------------------------------------
@@ -243,7 +245,7 @@ export class RoomMember {
     this.c.trace('gap', `missing seq ${e.fromSeq}..${e.toSeq} of ${mr.roomId}: fetching`, mr.roomId)
     if (mr.adminNodeId === this.c.nodeId) {
       const messages = this.c.localRange(mr.roomId, e.fromSeq, e.toSeq)
-      if (messages) this.reorder(mr, { type: 'arrive', messages, now: Date.now() })
+      if (messages) this.reorder(mr, { type: 'arrive', messages, now: this.c.clock.now() })
       return
     }
     this.c.request<Bodies['fetchReply']>(mr.adminNodeId, (reqId) =>
@@ -257,7 +259,7 @@ export class RoomMember {
           this.c.log(`room ${mr.roomId}: seq ${e.fromSeq}..${e.toSeq} are gone at the administrator; skipping them`)
           mr.buffer.nextSeq = e.toSeq + 1
         }
-        this.reorder(mr, { type: 'arrive', messages: reply.messages.map(fromWireMessage), now: Date.now() })
+        this.reorder(mr, { type: 'arrive', messages: reply.messages.map(fromWireMessage), now: this.c.clock.now() })
       })
       .catch((err: Error) => this.c.log(`fetch ${mr.roomId} ${e.fromSeq}..${e.toSeq}: ${err.message}`))
   }
@@ -265,7 +267,7 @@ export class RoomMember {
   /** Messages ordered by this node as administrator, for its own members. */
   localDeliver(roomId: string, messages: ChatMessage[]): void {
     const mr = this.memberRooms.get(roomId)
-    if (mr) this.reorder(mr, { type: 'arrive', messages, now: Date.now() })
+    if (mr) this.reorder(mr, { type: 'arrive', messages, now: this.c.clock.now() })
   }
 
   memberEvent(roomId: string, member: Member, joined: boolean): void {
@@ -289,7 +291,7 @@ export class RoomMember {
       case 'deliver': {
         const mr = this.memberRooms.get(m.deliver.roomId)
         if (!mr || mr.adminNodeId !== from) return true // not ours (any more): late delivery after a leave
-        this.reorder(mr, { type: 'arrive', messages: m.deliver.messages.map(fromWireMessage), now: Date.now() })
+        this.reorder(mr, { type: 'arrive', messages: m.deliver.messages.map(fromWireMessage), now: this.c.clock.now() })
         return true
       }
       default:

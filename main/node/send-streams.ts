@@ -17,6 +17,7 @@
  */
 import { errorFromPeer } from '../core/errors'
 import { msg, type Bodies } from '../cluster/peer-messages'
+import type { Clock, Timer } from '../cluster/clock'
 import type { PeerLinks } from './peer-links'
 
 export interface SendStreamsComponents {
@@ -26,7 +27,7 @@ export interface SendStreamsComponents {
   /** A join reply arrived (synchronously, in order with the deliveries around it). */
   joined(roomId: string, adminNodeId: string, lastSeq: number): void
   log(line: string): void
-  now(): number
+  readonly clock: Clock
 }
 
 export interface ForwardedSend {
@@ -62,7 +63,7 @@ interface Stream {
   inFlight: Set<Entry>
   /** Joins sent for this (room, user) while the stream existed. */
   joins: number
-  timer: NodeJS.Timeout | undefined
+  timer: Timer | undefined
 }
 
 export class SendStreams {
@@ -74,7 +75,7 @@ export class SendStreams {
   forward(send: ForwardedSend): Promise<number> {
     const st = this.stream(send.roomId, send.user)
     return new Promise<number>((resolve, reject) => {
-      st.queue.push({ send, releaseAt: this.c.now() + send.delayMs, fence: 0, bounces: 0, resolve, reject })
+      st.queue.push({ send, releaseAt: this.c.clock.now() + send.delayMs, fence: 0, bounces: 0, resolve, reject })
       this.pump(st)
     })
   }
@@ -106,10 +107,10 @@ export class SendStreams {
       // (it may be a bounce that must be forwarded again before them).
       for (const e of st.inFlight) if (e.fence < st.joins) return
       const head = st.queue[0]
-      const wait = head.releaseAt - this.c.now()
+      const wait = head.releaseAt - this.c.clock.now()
       if (wait > 0) {
         if (!st.timer) {
-          st.timer = setTimeout(() => {
+          st.timer = this.c.clock.setTimeout(() => {
             st.timer = undefined
             this.pump(st)
           }, wait)

@@ -99,6 +99,9 @@ function scanLines(fd: number, start: number, end: number, each: (line: string, 
   return carryAt
 }
 
+/** The message logs of a node's rooms, as one component: MessageLog (files) or the simulator's in memory. */
+export type MessageStore = Pick<MessageLog, 'roomIds' | 'open' | 'append' | 'range' | 'lastSeq' | 'sync' | 'close' | 'drop'>
+
 export class MessageLog {
   private readonly rooms = new Map<string, RoomFile>()
 

@@ -1,0 +1,530 @@
+/**
+ * An in-memory network for nodes in one process (docs/simulation.md, "The in-memory network"):
+ * the same Transport contract as gRPC (transport.ts), on an injected clock, with the faults a real
+ * network has: latency, links that break, partitions (both ways or one way) and paused nodes.
+ *
+ * How it stays faithful to gRPC streams over TCP:
+ *   - a link is FIFO: a frame never overtakes an earlier one on its link, whatever its latency;
+ *   - messages travel as data, not shared objects: each frame is copied (JSON) and decoded the way
+ *     @grpc/proto-loader decodes peer.proto (`body` names the field set), so no node can see or
+ *     change another node's objects;
+ *   - a partition or a paused receiver holds frames back (TCP retransmits; nothing is lost in the
+ *     middle of a stream); a link held back longer than `breakAfterMs` breaks, as gRPC keepalive
+ *     would break it, and loses what it had not delivered (the node sees `onDown`);
+ *   - a link to an address nobody listens on is refused after one latency; a handshake that cannot
+ *     complete (partitioned, paused) times out at the dialer's timeout.
+ */
+import type { Clock, Timer } from './clock'
+import type { DecodedMessage, Hello, PeerMessage } from './peer-messages'
+import { LinkRefused, type PeerLink, type Transport, type TransportHandlers } from './transport'
+
+export interface MemoryNetworkOptions {
+  /** The network's own time (it keeps running while a node is paused). */
+  readonly clock: Clock
+  /** One-way latency of the next frame from one address to another, in ms (default 1). */
+  latencyMs?(from: string, to: string): number
+  /** A link whose frames are held back this long breaks (default 20 s, gRPC's keepalive timeout). */
+  readonly breakAfterMs?: number
+  /** Most messages a link holds for a receiver that does not read, before it breaks (gRPC's MAX_QUEUED). */
+  readonly maxQueued?: number
+}
+
+/** What happened on the network, for a simulator's trace. */
+export type NetworkEvent =
+  | { type: 'link-up'; from: string; to: string }
+  | { type: 'link-down'; from: string; to: string; reason: string }
+  | { type: 'refused'; from: string; to: string; reason: string }
+
+interface Frame {
+  deliverAt: number
+  /** The wire form: JSON, as bytes would be. */
+  json: string
+  count: number
+}
+
+/** A misuse of the network by its owner (the simulator or a test), never a peer's doing. */
+export class MemoryNetworkError extends Error {
+  override readonly name = 'MemoryNetworkError'
+  readonly code = 'memory_network'
+}
+
+export class MemoryNetwork {
+  private anonymous = 0
+  private readonly endpoints = new Map<string, MemoryTransport>()
+  /** "from>to": frames from `from` to `to` are held back. */
+  private readonly blocked = new Set<string>()
+  private readonly paused = new Set<string>()
+  private readonly links = new Set<MemoryLink>()
+  /** Extra latency per address pair ("from>to"), on top of the base latency. */
+  private readonly delays = new Map<string, number>()
+  readonly clock: Clock
+  readonly breakAfterMs: number
+  readonly maxQueued: number
+  /** Observers of link events (the simulator's trace). */
+  onEvent: (e: NetworkEvent) => void = () => {}
+
+  constructor(private readonly o: MemoryNetworkOptions) {
+    this.clock = o.clock
+    this.breakAfterMs = o.breakAfterMs ?? 20_000
+    this.maxQueued = o.maxQueued ?? 100_000
+  }
+
+  /** A transport for one node: what peer-node.ts is given instead of gRPC. */
+  transport(handlers: TransportHandlers): MemoryTransport {
+    return new MemoryTransport(this, handlers)
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Faults (addresses are the host:port nodes listen on)
+
+  /** Hold back every frame between `a` and `b`, both ways. */
+  partition(a: string, b: string): void {
+    this.blockOneWay(a, b)
+    this.blockOneWay(b, a)
+  }
+
+  /** Hold back frames from `from` to `to` only: `to` stops hearing `from`, `from` still hears `to`. */
+  blockOneWay(from: string, to: string): void {
+    this.blocked.add(`${from}>${to}`)
+    this.watchHeld()
+  }
+
+  /** Lift every partition. */
+  heal(): void {
+    this.blocked.clear()
+    this.kick()
+  }
+
+  isBlocked(from: string, to: string): boolean {
+    return this.blocked.has(`${from}>${to}`)
+  }
+
+  /** The node at `address` stops reading (SIGSTOP): frames to it wait, and break after breakAfterMs. */
+  pause(address: string): void {
+    this.paused.add(address)
+    this.watchHeld()
+  }
+
+  resume(address: string): void {
+    this.paused.delete(address)
+    this.kick()
+  }
+
+  /** Extra one-way latency from `from` to `to` (0 removes it). */
+  setDelay(from: string, to: string, ms: number): void {
+    if (ms > 0) this.delays.set(`${from}>${to}`, ms)
+    else this.delays.delete(`${from}>${to}`)
+  }
+
+  /** Break every link between `a` and `b` (both directions), as a reset connection does. */
+  breakLinks(a: string, b: string, reason = 'connection reset'): number {
+    let n = 0
+    for (const l of [...this.links]) {
+      if ((l.from === a && l.to === b) || (l.from === b && l.to === a)) {
+        l.close(reason)
+        n++
+      }
+    }
+    return n
+  }
+
+  /**
+   * The process at `address` dies: every link to or from it breaks at once (the OS resets the
+   * sockets) and nothing listens there any more. Its node object must not be used again.
+   */
+  crash(address: string): void {
+    const t = this.endpoints.get(address)
+    if (t) {
+      this.endpoints.delete(address)
+      t.crashed = true
+    }
+    for (const l of [...this.links]) {
+      // The dead node's own links vanish with it (nothing of it runs any more); the others hear
+      // the reset one latency later.
+      if (l.owner === t) l.vanish()
+      else if (l.to === address) l.remoteClose('connection reset (peer crashed)')
+    }
+    this.paused.delete(address)
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Used by MemoryTransport and MemoryLink
+
+  register(address: string, t: MemoryTransport): void {
+    const old = this.endpoints.get(address)
+    if (old && old !== t) throw new MemoryNetworkError(`address in use: ${address}`)
+    this.endpoints.set(address, t)
+  }
+
+  unregister(address: string, t: MemoryTransport): void {
+    if (this.endpoints.get(address) === t) this.endpoints.delete(address)
+  }
+
+  endpoint(address: string): MemoryTransport | undefined {
+    return this.endpoints.get(address)
+  }
+
+  isPaused(address: string): boolean {
+    return this.paused.has(address)
+  }
+
+  latency(from: string, to: string): number {
+    const base = this.o.latencyMs ? this.o.latencyMs(from, to) : 1
+    return Math.max(0, base) + (this.delays.get(`${from}>${to}`) ?? 0)
+  }
+
+  canDeliver(from: string, to: string): boolean {
+    return !this.blocked.has(`${from}>${to}`) && !this.paused.has(to)
+  }
+
+  addLink(l: MemoryLink): void {
+    this.links.add(l)
+  }
+
+  removeLink(l: MemoryLink): void {
+    this.links.delete(l)
+  }
+
+  nextAnonymous(): string {
+    return `unlistened-${++this.anonymous}`
+  }
+
+  /** Something was lifted: every link tries its held frames again. */
+  private kick(): void {
+    for (const l of [...this.links]) l.pump()
+  }
+
+  /** Something now holds frames back: links with frames in flight start their break timers. */
+  private watchHeld(): void {
+    for (const l of [...this.links]) l.pump()
+  }
+}
+
+/** One node's end of the network: accepts links at its address and makes links to others. */
+export class MemoryTransport implements Transport {
+  address: string | undefined
+  /** Its process died (MemoryNetwork.crash): nothing reaches it any more. */
+  crashed = false
+  /** Inbound links by the dialer's node id: a newer link from the same node ends the older one. */
+  private readonly inbound = new Map<string, MemoryLink>()
+  private closed = false
+
+  constructor(
+    readonly net: MemoryNetwork,
+    readonly handlers: TransportHandlers,
+  ) {}
+
+  async listen(host: string, port: number): Promise<number> {
+    if (port === 0) {
+      port = 7000
+      while (this.net.endpoint(`${host}:${port}`)) port++
+    }
+    const address = `${host}:${port}`
+    this.net.register(address, this)
+    this.address = address
+    return port
+  }
+
+  /** Our address as others see it (an endpoint that never listened still has a name on the wire). */
+  get wireAddress(): string {
+    if (!this.address) this.address = this.net.nextAnonymous()
+    return this.address
+  }
+
+  newLink(address: string, onDown: (link: PeerLink, reason: string) => void): MemoryLink {
+    return new MemoryLink(this.net, this, address, onDown)
+  }
+
+  /** A dialer's Hello arrived on `link`: accept it (answer our Hello) or refuse it. */
+  acceptHello(link: MemoryLink, hello: Hello): { ok: true; answer: Hello } | { ok: false; reason: string } {
+    if (this.closed || this.crashed) return { ok: false, reason: 'connection refused' }
+    if (!hello?.self?.nodeId || !hello.self.address) return { ok: false, reason: 'first frame must be a Hello with node id and address' }
+    const remoteHost = link.owner.address ? link.owner.address.slice(0, link.owner.address.lastIndexOf(':')) : undefined
+    try {
+      this.handlers.inboundHello(hello, remoteHost)
+    } catch (e) {
+      return { ok: false, reason: (e as Error).message }
+    }
+    const older = this.inbound.get(hello.self.nodeId)
+    this.inbound.set(hello.self.nodeId, link)
+    if (older && older !== link) older.remoteClose('stream ended')
+    return { ok: true, answer: this.handlers.hello() }
+  }
+
+  inboundClosed(link: MemoryLink, peerId: string | undefined): void {
+    if (peerId && this.inbound.get(peerId) === link) this.inbound.delete(peerId)
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    for (const l of [...this.inbound.values()]) l.remoteClose('stream ended')
+    this.inbound.clear()
+    if (this.address) this.net.unregister(this.address, this)
+  }
+}
+
+/** A link from one node (its owner) to the node listening at `address`. */
+export class MemoryLink implements PeerLink {
+  peer: Hello | undefined
+  lastWriteAt = 0
+  framesWritten = 0
+  messagesWritten = 0
+  private queue: PeerMessage[] = []
+  private flushTimer: Timer | undefined
+  private readonly inFlight: Frame[] = []
+  private pumpTimer: Timer | undefined
+  private breakTimer: Timer | undefined
+  private lastDeliverAt = 0
+  private closed = false
+  private target: MemoryTransport | undefined
+  /** The dialer's node id, known from its Hello (what the receiver's `inbound` is called with). */
+  private fromNodeId: string | undefined
+  private endWaiters: (() => void)[] = []
+  readonly from: string
+
+  constructor(
+    private readonly net: MemoryNetwork,
+    readonly owner: MemoryTransport,
+    readonly address: string,
+    private readonly onDown: (link: PeerLink, reason: string) => void,
+  ) {
+    this.from = owner.wireAddress
+    net.addLink(this)
+  }
+
+  get to(): string {
+    return this.address
+  }
+
+  get up(): boolean {
+    return this.peer !== undefined && !this.closed
+  }
+
+  get queued(): number {
+    let n = this.queue.length
+    for (const f of this.inFlight) n += f.count
+    return n
+  }
+
+  open(ourHello: Hello, timeoutMs: number): Promise<Hello> {
+    return new Promise<Hello>((resolve, reject) => {
+      const clock = this.net.clock
+      let settled = false
+      const fail = (e: LinkRefused, reason: string) => {
+        if (settled) return
+        settled = true
+        clock.clear(timer)
+        reject(e)
+        this.close(reason)
+      }
+      const timer = clock.setTimeout(
+        () => fail(new LinkRefused('timeout', `no answer from ${this.address} within ${timeoutMs} ms`), 'handshake timeout'),
+        timeoutMs,
+      )
+      // The Hello goes out as the link's first frame; the answer comes back the other way.
+      const helloJson = JSON.stringify(ourHello)
+      this.sendRaw(() => {
+        const target = this.net.endpoint(this.address)
+        if (!target) {
+          this.net.onEvent({ type: 'refused', from: this.from, to: this.address, reason: 'nobody listens' })
+          fail(new LinkRefused('unreachable', `connection refused at ${this.address}`), 'connection refused')
+          return
+        }
+        this.target = target
+        const hello = JSON.parse(helloJson) as Hello
+        const r = target.acceptHello(this, hello)
+        const back = r.ok ? JSON.stringify(r.answer) : ''
+        this.fromNodeId = hello?.self?.nodeId
+        // The answer travels back after one latency, held back like any frame by a partition.
+        this.sendBack(() => {
+          if (settled || this.closed) return
+          if (!r.ok) {
+            this.net.onEvent({ type: 'refused', from: this.from, to: this.address, reason: r.reason })
+            fail(new LinkRefused('bad_hello', r.reason), 'refused')
+            return
+          }
+          settled = true
+          clock.clear(timer)
+          this.peer = JSON.parse(back) as Hello
+          this.net.onEvent({ type: 'link-up', from: this.from, to: this.address })
+          resolve(this.peer)
+          this.scheduleFlush()
+        })
+      })
+    })
+  }
+
+  send(m: PeerMessage): void {
+    if (this.closed) return
+    if (this.queued >= this.net.maxQueued) {
+      this.close(`peer too slow: ${this.queued} messages queued`)
+      return
+    }
+    this.queue.push(m)
+    if (this.peer) this.scheduleFlush()
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushTimer !== undefined || this.closed) return
+    // Everything queued in this turn leaves in one frame, as peer-transport.ts batches it.
+    this.flushTimer = this.net.clock.setTimeout(() => {
+      this.flushTimer = undefined
+      this.flush()
+    }, 0)
+  }
+
+  private flush(): void {
+    if (this.closed || !this.peer || this.queue.length === 0) return
+    const taken = this.queue
+    this.queue = []
+    const now = this.net.clock.now()
+    this.lastWriteAt = now
+    this.framesWritten++
+    this.messagesWritten += taken.length
+    this.enqueue({ deliverAt: 0, json: JSON.stringify(taken), count: taken.length })
+  }
+
+  /** A frame on the wire: in order behind every earlier frame of this link. */
+  private enqueue(f: Frame): void {
+    const now = this.net.clock.now()
+    f.deliverAt = Math.max(now + this.net.latency(this.from, this.to), this.lastDeliverAt)
+    this.lastDeliverAt = f.deliverAt
+    this.inFlight.push(f)
+    this.pump()
+  }
+
+  /** The handshake's first leg, as a frame of this link (so it is ordered and held like data). */
+  private readonly control = new Map<Frame, () => void>()
+
+  private sendRaw(run: () => void): void {
+    const f: Frame = { deliverAt: 0, json: '', count: 0 }
+    this.control.set(f, run)
+    this.enqueue(f)
+  }
+
+  /** The handshake's answer, from the dialed node back to us. */
+  private sendBack(run: () => void): void {
+    const clock = this.net.clock
+    const tryBack = () => {
+      if (this.closed) return
+      if (this.net.canDeliver(this.to, this.from)) run()
+      else clock.setTimeout(tryBack, 50) // held back by a partition or a paused dialer
+    }
+    clock.setTimeout(tryBack, this.net.latency(this.to, this.from))
+  }
+
+  /** Deliver what is due and deliverable; set a timer for the rest. */
+  pump(): void {
+    if (this.closed) return
+    const clock = this.net.clock
+    clock.clear(this.pumpTimer)
+    this.pumpTimer = undefined
+    const now = clock.now()
+    while (this.inFlight.length > 0 && !this.closed) {
+      const f = this.inFlight[0]
+      if (f.deliverAt > now) {
+        this.pumpTimer = clock.setTimeout(() => {
+          this.pumpTimer = undefined
+          this.pump()
+        }, f.deliverAt - now)
+        break
+      }
+      if (!this.net.canDeliver(this.from, this.to)) {
+        // Held back: TCP keeps it; keepalive breaks the link if this lasts.
+        if (this.breakTimer === undefined) {
+          this.breakTimer = clock.setTimeout(() => {
+            this.breakTimer = undefined
+            if (this.inFlight.length > 0 && !this.net.canDeliver(this.from, this.to)) this.close('keepalive timeout (peer unreachable)')
+          }, this.net.breakAfterMs)
+        }
+        return
+      }
+      clock.clear(this.breakTimer)
+      this.breakTimer = undefined
+      this.inFlight.shift()
+      this.deliver(f)
+    }
+    if (this.inFlight.length === 0) {
+      clock.clear(this.breakTimer)
+      this.breakTimer = undefined
+      const waiters = this.endWaiters
+      this.endWaiters = []
+      for (const w of waiters) w()
+    }
+  }
+
+  private deliver(f: Frame): void {
+    const control = this.control.get(f)
+    if (control) {
+      this.control.delete(f)
+      control()
+      return
+    }
+    const target = this.target
+    if (!target || !this.fromNodeId || target.crashed) return
+    const messages = (JSON.parse(f.json) as PeerMessage[]).map(decode)
+    target.handlers.inbound(this.fromNodeId, messages)
+  }
+
+  async drainAndEnd(waitMs: number): Promise<void> {
+    this.net.clock.clear(this.flushTimer)
+    this.flushTimer = undefined
+    this.flush()
+    if (this.closed) return
+    if (this.inFlight.length > 0) {
+      await new Promise<void>((resolve) => {
+        const t = this.net.clock.setTimeout(resolve, waitMs)
+        this.endWaiters.push(() => {
+          this.net.clock.clear(t)
+          resolve()
+        })
+      })
+    }
+    this.close('left')
+  }
+
+  close(reason: string): void {
+    if (this.closed) return
+    this.closed = true
+    const clock = this.net.clock
+    clock.clear(this.flushTimer)
+    clock.clear(this.pumpTimer)
+    clock.clear(this.breakTimer)
+    this.queue = []
+    this.inFlight.length = 0
+    this.control.clear()
+    this.net.removeLink(this)
+    this.target?.inboundClosed(this, this.fromNodeId)
+    for (const w of this.endWaiters.splice(0)) w()
+    if (this.peer) this.net.onEvent({ type: 'link-down', from: this.from, to: this.address, reason })
+    this.onDown(this, reason)
+  }
+
+  /** Closed by the other end (its stream ended, or it was reset): we hear of it one latency later. */
+  remoteClose(reason: string): void {
+    if (this.closed) return
+    this.net.clock.setTimeout(() => this.close(reason), this.net.latency(this.to, this.from))
+  }
+
+  /** The owner's process died: the link is gone without telling anyone on this side. */
+  vanish(): void {
+    if (this.closed) return
+    this.closed = true
+    const clock = this.net.clock
+    clock.clear(this.flushTimer)
+    clock.clear(this.pumpTimer)
+    clock.clear(this.breakTimer)
+    this.queue = []
+    this.inFlight.length = 0
+    this.control.clear()
+    this.net.removeLink(this)
+    this.target?.inboundClosed(this, this.fromNodeId)
+  }
+}
+
+/** As @grpc/proto-loader decodes a PeerMessage with `oneofs: true`: `body` names the field set. */
+function decode(m: PeerMessage): DecodedMessage {
+  const body = Object.keys(m)[0]
+  return { ...m, body } as DecodedMessage
+}
