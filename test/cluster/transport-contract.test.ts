@@ -40,6 +40,11 @@ function helloOf(name: string, address: string): Hello {
   return { self: { nodeId: `id-${name}`, name, address }, incarnation: `inc-${name}`, known: [], rooms: [], protocol: 1 }
 }
 
+/** An endpoint whose transport and address are filled in once it listens. */
+function blank(): Endpoint {
+  return { transport: undefined as unknown as Transport, address: '', hello: helloOf('', ''), received: [], inboundHellos: [], refuse: undefined }
+}
+
 function handlersFor(ep: () => Endpoint): TransportHandlers {
   return {
     hello: () => ep().hello,
@@ -64,13 +69,11 @@ function grpcHarness(): Harness {
   }
   return {
     async endpoint(name) {
-      let ep: Endpoint | undefined
-      const t = new PeerTransport(handlersFor(() => ep!))
+      const ep = blank()
+      const t = new PeerTransport(handlersFor(() => ep))
       transports.push(t)
       const port = await t.listen('127.0.0.1', 0)
-      const address = `127.0.0.1:${port}`
-      ep = { transport: t, address, hello: helloOf(name, address), received: [], inboundHellos: [], refuse: undefined }
-      return ep
+      return Object.assign(ep, { transport: t, address: `127.0.0.1:${port}`, hello: helloOf(name, `127.0.0.1:${port}`) })
     },
     async deadAddress() {
       const t = new PeerTransport(handlersFor(() => undefined as unknown as Endpoint))
@@ -93,13 +96,11 @@ function memoryHarness(): Harness {
   let hostN = 0
   return {
     async endpoint(name) {
-      let ep: Endpoint | undefined
-      const t = net.transport(handlersFor(() => ep!))
+      const ep = blank()
+      const t = net.transport(handlersFor(() => ep))
       const host = `10.0.0.${++hostN}`
       const port = await t.listen(host, 7000)
-      const address = `${host}:${port}`
-      ep = { transport: t, address, hello: helloOf(name, address), received: [], inboundHellos: [], refuse: undefined }
-      return ep
+      return Object.assign(ep, { transport: t, address: `${host}:${port}`, hello: helloOf(name, `${host}:${port}`) })
     },
     async deadAddress() {
       return '10.0.9.9:7000'
@@ -273,12 +274,11 @@ describe('in-memory network faults', () => {
     const net = new MemoryNetwork({ clock, latencyMs: () => 2, breakAfterMs: 10_000 })
     const eps: Endpoint[] = []
     for (const name of ['a', 'b']) {
-      let ep: Endpoint | undefined
-      const t = net.transport(handlersFor(() => ep!))
+      const ep = blank()
+      const t = net.transport(handlersFor(() => ep))
       const host = name === 'a' ? '10.0.0.1' : '10.0.0.2'
       await t.listen(host, 7000)
-      ep = { transport: t, address: `${host}:7000`, hello: helloOf(name, `${host}:7000`), received: [], inboundHellos: [], refuse: undefined }
-      eps.push(ep)
+      eps.push(Object.assign(ep, { transport: t, address: `${host}:7000`, hello: helloOf(name, `${host}:7000`) }))
     }
     const [a, b] = eps
     const ab = link(a, b)
