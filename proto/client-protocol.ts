@@ -8,6 +8,11 @@
  */
 import { z } from 'zod'
 
+// In a page, zod must not probe `new Function` for its JIT: the page's CSP forbids eval, and the
+// probe alone logs a CSP violation on every load (docs/ui.md, "Security"). Node keeps the JIT (the
+// gateway validates every frame with these schemas).
+if ('document' in globalThis) z.config({ jitless: true })
+
 export const PROTOCOL_VERSION = 1
 /** Largest frame a node accepts (section 3); bigger frames close the socket with 1009. */
 export const MAX_FRAME_BYTES = 64 * 1024

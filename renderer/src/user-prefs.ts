@@ -19,3 +19,23 @@ export function saveUser(name: string): void {
     // Storage disabled: the name then lasts for this page only.
   }
 }
+
+const DETAILS_KEY = 'chat.protocolDetails'
+
+/** "Protocol details" (seq and sender node on messages): true / false once chosen, else undefined. */
+export function loadDetails(): boolean | undefined {
+  try {
+    const v = window.localStorage.getItem(DETAILS_KEY)
+    return v === 'on' ? true : v === 'off' ? false : undefined
+  } catch {
+    return undefined
+  }
+}
+
+export function saveDetails(on: boolean): void {
+  try {
+    window.localStorage.setItem(DETAILS_KEY, on ? 'on' : 'off')
+  } catch {
+    // Storage disabled: the choice lasts for this page only.
+  }
+}

@@ -4,34 +4,15 @@
  * only, so the test also checks that every control it touches is reachable by assistive technology.
  * Screenshots for docs/ui.md and README are written to docs/screenshots/.
  */
-import { execFileSync } from 'node:child_process'
-import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs'
+import { existsSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Client, ROOT, cleanup, killNode, startNode, type NodeProc } from '../helpers/cluster'
+import { CHROMIUM, CHROMIUM_ARGS, UI_DIR, ensureBuilt } from './browser'
 
-const UI_DIR = join(ROOT, 'out', 'renderer')
 const SHOTS = join(ROOT, 'docs', 'screenshots')
-const CHROMIUM = '/usr/bin/chromium'
 const T = 15_000
-
-function newestMtime(dir: string): number {
-  let t = 0
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name)
-    t = Math.max(t, e.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs)
-  }
-  return t
-}
-
-/** Build the renderer when it is missing or older than its sources (a fresh checkout, or UI edits). */
-function ensureBuilt(): void {
-  const index = join(UI_DIR, 'index.html')
-  const sources = Math.max(newestMtime(join(ROOT, 'renderer')), statSync(join(ROOT, 'proto', 'client-protocol.ts')).mtimeMs)
-  if (existsSync(index) && statSync(index).mtimeMs >= sources) return
-  execFileSync('npx', ['electron-vite', 'build'], { cwd: ROOT, stdio: 'inherit', timeout: 120_000 })
-}
 
 let browser: Browser
 const contexts: BrowserContext[] = []
@@ -71,21 +52,7 @@ describe('chat UI in a real browser against real nodes', () => {
     n1 = await startNode({ name: 'n1', extra, timing })
     n2 = await startNode({ name: 'n2', join: [n1.ready.grpc], extra, timing })
     n3 = await startNode({ name: 'n3', extra, timing })
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      // Playwright gives every launch a fresh temporary profile (its own --user-data-dir).
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-      timeout: 30_000,
-    })
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000 })
     alice = await openAs(n1, 'alice')
     bob = await openAs(n2, 'bob')
   }, 180_000)
@@ -128,7 +95,12 @@ describe('chat UI in a real browser against real nodes', () => {
     const fromBob = alice.getByRole('article', { name: 'Message 2 from bob' })
     await fromBob.waitFor()
     expect(await fromBob.innerText()).toContain('greetings from n2')
-    expect(await fromBob.innerText()).toContain('on n2')
+    // A chat user sees no seq and no node; "Protocol details" shows both.
+    expect(await fromBob.innerText()).not.toContain('on n2')
+    expect(await alice.getByRole('article', { name: 'Message 1 from alice' }).innerText()).not.toContain('#1')
+    await alice.getByRole('button', { name: 'Protocol details' }).click()
+    expect(await alice.getByRole('button', { name: 'Protocol details' }).getAttribute('aria-pressed')).toBe('true')
+    await fromBob.getByText('on n2').waitFor()
     expect(await alice.getByRole('article', { name: 'Message 1 from alice' }).innerText()).toContain('#1')
 
     // Unread counts for a room not in view: bob looks at n2's lobby while alice writes.
@@ -136,7 +108,7 @@ describe('chat UI in a real browser against real nodes', () => {
     await bob.getByRole('button', { name: 'Join room' }).click()
     await alice.getByRole('textbox', { name: 'Message' }).fill('are you there?')
     await alice.getByRole('textbox', { name: 'Message' }).press('Enter')
-    await bob.getByRole('button', { name: 'Room lab' }).getByLabel('1 unread').waitFor()
+    await bob.getByRole('button', { name: 'Room lab 1 unread' }).waitFor()
     await bob.getByRole('button', { name: 'Room lab' }).click()
     await bob.getByRole('log', { name: 'Messages in lab' }).getByText('are you there?').waitFor()
     await shot(alice, 'chat')
@@ -296,6 +268,11 @@ describe('chat UI in a real browser against real nodes', () => {
     await alice.getByRole('textbox', { name: 'Message' }).press('Enter')
     await alice.getByText("The room's administrator node is unreachable").first().waitFor()
     await shot(alice, 'failure')
+    // bob never joined n3's room: it cannot be joined now, and the page says why.
+    await bob.getByRole('button', { name: 'Chat' }).click()
+    await bob.getByRole('button', { name: 'Room n3 lobby unavailable' }).click()
+    expect(await bob.getByRole('button', { name: 'Join room' }).isDisabled()).toBe(true)
+    await bob.getByText('You cannot join it now: its administrator node n3 is unreachable.').waitFor()
     // The cluster view for the projector: n3 dead, its links red and dashed, its death in the log.
     await alice.getByRole('button', { name: 'Cluster' }).click()
     await alice.getByRole('img', { name: /n3 dead.*n1–n3 dead.*n2–n3 dead/ }).waitFor({ timeout: 20_000 })
@@ -351,9 +328,9 @@ describe('chat UI in a real browser against real nodes', () => {
     await alice.getByRole('button', { name: 'Delete room' }).click()
     await alice.getByRole('button', { name: 'Confirm delete' }).click()
     const notices = alice.getByRole('region', { name: 'Notices' })
-    await notices.getByText(/Deleting “lab”: prepare/).waitFor()
-    await notices.getByText(/Deleting “lab”: commit/).waitFor()
+    // One notice per subject: the deletion's phases replace each other, ending with "was deleted".
     await notices.getByText('Room “lab” was deleted.').waitFor()
+    expect(await notices.getByText(/Deleting “lab”/).count()).toBe(0)
     await bob.getByRole('region', { name: 'Notices' }).getByText('Room “lab” was deleted.').waitFor()
     await bob.getByRole('button', { name: 'Room lab' }).waitFor({ state: 'detached' })
     // Where the room was open, the page says what happened to it.

@@ -181,7 +181,9 @@ describe('membership, availability, deletion', () => {
     s = chatReducer(s, { type: 'room.deleted', roomId: 'r1' })
     expect(s.rooms.r1).toBeUndefined()
     expect(s.activeRoomId).toBeNull()
-    expect(s.notices.map((n) => n.text).join('\n')).toMatch(/prepare[\s\S]*commit[\s\S]*was deleted/)
+    // One notice per subject: the deletion's latest state replaced its earlier phases.
+    expect(s.notices.map((n) => n.text)).toEqual(['Room “r1” was deleted.'])
+    expect(s.deletedActive?.deletion?.phases).toEqual(['prepare', 'commit'])
   })
 
   it('remembers the open room that was deleted, with its phases, until another room is picked', () => {
@@ -256,17 +258,32 @@ describe('derived views', () => {
 })
 
 describe('notices', () => {
-  it('vote updates within one deletion phase replace each other instead of piling up', () => {
-    const s = run([
+  it('keeps one notice per subject: vote updates and phases of a deletion replace each other', () => {
+    let s = run([
       joined('r1'),
+      joined('r2'),
       { type: 'deletion', roomId: 'r1', phase: 'prepare', votes: { A: 'ready', B: 'pending' } },
       { type: 'deletion', roomId: 'r1', phase: 'prepare', votes: { A: 'ready', B: 'ready' } },
-      { type: 'deletion', roomId: 'r1', phase: 'commit', votes: { A: 'ready', B: 'ready' } },
     ])
-    expect(s.notices.map((n) => n.text)).toEqual([
-      'Deleting “r1”: prepare (room frozen); votes A: ready, B: ready.',
-      'Deleting “r1”: commit; votes A: ready, B: ready.',
-    ])
+    expect(s.notices.map((n) => n.text)).toEqual(['Deleting “r1”: prepare (room frozen); votes A: ready, B: ready.'])
+    s = run([{ type: 'deletion', roomId: 'r2', phase: 'prepare', votes: {} }, { type: 'deletion', roomId: 'r1', phase: 'commit', votes: { A: 'ready', B: 'ready' } }], s)
+    expect(s.notices.map((n) => n.text)).toEqual(['Deleting “r2”: prepare (room frozen).', 'Deleting “r1”: commit; votes A: ready, B: ready.'])
+  })
+
+  it('replaces "unavailable" by "available again", and drops it when the room goes', () => {
+    let s = run([joined('r1'), { type: 'room.unavailable', roomId: 'r1', reason: 'x' }, { type: 'room.unavailable', roomId: 'r1', reason: 'y' }])
+    expect(s.notices.filter((n) => /unavailable/.test(n.text))).toHaveLength(1)
+    s = chatReducer(s, { type: 'room.available', roomId: 'r1', reason: '' })
+    expect(s.notices.map((n) => [n.kind, n.text])).toEqual([['info', 'Room “r1” is available again.']])
+    s = run([{ type: 'room.unavailable', roomId: 'r1', reason: 'x' }, { type: 'room.deleted', roomId: 'r1' }], s)
+    expect(s.notices.map((n) => n.text)).toEqual(['Room “r1” was deleted.'])
+  })
+
+  it('drops a "could not join" notice once the join works', () => {
+    let s = run([{ type: 'rooms.listed', rooms: [room('r1')] }, { type: 'notice', kind: 'error', text: 'Could not join', key: 'join:r1' }])
+    expect(s.notices).toHaveLength(1)
+    s = run([joined('r1')], s)
+    expect(s.notices).toHaveLength(0)
   })
 })
 

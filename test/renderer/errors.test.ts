@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { ERROR_CODES, ERROR_TEXT } from '../../proto/client-protocol'
-import { DISCONNECTED, ProtocolError, describeError, errorText } from '../../renderer/src/state/errors'
+import { DISCONNECTED, ProtocolError, describeError, errorText, rawDetail } from '../../renderer/src/state/errors'
 
 describe('error messages', () => {
   it('has a sentence for every protocol error code', () => {
@@ -17,6 +17,13 @@ describe('error messages', () => {
     // Details that only restate the sentence (plus the room's name) are left out; new facts stay.
     expect(errorText('room_busy', 'room exam is frozen while its deletion is decided')).toBe(ERROR_TEXT.room_busy)
     expect(errorText('room_unavailable', 'room n3 lobby: its administrator n3 is unreachable')).toContain('(room n3 lobby')
+  })
+
+  it('keeps technical detail out of the sentence (it goes to the protocol log)', () => {
+    const grpc = '127.0.0.1:1 did not answer in time: 14 UNAVAILABLE: No connection established. Last error: connect ECONNREFUSED 127.0.0.1:1 (2026-11-29T14:00:00.000Z). Resolution note: '
+    expect(errorText('timeout', grpc)).toBe(ERROR_TEXT.timeout)
+    expect(describeError(new ProtocolError('internal', 'TypeError: x is undefined\n    at foo (/a/b.ts:1:2)'))).toBe(ERROR_TEXT.internal)
+    expect(rawDetail(new ProtocolError('timeout', grpc))).toBe(`timeout: ${grpc}`)
   })
 
   it('explains a lost connection and unknown codes', () => {

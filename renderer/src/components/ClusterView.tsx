@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState } from 'react'
-import type { PeerState, TraceKind } from '../../../proto/client-protocol'
-import type { Session, SessionState, TraceEvent } from '../net/session'
+import type { PeerState } from '../../../proto/client-protocol'
+import type { LogKind, Session, SessionState, TraceEvent } from '../net/session'
 import { clusterNodes, meshLinks, readableTraceText, ringLayout, type ClusterNode, type NodeState } from '../state/cluster'
 import { isCutOff, markCutOff } from '../state/faults'
 import { STATS_POLL_MS, formatPerFrame, formatQueued, formatSent, linkRateLabel, statsFor, type LinkStats } from '../state/link-stats'
@@ -23,7 +23,7 @@ const LINK: Record<PeerState, { stroke: string; dash?: string; width: number }> 
 /** A link this node cut with node.faults: grey and dotted, whatever the far end's state. */
 const CUT_LINK = { stroke: 'stroke-slate-400 dark:stroke-slate-500', dash: '0.5 8', width: 4 }
 
-const KINDS: TraceKind[] = ['forward', 'seq', 'deliver', 'join', 'leave', 'heartbeat', 'peer', '2pc', 'gossip', 'gap']
+const KINDS: LogKind[] = ['forward', 'seq', 'deliver', 'join', 'leave', 'heartbeat', 'peer', '2pc', 'gossip', 'gap', 'error']
 
 const stateText = (s: NodeState) => (s === 'self' ? 'this node' : s)
 
@@ -224,7 +224,7 @@ function NodeTable({ nodes, cutOff, stats, selfName }: { nodes: ClusterNode[]; c
   return (
     <>
       {/* Six columns in a narrow pane: the headers wrap, and a very wide table scrolls rather than clips. */}
-      <div className="mt-3 w-full max-w-2xl shrink-0 overflow-x-auto">
+      <div tabIndex={0} role="region" aria-label="Nodes table (scrolls sideways)" className="mt-3 w-full max-w-2xl shrink-0 overflow-x-auto focus-visible:outline-2 focus-visible:outline-indigo-500 dark:focus-visible:outline-indigo-300">
         <table aria-label="Nodes" aria-describedby="nodes-traffic-note" className="w-full text-left text-sm">
           <thead className="text-xs text-slate-500 uppercase dark:text-slate-400">
             <tr>
@@ -281,7 +281,7 @@ const timeFmt = new Intl.DateTimeFormat(undefined, {
   hourCycle: 'h23',
 })
 
-const KIND_COLOR: Record<TraceKind, string> = {
+const KIND_COLOR: Record<LogKind, string> = {
   forward: 'bg-sky-400/15 text-sky-300',
   seq: 'bg-indigo-400/20 text-indigo-200',
   deliver: 'bg-emerald-400/15 text-emerald-300',
@@ -292,11 +292,12 @@ const KIND_COLOR: Record<TraceKind, string> = {
   '2pc': 'bg-fuchsia-400/15 text-fuchsia-300',
   gossip: 'bg-cyan-400/15 text-cyan-300',
   gap: 'bg-red-400/20 text-red-300',
+  error: 'bg-rose-400/20 text-rose-200',
 }
 
 function ProtocolLog({ session, state }: { session: Session; state: SessionState }) {
-  const [filter, setFilter] = useState<TraceKind | 'all'>('all')
-  const ref = useRef<HTMLOListElement>(null)
+  const [filter, setFilter] = useState<LogKind | 'all'>('all')
+  const ref = useRef<HTMLDivElement>(null)
   const rows = filter === 'all' ? state.trace : state.trace.filter((t) => t.kind === filter)
   const shown = rows.slice(-300)
   const roomNames = new Map(Object.values(state.chat.rooms).map((r) => [r.info.roomId, r.info.name]))
@@ -313,7 +314,7 @@ function ProtocolLog({ session, state }: { session: Session; state: SessionState
         <select
           aria-label="Filter log by kind"
           value={filter}
-          onChange={(e) => setFilter(e.target.value as TraceKind | 'all')}
+          onChange={(e) => setFilter(e.target.value as LogKind | 'all')}
           className="rounded-md border border-slate-300 bg-white px-2 py-1.5 text-sm dark:border-slate-600 dark:bg-slate-800"
         >
           <option value="all">all kinds</option>
@@ -328,13 +329,15 @@ function ProtocolLog({ session, state }: { session: Session; state: SessionState
         </Btn>
         <Btn onClick={() => session.clearTrace()}>Clear log</Btn>
       </div>
-      <ol
+      {/* role=log on a wrapper: an <ol> with role=log would no longer be a list for its <li>s. */}
+      <div
         ref={ref}
         role="log"
         aria-label="Protocol log"
         tabIndex={0}
-        className="min-h-0 flex-1 space-y-0.5 overflow-y-auto rounded-lg border border-slate-200 bg-slate-950 p-2 font-mono text-xs leading-5 text-slate-100 focus-visible:outline-2 focus-visible:outline-indigo-500 dark:border-slate-700"
+        className="min-h-0 flex-1 overflow-y-auto rounded-lg border border-slate-200 bg-slate-950 p-2 font-mono text-xs leading-5 text-slate-100 focus-visible:outline-2 focus-visible:outline-indigo-400 dark:border-slate-700"
       >
+        <ol className="space-y-0.5">
         {shown.length === 0 && (
           <li className="p-1 text-slate-400">
             {state.traceOn ? 'Waiting for protocol events… send a message, join a room or add a peer.' : 'Log paused.'}
@@ -343,7 +346,8 @@ function ProtocolLog({ session, state }: { session: Session; state: SessionState
         {shown.map((t, i) => (
           <LogRow key={`${t.at}-${i}`} t={t} text={readableTraceText(t.text, t.roomId, roomNames)} />
         ))}
-      </ol>
+        </ol>
+      </div>
     </section>
   )
 }

@@ -30,7 +30,7 @@ export function NamePrompt({ onSubmit }: { onSubmit: (name: string) => void }) {
         <button
           type="submit"
           disabled={!trimmed}
-          className="w-full rounded-md bg-indigo-600 px-3 py-2 font-medium text-white hover:bg-indigo-500 focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-indigo-600 disabled:opacity-50"
+          className="w-full rounded-md bg-indigo-600 px-3 py-2 font-medium text-white hover:bg-indigo-500 focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-indigo-600 disabled:opacity-50 dark:focus-visible:outline-indigo-300"
         >
           Start chatting
         </button>

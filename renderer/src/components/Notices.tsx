@@ -7,27 +7,22 @@ const STYLE: Record<Notice['kind'], string> = {
   error: 'border-red-300 bg-red-50 text-red-950 dark:border-red-700 dark:bg-red-950 dark:text-red-100',
 }
 
-/** Failure, deletion and error notices; the last few stay until dismissed. */
+/**
+ * Failure, deletion and error notices (docs/ui.md, "Notices"): one per subject, the newest three,
+ * in the page's flow under the header, so they push content down instead of covering the room list.
+ */
 export function Notices({ session, notices }: { session: Session; notices: Notice[] }) {
-  const shown = notices.slice(-4)
+  const shown = notices.slice(-3)
   return (
-    <section
-      aria-label="Notices"
-      aria-live="polite"
-      className="pointer-events-none fixed bottom-3 left-3 z-20 flex w-[17rem] max-w-[calc(100vw-1.5rem)] flex-col gap-2"
-    >
+    <section aria-label="Notices" aria-live="polite" className={shown.length ? 'flex flex-col gap-1 border-b border-slate-200 p-2 dark:border-slate-700' : ''}>
       {shown.map((n) => (
-        <div
-          key={n.id}
-          role={n.kind === 'error' ? 'alert' : 'status'}
-          className={`pointer-events-auto flex items-start gap-2 rounded-lg border px-3 py-2 text-sm shadow ${STYLE[n.kind]}`}
-        >
-          <p className="flex-1">{n.text}</p>
+        <div key={n.id} role={n.kind === 'error' ? 'alert' : 'status'} className={`flex items-start gap-2 rounded-md border px-3 py-1.5 text-sm ${STYLE[n.kind]}`}>
+          <p className="min-w-0 flex-1 break-words">{n.text}</p>
           <button
             type="button"
             aria-label="Dismiss notice"
             onClick={() => session.dispatch({ type: 'notice.dismiss', id: n.id })}
-            className="rounded px-1 leading-none opacity-70 hover:opacity-100 focus-visible:outline-2"
+            className="rounded px-1 leading-none focus-visible:outline-2 focus-visible:outline-current"
           >
             ×
           </button>

@@ -53,13 +53,13 @@ export function SettingsView({ session, state }: { session: Session; state: Sess
             This node
           </h2>
           <dl className="grid grid-cols-[10rem_1fr] gap-x-4 gap-y-2 text-sm">
-            <dt className="text-slate-500">Node name</dt>
+            <dt className="text-slate-600 dark:text-slate-300">Node name</dt>
             <dd aria-label="Node name">{self?.name ?? '…'}</dd>
-            <dt className="text-slate-500">Node id</dt>
+            <dt className="text-slate-600 dark:text-slate-300">Node id</dt>
             <dd className="font-mono text-xs break-all">{self?.nodeId ?? '…'}</dd>
             {info && (
               <>
-                <dt className="text-slate-500">Failure detector</dt>
+                <dt className="text-slate-600 dark:text-slate-300">Failure detector</dt>
                 <dd>
                   heartbeat {info.heartbeatMs} ms, suspect after {info.suspectMs} ms, dead after {info.deadMs} ms
                 </dd>
@@ -101,6 +101,7 @@ export function SettingsView({ session, state }: { session: Session; state: Sess
                 setTouched(false)
               } catch (err) {
                 setStatus({ kind: 'error', text: `Could not join ${a}: ${describeError(err)}` })
+                session.logError(err, `Add peer ${a}`)
               }
             }}
           >
@@ -113,7 +114,7 @@ export function SettingsView({ session, state }: { session: Session; state: Sess
                 value={address}
                 onChange={(e) => setAddress(e.target.value)}
                 onBlur={() => setTouched(true)}
-                className="w-72 rounded-md border border-slate-300 bg-white px-3 py-1.5 text-sm aria-invalid:border-red-500 dark:border-slate-600 dark:bg-slate-800"
+                className="w-full max-w-72 rounded-md border border-slate-300 bg-white px-3 py-1.5 text-sm aria-invalid:border-red-500 dark:border-slate-600 dark:bg-slate-800"
               />
               {invalidMsg && (
                 <span id="peer-addr-err" className="mt-1 text-xs text-red-600 dark:text-red-400">
@@ -138,7 +139,7 @@ export function SettingsView({ session, state }: { session: Session; state: Sess
             </p>
           )}
           <table aria-label="Peers" className="w-full text-left text-sm">
-            <thead className="text-xs text-slate-500 uppercase">
+            <thead className="text-xs text-slate-600 dark:text-slate-300 uppercase">
               <tr>
                 <th className="py-1">Name</th>
                 <th>Address</th>
@@ -151,7 +152,7 @@ export function SettingsView({ session, state }: { session: Session; state: Sess
             <tbody>
               {state.peers.peers.length === 0 && (
                 <tr>
-                  <td colSpan={4} className="py-2 text-slate-500">
+                  <td colSpan={4} className="py-2 text-slate-600 dark:text-slate-300">
                     No peers yet: add one above, or give a lab mate one of your addresses.
                   </td>
                 </tr>
@@ -193,7 +194,7 @@ export function SettingsView({ session, state }: { session: Session; state: Sess
           </h2>
           <NameForm />
           <NotificationSetting />
-          <p className="mt-3 text-xs text-slate-500">
+          <p className="mt-3 text-xs text-slate-600 dark:text-slate-300">
             Theme follows your system’s light or dark setting. Keyboard: Ctrl+1/2/3 switch Chat, Settings and Cluster; arrow
             keys move between rooms; Enter sends, Shift+Enter adds a line.
           </p>
@@ -233,7 +234,7 @@ function NameForm() {
 function NotificationSetting() {
   const supported = typeof Notification !== 'undefined'
   const [perm, setPerm] = useState(supported ? Notification.permission : 'denied')
-  if (!supported) return <p className="mt-3 text-sm text-slate-500">Desktop notifications are not supported here.</p>
+  if (!supported) return <p className="mt-3 text-sm text-slate-600 dark:text-slate-300">Desktop notifications are not supported here.</p>
   return (
     <div className="mt-3 flex items-center gap-3 text-sm">
       <span>Desktop notifications for rooms not in view: {perm === 'granted' ? 'on' : perm === 'denied' ? 'blocked' : 'off'}</span>

@@ -14,14 +14,20 @@ import type {
   SelfInfo,
   ServerEvent,
   EventOf,
+  TraceKind,
 } from '../../../proto/client-protocol'
-import { chatReducer, initialChatState, shouldNotify, type ChatAction, type ChatState } from '../state/chat-state'
+import { chatReducer, initialChatState, mentionsSelf, noticeKey, shouldNotify, type ChatAction, type ChatState } from '../state/chat-state'
 import { ReorderBuffer } from '../state/reorder-buffer'
-import { ProtocolError, describeError } from '../state/errors'
+import { ProtocolError, describeError, rawDetail } from '../state/errors'
 import { describeMissing } from '../state/gaps'
 import { ChatClient, type SocketStatus } from './chat-client'
 
-export type TraceEvent = EventOf<'trace'>
+/**
+ * A line of the protocol log: the node's `trace` events, and this page's own `error` lines (the raw
+ * detail of a failure whose notice says it in plain words, docs/ui.md "Errors").
+ */
+export type LogKind = TraceKind | 'error'
+export type TraceEvent = Omit<EventOf<'trace'>, 'kind'> & { kind: LogKind }
 
 export interface ConnectionView {
   status: SocketStatus
@@ -170,8 +176,20 @@ export class Session {
     }
   }
 
-  private error(err: unknown, what: string): void {
-    this.dispatch({ type: 'notice', kind: 'error', text: `${what}: ${describeError(err)}` })
+  private error(err: unknown, what: string, key?: string): void {
+    this.dispatch({ type: 'notice', kind: 'error', text: `${what}: ${describeError(err)}`, key })
+    this.logError(err, what)
+  }
+
+  /** The raw detail of a failure, for the protocol log only (the notice says it in plain words). */
+  logError(err: unknown, what: string): void {
+    this.pushTrace({ event: 'trace', at: this.now(), kind: 'error', text: `${what}: ${rawDetail(err)}` })
+  }
+
+  private pushTrace(e: TraceEvent): void {
+    const trace = this.state.trace.length >= MAX_TRACE ? this.state.trace.slice(-MAX_TRACE + 1) : this.state.trace.slice()
+    trace.push(e)
+    this.set({ trace })
   }
 
   // --- lifecycle ------------------------------------------------------------------------------
@@ -274,7 +292,8 @@ export class Session {
     } catch (err) {
       if (previous) this.buffers.set(roomId, previous)
       else this.buffers.delete(roomId)
-      this.error(err, rejoin ? 'Could not rejoin a room' : 'Could not join the room')
+      const name = this.state.chat.rooms[roomId]?.info.name
+      this.error(err, `${rejoin ? 'Could not rejoin' : 'Could not join'} ${name ? `“${name}”` : 'the room'}`, noticeKey.join(roomId))
       return false
     }
   }
@@ -509,7 +528,8 @@ export class Session {
       this.dispatch({ type: 'message', message: m })
       if (notify && this.deps.notify) {
         const room = this.state.chat.rooms[roomId]
-        this.deps.notify(`${m.user} in ${room?.info.name ?? 'a room'}`, m.text, roomId)
+        const mentioned = mentionsSelf(this.state.chat, m)
+        this.deps.notify(`${m.user} ${mentioned ? 'mentioned you' : ''} in ${room?.info.name ?? 'a room'}`.replace('  ', ' '), m.text, roomId)
       }
     }
     const buf = this.buffers.get(roomId)
@@ -525,7 +545,7 @@ export class Session {
             if (!b || ranges.length === 0) return
             const adminRestarted = this.cameBack.delete(roomId)
             const roomName = this.state.chat.rooms[roomId]?.info.name
-            this.dispatch({ type: 'notice', kind: 'warning', text: describeMissing(ranges, { roomName, adminRestarted }), roomId })
+            this.dispatch({ type: 'notice', kind: 'warning', text: describeMissing(ranges, { roomName, adminRestarted }), roomId, key: noticeKey.gap(roomId) })
             this.release(roomId, b.flush())
           }, GAP_WAIT_MS),
         )
@@ -584,12 +604,9 @@ export class Session {
         this.set({ archive })
         return
       }
-      case 'trace': {
-        const trace = this.state.trace.length >= MAX_TRACE ? this.state.trace.slice(-MAX_TRACE + 1) : this.state.trace.slice()
-        trace.push(e)
-        this.set({ trace })
+      case 'trace':
+        this.pushTrace(e)
         return
-      }
     }
   }
 }

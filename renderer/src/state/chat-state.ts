@@ -12,6 +12,7 @@ import type {
   RoomInfo,
   Vote,
 } from '../../../proto/client-protocol'
+import { mentionsUser, naturalCompare } from './message-format'
 
 /**
  * pending: in flight. sent: acked with its seq, the `message` event not here yet. failed: refused,
@@ -125,8 +126,10 @@ export type ChatAction =
       votes: Record<string, Vote>
       reason?: string
     }
-  | { type: 'notice'; kind: NoticeKind; text: string; roomId?: string }
+  | { type: 'notice'; kind: NoticeKind; text: string; roomId?: string; key?: string }
   | { type: 'notice.dismiss'; id: number }
+  /** The subject `key` is no longer true (a join that failed has now worked): its notice goes. */
+  | { type: 'notice.clear'; key: string }
 
 export function unreadCount(room: RoomState): number {
   return room.joined ? Math.max(0, room.latestSeq - room.lastReadSeq) : 0
@@ -159,6 +162,18 @@ function addNotice(state: ChatState, kind: NoticeKind, text: string, roomId?: st
     notices: [...kept, notice].slice(-MAX_NOTICES),
     nextNoticeId: state.nextNoticeId + 1,
   }
+}
+
+function clearNotice(state: ChatState, key: string): ChatState {
+  return state.notices.some((n) => n.key === key) ? { ...state, notices: state.notices.filter((n) => n.key !== key) } : state
+}
+
+/** The subjects notices are about: a newer notice on one replaces the older (docs/ui.md, "Notices"). */
+export const noticeKey = {
+  availability: (roomId: string) => `availability:${roomId}`,
+  deletion: (roomId: string) => `deletion:${roomId}`,
+  join: (roomId: string) => `join:${roomId}`,
+  gap: (roomId: string) => `gap:${roomId}`,
 }
 
 function putRoom(state: ChatState, room: RoomState): ChatState {
@@ -216,7 +231,7 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
       }
       for (const id of Object.keys(state.rooms)) {
         if (!rooms[id] && state.rooms[id].joined) {
-          next = addNotice(next, 'warning', `Room “${state.rooms[id].info.name}” no longer exists.`, id)
+          next = addNotice(clearNotice(next, noticeKey.availability(id)), 'warning', `Room “${state.rooms[id].info.name}” no longer exists.`, id, noticeKey.deletion(id))
         }
       }
       const activeRoomId = state.activeRoomId && rooms[state.activeRoomId] ? state.activeRoomId : null
@@ -257,7 +272,7 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
         unavailableReason: action.room.available ? undefined : base.unavailableReason,
       }
       room = markReadIfViewed(state, room)
-      return putRoom(state, room)
+      return putRoom(clearNotice(state, noticeKey.join(action.room.roomId)), room)
     }
 
     case 'room.left': {
@@ -378,7 +393,7 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
         activeRoomId: wasActive ? null : state.activeRoomId,
         deletedActive: wasActive ? { roomId: action.roomId, name: old.info.name, deletion: old.deletion } : state.deletedActive,
       }
-      return addNotice(next, 'info', `Room “${old.info.name}” was deleted.`, action.roomId)
+      return addNotice(clearNotice(next, noticeKey.availability(action.roomId)), 'info', `Room “${old.info.name}” was deleted.`, action.roomId, noticeKey.deletion(action.roomId))
     }
 
     case 'room.unavailable':
@@ -395,7 +410,8 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
       const text = available
         ? `Room “${old.info.name}” is available again.`
         : `Room “${old.info.name}” is unavailable: its administrator node ${old.info.adminNodeName} is unreachable.`
-      return addNotice(putRoom(state, room), available ? 'info' : 'warning', text, action.roomId)
+      // One notice per room's availability: "available again" replaces "unavailable" (and fades).
+      return addNotice(putRoom(state, room), available ? 'info' : 'warning', text, action.roomId, noticeKey.availability(action.roomId))
     }
 
     case 'deletion': {
@@ -418,14 +434,17 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
           : action.phase === 'commit'
             ? `Deleting “${name}”: commit${votes ? `; votes ${votes}` : ''}.`
             : `Deletion of “${name}” aborted${action.reason ? `: ${action.reason}` : ''}${votes ? `; votes ${votes}` : ''}.`
-      return addNotice(putRoom(state, room), action.phase === 'abort' ? 'warning' : 'info', text, action.roomId, `deletion:${action.roomId}:${action.phase}`)
+      return addNotice(putRoom(state, room), action.phase === 'abort' ? 'warning' : 'info', text, action.roomId, noticeKey.deletion(action.roomId))
     }
 
     case 'notice':
-      return addNotice(state, action.kind, action.text, action.roomId)
+      return addNotice(state, action.kind, action.text, action.roomId, action.key)
 
     case 'notice.dismiss':
       return { ...state, notices: state.notices.filter((n) => n.id !== action.id) }
+
+    case 'notice.clear':
+      return clearNotice(state, action.key)
   }
 }
 
@@ -448,6 +467,11 @@ export function shouldNotify(state: ChatState, m: ChatMessage): boolean {
   return !(state.visible && state.activeRoomId === m.roomId)
 }
 
+/** Whether a message from someone else mentions the signed-in user (@name): highlighted, and notified. */
+export function mentionsSelf(state: ChatState, m: ChatMessage): boolean {
+  return state.self !== null && !(m.user === state.self.user && m.nodeId === state.self.nodeId) && mentionsUser(m.text, state.self.user)
+}
+
 /** Rooms grouped by the node that administers them, for the sidebar; groups and rooms sorted by name. */
 export function roomsByAdmin(state: ChatState): { adminNodeId: string; adminNodeName: string; rooms: RoomState[] }[] {
   const groups = new Map<string, { adminNodeId: string; adminNodeName: string; rooms: RoomState[] }>()
@@ -460,6 +484,6 @@ export function roomsByAdmin(state: ChatState): { adminNodeId: string; adminNode
     g.rooms.push(r)
   }
   const list = [...groups.values()]
-  for (const g of list) g.rooms.sort((a, b) => a.info.name.localeCompare(b.info.name) || a.info.roomId.localeCompare(b.info.roomId))
-  return list.sort((a, b) => a.adminNodeName.localeCompare(b.adminNodeName) || a.adminNodeId.localeCompare(b.adminNodeId))
+  for (const g of list) g.rooms.sort((a, b) => naturalCompare(a.info.name, b.info.name) || a.info.roomId.localeCompare(b.info.roomId))
+  return list.sort((a, b) => naturalCompare(a.adminNodeName, b.adminNodeName) || a.adminNodeId.localeCompare(b.adminNodeId))
 }

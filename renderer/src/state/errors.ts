@@ -30,8 +30,23 @@ export function errorText(code: string, nodeMessage?: string): string {
         ? ERROR_TEXT[code]
         : 'Unexpected error.'
   const detail = nodeMessage?.trim()
-  if (!detail || detail === base || detail === code || restates(detail, base)) return base
+  if (!detail || detail === base || detail === code || restates(detail, base) || technical(detail)) return base
   return `${base} (${detail})`
+}
+
+/**
+ * Detail meant for developers (socket errors, gRPC status text, stack lines, long dumps): a person
+ * gets the plain sentence only, the detail goes to the protocol log (docs/ui.md, "Errors").
+ */
+function technical(detail: string): boolean {
+  return detail.length > 160 || /\bE[A-Z]{3,}\b|grpc|Resolution note|\b\d+ [A-Z_]{4,}\b|\bat .+:\d+:\d+|errno|syscall/i.test(detail)
+}
+
+/** Everything known about a failure, for the protocol log. */
+export function rawDetail(err: unknown): string {
+  if (err instanceof ProtocolError) return `${err.code}: ${err.message}`
+  if (err instanceof Error) return err.message
+  return String(err)
 }
 
 const words = (s: string) => s.toLowerCase().replace(/'s\b/g, '').match(/[a-z]{3,}/g) ?? []
