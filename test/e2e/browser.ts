@@ -1,6 +1,6 @@
 /** What the browser tests share: the built renderer, Debian's chromium and its flags (docs/testing.md). */
 import { execFileSync } from 'node:child_process'
-import { existsSync, readdirSync, statSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { ROOT } from '../helpers/cluster'
 
@@ -27,10 +27,35 @@ function newestMtime(dir: string): number {
   return t
 }
 
-/** Build the renderer when it is missing or older than its sources (a fresh checkout, or UI edits). */
-export function ensureBuilt(): void {
+function isFresh(): boolean {
   const index = join(UI_DIR, 'index.html')
   const sources = Math.max(newestMtime(join(ROOT, 'renderer')), statSync(join(ROOT, 'proto', 'client-protocol.ts')).mtimeMs)
-  if (existsSync(index) && statSync(index).mtimeMs >= sources) return
-  execFileSync('npx', ['electron-vite', 'build'], { cwd: ROOT, stdio: 'inherit', timeout: 120_000 })
+  return existsSync(index) && statSync(index).mtimeMs >= sources
+}
+
+/**
+ * Build the renderer when it is missing or older than its sources (a fresh checkout, or UI edits).
+ * vitest runs the browser test files in parallel: a lock directory makes one of them build while the
+ * others wait, instead of two builds writing out/ at once.
+ */
+export function ensureBuilt(): void {
+  const lock = join(ROOT, 'out', '.renderer-build.lock')
+  mkdirSync(join(ROOT, 'out'), { recursive: true })
+  const deadline = Date.now() + 180_000
+  for (;;) {
+    if (isFresh()) return
+    try {
+      mkdirSync(lock)
+    } catch {
+      if (Date.now() > deadline) throw new Error(`${lock} held for 3 minutes: remove it if no build is running`)
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 250) // another file is building
+      continue
+    }
+    try {
+      if (!isFresh()) execFileSync('npx', ['electron-vite', 'build'], { cwd: ROOT, stdio: 'inherit', timeout: 120_000 })
+    } finally {
+      rmSync(lock, { recursive: true, force: true })
+    }
+    return
+  }
 }
