@@ -153,7 +153,11 @@ async function archiveAfterStep(status: () => Promise<ArchiveInfo | undefined>):
   )
 }
 
-/** ds-g1-sms without, then with the archive: the same steps, and the ratio of what they sustain. */
+/**
+ * ds-g1-sms without, then with the archive, `--repeat` rounds back to back (so both see the same
+ * machine load on average): the same steps, the ratio of what they deliver and of the server CPU
+ * per delivery, medians over the rounds.
+ */
 async function compareArchive(url: string): Promise<void> {
   let pg: Awaited<ReturnType<typeof startPostgres>> | undefined
   if (url === 'temp') {
@@ -161,28 +165,39 @@ async function compareArchive(url: string): Promise<void> {
     url = pg.url
   }
   try {
-    console.log('ds-g1-sms without the archive')
-    const without = await runSystem('ds-g1-sms', !values['no-sweep'])
-    console.log(`ds-g1-sms with the archive (${redactUrl(url)})`)
-    const withDb = await runSystem('ds-g1-sms', !values['no-sweep'], ['--db', url])
+    const runs: [SystemRun, SystemRun][] = []
+    for (let round = 1; round <= Number(values.repeat); round++) {
+      console.log(`ds-g1-sms without the archive (round ${round})`)
+      const without = await runSystem('ds-g1-sms', !values['no-sweep'])
+      console.log(`ds-g1-sms with the archive (${redactUrl(url)}) (round ${round})`)
+      const withDb = await runSystem('ds-g1-sms', !values['no-sweep'], ['--db', url])
+      runs.push([without, withDb])
+    }
     const rows: Record<string, Record<string, string>> = {}
-    for (const [label, r] of [['without', without], ['with --db', withDb]] as const) {
-      const row: Record<string, string> = {}
-      for (const f of r.fixed) {
-        row[`delivered/s @${k(f.offered)}`] = k(f.delivered)
-        row[`µs/delivery @${k(f.offered)}`] = fmt(f.cpuPerDeliveryUs, 2)
-        row[`p99 ms @${k(f.offered)}`] = fmt(f.p99)
+    runs.forEach(([without, withDb], i) => {
+      for (const [label, r] of [['without', without], ['with --db', withDb]] as const) {
+        const row: Record<string, string> = {}
+        for (const f of r.fixed) {
+          row[`delivered/s @${k(f.offered)}`] = k(f.delivered)
+          row[`µs/delivery @${k(f.offered)}`] = fmt(f.cpuPerDeliveryUs, 2)
+          row[`p99 ms @${k(f.offered)}`] = fmt(f.p99)
+        }
+        if (r.maxRate) row[`max/s p99≤${P99_LIMIT_MS}ms`] = k(r.maxRate)
+        row['lost/dup/reord'] = `${r.lost}/${r.duplicated}/${r.reordered}`
+        rows[`${label} #${i + 1}`] = row
       }
-      if (r.maxRate) row[`max/s p99≤${P99_LIMIT_MS}ms`] = k(r.maxRate)
-      row['lost/dup/reord'] = `${r.lost}/${r.duplicated}/${r.reordered}`
-      rows[label] = row
-    }
+    })
     console.table(rows)
-    for (const f of withDb.fixed) {
-      const base = without.fixed.find((b) => b.offered === f.offered)
-      if (base) console.log(`@${k(f.offered)}: delivered ${fmt(f.delivered / base.delivered, 2)}×, server CPU per delivery ${fmt(f.cpuPerDeliveryUs / base.cpuPerDeliveryUs, 2)}× without`)
+    const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+    for (const f of runs[0][1].fixed) {
+      const pairs = runs.map(([w, d]) => [w.fixed.find((x) => x.offered === f.offered)!, d.fixed.find((x) => x.offered === f.offered)!])
+      console.log(
+        `@${k(f.offered)}: with the archive, delivered ${fmt(median(pairs.map(([w, d]) => d.delivered / w.delivered)), 2)}×, ` +
+          `server CPU per delivery ${fmt(median(pairs.map(([w, d]) => d.cpuPerDeliveryUs / w.cpuPerDeliveryUs)), 2)}× without (median of ${runs.length})`,
+      )
     }
-    if (without.maxRate && withDb.maxRate) console.log(`max sustained rate with the archive: ${fmt(withDb.maxRate / without.maxRate, 2)}× without (goal ≥ 0.9×)`)
+    const maxes = runs.filter(([w, d]) => w.maxRate && d.maxRate).map(([w, d]) => d.maxRate / w.maxRate)
+    if (maxes.length) console.log(`max sustained rate with the archive: ${fmt(median(maxes), 2)}× without (goal ≥ 0.9×)`)
   } finally {
     await pg?.destroy()
   }

@@ -13,7 +13,7 @@ import type { ChatMessage } from '../../proto/client-protocol'
 export class ArchiveError extends Error {
   override readonly name = 'ArchiveError'
   constructor(
-    readonly code: 'archive_url' | 'archive_unavailable' | 'archive_retries',
+    readonly code: 'archive_url' | 'archive_retries',
     message: string,
   ) {
     super(message)

@@ -70,7 +70,9 @@ const MAX_COMMIT_TIMES = 100_000
 
 export class ArchiveWriter {
   private readonly rooms = new Map<string, Track>()
-  private pendingDeletes: { roomId: string; at: number }[] = []
+  private pendingDeletes: { roomId: string; at: number }[]
+  /** Watermarks saved by an earlier run, for rooms not yet confirmed by the database. */
+  private readonly savedWatermarks: Record<string, number>
   private state: ArchiveState = 'connecting'
   private lastError: string | undefined
   private archivedCount = 0
@@ -89,8 +91,6 @@ export class ArchiveWriter {
     this.pendingDeletes = saved?.pendingDeletes ?? []
     this.savedWatermarks = saved?.watermarks ?? {}
   }
-
-  private readonly savedWatermarks: Record<string, number>
 
   start(): void {
     this.kick()
