@@ -188,6 +188,7 @@ export class ArchiveWriter {
         await this.writeDeletions()
         for (const t of [...this.rooms.values()]) {
           if (this.stopped) break
+          if (this.rooms.get(t.meta.roomId) !== t) continue // deleted meanwhile: its deletion comes next
           if (t.archived === undefined) {
             await this.c.db.recordRoom(t.meta)
             const r = await this.c.db.room(t.meta.roomId)
