@@ -24,6 +24,7 @@ import { profileDs } from './profile'
 import type { ArchiveInfo } from '../proto/client-protocol'
 import { redactUrl } from '../main/store/archive-db'
 import { startPostgres } from '../test/helpers/postgres'
+import { cleanup } from '../test/helpers/cluster'
 
 
 const { values } = parseArgs({
@@ -219,7 +220,9 @@ async function main(): Promise<void> {
   summary(runs)
 }
 
-main().catch((e) => {
+main().catch(async (e) => {
   console.error(e)
+  // A system that failed half way (a node not ready in time) must not leave its nodes running.
+  await cleanup().catch(() => {})
   process.exit(1)
 })
