@@ -110,11 +110,11 @@ export class RoomMember {
   releaseHeld(s: ClientSession, roomId: string): void {
     const mr = this.memberRooms.get(roomId)
     if (!mr?.held.has(s)) return
-    setImmediate(() => {
+    this.c.clock.setTimeout(() => {
       const frames = mr.held.get(s)
       mr.held.delete(s)
       if (frames && s.rooms.has(roomId)) for (const f of frames) s.sendEncoded(f)
-    })
+    }, 0)
   }
 
   private memberRoomFor(roomId: string, adminNodeId: string, lastSeq: number): MemberRoom {

@@ -7,6 +7,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import type { Bodies, PeerMessage } from '../../main/cluster/peer-messages'
+import { systemClock } from '../../main/cluster/clock'
 import { SendStreams } from '../../main/node/send-streams'
 
 type Body = Record<string, unknown> & { reqId: number }
@@ -53,7 +54,7 @@ function streamsOn(admin: StandInAdministrator) {
     isMember: () => true,
     joined: (_roomId, _admin, lastSeq) => joined.push(lastSeq),
     log: () => {},
-    now: () => Date.now(),
+    clock: systemClock,
   })
   return { streams, joined }
 }
@@ -97,7 +98,7 @@ describe('send streams: one ordered stream per (room, user)', () => {
 
   it('a user that left is not joined again: the bounce is the answer', async () => {
     const admin = new StandInAdministrator()
-    const streams = new SendStreams({ request: admin.request, isMember: () => false, joined: () => {}, log: () => {}, now: () => Date.now() })
+    const streams = new SendStreams({ request: admin.request, isMember: () => false, joined: () => {}, log: () => {}, clock: systemClock })
     await expect(send(streams, 'a')).rejects.toMatchObject({ code: 'not_member' })
     expect(admin.members.size).toBe(0)
   })
