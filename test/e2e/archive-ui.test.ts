@@ -4,33 +4,15 @@
  * node of the picture with the archive's state; the database stopped, it says how far behind the
  * archive is; restarted, it is up to date again. Roles and accessible names only.
  */
-import { execFileSync } from 'node:child_process'
-import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs'
+import { existsSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Client, ROOT, cleanup, startNode, type NodeProc } from '../helpers/cluster'
 import { startPostgres, type TempPostgres } from '../helpers/postgres'
+import { CHROMIUM, CHROMIUM_ARGS, UI_DIR, ensureBuilt } from './browser'
 
-const UI_DIR = join(ROOT, 'out', 'renderer')
-const CHROMIUM = '/usr/bin/chromium'
 const T = 15_000
-
-function newestMtime(dir: string): number {
-  let t = 0
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name)
-    t = Math.max(t, e.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs)
-  }
-  return t
-}
-
-function ensureBuilt(): void {
-  const index = join(UI_DIR, 'index.html')
-  const sources = Math.max(newestMtime(join(ROOT, 'renderer')), statSync(join(ROOT, 'proto', 'client-protocol.ts')).mtimeMs)
-  if (existsSync(index) && statSync(index).mtimeMs >= sources) return
-  execFileSync('npx', ['electron-vite', 'build'], { cwd: ROOT, stdio: 'inherit', timeout: 120_000 })
-}
 
 let browser: Browser
 let pg: TempPostgres
@@ -45,7 +27,7 @@ describe('the history archive in the UI', () => {
     node = await startNode({ name: 'arch1', extra: ['--ui-dir', UI_DIR, '--db', pg.url] })
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: CHROMIUM_ARGS,
       timeout: 30_000,
     })
     const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } })
