@@ -15,12 +15,14 @@
  *
  * Options: --repeat N (rounds of the comparison), --seconds S (measured window per step),
  * --loads a,b (fixed loads in deliveries/s), --no-batch (ds-g1-sms clients without `batch` in hello),
- * --systems a,b (subset of ds-g1-sms, ws-broadcast, socketio-cluster).
+ * --systems a,b (subset of ds-g1-sms, ws-broadcast, socketio-cluster); --scale: --members N (the
+ * large room, 10,000), --idle N (idle clients per node, 1,000).
  */
 import { parseArgs } from 'node:util'
 import { Tracker, runStep, rssMiB, type StepResult } from './load'
 import { SYSTEMS, startSystem, type SystemName } from './systems'
 import { profileDs } from './profile'
+import { runScale } from './scale'
 import type { ArchiveInfo } from '../proto/client-protocol'
 import { redactUrl } from '../main/store/archive-db'
 import { startPostgres } from '../test/helpers/postgres'
@@ -39,6 +41,9 @@ const { values } = parseArgs({
     'no-sweep': { type: 'boolean', default: false },
     systems: { type: 'string' },
     db: { type: 'string' },
+    members: { type: 'string', default: '10000' },
+    idle: { type: 'string', default: '1000' },
+    rooms: { type: 'string', default: '1000' },
   },
 })
 const CLIENTS_PER_SERVER = 10
@@ -207,7 +212,9 @@ async function compareArchive(url: string): Promise<void> {
 async function main(): Promise<void> {
   if (values.db) return compareArchive(values.db)
   if (values.profile) return profileDs({ load: FIXED[FIXED.length - 1], seconds: Number(values.seconds) * 2, batch: !values['no-batch'] })
-  if (values.scale) throw new Error('--scale: not yet')
+  if (values.scale) {
+    return runScale({ members: Number(values.members), rooms: Number(values.rooms), idlePerNode: Number(values.idle), seconds: Number(values.seconds), loads: FIXED })
+  }
   const systems = (values.systems?.split(',') as SystemName[] | undefined) ?? (values.compare ? SYSTEMS : ['ds-g1-sms'])
   const runs: SystemRun[] = []
   for (let round = 0; round < Number(values.repeat); round++) {

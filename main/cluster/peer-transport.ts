@@ -13,7 +13,7 @@ import * as protoLoader from '@grpc/proto-loader'
 import { join } from 'node:path'
 import { peerProtoFile, protoDir } from '../node/proto-path'
 import { hostOfGrpcPeer } from './peer-address'
-import type { DecodedMessage, Hello, LinkFrame, PeerMessage } from './peer-messages'
+import type { Bodies, DecodedMessage, Hello, LinkFrame, PeerMessage } from './peer-messages'
 import { LinkRefused, type PeerLink, type Transport, type TransportHandlers } from './transport'
 
 export const LOADER_OPTIONS: protoLoader.Options = {
@@ -38,6 +38,17 @@ grpc.setLogger({
 
 /** Most messages per frame: keeps a frame well under gRPC's 4 MiB default even with 4000-char texts. */
 const MAX_BATCH = 256
+/**
+ * Adaptive batching (docs/peer-protocol.md §1): an idle link writes what one turn of the event
+ * loop queued at the end of that turn, so a lone message waits for nothing. A busy link (it wrote a
+ * frame less than BUSY_WINDOW_MS ago) lingers up to LINGER_TURNS more turns, each of which reads more
+ * client frames and queues more messages, unless FLUSH_AT messages are already waiting: frames carry
+ * more messages under load, for a delay of a few turns of the loop (well under a millisecond), not a
+ * timer's millisecond.
+ */
+const FLUSH_AT = 64
+const BUSY_WINDOW_MS = 1
+const LINGER_TURNS = 2
 /**
  * Most messages a link holds for a peer that does not read (paused, overloaded). Past it the link is
  * closed rather than letting this node's memory grow without bound: the peer is redialled with
@@ -81,6 +92,10 @@ export class OutboundLink implements PeerLink {
   private queue: PeerMessage[] = []
   private writable = true
   private flushScheduled = false
+  /** Turns of the event loop the scheduled flush may still wait (adaptive batching). */
+  private lingerTurns = 0
+  /** performance.now() of the last frame written: a link that wrote one just now is busy. */
+  private lastFrameAt = -Infinity
   private closed = false
   lastWriteAt = 0
   peer: Hello | undefined
@@ -153,19 +168,32 @@ export class OutboundLink implements PeerLink {
     if (!this.flushScheduled && this.peer) {
       this.flushScheduled = true
       // setImmediate lets everything queued in this turn of the event loop leave in one frame.
-      setImmediate(() => {
-        this.flushScheduled = false
-        this.flush()
-      })
+      this.lingerTurns = performance.now() - this.lastFrameAt < BUSY_WINDOW_MS ? LINGER_TURNS : 0
+      setImmediate(this.scheduledFlush)
     }
+  }
+
+  private readonly scheduledFlush = (): void => {
+    if (this.lingerTurns > 0 && this.queue.length < FLUSH_AT && !this.closed) {
+      this.lingerTurns--
+      setImmediate(this.scheduledFlush)
+      return
+    }
+    this.flushScheduled = false
+    this.flush()
   }
 
   private flush(): void {
     const call = this.call
     if (!call || this.closed || !this.peer) return
     while (this.writable && this.queue.length > 0) {
-      const taken = this.queue.splice(0, MAX_BATCH)
+      let taken: PeerMessage[]
+      if (this.queue.length <= MAX_BATCH) {
+        taken = this.queue
+        this.queue = []
+      } else taken = this.queue.splice(0, MAX_BATCH)
       const batch = coalesce(taken)
+      this.lastFrameAt = performance.now()
       this.lastWriteAt = Date.now()
       this.framesWritten++
       this.messagesWritten += taken.length
@@ -209,15 +237,25 @@ export class OutboundLink implements PeerLink {
   }
 }
 
-/** Adjacent deliveries of one room in a batch travel as one Deliver (less framing under load). */
+/**
+ * Adjacent deliveries of one room in a batch travel as one Deliver (less framing under load). The
+ * merged Deliver is a new object with its own array, appended to in place: linear in the batch (the
+ * queued messages may be shared with other links' queues, so they are not modified).
+ */
 function coalesce(batch: PeerMessage[]): PeerMessage[] {
   const out: PeerMessage[] = []
+  let open: { roomId: string; messages: Bodies['deliver']['messages'] } | undefined
   for (const m of batch) {
-    const prev = out[out.length - 1]
-    if ('deliver' in m && prev && 'deliver' in prev && prev.deliver.roomId === m.deliver.roomId) {
-      prev.deliver = { roomId: prev.deliver.roomId, messages: [...prev.deliver.messages, ...m.deliver.messages] }
+    if ('deliver' in m) {
+      if (open && open.roomId === m.deliver.roomId) {
+        for (const x of m.deliver.messages) open.messages.push(x)
+        continue
+      }
+      open = { roomId: m.deliver.roomId, messages: m.deliver.messages.slice() }
+      out.push({ deliver: open })
     } else {
-      out.push('deliver' in m ? { deliver: { roomId: m.deliver.roomId, messages: [...m.deliver.messages] } } : m)
+      open = undefined
+      out.push(m)
     }
   }
   return out
