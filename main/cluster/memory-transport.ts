@@ -27,6 +27,11 @@ export interface MemoryNetworkOptions {
   readonly breakAfterMs?: number
   /** Most messages a link holds for a receiver that does not read, before it breaks (gRPC's MAX_QUEUED). */
   readonly maxQueued?: number
+  /**
+   * A broken network for testing the tests: when this says so, a frame overtakes the one before it
+   * on its link (the FIFO the contract promises is violated). Never set outside such tests.
+   */
+  reorder?(): boolean
 }
 
 /** What happened on the network, for a simulator's trace. */
@@ -171,6 +176,11 @@ export class MemoryNetwork {
   latency(from: string, to: string): number {
     const base = this.o.latencyMs ? this.o.latencyMs(from, to) : 1
     return Math.max(0, base) + (this.delays.get(`${from}>${to}`) ?? 0)
+  }
+
+  /** The broken-network switch (MemoryNetworkOptions.reorder). */
+  overtakes(): boolean {
+    return this.o.reorder ? this.o.reorder() : false
   }
 
   canDeliver(from: string, to: string): boolean {
@@ -390,7 +400,19 @@ export class MemoryLink implements PeerLink {
     const now = this.net.clock.now()
     f.deliverAt = Math.max(now + this.net.latency(this.from, this.to), this.lastDeliverAt)
     this.lastDeliverAt = f.deliverAt
-    this.inFlight.push(f)
+    if (f.count > 0 && this.net.overtakes()) {
+      // The broken-network switch: this frame lags, and the frames written after it overtake it.
+      f.deliverAt += 30
+      this.lastDeliverAt = f.deliverAt - 30
+      let i = this.inFlight.length
+      while (i > 0 && this.inFlight[i - 1].deliverAt > f.deliverAt) i--
+      this.inFlight.splice(i, 0, f)
+    } else {
+      let i = this.inFlight.length
+      // Frames behind a lagging one still keep their own order.
+      while (i > 0 && this.inFlight[i - 1].deliverAt > f.deliverAt) i--
+      this.inFlight.splice(i, 0, f)
+    }
     this.pump()
   }
 

@@ -1,0 +1,139 @@
+/**
+ * A node's --data-dir in memory, for the simulator (docs/simulation.md, "Data dir"): it outlives the
+ * node object, so a simulated crash and restart read back what the node wrote, and it knows what
+ * was written from what was made durable:
+ *   - the small JSON files (identity, peers, rooms, deletion log) are replaced atomically and
+ *     fsynced by NodeStore, so they are always durable here too;
+ *   - a message log append is durable only when it is fsynced (--fsync, or a graceful stop's sync).
+ * A process crash (kill -9) keeps everything written (it is in the OS cache); a power loss keeps
+ * only what was durable.
+ */
+import type { ChatMessage } from '../proto/client-protocol'
+import type { NodeStorage, StoredRoom } from '../main/node/node-store'
+import type { MessageStore, OpenedLog } from '../main/store/message-log'
+
+/** A misuse of the log by the node (the real log throws the same way). */
+export class MemoryLogError extends Error {
+  override readonly name = 'MemoryLogError'
+  readonly code = 'message_log'
+}
+
+interface RoomLog {
+  messages: ChatMessage[]
+  /** How many of `messages` are durable. */
+  synced: number
+}
+
+export class MemoryDataDir {
+  readonly files = new Map<string, string>()
+  readonly logs = new Map<string, RoomLog>()
+
+  constructor(readonly nodeId: string) {}
+
+  /** The node's view of this data dir: its small files and its message logs. */
+  open(opts: { fsync: boolean }): { store: NodeStorage; messages: MessageStore } {
+    return { store: new MemoryNodeStore(this), messages: new MemoryMessageLog(this, opts.fsync) }
+  }
+
+  /** Power loss: every message log loses what was written but not fsynced. Returns how many were lost. */
+  powerLoss(): number {
+    let lost = 0
+    for (const log of this.logs.values()) {
+      lost += log.messages.length - log.synced
+      log.messages.length = log.synced
+    }
+    return lost
+  }
+}
+
+class MemoryNodeStore implements NodeStorage {
+  constructor(private readonly dir: MemoryDataDir) {}
+
+  identity(): { nodeId: string; createdAt: number } {
+    return { nodeId: this.dir.nodeId, createdAt: 0 }
+  }
+
+  peers(): string[] {
+    return this.load<string[]>('peers.json', [])
+  }
+
+  savePeers(addresses: string[]): void {
+    this.save('peers.json', [...new Set(addresses)].sort())
+  }
+
+  rooms(): StoredRoom[] {
+    return this.load<StoredRoom[]>('rooms.json', [])
+  }
+
+  saveRooms(rooms: StoredRoom[]): void {
+    this.save('rooms.json', rooms)
+  }
+
+  load<T>(name: string, fallback: T): T {
+    const text = this.dir.files.get(name)
+    return text === undefined ? fallback : (JSON.parse(text) as T)
+  }
+
+  save(name: string, value: unknown): void {
+    this.dir.files.set(name, JSON.stringify(value))
+  }
+}
+
+class MemoryMessageLog implements MessageStore {
+  /** Rooms whose log this node object opened (a restarted node opens them again). */
+  private readonly opened = new Set<string>()
+
+  constructor(
+    private readonly dir: MemoryDataDir,
+    private readonly fsync: boolean,
+  ) {}
+
+  roomIds(): string[] {
+    return [...this.dir.logs.keys()]
+  }
+
+  open(roomId: string, tail: number): OpenedLog {
+    let log = this.dir.logs.get(roomId)
+    if (!log) this.dir.logs.set(roomId, (log = { messages: [], synced: 0 }))
+    this.opened.add(roomId)
+    const ms = log.messages
+    return { lastSeq: ms.length > 0 ? ms[ms.length - 1].seq : 0, tail: ms.slice(Math.max(0, ms.length - tail)).map((m) => ({ ...m })) }
+  }
+
+  append(m: ChatMessage): void {
+    const log = this.dir.logs.get(m.roomId)
+    if (!log || !this.opened.has(m.roomId)) throw new MemoryLogError(`room ${m.roomId} has no open log`)
+    const last = log.messages.length > 0 ? log.messages[log.messages.length - 1].seq : 0
+    if (m.seq <= last) throw new MemoryLogError(`seq ${m.seq} is not after ${last} in room ${m.roomId}`)
+    log.messages.push({ ...m })
+    if (this.fsync) log.synced = log.messages.length
+  }
+
+  range(roomId: string, from: number, to: number): ChatMessage[] {
+    const log = this.dir.logs.get(roomId)
+    if (!log || to < from) return []
+    return log.messages.filter((m) => m.seq >= from && m.seq <= to).map((m) => ({ ...m }))
+  }
+
+  lastSeq(roomId: string): number {
+    const ms = this.dir.logs.get(roomId)?.messages
+    return ms && ms.length > 0 ? ms[ms.length - 1].seq : 0
+  }
+
+  sync(): void {
+    for (const id of this.opened) {
+      const log = this.dir.logs.get(id)
+      if (log) log.synced = log.messages.length
+    }
+  }
+
+  close(roomId?: string): void {
+    if (roomId === undefined) this.opened.clear()
+    else this.opened.delete(roomId)
+  }
+
+  drop(roomId: string): void {
+    this.opened.delete(roomId)
+    this.dir.logs.delete(roomId)
+  }
+}

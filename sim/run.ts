@@ -1,0 +1,78 @@
+/**
+ * `npm run sim`: the deterministic cluster simulation (docs/simulation.md).
+ *
+ *   npm run sim                          100 seeds from 1, 5 nodes, 60 simulated seconds each
+ *   npm run sim -- --seed 42 -v          replay seed 42, printing every trace line
+ *   npm run sim -- --seeds 100000        the soak
+ *   npm run sim -- --nodes 7 --duration 120 --clients 3 --no-faults --bug reorder-links
+ */
+import { simulate, type SimOptions } from './simulator'
+
+function usage(msg: string): never {
+  console.error(`sim: ${msg}\nusage: npm run sim -- [--seed S | --seeds N [--from S]] [--nodes 3-7] [--duration SECONDS] [--clients N] [--no-faults] [--no-fsync] [--bug reorder-links|lose-unsynced] [-v]`)
+  process.exit(2)
+}
+
+function parse(argv: string[]): { base: Omit<SimOptions, 'seed'>; seeds: number[]; verbose: boolean } {
+  let seed: number | undefined
+  let count = 100
+  let from = 1
+  const base: Omit<SimOptions, 'seed'> = { nodes: 5, durationMs: 60_000, clientsPerNode: 2, faults: true, fsync: true }
+  let verbose = false
+  const num = (i: number, name: string) => {
+    const v = Number(argv[i])
+    if (!Number.isInteger(v) || v < 0) usage(`${name} needs a whole number, got ${argv[i] ?? 'nothing'}`)
+    return v
+  }
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]
+    if (a === '--seed') seed = num(++i, a)
+    else if (a === '--seeds') count = num(++i, a)
+    else if (a === '--from') from = num(++i, a)
+    else if (a === '--nodes') {
+      base.nodes = num(++i, a)
+      if (base.nodes < 3 || base.nodes > 7) usage('--nodes is 3 to 7')
+    } else if (a === '--duration') base.durationMs = num(++i, a) * 1000
+    else if (a === '--clients') base.clientsPerNode = num(++i, a)
+    else if (a === '--no-faults') base.faults = false
+    else if (a === '--no-fsync') base.fsync = false
+    else if (a === '--bug') {
+      const b = argv[++i]
+      if (b !== 'reorder-links' && b !== 'lose-unsynced') usage(`unknown --bug ${b}`)
+      base.bug = b
+    } else if (a === '-v' || a === '--verbose') verbose = true
+    else usage(`unknown argument ${a}`)
+  }
+  const seeds = seed !== undefined ? [seed] : Array.from({ length: count }, (_, k) => from + k)
+  return { base, seeds, verbose }
+}
+
+async function main(): Promise<void> {
+  const { base, seeds, verbose } = parse(process.argv.slice(2))
+  let simulated = 0
+  let wall = 0
+  const failed: number[] = []
+  for (const seed of seeds) {
+    const r = await simulate({ ...base, seed, verbose: verbose && seeds.length === 1, traceLines: 80 })
+    simulated += r.simulatedMs
+    wall += r.wallMs
+    if (!r.ok) {
+      failed.push(seed)
+      console.log(`\nseed ${seed} FAILED at ${(r.failure!.atMs / 1000).toFixed(3)} s: ${r.failure!.invariant}: ${r.failure!.detail}`)
+      console.log(`replay: npm run sim -- --seed ${seed}${base.nodes !== 5 ? ` --nodes ${base.nodes}` : ''}${base.durationMs !== 60_000 ? ` --duration ${base.durationMs / 1000}` : ''}${base.clientsPerNode !== 2 ? ` --clients ${base.clientsPerNode}` : ''}${base.faults ? '' : ' --no-faults'}${base.fsync ? '' : ' --no-fsync'}${base.bug ? ` --bug ${base.bug}` : ''} -v`)
+      console.log('last events:')
+      for (const line of r.trace) console.log(`  ${line}`)
+    } else if (seeds.length === 1 || seed % 10 === 0) {
+      const f = Object.entries(r.stats.faults).map(([k, v]) => `${k} ${v}`).join(', ')
+      console.log(`seed ${seed} ok: ${r.stats.acked}/${r.stats.sent} sends acknowledged, ${r.stats.delivered} deliveries, faults: ${f || 'none'} (${(r.simulatedMs / r.wallMs).toFixed(0)} simulated s per s)`)
+    }
+  }
+  const ratio = simulated / Math.max(1, wall)
+  console.log(`\n${seeds.length - failed.length}/${seeds.length} seeds passed; ${(simulated / 1000).toFixed(0)} simulated s in ${(wall / 1000).toFixed(1)} s of wall time (${ratio.toFixed(0)} simulated s per s, ${base.nodes} nodes)`)
+  if (failed.length > 0) {
+    console.log(`failed seeds: ${failed.join(' ')}`)
+    process.exit(1)
+  }
+}
+
+void main()

@@ -1,0 +1,747 @@
+/**
+ * The deterministic simulation of a whole cluster (docs/simulation.md): N real nodes (main/node,
+ * not a model of them) in one process, on a virtual clock and the in-memory network, with clients
+ * doing what the WebSocket gateway's clients do, and faults chosen by a seeded generator. The
+ * invariants of the client contract (docs/client-protocol.md §6) are checked after every step; a
+ * run is a pure function of its seed and options, so any failure replays exactly from its seed.
+ */
+import type { ChatMessage, ErrorBody, Request, Results, RoomInfo, ServerFrame } from '../proto/client-protocol'
+import { ChatError } from '../main/core/errors'
+import type { ClientApi, ClientGateway, ClientSession, EncodedFrame } from '../main/gateway/ws-gateway'
+import { MemoryNetwork } from '../main/cluster/memory-transport'
+import { VirtualClock, type ClockView } from '../main/cluster/virtual-clock'
+import { PeerNode } from '../main/node/peer-node'
+import { DEFAULT_TIMING } from '../main/node/node-options'
+import { MemoryDataDir } from './memory-data-dir'
+import { Prng } from './prng'
+
+export interface SimOptions {
+  seed: number
+  /** Nodes in the cluster (3 to 7). */
+  nodes: number
+  /** Simulated time of traffic and faults, ms (then faults are healed and the cluster settles). */
+  durationMs: number
+  /** Client sessions per node. */
+  clientsPerNode: number
+  /** Inject faults (crash, power loss, pause, partitions, link resets, delays). */
+  faults: boolean
+  /** Nodes fsync their message logs (without it a power loss loses acknowledged messages). */
+  fsync: boolean
+  /**
+   * A deliberately broken world, to show the simulator catches it (test/sim/sim.test.ts):
+   *   'reorder-links'  the network delivers two frames of a link out of order now and then;
+   *   'lose-unsynced'  nodes do not fsync, and power losses happen (acknowledged messages are lost).
+   */
+  bug?: 'reorder-links' | 'lose-unsynced'
+  /** Lines of trace kept for a failure report. */
+  traceLines?: number
+  /** Write every trace line as it happens. */
+  verbose?: boolean
+}
+
+export interface SimResult {
+  seed: number
+  ok: boolean
+  /** The first invariant broken, and when (simulated ms). */
+  failure?: { invariant: string; detail: string; atMs: number }
+  /** The last trace lines before the end (or the failure). */
+  trace: string[]
+  simulatedMs: number
+  wallMs: number
+  stats: {
+    sent: number
+    acked: number
+    delivered: number
+    faults: Record<string, number>
+    timers: number
+    crashes: number
+  }
+}
+
+export class InvariantViolation extends Error {
+  override readonly name = 'InvariantViolation'
+  readonly code = 'invariant'
+  constructor(
+    readonly invariant: string,
+    readonly detail: string,
+  ) {
+    super(`${invariant}: ${detail}`)
+  }
+}
+
+const TIMING = DEFAULT_TIMING
+
+// ---------------------------------------------------------------------------------------------
+// Nodes
+
+interface SimNode {
+  index: number
+  name: string
+  address: string
+  disk: MemoryDataDir
+  view: ClockView
+  node: PeerNode | undefined
+  gateway: DirectGateway | undefined
+  state: 'up' | 'paused' | 'down'
+  /** Incarnations started (1 = never restarted). */
+  starts: number
+}
+
+/** The in-process gateway: clients call the node's client ops directly, frames come back decoded. */
+class DirectGateway implements ClientGateway {
+  private readonly sessions = new Set<ClientSession>()
+  private nextId = 1
+
+  constructor(readonly api: ClientApi) {}
+
+  async listen(): Promise<number> {
+    return 0
+  }
+
+  broadcast(frame: ServerFrame, filter: (s: ClientSession) => boolean = (s) => s.user !== undefined): void {
+    for (const s of this.sessions) if (filter(s)) s.send(frame)
+  }
+
+  async close(): Promise<void> {
+    for (const s of [...this.sessions]) this.disconnect(s)
+  }
+
+  connect(onFrame: (f: ServerFrame) => void): ClientSession {
+    const s: ClientSession = {
+      id: this.nextId++,
+      user: undefined,
+      trace: false,
+      rooms: new Set(),
+      batch: false,
+      // Frames cross as text, as over the WebSocket: the client never shares the node's objects.
+      send: (frame) => onFrame(JSON.parse(JSON.stringify(frame)) as ServerFrame),
+      sendEncoded: (frame: EncodedFrame) => onFrame(JSON.parse(frame.toString('utf8')) as ServerFrame),
+    }
+    this.sessions.add(s)
+    return s
+  }
+
+  disconnect(s: ClientSession): void {
+    if (!this.sessions.delete(s)) return
+    this.api.closed(s)
+  }
+
+  /** One request as the WebSocket gateway carries it out: the reply, or the contract's error. */
+  async request(s: ClientSession, req: Request): Promise<{ ok: true; result: unknown } | { ok: false; error: ErrorBody }> {
+    try {
+      const result = await this.api.handle(s, req)
+      return { ok: true, result: JSON.parse(JSON.stringify(result ?? {})) }
+    } catch (e) {
+      if (e instanceof ChatError) return { ok: false, error: { code: e.code, message: e.message } }
+      throw e
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Clients and what they saw
+
+interface RoomRun {
+  /** The next seq this session must be delivered in the room. */
+  expected: number
+}
+
+interface SentRecord {
+  roomId: string
+  clientMsgId: string
+  text: string
+  /** Order of issue within (session, room). */
+  n: number
+  seq?: number
+  outcome?: 'acked' | 'failed' | 'unknown'
+}
+
+interface SimClient {
+  id: string
+  user: string
+  nodeIndex: number
+  session: ClientSession | undefined
+  /** Bumped at every new session: replies to an older session's requests are ignored. */
+  epoch: number
+  /** Rooms joined in this session, with where delivery stands. */
+  runs: Map<string, RoomRun>
+  /** Rooms being joined (request in flight). */
+  joining: Set<string>
+  /** A join request's reply is in flight: deliveries for the room before it are held. */
+  pendingEvents: Map<string, ChatMessage[]>
+  /** Sends in flight in this session. */
+  inFlight: number
+  sendCounter: number
+  sent: SentRecord[]
+  created: Set<string>
+  busy: boolean
+}
+
+// ---------------------------------------------------------------------------------------------
+
+export class Simulation {
+  readonly clock: VirtualClock
+  readonly net: MemoryNetwork
+  private readonly rng: Prng
+  private readonly nodes: SimNode[] = []
+  private readonly clients: SimClient[] = []
+  private readonly traceBuf: string[] = []
+  private failure: SimResult['failure']
+  /** (roomId, seq) -> the message's identity, as first seen anywhere. */
+  private readonly bySeq = new Map<string, string>()
+  /** Every message acknowledged to a client. */
+  private readonly acked: SentRecord[] = []
+  /** Rooms a client was told are deleted (committed). */
+  private readonly deletedCommitted = new Set<string>()
+  private readonly stats: SimResult['stats'] = { sent: 0, acked: 0, delivered: 0, faults: {}, timers: 0, crashes: 0 }
+  private idCounter = 0
+  private stopTraffic = false
+  private readonly o: Required<Omit<SimOptions, 'bug'>> & Pick<SimOptions, 'bug'>
+
+  constructor(options: SimOptions) {
+    this.o = { traceLines: 60, verbose: false, ...options }
+    if (this.o.bug === 'lose-unsynced') this.o.fsync = false
+    this.rng = new Prng(options.seed)
+    this.clock = new VirtualClock(1_700_000_000_000)
+    const netRng = this.rng.fork()
+    this.net = new MemoryNetwork({
+      clock: this.clock,
+      // 0.2–3 ms between machines of one lab network; the delay fault adds more.
+      latencyMs: () => 0.2 + netRng.next() * 2.8,
+      breakAfterMs: 20_000,
+      reorder: this.o.bug === 'reorder-links' ? () => netRng.next() < 0.2 : undefined,
+    })
+    this.net.onEvent = (e) => this.trace(`net ${e.type} ${e.from} → ${e.to}${'reason' in e ? ` (${e.reason})` : ''}`)
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Running
+
+  async run(): Promise<SimResult> {
+    const wallStart = performance.now()
+    const onUnhandled = (reason: unknown) => this.fail('no-crash', `unhandled rejection: ${(reason as Error)?.stack ?? String(reason)}`)
+    process.on('unhandledRejection', onUnhandled)
+    try {
+      for (let i = 0; i < this.o.nodes; i++) this.addNode(i)
+      for (const n of this.nodes) await this.startNode(n)
+      for (const n of this.nodes) for (let k = 0; k < this.o.clientsPerNode; k++) this.addClient(n.index, k)
+      await this.runFor(2000)
+      for (const c of this.clients) this.scheduleClient(c, 0)
+      if (this.o.faults) this.scheduleFault()
+      await this.runFor(this.o.durationMs)
+      // Heal: no more faults or traffic; everything comes back and settles, then the end checks.
+      this.stopTraffic = true
+      this.healAll()
+      await this.runFor(25_000)
+      if (!this.failure) await this.finalChecks()
+    } catch (e) {
+      if (e instanceof InvariantViolation) this.recordFailure(e)
+      else this.recordFailure(new InvariantViolation('no-crash', `the node threw: ${(e as Error)?.stack ?? String(e)}`))
+    } finally {
+      process.off('unhandledRejection', onUnhandled)
+      for (const n of this.nodes) n.view.stop()
+    }
+    this.stats.timers = this.clock.fired
+    return {
+      seed: this.o.seed,
+      ok: !this.failure,
+      failure: this.failure,
+      trace: this.traceBuf.slice(),
+      simulatedMs: this.clock.now() - 1_700_000_000_000,
+      wallMs: performance.now() - wallStart,
+      stats: this.stats,
+    }
+  }
+
+  private async runFor(ms: number): Promise<void> {
+    const until = this.clock.now() + ms
+    while (!this.failure && this.clock.runNext(until)) {
+      await drain()
+      if (this.failure) break
+    }
+    if (this.failure) throw new InvariantViolation(this.failure.invariant, this.failure.detail)
+    if (this.clock.now() < until) await this.clock.runUntil(until)
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Nodes
+
+  private addNode(i: number): void {
+    const name = `n${i + 1}`
+    const address = `10.0.0.${i + 1}:7000`
+    this.nodes.push({
+      index: i,
+      name,
+      address,
+      disk: new MemoryDataDir(this.newId('node')),
+      view: this.clock.view(),
+      node: undefined,
+      gateway: undefined,
+      state: 'down',
+      starts: 0,
+    })
+  }
+
+  private newId(kind: string): string {
+    this.idCounter++
+    const r = this.rng.nextU32().toString(16).padStart(8, '0')
+    return `${kind}-${this.idCounter.toString(36)}-${r}`
+  }
+
+  private async startNode(n: SimNode): Promise<void> {
+    n.view = this.clock.view()
+    n.starts++
+    const files = n.disk.open({ fsync: this.o.fsync })
+    // Each node joins through the first one (and, after a restart, the peers it remembers).
+    const join = n.index === 0 ? [] : [this.nodes[0].address]
+    const node = new PeerNode(
+      {
+        name: n.name,
+        grpcHost: n.address.split(':')[0],
+        grpcPort: 7000,
+        wsHost: '127.0.0.1',
+        wsPort: 0,
+        join,
+        dataDir: `/sim/${n.name}`,
+        token: 'sim',
+        ...TIMING,
+        fsync: this.o.fsync,
+        log: (line) => this.trace(`${n.name}: ${line}`),
+      },
+      {
+        clock: n.view,
+        newId: () => this.newId(n.name),
+        transport: (h) => this.net.transport(h),
+        store: files.store,
+        messages: files.messages,
+        gateway: (api) => (n.gateway = new DirectGateway(api)),
+      },
+    )
+    n.node = node
+    await node.start()
+    n.state = 'up'
+    this.trace(`${n.name} started (incarnation ${n.starts})`)
+  }
+
+  /** kill -9 (the OS keeps what was written) or a power loss (only what was fsynced survives). */
+  private crash(n: SimNode, powerLoss: boolean): void {
+    if (n.state === 'down') return
+    n.view.stop()
+    this.net.crash(n.address)
+    n.node = undefined
+    n.gateway = undefined
+    n.state = 'down'
+    this.stats.crashes++
+    const lost = powerLoss ? n.disk.powerLoss() : 0
+    this.trace(`FAULT ${powerLoss ? 'power loss' : 'crash'} ${n.name}${powerLoss ? ` (${lost} unsynced messages lost)` : ''}`)
+    for (const c of this.clients) if (c.nodeIndex === n.index) this.disconnected(c)
+  }
+
+  private async restart(n: SimNode): Promise<void> {
+    if (n.state !== 'down') return
+    this.trace(`restart ${n.name}`)
+    await this.startNode(n)
+    for (const c of this.clients) if (c.nodeIndex === n.index) this.scheduleClient(c, 10)
+  }
+
+  private pause(n: SimNode): void {
+    if (n.state !== 'up') return
+    n.view.pause()
+    this.net.pause(n.address)
+    n.state = 'paused'
+    this.trace(`FAULT pause ${n.name}`)
+  }
+
+  private resume(n: SimNode): void {
+    if (n.state !== 'paused') return
+    n.view.resume()
+    this.net.resume(n.address)
+    n.state = 'up'
+    this.trace(`resume ${n.name}`)
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Faults
+
+  private active = { partitions: 0, delays: 0 }
+
+  private scheduleFault(): void {
+    const wait = 300 + this.rng.int(2500)
+    this.clock.setTimeout(() => {
+      if (this.stopTraffic) return
+      this.injectFault()
+      this.scheduleFault()
+    }, wait)
+  }
+
+  private count(kind: string): void {
+    this.stats.faults[kind] = (this.stats.faults[kind] ?? 0) + 1
+  }
+
+  private injectFault(): void {
+    const up = this.nodes.filter((n) => n.state === 'up')
+    const down = this.nodes.filter((n) => n.state === 'down')
+    const pick = this.rng.next()
+    const a = this.rng.pick(this.nodes)
+    let b = this.rng.pick(this.nodes)
+    if (b === a) b = this.nodes[(a.index + 1) % this.nodes.length]
+    if (pick < 0.12) {
+      // Crash: keep at least one node up.
+      if (up.length <= 1 || a.state !== 'up') return
+      const powerLoss = this.o.bug === 'lose-unsynced' ? true : this.rng.next() < 0.4
+      this.count(powerLoss ? 'power-loss' : 'crash')
+      this.crash(a, powerLoss)
+      const after = 1000 + this.rng.int(12_000)
+      this.clock.setTimeout(() => void this.restart(a).catch((e: Error) => this.fail('no-crash', `restart ${a.name}: ${e.stack}`)), after)
+    } else if (pick < 0.2) {
+      if (a.state !== 'up') return
+      this.count('pause')
+      this.pause(a)
+      this.clock.setTimeout(() => this.resume(a), 300 + this.rng.int(7000))
+    } else if (pick < 0.35) {
+      // A full partition: one group against the rest.
+      const group = this.nodes.filter(() => this.rng.next() < 0.4)
+      if (group.length === 0 || group.length === this.nodes.length) return
+      this.count('partition')
+      const rest = this.nodes.filter((n) => !group.includes(n))
+      for (const g of group) for (const r of rest) this.net.partition(g.address, r.address)
+      this.trace(`FAULT partition {${group.map((n) => n.name).join(',')}} | {${rest.map((n) => n.name).join(',')}}`)
+      this.active.partitions++
+      this.clock.setTimeout(() => this.healPartitions(), 500 + this.rng.int(25_000))
+    } else if (pick < 0.45) {
+      this.count('one-way')
+      this.net.blockOneWay(a.address, b.address)
+      this.trace(`FAULT one-way ${a.name} ↛ ${b.name}`)
+      this.active.partitions++
+      this.clock.setTimeout(() => this.healPartitions(), 500 + this.rng.int(15_000))
+    } else if (pick < 0.6) {
+      this.count('link-reset')
+      const n = this.net.breakLinks(a.address, b.address)
+      this.trace(`FAULT reset links ${a.name} ↔ ${b.name} (${n})`)
+    } else if (pick < 0.75) {
+      this.count('delay')
+      const ms = 20 + this.rng.int(1500)
+      this.net.setDelay(a.address, b.address, ms)
+      this.trace(`FAULT delay ${a.name} → ${b.name} +${ms} ms`)
+      this.clock.setTimeout(() => {
+        this.net.setDelay(a.address, b.address, 0)
+        this.trace(`delay ${a.name} → ${b.name} lifted`)
+      }, 500 + this.rng.int(8000))
+    } else if (down.length > 0 && pick < 0.8) {
+      // An early restart of a crashed node.
+      void this.restart(down[0]).catch((e: Error) => this.fail('no-crash', `restart: ${e.stack}`))
+    }
+  }
+
+  private healPartitions(): void {
+    if (--this.active.partitions > 0) return
+    this.net.heal()
+    this.trace('partitions healed')
+  }
+
+  private healAll(): void {
+    this.net.heal()
+    this.active.partitions = 0
+    for (const a of this.nodes) for (const b of this.nodes) this.net.setDelay(a.address, b.address, 0)
+    for (const n of this.nodes) {
+      if (n.state === 'paused') this.resume(n)
+      if (n.state === 'down') void this.restart(n).catch((e: Error) => this.fail('no-crash', `restart: ${e.stack}`))
+    }
+    this.trace('HEAL: every fault lifted')
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Clients
+
+  private addClient(nodeIndex: number, k: number): void {
+    const c: SimClient = {
+      id: `c${nodeIndex + 1}.${k + 1}`,
+      user: `u${nodeIndex + 1}${String.fromCharCode(97 + k)}`,
+      nodeIndex,
+      session: undefined,
+      epoch: 0,
+      runs: new Map(),
+      joining: new Set(),
+      pendingEvents: new Map(),
+      inFlight: 0,
+      sendCounter: 0,
+      sent: [],
+      created: new Set(),
+      busy: false,
+    }
+    this.clients.push(c)
+  }
+
+  private scheduleClient(c: SimClient, ms: number): void {
+    this.clock.setTimeout(() => void this.clientStep(c).catch((e) => this.fail('no-crash', `client ${c.id}: ${(e as Error).stack}`)), ms)
+  }
+
+  private disconnected(c: SimClient): void {
+    c.session = undefined
+    c.epoch++
+    c.runs.clear()
+    c.joining.clear()
+    c.pendingEvents.clear()
+    c.inFlight = 0
+    c.busy = false
+    for (const s of c.sent) if (s.outcome === undefined) s.outcome = 'unknown'
+  }
+
+  private async request(c: SimClient, req: Request): Promise<{ ok: true; result: unknown } | { ok: false; error: ErrorBody } | undefined> {
+    const n = this.nodes[c.nodeIndex]
+    const s = c.session
+    if (!s || !n.gateway) return undefined
+    const epoch = c.epoch
+    const r = await n.gateway.request(s, req)
+    // The node crashed (or the client reconnected) meanwhile: this reply never reached the client.
+    if (c.epoch !== epoch || c.session !== s) return undefined
+    return r
+  }
+
+  private async clientStep(c: SimClient): Promise<void> {
+    const n = this.nodes[c.nodeIndex]
+    if (this.stopTraffic || this.failure) return
+    const again = () => this.scheduleClient(c, 50 + this.rng.int(400))
+    if (n.state !== 'up' || !n.gateway) {
+      // Down: the client waits for its node to come back (restart schedules it); paused: it waits.
+      if (n.state === 'paused') again()
+      return
+    }
+    if (c.busy) return again()
+    if (!c.session) {
+      c.busy = true
+      c.session = n.gateway.connect((f) => this.onFrame(c, f))
+      const r = await this.request(c, { id: 1, op: 'hello', user: c.user })
+      c.busy = false
+      if (r?.ok) this.trace(`${c.id} hello on ${n.name}`)
+      return again()
+    }
+    const roll = this.rng.next()
+    if (c.runs.size === 0 || (roll < 0.08 && c.runs.size < 3)) {
+      const list = await this.request(c, { id: 7, op: 'rooms.list' })
+      const rooms = list?.ok ? (list.result as Results['rooms.list']).rooms : []
+      const candidates = rooms.filter((r) => r.available && !c.runs.has(r.roomId) && !c.joining.has(r.roomId)).map((r) => r.roomId)
+      if (candidates.length > 0) await this.join(c, this.rng.pick(candidates))
+    } else if (roll < 0.85) {
+      // Now and then a burst: sends a few ms apart, pipelined (each leaves in its own frame), which
+      // is what sender FIFO is about.
+      const roomId = this.rng.pick([...c.runs.keys()])
+      const burst = c.inFlight > 0 ? 0 : this.rng.next() < 0.3 ? 2 + this.rng.int(3) : 1
+      const epoch = c.epoch
+      for (let j = 0; j < burst; j++) {
+        this.clock.setTimeout(() => {
+          if (c.epoch === epoch && c.runs.has(roomId) && !this.stopTraffic) void this.send(c, roomId)
+        }, j * 2)
+      }
+    } else if (roll < 0.9) {
+      await this.leave(c, this.rng.pick([...c.runs.keys()]))
+    } else if (roll < 0.93) {
+      const r = await this.request(c, { id: 2, op: 'room.create', name: `room of ${c.user} #${c.created.size + 1}` })
+      if (r?.ok) {
+        const roomId = (r.result as { room: { roomId: string } }).room.roomId
+        c.created.add(roomId)
+        this.trace(`${c.id} created room ${roomId}`)
+      }
+    } else if (roll < 0.95 && c.created.size > 0) {
+      const roomId = this.rng.pick([...c.created])
+      this.trace(`${c.id} deletes room ${roomId}`)
+      const r = await this.request(c, { id: 3, op: 'room.delete', roomId })
+      if (r?.ok) {
+        const outcome = (r.result as { outcome: string }).outcome
+        this.trace(`${c.id} delete ${roomId}: ${outcome}`)
+        if (outcome === 'committed') {
+          this.deletedCommitted.add(roomId)
+          c.created.delete(roomId)
+        }
+      } else if (r) this.trace(`${c.id} delete ${roomId}: ${r.error.code}`)
+    }
+    again()
+  }
+
+  private async join(c: SimClient, roomId: string): Promise<void> {
+    c.joining.add(roomId)
+    c.pendingEvents.set(roomId, [])
+    this.trace(`${c.id} joins ${roomId}`)
+    const r = await this.request(c, { id: 4, op: 'room.join', roomId })
+    c.joining.delete(roomId)
+    const held = c.pendingEvents.get(roomId) ?? []
+    c.pendingEvents.delete(roomId)
+    if (!r) return
+    if (!r.ok) {
+      this.trace(`${c.id} join ${roomId}: ${r.error.code}`)
+      return
+    }
+    const res = r.result as { lastSeq: number; history: ChatMessage[] }
+    this.trace(`${c.id} joined ${roomId} at seq ${res.lastSeq} (history ${res.history.length})`)
+    // Join history: ascending, gap-free, ending at lastSeq (docs/client-protocol.md §6).
+    let prev: number | undefined
+    for (const m of res.history) {
+      this.seen(m, `${c.id} history`)
+      if (prev !== undefined && m.seq !== prev + 1) this.fail('history-gap-free', `${c.id} join ${roomId}: history jumps ${prev} → ${m.seq}`)
+      prev = m.seq
+    }
+    if (prev !== undefined && prev !== res.lastSeq) this.fail('history-gap-free', `${c.id} join ${roomId}: history ends at ${prev}, lastSeq ${res.lastSeq}`)
+    const run: RoomRun = { expected: res.lastSeq + 1 }
+    c.runs.set(roomId, run)
+    for (const m of held) this.deliver(c, roomId, m)
+  }
+
+  private async leave(c: SimClient, roomId: string): Promise<void> {
+    c.runs.delete(roomId)
+    this.trace(`${c.id} leaves ${roomId}`)
+    await this.request(c, { id: 5, op: 'room.leave', roomId })
+  }
+
+  private async send(c: SimClient, roomId: string): Promise<void> {
+    const rec: SentRecord = { roomId, clientMsgId: `${c.id}-${++c.sendCounter}`, text: `m${c.sendCounter} from ${c.user}`, n: c.sendCounter }
+    c.sent.push(rec)
+    if (c.sent.length > 200) c.sent.splice(0, c.sent.length - 200)
+    c.inFlight++
+    this.stats.sent++
+    const epoch = c.epoch
+    const r = await this.request(c, { id: 6, op: 'message.send', roomId, text: rec.text, clientMsgId: rec.clientMsgId })
+    if (c.epoch === epoch) c.inFlight--
+    if (!r) {
+      rec.outcome = 'unknown'
+      return
+    }
+    if (!r.ok) {
+      rec.outcome = 'failed'
+      this.trace(`${c.id} send ${rec.clientMsgId} to ${roomId}: ${r.error.code}`)
+      return
+    }
+    rec.seq = (r.result as { seq: number }).seq
+    rec.outcome = 'acked'
+    this.stats.acked++
+    this.acked.push(rec)
+    this.trace(`${c.id} send ${rec.clientMsgId} → seq ${rec.seq} in ${roomId}`)
+    const key = `${roomId}#${rec.seq}`
+    const known = this.bySeq.get(key)
+    if (known !== undefined && known !== rec.clientMsgId) this.fail('one-message-per-seq', `${key} acknowledged for ${rec.clientMsgId} but is ${known}`)
+    this.bySeq.set(key, rec.clientMsgId)
+    // Sender FIFO: in (session, room), a later send never gets an earlier seq than an earlier one.
+    for (const other of c.sent) {
+      if (other === rec || other.roomId !== roomId || other.outcome !== 'acked' || other.seq === undefined) continue
+      if (other.n < rec.n && other.seq > rec.seq) this.fail('sender-fifo', `${c.id} sent ${other.clientMsgId} before ${rec.clientMsgId} but got seq ${other.seq} > ${rec.seq}`)
+      if (other.n > rec.n && other.seq < rec.seq) this.fail('sender-fifo', `${c.id} sent ${rec.clientMsgId} before ${other.clientMsgId} but got seq ${rec.seq} > ${other.seq}`)
+    }
+  }
+
+  private onFrame(c: SimClient, f: ServerFrame): void {
+    if (!('event' in f)) return
+    if (f.event === 'message') {
+      const m: ChatMessage = { roomId: f.roomId, seq: f.seq, user: f.user, nodeId: f.nodeId, text: f.text, sentAt: f.sentAt, clientMsgId: f.clientMsgId }
+      const held = c.pendingEvents.get(m.roomId)
+      if (held) held.push(m)
+      else this.deliver(c, m.roomId, m)
+    } else if (f.event === 'messages') {
+      for (const m of f.messages) this.onFrame(c, { event: 'message', ...m })
+    } else if (f.event === 'room.deleted') {
+      c.runs.delete(f.roomId)
+      c.created.delete(f.roomId)
+    }
+  }
+
+  private deliver(c: SimClient, roomId: string, m: ChatMessage): void {
+    this.stats.delivered++
+    this.seen(m, `${c.id} delivery`)
+    const run = c.runs.get(roomId)
+    if (!run) return // left meanwhile: a late delivery is harmless
+    if (m.seq < run.expected) this.fail('no-duplicates', `${c.id} got seq ${m.seq} of ${roomId} again (expected ${run.expected})`)
+    if (m.seq > run.expected) this.fail('gap-free', `${c.id} got seq ${m.seq} of ${roomId}, expected ${run.expected}`)
+    run.expected = m.seq + 1
+  }
+
+  /** (room, seq) names one message everywhere. */
+  private seen(m: ChatMessage, where: string): void {
+    const key = `${m.roomId}#${m.seq}`
+    const id = m.clientMsgId || `${m.user}:${m.text}`
+    const known = this.bySeq.get(key)
+    if (known === undefined) this.bySeq.set(key, id)
+    else if (known !== id) this.fail('one-message-per-seq', `${where}: ${key} is ${id}, but was ${known} before`)
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // The end: after healing and settling
+
+  /** Each live node's room directory, as a client of it sees it (rooms.list). */
+  private async directories(): Promise<Map<SimNode, Map<string, RoomInfo>>> {
+    const out = new Map<SimNode, Map<string, RoomInfo>>()
+    for (const n of this.nodes) {
+      if (n.state !== 'up' || !n.gateway) continue
+      const s = n.gateway.connect(() => {})
+      await n.gateway.request(s, { id: 1, op: 'hello', user: 'inspector' })
+      const r = await n.gateway.request(s, { id: 2, op: 'rooms.list' })
+      n.gateway.disconnect(s)
+      if (r.ok) out.set(n, new Map((r.result as Results['rooms.list']).rooms.map((room) => [room.roomId, room])))
+    }
+    return out
+  }
+
+  private async finalChecks(): Promise<void> {
+    const dirs = await this.directories()
+    const up = [...dirs.keys()]
+    // Every acknowledged message is in its administrator's log (unless the room was deleted).
+    const adminOf = new Map<string, SimNode>()
+    for (const [n, rooms] of dirs) for (const room of rooms.values()) if (room.adminNodeId === n.disk.nodeId) adminOf.set(room.roomId, n)
+    for (const rec of this.acked) {
+      const admin = adminOf.get(rec.roomId)
+      if (!admin) {
+        const listed = up.some((n) => dirs.get(n)!.has(rec.roomId))
+        if (listed) this.fail('acked-in-log', `room ${rec.roomId} of ${rec.clientMsgId} is listed but no live node administers it`)
+        continue
+      }
+      const got = admin.disk.logs.get(rec.roomId)?.messages.find((m) => m.seq === rec.seq)
+      if (!got || got.clientMsgId !== rec.clientMsgId) {
+        this.fail('acked-in-log', `${rec.clientMsgId} was acknowledged as seq ${rec.seq} of ${rec.roomId} but ${admin.name}'s log has ${got ? got.clientMsgId : 'nothing'} there`)
+      }
+    }
+    // A deletion decided the same way everywhere: each room is listed by every live node or by none.
+    const all = new Set<string>()
+    for (const rooms of dirs.values()) for (const id of rooms.keys()) all.add(id)
+    for (const id of all) {
+      const having = up.filter((n) => dirs.get(n)!.has(id)).map((n) => n.name)
+      if (having.length !== up.length) this.fail('deletion-agreed', `room ${id} is listed by ${having.join(',')} but not by the other live nodes`)
+      if (this.deletedCommitted.has(id)) this.fail('deletion-agreed', `room ${id} was deleted (committed) but ${having.join(',')} still list it`)
+    }
+    // Settled: every session still in a room has been delivered up to the administrator's last seq.
+    for (const c of this.clients) {
+      for (const [roomId, run] of c.runs) {
+        const admin = adminOf.get(roomId)
+        if (!admin) continue
+        const last = admin.disk.logs.get(roomId)?.messages.at(-1)?.seq ?? 0
+        if (run.expected - 1 < last) this.fail('delivered-after-heal', `${c.id} in ${roomId} got up to seq ${run.expected - 1}, the log is at ${last}`)
+      }
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Trace and failures
+
+  private trace(line: string): void {
+    const t = ((this.clock.now() - 1_700_000_000_000) / 1000).toFixed(3).padStart(9)
+    const text = `${t}s ${line}`
+    if (this.o.verbose) console.log(text)
+    this.traceBuf.push(text)
+    if (this.traceBuf.length > this.o.traceLines) this.traceBuf.shift()
+  }
+
+  private fail(invariant: string, detail: string): void {
+    if (this.failure) return
+    this.failure = { invariant, detail, atMs: this.clock.now() - 1_700_000_000_000 }
+    this.trace(`VIOLATION ${invariant}: ${detail}`)
+  }
+
+  private recordFailure(e: InvariantViolation): void {
+    if (!this.failure) this.fail(e.invariant, e.detail)
+  }
+}
+
+/** Let every promise continuation run, as Node does after each timer callback. */
+function drain(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve))
+}
+
+export async function simulate(o: SimOptions): Promise<SimResult> {
+  return new Simulation(o).run()
+}
