@@ -6,12 +6,12 @@
  * run is a pure function of its seed and options, so any failure replays exactly from its seed.
  */
 import type { ChatMessage, ErrorBody, Request, Results, RoomInfo, ServerFrame } from '../proto/client-protocol'
-import { ChatError } from '../main/core/errors'
-import type { ClientApi, ClientGateway, ClientSession, EncodedFrame } from '../main/gateway/ws-gateway'
+import type { ClientSession } from '../main/gateway/ws-gateway'
 import { MemoryNetwork } from '../main/cluster/memory-transport'
 import { VirtualClock, type ClockView } from '../main/cluster/virtual-clock'
 import { PeerNode } from '../main/node/peer-node'
 import { DEFAULT_TIMING } from '../main/node/node-options'
+import { DirectGateway } from './direct-gateway'
 import { MemoryDataDir } from './memory-data-dir'
 import { Prng } from './prng'
 
@@ -85,57 +85,6 @@ interface SimNode {
   state: 'up' | 'paused' | 'down'
   /** Incarnations started (1 = never restarted). */
   starts: number
-}
-
-/** The in-process gateway: clients call the node's client ops directly, frames come back decoded. */
-class DirectGateway implements ClientGateway {
-  private readonly sessions = new Set<ClientSession>()
-  private nextId = 1
-
-  constructor(readonly api: ClientApi) {}
-
-  async listen(): Promise<number> {
-    return 0
-  }
-
-  broadcast(frame: ServerFrame, filter: (s: ClientSession) => boolean = (s) => s.user !== undefined): void {
-    for (const s of this.sessions) if (filter(s)) s.send(frame)
-  }
-
-  async close(): Promise<void> {
-    for (const s of [...this.sessions]) this.disconnect(s)
-  }
-
-  connect(onFrame: (f: ServerFrame) => void): ClientSession {
-    const s: ClientSession = {
-      id: this.nextId++,
-      user: undefined,
-      trace: false,
-      rooms: new Set(),
-      batch: false,
-      // Frames cross as text, as over the WebSocket: the client never shares the node's objects.
-      send: (frame) => onFrame(JSON.parse(JSON.stringify(frame)) as ServerFrame),
-      sendEncoded: (frame: EncodedFrame) => onFrame(JSON.parse(frame.toString('utf8')) as ServerFrame),
-    }
-    this.sessions.add(s)
-    return s
-  }
-
-  disconnect(s: ClientSession): void {
-    if (!this.sessions.delete(s)) return
-    this.api.closed(s)
-  }
-
-  /** One request as the WebSocket gateway carries it out: the reply, or the contract's error. */
-  async request(s: ClientSession, req: Request): Promise<{ ok: true; result: unknown } | { ok: false; error: ErrorBody }> {
-    try {
-      const result = await this.api.handle(s, req)
-      return { ok: true, result: JSON.parse(JSON.stringify(result ?? {})) }
-    } catch (e) {
-      if (e instanceof ChatError) return { ok: false, error: { code: e.code, message: e.message } }
-      throw e
-    }
-  }
 }
 
 // ---------------------------------------------------------------------------------------------

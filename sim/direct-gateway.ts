@@ -1,0 +1,59 @@
+/**
+ * The simulator's client gateway (docs/simulation.md): clients in the same process call the node's
+ * client ops (main/node/client-ops.ts, what the WebSocket gateway calls) directly. Frames cross as
+ * JSON text both ways, as over the WebSocket, so no client shares an object with the node.
+ */
+import type { ErrorBody, Request, ServerFrame } from '../proto/client-protocol'
+import { ChatError } from '../main/core/errors'
+import type { ClientApi, ClientGateway, ClientSession, EncodedFrame } from '../main/gateway/ws-gateway'
+
+/** The in-process gateway: clients call the node's client ops directly, frames come back decoded. */
+export class DirectGateway implements ClientGateway {
+  private readonly sessions = new Set<ClientSession>()
+  private nextId = 1
+
+  constructor(readonly api: ClientApi) {}
+
+  async listen(): Promise<number> {
+    return 0
+  }
+
+  broadcast(frame: ServerFrame, filter: (s: ClientSession) => boolean = (s) => s.user !== undefined): void {
+    for (const s of this.sessions) if (filter(s)) s.send(frame)
+  }
+
+  async close(): Promise<void> {
+    for (const s of [...this.sessions]) this.disconnect(s)
+  }
+
+  connect(onFrame: (f: ServerFrame) => void): ClientSession {
+    const s: ClientSession = {
+      id: this.nextId++,
+      user: undefined,
+      trace: false,
+      rooms: new Set(),
+      batch: false,
+      // Frames cross as text, as over the WebSocket: the client never shares the node's objects.
+      send: (frame) => onFrame(JSON.parse(JSON.stringify(frame)) as ServerFrame),
+      sendEncoded: (frame: EncodedFrame) => onFrame(JSON.parse(frame.toString('utf8')) as ServerFrame),
+    }
+    this.sessions.add(s)
+    return s
+  }
+
+  disconnect(s: ClientSession): void {
+    if (!this.sessions.delete(s)) return
+    this.api.closed(s)
+  }
+
+  /** One request as the WebSocket gateway carries it out: the reply, or the contract's error. */
+  async request(s: ClientSession, req: Request): Promise<{ ok: true; result: unknown } | { ok: false; error: ErrorBody }> {
+    try {
+      const result = await this.api.handle(s, req)
+      return { ok: true, result: JSON.parse(JSON.stringify(result ?? {})) }
+    } catch (e) {
+      if (e instanceof ChatError) return { ok: false, error: { code: e.code, message: e.message } }
+      throw e
+    }
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * The simulator in CI (docs/simulation.md): a fixed batch of seeds on a 5-node cluster with every
+ * fault, each one a whole run of the real node code checked after every step; a replay of a seed
+ * is the same run; and the simulator is itself tested: a deliberately broken world (a network that
+ * reorders a link, nodes that lose acknowledged messages) is caught within the batch.
+ */
+import { describe, expect, it } from 'vitest'
+import { simulate, type SimOptions, type SimResult } from '../../sim/simulator'
+
+const BASE: Omit<SimOptions, 'seed'> = { nodes: 5, durationMs: 20_000, clientsPerNode: 2, faults: true, fsync: true }
+
+function report(r: SimResult): string {
+  if (r.ok) return `seed ${r.seed} ok`
+  return `seed ${r.seed}: ${r.failure!.invariant}: ${r.failure!.detail}\n${r.trace.join('\n')}`
+}
+
+/** Seeds of the CI batch (every one a full run with faults; see CI_SEEDS in docs/simulation.md). */
+const CI_SEEDS = [1, 2, 3, 4, 5, 6, 7, 8]
+
+describe('simulation: CI batch', () => {
+  it.each(CI_SEEDS)('seed %i: every invariant holds through faults and after healing', async (seed) => {
+    const r = await simulate({ ...BASE, seed })
+    expect(r.ok, report(r)).toBe(true)
+    // The run did what it is for: traffic was acknowledged and delivered, and faults happened.
+    expect(r.stats.acked).toBeGreaterThan(50)
+    expect(r.stats.delivered).toBeGreaterThan(r.stats.acked)
+    expect(Object.values(r.stats.faults).reduce((a, b) => a + b, 0)).toBeGreaterThan(3)
+  })
+
+  it('a seed replays exactly: the same trace, the same counts', async () => {
+    const o = { ...BASE, durationMs: 8000, seed: 11 }
+    const a = await simulate(o)
+    const b = await simulate(o)
+    expect(b.trace).toEqual(a.trace)
+    expect(b.stats).toEqual(a.stats)
+    expect(b.simulatedMs).toBe(a.simulatedMs)
+  })
+})
+
+/**
+ * Bugs the simulator found that are not fixed yet (docs/simulation.md, "Bugs found"): each seed
+ * still breaks the invariant named. When a fix lands (or a change sends the seed down another path),
+ * its test fails here: the seed then moves into CI_SEEDS, or is replaced by one that still shows the bug.
+ */
+describe('simulation: known bugs, by seed', () => {
+  it('seed 10: a node forgets a live room for good after a stale complete room list from its administrator', async () => {
+    const r = await simulate({ ...BASE, seed: 10 })
+    expect(r.failure?.invariant, report(r)).toBe('deletion-agreed')
+  })
+
+  it('seed 18: a member whose rejoin went unanswered after a heal is never delivered the rest of the room', async () => {
+    const r = await simulate({ ...BASE, seed: 18 })
+    expect(r.failure?.invariant, report(r)).toBe('delivered-after-heal')
+  })
+})
+
+describe('simulation: a broken world is caught', () => {
+  it('a network that lets frames overtake each other on a link breaks sender FIFO, and the simulator says so', async () => {
+    const failures: SimResult[] = []
+    for (const seed of CI_SEEDS.slice(0, 4)) {
+      const r = await simulate({ ...BASE, durationMs: 10_000, seed, bug: 'reorder-links' })
+      if (!r.ok) failures.push(r)
+    }
+    expect(failures.length).toBeGreaterThan(0)
+    const f = failures[0].failure!
+    expect(['sender-fifo', 'gap-free', 'no-duplicates', 'history-gap-free']).toContain(f.invariant)
+    // The report names the seed and ends with the violation, after the events that led to it.
+    expect(failures[0].trace.at(-1)).toContain(`VIOLATION ${f.invariant}`)
+    expect(failures[0].trace.length).toBeGreaterThan(10)
+  })
+
+  it('nodes without fsync that lose power lose acknowledged messages: one seq, two messages', async () => {
+    const failures: SimResult[] = []
+    for (const seed of CI_SEEDS.slice(0, 4)) {
+      const r = await simulate({ ...BASE, seed, bug: 'lose-unsynced' })
+      if (!r.ok) failures.push(r)
+    }
+    expect(failures.length).toBeGreaterThan(0)
+    expect(['one-message-per-seq', 'acked-in-log', 'no-duplicates', 'gap-free']).toContain(failures[0].failure!.invariant)
+  })
+})
