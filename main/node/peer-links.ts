@@ -85,7 +85,12 @@ interface Peer {
   retryTimer: Timer | undefined
   /** Revived or restarted while we had no link to it (it dialled us first): resync once ours is up. */
   resyncOnLink: { why: string; askRejoin: boolean } | undefined
+  /** Replies to its requests made while our Link to it was not up: written as soon as it is. */
+  heldReplies: PeerMessage[]
 }
+
+/** Most replies held for a peer whose Link is not up; beyond, the asker times out as before. */
+const MAX_HELD_REPLIES = 10_000
 
 interface PendingRequest {
   peer: string
@@ -206,6 +211,8 @@ export class PeerLinks {
     }
     peer.link = link
     peer.dialing = false
+    // Replies first, in the order they were made: their askers are waiting.
+    for (const m of peer.heldReplies.splice(0)) link.send(m)
     this.heard(id)
     this.takeHello(hello)
     const deferred = peer.resyncOnLink
@@ -249,6 +256,7 @@ export class PeerLinks {
         backoff: initialBackoff(),
         retryTimer: undefined,
         resyncOnLink: undefined,
+        heldReplies: [],
       }
       this.peers.set(ref.nodeId, peer)
     } else {
@@ -487,6 +495,7 @@ export class PeerLinks {
   }
 
   private peerDied(peer: Peer): void {
+    peer.heldReplies.length = 0 // its requests failed at its end too
     // Requests waiting on it fail now, not at their timeout (docs/failures.md: never silence).
     for (const [id, r] of this.pending) {
       if (r.peer !== peer.nodeId) continue
@@ -594,7 +603,15 @@ export class PeerLinks {
       if (!(e instanceof ChatError)) this.c.log(`answering ${reply}: ${(e as Error).stack}`)
       body = { ...empty, reqId, error: err } as Bodies[K]
     }
-    this.send(to, msg(reply, body))
+    const m = msg(reply, body)
+    if (this.send(to, m)) return
+    // A request arrives on the asker's Link, the reply leaves on ours (docs/peer-protocol.md §1),
+    // which may not be up yet: just after a start or a restart, the peer's Link reaches us before
+    // ours reaches it. Dropping the reply would leave the asker waiting for its 8 s timeout (a
+    // join or a forwarded send after a restart); hold it until our Link is up (openLink).
+    const peer = this.peers.get(to)
+    if (!peer || this.cutOff.has(to) || peer.heldReplies.length >= MAX_HELD_REPLIES) return
+    peer.heldReplies.push(m)
   }
 
   /** Send a request to a peer and wait for the reply with the same reqId. */
