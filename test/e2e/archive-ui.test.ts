@@ -70,5 +70,24 @@ describe('the history archive in the UI', () => {
     // Settings says the same, in words.
     await page.getByRole('button', { name: 'Settings' }).click()
     await page.getByRole('status', { name: 'Archive status' }).getByText(/Database archive up to date \(127\.0\.0\.1:\d+\/postgres\)/).waitFor()
+
+    // A node started with an empty data dir and the same database, alone: its page lists the
+    // archived room and reads its history from the database.
+    const fresh = await startNode({ name: 'arch2', extra: ['--ui-dir', UI_DIR, '--db', pg.url] })
+    const page2 = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage()
+    page2.setDefaultTimeout(T)
+    await page2.goto(fresh.ready.ui!)
+    await page2.getByRole('textbox', { name: 'Display name' }).fill('grace')
+    await page2.getByRole('button', { name: 'Start chatting' }).click()
+    await page2.getByLabel('Signed in as').getByText('arch2').waitFor()
+    await page2.getByRole('button', { name: 'Settings' }).click()
+    await page2.getByRole('button', { name: 'Show archived rooms' }).click()
+    await page2.getByRole('list', { name: 'Archived rooms' }).getByText('by bot on arch1, 12 messages').waitFor()
+    await page2.getByRole('button', { name: 'Read kept' }).click()
+    const read = page2.getByRole('region', { name: 'Archived history of kept' })
+    await read.getByText('bot: m12').waitFor()
+    expect(await read.getByRole('listitem').allInnerTexts()).toEqual(Array.from({ length: 12 }, (_, i) => `${i + 1} bot: m${i + 1}`))
+    await read.getByRole('heading', { name: '#kept history from the database archive' }).waitFor()
+    await page2.screenshot({ path: join(ROOT, 'docs', 'screenshots', 'archive-settings.png') })
   })
 })

@@ -1,5 +1,6 @@
 import { useEffect, useState } from 'react'
-import type { SessionState } from '../net/session'
+import type { ArchivedRoomInfo, ChatMessage, HistorySource } from '../../../proto/client-protocol'
+import type { Session, SessionState } from '../net/session'
 import { archiveHost, describeArchive, sourceText, type ArchiveTone } from '../state/archive'
 import { describeError } from '../state/errors'
 import { Btn } from './ChatView'
@@ -76,10 +77,11 @@ export function ArchiveNode({ state }: { state: SessionState }) {
  * Settings: where history comes from, the archive's state, per room where the last history answer
  * came from, and (in the desktop app) the archive URL, its password never shown back.
  */
-export function ArchiveSettings({ state }: { state: SessionState }) {
+export function ArchiveSettings({ session, state }: { session: Session; state: SessionState }) {
   const view = describeArchive(state.archive)
-  const sources = Object.entries(state.historySource ?? {})
   const rooms = state.chat.rooms
+  // Rooms in this node's directory; an archived room read below says its source in its own pane.
+  const sources = Object.entries(state.historySource ?? {}).filter(([roomId]) => rooms[roomId])
   return (
     <section aria-labelledby="archive-h">
       <h2 id="archive-h" className="mb-3 text-lg font-semibold">
@@ -93,13 +95,88 @@ export function ArchiveSettings({ state }: { state: SessionState }) {
         <ul aria-label="History sources" className="mt-2 space-y-1 text-sm text-slate-600 dark:text-slate-300">
           {sources.map(([roomId, s]) => (
             <li key={roomId}>
-              {rooms[roomId]?.info.name ?? roomId}: history {sourceText(s)}
+              {rooms[roomId].info.name}: history {sourceText(s)}
             </li>
           ))}
         </ul>
       )}
+      {state.archive && <ArchivedRooms session={session} sources={state.historySource ?? {}} />}
       {window.chatNode?.settings && <ArchiveUrlField />}
     </section>
+  )
+}
+
+/**
+ * The rooms the shared archive holds, and a read-only page of one's history: how a node that never
+ * knew a room (started with an empty data dir) still shows what was said in it.
+ */
+function ArchivedRooms({ session, sources }: { session: Session; sources: Record<string, HistorySource> }) {
+  const [rooms, setRooms] = useState<ArchivedRoomInfo[] | null>(null)
+  const [reading, setReading] = useState<{ room: ArchivedRoomInfo; messages: ChatMessage[] } | null>(null)
+  const [error, setError] = useState<string | null>(null)
+  const run = async (f: () => Promise<void>) => {
+    setError(null)
+    try {
+      await f()
+    } catch (err) {
+      setError(describeError(err))
+    }
+  }
+  const older = reading && reading.messages.length > 0 && reading.messages[0].seq > 1 ? reading.messages[0].seq : undefined
+  return (
+    <div className="mt-3 text-sm">
+      <Btn onClick={() => void run(async () => setRooms(await session.archiveRooms()))}>{rooms ? 'Refresh archived rooms' : 'Show archived rooms'}</Btn>
+      {error && (
+        <p role="alert" className="mt-2 text-red-700 dark:text-red-300">
+          {error}
+        </p>
+      )}
+      {rooms && (
+        <ul aria-label="Archived rooms" className="mt-2 space-y-1">
+          {rooms.length === 0 && <li className="text-slate-500">The archive holds no rooms yet.</li>}
+          {rooms.map((r) => (
+            <li key={r.roomId} className="flex flex-wrap items-center gap-2">
+              <span className="font-medium">#{r.name}</span>
+              <span className="text-slate-500">
+                by {r.createdBy} on {r.adminNodeName}, {r.lastSeq} message{r.lastSeq === 1 ? '' : 's'}
+              </span>
+              <Btn label={`Read ${r.name}`} onClick={() => void run(async () => setReading({ room: r, messages: await session.readHistory(r.roomId) }))}>
+                Read
+              </Btn>
+            </li>
+          ))}
+        </ul>
+      )}
+      {reading && (
+        <section aria-label={`Archived history of ${reading.room.name}`} className="mt-3 rounded-md border border-slate-200 p-3 dark:border-slate-700">
+          <h3 className="mb-2 font-semibold">
+            #{reading.room.name}{' '}
+            <span className="font-normal text-slate-500">
+              history {sourceText(sources[reading.room.roomId] ?? 'database')}
+            </span>
+          </h3>
+          {older !== undefined && (
+            <Btn
+              onClick={() =>
+                void run(async () => {
+                  const page = await session.readHistory(reading.room.roomId, older)
+                  setReading({ room: reading.room, messages: [...page, ...reading.messages] })
+                })
+              }
+            >
+              Older messages
+            </Btn>
+          )}
+          <ol className="mt-2 max-h-64 space-y-1 overflow-y-auto">
+            {reading.messages.map((m) => (
+              <li key={m.seq}>
+                <span className="text-slate-500 tabular-nums">{m.seq}</span> <span className="font-medium">{m.user}</span>: {m.text}
+              </li>
+            ))}
+          </ol>
+        </section>
+      )}
+    </div>
   )
 }
 

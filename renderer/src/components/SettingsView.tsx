@@ -79,7 +79,7 @@ export function SettingsView({ session, state }: { session: Session; state: Sess
           </ul>
         </section>
 
-        <ArchiveSettings state={state} />
+        <ArchiveSettings session={session} state={state} />
 
         <section aria-labelledby="peers-h">
           <h2 id="peers-h" className="mb-3 text-lg font-semibold">

@@ -6,6 +6,7 @@
  */
 import type {
   ArchiveInfo,
+  ArchivedRoomInfo,
   ChatMessage,
   HistorySource,
   PeerInfo,
@@ -299,6 +300,21 @@ export class Session {
   }
 
   /** The last messages of a room not joined, read-only (room.preview). */
+  /** Rooms in the node's history archive (archive.rooms; docs/archive.md). Rejects without --db. */
+  async archiveRooms(): Promise<ArchivedRoomInfo[]> {
+    return (await this.client.request('archive.rooms')).rooms
+  }
+
+  /**
+   * A page of a room's history as the node answers it, from its log or from the archive (for a
+   * room no live node holds any more); the answer's source is noted for the Settings view.
+   */
+  async readHistory(roomId: string, beforeSeq?: number, limit = 50): Promise<ChatMessage[]> {
+    const r = await this.client.request('history.fetch', { roomId, limit, ...(beforeSeq ? { beforeSeq } : {}) })
+    if (r.source) this.noteHistorySource(roomId, r.source)
+    return r.messages
+  }
+
   async preview(roomId: string): Promise<void> {
     const old = this.state.previews[roomId]
     this.set({ previews: { ...this.state.previews, [roomId]: { messages: old?.messages ?? [], loading: true } } })
