@@ -3,12 +3,13 @@
  * (docs/client-protocol.md §1). One JSON "ready" line on stdout, everything else on stderr,
  * exit 2 with a one-line error for bad flags, exit 0 after a graceful leave on SIGINT/SIGTERM.
  */
-import { existsSync, mkdtempSync } from 'node:fs'
+import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { basename, join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { isPeerAddress } from '../proto/client-protocol'
 import { ConfigError } from './core/errors'
+import { isBuiltUi } from './gateway/static-ui'
 import { DEFAULT_TIMING, type NodeOptions } from './node/node-options'
 import { startNode } from './node/peer-node'
 import { parseArchiveUrl } from './store/archive-db'
@@ -32,11 +33,19 @@ function positiveInt(flag: string, value: string | undefined, fallback: number):
   return Number(value)
 }
 
-/** The built renderer, when it exists next to this code (source checkout or build output). */
+/**
+ * Where the built renderer is: out/renderer of the checkout when this runs from main/cli.ts (tsx),
+ * or the renderer next to out/main/cli.js when it runs built. Never the source folder renderer/.
+ */
+export function builtUiDir(here = __dirname): string {
+  return resolve(here, '..', basename(resolve(here, '..')) === 'out' ? 'renderer' : join('out', 'renderer'))
+}
+
+/** The built renderer when there is one; else the node runs without a browser UI and says so. */
 function defaultUiDir(): string | undefined {
-  for (const dir of [resolve(__dirname, '..', 'out', 'renderer'), resolve(__dirname, '..', 'renderer')]) {
-    if (existsSync(join(dir, 'index.html'))) return dir
-  }
+  const dir = builtUiDir()
+  if (isBuiltUi(dir)) return dir
+  process.stderr.write(`note: no built UI in ${dir}, so the ready line has no "ui" URL; run \`npm run build\` to serve the chat UI to browsers\n`)
   return undefined
 }
 
@@ -79,7 +88,9 @@ export function parseFlags(argv: string[]): NodeOptions & { help?: boolean } {
   if (values.advertise !== undefined && !isPeerAddress(`${values.advertise.includes(':') ? `[${values.advertise}]` : values.advertise}:1`)) {
     throw new ConfigError(`--advertise must be a host name or IP address, got "${values.advertise}"`)
   }
-  if (values.token !== undefined && values.token.length < 1) throw new ConfigError('--token must not be empty')
+  // The token from the environment keeps it out of `ps` (docs/headless-node.md).
+  const token = values.token ?? (process.env.DS_TOKEN || undefined)
+  if (token !== undefined && token.length < 1) throw new ConfigError('--token must not be empty')
   const heartbeatMs = positiveInt('heartbeat-ms', values['heartbeat-ms'], DEFAULT_TIMING.heartbeatMs)
   const suspectMs = positiveInt('suspect-ms', values['suspect-ms'], DEFAULT_TIMING.suspectMs)
   const deadMs = positiveInt('dead-ms', values['dead-ms'], DEFAULT_TIMING.deadMs)
@@ -87,8 +98,8 @@ export function parseFlags(argv: string[]): NodeOptions & { help?: boolean } {
     throw new ConfigError(`timing must satisfy heartbeat-ms < suspect-ms < dead-ms, got ${heartbeatMs} / ${suspectMs} / ${deadMs}`)
   }
   const uiDir = values['no-ui'] ? undefined : values['ui-dir'] !== undefined ? resolve(values['ui-dir']) : defaultUiDir()
-  if (uiDir !== undefined && values['ui-dir'] !== undefined && !existsSync(join(uiDir, 'index.html'))) {
-    throw new ConfigError(`--ui-dir: no index.html in ${uiDir} (build the UI with npm run build)`)
+  if (uiDir !== undefined && values['ui-dir'] !== undefined && !isBuiltUi(uiDir)) {
+    throw new ConfigError(`--ui-dir: no built UI in ${uiDir} (build it with npm run build, then use out/renderer)`)
   }
   // The archive's URL may carry a password: the environment keeps it out of `ps` (docs/archive.md).
   const db = values.db ?? (process.env.DS_DB_URL || undefined)
@@ -109,7 +120,7 @@ export function parseFlags(argv: string[]): NodeOptions & { help?: boolean } {
     wsPort: ws.port,
     join: joinList,
     dataDir: values['data-dir'] ? resolve(values['data-dir']) : mkdtempSync(join(tmpdir(), 'ds-g1-sms-')),
-    token: values.token,
+    token,
     heartbeatMs,
     suspectMs,
     deadMs,
@@ -160,6 +171,16 @@ async function main(): Promise<void> {
   }
   process.on('SIGINT', () => stop('SIGINT'))
   process.on('SIGTERM', () => stop('SIGTERM'))
+  // Under `npm run peer` the chain is npm → sh → node, and a supervisor signals npm's PID: npm passes
+  // the signal to the shell, which dies without passing it on. The node then finds itself adopted by
+  // another parent and leaves as if signalled (docs/headless-node.md, "Under a supervisor"). Only
+  // under npm: a node started directly (nohup, systemd with node out/main/cli.js) outlives its shell.
+  if (process.env.npm_lifecycle_event) {
+    const launcher = process.ppid
+    setInterval(() => {
+      if (process.ppid !== launcher) stop('npm exited')
+    }, 500).unref()
+  }
   try {
     node = await startNode({ ...opts, log })
   } catch (e) {

@@ -4,9 +4,9 @@
  * built folder are served (no path traversal, no directory listings, no dotfiles); anything else is
  * left to the caller (returns false) so the gateway can answer it or upgrade it to a WebSocket.
  */
-import { createReadStream, statSync } from 'node:fs'
+import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { extname, resolve, sep } from 'node:path'
+import { extname, join, resolve, sep } from 'node:path'
 
 const CONTENT_TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -27,6 +27,21 @@ const CONTENT_TYPES: Record<string, string> = {
   '.ttf': 'font/ttf',
   '.txt': 'text/plain; charset=utf-8',
   '.wasm': 'application/wasm',
+}
+
+/**
+ * Whether `dir` holds a built renderer (electron-vite's output), not the renderer's sources: the
+ * source index.html loads ./src/main.tsx, which no browser can run and which would hand out the raw
+ * sources (docs/headless-node.md, "The browser UI").
+ */
+export function isBuiltUi(dir: string): boolean {
+  const index = join(dir, 'index.html')
+  if (!existsSync(index)) return false
+  try {
+    return !/src=["'][^"']*\.tsx?["']/.test(readFileSync(index, 'utf8'))
+  } catch {
+    return false
+  }
 }
 
 /**
@@ -74,7 +89,13 @@ export function handleUiRequest(req: IncomingMessage, res: ServerResponse, uiDir
     return false
   }
 
-  const type = CONTENT_TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream'
+  const type = CONTENT_TYPES[extname(file).toLowerCase()]
+  // Only the kinds of file a built UI consists of: a source file (.tsx, .ts) or anything unexpected
+  // in the folder is not served.
+  if (type === undefined) {
+    send(res, 404, 'not found')
+    return true
+  }
   const isHtml = type.startsWith('text/html')
   res.writeHead(200, {
     'Content-Type': type,

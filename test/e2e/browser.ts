@@ -29,12 +29,15 @@ function newestMtime(dir: string): number {
 
 function isFresh(): boolean {
   const index = join(UI_DIR, 'index.html')
-  const sources = Math.max(newestMtime(join(ROOT, 'renderer')), statSync(join(ROOT, 'proto', 'client-protocol.ts')).mtimeMs)
-  return existsSync(index) && statSync(index).mtimeMs >= sources
+  const cli = join(ROOT, 'out', 'main', 'cli.js')
+  const ui = Math.max(newestMtime(join(ROOT, 'renderer')), newestMtime(join(ROOT, 'proto')))
+  const node = Math.max(newestMtime(join(ROOT, 'main')), newestMtime(join(ROOT, 'proto')))
+  return existsSync(index) && statSync(index).mtimeMs >= ui && existsSync(cli) && statSync(cli).mtimeMs >= node
 }
 
 /**
- * Build the renderer when it is missing or older than its sources (a fresh checkout, or UI edits).
+ * Build the renderer and the node (out/main/cli.js) when missing or older than their sources (a
+ * fresh checkout, or edits).
  * vitest runs the browser test files in parallel: a lock directory makes one of them build while the
  * others wait, instead of two builds writing out/ at once.
  */
