@@ -69,6 +69,8 @@ export interface ClientGateway {
   listen(): Promise<number>
   /** Push a frame to every session that passes `filter` (default: signed in). */
   broadcast(frame: ServerFrame, filter?: (s: ClientSession) => boolean): void
+  /** A trace event to the sessions that subscribed, built only if there is one (optional: broadcast does it otherwise). */
+  broadcastTrace?(make: () => ServerFrame): void
   close(): Promise<void>
 }
 
@@ -116,6 +118,8 @@ export class WsGateway implements ClientGateway {
   private server: Server | undefined
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, clientTracking: true })
   private readonly sessions = new Set<ClientSession>()
+  /** Sessions opted in to `trace` events. */
+  private readonly tracers = new Set<ClientSession>()
   private nextId = 1
   private pingTimer: NodeJS.Timeout | undefined
   port = 0
@@ -141,6 +145,13 @@ export class WsGateway implements ClientGateway {
   /** Push a frame to every session that passes `filter` (events). */
   broadcast(frame: ServerFrame, filter: (s: ClientSession) => boolean = (s) => s.user !== undefined): void {
     for (const s of this.sessions) if (filter(s)) s.send(frame)
+  }
+
+  /** A trace event to the sessions that subscribed (none: nothing is built or sent). */
+  broadcastTrace(make: () => ServerFrame): void {
+    if (this.tracers.size === 0) return
+    const frame = encodeFrame(make())
+    for (const s of this.tracers) s.sendEncoded(frame)
   }
 
   get sessionCount(): number {
@@ -186,10 +197,19 @@ export class WsGateway implements ClientGateway {
       }
       return true
     }
+    const tracers = this.tracers
     const session: ClientSession & { ws: WebSocket; alive: () => boolean; setAlive: (v: boolean) => void } = {
       id: this.nextId++,
       user: undefined,
-      trace: false,
+      // Subscribers are kept in a set of their own, so the protocol log (a line per send on an
+      // administrator) costs nothing per connected client when nobody watches it.
+      get trace() {
+        return tracers.has(session)
+      },
+      set trace(on: boolean) {
+        if (on) tracers.add(session)
+        else tracers.delete(session)
+      },
       rooms: new Set(),
       ws,
       alive: () => alive,
@@ -221,6 +241,7 @@ export class WsGateway implements ClientGateway {
     ws.on('error', (err) => this.o.log(`client ${session.id}: ${err.message}`))
     ws.on('close', () => {
       this.sessions.delete(session)
+      this.tracers.delete(session)
       try {
         this.o.api.closed(session)
       } catch (e) {

@@ -353,7 +353,9 @@ export class PeerNode implements RunningNode {
 
   /** The protocol log of the cluster view (opt-in: only clients that asked get it). */
   trace(kind: TraceKind, text: string, roomId?: string, peer?: string): void {
-    this.gateway.broadcast({ event: 'trace', at: this.clock.now(), kind, text, roomId, peer }, (s) => s.trace)
+    const make = (): ServerEvent => ({ event: 'trace', at: this.clock.now(), kind, text, roomId, peer })
+    if (this.gateway.broadcastTrace) this.gateway.broadcastTrace(make)
+    else this.gateway.broadcast(make(), (s) => s.trace)
   }
 }
 

@@ -149,6 +149,23 @@ describe('three nodes', () => {
     for (const { c } of watchers) c.close()
   })
 
+  it('trace events reach only the sessions that subscribed, until they unsubscribe', async () => {
+    const watcher = await Client.as(nodes[2].ready, 'tracer')
+    const bystander = await Client.as(nodes[2].ready, 'bystander')
+    expect(await watcher.call('trace.subscribe', { on: true })).toEqual({ on: true })
+    const { seq } = await clients[0].call('message.send', { roomId, text: 'traced', clientMsgId: 'ann-traced' })
+    await watcher.event('trace', (e) => e.kind === 'seq' && e.roomId === roomId && e.text.startsWith(`seq ${seq} `))
+    expect(await watcher.call('trace.subscribe', { on: false })).toEqual({ on: false })
+    const seen = watcher.events.filter((e) => e.event === 'trace').length
+    const after = await clients[0].call('message.send', { roomId, text: 'untraced', clientMsgId: 'ann-untraced' })
+    await Promise.all(clients.map((c) => c.until(() => c.messages(roomId).some((m) => m.seq === after.seq))))
+    await new Promise((r) => setTimeout(r, 200))
+    expect(watcher.events.filter((e) => e.event === 'trace').length).toBe(seen)
+    expect(bystander.events.filter((e) => e.event === 'trace')).toEqual([])
+    watcher.close()
+    bystander.close()
+  })
+
   it('a resent clientMsgId returns the same seq and delivers nothing new, across nodes', async () => {
     const before = clients.map((c) => c.messages(roomId).length)
     const first = await clients[1].call('message.send', { roomId, text: 'once', clientMsgId: 'ben-once' })
