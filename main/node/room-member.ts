@@ -15,6 +15,10 @@ import type { PeerLinks } from './peer-links'
 import { fromWireMessage } from './peer-wire'
 import { SendStreams, type ForwardedSend } from './send-streams'
 
+/** A rejoin without an answer is asked again this often, at most this many times in all. */
+const REJOIN_RETRY_MS = 1000
+const REJOIN_ATTEMPTS = 30
+
 export interface RoomMemberComponents {
   readonly nodeId: string
   readonly clock: Clock
@@ -165,21 +169,37 @@ export class RoomMember {
   resyncRoomsOf(adminNodeId: string, why: string): void {
     for (const mr of this.memberRooms.values()) {
       if (mr.adminNodeId !== adminNodeId) continue
-      const roomId = mr.roomId
-      for (const user of mr.users.keys()) {
-        // The reply is handled when it arrives, before the deliveries behind it in the same frame:
-        // its lastSeq is then compared with exactly what was delivered before it (docs/ordering.md,
-        // "Rejoining an administrator").
-        this.requestJoin(adminNodeId, roomId, user, (reply) => {
-          if (!reply.error) this.rejoined(roomId, adminNodeId, reply.lastSeq)
-        })
-          .then((reply) => {
-            if (reply.error) throw errorFromPeer(reply.error.code, reply.error.message)
-            this.c.trace('join', `rejoined ${user} to ${roomId} (${why})`, roomId)
-          })
-          .catch((e: Error) => this.c.log(`rejoin ${user} to ${roomId}: ${e.message}`))
-      }
+      for (const user of mr.users.keys()) this.rejoin(adminNodeId, mr.roomId, user, why, 1)
     }
+  }
+
+  /**
+   * Join `user` again to a room of `adminNodeId`. The reply is handled when it arrives, before the
+   * deliveries behind it in the same frame: its lastSeq is then compared with exactly what was
+   * delivered before it (docs/ordering.md, "Rejoining an administrator"). A rejoin that got no
+   * answer (it went out on a Link that was dying, or the answer was lost) is asked again: until it
+   * succeeds the administrator delivers nothing to this node, so giving up would starve the room's
+   * members here for good.
+   */
+  private rejoin(adminNodeId: string, roomId: string, user: string, why: string, attempt: number): void {
+    this.requestJoin(adminNodeId, roomId, user, (reply) => {
+      if (!reply.error) this.rejoined(roomId, adminNodeId, reply.lastSeq)
+    })
+      .then((reply) => {
+        if (reply.error) throw errorFromPeer(reply.error.code, reply.error.message)
+        this.c.trace('join', `rejoined ${user} to ${roomId} (${why})`, roomId)
+      })
+      .catch((e: Error) => {
+        const code = (e as { code?: string }).code
+        const again = (code === 'timeout' || code === 'room_unavailable' || code === 'room_busy') && attempt < REJOIN_ATTEMPTS
+        this.c.log(`rejoin ${user} to ${roomId}: ${e.message}${again ? ` (asking again in ${REJOIN_RETRY_MS} ms)` : ''}`)
+        if (!again) return
+        this.c.clock.setTimeout(() => {
+          // Only while it is still wanted: the user still has a session here and the room the same administrator.
+          const mr = this.memberRooms.get(roomId)
+          if (mr?.adminNodeId === adminNodeId && mr.users.has(user)) this.rejoin(adminNodeId, roomId, user, why, attempt + 1)
+        }, REJOIN_RETRY_MS)
+      })
   }
 
   /** A rejoin reply, handled in order with the room's deliveries: fetch what we lack of `lastSeq`. */

@@ -14,8 +14,12 @@ function report(r: SimResult): string {
   return `seed ${r.seed}: ${r.failure!.invariant}: ${r.failure!.detail}\n${r.trace.join('\n')}`
 }
 
-/** Seeds of the CI batch (every one a full run with faults; see CI_SEEDS in docs/simulation.md). */
-const CI_SEEDS = [1, 2, 3, 4, 5, 6, 7, 8]
+/**
+ * Seeds of the CI batch (every one a full run with faults; see CI_SEEDS in docs/simulation.md).
+ * 18 was a known bug (a rejoin sent on a dying Link went unanswered and was never asked again, so
+ * the member was never delivered the rest of the room); fixed, it stays as a regression.
+ */
+const CI_SEEDS = [1, 2, 3, 4, 5, 6, 7, 8, 18]
 
 describe('simulation: CI batch', () => {
   it.each(CI_SEEDS)('seed %i: every invariant holds through faults and after healing', async (seed) => {
@@ -46,11 +50,6 @@ describe('simulation: known bugs, by seed', () => {
   it('seed 10: a node forgets a live room for good after a stale complete room list from its administrator', async () => {
     const r = await simulate({ ...BASE, seed: 10 })
     expect(r.failure?.invariant, report(r)).toBe('deletion-agreed')
-  })
-
-  it('seed 18: a member whose rejoin went unanswered after a heal is never delivered the rest of the room', async () => {
-    const r = await simulate({ ...BASE, seed: 18 })
-    expect(r.failure?.invariant, report(r)).toBe('delivered-after-heal')
   })
 })
 
