@@ -136,12 +136,17 @@ function openWindow(node: DesktopNode): BrowserWindow {
     minHeight: 480,
     show: false,
     title: windowTitle(node.node, node.shareableAddress, node.instance),
+    // Linux and Windows show it in the title bar and task bar (macOS uses the bundle's icon).
+    icon: app.isPackaged ? join(process.resourcesPath, 'icon.png') : join(__dirname, '../../build/icon.png'),
     webPreferences: {
       preload: join(__dirname, '../preload/index.js'),
       contextIsolation: true,
       sandbox: true,
       nodeIntegration: false,
       webSecurity: true,
+      // Middle-click on a link would open it in a new Electron window (electronegativity
+      // AUXCLICK_JS_CHECK); links go to the system browser through the window-open handler instead.
+      disableBlinkFeatures: 'Auxclick',
     },
   })
   // The page's <title> would replace ours; the title is where lab mates read this node's address.

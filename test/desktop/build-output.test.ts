@@ -156,6 +156,9 @@ describe('electron-builder.yml ships what the built code reads at run time', () 
         directories: { ...(builder as { directories?: object }).directories, output: join(work, 'dist') },
         electronDist: fakeElectron,
         asar: false,
+        // The stand-in has no fuse wire to flip (and asar is off here); the fuses are checked
+        // against the repository's config below.
+        electronFuses: null,
       }
       const configFile = join(work, 'electron-builder.json')
       writeFileSync(configFile, JSON.stringify(config))
@@ -208,4 +211,28 @@ describe('electron-builder.yml ships what the built code reads at run time', () 
       rmSync(work, { recursive: true, force: true })
     }
   }, 120_000)
+})
+
+describe('electron-builder.yml hardens and brands the packaged app (docs/desktop.md)', () => {
+  const config = builder as unknown as { electronFuses?: Record<string, boolean>; icon?: string; extraResources: ExtraResource[] }
+
+  it('flips the Electron Fuses: no run-as-node, no NODE_OPTIONS or --inspect, asar only and checked, encrypted cookies', () => {
+    expect(config.electronFuses).toEqual({
+      runAsNode: false,
+      enableNodeOptionsEnvironmentVariable: false,
+      enableNodeCliInspectArguments: false,
+      enableCookieEncryption: true,
+      onlyLoadAppFromAsar: true,
+      enableEmbeddedAsarIntegrityValidation: true,
+    })
+  })
+
+  it('has an app icon for the installers and ships it for the window', () => {
+    expect(config.icon).toBe('build/icon.png')
+    const png = readFileSync(join(repo, 'build', 'icon.png'))
+    // A PNG, 512×512 (electron-builder needs at least 512 for the macOS icon set).
+    expect(png.subarray(1, 4).toString('latin1')).toBe('PNG')
+    expect([png.readUInt32BE(16), png.readUInt32BE(20)]).toEqual([512, 512])
+    expect(config.extraResources).toContainEqual({ from: 'build/icon.png', to: 'icon.png' })
+  })
 })
