@@ -7,7 +7,7 @@ import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { basename, join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
-import { isPeerAddress } from '../proto/client-protocol'
+import { isClusterKey, isPeerAddress } from '../proto/client-protocol'
 import { ConfigError } from './core/errors'
 import { isBuiltUi } from './gateway/static-ui'
 import { DEFAULT_TIMING, type NodeOptions } from './node/node-options'
@@ -15,8 +15,8 @@ import { startNode } from './node/peer-node'
 import { parseArchiveUrl } from './store/archive-db'
 
 const USAGE = `usage: npm run peer -- [--name N] [--grpc HOST:PORT] [--ws HOST:PORT] [--join A,B,...]
-       [--data-dir DIR] [--token T] [--heartbeat-ms MS] [--suspect-ms MS] [--dead-ms MS]
-       [--ui-dir DIR | --no-ui] [--allow-faults] [--advertise HOST] [--fsync] [--db postgresql://...]`
+       [--data-dir DIR] [--token T] [--cluster-key KEY (or env DS_CLUSTER_KEY)] [--heartbeat-ms MS] [--suspect-ms MS]
+       [--dead-ms MS] [--ui-dir DIR | --no-ui] [--allow-faults] [--advertise HOST] [--fsync] [--db postgresql://...]`
 
 function splitHostPort(flag: string, value: string, allowZero: boolean): { host: string; port: number } {
   const m = /^(\[[0-9a-fA-F:.]+\]|[^:\s]+):(\d{1,5})$/.exec(value.trim())
@@ -49,7 +49,7 @@ function defaultUiDir(): string | undefined {
   return undefined
 }
 
-export function parseFlags(argv: string[]): NodeOptions & { help?: boolean } {
+export function parseFlags(argv: string[], env: NodeJS.ProcessEnv = process.env): NodeOptions & { help?: boolean } {
   let values
   try {
     values = parseArgs({
@@ -63,6 +63,7 @@ export function parseFlags(argv: string[]): NodeOptions & { help?: boolean } {
         join: { type: 'string', multiple: true },
         'data-dir': { type: 'string' },
         token: { type: 'string' },
+        'cluster-key': { type: 'string' },
         'heartbeat-ms': { type: 'string' },
         'suspect-ms': { type: 'string' },
         'dead-ms': { type: 'string' },
@@ -89,8 +90,13 @@ export function parseFlags(argv: string[]): NodeOptions & { help?: boolean } {
     throw new ConfigError(`--advertise must be a host name or IP address, got "${values.advertise}"`)
   }
   // The token from the environment keeps it out of `ps` (docs/headless-node.md).
-  const token = values.token ?? (process.env.DS_TOKEN || undefined)
+  const token = values.token ?? (env.DS_TOKEN || undefined)
   if (token !== undefined && token.length < 1) throw new ConfigError('--token must not be empty')
+  // The flag wins over the environment; the environment keeps the key out of `ps` (docs/security.md).
+  const clusterKey = values['cluster-key'] ?? (env.DS_CLUSTER_KEY || undefined)
+  if (clusterKey !== undefined && !isClusterKey(clusterKey)) {
+    throw new ConfigError(`--cluster-key${values['cluster-key'] === undefined ? ' (DS_CLUSTER_KEY)' : ''} must be 16 to 256 printable characters without spaces`)
+  }
   const heartbeatMs = positiveInt('heartbeat-ms', values['heartbeat-ms'], DEFAULT_TIMING.heartbeatMs)
   const suspectMs = positiveInt('suspect-ms', values['suspect-ms'], DEFAULT_TIMING.suspectMs)
   const deadMs = positiveInt('dead-ms', values['dead-ms'], DEFAULT_TIMING.deadMs)
@@ -121,6 +127,7 @@ export function parseFlags(argv: string[]): NodeOptions & { help?: boolean } {
     join: joinList,
     dataDir: values['data-dir'] ? resolve(values['data-dir']) : mkdtempSync(join(tmpdir(), 'ds-g1-sms-')),
     token,
+    clusterKey,
     heartbeatMs,
     suspectMs,
     deadMs,
@@ -200,6 +207,7 @@ async function main(): Promise<void> {
       grpc: node.grpcAddress,
       ws: node.wsUrl,
       token: node.token,
+      clusterKey: node.clusterKey,
       ui: node.uiUrl,
       dataDir: opts.dataDir,
       pid: process.pid,

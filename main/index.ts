@@ -166,6 +166,8 @@ async function boot(): Promise<void> {
   desktop = await startDesktopNode(startNode, {
     ...args,
     userDataDir,
+    // Given by scripts/three.mjs (or the user) in the environment, never on the command line.
+    clusterKey: process.env.DS_CLUSTER_KEY || undefined,
     allowedOrigins: [APP_ORIGIN, ...(devServerUrl ? [new URL(devServerUrl).origin] : [])],
     log,
   })

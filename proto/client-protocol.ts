@@ -38,6 +38,7 @@ export const ERROR_CODES = [
   'too_large',
   'rate_limited',
   'timeout',
+  'unreachable',
   'internal',
 ] as const
 export type ErrorCode = (typeof ERROR_CODES)[number]
@@ -55,6 +56,7 @@ export const ERROR_TEXT: Record<ErrorCode, string> = {
   too_large: 'That is too large.',
   rate_limited: 'Too many requests; slow down.',
   timeout: 'The other node did not answer in time.',
+  unreachable: 'Nobody answers at that address.',
   internal: 'Something went wrong inside the node.',
 }
 
@@ -78,6 +80,40 @@ const address = z
   .string()
   .max(300)
   .refine(isPeerAddress, { message: 'address must be host:port with a port from 1 to 65535' })
+
+/**
+ * The cluster key (section 7): 16 to 256 printable ASCII characters without spaces (a generated key
+ * is 43 characters of base64url).
+ */
+export function isClusterKey(s: string): boolean {
+  return /^[\x21-\x7e]{16,256}$/.test(s)
+}
+
+/**
+ * An invite (section 7): a peer address and the cluster key in one string to copy and paste,
+ * `dsg1://HOST:PORT/KEY`.
+ */
+export const INVITE_PREFIX = 'dsg1://'
+
+export function formatInvite(address: string, clusterKey: string): string {
+  return `${INVITE_PREFIX}${address}/${clusterKey}`
+}
+
+export function parseInvite(s: string): { address: string; clusterKey: string } | undefined {
+  const t = s.trim()
+  if (!t.startsWith(INVITE_PREFIX)) return undefined
+  const rest = t.slice(INVITE_PREFIX.length)
+  const slash = rest.indexOf('/')
+  if (slash < 0) return undefined
+  const addr = rest.slice(0, slash)
+  const key = rest.slice(slash + 1)
+  return isPeerAddress(addr) && isClusterKey(key) ? { address: addr, clusterKey: key } : undefined
+}
+
+const invite = z
+  .string()
+  .max(600)
+  .refine((s) => parseInvite(s) !== undefined, { message: `an invite is ${INVITE_PREFIX}HOST:PORT/KEY` })
 
 // ---------------------------------------------------------------------------------------------
 // Requests (section 4): one discriminated union on `op`.
@@ -111,7 +147,10 @@ export const RequestSchema = z.discriminatedUnion('op', [
     limit: z.number().int().min(1).max(MAX_HISTORY_LIMIT).optional(),
   }),
   z.object({ id: requestId, op: z.literal('peers.list') }),
-  z.object({ id: requestId, op: z.literal('peers.add'), address }),
+  // `address` or `invite` (section 7), exactly one.
+  z
+    .object({ id: requestId, op: z.literal('peers.add'), address: address.optional(), invite: invite.optional() })
+    .refine((r) => (r.address === undefined) !== (r.invite === undefined), { message: 'give either address or invite' }),
   z.object({ id: requestId, op: z.literal('peers.remove'), address }),
   // Extensions (not in the base contract): opt-in protocol trace for the cluster view, and the
   // node's own description for the Settings screen.
@@ -205,6 +244,8 @@ export interface SelfInfo {
   nodeId: string
   name: string
   address: string
+  /** This node's address and the cluster key in one string (section 7): what a new peer pastes. */
+  invite?: string
 }
 
 /** Where a history answer came from: the node's own log, or the shared database archive. */

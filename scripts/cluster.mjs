@@ -7,10 +7,11 @@
  *
  *   npm run cluster [-- --nodes 5] [-- --no-build]
  *
- * stdout: one JSON line per node ({"event":"node", name, grpc, ws, ui, token}) for programs;
+ * stdout: one JSON line per node ({"event":"node", name, grpc, ws, ui, token, clusterKey}) for programs;
  * stderr: the same for people, plus the nodes' logs when --verbose.
  */
 import { spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
@@ -40,6 +41,10 @@ if (!values['no-build'] && !existsSync(join(uiDir, 'index.html'))) {
 
 const children = []
 const dataDirs = []
+// One cluster key for every node of this run (docs/security.md): the one in DS_CLUSTER_KEY if set,
+// else a new one. It reaches the nodes through their environment, not their command line.
+const clusterKey = process.env.DS_CLUSTER_KEY || randomBytes(32).toString('base64url')
+const nodeEnv = { ...process.env, DS_CLUSTER_KEY: clusterKey }
 let stopping = false
 
 function start(name, joinAddress) {
@@ -48,7 +53,7 @@ function start(name, joinAddress) {
   const args = ['--import', 'tsx', join(root, 'main', 'cli.ts'), '--name', name, '--grpc', '127.0.0.1:0', '--ws', '127.0.0.1:0', '--data-dir', dataDir]
   if (existsSync(join(uiDir, 'index.html'))) args.push('--ui-dir', uiDir)
   if (joinAddress) args.push("--join", joinAddress)
-  const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, args, { cwd: root, env: nodeEnv, stdio: ['ignore', 'pipe', 'pipe'] })
   children.push(child)
   createInterface({ input: child.stderr }).on('line', (l) => values.verbose && process.stderr.write(`[${name}] ${l}\n`))
   child.on('exit', (code) => {
@@ -91,7 +96,7 @@ try {
   const first = await start('n1')
   const rest = await Promise.all(Array.from({ length: count - 1 }, (_, i) => start(`n${i + 2}`, first.grpc)))
   for (const r of [first, ...rest]) {
-    process.stdout.write(`${JSON.stringify({ event: 'node', name: r.name, grpc: r.grpc, ws: r.ws, ui: r.ui, token: r.token })}\n`)
+    process.stdout.write(`${JSON.stringify({ event: 'node', name: r.name, grpc: r.grpc, ws: r.ws, ui: r.ui, token: r.token, clusterKey: r.clusterKey })}\n`)
     process.stderr.write(`${r.name}  peers reach it at ${r.grpc}   open ${r.ui ?? `(no UI built) ${r.ws}/?token=${r.token}`}\n`)
   }
   process.stderr.write('Ctrl-C stops the cluster.\n')

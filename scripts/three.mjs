@@ -10,6 +10,7 @@
  * Options: --no-build (reuse out/), --fresh (throw-away user-data folders instead of the real ones).
  */
 import { spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { mkdtempSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
@@ -31,6 +32,9 @@ function run(cmd, args) {
 }
 
 const env = { ...process.env }
+// The three instances are one cluster: they share one cluster key (docs/security.md), DS_CLUSTER_KEY
+// if set, else a new one for this run (each instance saves it in its folder).
+env.DS_CLUSTER_KEY = process.env.DS_CLUSTER_KEY || randomBytes(32).toString('base64url')
 if (argv.includes('--fresh')) env.DS_USER_DATA_ROOT = mkdtempSync(join(tmpdir(), 'ds-three-'))
 
 if (!argv.includes('--no-build')) {

@@ -9,6 +9,7 @@
  * only what was durable.
  */
 import type { ChatMessage } from '../proto/client-protocol'
+import { nodeKeyPemFromLabel } from '../main/cluster/cluster-credentials'
 import type { NodeStorage, StoredRoom } from '../main/node/node-store'
 import type { MessageStore, OpenedLog } from '../main/store/message-log'
 
@@ -49,8 +50,27 @@ export class MemoryDataDir {
 class MemoryNodeStore implements NodeStorage {
   constructor(private readonly dir: MemoryDataDir) {}
 
+  /**
+   * The simulator names its nodes itself: the in-memory network has no certificates, so the id a
+   * node key proves (docs/security.md) is not used here.
+   */
   identity(): { nodeId: string; createdAt: number } {
     return { nodeId: this.dir.nodeId, createdAt: 0 }
+  }
+
+  nodeKey(): string {
+    return nodeKeyPemFromLabel(`sim node ${this.dir.nodeId}`)
+  }
+
+  clusterKey(given: string | undefined): { key: string; created: boolean } {
+    const saved = this.dir.files.get('cluster-key')
+    const key = given ?? saved ?? 'simulated-cluster-key'
+    this.saveClusterKey(key)
+    return { key, created: given === undefined && saved === undefined }
+  }
+
+  saveClusterKey(key: string): void {
+    this.dir.files.set('cluster-key', key)
   }
 
   peers(): string[] {

@@ -12,6 +12,7 @@ import * as grpc from '@grpc/grpc-js'
 import * as protoLoader from '@grpc/proto-loader'
 import { join } from 'node:path'
 import { peerProtoFile, protoDir } from '../node/proto-path'
+import type { ClusterCredentials } from './cluster-credentials'
 import { hostOfGrpcPeer } from './peer-address'
 import type { Bodies, DecodedMessage, Hello, LinkFrame, PeerMessage } from './peer-messages'
 import { LinkRefused, type PeerLink, type Transport, type TransportHandlers } from './transport'
@@ -65,6 +66,45 @@ const CHANNEL_OPTIONS: grpc.ChannelOptions = {
   'grpc.initial_reconnect_backoff_ms': 100,
   'grpc.max_reconnect_backoff_ms': 2000,
 }
+/**
+ * Peers are dialled by IP address, which TLS must not carry as a server name (RFC 6066 section 3);
+ * the server's identity is its certificate's key, checked in checkServerIdentity, not a host name.
+ */
+const CLIENT_OPTIONS: grpc.ChannelOptions = { ...CHANNEL_OPTIONS, 'grpc.ssl_target_name_override': 'ds-g1-sms-peer' }
+
+/**
+ * Feeds the cluster's TLS material to grpc-js's server (its certificate-provider credentials) and
+ * pushes new material when the cluster key changes (an adopted invite) without rebinding the port.
+ * One object serves as both the CA and the identity provider.
+ */
+class ClusterCertificateProvider implements grpc.experimental.CertificateProvider {
+  private readonly caListeners = new Set<grpc.experimental.CaCertificateUpdateListener>()
+  private readonly idListeners = new Set<grpc.experimental.IdentityCertificateUpdateListener>()
+  constructor(private creds: ClusterCredentials) {}
+  update(creds: ClusterCredentials): void {
+    this.creds = creds
+    for (const l of this.caListeners) l({ caCertificate: creds.tls.ca })
+    for (const l of this.idListeners) l({ certificate: creds.tls.cert, privateKey: creds.tls.key })
+  }
+  // grpc-js registers its watcher only after adding the listener: an update in the same turn is lost.
+  addCaCertificateListener(l: grpc.experimental.CaCertificateUpdateListener): void {
+    this.caListeners.add(l)
+    setImmediate(() => this.caListeners.has(l) && l({ caCertificate: this.creds.tls.ca }))
+  }
+  removeCaCertificateListener(l: grpc.experimental.CaCertificateUpdateListener): void {
+    this.caListeners.delete(l)
+  }
+  addIdentityCertificateListener(l: grpc.experimental.IdentityCertificateUpdateListener): void {
+    this.idListeners.add(l)
+    setImmediate(() => this.idListeners.has(l) && l({ certificate: this.creds.tls.cert, privateKey: this.creds.tls.key }))
+  }
+  removeIdentityCertificateListener(l: grpc.experimental.IdentityCertificateUpdateListener): void {
+    this.idListeners.delete(l)
+  }
+}
+
+/** A TLS failure on a dial: the other side is not of our cluster (or we are not of its). */
+const NOT_OUR_CLUSTER = /certificate|not of this cluster|handshake|secure TLS connection|alert/i
 
 type LinkClient = grpc.Client & { Link(): grpc.ClientDuplexStream<LinkFrame, LinkFrame> }
 
@@ -108,6 +148,8 @@ export class OutboundLink implements PeerLink {
     private readonly client: LinkClient,
     private readonly onDown: (link: PeerLink, reason: string) => void,
     private readonly maxQueued = MAX_QUEUED,
+    /** The node id the server's certificate proved in the TLS handshake (undefined before it). */
+    private readonly provenNodeId: () => string | undefined = () => undefined,
   ) {}
 
   get up(): boolean {
@@ -140,6 +182,12 @@ export class OutboundLink implements PeerLink {
           this.close('bad hello')
           return
         }
+        // docs/security.md, "Design": a node's id is the hash of the key its certificate holds.
+        if (first.hello.self.nodeId !== this.provenNodeId()) {
+          reject(new LinkRefused('forbidden', `${this.address} claims a node id its certificate does not prove`))
+          this.close('node id not proven')
+          return
+        }
         this.peer = first.hello
         resolve(first.hello)
         this.flush()
@@ -149,7 +197,7 @@ export class OutboundLink implements PeerLink {
         if (!settled) {
           settled = true
           clearTimeout(timer)
-          reject(new LinkRefused(err.code === grpc.status.UNAVAILABLE ? 'unreachable' : 'bad_hello', reason))
+          reject(linkError(this.address, err))
         }
         this.close(reason)
       })
@@ -238,6 +286,20 @@ export class OutboundLink implements PeerLink {
 }
 
 /**
+ * Why a dial failed, in words for people and without gRPC's internals (client-protocol.md section 7):
+ * not of our cluster (TLS refused either way, or the peer refused our certificate), nobody
+ * listening, or something else.
+ */
+function linkError(address: string, err: grpc.ServiceError): LinkRefused {
+  const details = err.details || err.message || ''
+  if (err.code === grpc.status.UNAUTHENTICATED || err.code === grpc.status.PERMISSION_DENIED || NOT_OUR_CLUSTER.test(details)) {
+    return new LinkRefused('forbidden', `${address} is not a node of this cluster (another cluster key?)`)
+  }
+  if (err.code === grpc.status.UNAVAILABLE) return new LinkRefused('unreachable', `nobody answers at ${address}`)
+  return new LinkRefused('bad_hello', `${address} refused the link (${grpc.status[err.code] ?? err.code})`)
+}
+
+/**
  * Adjacent deliveries of one room in a batch travel as one Deliver (less framing under load). The
  * merged Deliver is a new object with its own array, appended to in place: linear in the batch (the
  * queued messages may be shared with other links' queues, so they are not modified).
@@ -266,10 +328,19 @@ export class PeerTransport implements Transport {
   private readonly inboundCalls = new Map<string, grpc.ServerDuplexStream<LinkFrame, LinkFrame>>()
   private healthServing = true
 
+  private provider: ClusterCertificateProvider | undefined
+
   constructor(
     private readonly h: TransportHandlers,
+    /** The cluster's TLS material, as of now (it changes when the node adopts an invite's key). */
+    private readonly credentials: () => ClusterCredentials,
     private readonly opts: { maxQueued?: number } = {},
   ) {}
+
+  /** The cluster key changed: new links and new handshakes use the new certificates. */
+  rekey(): void {
+    this.provider?.update(this.credentials())
+  }
 
   async listen(host: string, port: number): Promise<number> {
     const { PeerService, Health } = load()
@@ -287,8 +358,14 @@ export class PeerTransport implements Transport {
       },
     })
     const hostPart = host.includes(':') ? `[${host}]` : host
+    // TLS on every link, loopback too. Client certificates are asked for but checked by us, in
+    // accept(), not by TLS: so the health service stays open to any TLS client, while a Link
+    // without a certificate of this cluster gets nothing but UNAUTHENTICATED (docs/security.md).
+    const provider = new ClusterCertificateProvider(this.credentials())
+    this.provider = provider
+    const creds = grpc.experimental.createCertificateProviderServerCredentials(provider, provider, false)
     const bound = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(`${hostPart}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+      server.bindAsync(`${hostPart}:${port}`, creds, (err, p) => (err ? reject(err) : resolve(p))),
     )
     this.server = server
     return bound
@@ -297,6 +374,12 @@ export class PeerTransport implements Transport {
   /** A peer's Link to us: Hello first, then batches of messages until it ends. */
   private accept(call: grpc.ServerDuplexStream<LinkFrame, LinkFrame>): void {
     let peerId: string | undefined
+    // Who is calling is what its certificate proves, before it says anything (docs/security.md).
+    const proven = this.credentials().peerNodeId(call.getAuthContext()?.sslPeerCertificate?.raw)
+    if (!proven) {
+      call.emit('error', { code: grpc.status.UNAUTHENTICATED, details: 'not a node of this cluster' })
+      return
+    }
     call.on('data', (frame: LinkFrame) => {
       const messages = (frame?.messages ?? []) as DecodedMessage[]
       if (peerId === undefined) {
@@ -304,6 +387,10 @@ export class PeerTransport implements Transport {
         const hello = first && first.body === 'hello' ? first.hello : undefined
         if (!hello?.self?.nodeId || !hello.self.address) {
           call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: 'first frame must be a Hello with node id and address' })
+          return
+        }
+        if (hello.self.nodeId !== proven) {
+          call.emit('error', { code: grpc.status.PERMISSION_DENIED, details: 'the node id is not the one its certificate proves' })
           return
         }
         try {
@@ -336,8 +423,20 @@ export class PeerTransport implements Transport {
   /** A client for one address; the caller owns the link it opens. */
   newLink(address: string, onDown: (link: PeerLink, reason: string) => void): OutboundLink {
     const { PeerService } = load()
-    const client = new PeerService(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS) as unknown as LinkClient
-    return new OutboundLink(address, client, onDown, this.opts.maxQueued)
+    const creds = this.credentials()
+    let proven: string | undefined
+    const tls = grpc.credentials.createSsl(creds.tls.ca, creds.tls.key, creds.tls.cert, {
+      // The chain is checked against the cluster CA by TLS; the name that matters is the node id its
+      // key proves. A reconnect of this channel to another node is refused.
+      checkServerIdentity: (_host, cert) => {
+        const id = creds.peerNodeId(cert.raw)
+        if (!id || (proven !== undefined && id !== proven)) return new Error('not of this cluster')
+        proven = id
+        return undefined
+      },
+    })
+    const client = new PeerService(address, tls, CLIENT_OPTIONS) as unknown as LinkClient
+    return new OutboundLink(address, client, onDown, this.opts.maxQueued, () => proven)
   }
 
   async close(): Promise<void> {

@@ -21,7 +21,7 @@ import type { DecodedMessage, Hello, PeerMessage } from './peer-messages'
 export class LinkRefused extends Error {
   override readonly name = 'LinkRefused'
   constructor(
-    readonly code: 'self' | 'bad_hello' | 'timeout' | 'unreachable',
+    readonly code: 'self' | 'bad_hello' | 'timeout' | 'unreachable' | 'forbidden',
     message: string,
   ) {
     super(message)
@@ -32,7 +32,10 @@ export class LinkRefused extends Error {
 export interface TransportHandlers {
   /** Our Hello as of now (sent first on every link and as the answer to a dialer). */
   hello(): Hello
-  /** A peer opened a link to us; throw to refuse it. Returns nothing: we answer with hello(). */
+  /**
+   * A peer opened a link to us; throw to refuse it. Returns nothing: we answer with hello().
+   * Over gRPC its Hello's node id is the one its TLS certificate proves (docs/security.md).
+   */
   inboundHello(hello: Hello, remoteHost: string | undefined): void
   /** Messages a peer sent us, in its order. */
   inbound(fromNodeId: string, messages: DecodedMessage[]): void
@@ -70,6 +73,8 @@ export interface Transport {
   newLink(address: string, onDown: (link: PeerLink, reason: string) => void): PeerLink
   /** Stop accepting and end the links peers opened to us. */
   close(): Promise<void>
+  /** The cluster key changed (an adopted invite): new links use the new credentials (gRPC only). */
+  rekey?(): void
 }
 
 /** Builds a node's transport around its handlers (how peer-node.ts is given gRPC or the memory network). */

@@ -26,6 +26,11 @@ export interface DesktopNodeConfig extends DesktopArgs {
   allowedOrigins?: string[]
   /** How often known peers are compared with the remembered ones; default 2000 ms. */
   peerSaveIntervalMs?: number
+  /**
+   * The cluster key to use (DS_CLUSTER_KEY, e.g. from scripts/three.mjs); absent: the one the node
+   * saved in its folder, or a new one on first start (client-protocol.md section 7).
+   */
+  clusterKey?: string
   /** Node timing; default DEFAULT_TIMING (tests shorten it). */
   timing?: Pick<NodeOptions, 'heartbeatMs' | 'suspectMs' | 'deadMs'>
   log?: (line: string) => void
@@ -130,6 +135,7 @@ export async function startDesktopNode(startNode: StartNode, config: DesktopNode
       wsPort: 0,
       join: remembered.peers,
       dataDir: nodeDataDir(config.userDataDir),
+      ...(config.clusterKey ? { clusterKey: config.clusterKey } : {}),
       allowedOrigins: config.allowedOrigins ?? [],
       // The history archive (docs/archive.md): the environment wins over the saved setting.
       db: process.env.DS_DB_URL || remembered.dbUrl,

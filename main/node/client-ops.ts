@@ -5,7 +5,7 @@
  * session's delivery in step with the answer.
  */
 import { networkInterfaces } from 'node:os'
-import { MAX_PREVIEW_LIMIT, PROTOCOL_VERSION, type ChatMessage, type HistorySource, type Member, type Request, type RequestOf, type Results, type RoomInfo, type TraceKind } from '../../proto/client-protocol'
+import { formatInvite, MAX_PREVIEW_LIMIT, parseInvite, PROTOCOL_VERSION, type ChatMessage, type HistorySource, type Member, type Request, type RequestOf, type Results, type RoomInfo, type TraceKind } from '../../proto/client-protocol'
 import { ChatError, errorFromPeer } from '../core/errors'
 import type { DirectoryEntry } from '../core/room-directory'
 import { JOIN_HISTORY } from '../core/room-ordering'
@@ -40,6 +40,9 @@ export interface ClientOpsComponents {
   /** The shared history archive (--db), if any: answers history the room's log holder cannot. */
   readonly archive?: Pick<HistoryArchive, 'info' | 'history' | 'range' | 'rooms'>
   trace(kind: TraceKind, text: string, roomId?: string, peer?: string): void
+  /** The cluster key in use, and adopting another (an invite, client-protocol.md section 7). */
+  clusterKey(): string
+  adoptClusterKey(key: string): void
 }
 
 export class ClientOps {
@@ -76,7 +79,7 @@ export class ClientOps {
       case 'peers.list':
         return this.opPeers()
       case 'peers.add':
-        return this.opAddPeer(req.address)
+        return this.opAddPeer(req.address, req.invite)
       case 'peers.remove':
         return this.opRemovePeer(req.address)
       case 'trace.subscribe':
@@ -316,13 +319,40 @@ export class ClientOps {
   private opPeers(): Results['peers.list'] {
     const self = this.c.self()
     return {
-      self: { nodeId: self.nodeId, name: self.name, address: self.address },
+      self: { nodeId: self.nodeId, name: self.name, address: self.address, invite: this.invite() },
       peers: this.c.links.list(),
     }
   }
 
-  private async opAddPeer(address: string): Promise<Results['peers.add']> {
-    return { peer: await this.c.links.add(address) }
+  /**
+   * peers.add of an address or an invite (client-protocol.md section 7). An invite with another key
+   * is adopted only by a node that has no peer yet (a new node joining a cluster); the key goes back
+   * if the link fails, so a mistyped invite does not cut the node off from its own key.
+   */
+  private async opAddPeer(address: string | undefined, invite: string | undefined): Promise<Results['peers.add']> {
+    if (invite === undefined) return { peer: await this.c.links.add(address!) }
+    const parsed = parseInvite(invite)
+    if (!parsed) throw new ChatError('bad_request', 'not an invite')
+    const previous = this.c.clusterKey()
+    if (parsed.clusterKey === previous) return { peer: await this.c.links.add(parsed.address) }
+    if (this.c.links.list().length > 0) {
+      throw new ChatError('forbidden', 'that invite is for another cluster, and this node is already in one (remove its peers first)')
+    }
+    this.c.adoptClusterKey(parsed.clusterKey)
+    try {
+      return { peer: await this.c.links.add(parsed.address) }
+    } catch (e) {
+      this.c.adoptClusterKey(previous)
+      throw e
+    }
+  }
+
+  /** This node's invite: its address for lab mates, with the key (node.info, peers.list). */
+  private invite(): string {
+    const self = this.c.self()
+    const addresses = joinAddresses(this.c.options.grpcHost, self.address)
+    // Listening on every interface: the LAN address, which lab mates on other machines can reach.
+    return formatInvite(addresses[1] ?? addresses[0], this.c.clusterKey())
   }
 
   private opRemovePeer(address: string): Results['peers.remove'] {
@@ -334,7 +364,7 @@ export class ClientOps {
     const self = this.c.self()
     const o = this.c.options
     return {
-      self: { nodeId: self.nodeId, name: self.name, address: self.address },
+      self: { nodeId: self.nodeId, name: self.name, address: self.address, invite: this.invite() },
       joinAddresses: joinAddresses(o.grpcHost, self.address),
       ws: this.c.wsUrl(),
       heartbeatMs: o.heartbeatMs,

@@ -19,6 +19,11 @@ export interface NodeOptions {
   dataDir: string
   /** Secret a client must present; random when absent. */
   token?: string
+  /**
+   * The cluster's secret (client-protocol.md section 7): absent = the one saved in dataDir, else a
+   * new one. The host reads --cluster-key / DS_CLUSTER_KEY; the node never reads the environment.
+   */
+  clusterKey?: string
   heartbeatMs: number
   suspectMs: number
   deadMs: number
@@ -52,6 +57,8 @@ export interface RunningNode {
   /** http://host:port/?token=... serving the UI, when uiDir was given. */
   readonly uiUrl: string | undefined
   readonly token: string
+  /** The cluster key in use (a program that starts nodes passes it on, like the token). */
+  readonly clusterKey: string
   /** Dial a peer and wait for its handshake (what `peers.add` does). */
   addPeer(address: string): Promise<void>
   /** Addresses of the peers this node knows (to remember them across restarts). */

@@ -5,9 +5,19 @@
  * Small JSON files, each replaced atomically (write a temporary file, fsync, rename) so that a
  * kill -9 in the middle of a write leaves the old file, never half of a new one.
  */
-import { randomUUID } from 'node:crypto'
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import { chmodSync, closeSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
+import { isClusterKey } from '../../proto/client-protocol'
+import { newNodeKeyPem } from '../cluster/cluster-credentials'
+import { ConfigError } from '../core/errors'
+
+/**
+ * The data dir holds chat logs and secrets (cluster key, node key): readable by its owner only
+ * (docs/security.md, "Security model": other local users).
+ */
+export const DIR_MODE = 0o700
+export const FILE_MODE = 0o600
 
 export interface StoredRoom {
   roomId: string
@@ -20,7 +30,7 @@ export interface StoredRoom {
 
 export function writeJsonAtomic(file: string, value: unknown): void {
   const tmp = `${file}.${process.pid}.tmp`
-  const fd = openSync(tmp, 'w')
+  const fd = openSync(tmp, 'w', FILE_MODE)
   try {
     writeSync(fd, JSON.stringify(value, null, 1))
     fsyncSync(fd)
@@ -28,6 +38,35 @@ export function writeJsonAtomic(file: string, value: unknown): void {
     closeSync(fd)
   }
   renameSync(tmp, file)
+}
+
+function writeFileAtomic(file: string, text: string): void {
+  const tmp = `${file}.${process.pid}.tmp`
+  const fd = openSync(tmp, 'w', FILE_MODE)
+  try {
+    writeSync(fd, text)
+    fsyncSync(fd)
+  } finally {
+    closeSync(fd)
+  }
+  renameSync(tmp, file)
+}
+
+/** A new random cluster key: 32 bytes, base64url (43 characters). */
+export function newClusterKey(): string {
+  return randomBytes(32).toString('base64url')
+}
+
+/** Data dirs made before modes were set (0755 / 0644): fixed at every start. */
+function restrictModes(dir: string): void {
+  chmodSync(dir, DIR_MODE)
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name)
+    const st = lstatSync(path)
+    if (st.isSymbolicLink()) continue
+    if (st.isDirectory()) restrictModes(path)
+    else if ((st.mode & 0o077) !== 0) chmodSync(path, FILE_MODE)
+  }
 }
 
 export function readJson<T>(file: string, fallback: T): T {
@@ -43,7 +82,13 @@ export function readJson<T>(file: string, fallback: T): T {
  * simulator's in-memory data dir (main/store/memory-data-dir.ts) survives its simulated crashes.
  */
 export interface NodeStorage {
-  identity(): { nodeId: string; createdAt: number }
+  /** Record the node's id (the hash of its public key, docs/security.md) and when it was first seen. */
+  identity(nodeId: string): { nodeId: string; createdAt: number }
+  /** The node's Ed25519 private key (PKCS#8 PEM), made on first start. */
+  nodeKey(): string
+  /** The cluster key: `given`, else the saved one, else a new one; whatever is used is saved. */
+  clusterKey(given: string | undefined): { key: string; created: boolean }
+  saveClusterKey(key: string): void
   peers(): string[]
   savePeers(addresses: string[]): void
   rooms(): StoredRoom[]
@@ -54,17 +99,68 @@ export interface NodeStorage {
 
 export class NodeStore implements NodeStorage {
   constructor(readonly dir: string) {
-    mkdirSync(dir, { recursive: true })
+    mkdirSync(dir, { recursive: true, mode: DIR_MODE })
+    restrictModes(dir)
   }
 
-  /** The node's identity: created once, then read back at every start. */
-  identity(): { nodeId: string; createdAt: number } {
+  /**
+   * The node's identity: its id is the hash of its public key (cluster-credentials.ts), so node.json
+   * only records it for people; a data dir from before keys existed gets a key, hence a new id, once.
+   */
+  identity(nodeId: string): { nodeId: string; createdAt: number } {
     const file = join(this.dir, 'node.json')
     const cur = readJson<{ nodeId?: string; createdAt?: number } | null>(file, null)
-    if (cur?.nodeId && typeof cur.nodeId === 'string') return { nodeId: cur.nodeId, createdAt: cur.createdAt ?? 0 }
-    const fresh = { nodeId: randomUUID(), createdAt: Date.now() }
+    if (cur?.nodeId === nodeId) return { nodeId, createdAt: cur.createdAt ?? 0 }
+    const fresh = { nodeId, createdAt: Date.now(), ...(cur?.nodeId ? { previousNodeId: cur.nodeId } : {}) }
     writeJsonAtomic(file, fresh)
     return fresh
+  }
+
+  /** The node's Ed25519 private key (PEM): made on first start, then read back. */
+  nodeKey(): string {
+    const file = join(this.dir, 'node-key.pem')
+    try {
+      return readFileSync(file, 'utf8')
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e
+    }
+    const pem = newNodeKeyPem()
+    writeFileAtomic(file, pem)
+    return pem
+  }
+
+  /**
+   * The cluster key (client-protocol.md section 7): the one given (flag or environment), else the one
+   * saved here, else a new one (a new cluster of one). Whatever is used is saved for the next start.
+   */
+  clusterKey(given: string | undefined): { key: string; created: boolean } {
+    const file = join(this.dir, 'cluster-key')
+    if (given !== undefined) {
+      if (!isClusterKey(given)) throw new ConfigError('the cluster key must be 16 to 256 printable characters without spaces')
+      this.saveClusterKey(given)
+      return { key: given, created: false }
+    }
+    let saved: string | undefined
+    try {
+      saved = readFileSync(file, 'utf8').trim()
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e
+    }
+    if (saved !== undefined && isClusterKey(saved)) return { key: saved, created: false }
+    const key = newClusterKey()
+    this.saveClusterKey(key)
+    return { key, created: true }
+  }
+
+  saveClusterKey(key: string): void {
+    const file = join(this.dir, 'cluster-key')
+    let cur: string | undefined
+    try {
+      cur = readFileSync(file, 'utf8').trim()
+    } catch {
+      cur = undefined
+    }
+    if (cur !== key) writeFileAtomic(file, `${key}\n`)
   }
 
   peers(): string[] {

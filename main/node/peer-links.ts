@@ -87,6 +87,8 @@ interface Peer {
   resyncOnLink: { why: string; askRejoin: boolean } | undefined
   /** Replies to its requests made while our Link to it was not up: written as soon as it is. */
   heldReplies: PeerMessage[]
+  /** Our own link to its address completed a handshake once (addresses told by others are only hints). */
+  verified: boolean
 }
 
 /** Most replies held for a peer whose Link is not up; beyond, the asker times out as before. */
@@ -138,8 +140,19 @@ export class PeerLinks {
   }
 
   async stop(): Promise<void> {
-    this.stopped = true
     this.c.clock.clear(this.heartbeatTimer)
+    for (const p of this.peers.values()) this.c.clock.clear(p.retryTimer)
+    // A link still in its handshake (TLS takes a few round trips) would miss the goodbye: give
+    // those a moment to come up first.
+    if (this.dialingAddresses.size > 0) {
+      let timer: Timer | undefined
+      await Promise.race([
+        Promise.allSettled([...this.dialingAddresses.values()]),
+        new Promise<void>((r) => (timer = this.c.clock.setTimeout(r, HANDSHAKE_TIMEOUT_MS / 5))),
+      ])
+      if (timer) this.c.clock.clear(timer)
+    }
+    this.stopped = true
     for (const p of this.peers.values()) this.c.clock.clear(p.retryTimer)
     // Graceful leave (docs/failures.md): peers mark us dead at once instead of waiting for the detector.
     const links = [...this.peers.values()].map((p) => p.link).filter((l): l is PeerLink => !!l?.up)
@@ -153,8 +166,9 @@ export class PeerLinks {
     this.pending.clear()
   }
 
+  /** Addresses of the peers we linked to ourselves (what peers.json and the desktop remember). */
   knownAddresses(): string[] {
-    return [...this.peers.values()].map((p) => p.address)
+    return [...this.peers.values()].filter((p) => p.verified).map((p) => p.address)
   }
 
   // -------------------------------------------------------------------------------------------
@@ -191,7 +205,10 @@ export class PeerLinks {
       hello = await link.open(this.hello(), HANDSHAKE_TIMEOUT_MS)
     } catch (e) {
       link.close('handshake failed')
-      if (e instanceof LinkRefused) throw new ChatError('timeout', `nobody answers at ${address}: ${e.message}`)
+      if (e instanceof LinkRefused) {
+        this.c.trace('peer', `link to ${address} refused: ${e.message}`)
+        throw new ChatError(e.code === 'unreachable' || e.code === 'forbidden' || e.code === 'timeout' ? e.code : 'bad_request', e.message)
+      }
       throw e
     }
     const id = hello.self.nodeId
@@ -213,6 +230,8 @@ export class PeerLinks {
     peer.dialing = false
     // Replies first, in the order they were made: their askers are waiting.
     for (const m of peer.heldReplies.splice(0)) link.send(m)
+    // We reached this address and the node there proved its id: now worth remembering (peers.json).
+    peer.verified = true
     this.heard(id)
     this.takeHello(hello)
     const deferred = peer.resyncOnLink
@@ -257,6 +276,7 @@ export class PeerLinks {
         retryTimer: undefined,
         resyncOnLink: undefined,
         heldReplies: [],
+        verified: false,
       }
       this.peers.set(ref.nodeId, peer)
     } else {
@@ -421,10 +441,7 @@ export class PeerLinks {
     address = address.trim()
     this.removedAddresses.delete(address)
     const hello = await this.dial(address)
-    if (hello.self.nodeId === this.c.nodeId) {
-      const self = this.c.self()
-      return { nodeId: self.nodeId, name: self.name, address: self.address, state: 'alive', lastSeenMs: this.c.clock.now() }
-    }
+    if (hello.self.nodeId === this.c.nodeId) throw new ChatError('bad_request', `${address} is this node`)
     const peer = this.peers.get(hello.self.nodeId)!
     this.removedAddresses.delete(peer.address)
     this.savePeers()

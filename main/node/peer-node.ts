@@ -25,6 +25,7 @@ import { join } from 'node:path'
 import { hostname } from 'node:os'
 import type { ServerEvent, TraceKind } from '../../proto/client-protocol'
 import type { DecodedMessage, NodeRef } from '../cluster/peer-messages'
+import { ClusterCredentials } from '../cluster/cluster-credentials'
 import { PeerTransport } from '../cluster/peer-transport'
 import { JoinedRooms } from './joined-rooms'
 import { systemClock, type Clock, type Timer } from '../cluster/clock'
@@ -70,6 +71,11 @@ export class PeerNode implements RunningNode {
   readonly name: string
   readonly token: string
   readonly incarnation: string
+  /** The cluster's secret (client-protocol.md section 7); changes only when an invite's key is adopted. */
+  clusterKey: string
+  /** The TLS material made from the cluster key and this node's key pair (docs/security.md). */
+  private credentials: ClusterCredentials
+  private readonly nodeKeyPem: string
   grpcAddress = ''
   wsUrl = ''
   uiUrl: string | undefined
@@ -101,7 +107,7 @@ export class PeerNode implements RunningNode {
     const env: NodeEnvironment = {
       clock: environment.clock ?? systemClock,
       newId: environment.newId ?? (() => randomUUID()),
-      transport: environment.transport ?? ((handlers) => new PeerTransport(handlers)),
+      transport: environment.transport ?? ((handlers) => new PeerTransport(handlers, () => this.credentials)),
       store: environment.store ?? new NodeStore(o.dataDir),
       messages: environment.messages ?? new MessageLog(join(o.dataDir, 'messages'), { fsync: o.fsync }),
       gateway:
@@ -114,7 +120,10 @@ export class PeerNode implements RunningNode {
     this.store = env.store
     this.messages = env.messages
     this.incarnation = newId()
-    this.nodeId = this.store.identity().nodeId
+    this.clusterKey = this.store.clusterKey(o.clusterKey).key
+    this.nodeKeyPem = this.store.nodeKey()
+    this.credentials = new ClusterCredentials(this.clusterKey, this.nodeKeyPem)
+    this.nodeId = this.store.identity(this.credentials.nodeId).nodeId
     this.name = o.name ?? `${hostname()}:${o.grpcPort}`
     this.log = o.log ?? (() => {})
     const nodeId = this.nodeId
@@ -249,6 +258,8 @@ export class PeerNode implements RunningNode {
       joined: new JoinedRooms(this.store),
       archive,
       trace,
+      clusterKey: () => this.clusterKey,
+      adoptClusterKey: (key) => this.adoptClusterKey(key),
     })
     this.gateway = env.gateway({ handle: (s, r) => this.ops.handle(s, r), closed: (s) => this.ops.sessionClosed(s) })
   }
@@ -305,6 +316,16 @@ export class PeerNode implements RunningNode {
 
   async addPeer(address: string): Promise<void> {
     await this.links.dial(address)
+  }
+
+  /** Use another cluster key from now on (an invite), and keep it for the next start. */
+  adoptClusterKey(key: string): void {
+    if (key === this.clusterKey) return
+    this.store.saveClusterKey(key)
+    this.clusterKey = key
+    this.credentials = new ClusterCredentials(key, this.nodeKeyPem)
+    this.transport.rekey?.()
+    this.log('adopted the cluster key of an invite')
   }
 
   selfRef(): NodeRef {

@@ -109,7 +109,7 @@ export class MessageLog {
     readonly dir: string,
     private readonly opts: { fsync?: boolean } = {},
   ) {
-    mkdirSync(dir, { recursive: true })
+    mkdirSync(dir, { recursive: true, mode: 0o700 })
   }
 
   /** Rooms that have a log on disk. */
@@ -124,7 +124,7 @@ export class MessageLog {
   open(roomId: string, tail: number): OpenedLog {
     this.close(roomId)
     const path = join(this.dir, fileName(roomId))
-    const fd = openSync(path, 'a+')
+    const fd = openSync(path, 'a+', 0o600)
     const size = statSync(path).size
     const offsets = new Map<number, number>()
     const last: ChatMessage[] = []

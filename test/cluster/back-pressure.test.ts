@@ -3,8 +3,9 @@
 // cap it closes instead of letting this node's memory grow without bound.
 import { afterAll, describe, expect, it } from 'vitest'
 import { PeerTransport } from '../../main/cluster/peer-transport'
+import { ClusterCredentials, newNodeKeyPem } from '../../main/cluster/cluster-credentials'
 import { msg, type Hello } from '../../main/cluster/peer-messages'
-import { cleanup, startNode } from '../helpers/cluster'
+import { cleanup, CLUSTER_KEY, startNode } from '../helpers/cluster'
 
 afterAll(cleanup)
 
@@ -12,17 +13,20 @@ describe('a link to a peer that does not read', () => {
   it('queues behind flow control, then closes at its cap; the node process is untouched', async () => {
     const peer = await startNode({ name: 'slow' })
     const holder: { hello?: Hello } = {}
+    // A transport of the same cluster (the test's key) with an identity of its own.
+    const creds = new ClusterCredentials(CLUSTER_KEY, newNodeKeyPem())
     const transport = new PeerTransport(
       {
         hello: () => holder.hello!,
         inboundHello: () => {},
         inbound: () => {},
       },
+      () => creds,
       { maxQueued: 2000 },
     )
     const port = await transport.listen('127.0.0.1', 0)
     const hello: Hello = {
-      self: { nodeId: 'bp-test', name: 'bp-test', address: `127.0.0.1:${port}` },
+      self: { nodeId: creds.nodeId, name: 'bp-test', address: `127.0.0.1:${port}` },
       incarnation: 'bp-1',
       known: [],
       rooms: [],

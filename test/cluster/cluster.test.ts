@@ -208,10 +208,10 @@ describe('three nodes', () => {
     expect(await clients[5].fails('message.send', { roomId, text: 'x', clientMsgId: 'fay-x' })).toBe('not_member')
   })
 
-  it('peers.add: itself and a second time are harmless, nonsense is bad_request', async () => {
+  it('peers.add: itself is bad_request "that is this node", a second time is harmless, nonsense is bad_request', async () => {
     const c = await Client.as(nodes[1].ready, 'admin')
-    const self = await c.call('peers.add', { address: nodes[1].ready.grpc })
-    expect(self.peer.nodeId).toBe(nodes[1].ready.nodeId)
+    const self = await c.reply('peers.add', { address: nodes[1].ready.grpc })
+    expect(self.error).toMatchObject({ code: 'bad_request', message: expect.stringMatching(/is this node/) })
     const again = await c.call('peers.add', { address: nodes[0].ready.grpc })
     expect(again.peer).toMatchObject({ nodeId: nodes[0].ready.nodeId, state: 'alive' })
     expect(await c.fails('peers.add', { address: 'no-port' })).toBe('bad_request')

@@ -9,6 +9,8 @@ import { MemoryNetwork } from '../../main/cluster/memory-transport'
 import { msg, type DecodedMessage, type Hello } from '../../main/cluster/peer-messages'
 import { PeerTransport } from '../../main/cluster/peer-transport'
 import { LinkRefused, type PeerLink, type Transport, type TransportHandlers } from '../../main/cluster/transport'
+import { ClusterCredentials, newNodeKeyPem } from '../../main/cluster/cluster-credentials'
+import { CLUSTER_KEY } from '../helpers/cluster'
 import { VirtualClock } from '../../main/cluster/virtual-clock'
 
 interface Endpoint {
@@ -70,13 +72,16 @@ function grpcHarness(): Harness {
   return {
     async endpoint(name) {
       const ep = blank()
-      const t = new PeerTransport(handlersFor(() => ep))
+      // Over gRPC a node's id is the hash of its key (docs/security.md): each endpoint has its own.
+      const creds = new ClusterCredentials(CLUSTER_KEY, newNodeKeyPem())
+      const t = new PeerTransport(handlersFor(() => ep), () => creds)
       transports.push(t)
       const port = await t.listen('127.0.0.1', 0)
-      return Object.assign(ep, { transport: t, address: `127.0.0.1:${port}`, hello: helloOf(name, `127.0.0.1:${port}`) })
+      const hello = helloOf(name, `127.0.0.1:${port}`)
+      return Object.assign(ep, { transport: t, address: `127.0.0.1:${port}`, hello: { ...hello, self: { ...hello.self, nodeId: creds.nodeId } } })
     },
     async deadAddress() {
-      const t = new PeerTransport(handlersFor(() => undefined as unknown as Endpoint))
+      const t = new PeerTransport(handlersFor(() => undefined as unknown as Endpoint), () => new ClusterCredentials(CLUSTER_KEY, newNodeKeyPem()))
       const port = await t.listen('127.0.0.1', 0)
       await t.close()
       return `127.0.0.1:${port}`
@@ -152,7 +157,7 @@ describe.each(implementations)('transport contract: %s', (_name, make) => {
     expect(got.self).toEqual(b.hello.self)
     expect(got.incarnation).toBe('inc-b')
     expect(l.up).toBe(true)
-    expect(l.peer?.self.nodeId).toBe('id-b')
+    expect(l.peer?.self.nodeId).toBe(b.hello.self.nodeId)
     expect(b.inboundHellos).toHaveLength(1)
     expect(b.inboundHellos[0].hello.self).toEqual(a.hello.self)
     expect(b.inboundHellos[0].remoteHost).toBe(a.address.slice(0, a.address.lastIndexOf(':')))
@@ -168,7 +173,7 @@ describe.each(implementations)('transport contract: %s', (_name, make) => {
     const text = 'héllo, wörld'
     l.send(msg('deliver', { roomId: 'r1', messages: [{ roomId: 'r1', seq: 7, user: 'ann', nodeId: 'id-a', text, sentAt: 1234, clientMsgId: 'c-1' }] }))
     await h.until(() => b.received.length === 501)
-    expect(b.received.every((r) => r.from === 'id-a')).toBe(true)
+    expect(b.received.every((r) => r.from === a.hello.self.nodeId)).toBe(true)
     expect(b.received.slice(0, 500).map((r) => (r.m.body === 'heartbeat' ? r.m.heartbeat.sentAt : -1))).toEqual(Array.from({ length: 500 }, (_, i) => i + 1))
     const last = b.received[500].m
     expect(last.body).toBe('deliver')

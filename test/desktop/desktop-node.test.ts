@@ -27,6 +27,7 @@ class FakeNode implements RunningNode {
   readonly wsUrl = 'ws://127.0.0.1:1'
   readonly uiUrl = undefined
   readonly token = 't'
+  readonly clusterKey = 'fake-cluster-key-0123'
   peers: string[]
   stopped = 0
   constructor(readonly options: NodeOptions) {

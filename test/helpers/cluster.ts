@@ -4,6 +4,7 @@
  * what any other client would see.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -21,9 +22,25 @@ export interface Ready {
   grpc: string
   ws: string
   token: string
+  clusterKey: string
   ui?: string
   dataDir: string
   pid: number
+}
+
+/**
+ * The cluster key of every node a test file starts (client-protocol.md section 7): one cluster per
+ * file, unless a test asks for another key (or none: the node makes its own). It travels in the
+ * environment, as DS_CLUSTER_KEY, so it is not on the command line (docs/security.md).
+ */
+export const CLUSTER_KEY = randomBytes(32).toString('base64url')
+
+/** The environment of a node process with `key` (undefined: no key given, the node uses or makes its own). */
+export function nodeEnv(key: string | undefined): NodeJS.ProcessEnv {
+  const env = { ...process.env }
+  delete env.DS_CLUSTER_KEY
+  if (key !== undefined) env.DS_CLUSTER_KEY = key
+  return env
 }
 
 export interface NodeProc {
@@ -46,6 +63,8 @@ export interface StartOptions {
   extra?: string[]
   /** Options for node itself, before the script (the bench's --cpu-prof). */
   nodeArgs?: string[]
+  /** Default CLUSTER_KEY; null = none given (the node uses its saved key or makes a new one). */
+  clusterKey?: string | null
 }
 
 const started = new Set<NodeProc>()
@@ -58,9 +77,13 @@ export function tempDir(prefix = 'ds-test-'): string {
 }
 
 /** Run the CLI with raw arguments (for flag tests); resolves with its exit code and output. */
-export function runCli(args: string[], timeoutMs = 15_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function runCli(
+  args: string[],
+  timeoutMs = 15_000,
+  clusterKey: string | undefined = CLUSTER_KEY,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolvePromise) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+    const p = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { cwd: ROOT, env: nodeEnv(clusterKey), stdio: ['ignore', 'pipe', 'pipe'] })
     let stdout = ''
     let stderr = ''
     p.stdout.on('data', (d) => (stdout += d))
@@ -90,7 +113,8 @@ export async function startNode(o: StartOptions): Promise<NodeProc> {
     ...(o.token ? ['--token', o.token] : []),
     ...(o.extra ?? []),
   ]
-  const proc = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+  const key = o.clusterKey === null ? undefined : (o.clusterKey ?? CLUSTER_KEY)
+  const proc = spawn(process.execPath, args, { cwd: ROOT, env: nodeEnv(key), stdio: ['ignore', 'pipe', 'pipe'] })
   let err = ''
   proc.stderr!.on('data', (d) => {
     err += d
