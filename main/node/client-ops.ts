@@ -330,6 +330,7 @@ export class ClientOps {
    * if the link fails, so a mistyped invite does not cut the node off from its own key.
    */
   private async opAddPeer(address: string | undefined, invite: string | undefined): Promise<Results['peers.add']> {
+    if ((address === undefined) === (invite === undefined)) throw new ChatError('bad_request', 'give either address or invite')
     if (invite === undefined) return { peer: await this.c.links.add(address!) }
     const parsed = parseInvite(invite)
     if (!parsed) throw new ChatError('bad_request', 'not an invite')
@@ -350,10 +351,17 @@ export class ClientOps {
   /** This node's invite: its address for lab mates, with the key (node.info, peers.list). */
   private invite(): string {
     const self = this.c.self()
-    const addresses = joinAddresses(this.c.options.grpcHost, self.address)
-    // Listening on every interface: the LAN address, which lab mates on other machines can reach.
-    return formatInvite(addresses[1] ?? addresses[0], this.c.clusterKey())
+    const key = this.c.clusterKey()
+    const now = Date.now()
+    // Listing interfaces is a system call: peers.list is asked often, the answer changes rarely.
+    if (this.cachedInvite?.key !== key || now - this.cachedInvite.at > 10_000) {
+      const addresses = joinAddresses(this.c.options.grpcHost, self.address)
+      // Listening on every interface: the LAN address, which lab mates on other machines can reach.
+      this.cachedInvite = { key, at: now, invite: formatInvite(addresses[1] ?? addresses[0], key) }
+    }
+    return this.cachedInvite.invite
   }
+  private cachedInvite: { key: string; at: number; invite: string } | undefined
 
   private opRemovePeer(address: string): Results['peers.remove'] {
     this.c.links.remove(address)
