@@ -296,7 +296,8 @@ function linkError(address: string, err: grpc.ServiceError): LinkRefused {
     return new LinkRefused('forbidden', `${address} is not a node of this cluster (another cluster key?)`)
   }
   if (err.code === grpc.status.UNAVAILABLE) return new LinkRefused('unreachable', `nobody answers at ${address}`)
-  return new LinkRefused('bad_hello', `${address} refused the link (${grpc.status[err.code] ?? err.code})`)
+  // Anything else is the other node's own refusal of our Hello: its words, not gRPC's.
+  return new LinkRefused('bad_hello', `${address} refused the link: ${details}`)
 }
 
 /**

@@ -1,7 +1,9 @@
 // `npm run peer` as a user runs it (docs/client-protocol.md §1): the real
 // process, seen only through its stdout, stderr, exit code and public protocols.
+import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { Client, cleanup, eventually, runCli, startNode, stopNode, tempDir } from '../helpers/cluster'
+import { Client, cleanup, CLUSTER_KEY, eventually, runCli, startNode, stopNode, tempDir } from '../helpers/cluster'
 
 afterAll(cleanup)
 
@@ -25,6 +27,10 @@ describe('ready line', () => {
     expect(r.ws).toMatch(/^ws:\/\/127\.0\.0\.1:\d+$/)
     expect(Number(new URL(r.ws).port)).toBeGreaterThan(0)
     expect(r.token).toBe('sekret-token')
+    // The cluster key given in the environment, and a data dir only its owner reads (docs/security.md).
+    expect(r.clusterKey).toBe(CLUSTER_KEY)
+    expect(statSync(dataDir).mode & 0o777).toBe(0o700)
+    for (const f of ['cluster-key', 'node-key.pem', 'node.json']) expect(statSync(join(dataDir, f)).mode & 0o777, f).toBe(0o600)
     expect(r.dataDir).toBe(dataDir)
     expect(r.pid).toBe(n.proc.pid)
 
@@ -74,6 +80,8 @@ describe('bad flags: exit code 2 and a one-line error on stderr, no ready line',
     { name: 'timing out of order (heartbeat >= suspect)', args: [...LOCAL, '--heartbeat-ms', '2000'], mentions: /heartbeat-ms|timing/ },
     { name: 'flag without its value', args: [...LOCAL, '--name'], mentions: /name/ },
     { name: 'empty --name', args: [...LOCAL, '--name', '   '], mentions: /--name/ },
+    { name: '--cluster-key too short', args: [...LOCAL, '--cluster-key', 'short'], mentions: /--cluster-key/ },
+    { name: '--cluster-key with a space', args: [...LOCAL, '--cluster-key', 'sixteen chars or more'], mentions: /--cluster-key/ },
   ]
   it.each(cases)('$name', async ({ args, mentions }) => {
     const { code, stdout, stderr } = await runCli([...args, '--data-dir', tempDir()])
@@ -154,5 +162,22 @@ describe('stopping and restarting', () => {
     expect(code2, `signal ${second.proc.signalCode}; stderr: ${second.stderr()}`).toBe(0)
     const other = await startNode({ name: 'keeper' })
     expect(other.ready.nodeId).not.toBe(first.ready.nodeId)
+  })
+
+  it('without a key a node makes one, saves it and keeps it; an old 0755/0644 data dir is made private', async () => {
+    const dataDir = tempDir()
+    writeFileSync(join(dataDir, 'peers.json'), '[]')
+    chmodSync(join(dataDir, 'peers.json'), 0o644)
+    chmodSync(dataDir, 0o755)
+    const first = await startNode({ name: 'keymaker', dataDir, clusterKey: null })
+    expect(first.ready.clusterKey).toMatch(/^[A-Za-z0-9_-]{43}$/)
+    expect(first.ready.clusterKey).not.toBe(CLUSTER_KEY)
+    expect(readFileSync(join(dataDir, 'cluster-key'), 'utf8').trim()).toBe(first.ready.clusterKey)
+    expect(statSync(dataDir).mode & 0o777).toBe(0o700)
+    expect(statSync(join(dataDir, 'peers.json')).mode & 0o777).toBe(0o600)
+    expect(await stopNode(first)).toBe(0)
+    const second = await startNode({ name: 'keymaker', dataDir, clusterKey: null })
+    expect(second.ready.clusterKey).toBe(first.ready.clusterKey)
+    expect(second.ready.nodeId).toBe(first.ready.nodeId)
   })
 })
