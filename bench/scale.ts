@@ -79,6 +79,18 @@ class LightClient {
   }
 }
 
+/** Join, again if the node timed out on a busy machine (joining is idempotent). */
+async function joinRetrying(c: LightClient, roomId: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await c.call('room.join', { roomId })
+      return
+    } catch (e) {
+      if (attempt >= 5) throw e
+    }
+  }
+}
+
 /** Run `fn` over `items` with at most `width` at a time. */
 async function inParallel<T>(items: T[], width: number, fn: (x: T, i: number) => Promise<void>): Promise<void> {
   let next = 0
@@ -181,12 +193,13 @@ export async function runScale(o: ScaleOptions): Promise<void> {
     console.log(`  after it                             RSS ${rss(nodes)} MiB`)
 
     const owners = await Promise.all(nodes.map((n, k) => LightClient.open(n, `owner${k}`)))
-    const roomIds: string[] = []
+    /** Rooms by the node that administers them (its owner created them). */
+    const roomsOf: string[][] = [[], [], []]
     const t0 = performance.now()
     await inParallel(Array.from({ length: o.rooms }, (_, i) => i), 20, async (i) => {
       const { room } = (await owners[i % 3].call('room.create', { name: `room ${i}` })) as { room: { roomId: string } }
       await owners[i % 3].call('room.join', { roomId: room.roomId })
-      roomIds.push(room.roomId)
+      roomsOf[i % 3].push(room.roomId)
     })
     await sleep(2000) // let the directory gossip settle
     console.log(`${o.rooms} rooms created and joined in ${((performance.now() - t0) / 1000).toFixed(1)} s   RSS ${rss(nodes)} MiB`)
@@ -194,11 +207,11 @@ export async function runScale(o: ScaleOptions): Promise<void> {
 
     const t1 = performance.now()
     const idle: LightClient[] = []
-    await inParallel(Array.from({ length: 3 * o.idlePerNode }, (_, i) => i), 50, async (i) => {
+    await inParallel(Array.from({ length: 3 * o.idlePerNode }, (_, i) => i), 20, async (i) => {
       const c = await LightClient.open(nodes[i % 3], `idle${i}`)
-      // Each idle client in one of the rooms of its own node (no forward needed to join).
-      const roomId = roomIds.find((_, j) => j % 3 === i % 3 && (j + i) % 7 === 0) ?? roomIds[i % 3]
-      await c.call('room.join', { roomId })
+      // Each idle client in one of the rooms its own node administers (no forward needed to join).
+      const own = roomsOf[i % 3]
+      await joinRetrying(c, own[Math.floor(i / 3) % own.length])
       idle.push(c)
     })
     console.log(`${o.idlePerNode} idle clients per node connected in ${((performance.now() - t1) / 1000).toFixed(1)} s   RSS ${rss(nodes)} MiB`)
@@ -223,14 +236,7 @@ export async function runScale(o: ScaleOptions): Promise<void> {
     // events: joins go 10 at a time, and a join that times out is retried (joining is idempotent).
     await inParallel(Array.from({ length: o.members - 1 }, (_, i) => i + 1), 10, async (i) => {
       const c = await LightClient.open(nodes[i % 3], `big${i}`)
-      for (let attempt = 1; ; attempt++) {
-        try {
-          await c.call('room.join', { roomId: room.roomId })
-          break
-        } catch (e) {
-          if (attempt >= 5) throw e
-        }
-      }
+      await joinRetrying(c, room.roomId)
       c.roomId = room.roomId
       members.push(c)
     })
