@@ -234,6 +234,24 @@ describe('the chat as people expect it (real browser, real nodes)', () => {
     await page.getByRole('button', { name: 'Join room' }).click()
     await page.getByRole('log', { name: 'Messages in news' }).waitFor()
 
+    // Each room's list reopens where the user left it.
+    const { room: long } = await bot.call('room.create', { name: 'long' })
+    await bot.call('room.join', { roomId: long.roomId })
+    await Promise.all(Array.from({ length: 150 }, (_, i) => bot.call('message.send', { roomId: long.roomId, text: `long ${i + 1}`, clientMsgId: `long-${i}` })))
+    await nav.getByRole('button', { name: 'Room long' }).click()
+    await page.getByRole('button', { name: 'Join room' }).click()
+    const longLog = page.getByRole('log', { name: 'Messages in long' })
+    await longLog.getByText('long 150', { exact: true }).waitFor()
+    // The join brought the last 50: the top of the list is message 101.
+    await longLog.evaluate((el) => (el.scrollTop = 0))
+    await longLog.getByText('long 101', { exact: true }).waitFor()
+    await nav.getByRole('button', { name: 'Room news' }).click()
+    await page.getByRole('log', { name: 'Messages in news' }).waitFor()
+    await nav.getByRole('button', { name: 'Room long' }).click()
+    await longLog.getByText('long 101', { exact: true }).waitFor()
+    expect(await longLog.evaluate((el) => el.scrollTop)).toBeLessThan(200)
+    expect(await longLog.getByText('long 150', { exact: true }).count()).toBe(0)
+
     // Settings and Cluster views, both themes.
     for (const v of ['Settings', 'Cluster']) {
       await page.getByRole('navigation', { name: 'Views' }).getByRole('button', { name: v }).click()
@@ -242,7 +260,7 @@ describe('the chat as people expect it (real browser, real nodes)', () => {
     }
     // The Cluster view turns protocol details on (until the user chooses): seq and node show.
     await page.getByRole('navigation', { name: 'Views' }).getByRole('button', { name: 'Chat' }).click()
-    await page.getByRole('log', { name: 'Messages in news' }).getByText('#5').waitFor()
+    await page.getByRole('log', { name: 'Messages in long' }).getByText('#101', { exact: true }).waitFor()
     expect(consoleErrors.filter((e) => /Content Security Policy|EvalError/.test(e))).toEqual([])
   })
 

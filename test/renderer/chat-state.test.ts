@@ -3,6 +3,7 @@ import type { ChatMessage, RoomInfo } from '../../proto/client-protocol'
 import {
   chatReducer,
   initialChatState,
+  mentionsSelf,
   roomsByAdmin,
   shouldNotify,
   timeline,
@@ -314,5 +315,18 @@ describe('a send with an unknown outcome (waiting for the administrator)', () =>
     const s = run([pend, { type: 'send.acked', roomId: 'r1', clientMsgId: 'x1', seq: 2 }], base)
     expect(chatReducer(s, uncertain)).toBe(s)
     expect(chatReducer(s, { type: 'send.failed', roomId: 'r1', clientMsgId: 'x1', error: 'x' })).toBe(s)
+  })
+})
+
+describe('mentions', () => {
+  it('a message from someone else that names you (@you) is a mention; your own never is', () => {
+    const s = run([{ type: 'hello', user: 'ana', nodeId: 'A', nodeName: 'alpha' }])
+    const m = (user: string, nodeId: string, text: string) => ({ roomId: 'r1', seq: 1, user, nodeId, text, sentAt: 1, clientMsgId: 'c' })
+    expect(mentionsSelf(s, m('bob', 'B', 'hi @ana'))).toBe(true)
+    expect(mentionsSelf(s, m('bob', 'B', 'hi @Ana!'))).toBe(true)
+    expect(mentionsSelf(s, m('bob', 'B', 'hi @anna'))).toBe(false)
+    expect(mentionsSelf(s, m('ana', 'A', 'note to self @ana'))).toBe(false)
+    // The same name on another node is someone else.
+    expect(mentionsSelf(s, m('ana', 'B', 'hello @ana'))).toBe(true)
   })
 })
