@@ -28,6 +28,8 @@ export interface AdminRoom {
   members: Map<string, Member>
   /** Members per node, kept with `members`: a send's fan-out list costs O(nodes), not O(members). */
   nodeCounts: Map<string, number>
+  /** The members in memberList order, kept with `members`: a join's reply copies it instead of sorting. */
+  sorted: Member[]
   /** The last messages, ascending and contiguous in seq (at most logLimit: a ring, O(1) per send). */
   log: MessageRing<ChatMessage>
   /** key = memberKey(user, nodeId) + '\u0000' + clientMsgId -> seq already given. */
@@ -84,6 +86,7 @@ export function newAdminRoom(init: {
     version: 1,
     members: new Map(),
     nodeCounts: new Map(),
+    sorted: [],
     log: new MessageRing(init.logLimit ?? DEFAULT_LOG_LIMIT),
     dedupe: new Map(),
     frozen: false,
@@ -107,12 +110,36 @@ export function memberNodes(room: AdminRoom): string[] {
   return [...room.nodeCounts.keys()]
 }
 
+function byUserThenNode(a: Member, b: Member): number {
+  return a.user.localeCompare(b.user) || a.nodeId.localeCompare(b.nodeId)
+}
+
+/** First index in the sorted members whose entry is not before `m`. */
+function sortedIndex(sorted: Member[], m: Member): number {
+  let lo = 0
+  let hi = sorted.length
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if (byUserThenNode(sorted[mid], m) < 0) lo = mid + 1
+    else hi = mid
+  }
+  return lo
+}
+
 function addMember(room: AdminRoom, key: string, member: Member): void {
+  room.sorted.splice(sortedIndex(room.sorted, member), 0, member)
   room.members.set(key, member)
   room.nodeCounts.set(member.nodeId, (room.nodeCounts.get(member.nodeId) ?? 0) + 1)
 }
 
 function removeMember(room: AdminRoom, key: string, member: Member): void {
+  // Entries the collation calls equal sit together from sortedIndex on: find the very one.
+  for (let i = sortedIndex(room.sorted, member); i < room.sorted.length && byUserThenNode(room.sorted[i], member) === 0; i++) {
+    if (room.sorted[i].user === member.user && room.sorted[i].nodeId === member.nodeId) {
+      room.sorted.splice(i, 1)
+      break
+    }
+  }
   room.members.delete(key)
   const n = (room.nodeCounts.get(member.nodeId) ?? 1) - 1
   if (n > 0) room.nodeCounts.set(member.nodeId, n)
@@ -120,7 +147,7 @@ function removeMember(room: AdminRoom, key: string, member: Member): void {
 }
 
 export function memberList(room: AdminRoom): Member[] {
-  return [...room.members.values()].sort((a, b) => a.user.localeCompare(b.user) || a.nodeId.localeCompare(b.nodeId))
+  return room.sorted.slice()
 }
 
 /** Messages with from <= seq <= to that are still in the log. */

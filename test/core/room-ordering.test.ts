@@ -317,3 +317,26 @@ describe('room-ordering: log queries', () => {
     expect(got.map((x) => x.seq)).toEqual(want)
   })
 })
+
+describe('room-ordering: the member list kept sorted as members come and go', () => {
+  it('matches a fresh sort of the members after every join, leave and node death of a seeded sequence', () => {
+    let seed = 42
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2147483648
+      return seed % n
+    }
+    const users = ['ann', 'Ben', 'ben', 'carl', 'Émile', 'emile', 'zoë', 'al', 'Al', 'bob']
+    const nodes = ['n1', 'n2', 'n3']
+    const room = fresh()
+    const sortedFresh = () => [...room.members.values()].sort((a, b) => a.user.localeCompare(b.user) || a.nodeId.localeCompare(b.nodeId))
+    for (let step = 0; step < 600; step++) {
+      const r = rand(10)
+      const user = users[rand(users.length)]
+      const nodeId = nodes[rand(nodes.length)]
+      if (r < 6) stepRoom(room, { type: 'join', user, nodeId })
+      else if (r < 9) stepRoom(room, { type: 'leave', user, nodeId })
+      else stepRoom(room, { type: 'node-dead', nodeId })
+      expect(memberList(room)).toEqual(sortedFresh())
+    }
+  })
+})
