@@ -258,6 +258,18 @@ describe('the chat as people expect it (real browser, real nodes)', () => {
       await page.getByRole('heading', { level: 2 }).first().waitFor()
       await expectAccessible(page, v)
     }
+    // A peer that cannot be reached: a sentence in Settings, the raw gRPC detail only in the protocol log.
+    await page.getByRole('navigation', { name: 'Views' }).getByRole('button', { name: 'Settings' }).click()
+    await page.getByRole('textbox', { name: 'Peer address' }).fill('127.0.0.1:1')
+    await page.getByRole('button', { name: 'Add peer' }).click()
+    const addStatus = page.getByRole('status', { name: 'Add peer status' })
+    await addStatus.getByText(/^Could not join 127\.0\.0\.1:1: /).waitFor({ timeout: 20_000 })
+    expect(await addStatus.innerText()).not.toMatch(/ECONN|UNAVAILABLE|Resolution note|grpc/i)
+    await page.getByRole('navigation', { name: 'Views' }).getByRole('button', { name: 'Cluster' }).click()
+    const errorLine = page.getByRole('log', { name: 'Protocol log' }).getByRole('listitem').filter({ hasText: 'Add peer 127.0.0.1:1' })
+    await errorLine.waitFor()
+    expect(await errorLine.innerText()).toMatch(/error\s+Add peer 127\.0\.0\.1:1: \w+: /)
+
     // The Cluster view turns protocol details on (until the user chooses): seq and node show.
     await page.getByRole('navigation', { name: 'Views' }).getByRole('button', { name: 'Chat' }).click()
     await page.getByRole('log', { name: 'Messages in long' }).getByText('#101', { exact: true }).waitFor()
