@@ -104,8 +104,11 @@ export class SendStreams {
   private pump(st: Stream): void {
     while (st.queue.length > 0) {
       // A join is on the link ahead of a forward still unanswered: later sends wait for that answer
-      // (it may be a bounce that must be forwarded again before them).
-      for (const e of st.inFlight) if (e.fence < st.joins) return
+      // (it may be a bounce that must be forwarded again before them). Entries enter inFlight in
+      // the order they leave, each with the join count of that moment, so the oldest has the
+      // lowest fence: checking it is enough.
+      const oldest = st.inFlight.values().next().value
+      if (oldest && oldest.fence < st.joins) return
       const head = st.queue[0]
       const wait = head.releaseAt - this.c.clock.now()
       if (wait > 0) {
