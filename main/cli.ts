@@ -10,13 +10,13 @@ import { parseArgs } from 'node:util'
 import { isClusterKey, isPeerAddress } from '../proto/client-protocol'
 import { ConfigError } from './core/errors'
 import { isBuiltUi } from './gateway/static-ui'
-import { DEFAULT_TIMING, type NodeOptions } from './node/node-options'
+import { DEFAULT_REPLICAS, DEFAULT_TIMING, type NodeOptions } from './node/node-options'
 import { startNode } from './node/peer-node'
 import { parseArchiveUrl } from './store/archive-db'
 
 const USAGE = `usage: npm run peer -- [--name N] [--grpc HOST:PORT] [--ws HOST:PORT] [--join A,B,...]
        [--data-dir DIR] [--token T] [--cluster-key KEY (or env DS_CLUSTER_KEY)] [--heartbeat-ms MS] [--suspect-ms MS]
-       [--dead-ms MS] [--ui-dir DIR | --no-ui] [--allow-faults] [--advertise HOST] [--fsync] [--db postgresql://...]`
+       [--dead-ms MS] [--ui-dir DIR | --no-ui] [--allow-faults] [--advertise HOST] [--fsync] [--db postgresql://...] [--replicas N]`
 
 function splitHostPort(flag: string, value: string, allowZero: boolean): { host: string; port: number } {
   const m = /^(\[[0-9a-fA-F:.]+\]|[^:\s]+):(\d{1,5})$/.exec(value.trim())
@@ -73,6 +73,7 @@ export function parseFlags(argv: string[], env: NodeJS.ProcessEnv = process.env)
         advertise: { type: 'string' },
         fsync: { type: 'boolean' },
         db: { type: 'string' },
+        replicas: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }).values
@@ -116,8 +117,11 @@ export function parseFlags(argv: string[], env: NodeJS.ProcessEnv = process.env)
       throw new ConfigError(`${values.db !== undefined ? '--db' : 'DS_DB_URL'}: ${(e as Error).message}`)
     }
   }
+  const replicas = positiveInt('replicas', values.replicas, DEFAULT_REPLICAS)
+  if (replicas > 9) throw new ConfigError(`--replicas must be from 1 to 9, got ${replicas}`)
   return {
     help: values.help,
+    replicas,
     name: values.name?.trim(),
     grpcHost: grpc.host,
     grpcPort: grpc.port,

@@ -212,6 +212,12 @@ export interface RoomInfo {
   createdBy: string
   /** Extension: true while a two-phase deletion holds the room frozen. */
   frozen?: boolean
+  /**
+   * Replicated rooms (client-protocol.md §8): the nodes holding the room's log, administrator
+   * first ([] or 1 node: not replicated), and the administrator's term.
+   */
+  replicas?: string[]
+  term?: number
 }
 
 export interface Member {
@@ -376,6 +382,8 @@ export type ServerEvent =
   | { event: 'room.deleted'; roomId: string }
   | { event: 'room.unavailable'; roomId: string; reason: string }
   | { event: 'room.available'; roomId: string; reason: string }
+  /** client-protocol.md §8: a replica took the room over (reason: the old administrator died or left). */
+  | { event: 'room.admin_changed'; roomId: string; adminNodeId: string; adminNodeName: string; term: number; reason: string }
   | { event: 'peer.status'; nodeId: string; name: string; address: string; state: PeerState }
   | {
       event: 'deletion'

@@ -70,6 +70,32 @@ export interface Bodies {
   decisionQuery: { txId: string; roomId: string }
   decisionAnswer: { txId: string; known: boolean; commit: boolean }
   deletionProgress: { roomId: string; phase: string; votes: Record<string, string>; reason: string }
+  roomAppend: {
+    roomId: string
+    term: number
+    leader: string
+    prevSeq: number
+    prevTerm: number
+    entries: { term: number; message: WireMessage }[]
+    commitSeq: number
+    meta: WireReplMeta | null
+  }
+  roomAppendReply: { roomId: string; term: number; ok: boolean; matchSeq: number; leader: string; metaTerm: number; metaVersion: number }
+  roomVoteRequest: { roomId: string; term: number; candidate: string; lastSeq: number; lastTerm: number; transfer: boolean }
+  roomVoteReply: { roomId: string; term: number; granted: boolean; leader: string }
+  roomTimeoutNow: { roomId: string; term: number }
+}
+
+/** peer.proto ReplMeta: a replicated room's state other than its messages (docs/replication.md). */
+export interface WireReplMeta {
+  term: number
+  version: number
+  replicas: string[]
+  name: string
+  createdBy: string
+  createdAt: number
+  members: WireMember[]
+  frozen: boolean
 }
 
 export type BodyName = keyof Bodies

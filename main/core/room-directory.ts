@@ -15,6 +15,10 @@ export interface DirectoryEntry {
   createdBy: string
   frozen: boolean
   version: number
+  /** Replicated rooms (docs/replication.md): rises at each change of administrator; 0 = unreplicated. */
+  term: number
+  /** The nodes that hold the room's log (the administrator first); [] = unreplicated. */
+  replicas: string[]
 }
 
 export interface Directory {
@@ -39,7 +43,8 @@ export function mergeEntry(dir: Directory, entry: DirectoryEntry): MergeResult {
     dir.rooms.set(entry.roomId, { ...entry })
     return 'added'
   }
-  if (entry.version <= cur.version) return 'ignored'
+  // A new administrator (higher term) wins whatever the version; within a term, the higher version.
+  if (entry.term < cur.term || (entry.term === cur.term && entry.version <= cur.version)) return 'ignored'
   dir.rooms.set(entry.roomId, { ...entry })
   return 'updated'
 }

@@ -44,6 +44,11 @@ export type RoomInput =
   | { type: 'node-dead'; nodeId: string }
   | { type: 'send'; user: string; nodeId: string; text: string; clientMsgId: string; now: number }
   | { type: 'freeze'; frozen: boolean }
+  /**
+   * A replicated room (docs/replication.md): the replica group committed this message (its seq
+   * was given by room-replication.ts and it is stored on a majority): deliver it; nothing to persist.
+   */
+  | { type: 'committed'; message: ChatMessage }
 
 export type RoomEffect =
   /** Tell every node in `toNodes` that a member came or went (they tell their clients). */
@@ -124,6 +129,12 @@ function sortedIndex(sorted: Member[], m: Member): number {
     else hi = mid
   }
   return lo
+}
+
+/** A replica taking a room over (docs/replication.md): the member list comes from the replicated state. */
+export function restoreMembers(room: AdminRoom, members: Member[]): AdminRoom {
+  for (const m of members) if (!room.members.has(memberKey(m.user, m.nodeId))) addMember(room, memberKey(m.user, m.nodeId), m)
+  return room
 }
 
 function addMember(room: AdminRoom, key: string, member: Member): void {
@@ -265,6 +276,21 @@ export function stepRoom(
       effects.push({ type: 'persist', message })
       effects.push({ type: 'deliver', toNodes: memberNodes(room), message })
       effects.push({ type: 'reply-send', seq: message.seq, duplicate: false })
+      break
+    }
+    case 'committed': {
+      const message = input.message
+      // Exactly the next seq: a repeat (a commit seen twice) or a gap is not delivered.
+      if (message.seq !== room.lastSeq + 1) break
+      room.lastSeq = message.seq
+      if (room.log.capacity !== limits.logLimit) room.log = MessageRing.from(room.log.toArray(), limits.logLimit)
+      room.log.push(message)
+      room.dedupe.set(`${memberKey(message.user, message.nodeId)}\u0000${message.clientMsgId}`, message.seq)
+      if (room.dedupe.size > limits.dedupeLimit) {
+        const oldest = room.dedupe.keys().next().value
+        if (oldest !== undefined) room.dedupe.delete(oldest)
+      }
+      effects.push({ type: 'deliver', toNodes: memberNodes(room), message })
       break
     }
     case 'freeze': {

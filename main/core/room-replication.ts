@@ -37,6 +37,10 @@
  *   message      { from, message, now }   a replication message from another replica (peer.proto)
  *   peer-dead    { peer, now, jitterMs }  the failure detector declared `peer` dead
  *   peer-alive   { peer, now }       ... and alive again
+ *   wake         { now, jitterMs, delayMs }  restored from disk, administrator unknown: stand after
+ *                                    delayMs unless an administrator is heard first (whole group restarted)
+ *   peer-restarted { peer, now, jitterMs }  `peer` came back with a new incarnation: whatever it led,
+ *                                    it leads no more (its memory is gone), so elect as if it died
  *   tick         { now, jitterMs }   candidacy deadlines; resends to followers that stopped acking
  *   transfer     { now }             graceful handover: hand the room to the most up-to-date replica
  *
@@ -196,6 +200,8 @@ export type ReplicaInput =
   | { type: 'message'; from: string; message: ReplMessage; now: number }
   | { type: 'peer-dead'; peer: string; now: number; jitterMs: number }
   | { type: 'peer-alive'; peer: string; now: number }
+  | { type: 'peer-restarted'; peer: string; now: number; jitterMs: number }
+  | { type: 'wake'; now: number; jitterMs: number; delayMs: number }
   | { type: 'tick'; now: number; jitterMs: number }
   | { type: 'transfer'; now: number }
 
@@ -347,6 +353,30 @@ export function stepReplica(
         const deferred = s.deferredVote
         s.deferredVote = null
         if (deferred && deferred.message.term > s.term) onMessage(s, deferred.from, deferred.message, input.now, config, effects)
+      }
+      break
+    case 'wake':
+      if (s.role === 'follower' && s.leader === null && s.electionAt === null && s.meta.replicas.includes(s.self)) {
+        const rank = Math.max(0, s.meta.replicas.indexOf(s.self))
+        s.electionAt = input.now + input.delayMs + rank * config.electionStepMs + input.jitterMs
+      }
+      break
+    case 'peer-restarted':
+      if (s.role === 'leader') {
+        // Its memory is gone, its log is not: tell it at once who administers the room, so it does
+        // not stand for election (a restored replica waits for that, see `wake`).
+        const p = s.progress.get(input.peer)
+        if (p) {
+          p.nextSeq = p.matchSeq + 1
+          sendAppend(s, input.peer, config, effects, input.now)
+        }
+        break
+      }
+      if (s.role === 'follower' && s.leader === input.peer && s.meta.replicas.includes(s.self) && s.electionAt === null) {
+        // Not dead (so it may vote), but no longer our administrator: stickiness must not protect it.
+        s.leader = null
+        const ranked = s.meta.replicas.filter((r) => r !== input.peer && !s.dead.has(r))
+        s.electionAt = input.now + Math.max(0, ranked.indexOf(s.self)) * config.electionStepMs + input.jitterMs
       }
       break
     case 'peer-alive':

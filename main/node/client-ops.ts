@@ -228,11 +228,41 @@ export class ClientOps {
     return { members: reply.members }
   }
 
+  /**
+   * Replicated rooms (client-protocol.md §8; docs/replication.md, "What a client sees"): a send
+   * refused because the administrator died or is handing the room over goes again, with the same
+   * clientMsgId (so it is committed at most once), to its successor as soon as the directory names
+   * one; room_unavailable only when none comes within a detector period and a second.
+   */
   private async opSend(s: ClientSession, req: RequestOf<'message.send'>): Promise<Results['message.send']> {
+    const deadline = this.c.clock.now() + this.c.options.deadMs + 1500
+    for (;;) {
+      const before = this.c.rooms.entry(req.roomId)
+      try {
+        return await this.sendOnce(s, req)
+      } catch (err) {
+        if (!(err instanceof ChatError) || err.code !== 'room_unavailable' || before.replicas.length < 2) throw err
+        if (!(await this.adminChange(req.roomId, before, deadline))) throw err
+      }
+    }
+  }
+
+  /** Wait until the directory names another administrator (or a higher term) for the room. */
+  private async adminChange(roomId: string, before: DirectoryEntry, deadline: number): Promise<boolean> {
+    while (this.c.clock.now() < deadline) {
+      const now = this.c.rooms.directory.rooms.get(roomId)
+      if (!now) return false
+      if (now.term > before.term || now.adminNodeId !== before.adminNodeId) return true
+      await new Promise<void>((r) => this.c.clock.setTimeout(r, 20))
+    }
+    return false
+  }
+
+  private async sendOnce(s: ClientSession, req: RequestOf<'message.send'>): Promise<Results['message.send']> {
     const e = this.c.rooms.entry(req.roomId)
     if (!s.rooms.has(req.roomId)) throw new ChatError('not_member', `join room ${e.name} before sending to it`)
     this.requireAvailable(e)
-    if (e.adminNodeId === this.c.nodeId) return { seq: this.c.admin.send(this.c.nodeId, req.roomId, s.user!, req.text, req.clientMsgId) }
+    if (e.adminNodeId === this.c.nodeId) return { seq: await this.c.admin.send(this.c.nodeId, req.roomId, s.user!, req.text, req.clientMsgId) }
     // A participant that voted READY holds the room frozen too (docs/deletion.md): refuse here, without a
     // forward, so the answer is room_busy even before the administrator's frozen flag is gossiped.
     if (this.c.deletions.blocksSend(req.roomId)) throw new ChatError('room_busy', `room ${e.name} is frozen while its deletion is decided`)

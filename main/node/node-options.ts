@@ -40,9 +40,17 @@ export interface NodeOptions {
    * (docs/archive.md); absent = the embedded log only.
    */
   db?: string
+  /**
+   * How many nodes hold each room's log, its administrator included (docs/replication.md;
+   * client-protocol.md §8). 1 (or absent) = rooms are not replicated.
+   */
+  replicas?: number
   /** Where log lines go (stderr for the CLI). */
   log?: (line: string) => void
 }
+
+/** --replicas default while replication is being integrated: 1 keeps rooms as they were. */
+export const DEFAULT_REPLICAS = 1
 
 export const DEFAULT_TIMING = { heartbeatMs: 500, suspectMs: 1500, deadMs: 3000 } as const
 

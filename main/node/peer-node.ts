@@ -42,6 +42,9 @@ import { requireString, toWireRoom } from './peer-wire'
 import { RoomAdmin } from './room-admin'
 import { RoomDirectorySync } from './room-directory-sync'
 import { RoomMember } from './room-member'
+import { RoomReplicas } from './room-replicas'
+import { committedRange } from '../core/room-replication'
+import { DEFAULT_LOG_LIMIT, newAdminRoom, restoreLog, restoreMembers } from '../core/room-ordering'
 
 export { toWireRoom }
 
@@ -92,6 +95,8 @@ export class PeerNode implements RunningNode {
   private readonly member: RoomMember
   private readonly ops: ClientOps
   readonly deletions: DeletionDriver
+  /** Replicated rooms (docs/replication.md), with --replicas above 1. */
+  private readonly replication: RoomReplicas
   /** The shared history archive, when started with --db. */
   private readonly archive: HistoryArchive | undefined
   private tickTimer: Timer | undefined
@@ -173,9 +178,16 @@ export class PeerNode implements RunningNode {
       ownRooms: () => this.rooms.ownWireRooms(),
       learnRooms: (from, rooms, complete) => this.rooms.learnRooms(from, rooms, complete),
       peerDead: (peer) => this.peerDied(peer),
-      peerRevived: (peer) => this.rooms.adminBack(peer),
-      // A new incarnation: its old members are gone (peer-links.ts then rejoins ours).
-      peerRestarted: (peer) => this.admin.nodeDead(peer.nodeId),
+      peerRevived: (peer) => {
+        this.replication.peerAlive(peer.nodeId)
+        this.rooms.adminBack(peer)
+      },
+      // A new incarnation: its old members are gone (peer-links.ts then rejoins ours), and whatever
+      // replicated room it administered needs a new administrator.
+      peerRestarted: (peer) => {
+        this.admin.nodeDead(peer.nodeId)
+        this.replication.peerRestarted(peer.nodeId)
+      },
       resyncRoomsOf: (adminNodeId, why) => this.member.resyncRoomsOf(adminNodeId, why),
       roomMessage: (from, m) => this.onRoomMessage(from, m),
     })
@@ -195,6 +207,42 @@ export class PeerNode implements RunningNode {
       forgetMemberRoom: (roomId) => this.member.forget(roomId),
       roomHeld: archiveRoom,
       roomDeleted: (roomId) => archive?.writer.roomDeleted(roomId, clock.now()),
+      replicaInfo: (roomId) => this.replication.info(roomId),
+      replicate: (room) => this.replication.create(room),
+      adminChanged: (roomId, adminNodeId) => this.member.adminChanged(roomId, adminNodeId),
+      replicaDropped: (roomId) => this.replication.drop(roomId),
+    })
+    this.replication = new RoomReplicas({
+      nodeId,
+      replicas: o.replicas ?? 1,
+      deadMs: o.deadMs,
+      messages: this.messages,
+      store: this.store,
+      clock,
+      send: (id, m) => this.links.send(id, m),
+      alivePeers: () => this.links.list().filter((p) => p.state === 'alive').map((p) => p.nodeId),
+      memberNodes: (roomId) => [...(this.rooms.adminRooms.get(roomId)?.nodeCounts.keys() ?? [])].filter((n) => n !== nodeId),
+      peerName: (id) => this.links.peerName(id),
+      log,
+      trace,
+      emit,
+      becameAdmin: (s) => {
+        // Take the room over from the replicated state: committed log, members; a deletion its
+        // predecessor had not decided is presumed aborted (docs/replication.md, "Deletion").
+        const previous = this.rooms.directory.rooms.get(s.roomId)
+        const room = newAdminRoom({ roomId: s.roomId, name: s.meta.name, createdBy: s.meta.createdBy, createdAt: s.meta.createdAt })
+        restoreLog(room, committedRange(s, Math.max(1, s.commitSeq - DEFAULT_LOG_LIMIT + 1), s.commitSeq).map((e) => e.message), s.commitSeq)
+        restoreMembers(room, s.meta.members)
+        room.version = (previous?.version ?? 0) + 1
+        this.rooms.takeOver(room, previous && previous.adminNodeId !== nodeId ? { nodeId: previous.adminNodeId, name: previous.adminNodeName } : null)
+        this.member.adminChanged(s.roomId, nodeId)
+        // The users of a dead predecessor are gone (docs/client-protocol.md §6.4).
+        if (previous && previous.adminNodeId !== nodeId && this.links.peerState(previous.adminNodeId) === 'dead') {
+          this.admin.roomStep(room, { type: 'node-dead', nodeId: previous.adminNodeId })
+        }
+      },
+      lostAdmin: (roomId) => this.rooms.letGo(roomId),
+      committed: (roomId, messages) => this.admin.applyCommitted(roomId, messages),
     })
     this.admin = new RoomAdmin({
       nodeId,
@@ -209,6 +257,7 @@ export class PeerNode implements RunningNode {
       localMemberEvent: (roomId, m, joined) => this.member.memberEvent(roomId, m, joined),
       blocksSend: (roomId) => this.deletions.blocksSend(roomId),
       committed: archive ? (m) => archive.writer.committed(m.roomId, m.seq, clock.now()) : undefined,
+      replication: this.replication,
     })
     this.member = new RoomMember({
       nodeId,
@@ -280,6 +329,7 @@ export class PeerNode implements RunningNode {
     this.wsUrl = `ws://${wsHostPart}:${wsPort}`
     if (this.o.uiDir) this.uiUrl = `http://${wsHostPart}:${wsPort}/?token=${encodeURIComponent(this.token)}`
 
+    this.replication.restore()
     this.rooms.restoreRooms()
     this.archive?.start()
     if (this.rooms.adminRooms.size === 0) this.rooms.createRoom(`${this.name} lobby`, 'system')
@@ -292,8 +342,11 @@ export class PeerNode implements RunningNode {
   async stop(): Promise<void> {
     if (this.stopped) return
     this.stopped = true
+    // Graceful handover first (client-protocol.md §8): our rooms go to replicas while we still talk.
+    await this.replication.handover(Math.min(1000, this.o.deadMs)).catch((e: Error) => this.log(`handover: ${e.message}`))
     this.clock.clear(this.tickTimer)
     this.rooms.flushRooms()
+    this.replication.stop()
     await this.links.stop()
     this.deletions.stop()
     await this.gateway.close()
@@ -335,6 +388,7 @@ export class PeerNode implements RunningNode {
   private tick(): void {
     const now = this.clock.now()
     this.links.tick(now)
+    this.replication.tick(now)
     this.member.tick(now)
     this.deletions.tick(now)
   }
@@ -343,6 +397,7 @@ export class PeerNode implements RunningNode {
   // Wiring between the modules
 
   private peerDied(peer: NodeRef): void {
+    this.replication.peerDead(peer.nodeId)
     this.rooms.adminUnreachable(peer)
     // Its users leave the rooms we administer (docs/client-protocol.md §6.4).
     this.admin.nodeDead(peer.nodeId)
@@ -355,7 +410,7 @@ export class PeerNode implements RunningNode {
       this.rooms.dropRoom(requireString(m.roomRemoved.roomId, 'roomId'))
       return
     }
-    if (this.admin.onPeerMessage(from, m) || this.member.onPeerMessage(from, m)) return
+    if (this.replication.onPeerMessage(from, m) || this.admin.onPeerMessage(from, m) || this.member.onPeerMessage(from, m)) return
     this.deletions.onPeerMessage(from, m)
   }
 

@@ -14,6 +14,7 @@ import type { PeerLinks } from './peer-links'
 import { requireString, toWireMessage, toWireRoom } from './peer-wire'
 import type { RoomDirectorySync } from './room-directory-sync'
 import type { MessageLog } from '../store/message-log'
+import type { RoomReplicas } from './room-replicas'
 
 export interface RoomAdminComponents {
   readonly nodeId: string
@@ -33,6 +34,8 @@ export interface RoomAdminComponents {
   blocksSend(roomId: string): boolean
   /** A message is in the room's log: the archive writer takes it from there (docs/archive.md). */
   committed?(m: ChatMessage): void
+  /** Replicated rooms (docs/replication.md): sends are ordered by the replica group. */
+  readonly replication?: Pick<RoomReplicas, 'isReplicated' | 'propose' | 'metaChanged'>
 }
 
 export class RoomAdmin {
@@ -102,6 +105,8 @@ export class RoomAdmin {
           this.c.trace(e.joined ? 'join' : 'leave', `${e.member.user}@${this.c.peerName(e.member.nodeId)} ${e.joined ? 'joined' : 'left'} ${room.name}`, room.roomId)
           break
         case 'directory-changed':
+          // Membership and the deletion hold are replicated room state (docs/replication.md).
+          if (this.c.replication?.isReplicated(room.roomId)) this.c.replication.metaChanged(room)
           this.c.rooms.publishRoom(room)
           break
         default:
@@ -119,14 +124,28 @@ export class RoomAdmin {
     return { room, members: reply.members, lastSeq: reply.lastSeq, history: reply.history }
   }
 
-  send(fromNode: string, roomId: string, user: string, text: string, clientMsgId: string): number {
+  /** A replicated room's seq comes once a majority of its replicas stores the message (§8). */
+  send(fromNode: string, roomId: string, user: string, text: string, clientMsgId: string): number | Promise<number> {
     const room = this.room(roomId)
     if (this.c.blocksSend(roomId)) throw new ChatError('room_busy', `room ${room.name} is frozen while its deletion is decided`)
+    if (this.c.replication?.isReplicated(roomId)) return this.c.replication.propose(roomId, user, fromNode, text, clientMsgId)
     const reply = this.roomStep(room, { type: 'send', user, nodeId: fromNode, text, clientMsgId, now: this.c.clock.now() })
     if (reply?.type === 'reply-error') throw new ChatError(reply.code, reply.message)
     if (reply?.type !== 'reply-send') throw new ChatError('internal', 'send gave no answer')
     this.c.rooms.scheduleSaveRooms()
     return reply.seq
+  }
+
+  /** Replicated rooms: messages the replica group committed, in seq order, to deliver now. */
+  applyCommitted(roomId: string, messages: ChatMessage[]): void {
+    const room = this.c.rooms.adminRooms.get(roomId)
+    if (!room) return
+    for (const m of messages) {
+      if (m.seq !== room.lastSeq + 1) continue
+      this.c.committed?.(m)
+      this.c.trace('seq', `seq ${m.seq} → ${m.user}@${this.c.peerName(m.nodeId)} in ${room.name} (on a majority)`, room.roomId)
+      this.roomStep(room, { type: 'committed', message: m })
+    }
   }
 
   /** `user` of `nodeId` left; a room deleted meanwhile has nobody left to tell. */
@@ -189,10 +208,30 @@ export class RoomAdmin {
       }
       case 'forwardSend': {
         const f = m.forwardSend
-        this.c.answer(from, 'sendAck', f.reqId, () => {
+        const ack = (fn: () => { seq: number }) => this.c.answer(from, 'sendAck', f.reqId, fn, { seq: 0 })
+        let result: number | Promise<number>
+        try {
           this.c.trace('seq', `forwarded send from ${this.c.peerName(from)} for ${f.roomId}`, f.roomId, this.c.peerName(from))
-          return { seq: this.send(from, f.roomId, f.user, f.text, f.clientMsgId) }
-        }, { seq: 0 })
+          result = this.send(from, f.roomId, f.user, f.text, f.clientMsgId)
+        } catch (e) {
+          ack(() => {
+            throw e
+          })
+          return true
+        }
+        if (typeof result === 'number') {
+          const seq = result
+          ack(() => ({ seq }))
+        } else {
+          // Replicated: the answer goes once a majority holds the message (or it failed).
+          result.then(
+            (seq) => ack(() => ({ seq })),
+            (e: unknown) =>
+              ack(() => {
+                throw e
+              }),
+          )
+        }
         return true
       }
       case 'fetchRange': {

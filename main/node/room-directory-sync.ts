@@ -40,6 +40,14 @@ export interface RoomDirectoryComponents {
   /** This node now holds `room`'s log (created or restored), or no longer (deleted): the archive follows. */
   roomHeld?(room: AdminRoom): void
   roomDeleted?(roomId: string): void
+  /** Replicated rooms (docs/replication.md): the room's term and replica set, if replicated. */
+  replicaInfo?(roomId: string): { term: number; replicas: string[] } | undefined
+  /** A room we create: choose its replicas (room-replicas.ts). */
+  replicate?(room: AdminRoom): void
+  /** A room's administrator changed (gossip of a higher term): the member side follows it. */
+  adminChanged?(roomId: string, adminNodeId: string): void
+  /** A room is gone: its replica (and log) on this node too. */
+  replicaDropped?(roomId: string): void
 }
 
 export class RoomDirectorySync {
@@ -60,6 +68,8 @@ export class RoomDirectorySync {
       createdBy: room.createdBy,
       frozen: room.frozen,
       version: room.version,
+      term: this.c.replicaInfo?.(room.roomId)?.term ?? 0,
+      replicas: this.c.replicaInfo?.(room.roomId)?.replicas ?? [],
     }
   }
 
@@ -80,6 +90,8 @@ export class RoomDirectorySync {
       joined: session ? session.rooms.has(e.roomId) : false,
       createdBy: e.createdBy,
       frozen: e.frozen,
+      replicas: e.replicas,
+      term: e.term,
     }
   }
 
@@ -106,8 +118,16 @@ export class RoomDirectorySync {
     if (!r?.roomId || !r.adminNodeId || typeof r.name !== 'string') return
     // Our own rooms are ours to describe: gossip about them cannot override what we hold.
     if (r.adminNodeId === this.c.nodeId) return
-    const entry: DirectoryEntry = { ...r, frozen: !!r.frozen }
+    const entry: DirectoryEntry = { ...r, frozen: !!r.frozen, term: Number(r.term ?? 0), replicas: Array.isArray(r.replicas) ? r.replicas : [] }
+    const before = this.directory.rooms.get(r.roomId)
     const result = mergeEntry(this.directory, entry)
+    if (result === 'updated' && before && before.adminNodeId !== entry.adminNodeId) {
+      // A replica took the room over (client-protocol.md §8): forwards go to it from now on.
+      const why = this.c.peerState(before.adminNodeId) === 'dead' ? `${before.adminNodeName} left` : `${before.adminNodeName} handed it over`
+      this.c.log(`room ${entry.name}: administrator is now ${entry.adminNodeName} (term ${entry.term}; ${why})`)
+      this.c.emit({ event: 'room.admin_changed', roomId: entry.roomId, adminNodeId: entry.adminNodeId, adminNodeName: entry.adminNodeName, term: entry.term, reason: why })
+      this.c.adminChanged?.(entry.roomId, entry.adminNodeId)
+    }
     if (result === 'added') {
       this.c.emit({ event: 'room.created', room: this.roomInfo(entry) })
       this.c.trace('gossip', `learned room ${r.name} of ${r.adminNodeName}`, r.roomId)
@@ -123,6 +143,8 @@ export class RoomDirectorySync {
     const listed = new Set(rooms.filter((r) => r.adminNodeId === adminNodeId).map((r) => r.roomId))
     for (const e of [...this.directory.rooms.values()]) {
       if (e.adminNodeId !== adminNodeId || listed.has(e.roomId)) continue
+      // A replicated room is not one node's to list: it may have handed it over or restarted.
+      if (e.replicas.length > 1) continue
       this.c.log(`room ${e.name} is no longer listed by its administrator ${e.adminNodeName}: forgetting it`)
       this.dropRoom(e.roomId)
     }
@@ -132,6 +154,9 @@ export class RoomDirectorySync {
   adminUnreachable(peer: NodeRef): void {
     for (const room of this.directory.rooms.values()) {
       if (room.adminNodeId !== peer.nodeId) continue
+      // A replicated room with a live majority is taken over, not unavailable (client-protocol.md §8).
+      const live = room.replicas.filter((r) => r !== peer.nodeId && this.c.peerState(r) !== 'dead').length
+      if (room.replicas.length > 1 && live >= Math.floor(room.replicas.length / 2) + 1) continue
       this.c.emit({ event: 'room.unavailable', roomId: room.roomId, reason: `administrator ${peer.name} is unreachable` })
     }
   }
@@ -151,6 +176,7 @@ export class RoomDirectorySync {
     const room = newAdminRoom({ roomId: this.c.newId(), name, createdBy, createdAt: this.c.clock.now() })
     this.c.messages.open(room.roomId, 0)
     this.adminRooms.set(room.roomId, room)
+    this.c.replicate?.(room)
     this.publishRoom(room)
     this.flushRooms()
     this.c.roomHeld?.(room)
@@ -167,6 +193,25 @@ export class RoomDirectorySync {
     this.scheduleSaveRooms()
   }
 
+  /**
+   * This node won a replicated room's election (docs/replication.md): it administers the room now.
+   * Our entry (higher term) goes to every peer; our clients hear who runs the room.
+   */
+  takeOver(room: AdminRoom, previous: { nodeId: string; name: string } | null): void {
+    this.adminRooms.set(room.roomId, room)
+    this.publishRoom(room)
+    this.c.roomHeld?.(room)
+    const e = this.entryOf(room)
+    const why = previous ? (this.c.peerState(previous.nodeId) === 'dead' ? `${previous.name} left` : `${previous.name} handed it over`) : 'elected'
+    this.c.emit({ event: 'room.admin_changed', roomId: room.roomId, adminNodeId: e.adminNodeId, adminNodeName: e.adminNodeName, term: e.term, reason: why })
+  }
+
+  /** A replicated room this node administered is run by another now: it is not ours any more. */
+  letGo(roomId: string): void {
+    this.adminRooms.delete(roomId)
+    this.scheduleSaveRooms()
+  }
+
   /** A room is gone (deleted): forget it everywhere on this node and tell our clients. */
   dropRoom(roomId: string): void {
     const had = removeEntry(this.directory, roomId, this.c.clock.now())
@@ -176,6 +221,7 @@ export class RoomDirectorySync {
       this.c.roomDeleted?.(roomId)
     }
     this.c.forgetMemberRoom(roomId)
+    this.c.replicaDropped?.(roomId)
     this.scheduleSaveRooms()
     if (had) this.c.emit({ event: 'room.deleted', roomId })
   }
@@ -209,7 +255,8 @@ export class RoomDirectorySync {
     this.saveRoomsTimer = undefined
     try {
       this.c.store.saveRooms(
-        [...this.adminRooms.values()].map((r) => ({
+        // Replicated rooms come back from replication.json as replicas, never as ours (room-replicas.ts).
+        [...this.adminRooms.values()].filter((r) => !this.c.replicaInfo?.(r.roomId)).map((r) => ({
           roomId: r.roomId,
           name: r.name,
           createdBy: r.createdBy,

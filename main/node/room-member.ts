@@ -165,11 +165,26 @@ export class RoomMember {
     return this.memberRooms.get(roomId)?.buffer.nextSeq
   }
 
+  /**
+   * A replica took the room over (docs/replication.md): deliveries come from it now, and our users
+   * join it again (idempotent: it knows them from the replicated state) to learn its last seq and
+   * fetch what the old administrator committed but never sent us.
+   */
+  adminChanged(roomId: string, adminNodeId: string): void {
+    const mr = this.memberRooms.get(roomId)
+    if (!mr || mr.adminNodeId === adminNodeId) return
+    mr.adminNodeId = adminNodeId
+    if (adminNodeId === this.c.nodeId) return // its deliveries and gap fetches are local
+    // Its count may lag ours for a moment (it learns the commit point with its first append): a
+    // replicated room never goes back, so no restart of the sequence here.
+    this.resyncRoomsOf(adminNodeId, 'administrator changed', false)
+  }
+
   /** Join again every local user of the rooms `adminNodeId` administers, and fetch what we missed. */
-  resyncRoomsOf(adminNodeId: string, why: string): void {
+  resyncRoomsOf(adminNodeId: string, why: string, mayRestart = true): void {
     for (const mr of this.memberRooms.values()) {
       if (mr.adminNodeId !== adminNodeId) continue
-      for (const user of mr.users.keys()) this.rejoin(adminNodeId, mr.roomId, user, why, 1)
+      for (const user of mr.users.keys()) this.rejoin(adminNodeId, mr.roomId, user, why, 1, mayRestart)
     }
   }
 
@@ -181,9 +196,9 @@ export class RoomMember {
    * succeeds the administrator delivers nothing to this node, so giving up would starve the room's
    * members here for good.
    */
-  private rejoin(adminNodeId: string, roomId: string, user: string, why: string, attempt: number): void {
+  private rejoin(adminNodeId: string, roomId: string, user: string, why: string, attempt: number, mayRestart = true): void {
     this.requestJoin(adminNodeId, roomId, user, (reply) => {
-      if (!reply.error) this.rejoined(roomId, adminNodeId, reply.lastSeq)
+      if (!reply.error) this.rejoined(roomId, adminNodeId, reply.lastSeq, mayRestart)
     })
       .then((reply) => {
         if (reply.error) throw errorFromPeer(reply.error.code, reply.error.message)
@@ -197,17 +212,17 @@ export class RoomMember {
         this.c.clock.setTimeout(() => {
           // Only while it is still wanted: the user still has a session here and the room the same administrator.
           const mr = this.memberRooms.get(roomId)
-          if (mr?.adminNodeId === adminNodeId && mr.users.has(user)) this.rejoin(adminNodeId, roomId, user, why, attempt + 1)
+          if (mr?.adminNodeId === adminNodeId && mr.users.has(user)) this.rejoin(adminNodeId, roomId, user, why, attempt + 1, mayRestart)
         }, REJOIN_RETRY_MS)
       })
   }
 
   /** A rejoin reply, handled in order with the room's deliveries: fetch what we lack of `lastSeq`. */
-  private rejoined(roomId: string, adminNodeId: string, lastSeq: number): void {
+  private rejoined(roomId: string, adminNodeId: string, lastSeq: number, mayRestart = true): void {
     const mr = this.memberRooms.get(roomId)
     if (!mr || mr.adminNodeId !== adminNodeId) return
     const delivered = mr.buffer.nextSeq - 1
-    if (lastSeq < delivered) {
+    if (mayRestart && lastSeq < delivered) {
       // Everything this node delivered came before this reply on the same link, and an administrator
       // writes a message to its log before sending it: it can be behind only if its disk lost the
       // tail (a machine crash without --fsync). Delivered seqs cannot be taken back from clients;

@@ -73,6 +73,14 @@ function parseLine(line: string, roomId: string): ChatMessage | undefined {
   }
 }
 
+/** A line with the replication term it was stored under (docs/replication.md; 0 = unreplicated). */
+function parseEntry(line: string, roomId: string): { term: number; message: ChatMessage } | undefined {
+  const message = parseLine(line, roomId)
+  if (!message) return undefined
+  const t = (JSON.parse(line) as { term?: unknown }).term
+  return { term: typeof t === 'number' ? t : 0, message }
+}
+
 /** Read a file line by line from `start`, calling `each(line, offsetOfLine)` until it returns false. */
 function scanLines(fd: number, start: number, end: number, each: (line: string, offset: number) => boolean): number {
   const buf = Buffer.alloc(READ_CHUNK)
@@ -100,7 +108,10 @@ function scanLines(fd: number, start: number, end: number, each: (line: string, 
 }
 
 /** The message logs of a node's rooms, as one component: MessageLog (files) or the simulator's in memory. */
-export type MessageStore = Pick<MessageLog, 'roomIds' | 'open' | 'append' | 'range' | 'lastSeq' | 'sync' | 'close' | 'drop'>
+export type MessageStore = Pick<
+  MessageLog,
+  'roomIds' | 'open' | 'append' | 'range' | 'lastSeq' | 'sync' | 'close' | 'drop' | 'isOpen' | 'appendEntries' | 'truncateAfter' | 'rangeEntries'
+>
 
 export class MessageLog {
   private readonly rooms = new Map<string, RoomFile>()
@@ -156,6 +167,83 @@ export class MessageLog {
     if (m.seq % INDEX_EVERY === 0 || f.offsets.size === 0) f.offsets.set(m.seq, f.size)
     f.size += line.length
     f.lastSeq = m.seq
+  }
+
+  /**
+   * Replicated rooms (docs/replication.md): append log entries, each line with its term, in one
+   * write (entries ascending, right after the last seq).
+   */
+  appendEntries(roomId: string, entries: { term: number; message: ChatMessage }[]): void {
+    const f = this.rooms.get(roomId)
+    if (!f) throw new MessageLogError(`room ${roomId} has no open log`)
+    if (entries.length === 0) return
+    let expected = f.lastSeq + 1
+    const parts: Buffer[] = []
+    for (const { term, message: m } of entries) {
+      if (m.seq !== expected) throw new MessageLogError(`seq ${m.seq} does not follow ${expected - 1} in room ${roomId}`)
+      const line = Buffer.from(
+        `${JSON.stringify({ seq: m.seq, term, user: m.user, nodeId: m.nodeId, text: m.text, sentAt: m.sentAt, clientMsgId: m.clientMsgId })}\n`,
+      )
+      if (m.seq % INDEX_EVERY === 0 || f.offsets.size === 0) f.offsets.set(m.seq, f.size + parts.reduce((n, b) => n + b.length, 0))
+      parts.push(line)
+      expected++
+    }
+    const buf = Buffer.concat(parts)
+    writeSync(f.fd, buf)
+    if (this.opts.fsync) fsyncSync(f.fd)
+    f.size += buf.length
+    f.lastSeq = expected - 1
+  }
+
+  /** Replicated rooms: drop every entry after `seq` (an uncommitted tail another administrator replaced). */
+  truncateAfter(roomId: string, seq: number): void {
+    const f = this.rooms.get(roomId)
+    if (!f || seq >= f.lastSeq) return
+    let start = 0
+    let best = -Infinity
+    for (const [s, off] of f.offsets) {
+      if (s <= seq && s > best) {
+        best = s
+        start = off
+      }
+    }
+    let cut = f.size
+    scanLines(f.fd, start, f.size, (line, offset) => {
+      const m = parseLine(line, roomId)
+      if (m && m.seq > seq) {
+        cut = offset
+        return false
+      }
+      return true
+    })
+    ftruncateSync(f.fd, cut)
+    if (this.opts.fsync) fsyncSync(f.fd)
+    f.size = cut
+    f.lastSeq = Math.min(f.lastSeq, seq)
+    for (const s of [...f.offsets.keys()]) if (s > seq || (f.offsets.get(s) ?? 0) >= cut) f.offsets.delete(s)
+  }
+
+  /** Replicated rooms: entries with from <= seq <= to, with their terms, ascending. */
+  rangeEntries(roomId: string, from: number, to: number): { term: number; message: ChatMessage }[] {
+    const f = this.rooms.get(roomId)
+    if (!f || to < from) return []
+    let start = 0
+    let best = -Infinity
+    for (const [seq, off] of f.offsets) {
+      if (seq <= from && seq > best) {
+        best = seq
+        start = off
+      }
+    }
+    const out: { term: number; message: ChatMessage }[] = []
+    scanLines(f.fd, start, f.size, (line) => {
+      const e = parseEntry(line, roomId)
+      if (!e) return true
+      if (e.message.seq > to) return false
+      if (e.message.seq >= from) out.push(e)
+      return true
+    })
+    return out
   }
 
   /** Messages with from <= seq <= to, ascending, read from disk. */

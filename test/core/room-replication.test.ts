@@ -408,6 +408,16 @@ describe('elections', () => {
     ])
   })
 
+  it('a restarted administrator (new incarnation) is replaced by an election, and the others vote', () => {
+    const n2 = replica('n2', { term: 1 })
+    const n3 = replica('n3', { term: 1 })
+    for (const s of [n2, n3]) step(s, recv('n1', append({})))
+    step(n2, { type: 'peer-restarted', peer: 'n1', now: 0, jitterMs: 0 })
+    step(n3, { type: 'peer-restarted', peer: 'n1', now: 0, jitterMs: 0 })
+    const req = sends(step(n2, { type: 'tick', now: 0, jitterMs: 0 })).find((e) => e.to === 'n3')!.message
+    expect(replyOf(step(n3, recv('n2', req)))).toMatchObject({ type: 'vote-reply', term: 2, granted: true })
+  })
+
   it('the death of a follower starts nothing', () => {
     const n2 = replica('n2', { term: 1 })
     step(n2, recv('n1', append({})))

@@ -1,0 +1,456 @@
+/**
+ * Replicated rooms (docs/replication.md; client-protocol.md §8): drives one replication core
+ * (main/core/room-replication.ts) per room this node holds a replica of, with real time, the
+ * message log, the peer Links and the failure detector.
+ *
+ * Only with `--replicas N` above 1; with 1, nothing here runs and rooms behave as before.
+ *
+ * Carries out each step's effects in order: a term, a vote or entries are on disk before any later
+ * send leaves (the core's rule). Commits on the administrator go to room-admin.ts, which delivers
+ * them and whose senders then get their seq; a change of administrator goes to the hooks below
+ * (the new administrator takes the room over, the old one lets it go).
+ */
+import type { ChatMessage, ServerEvent, TraceKind } from '../../proto/client-protocol'
+import { ChatError } from '../core/errors'
+import {
+  DEFAULT_REPLICA_CONFIG,
+  committedRange,
+  newReplica,
+  startLeading,
+  stepReplica,
+  type LogEntry,
+  type ReplicaConfig,
+  type ReplicaEffect,
+  type ReplicaInput,
+  type ReplicaState,
+  type ReplicatedMeta,
+  type ReplMessage,
+} from '../core/room-replication'
+import type { AdminRoom } from '../core/room-ordering'
+import { memberList } from '../core/room-ordering'
+import { msg, type DecodedMessage, type PeerMessage } from '../cluster/peer-messages'
+import type { Clock, Timer } from '../cluster/clock'
+import type { MessageLog } from '../store/message-log'
+import type { NodeStorage } from './node-store'
+import { fromWireMessage, toWireMessage } from './peer-wire'
+
+/** The durable part of a replica besides its log: term, vote, room state (replication.json). */
+interface StoredReplica {
+  term: number
+  votedFor: string | null
+  meta: ReplicatedMeta
+  commitSeq: number
+}
+
+const STORE_FILE = 'replication.json'
+
+export interface RoomReplicasComponents {
+  readonly nodeId: string
+  /** --replicas N: how many nodes hold each room's log (the administrator included). */
+  readonly replicas: number
+  readonly deadMs: number
+  readonly messages: Pick<MessageLog, 'open' | 'isOpen' | 'appendEntries' | 'truncateAfter' | 'rangeEntries' | 'drop'>
+  readonly store: Pick<NodeStorage, 'load' | 'save'>
+  readonly clock: Clock
+  send(nodeId: string, m: PeerMessage): boolean
+  /** Peers the failure detector says are alive, for choosing a replica set. */
+  alivePeers(): string[]
+  /** Nodes with members in a room: preferred as its replicas. */
+  memberNodes(roomId: string): string[]
+  peerName(nodeId: string): string
+  log(line: string): void
+  trace(kind: TraceKind, text: string, roomId?: string, peer?: string): void
+  emit(e: ServerEvent): void
+  /** This node won the room: take it over as its administrator (room state and committed log). */
+  becameAdmin(state: ReplicaState, reason: string): void
+  /** This node administers the room no more (deposed, or handed over). */
+  lostAdmin(roomId: string, leader: string | null): void
+  /** Committed messages of a room this node administers, in seq order: deliver them. */
+  committed(roomId: string, messages: ChatMessage[]): void
+}
+
+interface Waiter {
+  resolve(seq: number): void
+  reject(e: Error): void
+  deadline: number
+}
+
+export class RoomReplicas {
+  readonly config: ReplicaConfig
+  private readonly rooms = new Map<string, ReplicaState>()
+  /** Sends waiting for their seq to commit, by room then seq. */
+  private readonly waiting = new Map<string, Map<number, Waiter[]>>()
+  private saveTimer: Timer | undefined
+  private stopped = false
+
+  constructor(private readonly c: RoomReplicasComponents) {
+    // A candidacy that fails is retried after about one detector period; ranks apart by a few
+    // heartbeats' worth of network delay (docs/replication.md, "Election").
+    this.config = { ...DEFAULT_REPLICA_CONFIG, electionTimeoutMs: Math.max(500, Math.min(c.deadMs, 3000)), electionStepMs: 150, resendMs: 400 }
+  }
+
+  get enabled(): boolean {
+    return this.c.replicas > 1
+  }
+
+  isReplicated(roomId: string): boolean {
+    return this.rooms.has(roomId)
+  }
+
+  /** For the directory entry and room info. */
+  info(roomId: string): { term: number; replicas: string[] } | undefined {
+    const s = this.rooms.get(roomId)
+    return s ? { term: s.term, replicas: [...s.meta.replicas] } : undefined
+  }
+
+  state(roomId: string): ReplicaState | undefined {
+    return this.rooms.get(roomId)
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Starting: new rooms, and the replicas on disk
+
+  /**
+   * A room this node just created: choose its replica set (nodes with members first, then any
+   * live peer; fewer when the cluster is smaller) and lead it from term 1.
+   */
+  create(room: AdminRoom): void {
+    if (!this.enabled) return
+    const alive = this.c.alivePeers().sort()
+    const members = new Set(this.c.memberNodes(room.roomId))
+    const others = [...alive.filter((p) => members.has(p)), ...alive.filter((p) => !members.has(p))].slice(0, this.c.replicas - 1)
+    const meta: ReplicatedMeta = {
+      term: 0,
+      version: 0,
+      replicas: [this.c.nodeId, ...others],
+      name: room.name,
+      createdBy: room.createdBy,
+      createdAt: room.createdAt,
+      members: memberList(room),
+      frozen: room.frozen,
+    }
+    if (others.length === 0) {
+      // A cluster of one: nothing to replicate to; the room stays as unreplicated rooms are.
+      this.c.log(`room ${room.name}: not replicated (no other live node)`)
+      return
+    }
+    const s = newReplica({ roomId: room.roomId, self: this.c.nodeId, meta }, this.config)
+    this.rooms.set(room.roomId, s)
+    this.save()
+    if (meta.replicas.length < this.c.replicas) {
+      this.c.log(`room ${room.name}: ${meta.replicas.length} of ${this.c.replicas} replicas (the cluster has no more live nodes)`)
+    }
+    this.run(s, startLeading(s, this.c.clock.now(), this.config).effects)
+  }
+
+  /** At start: every replica this node held comes back as a follower (it leads nothing until elected). */
+  restore(): void {
+    if (!this.enabled) return
+    const stored = this.c.store.load<Record<string, StoredReplica>>(STORE_FILE, {})
+    for (const [roomId, r] of Object.entries(stored)) {
+      if (!r?.meta || !Array.isArray(r.meta.replicas)) continue
+      const opened = this.c.messages.open(roomId, 0)
+      const entries = this.c.messages.rangeEntries(roomId, Math.max(1, opened.lastSeq - this.config.logLimit + 1), opened.lastSeq)
+      const floor = entries.length ? entries[0].message.seq - 1 : opened.lastSeq
+      const floorTerm = floor > 0 ? (this.c.messages.rangeEntries(roomId, floor, floor)[0]?.term ?? 0) : 0
+      const s = newReplica(
+        { roomId, self: this.c.nodeId, meta: r.meta, term: r.term, votedFor: r.votedFor, entries, floorSeq: floor, floorTerm, commitSeq: r.commitSeq },
+        this.config,
+      )
+      this.rooms.set(roomId, s)
+      // Whoever administers it now tells us within a resend period; if nobody does (the whole
+      // group restarted), we stand after a detector period.
+      this.step(s, { type: 'wake', now: this.c.clock.now(), jitterMs: jitter(), delayMs: this.c.deadMs + this.config.electionTimeoutMs })
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // The administrator's side
+
+  /** A send at the administrator: resolves with its seq once a majority holds it (§8). */
+  propose(roomId: string, user: string, nodeId: string, text: string, clientMsgId: string): Promise<number> {
+    const s = this.rooms.get(roomId)
+    if (!s) return Promise.reject(new ChatError('not_found', `no replica of room ${roomId} here`))
+    const effects = this.step(s, { type: 'propose', user, nodeId, text, clientMsgId, now: this.c.clock.now() })
+    const answer = effects.find((e) => e.type === 'accepted' || e.type === 'refused')
+    if (!answer || answer.type === 'refused') {
+      const reason = answer?.type === 'refused' ? answer : { code: 'internal' as const, message: 'the replica gave no answer' }
+      return Promise.reject(new ChatError(reason.code, reason.message))
+    }
+    if (answer.seq <= s.commitSeq) return Promise.resolve(answer.seq)
+    return new Promise<number>((resolve, reject) => {
+      let byRoom = this.waiting.get(roomId)
+      if (!byRoom) this.waiting.set(roomId, (byRoom = new Map()))
+      const list = byRoom.get(answer.seq) ?? []
+      // Bounded: a commit that does not come within a failure detector period and a bit means the
+      // majority is gone; the client hears room_unavailable and may resend (same clientMsgId).
+      list.push({ resolve, reject, deadline: this.c.clock.now() + this.c.deadMs + 2000 })
+      byRoom.set(answer.seq, list)
+    })
+  }
+
+  /** Members or the deletion hold changed at the administrator: replicate the room state. */
+  metaChanged(room: AdminRoom): void {
+    const s = this.rooms.get(room.roomId)
+    if (!s || s.role !== 'leader') return
+    this.step(s, {
+      type: 'set-meta',
+      meta: { replicas: s.meta.replicas, name: room.name, createdBy: room.createdBy, createdAt: room.createdAt, members: memberList(room), frozen: room.frozen },
+    })
+  }
+
+  /**
+   * Graceful stop (§8): hand every room this node administers to its most up-to-date replica, and
+   * wait (at most `timeoutMs`) until each has a new administrator.
+   */
+  async handover(timeoutMs: number): Promise<void> {
+    const led = [...this.rooms.values()].filter((s) => s.role === 'leader' && s.meta.replicas.length > 1)
+    if (led.length === 0) return
+    for (const s of led) this.step(s, { type: 'transfer', now: this.c.clock.now() })
+    const until = this.c.clock.now() + timeoutMs
+    while (this.c.clock.now() < until && led.some((s) => s.role === 'leader')) await new Promise<void>((r) => this.c.clock.setTimeout(r, 10))
+    const kept = led.filter((s) => s.role === 'leader').length
+    this.c.log(`handover: ${led.length - kept} of ${led.length} rooms handed over${kept ? `, ${kept} left to the failure detector` : ''}`)
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Inputs from the node
+
+  tick(now: number): void {
+    for (const s of this.rooms.values()) this.step(s, { type: 'tick', now, jitterMs: jitter() })
+    for (const [roomId, byRoom] of this.waiting) {
+      for (const [seq, list] of byRoom) {
+        const late = list.filter((w) => w.deadline <= now)
+        if (!late.length) continue
+        for (const w of late) w.reject(new ChatError('room_unavailable', `seq ${seq} of room ${roomId} was not stored on a majority of its replicas in time`))
+        const rest = list.filter((w) => w.deadline > now)
+        if (rest.length) byRoom.set(seq, rest)
+        else byRoom.delete(seq)
+      }
+    }
+  }
+
+  peerDead(nodeId: string): void {
+    for (const s of this.rooms.values()) this.step(s, { type: 'peer-dead', peer: nodeId, now: this.c.clock.now(), jitterMs: jitter() })
+  }
+
+  peerAlive(nodeId: string): void {
+    for (const s of this.rooms.values()) this.step(s, { type: 'peer-alive', peer: nodeId, now: this.c.clock.now() })
+  }
+
+  peerRestarted(nodeId: string): void {
+    for (const s of this.rooms.values()) this.step(s, { type: 'peer-restarted', peer: nodeId, now: this.c.clock.now(), jitterMs: jitter() })
+  }
+
+  /** The room was deleted: forget its replica and its log. */
+  drop(roomId: string): void {
+    if (!this.rooms.delete(roomId)) return
+    this.rejectAll(roomId, new ChatError('not_found', 'the room was deleted'))
+    this.c.messages.drop(roomId)
+    this.save()
+  }
+
+  stop(): void {
+    this.stopped = true
+    this.c.clock.clear(this.saveTimer)
+    this.save()
+    for (const roomId of this.waiting.keys()) this.rejectAll(roomId, new ChatError('room_unavailable', 'this node is stopping'))
+  }
+
+  /** Replication messages from peers; false for any other message. */
+  onPeerMessage(from: string, m: DecodedMessage): boolean {
+    let message: ReplMessage
+    switch (m.body) {
+      case 'roomAppend': {
+        const a = m.roomAppend
+        message = {
+          type: 'append',
+          roomId: a.roomId,
+          term: Number(a.term),
+          leader: a.leader,
+          prevSeq: Number(a.prevSeq),
+          prevTerm: Number(a.prevTerm),
+          entries: (a.entries ?? []).map((e) => ({ term: Number(e.term), message: fromWireMessage(e.message) })),
+          commitSeq: Number(a.commitSeq),
+          meta: a.meta ? { ...a.meta, term: Number(a.meta.term), version: Number(a.meta.version), createdAt: Number(a.meta.createdAt), replicas: [...(a.meta.replicas ?? [])], members: [...(a.meta.members ?? [])] } : null,
+        }
+        if (a.leader !== from) throw new ChatError('forbidden', `append for ${a.roomId} names ${a.leader} but comes from ${from}`)
+        break
+      }
+      case 'roomAppendReply': {
+        const r = m.roomAppendReply
+        message = { type: 'append-reply', roomId: r.roomId, term: Number(r.term), ok: r.ok, matchSeq: Number(r.matchSeq), leader: r.leader, metaTerm: Number(r.metaTerm), metaVersion: Number(r.metaVersion) }
+        break
+      }
+      case 'roomVoteRequest': {
+        const v = m.roomVoteRequest
+        if (v.candidate !== from) throw new ChatError('forbidden', `vote request for ${v.candidate} comes from ${from}`)
+        message = { type: 'vote-request', roomId: v.roomId, term: Number(v.term), candidate: v.candidate, lastSeq: Number(v.lastSeq), lastTerm: Number(v.lastTerm), transfer: v.transfer }
+        break
+      }
+      case 'roomVoteReply': {
+        const v = m.roomVoteReply
+        message = { type: 'vote-reply', roomId: v.roomId, term: Number(v.term), granted: v.granted, leader: v.leader }
+        break
+      }
+      case 'roomTimeoutNow':
+        message = { type: 'timeout-now', roomId: m.roomTimeoutNow.roomId, term: Number(m.roomTimeoutNow.term) }
+        break
+      default:
+        return false
+    }
+    let s = this.rooms.get(message.roomId)
+    if (!s) {
+      // A replica set we were put in: the first append (with the room state) creates our replica.
+      if (!this.enabled || message.type !== 'append' || !message.meta || !message.meta.replicas.includes(this.c.nodeId)) {
+        if (message.type === 'append') {
+          // Not (yet) able to hold it: say so, so the administrator sends the room state again.
+          this.c.send(from, msg('roomAppendReply', { roomId: message.roomId, term: message.term, ok: false, matchSeq: 0, leader: '', metaTerm: 0, metaVersion: 0 }))
+        }
+        return true
+      }
+      if (!this.c.messages.isOpen(message.roomId)) this.c.messages.open(message.roomId, 0)
+      s = newReplica({ roomId: message.roomId, self: this.c.nodeId, meta: message.meta, term: message.term, leader: message.leader }, this.config)
+      this.rooms.set(message.roomId, s)
+      this.c.trace('gossip', `now a replica of room ${message.meta.name} (administrator ${this.c.peerName(message.leader)})`, message.roomId)
+      this.save()
+    }
+    this.step(s, { type: 'message', from, message, now: this.c.clock.now() })
+    return true
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Carrying out effects
+
+  private step(s: ReplicaState, input: ReplicaInput): ReplicaEffect[] {
+    const { effects } = stepReplica(s, input, this.config)
+    this.run(s, effects)
+    return effects
+  }
+
+  private run(s: ReplicaState, effects: ReplicaEffect[]): void {
+    for (const e of effects) {
+      switch (e.type) {
+        case 'persist-term':
+          // A vote or a term is a promise: on disk before the reply that makes it leaves.
+          this.save()
+          break
+        case 'persist-meta':
+          this.scheduleSave()
+          break
+        case 'persist-entries':
+          if (!this.c.messages.isOpen(s.roomId)) this.c.messages.open(s.roomId, 0)
+          if (e.truncateAfter !== null) this.c.messages.truncateAfter(s.roomId, e.truncateAfter)
+          this.c.messages.appendEntries(s.roomId, e.entries)
+          break
+        case 'send':
+          this.c.send(e.to, toPeerMessage(e.message))
+          break
+        case 'send-stored': {
+          const entries = this.c.messages.rangeEntries(s.roomId, e.prevSeq + 1, e.toSeq)
+          const prevTerm = e.prevSeq > 0 ? (this.c.messages.rangeEntries(s.roomId, e.prevSeq, e.prevSeq)[0]?.term ?? 0) : 0
+          this.c.send(
+            e.to,
+            toPeerMessage({ type: 'append', roomId: s.roomId, term: e.term, leader: e.leader, prevSeq: e.prevSeq, prevTerm, entries, commitSeq: e.commitSeq, meta: null }),
+          )
+          break
+        }
+        case 'commit':
+          if (s.role === 'leader') this.deliverCommitted(s, e.fromSeq, e.toSeq)
+          break
+        case 'role':
+          this.roleChanged(s, e)
+          break
+        case 'quorum':
+          this.c.log(`room ${s.meta.name}: ${e.ok ? 'a majority of its replicas is reachable again' : 'no majority of its replicas is reachable: sends are refused'}`)
+          this.c.trace('heartbeat', `${s.meta.name}: ${e.ok ? 'majority back' : 'majority lost, refusing sends'}`, s.roomId)
+          if (!e.ok) this.rejectAll(s.roomId, new ChatError('room_unavailable', `room ${s.meta.name}: no majority of its replicas is reachable`))
+          break
+        case 'accepted':
+        case 'refused':
+          break
+      }
+    }
+  }
+
+  private deliverCommitted(s: ReplicaState, fromSeq: number, toSeq: number): void {
+    const inMemory = committedRange(s, fromSeq, toSeq)
+    const entries: LogEntry[] =
+      inMemory.length === toSeq - fromSeq + 1 ? inMemory : this.c.messages.rangeEntries(s.roomId, fromSeq, toSeq)
+    this.c.committed(s.roomId, entries.map((e) => e.message))
+    const byRoom = this.waiting.get(s.roomId)
+    if (!byRoom) return
+    for (const [seq, list] of byRoom) {
+      if (seq > toSeq) continue
+      byRoom.delete(seq)
+      for (const w of list) w.resolve(seq)
+    }
+  }
+
+  private roleChanged(s: ReplicaState, e: Extract<ReplicaEffect, { type: 'role' }>): void {
+    this.c.trace('heartbeat', `${s.meta.name}: ${e.role} in term ${e.term}${e.leader ? ` (administrator ${this.c.peerName(e.leader)})` : ''} — ${e.reason}`, s.roomId)
+    if (e.role === 'leader') {
+      if (e.reason !== 'created') {
+        this.c.log(`room ${s.meta.name}: this node is its administrator now (term ${e.term}, ${e.reason})`)
+        this.c.becameAdmin(s, e.reason)
+      }
+      return
+    }
+    // Follower or candidate: whatever we administered of it is not ours any more.
+    this.rejectAll(s.roomId, new ChatError('room_unavailable', `room ${s.meta.name} changed administrator; send again`))
+    this.c.lostAdmin(s.roomId, e.leader)
+  }
+
+  private rejectAll(roomId: string, err: Error): void {
+    const byRoom = this.waiting.get(roomId)
+    if (!byRoom) return
+    this.waiting.delete(roomId)
+    for (const list of byRoom.values()) for (const w of list) w.reject(err)
+  }
+
+  private scheduleSave(): void {
+    if (this.saveTimer || this.stopped) return
+    this.saveTimer = this.c.clock.setTimeout(() => this.save(), 100)
+  }
+
+  private save(): void {
+    this.c.clock.clear(this.saveTimer)
+    this.saveTimer = undefined
+    const out: Record<string, StoredReplica> = {}
+    for (const [roomId, s] of this.rooms) out[roomId] = { term: s.term, votedFor: s.votedFor, meta: s.meta, commitSeq: s.commitSeq }
+    try {
+      this.c.store.save(STORE_FILE, out)
+    } catch (e) {
+      this.c.log(`cannot save ${STORE_FILE}: ${(e as Error).message}`)
+    }
+  }
+}
+
+/** Spreads candidacies of replicas of equal rank (docs/replication.md, "Election"). */
+function jitter(): number {
+  return Math.floor(Math.random() * 100)
+}
+
+function toPeerMessage(m: ReplMessage): PeerMessage {
+  switch (m.type) {
+    case 'append':
+      return msg('roomAppend', {
+        roomId: m.roomId,
+        term: m.term,
+        leader: m.leader,
+        prevSeq: m.prevSeq,
+        prevTerm: m.prevTerm,
+        entries: m.entries.map((e) => ({ term: e.term, message: toWireMessage(e.message) })),
+        commitSeq: m.commitSeq,
+        meta: m.meta,
+      })
+    case 'append-reply':
+      return msg('roomAppendReply', { roomId: m.roomId, term: m.term, ok: m.ok, matchSeq: m.matchSeq, leader: m.leader, metaTerm: m.metaTerm, metaVersion: m.metaVersion })
+    case 'vote-request':
+      return msg('roomVoteRequest', { roomId: m.roomId, term: m.term, candidate: m.candidate, lastSeq: m.lastSeq, lastTerm: m.lastTerm, transfer: m.transfer })
+    case 'vote-reply':
+      return msg('roomVoteReply', { roomId: m.roomId, term: m.term, granted: m.granted, leader: m.leader })
+    case 'timeout-now':
+      return msg('roomTimeoutNow', { roomId: m.roomId, term: m.term })
+  }
+}
