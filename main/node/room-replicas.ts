@@ -253,7 +253,7 @@ export class RoomReplicas {
   stop(): void {
     this.stopped = true
     this.c.clock.clear(this.saveTimer)
-    this.save()
+    if (this.enabled) this.save()
     for (const roomId of this.waiting.keys()) this.rejectAll(roomId, new ChatError('room_unavailable', 'this node is stopping'))
   }
 
