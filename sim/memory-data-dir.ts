@@ -21,6 +21,8 @@ export class MemoryLogError extends Error {
 
 interface RoomLog {
   messages: ChatMessage[]
+  /** Replicated rooms (docs/replication.md): the term of each message, by index (0 = unreplicated). */
+  terms?: number[]
   /** How many of `messages` are durable. */
   synced: number
 }
@@ -42,6 +44,7 @@ export class MemoryDataDir {
     for (const log of this.logs.values()) {
       lost += log.messages.length - log.synced
       log.messages.length = log.synced
+      if (log.terms) log.terms.length = Math.min(log.terms.length, log.synced)
     }
     return lost
   }
@@ -155,5 +158,41 @@ class MemoryMessageLog implements MessageStore {
   drop(roomId: string): void {
     this.opened.delete(roomId)
     this.dir.logs.delete(roomId)
+  }
+
+  isOpen(roomId: string): boolean {
+    return this.opened.has(roomId)
+  }
+
+  appendEntries(roomId: string, entries: { term: number; message: ChatMessage }[]): void {
+    const log = this.dir.logs.get(roomId)
+    if (!log || !this.opened.has(roomId)) throw new MemoryLogError(`room ${roomId} has no open log`)
+    const terms = (log.terms ??= log.messages.map(() => 0))
+    for (const { term, message } of entries) {
+      const last = log.messages.length > 0 ? log.messages[log.messages.length - 1].seq : 0
+      if (message.seq !== last + 1) throw new MemoryLogError(`seq ${message.seq} does not follow ${last} in room ${roomId}`)
+      log.messages.push({ ...message })
+      terms.push(term)
+    }
+    if (this.fsync) log.synced = log.messages.length
+  }
+
+  truncateAfter(roomId: string, seq: number): void {
+    const log = this.dir.logs.get(roomId)
+    if (!log) return
+    const keep = log.messages.filter((m) => m.seq <= seq).length
+    log.messages.length = keep
+    if (log.terms) log.terms.length = Math.min(log.terms.length, keep)
+    log.synced = Math.min(log.synced, keep)
+  }
+
+  rangeEntries(roomId: string, from: number, to: number): { term: number; message: ChatMessage }[] {
+    const log = this.dir.logs.get(roomId)
+    if (!log || to < from) return []
+    const out: { term: number; message: ChatMessage }[] = []
+    log.messages.forEach((m, i) => {
+      if (m.seq >= from && m.seq <= to) out.push({ term: log.terms?.[i] ?? 0, message: { ...m } })
+    })
+    return out
   }
 }
