@@ -10,7 +10,7 @@
  */
 import type { ChatMessage } from '../proto/client-protocol'
 import { nodeKeyPemFromLabel } from '../main/cluster/cluster-credentials'
-import type { NodeStorage, StoredRoom } from '../main/node/node-store'
+import type { NodeStorage, StoredRoom } from '../main/store/node-store'
 import type { MessageStore, OpenedLog } from '../main/store/message-log'
 
 /** A misuse of the log by the node (the real log throws the same way). */

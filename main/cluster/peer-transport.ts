@@ -11,7 +11,7 @@
 import * as grpc from '@grpc/grpc-js'
 import * as protoLoader from '@grpc/proto-loader'
 import { join } from 'node:path'
-import { peerProtoFile, protoDir } from '../node/proto-path'
+import { peerProtoFile, protoDir } from './proto-path'
 import type { ClusterCredentials } from './cluster-credentials'
 import { hostOfGrpcPeer } from './peer-address'
 import type { Bodies, DecodedMessage, Hello, LinkFrame, PeerMessage } from './peer-messages'

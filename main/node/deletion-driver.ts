@@ -52,7 +52,7 @@ import {
 } from '../core/two-phase-commit'
 import type { Clock } from '../cluster/clock'
 import type { NodeOptions } from './node-options'
-import type { NodeStorage } from './node-store'
+import type { NodeStorage } from '../store/node-store'
 import type { PeerLinks } from './peer-links'
 
 const LOG_FILE = 'deletions.json'

@@ -10,7 +10,7 @@ import type { ArchiveInfo, ArchivedRoomInfo, ChatMessage } from '../../proto/cli
 import { ChatError } from '../core/errors'
 import { ArchiveDb, redactUrl } from '../store/archive-db'
 import { ArchiveWriter, type ArchiveStatus } from '../store/archive-writer'
-import type { NodeStore } from './node-store'
+import type { NodeStore } from '../store/node-store'
 
 export interface HistoryArchiveComponents {
   readonly url: string

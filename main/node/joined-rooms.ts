@@ -8,7 +8,7 @@
  * that finds a room gone drops it (client-ops.ts). One small JSON
  * document, replaced atomically like the node's other files (node-store.ts).
  */
-import type { NodeStore } from './node-store'
+import type { NodeStore } from '../store/node-store'
 
 const FILE = 'joined-rooms.json'
 /** Bounds a bad or hostile client cannot exceed: the record stays a small file. */

@@ -32,7 +32,7 @@ import { bestAddress, splitAddress } from '../cluster/peer-address'
 import { LinkRefused, type PeerLink, type Transport } from '../cluster/transport'
 import type { Clock, Timer } from '../cluster/clock'
 import type { NodeOptions } from './node-options'
-import type { NodeStore } from './node-store'
+import type { NodeStore } from '../store/node-store'
 
 /** How long a request to another node may take before the client gets `timeout`. */
 export const REQUEST_TIMEOUT_MS = 8000
@@ -532,6 +532,14 @@ export class PeerLinks {
   /** A new incarnation: the peer lost its memory. Its old members are gone; our members rejoin. */
   private peerRestarted(peer: Peer): void {
     this.c.log(`peer ${peer.name} restarted`)
+    const old = peer.link
+    if (old && old.peer?.incarnation !== peer.incarnation) {
+      // Our link still goes to the previous incarnation (its reset has not reached us yet): what we
+      // write on it is lost. Drop it and dial the new one, so the rejoin below goes on a live link.
+      peer.link = undefined
+      old.close('peer restarted')
+      if (!this.stopped) this.dial(peer.address).catch(() => this.scheduleRedial(peer))
+    }
     this.c.peerRestarted(peer)
     this.resyncWhenLinked(peer, 'administrator restarted', false)
   }

@@ -15,7 +15,7 @@ import type { MessageLog } from '../store/message-log'
 import { msg, type NodeRef, type PeerMessage, type WireRoom } from '../cluster/peer-messages'
 import type { ClientSession } from '../gateway/ws-gateway'
 import type { Clock, Timer } from '../cluster/clock'
-import type { NodeStore } from './node-store'
+import type { NodeStore } from '../store/node-store'
 import { toWireRoom } from './peer-wire'
 
 
@@ -55,6 +55,8 @@ export class RoomDirectorySync {
   /** The rooms this node administers. */
   readonly adminRooms = new Map<string, AdminRoom>()
   private saveRoomsTimer: Timer | undefined
+  /** rooms.json was read at start (restoreRooms). */
+  private loaded = false
 
   constructor(private readonly c: RoomDirectoryComponents) {}
 
@@ -231,7 +233,10 @@ export class RoomDirectorySync {
 
   /** At start: our rooms come back from rooms.json, each with its log's tail and exact last seq. */
   restoreRooms(): void {
-    for (const r of this.c.store.rooms()) {
+    const stored = this.c.store.rooms()
+    // Read (or known missing): from now on rooms.json is ours to write (see flushRooms).
+    this.loaded = true
+    for (const r of stored) {
       const room = newAdminRoom({ roomId: r.roomId, name: r.name, createdBy: r.createdBy, createdAt: r.createdAt, lastSeq: r.lastSeq })
       room.version = (r.version ?? 1) + 1
       const log = this.c.messages.open(r.roomId, DEFAULT_LOG_LIMIT)
@@ -253,6 +258,9 @@ export class RoomDirectorySync {
   flushRooms(): void {
     this.c.clock.clear(this.saveRoomsTimer)
     this.saveRoomsTimer = undefined
+    // Never before rooms.json was read: a node that failed to start because the file is corrupt
+    // must leave it as it is for the user to repair, not replace it with an empty list.
+    if (!this.loaded) return
     try {
       this.c.store.saveRooms(
         // Replicated rooms come back from replication.json as replicas, never as ours (room-replicas.ts).

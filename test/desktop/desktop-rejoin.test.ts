@@ -108,7 +108,7 @@ describe('desktop node with real peers', () => {
     const saved = JSON.parse(readFileSync(join(folderB, 'settings.json'), 'utf8')) as { peers: string[] }
     expect(saved.peers).toContain(a.node.grpcAddress)
 
-    // The node keeps its own copy of known peers (main/node/node-store.ts, peers.json); drop it so
+    // The node keeps its own copy of known peers (main/store/node-store.ts, peers.json); drop it so
     // that this test shows the desktop settings alone are enough to bring B back.
     rmSync(join(folderB, 'node', 'peers.json'), { force: true })
 

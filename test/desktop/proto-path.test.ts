@@ -2,7 +2,7 @@ import { cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { peerProtoFile, protoDir, ProtoDirNotFoundError } from '../../main/node/proto-path'
+import { peerProtoFile, protoDir, ProtoDirNotFoundError } from '../../main/cluster/proto-path'
 
 const repoProto = resolve('proto')
 const dirs: string[] = []

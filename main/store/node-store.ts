@@ -69,17 +69,41 @@ function restrictModes(dir: string): void {
   }
 }
 
+/**
+ * A file of the data dir that exists but cannot be read as JSON. Never treated as missing: a node
+ * that silently reset its rooms, identity or deletion log would lose data and lie to its peers, so
+ * it refuses to start and names the file (docs/persistence.md).
+ */
+export class CorruptFileError extends Error {
+  override readonly name = 'CorruptFileError'
+  readonly code = 'corrupt_file'
+  constructor(
+    readonly file: string,
+    reason: string,
+  ) {
+    super(`${file} is corrupt (${reason}): repair or remove it`)
+  }
+}
+
+/** The JSON in `file`, or `fallback` when there is no such file; CorruptFileError when it is not JSON. */
 export function readJson<T>(file: string, fallback: T): T {
+  let text: string
   try {
-    return JSON.parse(readFileSync(file, 'utf8')) as T
-  } catch {
-    return fallback
+    text = readFileSync(file, 'utf8')
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return fallback
+    throw e
+  }
+  try {
+    return JSON.parse(text) as T
+  } catch (e) {
+    throw new CorruptFileError(file, (e as Error).message)
   }
 }
 
 /**
  * What the node keeps in its data dir, as one component: NodeStore (files) in a process; the
- * simulator's in-memory data dir (main/store/memory-data-dir.ts) survives its simulated crashes.
+ * simulator's in-memory data dir (sim/memory-data-dir.ts) survives its simulated crashes.
  */
 export interface NodeStorage {
   /** Record the node's id (the hash of its public key, docs/security.md) and when it was first seen. */
@@ -173,8 +197,10 @@ export class NodeStore implements NodeStorage {
   }
 
   rooms(): StoredRoom[] {
-    const list = readJson<unknown>(join(this.dir, 'rooms.json'), [])
-    return Array.isArray(list) ? (list as StoredRoom[]).filter((r) => r && typeof r.roomId === 'string') : []
+    const file = join(this.dir, 'rooms.json')
+    const list = readJson<unknown>(file, [])
+    if (!Array.isArray(list)) throw new CorruptFileError(file, 'not a list of rooms')
+    return (list as StoredRoom[]).filter((r) => r && typeof r.roomId === 'string')
   }
 
   saveRooms(rooms: StoredRoom[]): void {
