@@ -31,7 +31,7 @@ import { memberList } from '../core/room-ordering'
 import { msg, type DecodedMessage, type PeerMessage } from '../cluster/peer-messages'
 import type { Clock, Timer } from '../cluster/clock'
 import type { MessageLog } from '../store/message-log'
-import type { NodeStorage } from './node-store'
+import type { NodeStorage } from '../store/node-store'
 import { fromWireMessage, toWireMessage } from './peer-wire'
 
 /** The durable part of a replica besides its log: term, vote, room state (replication.json). */
