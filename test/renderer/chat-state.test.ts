@@ -169,6 +169,15 @@ describe('membership, availability, deletion', () => {
     expect(s.notices.at(-1)?.text).toMatch(/available again/)
   })
 
+  it('a takeover (room.admin_changed) replaces the unavailable notice: the room is run by the new administrator', () => {
+    let s = run([joined('r1'), { type: 'room.unavailable', roomId: 'r1', reason: 'admin dead' }])
+    s = chatReducer(s, { type: 'room.admin_changed', roomId: 'r1', adminNodeId: 'B', adminNodeName: 'n2', term: 2, reason: 'n1 left' })
+    expect(s.rooms.r1.info).toMatchObject({ adminNodeId: 'B', adminNodeName: 'n2', term: 2, available: true })
+    expect(s.rooms.r1.unavailableReason).toBeUndefined()
+    const forRoom = s.notices.filter((n) => n.roomId === 'r1')
+    expect(forRoom.map((n) => n.text)).toEqual([`“${s.rooms.r1.info.name}” is now run by n2 (n1 left).`])
+  })
+
   it('records the phases of a deletion, freezes on prepare, removes on room.deleted', () => {
     let s = run([
       joined('r1'),

@@ -603,6 +603,10 @@ export class Session {
           this.resendWaiting(e.roomId)
         }
         return
+      case 'room.admin_changed':
+        this.dispatch({ type: 'room.admin_changed', roomId: e.roomId, adminNodeId: e.adminNodeId, adminNodeName: e.adminNodeName, term: e.term, reason: e.reason })
+        this.resendWaiting(e.roomId)
+        return
       case 'peer.status':
         this.upsertPeer({
           nodeId: e.nodeId,

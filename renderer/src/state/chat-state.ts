@@ -119,6 +119,8 @@ export type ChatAction =
   | { type: 'member.joined' | 'member.left'; roomId: string; user: string; nodeId: string }
   | { type: 'room.deleted'; roomId: string }
   | { type: 'room.unavailable' | 'room.available'; roomId: string; reason: string }
+  /** A replica took the room over (client-protocol.md §8): it is available, run by another node. */
+  | { type: 'room.admin_changed'; roomId: string; adminNodeId: string; adminNodeName: string; term: number; reason: string }
   | {
       type: 'deletion'
       roomId: string
@@ -412,6 +414,19 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
         : `Room “${old.info.name}” is unavailable: its administrator node ${old.info.adminNodeName} is unreachable.`
       // One notice per room's availability: "available again" replaces "unavailable" (and fades).
       return addNotice(putRoom(state, room), available ? 'info' : 'warning', text, action.roomId, noticeKey.availability(action.roomId))
+    }
+
+    case 'room.admin_changed': {
+      const old = state.rooms[action.roomId]
+      if (!old) return state
+      const room: RoomState = {
+        ...old,
+        info: { ...old.info, adminNodeId: action.adminNodeId, adminNodeName: action.adminNodeName, term: action.term, available: true },
+        unavailableReason: undefined,
+      }
+      // Replaces the room's availability notice: a takeover is not an outage (docs/replication.md).
+      const why = action.reason ? ` (${action.reason})` : ''
+      return addNotice(putRoom(state, room), 'info', `“${old.info.name}” is now run by ${action.adminNodeName}${why}.`, action.roomId, noticeKey.availability(action.roomId))
     }
 
     case 'deletion': {
