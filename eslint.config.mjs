@@ -1,11 +1,13 @@
 // Lint, and the layering rules of docs/architecture.md §2 made mechanical (as VS Code does for its layers):
 //   main/core is pure: no Node, Electron, gRPC or ws, and nothing of the layers above it;
 //   the renderer talks only the client protocol: nothing of main/ or preload/, no Node, no Electron;
-//   only main/index.ts (and the preload script, which needs contextBridge) import electron.
+//   only main/index.ts (and the preload script, which needs contextBridge) import electron;
+//   every relative import is resolved and checked against the layers (scripts/eslint-layers.mjs).
 import js from '@eslint/js'
 import globals from 'globals'
 import reactHooks from 'eslint-plugin-react-hooks'
 import tseslint from 'typescript-eslint'
+import layers from './scripts/eslint-layers.mjs'
 
 const electronOnlyInShell = {
   paths: [{ name: 'electron', message: 'Only main/index.ts (and preload/) may import electron: keep the shell thin.' }],
@@ -17,7 +19,9 @@ export default tseslint.config(
   ...tseslint.configs.recommended,
   {
     languageOptions: { globals: { ...globals.node } },
+    plugins: { layers },
     rules: {
+      'layers/no-cross-layer-import': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       'no-restricted-imports': ['error', electronOnlyInShell],
     },
