@@ -235,6 +235,8 @@ export class ClientOps {
    * one; room_unavailable only when none comes within a detector period and a second.
    */
   private async opSend(s: ClientSession, req: RequestOf<'message.send'>): Promise<Results['message.send']> {
+    // Unreplicated rooms keep the plain path: no retry loop, no extra await per send.
+    if (this.c.rooms.entry(req.roomId).replicas.length < 2) return this.sendOnce(s, req)
     const deadline = this.c.clock.now() + this.c.options.deadMs + 1500
     for (;;) {
       const before = this.c.rooms.entry(req.roomId)
@@ -262,7 +264,10 @@ export class ClientOps {
     const e = this.c.rooms.entry(req.roomId)
     if (!s.rooms.has(req.roomId)) throw new ChatError('not_member', `join room ${e.name} before sending to it`)
     this.requireAvailable(e)
-    if (e.adminNodeId === this.c.nodeId) return { seq: await this.c.admin.send(this.c.nodeId, req.roomId, s.user!, req.text, req.clientMsgId) }
+    if (e.adminNodeId === this.c.nodeId) {
+      const seq = this.c.admin.send(this.c.nodeId, req.roomId, s.user!, req.text, req.clientMsgId)
+      return { seq: typeof seq === 'number' ? seq : await seq }
+    }
     // A participant that voted READY holds the room frozen too (docs/deletion.md): refuse here, without a
     // forward, so the answer is room_busy even before the administrator's frozen flag is gossiped.
     if (this.c.deletions.blocksSend(req.roomId)) throw new ChatError('room_busy', `room ${e.name} is frozen while its deletion is decided`)
