@@ -169,6 +169,9 @@ async function measure(nodes: NodeProc[], senders: LightClient[], receivers: Lig
 }
 
 /** The usual workload's room: 30 clients, 10 per node, all of them sending. */
+/** The scale run makes a thousand rooms on three nodes at once: past a node's abuse limits (docs/security.md). */
+const ROOM_LIMITS = ['--max-rooms', '100000', '--room-creates-per-10s', '100000']
+
 async function activeRoom(nodes: NodeProc[], tag: string): Promise<LightClient[]> {
   const clients: LightClient[] = []
   for (let i = 0; i < 30; i++) clients.push(await LightClient.open(nodes[i % 3], `${tag}${i}`))
@@ -184,7 +187,7 @@ async function activeRoom(nodes: NodeProc[], tag: string): Promise<LightClient[]
 export async function runScale(o: ScaleOptions): Promise<void> {
   const timing = { heartbeatMs: 500, suspectMs: 4000, deadMs: 8000 }
   // 1. One cluster: the active room alone, then with many rooms, then with many idle clients.
-  let nodes = await startCluster(3, timing)
+  let nodes = await startCluster(3, timing, ROOM_LIMITS)
   try {
     await sleep(1000)
     console.log(`3 nodes started                        RSS n1/n2/n3 ${rss(nodes)} MiB`)
@@ -222,7 +225,7 @@ export async function runScale(o: ScaleOptions): Promise<void> {
   }
 
   // 2. A fresh cluster: one room with many members, 30 of which send.
-  nodes = await startCluster(3, timing)
+  nodes = await startCluster(3, timing, ROOM_LIMITS)
   try {
     await sleep(1000)
     const first = await LightClient.open(nodes[0], 'big0')

@@ -15,8 +15,9 @@ import { startNode } from './node/peer-node'
 import { parseArchiveUrl } from './store/archive-db'
 
 const USAGE = `usage: npm run peer -- [--name N] [--grpc HOST:PORT] [--ws HOST:PORT] [--join A,B,...]
-       [--data-dir DIR] [--token T] [--cluster-key KEY (or env DS_CLUSTER_KEY)] [--heartbeat-ms MS] [--suspect-ms MS]
-       [--dead-ms MS] [--ui-dir DIR | --no-ui] [--allow-faults] [--advertise HOST] [--fsync] [--db postgresql://...] [--replicas N]`
+       [--data-dir DIR] [--token T] [--cluster-key KEY (or env DS_CLUSTER_KEY)] [--max-rooms N] [--room-creates-per-10s N]
+       [--heartbeat-ms MS] [--suspect-ms MS] [--dead-ms MS] [--ui-dir DIR | --no-ui] [--allow-faults] [--advertise HOST]
+       [--fsync] [--db postgresql://...] [--replicas N]`
 
 function splitHostPort(flag: string, value: string, allowZero: boolean): { host: string; port: number } {
   const m = /^(\[[0-9a-fA-F:.]+\]|[^:\s]+):(\d{1,5})$/.exec(value.trim())
@@ -39,6 +40,11 @@ function positiveInt(flag: string, value: string | undefined, fallback: number):
  */
 export function builtUiDir(here = __dirname): string {
   return resolve(here, '..', basename(resolve(here, '..')) === 'out' ? 'renderer' : join('out', 'renderer'))
+}
+
+function positiveCount(flag: string, value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) <= 0) throw new ConfigError(`--${flag} must be a positive whole number, got "${value}"`)
+  return Number(value)
 }
 
 /** The built renderer when there is one; else the node runs without a browser UI and says so. */
@@ -64,6 +70,8 @@ export function parseFlags(argv: string[], env: NodeJS.ProcessEnv = process.env)
         'data-dir': { type: 'string' },
         token: { type: 'string' },
         'cluster-key': { type: 'string' },
+        'max-rooms': { type: 'string' },
+        'room-creates-per-10s': { type: 'string' },
         'heartbeat-ms': { type: 'string' },
         'suspect-ms': { type: 'string' },
         'dead-ms': { type: 'string' },
@@ -132,6 +140,8 @@ export function parseFlags(argv: string[], env: NodeJS.ProcessEnv = process.env)
     dataDir: values['data-dir'] ? resolve(values['data-dir']) : mkdtempSync(join(tmpdir(), 'ds-g1-sms-')),
     token,
     clusterKey,
+    maxRooms: values['max-rooms'] === undefined ? undefined : positiveCount('max-rooms', values['max-rooms']),
+    roomCreatesPer10s: values['room-creates-per-10s'] === undefined ? undefined : positiveCount('room-creates-per-10s', values['room-creates-per-10s']),
     heartbeatMs,
     suspectMs,
     deadMs,

@@ -64,6 +64,48 @@ export const ERROR_TEXT: Record<ErrorCode, string> = {
 // Shared value schemas
 
 const requestId = z.union([z.string().max(128), z.number().finite()])
+
+// ---------------------------------------------------------------------------------------------
+// Names (section 7): users, rooms and nodes are Unicode text without control characters, without
+// bidirectional overrides (which make "ad\u202Enim" display as another name) and not made only of
+// invisible characters; NFC-normalised and trimmed, so that one name has one spelling.
+
+/** C0/C1 controls (NUL, newline, ESC, ...), line and paragraph separators. */
+const CONTROL_RE = /[\p{Cc}\u2028\u2029]/u
+/** Bidirectional embeddings, overrides, isolates and marks. */
+const BIDI_RE = /[\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/
+/** Characters that draw nothing: format characters (zero-width space, joiners...), spaces, fillers, combining marks. */
+const INVISIBLE_RE = /^[\p{Cf}\p{Z}\p{M}\u115F\u1160\u3164\uFFA0\u2800\s]*$/u
+
+export function normalizeName(s: string): string {
+  return s.normalize('NFC').trim()
+}
+
+/** Why `s` (already normalised) is not an acceptable name, or undefined when it is. */
+export function nameProblem(s: string, maxChars: number): string | undefined {
+  if (s.length === 0) return 'must not be empty'
+  if (s.length > maxChars) return `must be at most ${maxChars} characters`
+  if (CONTROL_RE.test(s)) return 'must not contain control characters'
+  if (BIDI_RE.test(s)) return 'must not contain bidirectional override characters'
+  if (INVISIBLE_RE.test(s)) return 'must contain a visible character'
+  return undefined
+}
+
+/** A name field: normalised, then checked (the same rule for clients and for peers). */
+export function nameSchema(maxChars: number) {
+  return z
+    .string()
+    .max(maxChars * 4 + 64)
+    .transform(normalizeName)
+    .superRefine((s, ctx) => {
+      const problem = nameProblem(s, maxChars)
+      if (problem) ctx.addIssue({ code: 'custom', message: `name ${problem}` })
+    })
+}
+
+/** The creator of the default room every node makes ("<node> lobby"): no user may take it. */
+export const SYSTEM_USER = 'system'
+const userName = nameSchema(MAX_USER_CHARS).refine((s) => s.toLowerCase() !== SYSTEM_USER, { message: `"${SYSTEM_USER}" is reserved` })
 const roomId = z.string().min(1).max(128)
 /** `host:port`, where host is a name, an IPv4 address or a bracketed IPv6 address. */
 export const PEER_ADDRESS_RE =
@@ -122,12 +164,12 @@ export const RequestSchema = z.discriminatedUnion('op', [
   z.object({
     id: requestId,
     op: z.literal('hello'),
-    user: z.string().trim().min(1).max(MAX_USER_CHARS),
+    user: userName,
     /** Extension: the client accepts `messages` events (several messages of a room in one frame). */
     batch: z.boolean().optional(),
   }),
   z.object({ id: requestId, op: z.literal('rooms.list') }),
-  z.object({ id: requestId, op: z.literal('room.create'), name: z.string().trim().min(1).max(MAX_ROOM_NAME_CHARS) }),
+  z.object({ id: requestId, op: z.literal('room.create'), name: nameSchema(MAX_ROOM_NAME_CHARS) }),
   z.object({ id: requestId, op: z.literal('room.join'), roomId }),
   z.object({ id: requestId, op: z.literal('room.leave'), roomId }),
   z.object({ id: requestId, op: z.literal('room.members'), roomId }),
@@ -209,7 +251,8 @@ export interface RoomInfo {
   available: boolean
   joined: boolean
   /** Extension: the user who created the room (only they may delete it). */
-  createdBy: string
+  /** The creator: a user is a name on a node (section 7). A node's default room: `system` on that node. */
+  createdBy: { user: string; nodeId: string }
   /** Extension: true while a two-phase deletion holds the room frozen. */
   frozen?: boolean
   /**

@@ -92,7 +92,7 @@ export interface WireReplMeta {
   version: number
   replicas: string[]
   name: string
-  createdBy: string
+  createdBy: { user: string; nodeId: string }
   createdAt: number
   members: WireMember[]
   frozen: boolean

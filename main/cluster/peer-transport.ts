@@ -13,6 +13,7 @@ import * as protoLoader from '@grpc/proto-loader'
 import { join } from 'node:path'
 import { peerProtoFile, protoDir } from './proto-path'
 import type { ClusterCredentials } from './cluster-credentials'
+import { checkPeerMessage } from './peer-schema'
 import { hostOfGrpcPeer } from './peer-address'
 import type { Bodies, DecodedMessage, Hello, LinkFrame, PeerMessage } from './peer-messages'
 import { LinkRefused, type PeerLink, type Transport, type TransportHandlers } from './transport'
@@ -173,12 +174,13 @@ export class OutboundLink implements PeerLink {
         this.close('handshake timeout')
       }, timeoutMs)
       call.on('data', (frame: LinkFrame) => {
-        const first = (frame.messages?.[0] ?? {}) as Partial<DecodedMessage>
         if (settled) return // the dialed node sends nothing after its Hello
         settled = true
         clearTimeout(timer)
-        if (first.body !== 'hello' || !first.hello?.self?.nodeId) {
-          reject(new LinkRefused('bad_hello', `${this.address} did not answer with a Hello`))
+        const checked = checkPeerMessage(Array.isArray(frame?.messages) ? frame.messages[0] : undefined)
+        const first = checked.ok ? checked.message : undefined
+        if (first?.body !== 'hello') {
+          reject(new LinkRefused('bad_hello', `${this.address} did not answer with a Hello${checked.ok ? '' : ` (${checked.reason})`}`))
           this.close('bad hello')
           return
         }
@@ -382,7 +384,19 @@ export class PeerTransport implements Transport {
       return
     }
     call.on('data', (frame: LinkFrame) => {
-      const messages = (frame?.messages ?? []) as DecodedMessage[]
+      // Every message is checked once, here, as it enters (docs/security.md): what fails is refused
+      // by the node and never handed on.
+      const raw: unknown[] = Array.isArray(frame?.messages) ? frame.messages : []
+      const messages: DecodedMessage[] = []
+      for (const r of raw) {
+        const checked = checkPeerMessage(r)
+        if (checked.ok) messages.push(checked.message)
+        else if (peerId !== undefined) this.h.malformed?.(peerId, checked.body, checked.reqId, checked.reason)
+        else {
+          call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: `bad Hello: ${checked.reason}` })
+          return
+        }
+      }
       if (peerId === undefined) {
         const first = messages[0]
         const hello = first && first.body === 'hello' ? first.hello : undefined

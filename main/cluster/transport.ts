@@ -39,6 +39,11 @@ export interface TransportHandlers {
   inboundHello(hello: Hello, remoteHost: string | undefined): void
   /** Messages a peer sent us, in its order. */
   inbound(fromNodeId: string, messages: DecodedMessage[]): void
+  /**
+   * A message that failed the check of its shape (peer-schema.ts) where it entered: it is not handed
+   * on; the node refuses it (a log line, and an error reply when it was a request).
+   */
+  malformed?(fromNodeId: string, body: string, reqId: number | undefined, reason: string): void
 }
 
 /** Our side of one link to a peer: a queue, a writer and the handshake. */

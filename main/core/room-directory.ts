@@ -12,13 +12,19 @@ export interface DirectoryEntry {
   adminNodeId: string
   adminNodeName: string
   memberCount: number
-  createdBy: string
+  /** A user is a name on a node (client-protocol.md section 7). */
+  createdBy: Creator
   frozen: boolean
   version: number
   /** Replicated rooms (docs/replication.md): rises at each change of administrator; 0 = unreplicated. */
   term: number
   /** The nodes that hold the room's log (the administrator first); [] = unreplicated. */
   replicas: string[]
+}
+
+export interface Creator {
+  user: string
+  nodeId: string
 }
 
 export interface Directory {

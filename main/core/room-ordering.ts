@@ -6,6 +6,7 @@
  * The state is mutated in place and returned, because a busy room sees thousands of steps a second
  * and copying its log each time would be wasteful; tests treat `step` as (state, input) -> effects.
  */
+import type { Creator } from './room-directory'
 import type { ChatMessage, ErrorCode, Member } from '../../proto/client-protocol'
 import { MessageRing } from './message-ring'
 
@@ -19,7 +20,7 @@ export const JOIN_HISTORY = 50
 export interface AdminRoom {
   roomId: string
   name: string
-  createdBy: string
+  createdBy: Creator
   createdAt: number
   lastSeq: number
   /** Raised at every change others should see in the directory (member count, frozen). */
@@ -77,7 +78,7 @@ export function memberKey(user: string, nodeId: string): string {
 export function newAdminRoom(init: {
   roomId: string
   name: string
-  createdBy: string
+  createdBy: Creator
   createdAt: number
   lastSeq?: number
   logLimit?: number

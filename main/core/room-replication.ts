@@ -59,6 +59,7 @@
  *   accepted        { seq, duplicate }          reply to `propose`: wait for commit >= seq
  *   refused         { code, message, leader }   reply to `propose`: not accepted
  */
+import type { Creator } from './room-directory'
 import type { ChatMessage, ErrorCode, Member } from '../../proto/client-protocol'
 import { memberKey } from './room-ordering'
 
@@ -78,7 +79,7 @@ export interface ReplicatedMeta {
   version: number
   replicas: string[]
   name: string
-  createdBy: string
+  createdBy: Creator
   createdAt: number
   members: Member[]
   frozen: boolean

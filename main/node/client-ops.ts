@@ -29,8 +29,8 @@ export interface ClientOpsComponents {
   self(): NodeRef
   /** ws://host:port of the client gateway, known once it listens. */
   wsUrl(): string
-  readonly options: Pick<NodeOptions, 'grpcHost' | 'heartbeatMs' | 'suspectMs' | 'deadMs' | 'allowFaults'>
-  readonly rooms: Pick<RoomDirectorySync, 'directory' | 'entry' | 'entryOf' | 'roomInfo' | 'createRoom' | 'mergeRoom'>
+  readonly options: Pick<NodeOptions, 'grpcHost' | 'heartbeatMs' | 'suspectMs' | 'deadMs' | 'allowFaults' | 'maxRooms' | 'roomCreatesPer10s'>
+  readonly rooms: Pick<RoomDirectorySync, 'directory' | 'adminRooms' | 'entry' | 'entryOf' | 'roomInfo' | 'createRoom' | 'mergeRoom'>
   readonly admin: Pick<RoomAdmin, 'join' | 'send' | 'members' | 'history'>
   readonly member: Pick<RoomMember, 'addSession' | 'leave' | 'sessionClosed' | 'nextSeq' | 'forwardSend' | 'requestJoin' | 'openJoin' | 'closeJoin' | 'releaseHeld'>
   readonly links: Pick<PeerLinks, 'request' | 'peerState' | 'list' | 'add' | 'remove' | 'setPartition' | 'partitionedFrom' | 'linkStats'>
@@ -44,6 +44,11 @@ export interface ClientOpsComponents {
   clusterKey(): string
   adoptClusterKey(key: string): void
 }
+
+/** room.create limits (docs/security.md, "Abuse limits"). */
+export const ROOM_CREATES_PER_WINDOW = 5
+export const ROOM_CREATE_WINDOW_MS = 10_000
+export const MAX_ROOMS_PER_NODE = 200
 
 export class ClientOps {
   private readonly startedAt: number
@@ -59,7 +64,8 @@ export class ClientOps {
       case 'rooms.list':
         return { rooms: [...this.c.rooms.directory.rooms.values()].map((e) => this.c.rooms.roomInfo(e, s)).sort(byName) } satisfies Results['rooms.list']
       case 'room.create': {
-        const room = this.c.rooms.createRoom(req.name, s.user!)
+        this.checkRoomCreate(s.user!)
+        const room = this.c.rooms.createRoom(req.name, { user: s.user!, nodeId: this.c.nodeId })
         return { room: this.c.rooms.roomInfo(this.c.rooms.entryOf(room), s) } satisfies Results['room.create']
       }
       case 'room.join':
@@ -109,9 +115,8 @@ export class ClientOps {
   private opHello(s: ClientSession, req: RequestOf<'hello'>): Results['hello'] {
     // 'system' creates every node's default room; a person by that name could delete them all.
     if (req.user.toLowerCase() === 'system') throw new ChatError('bad_request', 'the user name "system" is reserved')
-    if (s.user !== undefined && s.user !== req.user && s.rooms.size > 0) {
-      throw new ChatError('conflict', `already signed in as ${s.user} with rooms joined: leave them first`)
-    }
+    // One user per connection (client-protocol.md section 7): a second hello cannot rename anyone.
+    if (s.user !== undefined) throw new ChatError('conflict', `this connection is already signed in as ${s.user}`)
     s.user = req.user
     // Not "listed in the directory": right after a restart the other nodes' rooms are not gossiped
     // yet. Known deletions are left out; a room gone beyond the tombstones fails its rejoin with
@@ -156,7 +161,8 @@ export class ClientOps {
           if (!r.error) window = this.c.member.openJoin(roomId, e.adminNodeId, r.lastSeq)
         })
         if (reply.error) throw errorFromPeer(reply.error.code, reply.error.message)
-        if (reply.room) this.c.rooms.mergeRoom(reply.room)
+        // Only the administrator describes its room (docs/security.md).
+        if (reply.room && reply.room.adminNodeId === e.adminNodeId) this.c.rooms.mergeRoom(reply.room)
         result = { members: reply.members, lastSeq: reply.lastSeq, history: reply.history.map(fromWireMessage) }
       }
       if (!this.c.rooms.directory.rooms.has(roomId)) throw new ChatError('not_found', `room ${e.name} was deleted`)
@@ -382,6 +388,28 @@ export class ClientOps {
       throw e
     }
   }
+
+  /**
+   * Abuse limits on room.create (docs/security.md, "Abuse limits"): a few per user per window, and
+   * a cap on the rooms one node administers (every node lists every room).
+   */
+  private checkRoomCreate(user: string): void {
+    const maxRooms = this.c.options.maxRooms ?? MAX_ROOMS_PER_NODE
+    const perUser = this.c.options.roomCreatesPer10s ?? ROOM_CREATES_PER_WINDOW
+    if (this.c.rooms.adminRooms.size >= maxRooms) {
+      throw new ChatError('forbidden', `this node already administers ${maxRooms} rooms: delete some first`)
+    }
+    const now = this.c.clock.now()
+    const recent = (this.roomCreates.get(user) ?? []).filter((t) => now - t < ROOM_CREATE_WINDOW_MS)
+    if (recent.length >= perUser) {
+      throw new ChatError('rate_limited', `at most ${perUser} new rooms per ${ROOM_CREATE_WINDOW_MS / 1000} s: wait a moment`)
+    }
+    recent.push(now)
+    this.roomCreates.set(user, recent)
+    // Forget users whose window is over (bounded by the users who created rooms lately).
+    if (this.roomCreates.size > 1000) for (const [u, ts] of this.roomCreates) if (ts.every((t) => now - t >= ROOM_CREATE_WINDOW_MS)) this.roomCreates.delete(u)
+  }
+  private readonly roomCreates = new Map<string, number[]>()
 
   /** This node's invite: its address for lab mates, with the key (node.info, peers.list). */
   private invite(): string {

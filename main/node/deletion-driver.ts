@@ -14,15 +14,15 @@
  *   participant  a Prepare arrived from the room's administrator.
  *
  * Choices this driver makes (documented in docs/deletion.md):
- *   - Permission: the creator only; a node's default room (createdBy 'system') may be deleted by a
- *     user connected to that room's administrator node, i.e. the node's owner, and by no one else.
+ *   - Permission: the creator only, a user of a node (client-protocol.md section 7): the same name on
+ *     another node is another person. A node's default room (created by `system`) is not deletable.
  *   - A blocked participant (voted READY, nobody knows the outcome) keeps the room frozen and tells
  *     every local client with `room.unavailable` (reason says why); `room.available` follows a
  *     rollback, `room.deleted` a commit.
  *   - Timing scales with the failure detector: a vote may take 2 x deadMs (at least 2 s) before it is
  *     presumed ABORT, so a stopped participant is normally caught first by the detector (peer-dead).
  */
-import type { RequestOf, Results, ServerEvent, TraceKind, Vote } from '../../proto/client-protocol'
+import { SYSTEM_USER, type RequestOf, type Results, type ServerEvent, type TraceKind, type Vote } from '../../proto/client-protocol'
 import { ChatError, errorFromPeer } from '../core/errors'
 import { msg, type Bodies, type DecodedMessage, type PeerMessage } from '../cluster/peer-messages'
 import { removeEntry, type Directory, type DirectoryEntry } from '../core/room-directory'
@@ -319,12 +319,11 @@ export class DeletionDriver {
   private async coordinate(roomId: string, user: string, fromNode: string): Promise<Results['room.delete']> {
     const room = this.node.adminRooms.get(roomId)
     if (!room || isTombstoned(this.tombstones, roomId)) throw new ChatError('not_found', `no room ${roomId} on this node`)
-    // Only the creator deletes (docs/deletion.md). A default room belongs to its node, so its owner, a user
-    // of the administrator node itself, may delete it; users of other nodes may not.
-    const allowed = room.createdBy === user || (room.createdBy === 'system' && fromNode === this.node.nodeId)
-    if (!allowed) {
-      const who = room.createdBy === 'system' ? `a user of node ${this.node.name} (its default room)` : room.createdBy
-      throw new ChatError('forbidden', `only ${who} may delete room ${room.name}`)
+    // Only the creator deletes: that user on that node (docs/deletion.md, client-protocol.md section 7).
+    // A node's default room stays, like a workspace's #general.
+    if (room.createdBy.user === SYSTEM_USER) throw new ChatError('forbidden', `room ${room.name} is the default room of its node and cannot be deleted`)
+    if (room.createdBy.user !== user || room.createdBy.nodeId !== fromNode) {
+      throw new ChatError('forbidden', `only ${room.createdBy.user} on ${this.node.peerName(room.createdBy.nodeId)} may delete room ${room.name}`)
     }
     const busy = [...this.machines.values()].find((m) => m.roomId === roomId && !isFinished(m))
     if (busy || this.frozen.has(roomId)) {

@@ -24,6 +24,10 @@ export interface NodeOptions {
    * new one. The host reads --cluster-key / DS_CLUSTER_KEY; the node never reads the environment.
    */
   clusterKey?: string
+  /** Most rooms this node administers (docs/security.md, "Abuse limits"); default 200. */
+  maxRooms?: number
+  /** Most rooms one user creates in 10 s; default 5. */
+  roomCreatesPer10s?: number
   heartbeatMs: number
   suspectMs: number
   deadMs: number

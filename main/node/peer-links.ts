@@ -33,6 +33,7 @@ import { LinkRefused, type PeerLink, type Transport } from '../cluster/transport
 import type { Clock, Timer } from '../cluster/clock'
 import type { NodeOptions } from './node-options'
 import type { NodeStore } from '../store/node-store'
+import { REPLY_OF, refusal, requestIdOf, type AuthorityView } from './peer-authority'
 
 /** How long a request to another node may take before the client gets `timeout`. */
 export const REQUEST_TIMEOUT_MS = 8000
@@ -72,6 +73,17 @@ export interface PeerLinksComponents {
   resyncRoomsOf(adminNodeId: string, why: string): void
   /** Every message that is not about the links themselves: rooms and deletions. */
   roomMessage(from: string, m: DecodedMessage): void
+  /** What this node knows that decides who may say what (peer-authority.ts). */
+  readonly authority: AuthorityView
+}
+
+/** The body of each reply when it carries an error instead. */
+const EMPTY_REPLY: { [K in ReplyKind]: Omit<Bodies[K], 'reqId' | 'error'> } = {
+  joinReply: { room: null, members: [], lastSeq: 0, history: [] },
+  membersReply: { members: [], room: null },
+  sendAck: { seq: 0 },
+  fetchReply: { messages: [] },
+  deleteReply: { committed: false, reason: '' },
 }
 
 interface Peer {
@@ -565,6 +577,11 @@ export class PeerLinks {
     if (this.cutOff.has(from)) return // partition fault: as if nothing arrived
     this.heard(from)
     for (const m of messages) {
+      const why = refusal(from, m, this.c.authority)
+      if (why !== undefined) {
+        this.refuse(from, m.body, requestIdOf(m), 'forbidden', why)
+        continue
+      }
       try {
         this.onPeerMessage(from, m)
       } catch (e) {
@@ -572,6 +589,21 @@ export class PeerLinks {
         this.c.log(`bad ${m?.body ?? 'unknown'} message from ${this.peerName(from)}: ${(e as Error).message}`)
       }
     }
+  }
+
+  /**
+   * A peer message refused (docs/security.md, "Authority of peer messages"): nothing changes; a line
+   * in the log and in the protocol log; a request gets its reply with the error.
+   */
+  refuse(from: string, body: string, reqId: number | undefined, code: 'bad_request' | 'forbidden', reason: string): void {
+    const name = this.peerName(from)
+    this.c.log(`refused ${body} from ${name}: ${reason}`)
+    this.c.trace('peer', `refused ${body} from ${name}: ${reason}`, undefined, name)
+    const reply = REPLY_OF[body as keyof typeof REPLY_OF]
+    if (reply === undefined || reqId === undefined) return
+    this.answer(from, reply, reqId, () => {
+      throw new ChatError(code, reason)
+    }, EMPTY_REPLY[reply])
   }
 
   peerName(nodeId: string): string {

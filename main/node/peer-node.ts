@@ -23,7 +23,7 @@
 import { randomBytes, randomUUID } from 'node:crypto'
 import { join } from 'node:path'
 import { hostname } from 'node:os'
-import type { ServerEvent, TraceKind } from '../../proto/client-protocol'
+import { SYSTEM_USER, type ServerEvent, type TraceKind } from '../../proto/client-protocol'
 import type { DecodedMessage, NodeRef } from '../cluster/peer-messages'
 import { ClusterCredentials } from '../cluster/cluster-credentials'
 import { PeerTransport } from '../cluster/peer-transport'
@@ -149,9 +149,10 @@ export class PeerNode implements RunningNode {
         })
       : undefined
     const archive = this.archive
-    const archiveRoom = (room: { roomId: string; name: string; createdBy: string; createdAt: number; lastSeq: number }) =>
+    // The archive records the creator's name; the room's node is its adminNodeId.
+    const archiveRoom = (room: { roomId: string; name: string; createdBy: { user: string }; createdAt: number; lastSeq: number }) =>
       archive?.writer.holdRoom(
-        { roomId: room.roomId, name: room.name, createdBy: room.createdBy, createdAt: room.createdAt, adminNodeId: nodeId, adminNodeName: this.name },
+        { roomId: room.roomId, name: room.name, createdBy: room.createdBy.user, createdAt: room.createdAt, adminNodeId: nodeId, adminNodeName: this.name },
         room.lastSeq,
       )
 
@@ -161,6 +162,7 @@ export class PeerNode implements RunningNode {
       hello: () => this.links.hello(),
       inboundHello: (h, remoteHost) => this.links.onInboundHello(h, remoteHost),
       inbound: (from, messages) => this.links.onInbound(from, messages),
+      malformed: (from, body, reqId, reason) => this.links.refuse(from, body, reqId, 'bad_request', reason),
     })
     this.links = new PeerLinks({
       nodeId,
@@ -190,6 +192,12 @@ export class PeerNode implements RunningNode {
       },
       resyncRoomsOf: (adminNodeId, why) => this.member.resyncRoomsOf(adminNodeId, why),
       roomMessage: (from, m) => this.onRoomMessage(from, m),
+      authority: {
+        adminOf: (roomId) => this.rooms.directory.rooms.get(roomId)?.adminNodeId,
+        // Members of its own in the room, or a replica of the room's log (docs/replication.md).
+        hasMembersFrom: (roomId, nodeId) =>
+          (this.rooms.adminRooms.get(roomId)?.nodeCounts.get(nodeId) ?? 0) > 0 || (this.rooms.directory.rooms.get(roomId)?.replicas.includes(nodeId) ?? false),
+      },
     })
     this.rooms = new RoomDirectorySync({
       nodeId,
@@ -332,7 +340,7 @@ export class PeerNode implements RunningNode {
     this.replication.restore()
     this.rooms.restoreRooms()
     this.archive?.start()
-    if (this.rooms.adminRooms.size === 0) this.rooms.createRoom(`${this.name} lobby`, 'system')
+    if (this.rooms.adminRooms.size === 0) this.rooms.createRoom(`${this.name} lobby`, { user: SYSTEM_USER, nodeId: this.nodeId })
     this.deletions.recover()
 
     this.tickTimer = this.clock.setInterval(() => this.tick(), Math.min(TICK_MS, this.o.heartbeatMs))

@@ -9,7 +9,7 @@
  */
 import type { PeerState, RoomInfo, ServerEvent, TraceKind } from '../../proto/client-protocol'
 import { ChatError } from '../core/errors'
-import { mergeEntry, newDirectory, removeEntry, type Directory, type DirectoryEntry } from '../core/room-directory'
+import { mergeEntry, newDirectory, removeEntry, type Creator, type Directory, type DirectoryEntry } from '../core/room-directory'
 import { DEFAULT_LOG_LIMIT, newAdminRoom, restoreLog, type AdminRoom } from '../core/room-ordering'
 import type { MessageLog } from '../store/message-log'
 import { msg, type NodeRef, type PeerMessage, type WireRoom } from '../cluster/peer-messages'
@@ -112,7 +112,10 @@ export class RoomDirectorySync {
 
   /** Rooms a Hello or gossip listed: merge them, and forget ours of `from` it no longer lists. */
   learnRooms(from: string, rooms: WireRoom[], complete: boolean): void {
-    for (const r of rooms) this.mergeRoom(r)
+    // A room's entry is learned from its administrator itself, never second-hand: no node can
+    // describe, rename or invent a room of another (docs/security.md). The cluster is a full mesh, so
+    // every administrator's own Hello and gossip reach us directly.
+    for (const r of rooms) if (r.adminNodeId === from) this.mergeRoom(r)
     if (complete) this.reconcileRoomsOf(from, rooms)
   }
 
@@ -174,7 +177,7 @@ export class RoomDirectorySync {
   // -------------------------------------------------------------------------------------------
   // Our rooms
 
-  createRoom(name: string, createdBy: string): AdminRoom {
+  createRoom(name: string, createdBy: Creator): AdminRoom {
     const room = newAdminRoom({ roomId: this.c.newId(), name, createdBy, createdAt: this.c.clock.now() })
     this.c.messages.open(room.roomId, 0)
     this.adminRooms.set(room.roomId, room)
@@ -237,7 +240,8 @@ export class RoomDirectorySync {
     // Read (or known missing): from now on rooms.json is ours to write (see flushRooms).
     this.loaded = true
     for (const r of stored) {
-      const room = newAdminRoom({ roomId: r.roomId, name: r.name, createdBy: r.createdBy, createdAt: r.createdAt, lastSeq: r.lastSeq })
+      const createdBy = typeof r.createdBy === 'string' ? { user: r.createdBy, nodeId: this.c.nodeId } : r.createdBy
+      const room = newAdminRoom({ roomId: r.roomId, name: r.name, createdBy, createdAt: r.createdAt, lastSeq: r.lastSeq })
       room.version = (r.version ?? 1) + 1
       const log = this.c.messages.open(r.roomId, DEFAULT_LOG_LIMIT)
       // The log is the truth for lastSeq; rooms.json's own count only matters for a room without one.

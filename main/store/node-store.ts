@@ -11,6 +11,7 @@ import { join } from 'node:path'
 import { isClusterKey } from '../../proto/client-protocol'
 import { newNodeKeyPem } from '../cluster/cluster-credentials'
 import { ConfigError } from '../core/errors'
+import type { Creator } from '../core/room-directory'
 
 /**
  * The data dir holds chat logs and secrets (cluster key, node key): readable by its owner only
@@ -22,7 +23,8 @@ export const FILE_MODE = 0o600
 export interface StoredRoom {
   roomId: string
   name: string
-  createdBy: string
+  /** A name alone in data dirs from before users were a name on a node: read as a user of this node. */
+  createdBy: Creator | string
   createdAt: number
   lastSeq: number
   version: number

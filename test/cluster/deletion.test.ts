@@ -64,10 +64,12 @@ describe('room deletion by two-phase commit', () => {
 
     // Hold the decision a moment so the test can see the room frozen on every node.
     await alice.call('node.faults', { pauseBeforeDecisionMs: 1500 })
-    // alice asks on n3, not on the administrator: the request is forwarded to n1, which coordinates.
+    // "alice" on n3 is another person than alice on n1, who created the room: the administrator
+    // refuses the forwarded request (client-protocol.md section 7).
     const aliceOnN3 = await Client.as(nodes[2].ready, 'alice')
+    expect(await aliceOnN3.fails('room.delete', { roomId })).toBe('forbidden')
     const t0 = Date.now()
-    const pending = aliceOnN3.call('room.delete', { roomId })
+    const pending = alice.call('room.delete', { roomId })
     const allReady = (e: Deletion) => e.phase === 'prepare' && e.votes.n2 === 'ready' && e.votes.n3 === 'ready'
     await bob.event('deletion', (e) => e.roomId === roomId && allReady(e))
     expect(await bob.fails('message.send', { roomId, text: 'too late', clientMsgId: 'b1' })).toBe('room_busy')
@@ -104,13 +106,14 @@ describe('room deletion by two-phase commit', () => {
     expect(await alice.fails('room.delete', { roomId })).toBe('not_found')
     expect(await bob.fails('room.join', { roomId })).toBe('not_found')
 
-    // A node's default room: created by 'system', deletable only by a user of that node.
+    // A node's default room: created by 'system' on that node, and deletable by nobody, not even a
+    // user of that node (client-protocol.md section 7).
     const lobby = (await bob.call('rooms.list')).rooms.find((r) => r.name === 'n1 lobby')!
-    expect(lobby.createdBy).toBe('system')
+    expect(lobby.createdBy).toEqual({ user: 'system', nodeId: lobby.adminNodeId })
     expect(await bob.fails('room.delete', { roomId: lobby.roomId })).toBe('forbidden')
     await alice.call('node.faults', { pauseBeforeDecisionMs: 0 })
-    expect(await alice.call('room.delete', { roomId: lobby.roomId })).toEqual({ outcome: 'committed' })
-    await eventually(async () => !(await listed(carol, lobby.roomId)), 5000, 'lobby gone on n3')
+    expect(await alice.fails('room.delete', { roomId: lobby.roomId })).toBe('forbidden')
+    expect(await listed(carol, lobby.roomId)).toBe(true)
   })
 
   it('a participant votes ABORT: rolled back, the room keeps working and stays ordered', async () => {

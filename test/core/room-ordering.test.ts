@@ -61,7 +61,7 @@ const ok: RoomEffect = { type: 'reply-ok' }
 const error = (code: string): RoomEffect => ({ type: 'reply-error', code, message: expect.any(String) }) as unknown as RoomEffect
 
 function fresh(lastSeq?: number): AdminRoom {
-  return newAdminRoom({ roomId: ROOM, name: NAME, createdBy: 'alice', createdAt: 1000, lastSeq })
+  return newAdminRoom({ roomId: ROOM, name: NAME, createdBy: { user: 'alice', nodeId: 'n-alice' }, createdAt: 1000, lastSeq })
 }
 
 /** Feeds the rows in order and checks each row's effects (in order); returns the final state. */

@@ -27,7 +27,7 @@ const META: ReplicatedMeta = {
   version: 0,
   replicas: ['n1', 'n2', 'n3'],
   name: 'design',
-  createdBy: 'ann',
+  createdBy: { user: 'ann', nodeId: 'n1' },
   createdAt: 0,
   members: [
     { user: 'ann', nodeId: 'n1' },

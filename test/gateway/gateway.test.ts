@@ -198,12 +198,36 @@ describe('hello first (section 4)', () => {
     c.close()
   })
 
-  it('hello as another user while rooms are joined: conflict', async () => {
+  it('a second hello on one connection: conflict, whatever the name; the user is unchanged', async () => {
     const c = await Client.as(r, 'dave')
     await c.call('room.join', { roomId: lobby.roomId })
     expect(await c.fails('hello', { user: 'not-dave' })).toBe('conflict')
-    // The same name again is fine.
-    expect((await c.call('hello', { user: 'dave' })).user).toBe('dave')
+    expect(await c.fails('hello', { user: 'dave' })).toBe('conflict')
+    const fresh = await Client.as(r, 'fresh-dave')
+    expect(await fresh.fails('hello', { user: 'mallory' })).toBe('conflict')
+    await c.call('message.send', { roomId: lobby.roomId, text: 'still dave', clientMsgId: 'dave-still' })
+    const m = await c.until(() => c.messages(lobby.roomId).find((x) => x.clientMsgId === 'dave-still'))
+    expect(m.user).toBe('dave')
+    c.close()
+    fresh.close()
+  })
+
+  it.each([
+    ['invisible only (32 zero-width spaces)', '\u200b'.repeat(32)],
+    ['a bidi override, NUL and a newline', 'ad\u202emin\u0000\n'],
+    ['a bidi isolate', 'eve\u2066'],
+    ['a control character', 'bell\u0007'],
+    ['only a Hangul filler', '\u3164'],
+  ])('hello with a name that is %s: bad_request', async (_what, user) => {
+    const c = await Client.connect(r)
+    expect(await c.fails('hello', { user })).toBe('bad_request')
+    expect(await c.fails('rooms.list')).toBe('unauthorized')
+    c.close()
+  })
+
+  it('names are NFC-normalised and trimmed: "  Zoe\u0301 " is "Zoé"', async () => {
+    const c = await Client.connect(r)
+    expect((await c.call('hello', { user: '  Zoe\u0301 ' })).user).toBe('Zo\u00e9')
     c.close()
   })
 })

@@ -21,7 +21,7 @@ const room = (roomId: string, over: Partial<RoomInfo> = {}): RoomInfo => ({
   memberCount: 1,
   available: true,
   joined: false,
-  createdBy: 'x',
+  createdBy: { user: 'x', nodeId: 'A' },
   ...over,
 })
 const msg = (roomId: string, seq: number, over: Partial<ChatMessage> = {}): ChatMessage => ({

@@ -11,7 +11,7 @@ const room = (roomId: string, name: string, adminNodeId: string, over: Partial<R
   memberCount: 0,
   available: true,
   joined: false,
-  createdBy: 'x',
+  createdBy: { user: 'x', nodeId: 'A' },
   ...over,
 })
 

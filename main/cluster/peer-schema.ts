@@ -1,0 +1,158 @@
+/**
+ * Every peer message is checked here, once, as it arrives (docs/security.md, "Authority of peer
+ * messages"): the shape of peer.proto as main/cluster/peer-messages.ts declares it, with the same
+ * limits as the client protocol (names, text, ids). The schemas are typed against those declarations
+ * (`satisfies`), so the two cannot drift apart; nothing past this point casts or patches a field.
+ * A message that fails is not handed on: the caller refuses it (a line in the protocol log, and an
+ * error reply when it was a request).
+ */
+import { z } from 'zod'
+import {
+  MAX_ROOM_NAME_CHARS,
+  MAX_TEXT_CHARS,
+  MAX_USER_CHARS,
+  isPeerAddress,
+  nameSchema,
+} from '../../proto/client-protocol'
+import type { BodyName, Bodies, DecodedMessage } from './peer-messages'
+
+const MAX_NODE_NAME_CHARS = 64
+/** Bounds of lists: far above what a cluster of a lab uses, far below what would hurt a node. */
+const MAX_NODES = 1000
+const MAX_ROOMS = 10_000
+const MAX_MEMBERS = 100_000
+const MAX_MESSAGES = 5000
+
+const id = z.string().min(1).max(128)
+const optionalText = z.string().max(1000)
+const count = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)
+const reqId = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)
+const user = nameSchema(MAX_USER_CHARS)
+const nodeName = nameSchema(MAX_NODE_NAME_CHARS)
+const roomName = nameSchema(MAX_ROOM_NAME_CHARS)
+
+const nodeRef = z.object({
+  nodeId: id,
+  name: nodeName,
+  address: z.string().max(300).refine(isPeerAddress, { message: 'not a host:port address' }),
+})
+const room = z.object({
+  roomId: id,
+  name: roomName,
+  adminNodeId: id,
+  adminNodeName: nodeName,
+  memberCount: count,
+  createdBy: z.object({ user, nodeId: id }),
+  frozen: z.boolean(),
+  version: count,
+  term: count,
+  replicas: z.array(id).max(MAX_NODES),
+})
+const chatMessage = z.object({
+  roomId: id,
+  seq: count,
+  user,
+  nodeId: id,
+  text: z.string().min(1).max(MAX_TEXT_CHARS),
+  sentAt: count,
+  clientMsgId: id,
+})
+const member = z.object({ user, nodeId: id })
+const failure = z.object({ code: z.string().max(64), message: optionalText })
+const replMeta = z.object({
+  term: count,
+  version: count,
+  replicas: z.array(id).max(MAX_NODES),
+  name: roomName,
+  createdBy: member,
+  createdAt: count,
+  members: z.array(member).max(MAX_MEMBERS),
+  frozen: z.boolean(),
+})
+
+const schemas = {
+  hello: z.object({
+    self: nodeRef,
+    incarnation: z.string().max(128),
+    known: z.array(nodeRef).max(MAX_NODES),
+    rooms: z.array(room).max(MAX_ROOMS),
+    protocol: z.number().int(),
+  }),
+  heartbeat: z.object({ sentAt: count }),
+  leaving: z.object({ reason: optionalText }),
+  gossip: z.object({ nodes: z.array(nodeRef).max(MAX_NODES), rooms: z.array(room).max(MAX_ROOMS), ownerComplete: z.boolean().optional() }),
+  roomRemoved: z.object({ roomId: id }),
+  rejoin: z.object({ reason: optionalText }),
+  joinRequest: z.object({ reqId, roomId: id, user }),
+  joinReply: z.object({
+    reqId,
+    error: failure.nullable(),
+    room: room.nullable(),
+    members: z.array(member).max(MAX_MEMBERS),
+    lastSeq: count,
+    history: z.array(chatMessage).max(MAX_MESSAGES),
+  }),
+  leaveRequest: z.object({ reqId, roomId: id, user }),
+  membersRequest: z.object({ reqId, roomId: id }),
+  membersReply: z.object({ reqId, error: failure.nullable(), members: z.array(member).max(MAX_MEMBERS), room: room.nullable() }),
+  memberEvent: z.object({ roomId: id, user, nodeId: id, joined: z.boolean() }),
+  forwardSend: z.object({ reqId, roomId: id, user, text: z.string().min(1).max(MAX_TEXT_CHARS), clientMsgId: id }),
+  sendAck: z.object({ reqId, error: failure.nullable(), seq: count }),
+  deliver: z.object({ roomId: id, messages: z.array(chatMessage).min(1).max(MAX_MESSAGES) }),
+  fetchRange: z.object({ reqId, roomId: id, fromSeq: count, toSeq: count, last: count.optional() }),
+  fetchReply: z.object({ reqId, error: failure.nullable(), messages: z.array(chatMessage).max(MAX_MESSAGES) }),
+  deleteRequest: z.object({ reqId, roomId: id, user }),
+  deleteReply: z.object({ reqId, error: failure.nullable(), committed: z.boolean(), reason: optionalText }),
+  prepare: z.object({ txId: id, roomId: id, participants: z.array(id).max(MAX_NODES) }),
+  vote: z.object({ txId: id, ready: z.boolean(), reason: optionalText }),
+  decision: z.object({ txId: id, roomId: id, commit: z.boolean() }),
+  decisionAck: z.object({ txId: id }),
+  decisionQuery: z.object({ txId: id, roomId: id }),
+  decisionAnswer: z.object({ txId: id, known: z.boolean(), commit: z.boolean() }),
+  deletionProgress: z.object({
+    roomId: id,
+    phase: z.enum(['prepare', 'commit', 'abort']),
+    votes: z.record(z.string().max(128), z.enum(['ready', 'abort', 'pending'])),
+    reason: optionalText,
+  }),
+  // Replicated rooms (docs/replication.md): who may send them is the replication core's business
+  // (terms, leaders); here only their shape.
+  roomAppend: z.object({
+    roomId: id,
+    term: count,
+    leader: id,
+    prevSeq: count,
+    prevTerm: count,
+    entries: z.array(z.object({ term: count, message: chatMessage })).max(MAX_MESSAGES),
+    commitSeq: count,
+    meta: replMeta.nullable(),
+  }),
+  roomAppendReply: z.object({ roomId: id, term: count, ok: z.boolean(), matchSeq: count, leader: z.string().max(128), metaTerm: count, metaVersion: count }),
+  roomVoteRequest: z.object({ roomId: id, term: count, candidate: id, lastSeq: count, lastTerm: count, transfer: z.boolean() }),
+  roomVoteReply: z.object({ roomId: id, term: count, granted: z.boolean(), leader: z.string().max(128) }),
+  roomTimeoutNow: z.object({ roomId: id, term: count }),
+} satisfies { [K in BodyName]: z.ZodType<Bodies[K]> }
+
+const BODY_NAMES = new Set<string>(Object.keys(schemas))
+
+function isBodyName(s: unknown): s is BodyName {
+  return typeof s === 'string' && BODY_NAMES.has(s)
+}
+
+export type Checked = { ok: true; message: DecodedMessage } | { ok: false; body: string; reqId: number | undefined; reason: string }
+
+/** Check one decoded peer message (proto-loader's object: `body` names the oneof member set). */
+export function checkPeerMessage(raw: unknown): Checked {
+  if (typeof raw !== 'object' || raw === null) return { ok: false, body: 'unknown', reqId: undefined, reason: 'not a message' }
+  const r = raw as Record<string, unknown>
+  const name = r.body
+  if (!isBodyName(name)) return { ok: false, body: String(name ?? 'unknown').slice(0, 40), reqId: undefined, reason: 'no known body' }
+  const parsed = schemas[name].safeParse(r[name])
+  if (!parsed.success) {
+    const fields = r[name] as { reqId?: unknown } | undefined
+    const rid = typeof fields?.reqId === 'number' ? fields.reqId : undefined
+    const issue = parsed.error.issues[0]
+    return { ok: false, body: name, reqId: rid, reason: `${issue?.path.join('.') || name}: ${issue?.message ?? 'invalid'}` }
+  }
+  return { ok: true, message: { body: name, [name]: parsed.data } as DecodedMessage }
+}

@@ -1,0 +1,263 @@
+// A hostile peer against real node processes (docs/security.md). Without the cluster key it cannot
+// link and learns nothing. With the key (and an identity of its own, as any key holder has), every
+// forgery below is refused and changes nothing at any node. The forger is "mallory": gRPC over the
+// product's own transport (peer.proto, TLS with its own node key), which sends whatever it is given.
+import * as grpc from '@grpc/grpc-js'
+import * as protoLoader from '@grpc/proto-loader'
+import { readFileSync } from 'node:fs'
+import { createServer, connect, type Socket } from 'node:net'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ClusterCredentials, newNodeKeyPem } from '../../main/cluster/cluster-credentials'
+import { msg, type DecodedMessage, type Hello, type PeerMessage } from '../../main/cluster/peer-messages'
+import { PeerTransport } from '../../main/cluster/peer-transport'
+import type { PeerLink } from '../../main/cluster/transport'
+import { CLUSTER_KEY, Client, ROOT, cleanup, eventually, startCluster, startNode, type NodeProc } from '../helpers/cluster'
+
+afterAll(cleanup)
+
+interface Mallory {
+  creds: ClusterCredentials
+  transport: PeerTransport
+  hello: Hello
+  received: DecodedMessage[]
+  link: PeerLink
+  /** Send one forged message and wait for the node's answer to request `reqId`, if any. */
+  send(m: PeerMessage): void
+  reply(reqId: number): Promise<DecodedMessage>
+}
+
+async function mallory(target: NodeProc, claimId?: string): Promise<Mallory> {
+  const creds = new ClusterCredentials(CLUSTER_KEY, newNodeKeyPem())
+  const received: DecodedMessage[] = []
+  const holder: { hello?: Hello } = {}
+  const transport = new PeerTransport(
+    { hello: () => holder.hello!, inboundHello: () => {}, inbound: (_from, ms) => received.push(...ms) },
+    () => creds,
+  )
+  const port = await transport.listen('127.0.0.1', 0)
+  const hello: Hello = {
+    self: { nodeId: claimId ?? creds.nodeId, name: 'mallory', address: `127.0.0.1:${port}` },
+    incarnation: 'm-1',
+    known: [],
+    rooms: [],
+    protocol: 1,
+  }
+  holder.hello = hello
+  const link = transport.newLink(target.ready.grpc, () => {})
+  await link.open(hello, 5000)
+  const replyOf = (m: DecodedMessage, reqId: number) => {
+    const body = (m as unknown as Record<string, { reqId?: number }>)[m.body]
+    return body?.reqId === reqId
+  }
+  return {
+    creds,
+    transport,
+    hello,
+    received,
+    link,
+    send: (m) => link.send(m),
+    reply: async (reqId) => {
+      await eventually(async () => received.some((m) => replyOf(m, reqId)), 10_000, `reply to ${reqId}`)
+      return received.find((m) => replyOf(m, reqId))!
+    },
+  }
+}
+
+function errorOf(m: DecodedMessage): { code: string; message: string } | null {
+  return (m as unknown as Record<string, { error: { code: string; message: string } | null }>)[m.body].error
+}
+
+describe('a node without the cluster key', () => {
+  it('cannot link, over plain text or TLS, and reads nothing (not even the room list)', async () => {
+    const n1 = await startNode({ name: 'k1' })
+    const def = protoLoader.loadSync(join(ROOT, 'proto', 'chat', 'peer', 'v1', 'peer.proto'), { includeDirs: [join(ROOT, 'proto')], defaults: true, oneofs: true })
+    const pkg = grpc.loadPackageDefinition(def) as unknown as {
+      chat: { peer: { v1: { PeerService: new (a: string, c: grpc.ChannelCredentials, o?: grpc.ChannelOptions) => grpc.Client & { Link(): grpc.ClientDuplexStream<unknown, unknown> } } } }
+    }
+    const tryLink = (creds: grpc.ChannelCredentials) =>
+      new Promise<{ data: unknown[]; code: number }>((resolve) => {
+        const client = new pkg.chat.peer.v1.PeerService(n1.ready.grpc, creds, { 'grpc.ssl_target_name_override': 'x' })
+        const call = client.Link()
+        const data: unknown[] = []
+        call.on('data', (d) => data.push(d))
+        call.on('error', (e: grpc.ServiceError) => resolve({ data, code: e.code }))
+        call.on('end', () => resolve({ data, code: -1 }))
+        call.write({ messages: [{ hello: { self: { nodeId: 'outsider', name: 'outsider', address: '127.0.0.1:9' }, incarnation: 'x', known: [], rooms: [], protocol: 1 } }] })
+      })
+    // Plain text: no TLS, nothing.
+    expect(await tryLink(grpc.credentials.createInsecure())).toEqual({ data: [], code: grpc.status.UNAVAILABLE })
+    // TLS trusting the node's CA (as if the CA certificate leaked), but with no certificate of its own.
+    const ca = new ClusterCredentials(CLUSTER_KEY, newNodeKeyPem()).tls.ca
+    const noCert = await tryLink(grpc.credentials.createSsl(ca, null, null, { checkServerIdentity: () => undefined }))
+    expect(noCert).toEqual({ data: [], code: grpc.status.UNAUTHENTICATED })
+    // Its own key: its own CA, which the node's certificate does not match, and the other way round.
+    const other = new ClusterCredentials('another-cluster-key-000', newNodeKeyPem())
+    const wrong = await tryLink(grpc.credentials.createSsl(other.tls.ca, other.tls.key, other.tls.cert, { checkServerIdentity: () => undefined }))
+    expect(wrong.data).toEqual([])
+    expect(wrong.code).toBe(grpc.status.UNAVAILABLE)
+    // And a real node with another key is refused by peers.add with forbidden.
+    const stranger = await startNode({ name: 'stranger', clusterKey: 'another-cluster-key-000' })
+    const c = await Client.as(n1.ready, 'op')
+    const r = await c.reply('peers.add', { address: stranger.ready.grpc })
+    expect(r.error?.code).toBe('forbidden')
+    expect(r.error?.message).not.toMatch(/UNAVAILABLE|No connection established|14/)
+    expect((await c.call('peers.list')).peers).toEqual([])
+    // An invite with another key is refused too: n1 is not alone... once it has a peer.
+    c.close()
+  })
+})
+
+describe('a key holder forging messages', () => {
+  let n1: NodeProc, n2: NodeProc
+  let alice: Client, bob: Client
+  let roomId: string
+  let lobbyId: string
+
+  beforeAll(async () => {
+    ;[n1, n2] = await startCluster(2)
+    alice = await Client.as(n1.ready, 'alice')
+    bob = await Client.as(n2.ready, 'bob')
+    await eventually(async () => (await bob.call('peers.list')).peers.some((p) => p.state === 'alive'), 15_000, 'linked')
+    roomId = (await alice.call('room.create', { name: 'exam' })).room.roomId
+    await bob.event('room.created', (e) => e.room.roomId === roomId)
+    await alice.call('room.join', { roomId })
+    await bob.call('room.join', { roomId })
+    await alice.call('message.send', { roomId, text: 'real #1', clientMsgId: 'a1' })
+    await bob.until(() => bob.messages(roomId).length === 1)
+    lobbyId = (await alice.call('rooms.list')).rooms.find((r) => r.name === 'n1 lobby')!.roomId
+  })
+
+  const state = async () => {
+    const rooms = (await bob.call('rooms.list')).rooms.map((r) => `${r.name}|${r.adminNodeId}|${r.frozen}`).sort()
+    return { rooms, aliceSeen: alice.messages(roomId).map((m) => `${m.seq}:${m.text}`), bobSeen: bob.messages(roomId).map((m) => `${m.seq}:${m.text}`) }
+  }
+
+  it('a stolen node id is refused at the handshake; the victim keeps its rooms everywhere', async () => {
+    const before = await state()
+    await expect(mallory(n2, n1.ready.nodeId)).rejects.toMatchObject({ code: 'forbidden' })
+    await new Promise((r) => setTimeout(r, 500))
+    expect(await state()).toEqual(before)
+    expect((await bob.call('rooms.list')).rooms.some((r) => r.roomId === lobbyId)).toBe(true)
+  })
+
+  it('Deliver, RoomRemoved, gossip, DeleteRequest, FetchRange and oversized fields: all refused, nothing changes', async () => {
+    const m = await mallory(n2)
+    const before = await state()
+    // A Deliver as if it administered alice's room: a forged "#2".
+    m.send(msg('deliver', { roomId, messages: [{ roomId, seq: 2, user: 'alice', nodeId: n1.ready.nodeId, text: 'FORGED #2', sentAt: 1, clientMsgId: 'f' }] }))
+    // RoomRemoved and gossip of someone else's room: removal, rename at a high version, a fake room.
+    m.send(msg('roomRemoved', { roomId }))
+    const entry = { roomId, name: 'RENAMED', adminNodeId: n1.ready.nodeId, adminNodeName: 'n1', memberCount: 99, createdBy: { user: 'alice', nodeId: n1.ready.nodeId }, frozen: false, version: 1_000_000, term: 1_000, replicas: [n1.ready.nodeId] }
+    const fake = { ...entry, roomId: 'pizza', name: 'FREE PIZZA' }
+    m.send(msg('gossip', { nodes: [], rooms: [entry, fake], ownerComplete: true }))
+    // A member event in alice's room.
+    m.send(msg('memberEvent', { roomId, user: 'ghost', nodeId: n1.ready.nodeId, joined: true }))
+    await new Promise((r) => setTimeout(r, 1000))
+    const after = await state()
+    expect(after).toEqual(before)
+    expect(after.rooms.some((r) => r.startsWith('FREE PIZZA') || r.startsWith('RENAMED'))).toBe(false)
+    expect(bob.events.some((e) => e.event === 'member.joined' && e.user === 'ghost')).toBe(false)
+    expect(n2.stderr()).toMatch(/refused deliver from mallory: messages of a room it does not administer/)
+    expect(n2.stderr()).toMatch(/refused roomRemoved from mallory/)
+
+    // Requests to the administrator n1: history without members, and deleting as "alice".
+    const m1 = await mallory(n1)
+    m1.send(msg('fetchRange', { reqId: 1, roomId, fromSeq: 1, toSeq: 100 }))
+    const fetched = await m1.reply(1)
+    expect(errorOf(fetched)?.code).toBe('forbidden')
+    expect(fetched.body === 'fetchReply' && fetched.fetchReply.messages).toEqual([])
+    m1.send(msg('deleteRequest', { reqId: 2, roomId, user: 'alice' }))
+    expect(errorOf(await m1.reply(2))?.code).toBe('forbidden')
+    m1.send(msg('deleteRequest', { reqId: 3, roomId: lobbyId, user: 'system' }))
+    expect(errorOf(await m1.reply(3))?.code).toBe('forbidden')
+    // Oversized and reserved names, a 100,000-character text: malformed, bad_request.
+    m1.send(msg('joinRequest', { reqId: 4, roomId, user: 'x'.repeat(500) }))
+    expect(errorOf(await m1.reply(4))?.code).toBe('bad_request')
+    m1.send(msg('forwardSend', { reqId: 5, roomId, user: 'alice', text: 'y'.repeat(100_000), clientMsgId: 'big' }))
+    expect(errorOf(await m1.reply(5))?.code).toBe('bad_request')
+    m1.send(msg('joinRequest', { reqId: 6, roomId, user: 'ad\u202emin\u0000\n' }))
+    expect(errorOf(await m1.reply(6))?.code).toBe('bad_request')
+    expect(await state()).toEqual(before)
+    expect((await alice.call('rooms.list')).rooms.find((r) => r.roomId === roomId)?.name).toBe('exam')
+
+    // A forwarded send "as alice" speaks only for mallory's own user named alice: not a member, refused;
+    // once joined, its message carries mallory's node id, so nobody takes it for alice of n1.
+    m1.send(msg('forwardSend', { reqId: 7, roomId, user: 'alice', text: 'the exam is cancelled', clientMsgId: 'm7' }))
+    expect(errorOf(await m1.reply(7))?.code).toBe('not_member')
+    m1.send(msg('joinRequest', { reqId: 8, roomId, user: 'alice' }))
+    expect(errorOf(await m1.reply(8))).toBeNull()
+    m1.send(msg('forwardSend', { reqId: 9, roomId, user: 'alice', text: 'the exam is cancelled', clientMsgId: 'm9' }))
+    expect(errorOf(await m1.reply(9))).toBeNull()
+    const seen = await bob.until(() => bob.messages(roomId).find((x) => x.text === 'the exam is cancelled'))
+    expect(seen.nodeId).toBe(m1.creds.nodeId)
+    expect(seen.nodeId).not.toBe(n1.ready.nodeId)
+    // An address it gossips is only a hint: never reached by the node's own link, never remembered.
+    m1.send(msg('gossip', { nodes: [{ nodeId: 'ghost-node', name: 'ghost', address: '127.0.0.1:9' }], rooms: [] }))
+    await new Promise((r) => setTimeout(r, 1500))
+    expect(readFileSync(join(n1.dataDir, 'peers.json'), 'utf8')).not.toContain('127.0.0.1:9')
+    await m.transport.close()
+    await m1.transport.close()
+  })
+})
+
+describe('a relay between two nodes', () => {
+  it('forwards only ciphertext: no message text in the bytes it sees, and the message arrives', async () => {
+    const n1 = await startNode({ name: 'r1' })
+    const [host, port] = [n1.ready.grpc.split(':')[0], Number(n1.ready.grpc.split(':')[1])]
+    const seen: Buffer[] = []
+    const sockets: Socket[] = []
+    const relay = createServer((inbound) => {
+      const outbound = connect(port, host)
+      sockets.push(inbound, outbound)
+      inbound.on('data', (d) => (seen.push(Buffer.from(d)), outbound.write(d)))
+      outbound.on('data', (d) => (seen.push(Buffer.from(d)), inbound.write(d)))
+      inbound.on('error', () => outbound.destroy())
+      outbound.on('error', () => inbound.destroy())
+      inbound.on('close', () => outbound.destroy())
+      outbound.on('close', () => inbound.destroy())
+    })
+    await new Promise<void>((r) => relay.listen(0, '127.0.0.1', r))
+    const relayAddress = `127.0.0.1:${(relay.address() as { port: number }).port}`
+    // n2 knows n1 only through the relay.
+    const n2 = await startNode({ name: 'r2', join: [relayAddress] })
+    const a = await Client.as(n1.ready, 'ann')
+    const b = await Client.as(n2.ready, 'ben')
+    await eventually(async () => (await b.call('peers.list')).peers.some((p) => p.state === 'alive'), 15_000, 'linked through the relay')
+    await eventually(async () => (await a.call('node.stats')).links.some((l) => l.up), 15_000, 'n1 linked back to n2')
+    const { room } = await b.call('room.create', { name: 'secret-plans' })
+    await a.event('room.created', (e) => e.room.roomId === room.roomId)
+    await a.call('room.join', { roomId: room.roomId })
+    await b.call('room.join', { roomId: room.roomId })
+    const marker = 'MEET-AT-THE-LIBRARY-1234'
+    await a.call('message.send', { roomId: room.roomId, text: marker, clientMsgId: 'p1' })
+    await b.until(() => b.messages(room.roomId).some((m) => m.text === marker))
+    const bytes = Buffer.concat(seen)
+    expect(bytes.length).toBeGreaterThan(1000)
+    expect(bytes.includes(Buffer.from(marker))).toBe(false)
+    expect(bytes.includes(Buffer.from('secret-plans'))).toBe(false)
+    for (const s of sockets) s.destroy()
+    relay.close()
+  })
+})
+
+describe('identities and limits on the WebSocket side', () => {
+  it('a same-named user on another node cannot delete the room; a room flood is rate limited', async () => {
+    const [n1, n2] = await startCluster(2)
+    const alice = await Client.as(n1.ready, 'alice')
+    const twin = await Client.as(n2.ready, 'alice')
+    const { room } = await alice.call('room.create', { name: 'mine' })
+    expect(room.createdBy).toEqual({ user: 'alice', nodeId: n1.ready.nodeId })
+    await twin.event('room.created', (e) => e.room.roomId === room.roomId)
+    expect(await twin.fails('room.delete', { roomId: room.roomId })).toBe('forbidden')
+    expect((await twin.call('rooms.list')).rooms.some((r) => r.roomId === room.roomId)).toBe(true)
+    // The flood: alice has made one room; four more pass, the next is refused, for her only.
+    for (let i = 0; i < 4; i++) await alice.call('room.create', { name: `flood ${i}` })
+    const refused = await alice.reply('room.create', { name: 'flood 5' })
+    expect(refused.error?.code).toBe('rate_limited')
+    expect(refused.error?.message).toMatch(/new rooms per 10 s/)
+    const carol = await Client.as(n1.ready, 'carol')
+    await carol.call('room.create', { name: 'carol’s' })
+    expect((await alice.call('rooms.list')).rooms.filter((r) => r.name.startsWith('flood')).length).toBe(4)
+  }, 120_000)
+})
