@@ -246,6 +246,7 @@ describe('identities and limits on the WebSocket side', () => {
     const [n1, n2] = await startCluster(2)
     const alice = await Client.as(n1.ready, 'alice')
     const twin = await Client.as(n2.ready, 'alice')
+    for (const c of [alice, twin]) await eventually(async () => (await c.call('peers.list')).peers.some((p) => p.state === 'alive'), 15_000, 'linked')
     const { room } = await alice.call('room.create', { name: 'mine' })
     expect(room.createdBy).toEqual({ user: 'alice', nodeId: n1.ready.nodeId })
     await twin.event('room.created', (e) => e.room.roomId === room.roomId)
