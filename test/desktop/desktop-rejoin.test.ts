@@ -12,6 +12,7 @@ import WebSocket from 'ws'
 import { afterEach, describe, expect, it } from 'vitest'
 import { startNode } from '../../main/node/peer-node'
 import type { NodeOptions } from '../../main/node/node-options'
+import { CLUSTER_KEY } from '../helpers/cluster'
 import { startDesktopNode, type DesktopNode } from '../../main/desktop/desktop-node'
 
 const timing = { heartbeatMs: 100, suspectMs: 400, deadMs: 800 }
@@ -35,6 +36,8 @@ function start(userDataDir: string, join: string[] = [], seen?: NodeOptions[]): 
     preferredGrpcPort: 0,
     timing,
     peerSaveIntervalMs: 100,
+    // One cluster: every instance of this file holds the same key (docs/security.md).
+    clusterKey: CLUSTER_KEY,
   }).then((d) => {
     running.push(d)
     return d

@@ -77,7 +77,8 @@ describe('the chat as people expect it (real browser, real nodes)', () => {
     if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (the browser tests need Debian's chromium)`)
     ensureBuilt()
     mkdirSync(SHOTS, { recursive: true })
-    n1 = await startNode({ name: 'n1', extra: ['--ui-dir', UI_DIR] })
+    // The bot makes rooms faster than a person: past the default room.create limit (docs/security.md).
+    n1 = await startNode({ name: 'n1', extra: ['--ui-dir', UI_DIR, '--room-creates-per-10s', '50'] })
     n2 = await startNode({ name: 'n2', join: [n1.ready.grpc], extra: ['--ui-dir', UI_DIR] })
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000 })
     // A program on n1 fills a room the pages have not joined yet.
