@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'react'
-import { MAX_USER_CHARS, isPeerAddress } from '../../../proto/client-protocol'
+import { MAX_USER_CHARS, isPeerAddress, parseInvite } from '../../../proto/client-protocol'
 import type { Session, SessionState } from '../net/session'
 import { describeError } from '../state/errors'
 import { loadUser, saveUser } from '../user-prefs'
@@ -25,8 +25,9 @@ export function SettingsView({ session, state }: { session: Session; state: Sess
     void session.refreshPeers()
   }, [session, connected])
 
-  const valid = isPeerAddress(address)
-  const invalidMsg = touched && address.trim() && !valid ? 'Enter host:port, for example 192.168.1.20:50051 (port 1–65535).' : null
+  // An address of this cluster, or an invite (address and cluster key in one string, docs/security.md).
+  const valid = isPeerAddress(address) || parseInvite(address) !== undefined
+  const invalidMsg = touched && address.trim() && !valid ? 'Enter an invite (dsg1://…) or host:port, for example 192.168.1.20:50051.' : null
 
   const copy = async (a: string) => {
     try {
@@ -77,6 +78,19 @@ export function SettingsView({ session, state }: { session: Session; state: Sess
               </li>
             ))}
           </ul>
+          {info?.self.invite && (
+            <>
+              <h3 className="mt-4 mb-2 text-sm font-semibold">Invite (address and cluster key: share it only with lab mates)</h3>
+              <div className="flex items-center gap-3">
+                <code aria-label="This node's invite" className="max-w-full truncate rounded bg-slate-100 px-2 py-1 text-sm dark:bg-slate-800">
+                  {info.self.invite}
+                </code>
+                <Btn label="Copy invite" onClick={() => void copy(info.self.invite!)}>
+                  {copied === info.self.invite ? 'Copied' : 'Copy'}
+                </Btn>
+              </div>
+            </>
+          )}
         </section>
 
         <ArchiveSettings session={session} state={state} />
@@ -92,16 +106,18 @@ export function SettingsView({ session, state }: { session: Session; state: Sess
               e.preventDefault()
               setTouched(true)
               const a = address.trim()
-              if (!isPeerAddress(a)) return
-              setStatus({ kind: 'joining', address: a })
+              if (!isPeerAddress(a) && !parseInvite(a)) return
+              // Status lines and the protocol log show the address, never the key of an invite.
+              const shown = parseInvite(a)?.address ?? a
+              setStatus({ kind: 'joining', address: shown })
               try {
                 const peer = await session.addPeer(a)
                 setStatus({ kind: 'joined', text: `Joined ${peer.name} at ${peer.address}.` })
                 setAddress('')
                 setTouched(false)
               } catch (err) {
-                setStatus({ kind: 'error', text: `Could not join ${a}: ${describeError(err)}` })
-                session.logError(err, `Add peer ${a}`)
+                setStatus({ kind: 'error', text: `Could not join ${shown}: ${describeError(err)}` })
+                session.logError(err, `Add peer ${shown}`)
               }
             }}
           >
@@ -110,7 +126,7 @@ export function SettingsView({ session, state }: { session: Session; state: Sess
                 aria-label="Peer address"
                 aria-invalid={invalidMsg ? true : undefined}
                 aria-describedby={invalidMsg ? 'peer-addr-err' : undefined}
-                placeholder="host:port"
+                placeholder="invite or host:port"
                 value={address}
                 onChange={(e) => setAddress(e.target.value)}
                 onBlur={() => setTouched(true)}

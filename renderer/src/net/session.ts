@@ -17,6 +17,7 @@ import type {
   EventOf,
   TraceKind,
 } from '../../../proto/client-protocol'
+import { parseInvite } from '../../../proto/client-protocol'
 import { chatReducer, initialChatState, mentionsSelf, noticeKey, shouldNotify, type ChatAction, type ChatState } from '../state/chat-state'
 import { ReorderBuffer } from '../state/reorder-buffer'
 import { ProtocolError, describeError, rawDetail } from '../state/errors'
@@ -448,8 +449,10 @@ export class Session {
   }
 
   /** Throws a ProtocolError so the Settings form can show it next to the field. */
-  async addPeer(address: string): Promise<PeerInfo> {
-    const { peer } = await this.client.request('peers.add', { address })
+  /** A peer by address, or by invite (address and cluster key in one string, docs/security.md). */
+  async addPeer(addressOrInvite: string): Promise<PeerInfo> {
+    const s = addressOrInvite.trim()
+    const { peer } = await this.client.request('peers.add', parseInvite(s) ? { invite: s } : { address: s })
     this.upsertPeer(peer)
     void this.refreshRooms()
     return peer
