@@ -121,6 +121,9 @@ describe('chat UI in a real browser against real nodes', () => {
   it('adds a peer in Settings and shows it alive', async () => {
     await alice.getByRole('button', { name: 'Settings' }).click()
     await alice.getByRole('list', { name: 'Join addresses' }).getByText(n1.ready.grpc).waitFor()
+    // This node's invite (address and cluster key) is offered for copying (docs/security.md).
+    await alice.getByRole('button', { name: 'Copy invite' }).waitFor()
+    expect(await alice.getByLabel("This node's invite").innerText()).toBe(`dsg1://${n1.ready.grpc}/${n1.ready.clusterKey}`)
     // Validation before anything is sent.
     await alice.getByRole('textbox', { name: 'Peer address' }).fill('not an address')
     await alice.getByRole('button', { name: 'Add peer' }).click()

@@ -27,7 +27,7 @@ export function SettingsView({ session, state }: { session: Session; state: Sess
 
   // An address of this cluster, or an invite (address and cluster key in one string, docs/security.md).
   const valid = isPeerAddress(address) || parseInvite(address) !== undefined
-  const invalidMsg = touched && address.trim() && !valid ? 'Enter an invite (dsg1://…) or host:port, for example 192.168.1.20:50051.' : null
+  const invalidMsg = touched && address.trim() && !valid ? 'Enter host:port, for example 192.168.1.20:50051, or an invite (dsg1://…).' : null
 
   const copy = async (a: string) => {
     try {
