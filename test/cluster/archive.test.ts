@@ -147,6 +147,11 @@ describe('a cluster sharing a database archive', () => {
     await eventually(async () => (await archivedSeqs(room.roomId)).length === 10, 10_000, 'first ten archived')
     await pg.stop()
     for (let i = 11; i <= 30; i++) await alice.call('message.send', { roomId: room.roomId, text: `r ${i}`, clientMsgId: `r${i}` })
+    // The node has noticed the outage (and saved its watermark, docs/archive.md) before the kill.
+    await eventually(async () => {
+      const a = (await alice.call('node.stats')).archive
+      return a?.state === 'down' && a.behind === 20
+    }, 10_000, 'outage noticed with 20 behind')
     await killNode(n1) // kill -9 while 20 messages are only in the embedded log
     const back = await startNode({ name: 'c1', dataDir: n1.dataDir, extra: ['--db', pg.url] })
     const again = await Client.as(back.ready, 'alice')
