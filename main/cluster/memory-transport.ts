@@ -507,7 +507,15 @@ export class MemoryLink implements PeerLink {
   }
 
   close(reason: string): void {
-    if (this.closed) return
+    if (!this.teardown()) return
+    for (const w of this.endWaiters.splice(0)) w()
+    if (this.peer) this.net.onEvent({ type: 'link-down', from: this.from, to: this.address, reason })
+    this.onDown(this, reason)
+  }
+
+  /** Stops timers and traffic and unregisters the link; false when it was already closed. */
+  private teardown(): boolean {
+    if (this.closed) return false
     this.closed = true
     const clock = this.net.clock
     clock.clear(this.flushTimer)
@@ -518,9 +526,7 @@ export class MemoryLink implements PeerLink {
     this.control.clear()
     this.net.removeLink(this)
     this.target?.inboundClosed(this, this.fromNodeId)
-    for (const w of this.endWaiters.splice(0)) w()
-    if (this.peer) this.net.onEvent({ type: 'link-down', from: this.from, to: this.address, reason })
-    this.onDown(this, reason)
+    return true
   }
 
   /** Closed by the other end (its stream ended, or it was reset): we hear of it one latency later. */
@@ -531,17 +537,7 @@ export class MemoryLink implements PeerLink {
 
   /** The owner's process died: the link is gone without telling anyone on this side. */
   vanish(): void {
-    if (this.closed) return
-    this.closed = true
-    const clock = this.net.clock
-    clock.clear(this.flushTimer)
-    clock.clear(this.pumpTimer)
-    clock.clear(this.breakTimer)
-    this.queue = []
-    this.inFlight.length = 0
-    this.control.clear()
-    this.net.removeLink(this)
-    this.target?.inboundClosed(this, this.fromNodeId)
+    this.teardown()
   }
 }
 

@@ -227,14 +227,7 @@ export class MessageLog {
   rangeEntries(roomId: string, from: number, to: number): { term: number; message: ChatMessage }[] {
     const f = this.rooms.get(roomId)
     if (!f || to < from) return []
-    let start = 0
-    let best = -Infinity
-    for (const [seq, off] of f.offsets) {
-      if (seq <= from && seq > best) {
-        best = seq
-        start = off
-      }
-    }
+    const start = startOffset(f.offsets, from)
     const out: { term: number; message: ChatMessage }[] = []
     scanLines(f.fd, start, f.size, (line) => {
       const e = parseEntry(line, roomId)
@@ -250,15 +243,7 @@ export class MessageLog {
   range(roomId: string, from: number, to: number): ChatMessage[] {
     const f = this.rooms.get(roomId)
     if (!f || to < from) return []
-    // Start at the last indexed seq at or before `from`.
-    let start = 0
-    let best = -Infinity
-    for (const [seq, off] of f.offsets) {
-      if (seq <= from && seq > best) {
-        best = seq
-        start = off
-      }
-    }
+    const start = startOffset(f.offsets, from)
     const out: ChatMessage[] = []
     scanLines(f.fd, start, f.size, (line) => {
       const m = parseLine(line, roomId)
@@ -296,4 +281,17 @@ export class MessageLog {
     this.close(roomId)
     rmSync(join(this.dir, fileName(roomId)), { force: true })
   }
+}
+
+/** Where to start reading for `from`: the offset of the last indexed seq at or before it (or 0). */
+function startOffset(offsets: Map<number, number>, from: number): number {
+  let start = 0
+  let best = -Infinity
+  for (const [seq, off] of offsets) {
+    if (seq <= from && seq > best) {
+      best = seq
+      start = off
+    }
+  }
+  return start
 }
