@@ -443,7 +443,3 @@ export type EventOf<E extends EventName> = Extract<ServerEvent, { event: E }>
 
 /** Any frame a node sends to a client. */
 export type ServerFrame = Reply | ServerEvent
-
-export function isReply(f: ServerFrame): f is Reply {
-  return 'ok' in f
-}

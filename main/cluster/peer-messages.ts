@@ -110,9 +110,6 @@ export interface LinkFrame {
   messages: PeerMessage[]
 }
 
-/** Replies carry the request id they answer. */
-export type ReplyName = 'joinReply' | 'membersReply' | 'sendAck' | 'fetchReply' | 'deleteReply'
-
 export function msg<K extends BodyName>(name: K, body: Bodies[K]): PeerMessage {
   return { [name]: body } as unknown as PeerMessage
 }

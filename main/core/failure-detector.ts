@@ -14,7 +14,6 @@
  *            { type: 'forget', peer }          drop the peer entirely (peers.remove); no effect
  *     effect { type: 'peer-state', peer, from, to, silentMs }   `from` is null for a peer heard for the
  *            first time. Each effect is one state change, to be reported as `peer.status`.
- *   peerViews(state, now)                     -> PeerView[] (for peers.list: state and lastSeenMs)
  *
  *   Backoff (one per outgoing link):
  *   initialBackoff()                          -> Backoff
@@ -79,13 +78,6 @@ export interface PeerStateEffect {
 export interface FailureDetectorResult {
   state: FailureDetectorState
   effects: PeerStateEffect[]
-}
-
-export interface PeerView {
-  peer: string
-  state: PeerState
-  lastSeenMs: number
-  silentMs: number
 }
 
 /** A detector configuration that cannot work (thrown by createFailureDetector). */
@@ -187,15 +179,6 @@ function withPeer(state: FailureDetectorState, peer: string, p: PeerLiveness): F
   return { ...state, peers: { ...state.peers, [peer]: p } }
 }
 
-/** Every known peer with its state, for `peers.list` (lastSeenMs is the time it was last heard). */
-export function peerViews(state: FailureDetectorState, now: number): PeerView[] {
-  return Object.entries(state.peers).map(([peer, p]) => ({
-    peer,
-    state: p.state,
-    lastSeenMs: p.lastHeardMs,
-    silentMs: Math.max(0, now - p.lastHeardMs),
-  }))
-}
 
 // ---------------------------------------------------------------------------------------------
 // Reconnect backoff (docs/failures.md: "any reconnect backoff resets as soon as it is heard

@@ -65,7 +65,3 @@ export function removeEntry(dir: Directory, roomId: string, now: number): boolea
   }
   return had
 }
-
-export function roomsOf(dir: Directory, adminNodeId: string): DirectoryEntry[] {
-  return [...dir.rooms.values()].filter((r) => r.adminNodeId === adminNodeId)
-}

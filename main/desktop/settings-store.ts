@@ -19,7 +19,6 @@ export function isPeerAddress(value: string): boolean {
   return port >= 1 && port <= 65535
 }
 
-export const PeerAddressSchema = z.string().trim().refine(isPeerAddress, 'expected host:port')
 const DisplayNameSchema = z.string().trim().min(1).max(32) // hello's `user` limits
 const NodeNameSchema = z.string().trim().min(1).max(64)
 

@@ -154,10 +154,6 @@ export class WsGateway implements ClientGateway {
     for (const s of this.tracers) s.sendEncoded(frame)
   }
 
-  get sessionCount(): number {
-    return this.sessions.size
-  }
-
   private http(req: IncomingMessage, res: ServerResponse): void {
     if (!hostAllowed(req.headers.host, this.port)) {
       res.writeHead(403, { 'content-type': 'text/plain' }).end('Host not allowed\n')

@@ -92,7 +92,6 @@ interface Peer {
   address: string
   incarnation: string
   link: PeerLink | undefined
-  dialing: boolean
   backoff: Backoff
   retryTimer: Timer | undefined
   /** Revived or restarted while we had no link to it (it dialled us first): resync once ours is up. */
@@ -239,7 +238,6 @@ export class PeerLinks {
       return hello
     }
     peer.link = link
-    peer.dialing = false
     // Replies first, in the order they were made: their askers are waiting.
     for (const m of peer.heldReplies.splice(0)) link.send(m)
     // We reached this address and the node there proved its id: now worth remembering (peers.json).
@@ -283,7 +281,6 @@ export class PeerLinks {
         address: ref.address,
         incarnation: '',
         link: undefined,
-        dialing: false,
         backoff: initialBackoff(),
         retryTimer: undefined,
         resyncOnLink: undefined,

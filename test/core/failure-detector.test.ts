@@ -4,7 +4,6 @@ import { describe, it, expect } from 'vitest'
 import {
   createFailureDetector,
   failureDetectorStep,
-  peerViews,
   initialBackoff,
   nextBackoff,
   FailureDetectorConfigError,
@@ -225,18 +224,6 @@ const cases: Array<{ name: string; rows: Row[]; config?: FailureDetectorConfig }
 
 describe('failure detector (tables, time as input)', () => {
   for (const c of cases) it(c.name, () => void run(c.rows, c.config))
-
-  it('peerViews reports state and last-heard time for peers.list', () => {
-    const state = run([
-      [heard('a', 0), [change('a', null, 'alive', 0)]],
-      [heard('b', 1000), [change('b', null, 'alive', 0)]],
-      [tick(1600), [change('a', 'alive', 'suspect', 1600)]],
-    ])
-    expect(peerViews(state, 2000)).toEqual([
-      { peer: 'a', state: 'suspect', lastSeenMs: 0, silentMs: 2000 },
-      { peer: 'b', state: 'alive', lastSeenMs: 1000, silentMs: 1000 },
-    ])
-  })
 
   it('steps do not mutate the state they are given', () => {
     const s0 = createFailureDetector(CONFIG)
