@@ -6,10 +6,10 @@
  *   npm run sim -- --seeds 100000        the soak
  *   npm run sim -- --nodes 7 --duration 120 --clients 3 --no-faults --bug reorder-links
  */
-import { simulate, type SimOptions } from './simulator'
+import { SIM_BUGS, simulate, type SimBug, type SimOptions } from './simulator'
 
 function usage(msg: string): never {
-  console.error(`sim: ${msg}\nusage: npm run sim -- [--seed S | --seeds N [--from S]] [--nodes 3-7] [--duration SECONDS] [--clients N] [--no-faults] [--no-fsync] [--bug reorder-links|lose-unsynced] [-v]`)
+  console.error(`sim: ${msg}\nusage: npm run sim -- [--seed S | --seeds N [--from S]] [--nodes 3-7] [--duration SECONDS] [--clients N] [--replicas N] [--no-faults] [--no-fsync] [--bug ${SIM_BUGS.join('|')}] [-v]`)
   process.exit(2)
 }
 
@@ -34,11 +34,14 @@ function parse(argv: string[]): { base: Omit<SimOptions, 'seed'>; seeds: number[
       if (base.nodes < 3 || base.nodes > 7) usage('--nodes is 3 to 7')
     } else if (a === '--duration') base.durationMs = num(++i, a) * 1000
     else if (a === '--clients') base.clientsPerNode = num(++i, a)
-    else if (a === '--no-faults') base.faults = false
+    else if (a === '--replicas') {
+      base.replicas = num(++i, a)
+      if (base.replicas < 1) usage('--replicas is at least 1')
+    } else if (a === '--no-faults') base.faults = false
     else if (a === '--no-fsync') base.fsync = false
     else if (a === '--bug') {
-      const b = argv[++i]
-      if (b !== 'reorder-links' && b !== 'lose-unsynced') usage(`unknown --bug ${b}`)
+      const b = argv[++i] as SimBug
+      if (!SIM_BUGS.includes(b)) usage(`unknown --bug ${b}`)
       base.bug = b
     } else if (a === '-v' || a === '--verbose') verbose = true
     else usage(`unknown argument ${a}`)
@@ -59,7 +62,7 @@ async function main(): Promise<void> {
     if (!r.ok) {
       failed.push(seed)
       console.log(`\nseed ${seed} FAILED at ${(r.failure!.atMs / 1000).toFixed(3)} s: ${r.failure!.invariant}: ${r.failure!.detail}`)
-      console.log(`replay: npm run sim -- --seed ${seed}${base.nodes !== 5 ? ` --nodes ${base.nodes}` : ''}${base.durationMs !== 60_000 ? ` --duration ${base.durationMs / 1000}` : ''}${base.clientsPerNode !== 2 ? ` --clients ${base.clientsPerNode}` : ''}${base.faults ? '' : ' --no-faults'}${base.fsync ? '' : ' --no-fsync'}${base.bug ? ` --bug ${base.bug}` : ''} -v`)
+      console.log(`replay: npm run sim -- --seed ${seed}${base.nodes !== 5 ? ` --nodes ${base.nodes}` : ''}${base.durationMs !== 60_000 ? ` --duration ${base.durationMs / 1000}` : ''}${base.clientsPerNode !== 2 ? ` --clients ${base.clientsPerNode}` : ''}${base.replicas !== undefined ? ` --replicas ${base.replicas}` : ''}${base.faults ? '' : ' --no-faults'}${base.fsync ? '' : ' --no-fsync'}${base.bug ? ` --bug ${base.bug}` : ''} -v`)
       console.log('last events:')
       for (const line of r.trace) console.log(`  ${line}`)
     } else if (seeds.length === 1 || seed % 10 === 0) {

@@ -8,6 +8,7 @@
 import type { ChatMessage, ErrorBody, Request, Results, RoomInfo, ServerFrame } from '../proto/client-protocol'
 import type { ClientSession } from '../main/gateway/ws-gateway'
 import { MemoryNetwork } from '../main/cluster/memory-transport'
+import type { PeerMessage } from '../main/cluster/peer-messages'
 import { VirtualClock, type ClockView } from '../main/cluster/virtual-clock'
 import { PeerNode } from '../main/node/peer-node'
 import { DEFAULT_TIMING } from '../main/node/node-options'
@@ -28,16 +29,26 @@ export interface SimOptions {
   /** Nodes fsync their message logs (without it a power loss loses acknowledged messages). */
   fsync: boolean
   /**
+   * How many nodes hold each room's log (--replicas, docs/replication.md); 1 = unreplicated rooms.
+   * With more, faults favour administrators, and graceful leaves (handovers) are among them.
+   */
+  replicas?: number
+  /**
    * A deliberately broken world, to show the simulator catches it (test/sim/sim.test.ts):
    *   'reorder-links'  the network delivers two frames of a link out of order now and then;
-   *   'lose-unsynced'  nodes do not fsync, and power losses happen (acknowledged messages are lost).
+   *   'lose-unsynced'  nodes do not fsync, and power losses happen (acknowledged messages are lost);
+   *   'vote-any-log'   every room vote request claims a log more complete than any (the network
+   *                    rewrites it), so votes are granted without the log-completeness check.
    */
-  bug?: 'reorder-links' | 'lose-unsynced'
+  bug?: SimBug
   /** Lines of trace kept for a failure report. */
   traceLines?: number
   /** Write every trace line as it happens. */
   verbose?: boolean
 }
+
+export type SimBug = 'reorder-links' | 'lose-unsynced' | 'vote-any-log'
+export const SIM_BUGS: readonly SimBug[] = ['reorder-links', 'lose-unsynced', 'vote-any-log']
 
 export interface SimResult {
   seed: number
@@ -82,7 +93,8 @@ interface SimNode {
   view: ClockView
   node: PeerNode | undefined
   gateway: DirectGateway | undefined
-  state: 'up' | 'paused' | 'down'
+  /** 'stopping': a graceful leave (SIGTERM) is handing its rooms over. */
+  state: 'up' | 'paused' | 'stopping' | 'down'
   /** Incarnations started (1 = never restarted). */
   starts: number
 }
@@ -145,10 +157,14 @@ export class Simulation {
   private readonly stats: SimResult['stats'] = { sent: 0, acked: 0, delivered: 0, faults: {}, timers: 0, crashes: 0 }
   private idCounter = 0
   private stopTraffic = false
+  /** "roomId#term" -> the node that said it administers the room in that term. */
+  private readonly leaders = new Map<string, string>()
+  /** Election jitter of the nodes: drawn from the seed, so elections replay too. */
+  private readonly jitterRng: Prng
   private readonly o: Required<Omit<SimOptions, 'bug'>> & Pick<SimOptions, 'bug'>
 
   constructor(options: SimOptions) {
-    this.o = { traceLines: 60, verbose: false, ...options }
+    this.o = { traceLines: 60, verbose: false, replicas: 1, ...options }
     if (this.o.bug === 'lose-unsynced') this.o.fsync = false
     this.rng = new Prng(options.seed)
     this.clock = new VirtualClock(1_700_000_000_000)
@@ -159,7 +175,10 @@ export class Simulation {
       latencyMs: () => 0.2 + netRng.next() * 2.8,
       breakAfterMs: 20_000,
       reorder: this.o.bug === 'reorder-links' ? () => netRng.next() < 0.2 : undefined,
+      tamper: this.o.bug === 'vote-any-log' ? lieAboutLog : undefined,
     })
+    // Its own stream, not a fork of the main one: runs without replication keep their paths.
+    this.jitterRng = new Prng((options.seed ^ 0x5bd1e995) >>> 0)
     this.net.onEvent = (e) => this.trace(`net ${e.type} ${e.from} → ${e.to}${'reason' in e ? ` (${e.reason})` : ''}`)
   }
 
@@ -207,6 +226,7 @@ export class Simulation {
     while (!this.failure && this.clock.runNext(until)) {
       await drain()
       if (this.failure) break
+      if (this.o.replicas > 1) this.checkLeaders()
     }
     if (this.failure) throw new InvariantViolation(this.failure.invariant, this.failure.detail)
     if (this.clock.now() < until) await this.clock.runUntil(until)
@@ -255,11 +275,13 @@ export class Simulation {
         token: 'sim',
         ...TIMING,
         fsync: this.o.fsync,
+        replicas: this.o.replicas,
         log: (line) => this.trace(`${n.name}: ${line}`),
       },
       {
         clock: n.view,
         newId: () => this.newId(n.name),
+        random: () => this.jitterRng.next(),
         transport: (h) => this.net.transport(h),
         store: files.store,
         messages: files.messages,
@@ -291,6 +313,28 @@ export class Simulation {
     this.trace(`restart ${n.name}`)
     await this.startNode(n)
     for (const c of this.clients) if (c.nodeIndex === n.index) this.scheduleClient(c, 10)
+  }
+
+  /**
+   * SIGTERM: a graceful leave. The node hands the rooms it administers to replicas
+   * (docs/replication.md, "Graceful handover"), says goodbye and stops; it restarts later.
+   */
+  private async gracefulStop(n: SimNode): Promise<void> {
+    if (n.state !== 'up' || !n.node) return
+    const node = n.node
+    n.state = 'stopping'
+    this.trace(`FAULT graceful leave ${n.name}`)
+    await node.stop()
+    if (n.node !== node) return // killed meanwhile
+    n.view.stop()
+    this.net.crash(n.address)
+    n.node = undefined
+    n.gateway = undefined
+    n.state = 'down'
+    this.trace(`${n.name} left`)
+    for (const c of this.clients) if (c.nodeIndex === n.index) this.disconnected(c)
+    const after = this.stopTraffic ? 0 : 1000 + this.rng.int(8000)
+    this.clock.setTimeout(() => void this.restart(n).catch((e: Error) => this.fail('no-crash', `restart ${n.name}: ${e.stack}`)), after)
   }
 
   private pause(n: SimNode): void {
@@ -331,7 +375,9 @@ export class Simulation {
     const up = this.nodes.filter((n) => n.state === 'up')
     const down = this.nodes.filter((n) => n.state === 'down')
     const pick = this.rng.next()
-    const a = this.rng.pick(this.nodes)
+    // With replicated rooms, half the faults hit an administrator: failover is what is tested.
+    const admins = this.o.replicas > 1 && this.rng.next() < 0.5 ? this.administrators() : []
+    const a = admins.length > 0 ? this.rng.pick(admins) : this.rng.pick(this.nodes)
     let b = this.rng.pick(this.nodes)
     if (b === a) b = this.nodes[(a.index + 1) % this.nodes.length]
     if (pick < 0.12) {
@@ -342,6 +388,10 @@ export class Simulation {
       this.crash(a, powerLoss)
       const after = 1000 + this.rng.int(12_000)
       this.clock.setTimeout(() => void this.restart(a).catch((e: Error) => this.fail('no-crash', `restart ${a.name}: ${e.stack}`)), after)
+    } else if (this.o.replicas > 1 && pick < 0.16) {
+      if (up.length <= 1 || a.state !== 'up') return
+      this.count('leave')
+      void this.gracefulStop(a).catch((e: Error) => this.fail('no-crash', `stop ${a.name}: ${e.stack}`))
     } else if (pick < 0.2) {
       if (a.state !== 'up') return
       this.count('pause')
@@ -379,6 +429,34 @@ export class Simulation {
     } else if (down.length > 0 && pick < 0.8) {
       // An early restart of a crashed node.
       void this.restart(down[0]).catch((e: Error) => this.fail('no-crash', `restart: ${e.stack}`))
+    }
+  }
+
+  /** Nodes up that administer at least one replicated room (by their own account). */
+  private administrators(): SimNode[] {
+    return this.nodes.filter((n) => {
+      if (n.state !== 'up' || !n.node) return false
+      for (const s of n.node.replicaStates().values()) if (s.role === 'leader') return true
+      return false
+    })
+  }
+
+  /**
+   * At most one administrator per room and term (Raft's election safety), from what each running
+   * node says about itself after every step; a claim is remembered after the node dies.
+   */
+  private checkLeaders(): void {
+    for (const n of this.nodes) {
+      if (!n.node || n.state === 'down') continue
+      for (const s of n.node.replicaStates().values()) {
+        if (s.role !== 'leader') continue
+        const key = `${s.roomId}#${s.term}`
+        const known = this.leaders.get(key)
+        if (known === undefined) {
+          this.leaders.set(key, n.name)
+          if (s.term > 1) this.trace(`${n.name} administers ${s.roomId} in term ${s.term}`)
+        } else if (known !== n.name) this.fail('one-admin-per-term', `${n.name} and ${known} both administer room ${s.roomId} in term ${s.term}`)
+      }
     }
   }
 
@@ -585,6 +663,9 @@ export class Simulation {
       else this.deliver(c, m.roomId, m)
     } else if (f.event === 'messages') {
       for (const m of f.messages) this.onFrame(c, { event: 'message', ...m })
+    } else if (f.event === 'room.admin_changed') {
+      // The room goes on under a new administrator: seqs continue, so the run is not reset.
+      this.trace(`${c.id} hears ${f.roomId} is now run by ${f.adminNodeName} (term ${f.term}, ${f.reason})`)
     } else if (f.event === 'room.deleted') {
       c.runs.delete(f.roomId)
       c.created.delete(f.roomId)
@@ -644,6 +725,16 @@ export class Simulation {
       if (!got || got.clientMsgId !== rec.clientMsgId) {
         this.fail('acked-in-log', `${rec.clientMsgId} was acknowledged as seq ${rec.seq} of ${rec.roomId} but ${admin.name}'s log has ${got ? got.clientMsgId : 'nothing'} there`)
       }
+      // Replicated: on every live replica too, at the same seq (docs/replication.md).
+      const replicas = admin.node?.replicaStates().get(rec.roomId)?.meta.replicas ?? []
+      for (const id of replicas) {
+        const r = this.nodes.find((x) => x.disk.nodeId === id)
+        if (!r || r === admin || r.state !== 'up') continue
+        const copy = r.disk.logs.get(rec.roomId)?.messages.find((m) => m.seq === rec.seq)
+        if (!copy || copy.clientMsgId !== rec.clientMsgId) {
+          this.fail('acked-on-replicas', `${rec.clientMsgId} was acknowledged as seq ${rec.seq} of ${rec.roomId} but replica ${r.name}'s log has ${copy ? copy.clientMsgId : 'nothing'} there`)
+        }
+      }
     }
     // A deletion decided the same way everywhere: each room is listed by every live node or by none.
     const all = new Set<string>()
@@ -684,6 +775,15 @@ export class Simulation {
   private recordFailure(e: InvariantViolation): void {
     if (!this.failure) this.fail(e.invariant, e.detail)
   }
+}
+
+/**
+ * The 'vote-any-log' broken world: a room vote request claims the most complete log there can be,
+ * so every voter grants it whatever the candidate holds (a vote without the log check).
+ */
+function lieAboutLog(m: PeerMessage): PeerMessage {
+  if (!('roomVoteRequest' in m)) return m
+  return { roomVoteRequest: { ...m.roomVoteRequest, lastTerm: 1e9, lastSeq: 1e9 } } as PeerMessage
 }
 
 /** Let every promise continuation run, as Node does after each timer callback. */

@@ -32,6 +32,11 @@ export interface MemoryNetworkOptions {
    * on its link (the FIFO the contract promises is violated). Never set outside such tests.
    */
   reorder?(): boolean
+  /**
+   * A broken peer for testing the tests: every message written is passed through this and the
+   * result goes on the wire instead. Never set outside such tests.
+   */
+  tamper?(m: PeerMessage): PeerMessage
 }
 
 /** What happened on the network, for a simulator's trace. */
@@ -176,6 +181,11 @@ export class MemoryNetwork {
   latency(from: string, to: string): number {
     const base = this.o.latencyMs ? this.o.latencyMs(from, to) : 1
     return Math.max(0, base) + (this.delays.get(`${from}>${to}`) ?? 0)
+  }
+
+  /** The broken-peer switch (MemoryNetworkOptions.tamper). */
+  wire(messages: PeerMessage[]): string {
+    return JSON.stringify(this.o.tamper ? messages.map(this.o.tamper) : messages)
   }
 
   /** The broken-network switch (MemoryNetworkOptions.reorder). */
@@ -392,7 +402,7 @@ export class MemoryLink implements PeerLink {
     this.lastWriteAt = now
     this.framesWritten++
     this.messagesWritten += taken.length
-    this.enqueue({ deliverAt: 0, json: JSON.stringify(taken), count: taken.length })
+    this.enqueue({ deliverAt: 0, json: this.net.wire(taken), count: taken.length })
   }
 
   /** A frame on the wire: in order behind every earlier frame of this link. */

@@ -43,7 +43,7 @@ import { RoomAdmin } from './room-admin'
 import { RoomDirectorySync } from './room-directory-sync'
 import { RoomMember } from './room-member'
 import { RoomReplicas } from './room-replicas'
-import { committedRange } from '../core/room-replication'
+import { committedRange, type ReplicaState } from '../core/room-replication'
 import { DEFAULT_LOG_LIMIT, newAdminRoom, restoreLog, restoreMembers } from '../core/room-ordering'
 
 export { toWireRoom }
@@ -60,6 +60,8 @@ export interface NodeEnvironment {
   readonly clock: Clock
   /** A fresh unique id (incarnations, rooms, deletion transactions). */
   newId(): string
+  /** A number in [0, 1) (election jitter): Math.random, or drawn from the simulator's seed. */
+  random(): number
   readonly transport: TransportFactory
   /** Identity, peers, rooms and the deletion log (the small files of --data-dir). */
   readonly store: NodeStorage
@@ -112,6 +114,7 @@ export class PeerNode implements RunningNode {
     const env: NodeEnvironment = {
       clock: environment.clock ?? systemClock,
       newId: environment.newId ?? (() => randomUUID()),
+      random: environment.random ?? Math.random,
       transport: environment.transport ?? ((handlers) => new PeerTransport(handlers, () => this.credentials)),
       store: environment.store ?? new NodeStore(o.dataDir),
       messages: environment.messages ?? new MessageLog(join(o.dataDir, 'messages'), { fsync: o.fsync }),
@@ -227,6 +230,7 @@ export class PeerNode implements RunningNode {
       messages: this.messages,
       store: this.store,
       clock,
+      random: () => env.random(),
       send: (id, m) => this.links.send(id, m),
       alivePeers: () => this.links.list().filter((p) => p.state === 'alive').map((p) => p.nodeId),
       memberNodes: (roomId) => [...(this.rooms.adminRooms.get(roomId)?.nodeCounts.keys() ?? [])].filter((n) => n !== nodeId),
@@ -387,6 +391,14 @@ export class PeerNode implements RunningNode {
     this.credentials = new ClusterCredentials(key, this.nodeKeyPem)
     this.transport.rekey?.()
     this.log('adopted the cluster key of an invite')
+  }
+
+  /**
+   * The replicas this node holds, as it sees them itself (role, term, log): what the simulator's
+   * "one administrator per room and term" invariant reads (docs/simulation.md). Read-only.
+   */
+  replicaStates(): ReadonlyMap<string, ReplicaState> {
+    return this.replication.states()
   }
 
   selfRef(): NodeRef {

@@ -52,6 +52,8 @@ export interface RoomReplicasComponents {
   readonly messages: Pick<MessageLog, 'open' | 'isOpen' | 'appendEntries' | 'truncateAfter' | 'rangeEntries' | 'drop'>
   readonly store: Pick<NodeStorage, 'load' | 'save'>
   readonly clock: Clock
+  /** A number in [0, 1) for election jitter (seeded in the simulator, docs/simulation.md). */
+  random(): number
   send(nodeId: string, m: PeerMessage): boolean
   /** Peers the failure detector says are alive, for choosing a replica set. */
   alivePeers(): string[]
@@ -101,6 +103,10 @@ export class RoomReplicas {
   info(roomId: string): { term: number; replicas: string[] } | undefined {
     const s = this.rooms.get(roomId)
     return s ? { term: s.term, replicas: [...s.meta.replicas] } : undefined
+  }
+
+  states(): ReadonlyMap<string, ReplicaState> {
+    return this.rooms
   }
 
   state(roomId: string): ReplicaState | undefined {
@@ -160,7 +166,7 @@ export class RoomReplicas {
       this.rooms.set(roomId, s)
       // Whoever administers it now tells us within a resend period; if nobody does (the whole
       // group restarted), we stand after a detector period.
-      this.step(s, { type: 'wake', now: this.c.clock.now(), jitterMs: jitter(), delayMs: this.c.deadMs + this.config.electionTimeoutMs })
+      this.step(s, { type: 'wake', now: this.c.clock.now(), jitterMs: this.jitter(), delayMs: this.c.deadMs + this.config.electionTimeoutMs })
     }
   }
 
@@ -217,7 +223,7 @@ export class RoomReplicas {
   // Inputs from the node
 
   tick(now: number): void {
-    for (const s of this.rooms.values()) this.step(s, { type: 'tick', now, jitterMs: jitter() })
+    for (const s of this.rooms.values()) this.step(s, { type: 'tick', now, jitterMs: this.jitter() })
     for (const [roomId, byRoom] of this.waiting) {
       for (const [seq, list] of byRoom) {
         const late = list.filter((w) => w.deadline <= now)
@@ -231,7 +237,7 @@ export class RoomReplicas {
   }
 
   peerDead(nodeId: string): void {
-    for (const s of this.rooms.values()) this.step(s, { type: 'peer-dead', peer: nodeId, now: this.c.clock.now(), jitterMs: jitter() })
+    for (const s of this.rooms.values()) this.step(s, { type: 'peer-dead', peer: nodeId, now: this.c.clock.now(), jitterMs: this.jitter() })
   }
 
   peerAlive(nodeId: string): void {
@@ -239,7 +245,7 @@ export class RoomReplicas {
   }
 
   peerRestarted(nodeId: string): void {
-    for (const s of this.rooms.values()) this.step(s, { type: 'peer-restarted', peer: nodeId, now: this.c.clock.now(), jitterMs: jitter() })
+    for (const s of this.rooms.values()) this.step(s, { type: 'peer-restarted', peer: nodeId, now: this.c.clock.now(), jitterMs: this.jitter() })
   }
 
   /** The room was deleted: forget its replica and its log. */
@@ -408,6 +414,11 @@ export class RoomReplicas {
     for (const list of byRoom.values()) for (const w of list) w.reject(err)
   }
 
+  /** Spreads candidacies of replicas of equal rank (docs/replication.md, "Election"). */
+  private jitter(): number {
+    return Math.floor(this.c.random() * 100)
+  }
+
   private scheduleSave(): void {
     if (this.saveTimer || this.stopped) return
     this.saveTimer = this.c.clock.setTimeout(() => this.save(), 100)
@@ -424,11 +435,6 @@ export class RoomReplicas {
       this.c.log(`cannot save ${STORE_FILE}: ${(e as Error).message}`)
     }
   }
-}
-
-/** Spreads candidacies of replicas of equal rank (docs/replication.md, "Election"). */
-function jitter(): number {
-  return Math.floor(Math.random() * 100)
 }
 
 function toPeerMessage(m: ReplMessage): PeerMessage {

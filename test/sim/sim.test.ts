@@ -73,6 +73,17 @@ describe('simulation: a broken world is caught', () => {
     expect(failures[0].trace.length).toBeGreaterThan(10)
   })
 
+  it('replicated rooms whose votes skip the log-completeness check lose acknowledged messages, and the simulator says so', async () => {
+    const failures: SimResult[] = []
+    for (const seed of CI_SEEDS.slice(0, 4)) {
+      const r = await simulate({ ...BASE, replicas: 3, seed, bug: 'vote-any-log' })
+      if (!r.ok) failures.push(r)
+    }
+    // An administrator elected without the committed tail gives committed seqs to new messages.
+    const replicationInvariants = ['one-message-per-seq', 'acked-in-log', 'acked-on-replicas', 'sender-fifo', 'gap-free', 'no-duplicates', 'one-admin-per-term']
+    expect(failures.filter((f) => replicationInvariants.includes(f.failure!.invariant)).length, failures.map(report).join('\n')).toBeGreaterThan(0)
+  })
+
   it('nodes without fsync that lose power lose acknowledged messages: one seq, two messages', async () => {
     const failures: SimResult[] = []
     for (const seed of CI_SEEDS.slice(0, 4)) {
