@@ -19,7 +19,7 @@ import {
 } from './desktop/app-protocol'
 import { desktopReadyLine, startDesktopNode, windowTitle, type DesktopNode } from './desktop/desktop-node'
 import { APP_FOLDER_NAME, DesktopArgsError, InstanceBusyError, instanceUserDataDir, parseDesktopArgs } from './desktop/instance'
-import { IPC_CONNECTION, IPC_SETTINGS_GET, IPC_SETTINGS_SET, type ChatNodeConnection } from './desktop/ipc-channels'
+import { IPC_CONNECTION, IPC_SETTINGS_GET, IPC_SETTINGS_SET, IpcError, type ChatNodeConnection } from './desktop/ipc-channels'
 import { SettingsPatchSchema, publicSettings } from './desktop/settings-store'
 
 const log = (line: string): void => {
@@ -82,14 +82,14 @@ function registerIpc(node: DesktopNode): void {
     event.returnValue = connection
   })
   ipcMain.handle(IPC_SETTINGS_GET, (event) => {
-    if (!trustedSender(event)) throw new Error('forbidden')
+    if (!trustedSender(event)) throw new IpcError('forbidden')
     return publicSettings(node.settings.get())
   })
   ipcMain.handle(IPC_SETTINGS_SET, async (event, patch: unknown) => {
-    if (!trustedSender(event)) throw new Error('forbidden')
+    if (!trustedSender(event)) throw new IpcError('forbidden')
     // Renderer input is untrusted: only known fields, validated; peers change through the node.
     const parsed = SettingsPatchSchema.safeParse(patch)
-    if (!parsed.success) throw new Error(`bad settings: ${parsed.error.message}`)
+    if (!parsed.success) throw new IpcError('bad_settings', parsed.error.message)
     return publicSettings(await node.settings.update(parsed.data))
   })
 }

@@ -23,9 +23,3 @@ export function isErrorCode(s: string): s is ErrorCode {
 export function errorFromPeer(code: string, message: string): ChatError {
   return new ChatError(isErrorCode(code) ? code : 'internal', message || code)
 }
-
-/** Bad command-line flags or configuration: the CLI prints the message and exits 2. */
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError'
-  readonly code = 'bad_config'
-}

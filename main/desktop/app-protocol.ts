@@ -41,10 +41,16 @@ export function resolveAppRequest(rootDir: string, requestUrl: string): AppReque
   return { file }
 }
 
+/** The window's policy was asked for with a node address that is not a WebSocket URL. */
+export class NotWebSocketUrlError extends Error {
+  override readonly name = 'NotWebSocketUrlError'
+  readonly code = 'not_websocket_url'
+}
+
 /** The ws:// origin of the node's gateway, as a CSP source (scheme://host:port). */
 export function wsSource(wsUrl: string): string {
   const url = new URL(wsUrl)
-  if (url.protocol !== 'ws:' && url.protocol !== 'wss:') throw new Error(`not a WebSocket URL: ${wsUrl}`)
+  if (url.protocol !== 'ws:' && url.protocol !== 'wss:') throw new NotWebSocketUrlError(`not a WebSocket URL: ${wsUrl}`)
   return `${url.protocol}//${url.host}`
 }
 

@@ -34,6 +34,12 @@ export async function isPortFree(host: string, port: number): Promise<boolean> {
   return (await probe(host, port)) !== null
 }
 
+/** Not even the OS could name a free port (port 0) on that host: the app cannot start its node. */
+export class NoFreePortError extends Error {
+  override readonly name = 'NoFreePortError'
+  readonly code = 'no_free_port'
+}
+
 /**
  * `preferred` if it can be bound on `host`, otherwise a port the OS reports free. There is a short
  * window between this probe and the node's own bind; the caller retries with port 0 if the node
@@ -42,7 +48,7 @@ export async function isPortFree(host: string, port: number): Promise<boolean> {
 export async function chooseGrpcPort(host: string, preferred: number): Promise<number> {
   if (await isPortFree(host, preferred)) return preferred
   const any = await probe(host, 0)
-  if (any === null) throw new Error(`no free TCP port on ${host}`)
+  if (any === null) throw new NoFreePortError(`no free TCP port on ${host}`)
   return any
 }
 

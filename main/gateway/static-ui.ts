@@ -79,15 +79,15 @@ export function handleUiRequest(req: IncomingMessage, res: ServerResponse, uiDir
     return true
   }
 
-  let size: number
+  // Not a UI file (missing, or a folder): let the caller decide (it may answer 404 or 426 itself).
+  let st
   try {
-    const st = statSync(file)
-    if (!st.isFile()) throw new Error('not a file')
-    size = st.size
+    st = statSync(file)
   } catch {
-    // Not a UI file: let the caller decide (it may answer 404 or 426 itself).
     return false
   }
+  if (!st.isFile()) return false
+  const size = st.size
 
   const type = CONTENT_TYPES[extname(file).toLowerCase()]
   // Only the kinds of file a built UI consists of: a source file (.tsx, .ts) or anything unexpected

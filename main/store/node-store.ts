@@ -10,7 +10,6 @@ import { chmodSync, closeSync, fsyncSync, lstatSync, mkdirSync, openSync, readdi
 import { join } from 'node:path'
 import { isClusterKey } from '../../proto/client-protocol'
 import { newNodeKeyPem } from '../cluster/cluster-credentials'
-import { ConfigError } from '../core/errors'
 import type { Creator } from '../core/room-directory'
 
 /**
@@ -85,6 +84,12 @@ export class CorruptFileError extends Error {
   ) {
     super(`${file} is corrupt (${reason}): repair or remove it`)
   }
+}
+
+/** A cluster key that cannot be one (docs/security.md): refused before anything is saved. */
+export class ClusterKeyError extends Error {
+  override readonly name = 'ClusterKeyError'
+  readonly code = 'bad_cluster_key'
 }
 
 /** The JSON in `file`, or `fallback` when there is no such file; CorruptFileError when it is not JSON. */
@@ -162,7 +167,7 @@ export class NodeStore implements NodeStorage {
   clusterKey(given: string | undefined): { key: string; created: boolean } {
     const file = join(this.dir, 'cluster-key')
     if (given !== undefined) {
-      if (!isClusterKey(given)) throw new ConfigError('the cluster key must be 16 to 256 printable characters without spaces')
+      if (!isClusterKey(given)) throw new ClusterKeyError('the cluster key must be 16 to 256 printable characters without spaces')
       this.saveClusterKey(given)
       return { key: given, created: false }
     }

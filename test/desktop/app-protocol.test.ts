@@ -5,7 +5,9 @@ import {
   contentSecurityPolicy,
   isAppUrl,
   isSafeExternalUrl,
+  NotWebSocketUrlError,
   resolveAppRequest,
+  wsSource,
 } from '../../main/desktop/app-protocol'
 
 const root = resolve('/srv/app/out/renderer')
@@ -64,5 +66,13 @@ describe('navigation policy', () => {
     expect(isSafeExternalUrl('file:///etc/passwd')).toBe(false)
     expect(isSafeExternalUrl('javascript:alert(1)')).toBe(false)
     expect(isSafeExternalUrl('smb://share/x')).toBe(false)
+  })
+})
+
+describe('the node address in the window policy', () => {
+  it('is the WebSocket origin; anything else is a NotWebSocketUrlError', () => {
+    expect(wsSource('ws://127.0.0.1:41234/?token=x')).toBe('ws://127.0.0.1:41234')
+    expect(() => wsSource('http://127.0.0.1:41234')).toThrow(NotWebSocketUrlError)
+    expect(() => wsSource('http://127.0.0.1:41234')).toThrow(expect.objectContaining({ code: 'not_websocket_url' }))
   })
 })

@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { CorruptFileError, NodeStore } from '../../main/store/node-store'
+import { ClusterKeyError, CorruptFileError, NodeStore } from '../../main/store/node-store'
 import { runCli } from '../helpers/cluster'
 
 const dirs: string[] = []
@@ -32,6 +32,17 @@ describe('node store files', () => {
     s.savePeers(['10.0.0.2:7000', '10.0.0.1:7000', '10.0.0.2:7000'])
     expect(new NodeStore(s.dir).rooms()).toEqual([room])
     expect(new NodeStore(s.dir).peers()).toEqual(['10.0.0.1:7000', '10.0.0.2:7000'])
+  })
+
+  it('a cluster key that cannot be one is a ClusterKeyError, and nothing is saved', () => {
+    const s = new NodeStore(dir())
+    expect(() => s.clusterKey('short')).toThrow(ClusterKeyError)
+    try {
+      s.clusterKey('has spaces in it, sixteen+')
+    } catch (e) {
+      expect((e as ClusterKeyError).code).toBe('bad_cluster_key')
+    }
+    expect(s.clusterKey(undefined).created).toBe(true)
   })
 
   it.each([
