@@ -95,12 +95,14 @@ describe('chat UI in a real browser against real nodes', () => {
     const fromBob = alice.getByRole('article', { name: 'Message 2 from bob' })
     await fromBob.waitFor()
     expect(await fromBob.innerText()).toContain('greetings from n2')
-    // A chat user sees no seq and no node; "Protocol details" shows both.
-    expect(await fromBob.innerText()).not.toContain('on n2')
+    // A user is a name on a node (client-protocol.md §7): the node is always next to the name, the
+    // full node id in its tooltip. A chat user sees no seq; "Protocol details" shows it.
+    expect(await fromBob.innerText()).toContain('bob · n2')
+    expect(await fromBob.getByTitle(n2.ready.nodeId).count()).toBe(1)
     expect(await alice.getByRole('article', { name: 'Message 1 from alice' }).innerText()).not.toContain('#1')
     await alice.getByRole('button', { name: 'Protocol details' }).click()
     expect(await alice.getByRole('button', { name: 'Protocol details' }).getAttribute('aria-pressed')).toBe('true')
-    await fromBob.getByText('on n2').waitFor()
+    await fromBob.getByText('#2').waitFor()
     expect(await alice.getByRole('article', { name: 'Message 1 from alice' }).innerText()).toContain('#1')
 
     // Unread counts for a room not in view: bob looks at n2's lobby while alice writes.
@@ -226,7 +228,7 @@ describe('chat UI in a real browser against real nodes', () => {
       n3.proc.kill('SIGCONT')
     }
     // n3 resumes: it orders the queued send and the page resends the same clientMsgId; it shows once.
-    await log.getByRole('article', { name: /^Message \d+ from alice$/ }).getByText('sent during the pause').waitFor({ timeout: 20_000 })
+    await log.getByRole('article', { name: /^Message \d+ from alice · n1$/ }).getByText('sent during the pause').waitFor({ timeout: 20_000 })
     await alice.getByRole('alert').filter({ hasText: 'This room is unavailable' }).waitFor({ state: 'detached' })
     await alice.waitForTimeout(500)
     expect(await log.getByText('sent during the pause').count()).toBe(1)

@@ -140,13 +140,14 @@ describe('the chat as people expect it (real browser, real nodes)', () => {
     // Grouped: the sender's name is shown once for the five messages in a row, under one day separator.
     await log.getByRole('separator', { name: 'Today' }).waitFor()
     expect(await log.locator('header').filter({ hasText: 'bot' }).count()).toBe(1)
-    expect(await log.getByRole('article', { name: /from bot$/ }).count()).toBe(5)
+    expect(await log.getByRole('article', { name: /from bot · n1$/ }).count()).toBe(5)
     // Relative time, exact time on hover.
     const time = log.locator('time').first()
     expect(await time.innerText()).toMatch(/just now|min ago/)
     expect(await time.getAttribute('title')).toMatch(/\d{4}/)
-    // No seq or node for a chat user.
-    expect(await log.innerText()).not.toMatch(/#\d|on n1/)
+    // No seq for a chat user; the sender's node is always next to its name (two bots on two nodes are two people).
+    expect(await log.innerText()).not.toMatch(/#\d/)
+    expect(await log.locator('header').filter({ hasText: 'bot' }).innerText()).toContain('bot · n1')
     await expectAccessible(ana, 'chat')
 
     // A reload: the room is still joined and selected, without clicking anything.

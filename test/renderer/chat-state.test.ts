@@ -176,6 +176,12 @@ describe('membership, availability, deletion', () => {
     expect(s.rooms.r1.unavailableReason).toBeUndefined()
     const forRoom = s.notices.filter((n) => n.roomId === 'r1')
     expect(forRoom.map((n) => n.text)).toEqual([`“${s.rooms.r1.info.name}” is now run by n2 (n1 left).`])
+    // The cluster view draws the handover from the old administrator to the new one.
+    expect(s.rooms.r1.handover).toMatchObject({ fromNodeId: s.rooms.r1.handover?.fromNodeId, toNodeId: 'B', toName: 'n2', term: 2, reason: 'n1 left' })
+    expect(s.rooms.r1.handover?.fromNodeId).not.toBe('B')
+    // The same administrator announced again (a later term) keeps the handover that made it so.
+    const again = chatReducer(s, { type: 'room.admin_changed', roomId: 'r1', adminNodeId: 'B', adminNodeName: 'n2', term: 3, reason: 'elected' })
+    expect(again.rooms.r1.handover?.term).toBe(2)
   })
 
   it('records the phases of a deletion, freezes on prepare, removes on room.deleted', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { PeerInfo, RoomInfo } from '../../proto/client-protocol'
-import { clusterNodes, meshLinks, readableTraceText, ringLayout } from '../../renderer/src/state/cluster'
+import { clusterNodes, handoverArrows, meshLinks, readableTraceText, replicaRows, ringLayout } from '../../renderer/src/state/cluster'
 
 const peer = (nodeId: string, name: string, state: PeerInfo['state']): PeerInfo => ({ nodeId, name, address: `${name}:1`, state, lastSeenMs: 0 })
 const room = (roomId: string, name: string, adminNodeId: string, over: Partial<RoomInfo> = {}): RoomInfo => ({
@@ -69,5 +69,46 @@ describe('cluster view: nodes, links, layout', () => {
     expect(readableTraceText('seq 4 → bob@n2 in lab', '1f0c-uuid', names)).toBe('seq 4 → bob@n2 in lab')
     expect(readableTraceText('n3: alive → suspect', undefined, names)).toBe('n3: alive → suspect')
     expect(readableTraceText('gap in 9-9', '9-9', names)).toBe('gap in 9-9')
+  })
+})
+
+describe('cluster view: replicated rooms and handovers', () => {
+  const self = { nodeId: 'A', name: 'n1', address: 'n1:1' }
+  const peers = [peer('B', 'n2', 'alive'), peer('C', 'n3', 'dead')]
+  const names = new Map([
+    ['A', 'n1'],
+    ['B', 'n2'],
+    ['C', 'n3'],
+  ])
+
+  it('lists each room with its administrator, term and replicas (administrator first), or says it is not replicated', () => {
+    const rooms = [
+      room('r1', 'design', 'B', { adminNodeName: 'n2', term: 2, replicas: ['C', 'A', 'B'] }),
+      room('r0', 'chat', 'A', { adminNodeName: 'n1', term: 0, replicas: [] }),
+    ]
+    const nodes = clusterNodes(self, peers, rooms)
+    expect(nodes[1].rooms).toEqual([{ roomId: 'r1', name: 'design', available: true, frozen: false, term: 2 }])
+    expect(nodes[0].rooms[0].term).toBeUndefined()
+    const rows = replicaRows(rooms, nodes, names)
+    expect(rows.map((r) => r.name)).toEqual(['chat', 'design'])
+    expect(rows[0].replicas).toEqual([{ nodeId: 'A', name: 'n1', state: 'self', admin: true }])
+    expect(rows[1]).toMatchObject({ adminName: 'n2', term: 2 })
+    expect(rows[1].replicas.map((r) => [r.name, r.state, r.admin])).toEqual([
+      ['n2', 'alive', true],
+      ['n3', 'dead', false],
+      ['n1', 'self', false],
+    ])
+  })
+
+  it('draws a handover from the old administrator to the new one while the new one runs the room', () => {
+    const info = room('r1', 'design', 'B', { adminNodeName: 'n2', term: 2, replicas: ['A', 'B', 'C'] })
+    const handover = { fromNodeId: 'C', fromName: 'n3', toNodeId: 'B', toName: 'n2', term: 2, reason: 'n3 left' }
+    const nodes = clusterNodes(self, peers, [info])
+    expect(handoverArrows([{ info, handover }], nodes)).toEqual([{ from: 2, to: 1, roomId: 'r1', label: '#design t2' }])
+    expect(replicaRows([{ ...info, handover }], nodes, names)[0].handover).toBe('n3 → n2 in term 2 (n3 left)')
+    // Handed on again since (to a node the page has not seen take it): no stale arrow.
+    expect(handoverArrows([{ info: { ...info, adminNodeId: 'A' }, handover }], nodes)).toEqual([])
+    // A node the view does not draw: no arrow.
+    expect(handoverArrows([{ info, handover: { ...handover, fromNodeId: 'Z' } }], nodes)).toEqual([])
   })
 })

@@ -3,6 +3,8 @@ import type { ArchivedRoomInfo, ChatMessage, HistorySource } from '../../../prot
 import type { Session, SessionState } from '../net/session'
 import { archiveHost, describeArchive, sourceText, type ArchiveTone } from '../state/archive'
 import { describeError } from '../state/errors'
+import { userLabel } from '../state/identity'
+import { nodeNames } from '../use-session'
 import { Btn } from './ChatView'
 
 const TONE_TEXT: Record<ArchiveTone, string> = {
@@ -100,7 +102,7 @@ export function ArchiveSettings({ session, state }: { session: Session; state: S
           ))}
         </ul>
       )}
-      {state.archive && <ArchivedRooms session={session} sources={state.historySource ?? {}} />}
+      {state.archive && <ArchivedRooms session={session} sources={state.historySource ?? {}} names={nodeNames(state)} />}
       {window.chatNode?.settings && <ArchiveUrlField />}
     </section>
   )
@@ -110,7 +112,7 @@ export function ArchiveSettings({ session, state }: { session: Session; state: S
  * The rooms the shared archive holds, and a read-only page of one's history: how a node that never
  * knew a room (started with an empty data dir) still shows what was said in it.
  */
-function ArchivedRooms({ session, sources }: { session: Session; sources: Record<string, HistorySource> }) {
+function ArchivedRooms({ session, sources, names }: { session: Session; sources: Record<string, HistorySource>; names: Map<string, string> }) {
   const [rooms, setRooms] = useState<ArchivedRoomInfo[] | null>(null)
   const [reading, setReading] = useState<{ room: ArchivedRoomInfo; messages: ChatMessage[] } | null>(null)
   const [error, setError] = useState<string | null>(null)
@@ -170,7 +172,7 @@ function ArchivedRooms({ session, sources }: { session: Session; sources: Record
           <ol className="mt-2 max-h-64 space-y-1 overflow-y-auto">
             {reading.messages.map((m) => (
               <li key={m.seq}>
-                <span className="text-slate-500 tabular-nums">{m.seq}</span> <span className="font-medium">{m.user}</span>: {m.text}
+                <span className="text-slate-500 tabular-nums">{m.seq}</span> <span className="font-medium" title={userLabel(m.user, m.nodeId, names).title}>{userLabel(m.user, m.nodeId, names).text}</span>: {m.text}
               </li>
             ))}
           </ol>

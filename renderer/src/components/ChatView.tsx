@@ -6,6 +6,8 @@ import { canDeleteRoom } from '../state/permissions'
 import { nodeNames } from '../use-session'
 import { useMediaQuery, WIDE } from '../use-media'
 import { MessageList, MessageText, type ListOptions } from './MessageList'
+import { UserName } from './UserName'
+import { creatorText } from '../state/identity'
 
 export interface ChatViewProps {
   session: Session
@@ -77,7 +79,7 @@ export function ChatView({ session, state, details, onDetails, onBack }: ChatVie
       canDelete={canDeleteRoom(room.info, state.chat.self)}
       offline={state.connection.status !== 'open'}
       preview={state.previews[room.info.roomId]}
-      options={{ details, self: state.chat.self?.user }}
+      options={{ details, self: state.chat.self?.user, selfNodeId: state.chat.self?.nodeId }}
       onDetails={onDetails}
       onBack={onBack}
     />
@@ -167,7 +169,8 @@ function RoomPane({
           <div className="min-w-0 flex-1">
             <h2 className="truncate text-base font-semibold">#{info.name}</h2>
             <p className="truncate text-xs text-slate-600 dark:text-slate-300">
-              administered by {info.adminNodeName} · {info.memberCount} member{info.memberCount === 1 ? '' : 's'}
+              administered by {info.adminNodeName} · {info.memberCount} member{info.memberCount === 1 ? '' : 's'} · created by{' '}
+              <span title={`node id ${info.createdBy.nodeId}`}>{creatorText(info.createdBy, names)}</span>
             </p>
           </div>
           {room.joined ? (
@@ -252,7 +255,7 @@ function RoomPane({
             <Composer session={session} room={room} offline={offline} />
           </>
         ) : (
-          <Preview session={session} room={room} preview={preview} options={options} joinRef={joinRef} />
+          <Preview session={session} room={room} names={names} preview={preview} options={options} joinRef={joinRef} />
         )}
       </div>
       {room.joined && showMembers && (
@@ -285,9 +288,8 @@ function RoomPane({
             </div>
             <ul className="space-y-1">
               {room.members.map((m) => (
-                <li key={`${m.user}@${m.nodeId}`} className="truncate">
-                  <span className="font-medium">{m.user}</span>{' '}
-                  <span className="text-slate-600 dark:text-slate-300">on {names.get(m.nodeId) ?? m.nodeId.slice(0, 8)}</span>
+                <li key={`${m.user}@${m.nodeId}`} className="flex min-w-0">
+                  <UserName user={m.user} nodeId={m.nodeId} names={names} />
                 </li>
               ))}
             </ul>
@@ -302,12 +304,14 @@ function RoomPane({
 function Preview({
   session,
   room,
+  names,
   preview,
   options,
   joinRef,
 }: {
   session: Session
   room: RoomState
+  names: Map<string, string>
   preview?: RoomPreview
   options: ListOptions
   joinRef: React.RefObject<HTMLButtonElement | null>
@@ -332,7 +336,7 @@ function Preview({
           <ol className="space-y-2" aria-label="Last messages">
             {preview.messages.map((m) => (
               <li key={m.seq}>
-                <span className="text-sm font-semibold">{m.user}</span>
+                <UserName user={m.user} nodeId={m.nodeId} names={names} className="text-sm" />
                 <MessageText text={m.text} self={options.self} />
               </li>
             ))}

@@ -1,7 +1,8 @@
 import { useEffect, useRef, useState } from 'react'
 import type { PeerState } from '../../../proto/client-protocol'
 import type { LogKind, Session, SessionState, TraceEvent } from '../net/session'
-import { clusterNodes, meshLinks, readableTraceText, ringLayout, type ClusterNode, type NodeState } from '../state/cluster'
+import { clusterNodes, handoverArrows, meshLinks, readableTraceText, replicaRows, ringLayout, type ClusterNode, type HandoverArrow, type NodeState } from '../state/cluster'
+import { nodeNames } from '../use-session'
 import { isCutOff, markCutOff } from '../state/faults'
 import { STATS_POLL_MS, formatPerFrame, formatQueued, formatSent, linkRateLabel, statsFor, type LinkStats } from '../state/link-stats'
 import { Btn } from './ChatView'
@@ -53,6 +54,13 @@ export function ClusterView({ session, state }: { session: Session; state: Sessi
     state.peers.peers,
     Object.values(state.chat.rooms).map((r) => r.info),
   )
+  const roomStates = Object.values(state.chat.rooms)
+  const arrows = handoverArrows(roomStates, nodes)
+  const rows = replicaRows(
+    roomStates.map((r) => ({ ...r.info, handover: r.handover })),
+    nodes,
+    nodeNames(state),
+  )
   const allowFaults = state.nodeInfo?.allowFaults === true
   const cutOff = allowFaults ? (state.faults?.partitionedFrom ?? []) : []
   const stats = state.stats?.links
@@ -63,10 +71,11 @@ export function ClusterView({ session, state }: { session: Session; state: Sessi
         <h2 id="topo-h" className="mb-2 text-lg font-semibold">
           Cluster <span className="text-sm font-normal text-slate-500 dark:text-slate-400">as {state.peers.self?.name ?? 'this node'} sees it</span>
         </h2>
-        <Topology nodes={nodes} cutOff={cutOff} stats={stats} />
+        <Topology nodes={nodes} cutOff={cutOff} stats={stats} arrows={arrows} />
         <ArchiveNode state={state} />
         <Legend showCutOff={allowFaults} />
         <NodeTable nodes={nodes} cutOff={cutOff} stats={stats} selfName={state.peers.self?.name ?? 'this node'} />
+        <RoomTable rows={rows} />
         {allowFaults && <FaultPanel session={session} state={state} />}
       </section>
       <ProtocolLog session={session} state={state} />
@@ -80,7 +89,17 @@ const RING = 135
 const ABOVE = 46
 const BELOW = 116
 
-function Topology({ nodes, cutOff, stats }: { nodes: ClusterNode[]; cutOff: readonly string[]; stats: readonly LinkStats[] | undefined }) {
+function Topology({
+  nodes,
+  cutOff,
+  stats,
+  arrows,
+}: {
+  nodes: ClusterNode[]
+  cutOff: readonly string[]
+  stats: readonly LinkStats[] | undefined
+  arrows: HandoverArrow[]
+}) {
   const pos = ringLayout(nodes.length, W / 2, 0, RING)
   const top = nodes.length ? Math.min(...pos.map((p) => p.y)) - ABOVE : -ABOVE
   const height = (nodes.length ? Math.max(...pos.map((p) => p.y)) + BELOW : BELOW) - top
@@ -89,13 +108,14 @@ function Topology({ nodes, cutOff, stats }: { nodes: ClusterNode[]; cutOff: read
   const rate = (l: (typeof links)[number]) => linkRateLabel(l, nodes, stats)
   const linkText = (l: (typeof links)[number]) => (l.cutOff ? `cut off (${l.state})` : l.state)
   const linkSummary = links.map((l) => `${nodes[l.from].name}–${nodes[l.to].name} ${linkText(l)}`).join(', ')
+  const handovers = arrows.map((a) => `${a.label} handed from ${nodes[a.from].name} to ${nodes[a.to].name}`).join(', ')
   // A halo in the background colour keeps labels readable where a link passes behind them.
   const halo = { paintOrder: 'stroke', strokeWidth: 5, strokeLinejoin: 'round' } as const
   return (
     <svg
       viewBox={`0 ${top} ${W} ${height}`}
       role="img"
-      aria-label={`Cluster topology: ${nodes.length} node${nodes.length === 1 ? '' : 's'}: ${summary}; ${links.length} link${links.length === 1 ? '' : 's'}${linkSummary ? `: ${linkSummary}` : ''}`}
+      aria-label={`Cluster topology: ${nodes.length} node${nodes.length === 1 ? '' : 's'}: ${summary}; ${links.length} link${links.length === 1 ? '' : 's'}${linkSummary ? `: ${linkSummary}` : ''}${handovers ? `; handovers: ${handovers}` : ''}`}
       className="w-full max-w-2xl shrink-0 rounded-lg border border-slate-200 bg-slate-50 dark:border-slate-700 dark:bg-slate-950"
     >
       {links.map((l) => {
@@ -114,6 +134,24 @@ function Topology({ nodes, cutOff, stats }: { nodes: ClusterNode[]; cutOff: read
           >
             <title>{`${nodes[l.from].name} – ${nodes[l.to].name}: ${linkText(l)}${rate(l) ? `, ${rate(l)} sent by ${nodes[l.from].name}` : ''}`}</title>
           </line>
+        )
+      })}
+      <defs>
+        <marker id="handover-head" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse">
+          <path d="M0,0 L10,5 L0,10 z" className="fill-indigo-600 dark:fill-indigo-300" />
+        </marker>
+      </defs>
+      {/* Handovers: a curved arrow from a replicated room's old administrator to its new one (docs/ui.md). */}
+      {arrows.map((a, k) => {
+        const path = handoverPath(pos[a.from], pos[a.to], k)
+        return (
+          <g key={`handover-${a.roomId}`}>
+            <title>{`${a.label}: handed from ${nodes[a.from].name} to ${nodes[a.to].name}`}</title>
+            <path d={path.d} fill="none" strokeWidth={3} markerEnd="url(#handover-head)" className="stroke-indigo-600 dark:stroke-indigo-300" />
+            <text x={path.label.x} y={path.label.y} textAnchor="middle" dy="0.35em" {...halo} className="fill-indigo-800 stroke-slate-50 text-[13px] font-semibold dark:fill-indigo-200 dark:stroke-slate-950">
+              {a.label}
+            </text>
+          </g>
         )
       })}
       {/* Labels on cut links, past the middle towards the peer: clear of this node's room names. */}
@@ -163,6 +201,7 @@ function Topology({ nodes, cutOff, stats }: { nodes: ClusterNode[]; cutOff: read
               className={`stroke-slate-50 text-[14px] dark:stroke-slate-950 ${r.available ? 'fill-slate-700 dark:fill-slate-300' : 'fill-red-700 dark:fill-red-400'}`}
             >
               #{r.name.length > 18 ? `${r.name.slice(0, 17)}…` : r.name}
+              {r.term !== undefined ? ` · t${r.term}` : ''}
               {r.frozen ? ' (frozen)' : ''}
             </text>
           ))}
@@ -379,4 +418,76 @@ function linkLabelAt(from: { x: number; y: number }, to: { x: number; y: number 
     dy: '0.35em',
     textAnchor: 'middle' as const,
   }
+}
+
+/**
+ * A handover arrow bends to one side of the straight link (several handovers between one pair fan
+ * out), and stops short of the node circles so its head shows. Its label sits at the bend.
+ */
+function handoverPath(from: { x: number; y: number }, to: { x: number; y: number }, k: number) {
+  const dx = to.x - from.x
+  const dy = to.y - from.y
+  const len = Math.hypot(dx, dy) || 1
+  const ux = dx / len
+  const uy = dy / len
+  const r = 40
+  const a = { x: from.x + ux * r, y: from.y + uy * r }
+  const b = { x: to.x - ux * r, y: to.y - uy * r }
+  const bend = 34 + 18 * k
+  const c = { x: (a.x + b.x) / 2 - uy * bend, y: (a.y + b.y) / 2 + ux * bend }
+  return {
+    d: `M${Math.round(a.x)},${Math.round(a.y)} Q${Math.round(c.x)},${Math.round(c.y)} ${Math.round(b.x)},${Math.round(b.y)}`,
+    label: { x: Math.round((a.x + b.x) / 4 + c.x / 2), y: Math.round((a.y + b.y) / 4 + c.y / 2) },
+  }
+}
+
+const STATE_TEXT: Record<NodeState | 'unknown', string> = { self: 'this node', alive: 'alive', suspect: 'suspect', dead: 'dead', unknown: 'unknown' }
+const DOT: Record<NodeState | 'unknown', string> = { ...Object.fromEntries(Object.entries(FILL).map(([k, v]) => [k, v.replace('fill-', 'bg-')])), unknown: 'bg-slate-400' } as Record<NodeState | 'unknown', string>
+
+/** Every room: who runs it in which term, and which nodes hold its log (client-protocol.md §8). */
+function RoomTable({ rows }: { rows: ReturnType<typeof replicaRows> }) {
+  if (rows.length === 0) return null
+  return (
+    <div tabIndex={0} role="region" aria-label="Rooms table (scrolls sideways)" className="mt-4 w-full max-w-2xl shrink-0 overflow-x-auto focus-visible:outline-2 focus-visible:outline-indigo-500 dark:focus-visible:outline-indigo-300">
+      <table aria-label="Rooms and their replicas" className="w-full text-left text-sm">
+        <thead className="text-xs text-slate-500 uppercase dark:text-slate-400">
+          <tr>
+            <th className="py-1 pr-3 font-semibold">Room</th>
+            <th className="pr-3 font-semibold">Administrator</th>
+            <th className="pr-3 text-right font-semibold">Term</th>
+            <th className="font-semibold">Replicas (hold the log)</th>
+          </tr>
+        </thead>
+        <tbody>
+          {rows.map((r) => (
+            <tr key={r.roomId} className="border-t border-slate-200 align-top dark:border-slate-700">
+              <td className="py-1 pr-3 font-medium">#{r.name}</td>
+              <td className="py-1 pr-3 whitespace-nowrap">
+                {r.adminName}
+                {r.handover && <div className="text-xs text-indigo-700 dark:text-indigo-300">{r.handover}</div>}
+              </td>
+              <td className="py-1 pr-3 text-right tabular-nums">{r.replicas.length > 1 ? r.term : '—'}</td>
+              <td className="py-1">
+                {r.replicas.length <= 1 ? (
+                  <span className="text-slate-600 dark:text-slate-300">not replicated</span>
+                ) : (
+                  <ul aria-label={`Replicas of ${r.name}`} className="flex flex-wrap gap-x-3 gap-y-0.5">
+                    {r.replicas.map((n) => (
+                      <li key={n.nodeId} title={`node id ${n.nodeId}`} className="flex items-center gap-1.5 whitespace-nowrap">
+                        <span aria-hidden className={`inline-block h-2 w-2 rounded-full ${DOT[n.state]}`} />
+                        {n.name}
+                        <span className="text-xs text-slate-600 dark:text-slate-300">
+                          ({n.admin ? 'administrator' : STATE_TEXT[n.state]})
+                        </span>
+                      </li>
+                    ))}
+                  </ul>
+                )}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  )
 }

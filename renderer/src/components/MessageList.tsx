@@ -4,15 +4,19 @@ import type { Session } from '../net/session'
 import type { PendingMessage, PendingStatus, RoomState, TimelineItem } from '../state/chat-state'
 import { timeline } from '../state/chat-state'
 import { continuesGroup, dayLabel, exactTime, parseMessage, relativeTime, sameDay, type Segment } from '../state/message-format'
+import { userLabel } from '../state/identity'
+import { UserName } from './UserName'
 
 /** Where the user left each room's list (this page only): reopening a room puts them back there. */
 const scrollMemory = new Map<string, { atBottom: boolean; key?: string; offset: number }>()
 
 export interface ListOptions {
-  /** seq and sender node on every message ("protocol details"). */
+  /** seq on every message ("protocol details"); the sender's node is always shown (docs/ui.md, "Who is who"). */
   details: boolean
   /** The signed-in user, whose @mentions are highlighted. */
   self?: string
+  /** The node the signed-in user is on (their own messages, still pending, are theirs on it). */
+  selfNodeId?: string
 }
 
 /** Times are relative ("5 min ago"): re-rendered every half minute. */
@@ -25,10 +29,10 @@ function useNow(everyMs = 30_000): number {
   return now
 }
 
-function authorOf(item: TimelineItem) {
+function authorOf(item: TimelineItem, selfNodeId?: string) {
   return item.kind === 'message'
     ? { user: item.message.user, nodeId: item.message.nodeId, at: item.message.sentAt }
-    : { user: item.pending.user, nodeId: 'self', at: item.pending.createdAt }
+    : { user: item.pending.user, nodeId: selfNodeId ?? 'self', at: item.pending.createdAt }
 }
 
 /**
@@ -79,7 +83,7 @@ export function MessageList({ session, room, names, options }: { session: Sessio
 
   // The newest message from someone else, for the screen-reader announcement.
   const last = room.messages[room.messages.length - 1]
-  const announce = last && !(last.user === options.self && last.nodeId === session.getState().chat.self?.nodeId) ? `${last.user}: ${last.text.slice(0, 300)}` : ''
+  const announce = last && !(last.user === options.self && last.nodeId === options.selfNodeId) ? `${userLabel(last.user, last.nodeId, names).text}: ${last.text.slice(0, 300)}` : ''
 
   return (
     <>
@@ -108,9 +112,9 @@ export function MessageList({ session, room, names, options }: { session: Sessio
             {virtualizer.getVirtualItems().map((v) => {
               const item = items[v.index]
               const prev = v.index > 0 ? items[v.index - 1] : undefined
-              const cur = authorOf(item)
-              const newDay = !prev || !sameDay(authorOf(prev).at, cur.at)
-              const grouped = !newDay && continuesGroup(prev && authorOf(prev), cur)
+              const cur = authorOf(item, options.selfNodeId)
+              const newDay = !prev || !sameDay(authorOf(prev, options.selfNodeId).at, cur.at)
+              const grouped = !newDay && continuesGroup(prev && authorOf(prev, options.selfNodeId), cur)
               return (
                 <div
                   key={v.key}
@@ -218,21 +222,20 @@ function Row({
 }) {
   if (item.kind === 'message') {
     const m = item.message
-    const node = names.get(m.nodeId) ?? m.nodeId.slice(0, 8)
-    const mentioned = options.self !== undefined && parseMessage(m.text, options.self).some((s) => s.kind === 'mention' && s.self) && m.user !== options.self
+    const author = userLabel(m.user, m.nodeId, names)
+    const mentioned = options.self !== undefined && parseMessage(m.text, options.self).some((s) => s.kind === 'mention' && s.self) && !(m.user === options.self && m.nodeId === options.selfNodeId)
     return (
       <article
-        aria-label={`Message ${m.seq} from ${m.user}`}
+        aria-label={`Message ${m.seq} from ${author.text}`}
         className={`group relative px-4 ${grouped ? 'py-0.5' : 'pt-2 pb-0.5'} ${
           mentioned ? 'border-l-4 border-amber-400 bg-amber-50 dark:bg-amber-950/40' : 'hover:bg-slate-50 dark:hover:bg-slate-800/50'
         }`}
       >
         {grouped ? (
-          <span className="sr-only">{m.user}</span>
+          <span className="sr-only">{author.text}</span>
         ) : (
           <header className="flex min-w-0 items-baseline gap-2">
-            <span className="truncate text-sm font-semibold text-slate-900 dark:text-slate-100">{m.user}</span>
-            {options.details && <span className="shrink-0 text-xs text-slate-600 dark:text-slate-300">on {node}</span>}
+            <UserName user={m.user} nodeId={m.nodeId} names={names} className="text-sm" />
             <When at={m.sentAt} now={now} />
           </header>
         )}
@@ -247,7 +250,7 @@ function Row({
           )}
           {options.details && (
             <span className="shrink-0 font-mono text-xs text-slate-600 dark:text-slate-300" title="sequence number given by the room's administrator">
-              {grouped && <span className="sr-only">on {node} </span>}#{m.seq}
+              #{m.seq}
             </span>
           )}
         </div>
@@ -263,7 +266,11 @@ function Row({
       }`}
     >
       <header className={`flex min-w-0 items-baseline gap-2 ${grouped ? 'sr-only' : ''}`}>
-        <span className="truncate text-sm font-semibold text-slate-900 dark:text-slate-100">{p.user}</span>
+        {options.selfNodeId ? (
+          <UserName user={p.user} nodeId={options.selfNodeId} names={names} className="text-sm" />
+        ) : (
+          <span className="truncate text-sm font-semibold text-slate-900 dark:text-slate-100">{p.user}</span>
+        )}
         <When at={p.createdAt} now={now} />
       </header>
       <div className="flex items-start gap-2">

@@ -59,6 +59,18 @@ export interface RoomState {
   deletion?: DeletionView
   /** True when messages may be missing (a reconnect skipped some seqs we never received). */
   mayHaveMissed: boolean
+  /** The last change of administrator seen (client-protocol.md §8), for the cluster view to draw. */
+  handover?: Handover
+}
+
+/** A replicated room passed from one administrator to another (room.admin_changed). */
+export interface Handover {
+  fromNodeId: string
+  fromName: string
+  toNodeId: string
+  toName: string
+  term: number
+  reason: string
 }
 
 export type NoticeKind = 'info' | 'warning' | 'error'
@@ -419,10 +431,15 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
     case 'room.admin_changed': {
       const old = state.rooms[action.roomId]
       if (!old) return state
+      const handover: Handover | undefined =
+        old.info.adminNodeId !== action.adminNodeId
+          ? { fromNodeId: old.info.adminNodeId, fromName: old.info.adminNodeName, toNodeId: action.adminNodeId, toName: action.adminNodeName, term: action.term, reason: action.reason }
+          : old.handover
       const room: RoomState = {
         ...old,
         info: { ...old.info, adminNodeId: action.adminNodeId, adminNodeName: action.adminNodeName, term: action.term, available: true },
         unavailableReason: undefined,
+        handover,
       }
       // Replaces the room's availability notice: a takeover is not an outage (docs/replication.md).
       const why = action.reason ? ` (${action.reason})` : ''

@@ -4,6 +4,7 @@
  * log lines made readable. Unit-tested in test/renderer/cluster.test.ts.
  */
 import type { PeerInfo, PeerState, RoomInfo, SelfInfo } from '../../../proto/client-protocol'
+import type { Handover } from './chat-state'
 
 export type NodeState = PeerState | 'self'
 
@@ -12,6 +13,8 @@ export interface ClusterRoom {
   name: string
   available: boolean
   frozen: boolean
+  /** The administrator's term, for a replicated room (client-protocol.md §8); undefined otherwise. */
+  term?: number
 }
 
 export interface ClusterNode {
@@ -39,7 +42,7 @@ export function clusterNodes(self: SelfInfo | undefined, peers: PeerInfo[], room
   const roomsOf = new Map<string, ClusterRoom[]>()
   for (const r of rooms) {
     const list = roomsOf.get(r.adminNodeId) ?? []
-    list.push({ roomId: r.roomId, name: r.name, available: r.available, frozen: r.frozen === true })
+    list.push({ roomId: r.roomId, name: r.name, available: r.available, frozen: r.frozen === true, term: isReplicated(r) ? r.term : undefined })
     roomsOf.set(r.adminNodeId, list)
   }
   for (const list of roomsOf.values()) list.sort((a, b) => a.name.localeCompare(b.name) || a.roomId.localeCompare(b.roomId))
@@ -84,4 +87,75 @@ export function readableTraceText(text: string, roomId: string | undefined, room
   if (!roomId) return text
   const name = roomNames.get(roomId)
   return name && text.includes(roomId) ? text.split(roomId).join(name) : text
+}
+
+/** A room whose log lives on more than one node (client-protocol.md §8). */
+export function isReplicated(r: Pick<RoomInfo, 'replicas'>): boolean {
+  return (r.replicas?.length ?? 0) > 1
+}
+
+export interface ReplicaRow {
+  roomId: string
+  name: string
+  adminNodeId: string
+  adminName: string
+  term: number
+  /** The nodes holding the room's log, administrator first, with their state as this node sees it. */
+  replicas: { nodeId: string; name: string; state: NodeState | 'unknown'; admin: boolean }[]
+  /** "n1 → n2 in term 2 (n1 left)": the last change of administrator this page saw. */
+  handover?: string
+}
+
+/**
+ * One row per room for the cluster view's Rooms table: who runs it, in which term, and which nodes
+ * hold its log (a room with one holder is "not replicated"). Rooms by name.
+ */
+export function replicaRows(rooms: (RoomInfo & { handover?: Handover })[], nodes: ClusterNode[], names: ReadonlyMap<string, string>): ReplicaRow[] {
+  const stateOf = new Map(nodes.map((n) => [n.nodeId, n.state]))
+  return [...rooms]
+    .sort((a, b) => a.name.localeCompare(b.name) || a.roomId.localeCompare(b.roomId))
+    .map((r) => {
+      const holders = isReplicated(r) ? r.replicas! : [r.adminNodeId]
+      const ordered = [r.adminNodeId, ...holders.filter((id) => id !== r.adminNodeId)]
+      const h = r.handover
+      return {
+        roomId: r.roomId,
+        name: r.name,
+        adminNodeId: r.adminNodeId,
+        adminName: r.adminNodeName,
+        term: r.term ?? 0,
+        replicas: (isReplicated(r) ? ordered : [r.adminNodeId]).map((id) => ({
+          nodeId: id,
+          name: id === r.adminNodeId ? r.adminNodeName : (names.get(id) ?? id.slice(0, 8)),
+          state: stateOf.get(id) ?? 'unknown',
+          admin: id === r.adminNodeId,
+        })),
+        handover: h ? `${h.fromName} → ${h.toName} in term ${h.term}${h.reason ? ` (${h.reason})` : ''}` : undefined,
+      }
+    })
+}
+
+export interface HandoverArrow {
+  from: number
+  to: number
+  roomId: string
+  label: string
+}
+
+/**
+ * The handovers to draw on the topology: an arrow from the old administrator to the new one, for each
+ * room whose administrator changed while this page watched and still runs it (both nodes drawn).
+ */
+export function handoverArrows(rooms: { info: RoomInfo; handover?: Handover }[], nodes: ClusterNode[]): HandoverArrow[] {
+  const index = new Map(nodes.map((n, i) => [n.nodeId, i]))
+  const out: HandoverArrow[] = []
+  for (const r of rooms) {
+    const h = r.handover
+    if (!h || h.toNodeId !== r.info.adminNodeId) continue
+    const from = index.get(h.fromNodeId)
+    const to = index.get(h.toNodeId)
+    if (from === undefined || to === undefined || from === to) continue
+    out.push({ from, to, roomId: r.info.roomId, label: `#${r.info.name} t${h.term}` })
+  }
+  return out.sort((a, b) => a.label.localeCompare(b.label))
 }
