@@ -43,7 +43,16 @@ export type RoomInput =
   | { type: 'join'; user: string; nodeId: string }
   | { type: 'leave'; user: string; nodeId: string }
   | { type: 'node-dead'; nodeId: string }
+  /**
+   * A new message: the answer is a `persist` effect and nothing else, and the room is not changed
+   * yet. The driver writes the message to the room's log and then steps `persisted`; a write that
+   * fails is never stepped, so the room stays exactly as it was and the message exists for nobody
+   * (docs/persistence.md). The driver does both in one synchronous turn, so no other send of the
+   * room comes between them.
+   */
   | { type: 'send'; user: string; nodeId: string; text: string; clientMsgId: string; now: number }
+  /** The message of the last `persist` effect is in the room's log: it gets its seq, and is delivered. */
+  | { type: 'persisted'; message: ChatMessage }
   | { type: 'freeze'; frozen: boolean }
   /**
    * A replicated room (docs/replication.md): the replica group committed this message (its seq
@@ -54,7 +63,7 @@ export type RoomInput =
 export type RoomEffect =
   /** Tell every node in `toNodes` that a member came or went (they tell their clients). */
   | { type: 'member-event'; toNodes: string[]; joined: boolean; member: Member }
-  /** Write the new message to the room's log: before anyone hears of it (persist first, then send). */
+  /** Write the new message to the room's log, then step `persisted` (persist first, then send). */
   | { type: 'persist'; message: ChatMessage }
   /** Fan one new message out to every node that has members (including the sender's). */
   | { type: 'deliver'; toNodes: string[]; message: ChatMessage }
@@ -177,6 +186,20 @@ export function logBefore(room: AdminRoom, beforeSeq: number | undefined, limit:
   return logRange(room, Math.max(1, to - limit + 1), to)
 }
 
+/** The next message is in the room's log: seq, in-memory log and resend memory move on together. */
+function appendToRoom(room: AdminRoom, message: ChatMessage, limits: RoomLimits): void {
+  room.lastSeq = message.seq
+  // A caller with another limit than the ring's (tests, a changed setting) gets it once, here.
+  if (room.log.capacity !== limits.logLimit) room.log = MessageRing.from(room.log.toArray(), limits.logLimit)
+  room.log.push(message)
+  room.dedupe.set(`${memberKey(message.user, message.nodeId)}\u0000${message.clientMsgId}`, message.seq)
+  if (room.dedupe.size > limits.dedupeLimit) {
+    // Maps iterate in insertion order: the oldest entry goes first.
+    const oldest = room.dedupe.keys().next().value
+    if (oldest !== undefined) room.dedupe.delete(oldest)
+  }
+}
+
 export function stepRoom(
   room: AdminRoom,
   input: RoomInput,
@@ -264,17 +287,17 @@ export function stepRoom(
         sentAt: input.now,
         clientMsgId: input.clientMsgId,
       }
-      room.lastSeq = message.seq
-      // A caller with another limit than the ring's (tests, a changed setting) gets it once, here.
-      if (room.log.capacity !== limits.logLimit) room.log = MessageRing.from(room.log.toArray(), limits.logLimit)
-      room.log.push(message)
-      room.dedupe.set(dedupeKey, message.seq)
-      if (room.dedupe.size > limits.dedupeLimit) {
-        // Maps iterate in insertion order: the oldest entry goes first.
-        const oldest = room.dedupe.keys().next().value
-        if (oldest !== undefined) room.dedupe.delete(oldest)
-      }
       effects.push({ type: 'persist', message })
+      break
+    }
+    case 'persisted': {
+      const message = input.message
+      // Only the message the last `send` proposed: anything else is a driver bug, and nothing changes.
+      if (message.seq !== room.lastSeq + 1) {
+        effects.push({ type: 'reply-error', code: 'internal', message: `seq ${message.seq} was stored out of turn in ${room.name} (last ${room.lastSeq})` })
+        break
+      }
+      appendToRoom(room, message, limits)
       effects.push({ type: 'deliver', toNodes: memberNodes(room), message })
       effects.push({ type: 'reply-send', seq: message.seq, duplicate: false })
       break
@@ -283,14 +306,7 @@ export function stepRoom(
       const message = input.message
       // Exactly the next seq: a repeat (a commit seen twice) or a gap is not delivered.
       if (message.seq !== room.lastSeq + 1) break
-      room.lastSeq = message.seq
-      if (room.log.capacity !== limits.logLimit) room.log = MessageRing.from(room.log.toArray(), limits.logLimit)
-      room.log.push(message)
-      room.dedupe.set(`${memberKey(message.user, message.nodeId)}\u0000${message.clientMsgId}`, message.seq)
-      if (room.dedupe.size > limits.dedupeLimit) {
-        const oldest = room.dedupe.keys().next().value
-        if (oldest !== undefined) room.dedupe.delete(oldest)
-      }
+      appendToRoom(room, message, limits)
       effects.push({ type: 'deliver', toNodes: memberNodes(room), message })
       break
     }

@@ -82,11 +82,19 @@ export class RoomAdmin {
     for (const e of effects) {
       switch (e.type) {
         case 'persist':
-          // Before any node hears of it: a message anyone saw survives a crash of this node.
-          this.c.messages.append(e.message)
+          // Before any node hears of it: a message anyone saw survives a crash of this node. A write
+          // that fails is not stepped as `persisted`, so the room is as it was: the message gets no
+          // seq, nobody is ever served it, and the sender hears `internal` (docs/persistence.md).
+          try {
+            this.c.messages.append(e.message)
+          } catch (err) {
+            this.c.trace('seq', `seq ${e.message.seq} in ${room.name} not saved: ${(err as Error).message}`, room.roomId)
+            return { type: 'reply-error', code: 'internal', message: `the message could not be saved in ${room.name}` }
+          }
           this.c.committed?.(e.message)
           // Logged here, before the deliveries, so the protocol log reads in causal order.
           this.c.trace('seq', `seq ${e.message.seq} → ${e.message.user}@${this.c.peerName(e.message.nodeId)} in ${room.name}`, room.roomId)
+          reply = this.roomStep(room, { type: 'persisted', message: e.message })
           break
         case 'deliver':
           for (const node of e.toNodes) {

@@ -55,6 +55,7 @@ const joined = (toNodes: string[], user: string, nodeId: string): RoomEffect => 
 const left = (toNodes: string[], user: string, nodeId: string): RoomEffect => ({ type: 'member-event', toNodes, joined: false, member: m(user, nodeId) })
 const dirChanged: RoomEffect = { type: 'directory-changed' }
 const persist = (message: ChatMessage): RoomEffect => ({ type: 'persist', message })
+const persisted = (message: ChatMessage): RoomInput => ({ type: 'persisted', message })
 const deliver = (toNodes: string[], message: ChatMessage): RoomEffect => ({ type: 'deliver', toNodes, message })
 const seqReply = (seq: number, duplicate = false): RoomEffect => ({ type: 'reply-send', seq, duplicate })
 const ok: RoomEffect = { type: 'reply-ok' }
@@ -141,9 +142,12 @@ const scenarios: Scenario[] = [
     rows: [
       [join('alice', 'A'), [replyJoin([m('alice', 'A')], 0, [], true), joined(['A'], 'alice', 'A'), dirChanged]],
       [join('bob', 'B'), [replyJoin([m('alice', 'A'), m('bob', 'B')], 0, [], true), joined(['A', 'B'], 'bob', 'B'), dirChanged]],
-      [send('alice', 'A', 'a1', 10), [persist(msg(1, 'alice', 'A', 'a1', 10)), deliver(['A', 'B'], msg(1, 'alice', 'A', 'a1', 10)), seqReply(1)]],
-      [send('bob', 'B', 'b1', 11), [persist(msg(2, 'bob', 'B', 'b1', 11)), deliver(['A', 'B'], msg(2, 'bob', 'B', 'b1', 11)), seqReply(2)]],
-      [send('alice', 'A', 'a2', 12), [persist(msg(3, 'alice', 'A', 'a2', 12)), deliver(['A', 'B'], msg(3, 'alice', 'A', 'a2', 12)), seqReply(3)]],
+      [send('alice', 'A', 'a1', 10), [persist(msg(1, 'alice', 'A', 'a1', 10))]],
+      [persisted(msg(1, 'alice', 'A', 'a1', 10)), [deliver(['A', 'B'], msg(1, 'alice', 'A', 'a1', 10)), seqReply(1)]],
+      [send('bob', 'B', 'b1', 11), [persist(msg(2, 'bob', 'B', 'b1', 11))]],
+      [persisted(msg(2, 'bob', 'B', 'b1', 11)), [deliver(['A', 'B'], msg(2, 'bob', 'B', 'b1', 11)), seqReply(2)]],
+      [send('alice', 'A', 'a2', 12), [persist(msg(3, 'alice', 'A', 'a2', 12))]],
+      [persisted(msg(3, 'alice', 'A', 'a2', 12)), [deliver(['A', 'B'], msg(3, 'alice', 'A', 'a2', 12)), seqReply(3)]],
     ],
     after: { lastSeq: 3, logSeqs: [1, 2, 3], version: 3 },
   },
@@ -152,7 +156,8 @@ const scenarios: Scenario[] = [
     start: () => fresh(41),
     rows: [
       [join('alice', 'A'), [replyJoin([m('alice', 'A')], 41, [], true), joined(['A'], 'alice', 'A'), dirChanged]],
-      [send('alice', 'A', 'x', 5), [persist(msg(42, 'alice', 'A', 'x', 5)), deliver(['A'], msg(42, 'alice', 'A', 'x', 5)), seqReply(42)]],
+      [send('alice', 'A', 'x', 5), [persist(msg(42, 'alice', 'A', 'x', 5))]],
+      [persisted(msg(42, 'alice', 'A', 'x', 5)), [deliver(['A'], msg(42, 'alice', 'A', 'x', 5)), seqReply(42)]],
     ],
     after: { lastSeq: 42 },
   },
@@ -160,10 +165,12 @@ const scenarios: Scenario[] = [
     name: 'idempotent resend: same clientMsgId -> same seq, duplicate, nothing delivered, seq not advanced',
     rows: [
       [join('alice', 'A'), [replyJoin([m('alice', 'A')], 0, [], true), joined(['A'], 'alice', 'A'), dirChanged]],
-      [send('alice', 'A', 'c1', 10), [persist(msg(1, 'alice', 'A', 'c1', 10)), deliver(['A'], msg(1, 'alice', 'A', 'c1', 10)), seqReply(1)]],
+      [send('alice', 'A', 'c1', 10), [persist(msg(1, 'alice', 'A', 'c1', 10))]],
+      [persisted(msg(1, 'alice', 'A', 'c1', 10)), [deliver(['A'], msg(1, 'alice', 'A', 'c1', 10)), seqReply(1)]],
       [send('alice', 'A', 'c1', 20), [seqReply(1, true)]],
       [send('alice', 'A', 'c1', 30, 'different text, same id'), [seqReply(1, true)]],
-      [send('alice', 'A', 'c2', 40), [persist(msg(2, 'alice', 'A', 'c2', 40)), deliver(['A'], msg(2, 'alice', 'A', 'c2', 40)), seqReply(2)]],
+      [send('alice', 'A', 'c2', 40), [persist(msg(2, 'alice', 'A', 'c2', 40))]],
+      [persisted(msg(2, 'alice', 'A', 'c2', 40)), [deliver(['A'], msg(2, 'alice', 'A', 'c2', 40)), seqReply(2)]],
       [send('alice', 'A', 'c1', 50), [seqReply(1, true)]],
     ],
     after: { lastSeq: 2, logSeqs: [1, 2] },
@@ -173,8 +180,10 @@ const scenarios: Scenario[] = [
     rows: [
       [join('alice', 'A'), [replyJoin([m('alice', 'A')], 0, [], true), joined(['A'], 'alice', 'A'), dirChanged]],
       [join('bob', 'A'), [replyJoin([m('alice', 'A'), m('bob', 'A')], 0, [], true), joined(['A'], 'bob', 'A'), dirChanged]],
-      [send('alice', 'A', 'same', 1), [persist(msg(1, 'alice', 'A', 'same', 1)), deliver(['A'], msg(1, 'alice', 'A', 'same', 1)), seqReply(1)]],
-      [send('bob', 'A', 'same', 2), [persist(msg(2, 'bob', 'A', 'same', 2)), deliver(['A'], msg(2, 'bob', 'A', 'same', 2)), seqReply(2)]],
+      [send('alice', 'A', 'same', 1), [persist(msg(1, 'alice', 'A', 'same', 1))]],
+      [persisted(msg(1, 'alice', 'A', 'same', 1)), [deliver(['A'], msg(1, 'alice', 'A', 'same', 1)), seqReply(1)]],
+      [send('bob', 'A', 'same', 2), [persist(msg(2, 'bob', 'A', 'same', 2))]],
+      [persisted(msg(2, 'bob', 'A', 'same', 2)), [deliver(['A'], msg(2, 'bob', 'A', 'same', 2)), seqReply(2)]],
     ],
     after: { lastSeq: 2 },
   },
@@ -183,8 +192,10 @@ const scenarios: Scenario[] = [
     rows: [
       [join('bot', 'A'), [replyJoin([m('bot', 'A')], 0, [], true), joined(['A'], 'bot', 'A'), dirChanged]],
       [join('bot', 'B'), [replyJoin([m('bot', 'A'), m('bot', 'B')], 0, [], true), joined(['A', 'B'], 'bot', 'B'), dirChanged]],
-      [send('bot', 'A', '1', 1), [persist(msg(1, 'bot', 'A', '1', 1)), deliver(['A', 'B'], msg(1, 'bot', 'A', '1', 1)), seqReply(1)]],
-      [send('bot', 'B', '1', 2), [persist(msg(2, 'bot', 'B', '1', 2)), deliver(['A', 'B'], msg(2, 'bot', 'B', '1', 2)), seqReply(2)]],
+      [send('bot', 'A', '1', 1), [persist(msg(1, 'bot', 'A', '1', 1))]],
+      [persisted(msg(1, 'bot', 'A', '1', 1)), [deliver(['A', 'B'], msg(1, 'bot', 'A', '1', 1)), seqReply(1)]],
+      [send('bot', 'B', '1', 2), [persist(msg(2, 'bot', 'B', '1', 2))]],
+      [persisted(msg(2, 'bot', 'B', '1', 2)), [deliver(['A', 'B'], msg(2, 'bot', 'B', '1', 2)), seqReply(2)]],
       [send('bot', 'B', '1', 3), [seqReply(2, true)]],
       [send('bot', 'A', '1', 4), [seqReply(1, true)]],
     ],
@@ -196,7 +207,8 @@ const scenarios: Scenario[] = [
       [send('mallory', 'M', 'x', 1), [error('not_member')]],
       [join('alice', 'A'), [replyJoin([m('alice', 'A')], 0, [], true), joined(['A'], 'alice', 'A'), dirChanged]],
       [send('alice', 'B', 'x', 2), [error('not_member')]],
-      [send('alice', 'A', 'x', 3), [persist(msg(1, 'alice', 'A', 'x', 3)), deliver(['A'], msg(1, 'alice', 'A', 'x', 3)), seqReply(1)]],
+      [send('alice', 'A', 'x', 3), [persist(msg(1, 'alice', 'A', 'x', 3))]],
+      [persisted(msg(1, 'alice', 'A', 'x', 3)), [deliver(['A'], msg(1, 'alice', 'A', 'x', 3)), seqReply(1)]],
       [leave('alice', 'A'), [ok, left(['A'], 'alice', 'A'), dirChanged]],
       [send('alice', 'A', 'y', 4), [error('not_member')]],
     ],
@@ -206,7 +218,8 @@ const scenarios: Scenario[] = [
     name: 'frozen (deletion in progress): join and send -> room_busy; a resend still answers its seq; unfreeze resumes',
     rows: [
       [join('alice', 'A'), [replyJoin([m('alice', 'A')], 0, [], true), joined(['A'], 'alice', 'A'), dirChanged]],
-      [send('alice', 'A', 'c1', 1), [persist(msg(1, 'alice', 'A', 'c1', 1)), deliver(['A'], msg(1, 'alice', 'A', 'c1', 1)), seqReply(1)]],
+      [send('alice', 'A', 'c1', 1), [persist(msg(1, 'alice', 'A', 'c1', 1))]],
+      [persisted(msg(1, 'alice', 'A', 'c1', 1)), [deliver(['A'], msg(1, 'alice', 'A', 'c1', 1)), seqReply(1)]],
       [freeze(true), [dirChanged]],
       [freeze(true), []],
       [send('alice', 'A', 'c2', 2), [error('room_busy')]],
@@ -214,7 +227,8 @@ const scenarios: Scenario[] = [
       [send('alice', 'A', 'c1', 3), [seqReply(1, true)]],
       [freeze(false), [dirChanged]],
       [freeze(false), []],
-      [send('alice', 'A', 'c2', 4), [persist(msg(2, 'alice', 'A', 'c2', 4)), deliver(['A'], msg(2, 'alice', 'A', 'c2', 4)), seqReply(2)]],
+      [send('alice', 'A', 'c2', 4), [persist(msg(2, 'alice', 'A', 'c2', 4))]],
+      [persisted(msg(2, 'alice', 'A', 'c2', 4)), [deliver(['A'], msg(2, 'alice', 'A', 'c2', 4)), seqReply(2)]],
     ],
     after: { lastSeq: 2, frozen: false, members: [m('alice', 'A')], version: 4 },
   },
@@ -237,7 +251,8 @@ const scenarios: Scenario[] = [
       [dead('B'), []],
       [dead('Z'), []],
       [send('bob', 'B', 'late', 9), [error('not_member')]],
-      [send('alice', 'A', 'a1', 10), [persist(msg(1, 'alice', 'A', 'a1', 10)), deliver(['A'], msg(1, 'alice', 'A', 'a1', 10)), seqReply(1)]],
+      [send('alice', 'A', 'a1', 10), [persist(msg(1, 'alice', 'A', 'a1', 10))]],
+      [persisted(msg(1, 'alice', 'A', 'a1', 10)), [deliver(['A'], msg(1, 'alice', 'A', 'a1', 10)), seqReply(1)]],
     ],
     after: { members: [m('alice', 'A')], version: 5, lastSeq: 1 },
   },
@@ -253,8 +268,10 @@ const scenarios: Scenario[] = [
     name: 'join after messages: history and lastSeq in the reply',
     rows: [
       [join('alice', 'A'), [replyJoin([m('alice', 'A')], 0, [], true), joined(['A'], 'alice', 'A'), dirChanged]],
-      [send('alice', 'A', 'a1', 1), [persist(msg(1, 'alice', 'A', 'a1', 1)), deliver(['A'], msg(1, 'alice', 'A', 'a1', 1)), seqReply(1)]],
-      [send('alice', 'A', 'a2', 2), [persist(msg(2, 'alice', 'A', 'a2', 2)), deliver(['A'], msg(2, 'alice', 'A', 'a2', 2)), seqReply(2)]],
+      [send('alice', 'A', 'a1', 1), [persist(msg(1, 'alice', 'A', 'a1', 1))]],
+      [persisted(msg(1, 'alice', 'A', 'a1', 1)), [deliver(['A'], msg(1, 'alice', 'A', 'a1', 1)), seqReply(1)]],
+      [send('alice', 'A', 'a2', 2), [persist(msg(2, 'alice', 'A', 'a2', 2))]],
+      [persisted(msg(2, 'alice', 'A', 'a2', 2)), [deliver(['A'], msg(2, 'alice', 'A', 'a2', 2)), seqReply(2)]],
       [
         join('bob', 'B'),
         [
@@ -270,15 +287,72 @@ const scenarios: Scenario[] = [
     limits: { logLimit: 2, dedupeLimit: 2 },
     rows: [
       [join('alice', 'A'), [replyJoin([m('alice', 'A')], 0, [], true), joined(['A'], 'alice', 'A'), dirChanged]],
-      [send('alice', 'A', 'c1', 1), [persist(msg(1, 'alice', 'A', 'c1', 1)), deliver(['A'], msg(1, 'alice', 'A', 'c1', 1)), seqReply(1)]],
-      [send('alice', 'A', 'c2', 2), [persist(msg(2, 'alice', 'A', 'c2', 2)), deliver(['A'], msg(2, 'alice', 'A', 'c2', 2)), seqReply(2)]],
-      [send('alice', 'A', 'c3', 3), [persist(msg(3, 'alice', 'A', 'c3', 3)), deliver(['A'], msg(3, 'alice', 'A', 'c3', 3)), seqReply(3)]],
+      [send('alice', 'A', 'c1', 1), [persist(msg(1, 'alice', 'A', 'c1', 1))]],
+      [persisted(msg(1, 'alice', 'A', 'c1', 1)), [deliver(['A'], msg(1, 'alice', 'A', 'c1', 1)), seqReply(1)]],
+      [send('alice', 'A', 'c2', 2), [persist(msg(2, 'alice', 'A', 'c2', 2))]],
+      [persisted(msg(2, 'alice', 'A', 'c2', 2)), [deliver(['A'], msg(2, 'alice', 'A', 'c2', 2)), seqReply(2)]],
+      [send('alice', 'A', 'c3', 3), [persist(msg(3, 'alice', 'A', 'c3', 3))]],
+      [persisted(msg(3, 'alice', 'A', 'c3', 3)), [deliver(['A'], msg(3, 'alice', 'A', 'c3', 3)), seqReply(3)]],
       [send('alice', 'A', 'c3', 4), [seqReply(3, true)]],
-      [send('alice', 'A', 'c1', 5), [persist(msg(4, 'alice', 'A', 'c1', 5)), deliver(['A'], msg(4, 'alice', 'A', 'c1', 5)), seqReply(4)]],
+      [send('alice', 'A', 'c1', 5), [persist(msg(4, 'alice', 'A', 'c1', 5))]],
+      [persisted(msg(4, 'alice', 'A', 'c1', 5)), [deliver(['A'], msg(4, 'alice', 'A', 'c1', 5)), seqReply(4)]],
     ],
     after: { lastSeq: 4, logSeqs: [3, 4], dedupeSize: 2 },
   },
+  {
+    name: 'a send whose log write failed is never stepped as persisted: no seq used, the retry gets the same seq, fresh',
+    rows: [
+      [join('alice', 'A'), [replyJoin([m('alice', 'A')], 0, [], true), joined(['A'], 'alice', 'A'), dirChanged]],
+      [send('alice', 'A', 'a1', 10), [persist(msg(1, 'alice', 'A', 'a1', 10))]],
+      // (the write failed: the driver steps nothing more and answers the sender `internal`)
+      [join('bob', 'B'), [replyJoin([m('alice', 'A'), m('bob', 'B')], 0, [], true), joined(['A', 'B'], 'bob', 'B'), dirChanged]],
+      [send('alice', 'A', 'a1', 20), [persist(msg(1, 'alice', 'A', 'a1', 20))]],
+      [persisted(msg(1, 'alice', 'A', 'a1', 20)), [deliver(['A', 'B'], msg(1, 'alice', 'A', 'a1', 20)), seqReply(1)]],
+    ],
+    after: { lastSeq: 1, logSeqs: [1], dedupeSize: 1 },
+  },
+  {
+    name: 'persisted for anything but the next seq (a driver bug): internal, nothing delivered, nothing changes',
+    rows: [
+      [join('alice', 'A'), [replyJoin([m('alice', 'A')], 0, [], true), joined(['A'], 'alice', 'A'), dirChanged]],
+      [persisted(msg(2, 'alice', 'A', 'a1', 10)), [error('internal')]],
+      [send('alice', 'A', 'a1', 10), [persist(msg(1, 'alice', 'A', 'a1', 10))]],
+      [persisted(msg(1, 'alice', 'A', 'a1', 10)), [deliver(['A'], msg(1, 'alice', 'A', 'a1', 10)), seqReply(1)]],
+      [persisted(msg(1, 'alice', 'A', 'a1', 10)), [error('internal')]],
+    ],
+    after: { lastSeq: 1, logSeqs: [1], dedupeSize: 1 },
+  },
 ]
+
+describe('room-ordering: a send whose log write fails', () => {
+  const snapshot = (room: AdminRoom) => ({
+    lastSeq: room.lastSeq,
+    version: room.version,
+    frozen: room.frozen,
+    members: memberList(room),
+    log: room.log.toArray(),
+    dedupe: [...room.dedupe],
+  })
+  it('leaves the room as it was, with a full log ring too: nothing to serve, nothing to remember', () => {
+    const limits = { logLimit: 2, dedupeLimit: 2 }
+    const room = run(
+      [
+        [join('alice', 'A'), [replyJoin([m('alice', 'A')], 0, [], true), joined(['A'], 'alice', 'A'), dirChanged]],
+        [send('alice', 'A', 'a1', 1), [persist(msg(1, 'alice', 'A', 'a1', 1))]],
+        [persisted(msg(1, 'alice', 'A', 'a1', 1)), [deliver(['A'], msg(1, 'alice', 'A', 'a1', 1)), seqReply(1)]],
+        [send('alice', 'A', 'a2', 2), [persist(msg(2, 'alice', 'A', 'a2', 2))]],
+        [persisted(msg(2, 'alice', 'A', 'a2', 2)), [deliver(['A'], msg(2, 'alice', 'A', 'a2', 2)), seqReply(2)]],
+      ],
+      fresh(),
+      limits,
+    )
+    const before = snapshot(room)
+    expect(stepRoom(room, send('alice', 'A', 'a3', 3), limits).effects).toEqual([persist(msg(3, 'alice', 'A', 'a3', 3))])
+    expect(snapshot(room)).toEqual(before)
+    expect(logRange(room, 1, 10).map((x) => x.seq)).toEqual([1, 2])
+    expect(logBefore(room, undefined, 50).map((x) => x.seq)).toEqual([1, 2])
+  })
+})
 
 describe('room-ordering: stepRoom tables', () => {
   it.each(scenarios)('$name', ({ rows, start, limits, after }) => {

@@ -8,6 +8,7 @@ import { MemoryNetwork } from '../../main/cluster/memory-transport'
 import { VirtualClock, type ClockView } from '../../main/cluster/virtual-clock'
 import type { ClientSession } from '../../main/gateway/ws-gateway'
 import { PeerNode } from '../../main/node/peer-node'
+import type { MessageStore } from '../../main/store/message-log'
 import { DirectGateway } from '../../sim/direct-gateway'
 import { MemoryDataDir } from '../../sim/memory-data-dir'
 
@@ -33,6 +34,8 @@ export class TestCluster {
   readonly clock = new VirtualClock(1_000_000)
   readonly net = new MemoryNetwork({ clock: this.clock, latencyMs: () => 1 })
   readonly nodes: TestNode[] = []
+  /** A test's own message log in front of a node's (a disk that fails, say); set before start. */
+  wrapMessages?: (nodeName: string, log: MessageStore) => MessageStore
   private ids = 0
 
   async start(count: number): Promise<void> {
@@ -54,7 +57,7 @@ export class TestCluster {
         newId: () => `${name}-id-${++this.ids}`,
         transport: (h) => this.net.transport(h),
         store: files.store,
-        messages: files.messages,
+        messages: this.wrapMessages ? this.wrapMessages(name, files.messages) : files.messages,
         gateway: (api) => (gateway = new DirectGateway(api)),
       },
     )
