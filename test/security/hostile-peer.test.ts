@@ -1,71 +1,23 @@
 // A hostile peer against real node processes (docs/security.md). Without the cluster key it cannot
 // link and learns nothing. With the key (and an identity of its own, as any key holder has), every
-// forgery below is refused and changes nothing at any node. The forger is "mallory": gRPC over the
-// product's own transport (peer.proto, TLS with its own node key), which sends whatever it is given.
+// forgery below is refused and changes nothing at any node. The forger is "mallory": its own gRPC
+// client and server built only from peer.proto, with TLS certificates it derives from the key with
+// openssl (test/security/key-holder.ts), so nothing here depends on how our transport behaves.
 import * as grpc from '@grpc/grpc-js'
 import * as protoLoader from '@grpc/proto-loader'
 import { readFileSync } from 'node:fs'
 import { createServer, connect, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ClusterCredentials, newNodeKeyPem } from '../../main/cluster/cluster-credentials'
-import { msg, type DecodedMessage, type Hello, type PeerMessage } from '../../main/cluster/peer-messages'
-import { PeerTransport } from '../../main/cluster/peer-transport'
-import type { PeerLink } from '../../main/cluster/transport'
 import { CLUSTER_KEY, Client, ROOT, cleanup, eventually, startCluster, startNode, type NodeProc } from '../helpers/cluster'
+import { LinkFailed, keyHolderCerts, keyHolderLink, type KeyHolder, type Wire } from './key-holder'
 
 afterAll(cleanup)
 
-interface Mallory {
-  creds: ClusterCredentials
-  transport: PeerTransport
-  hello: Hello
-  received: DecodedMessage[]
-  link: PeerLink
-  /** Send one forged message and wait for the node's answer to request `reqId`, if any. */
-  send(m: PeerMessage): void
-  reply(reqId: number): Promise<DecodedMessage>
-}
+const mallory = (target: NodeProc, claimId?: string): Promise<KeyHolder> => keyHolderLink(target.ready.grpc, CLUSTER_KEY, { name: 'mallory', claimId })
 
-async function mallory(target: NodeProc, claimId?: string): Promise<Mallory> {
-  const creds = new ClusterCredentials(CLUSTER_KEY, newNodeKeyPem())
-  const received: DecodedMessage[] = []
-  const holder: { hello?: Hello } = {}
-  const transport = new PeerTransport(
-    { hello: () => holder.hello!, inboundHello: () => {}, inbound: (_from, ms) => received.push(...ms) },
-    () => creds,
-  )
-  const port = await transport.listen('127.0.0.1', 0)
-  const hello: Hello = {
-    self: { nodeId: claimId ?? creds.nodeId, name: 'mallory', address: `127.0.0.1:${port}` },
-    incarnation: 'm-1',
-    known: [],
-    rooms: [],
-    protocol: 1,
-  }
-  holder.hello = hello
-  const link = transport.newLink(target.ready.grpc, () => {})
-  await link.open(hello, 5000)
-  const replyOf = (m: DecodedMessage, reqId: number) => {
-    const body = (m as unknown as Record<string, { reqId?: number }>)[m.body]
-    return body?.reqId === reqId
-  }
-  return {
-    creds,
-    transport,
-    hello,
-    received,
-    link,
-    send: (m) => link.send(m),
-    reply: async (reqId) => {
-      await eventually(async () => received.some((m) => replyOf(m, reqId)), 10_000, `reply to ${reqId}`)
-      return received.find((m) => replyOf(m, reqId))!
-    },
-  }
-}
-
-function errorOf(m: DecodedMessage): { code: string; message: string } | null {
-  return (m as unknown as Record<string, { error: { code: string; message: string } | null }>)[m.body].error
+function errorOf(m: Wire): { code: string; message: string } | null {
+  return (m[m.body] as { error: { code: string; message: string } | null }).error
 }
 
 describe('a node without the cluster key', () => {
@@ -88,12 +40,12 @@ describe('a node without the cluster key', () => {
     // Plain text: no TLS, nothing.
     expect(await tryLink(grpc.credentials.createInsecure())).toEqual({ data: [], code: grpc.status.UNAVAILABLE })
     // TLS trusting the node's CA (as if the CA certificate leaked), but with no certificate of its own.
-    const ca = new ClusterCredentials(CLUSTER_KEY, newNodeKeyPem()).tls.ca
+    const ca = keyHolderCerts(CLUSTER_KEY).ca
     const noCert = await tryLink(grpc.credentials.createSsl(ca, null, null, { checkServerIdentity: () => undefined }))
     expect(noCert).toEqual({ data: [], code: grpc.status.UNAUTHENTICATED })
     // Its own key: its own CA, which the node's certificate does not match, and the other way round.
-    const other = new ClusterCredentials('another-cluster-key-000', newNodeKeyPem())
-    const wrong = await tryLink(grpc.credentials.createSsl(other.tls.ca, other.tls.key, other.tls.cert, { checkServerIdentity: () => undefined }))
+    const other = keyHolderCerts('another-cluster-key-000')
+    const wrong = await tryLink(grpc.credentials.createSsl(other.ca, other.key, other.cert, { checkServerIdentity: () => undefined }))
     expect(wrong.data).toEqual([])
     expect(wrong.code).toBe(grpc.status.UNAVAILABLE)
     // And a real node with another key is refused by peers.add with forbidden.
@@ -135,7 +87,9 @@ describe('a key holder forging messages', () => {
 
   it('a stolen node id is refused at the handshake; the victim keeps its rooms everywhere', async () => {
     const before = await state()
-    await expect(mallory(n2, n1.ready.nodeId)).rejects.toMatchObject({ code: 'forbidden' })
+    const stolen = await mallory(n2, n1.ready.nodeId).catch((e: unknown) => e)
+    expect(stolen).toBeInstanceOf(LinkFailed)
+    expect(stolen).toMatchObject({ code: grpc.status.PERMISSION_DENIED })
     await new Promise((r) => setTimeout(r, 500))
     expect(await state()).toEqual(before)
     expect((await bob.call('rooms.list')).rooms.some((r) => r.roomId === lobbyId)).toBe(true)
@@ -145,14 +99,14 @@ describe('a key holder forging messages', () => {
     const m = await mallory(n2)
     const before = await state()
     // A Deliver as if it administered alice's room: a forged "#2".
-    m.send(msg('deliver', { roomId, messages: [{ roomId, seq: 2, user: 'alice', nodeId: n1.ready.nodeId, text: 'FORGED #2', sentAt: 1, clientMsgId: 'f' }] }))
+    m.send({ deliver: { roomId, messages: [{ roomId, seq: 2, user: 'alice', nodeId: n1.ready.nodeId, text: 'FORGED #2', sentAt: 1, clientMsgId: 'f' }] } })
     // RoomRemoved and gossip of someone else's room: removal, rename at a high version, a fake room.
-    m.send(msg('roomRemoved', { roomId }))
+    m.send({ roomRemoved: { roomId } })
     const entry = { roomId, name: 'RENAMED', adminNodeId: n1.ready.nodeId, adminNodeName: 'n1', memberCount: 99, createdBy: { user: 'alice', nodeId: n1.ready.nodeId }, frozen: false, version: 1_000_000, term: 1_000, replicas: [n1.ready.nodeId] }
     const fake = { ...entry, roomId: 'pizza', name: 'FREE PIZZA' }
-    m.send(msg('gossip', { nodes: [], rooms: [entry, fake], ownerComplete: true }))
+    m.send({ gossip: { nodes: [], rooms: [entry, fake], ownerComplete: true } })
     // A member event in alice's room.
-    m.send(msg('memberEvent', { roomId, user: 'ghost', nodeId: n1.ready.nodeId, joined: true }))
+    m.send({ memberEvent: { roomId, user: 'ghost', nodeId: n1.ready.nodeId, joined: true } })
     await new Promise((r) => setTimeout(r, 1000))
     const after = await state()
     expect(after).toEqual(before)
@@ -163,41 +117,42 @@ describe('a key holder forging messages', () => {
 
     // Requests to the administrator n1: history without members, and deleting as "alice".
     const m1 = await mallory(n1)
-    m1.send(msg('fetchRange', { reqId: 1, roomId, fromSeq: 1, toSeq: 100 }))
+    m1.send({ fetchRange: { reqId: 1, roomId, fromSeq: 1, toSeq: 100 } })
     const fetched = await m1.reply(1)
     expect(errorOf(fetched)?.code).toBe('forbidden')
-    expect(fetched.body === 'fetchReply' && fetched.fetchReply.messages).toEqual([])
-    m1.send(msg('deleteRequest', { reqId: 2, roomId, user: 'alice' }))
+    expect(fetched.body).toBe('fetchReply')
+    expect((fetched.fetchReply as { messages: unknown[] }).messages).toEqual([])
+    m1.send({ deleteRequest: { reqId: 2, roomId, user: 'alice' } })
     expect(errorOf(await m1.reply(2))?.code).toBe('forbidden')
-    m1.send(msg('deleteRequest', { reqId: 3, roomId: lobbyId, user: 'system' }))
+    m1.send({ deleteRequest: { reqId: 3, roomId: lobbyId, user: 'system' } })
     expect(errorOf(await m1.reply(3))?.code).toBe('forbidden')
     // Oversized and reserved names, a 100,000-character text: malformed, bad_request.
-    m1.send(msg('joinRequest', { reqId: 4, roomId, user: 'x'.repeat(500) }))
+    m1.send({ joinRequest: { reqId: 4, roomId, user: 'x'.repeat(500) } })
     expect(errorOf(await m1.reply(4))?.code).toBe('bad_request')
-    m1.send(msg('forwardSend', { reqId: 5, roomId, user: 'alice', text: 'y'.repeat(100_000), clientMsgId: 'big' }))
+    m1.send({ forwardSend: { reqId: 5, roomId, user: 'alice', text: 'y'.repeat(100_000), clientMsgId: 'big' } })
     expect(errorOf(await m1.reply(5))?.code).toBe('bad_request')
-    m1.send(msg('joinRequest', { reqId: 6, roomId, user: 'ad\u202emin\u0000\n' }))
+    m1.send({ joinRequest: { reqId: 6, roomId, user: 'ad\u202emin\u0000\n' } })
     expect(errorOf(await m1.reply(6))?.code).toBe('bad_request')
     expect(await state()).toEqual(before)
     expect((await alice.call('rooms.list')).rooms.find((r) => r.roomId === roomId)?.name).toBe('exam')
 
     // A forwarded send "as alice" speaks only for mallory's own user named alice: not a member, refused;
     // once joined, its message carries mallory's node id, so nobody takes it for alice of n1.
-    m1.send(msg('forwardSend', { reqId: 7, roomId, user: 'alice', text: 'the exam is cancelled', clientMsgId: 'm7' }))
+    m1.send({ forwardSend: { reqId: 7, roomId, user: 'alice', text: 'the exam is cancelled', clientMsgId: 'm7' } })
     expect(errorOf(await m1.reply(7))?.code).toBe('not_member')
-    m1.send(msg('joinRequest', { reqId: 8, roomId, user: 'alice' }))
+    m1.send({ joinRequest: { reqId: 8, roomId, user: 'alice' } })
     expect(errorOf(await m1.reply(8))).toBeNull()
-    m1.send(msg('forwardSend', { reqId: 9, roomId, user: 'alice', text: 'the exam is cancelled', clientMsgId: 'm9' }))
+    m1.send({ forwardSend: { reqId: 9, roomId, user: 'alice', text: 'the exam is cancelled', clientMsgId: 'm9' } })
     expect(errorOf(await m1.reply(9))).toBeNull()
     const seen = await bob.until(() => bob.messages(roomId).find((x) => x.text === 'the exam is cancelled'))
-    expect(seen.nodeId).toBe(m1.creds.nodeId)
+    expect(seen.nodeId).toBe(m1.nodeId)
     expect(seen.nodeId).not.toBe(n1.ready.nodeId)
     // An address it gossips is only a hint: never reached by the node's own link, never remembered.
-    m1.send(msg('gossip', { nodes: [{ nodeId: 'ghost-node', name: 'ghost', address: '127.0.0.1:9' }], rooms: [] }))
+    m1.send({ gossip: { nodes: [{ nodeId: 'ghost-node', name: 'ghost', address: '127.0.0.1:9' }], rooms: [] } })
     await new Promise((r) => setTimeout(r, 1500))
     expect(readFileSync(join(n1.dataDir, 'peers.json'), 'utf8')).not.toContain('127.0.0.1:9')
-    await m.transport.close()
-    await m1.transport.close()
+    await m.close()
+    await m1.close()
   })
 })
 
