@@ -15,7 +15,8 @@
  *
  * Options: --repeat N (rounds of the comparison), --seconds S (measured window per step),
  * --loads a,b (fixed loads in deliveries/s), --no-batch (ds-g1-sms clients without `batch` in hello),
- * --systems a,b (subset of ds-g1-sms, ws-broadcast, socketio-cluster); --scale: --members N (the
+ * --systems a,b (subset of ds-g1-sms, ws-broadcast, socketio-cluster), --replicas N (ds-g1-sms nodes
+ * started with --replicas N, docs/replication.md); --scale: --members N (the
  * large room, 10,000), --idle N (idle clients per node, 1,000).
  */
 import { parseArgs } from 'node:util'
@@ -43,6 +44,7 @@ const { values } = parseArgs({
     db: { type: 'string' },
     members: { type: 'string', default: '10000' },
     idle: { type: 'string', default: '1000' },
+    replicas: { type: 'string' },
     rooms: { type: 'string', default: '1000' },
   },
 })
@@ -77,10 +79,14 @@ function printStep(sys: string, what: string, r: StepResult): void {
 
 async function runSystem(name: SystemName, sweep: boolean, dsExtra: string[] = []): Promise<SystemRun> {
   const t = new Tracker(3 * CLIENTS_PER_SERVER)
-  const sys = await startSystem(name, { clientsPerServer: CLIENTS_PER_SERVER, batch: !values['no-batch'], onDeliver: t.deliver, onRefused: t.refuse }, dsExtra)
+  const extra = values.replicas ? ['--replicas', values.replicas, ...dsExtra] : dsExtra
+  const sys = await startSystem(name, { clientsPerServer: CLIENTS_PER_SERVER, batch: !values['no-batch'], onDeliver: t.deliver, onRefused: t.refuse }, extra)
   const archived = sys.archive ? () => archiveAfterStep(sys.archive!) : async () => {}
   try {
-    await runStep(sys, t, 3000, 1000, 1000) // warm the JIT of every process
+    // Warm the JIT of every process: at low rates code stays in V8's baseline tier for seconds, and
+    // a profile of the first steps showed TurboFan still compiling (docs/benchmarks.md).
+    await runStep(sys, t, 3000, 500, 500)
+    await runStep(sys, t, 24_000, 500, 2500)
     const fixed: StepResult[] = []
     for (const load of FIXED) {
       const r = await runStep(sys, t, load, WARM_MS, MEASURE_MS)

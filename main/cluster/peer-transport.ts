@@ -49,8 +49,7 @@ const MAX_BATCH = 256
  * timer's millisecond.
  */
 const FLUSH_AT = 64
-const BUSY_WINDOW_MS = 1
-const LINGER_TURNS = 2
+const LINGER_MS = Number(process.env.DS_LINK_LINGER_MS ?? 2)
 /**
  * Most messages a link holds for a peer that does not read (paused, overloaded). Past it the link is
  * closed rather than letting this node's memory grow without bound: the peer is redialled with
@@ -133,8 +132,8 @@ export class OutboundLink implements PeerLink {
   private queue: PeerMessage[] = []
   private writable = true
   private flushScheduled = false
-  /** Turns of the event loop the scheduled flush may still wait (adaptive batching). */
-  private lingerTurns = 0
+  /** A busy link's flush waits on this timer (adaptive batching); undefined when it waits for a turn. */
+  private lingerTimer: ReturnType<typeof setTimeout> | undefined
   /** performance.now() of the last frame written: a link that wrote one just now is busy. */
   private lastFrameAt = -Infinity
   private closed = false
@@ -215,20 +214,27 @@ export class OutboundLink implements PeerLink {
       return
     }
     this.queue.push(m)
-    if (!this.flushScheduled && this.peer) {
-      this.flushScheduled = true
-      // setImmediate lets everything queued in this turn of the event loop leave in one frame.
-      this.lingerTurns = performance.now() - this.lastFrameAt < BUSY_WINDOW_MS ? LINGER_TURNS : 0
-      setImmediate(this.scheduledFlush)
+    if (!this.peer) return
+    if (this.flushScheduled) {
+      // Enough waits for a frame of its own: stop lingering, leave at the end of this turn.
+      if (this.lingerTimer !== undefined && this.queue.length >= FLUSH_AT) {
+        clearTimeout(this.lingerTimer)
+        this.lingerTimer = undefined
+        setImmediate(this.scheduledFlush)
+      }
+      return
     }
+    this.flushScheduled = true
+    const since = performance.now() - this.lastFrameAt
+    // Idle: what this turn of the event loop queued leaves at its end (setImmediate), a lone message
+    // waits for nothing. Busy (a frame left less than LINGER_MS ago): the next frame leaves LINGER_MS
+    // after it, carrying everything queued meanwhile.
+    if (since < LINGER_MS) this.lingerTimer = setTimeout(this.scheduledFlush, LINGER_MS - since)
+    else setImmediate(this.scheduledFlush)
   }
 
   private readonly scheduledFlush = (): void => {
-    if (this.lingerTurns > 0 && this.queue.length < FLUSH_AT && !this.closed) {
-      this.lingerTurns--
-      setImmediate(this.scheduledFlush)
-      return
-    }
+    this.lingerTimer = undefined
     this.flushScheduled = false
     this.flush()
   }
@@ -277,6 +283,7 @@ export class OutboundLink implements PeerLink {
     if (this.closed) return
     this.closed = true
     this.queue = []
+    clearTimeout(this.lingerTimer)
     try {
       this.call?.cancel()
     } catch {

@@ -11,6 +11,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer, type WebSocket } from 'ws'
 import {
@@ -30,6 +31,14 @@ const MAX_BUFFERED_BYTES = 16 * 1024 * 1024
 const RATE_BURST = 10_000
 const RATE_PER_SEC = 5000
 const PING_EVERY_MS = 20_000
+/**
+ * Write coalescing (docs/benchmarks.md): a client socket written to less than COALESCE_MS ago is
+ * corked, and everything written to it until the gateway's next uncork (at most COALESCE_MS later)
+ * leaves in one write. One write per socket per period instead of one per frame, in the order the
+ * frames were sent (it is one byte stream), for a delay of at most COALESCE_MS on a busy socket;
+ * a socket that was quiet writes at once.
+ */
+const COALESCE_MS = Number(process.env.DS_CLIENT_COALESCE_MS ?? 2)
 
 export interface ClientSession {
   readonly id: number
@@ -122,6 +131,9 @@ export class WsGateway implements ClientGateway {
   private readonly tracers = new Set<ClientSession>()
   private nextId = 1
   private pingTimer: NodeJS.Timeout | undefined
+  /** Client sockets corked by write coalescing, and the timer that uncorks them all. */
+  private readonly corked = new Set<Socket>()
+  private uncorkTimer: NodeJS.Timeout | undefined
   port = 0
 
   constructor(private readonly o: GatewayOptions) {}
@@ -179,11 +191,28 @@ export class WsGateway implements ClientGateway {
     if (!hostAllowed(req.headers.host, this.port)) return this.refuse(socket, 403, 'Forbidden: Host not allowed')
     if (!this.originAllowed(req.headers.origin, req.headers.host)) return this.refuse(socket, 403, 'Forbidden: Origin not allowed')
     if (!tokenMatches(url.searchParams.get('token'), this.o.token)) return this.refuse(socket, 401, 'Unauthorized')
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.connected(ws))
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.connected(ws, socket as Socket))
   }
 
-  private connected(ws: WebSocket): void {
+  private readonly uncorkAll = (): void => {
+    this.uncorkTimer = undefined
+    for (const s of this.corked) s.uncork()
+    this.corked.clear()
+  }
+
+  private connected(ws: WebSocket, socket: Socket): void {
     let alive = true
+    let lastWriteAt = -Infinity
+    /** Before a frame is written: a socket that wrote just now is corked until the next uncork. */
+    const coalesce = (): void => {
+      const now = performance.now()
+      if (now - lastWriteAt < COALESCE_MS && !this.corked.has(socket)) {
+        socket.cork()
+        this.corked.add(socket)
+        this.uncorkTimer ??= setTimeout(this.uncorkAll, COALESCE_MS)
+      }
+      lastWriteAt = now
+    }
     const writable = (): boolean => {
       if (ws.readyState !== ws.OPEN) return false
       if (ws.bufferedAmount > MAX_BUFFERED_BYTES) {
@@ -212,11 +241,15 @@ export class WsGateway implements ClientGateway {
       setAlive: (v) => (alive = v),
       batch: false,
       send: (frame) => {
-        if (writable()) ws.send(JSON.stringify(frame))
+        if (!writable()) return
+        coalesce()
+        ws.send(JSON.stringify(frame))
       },
       sendEncoded: (bytes) => {
+        if (!writable()) return
+        coalesce()
         // A text frame (binary: false) whose payload is the prebuilt UTF-8 JSON.
-        if (writable()) ws.send(bytes, { binary: false })
+        ws.send(bytes, { binary: false })
       },
     }
     this.sessions.add(session)
@@ -236,6 +269,7 @@ export class WsGateway implements ClientGateway {
     })
     ws.on('error', (err) => this.o.log(`client ${session.id}: ${err.message}`))
     ws.on('close', () => {
+      if (this.corked.delete(socket)) socket.uncork()
       this.sessions.delete(session)
       this.tracers.delete(session)
       try {
@@ -298,6 +332,8 @@ export class WsGateway implements ClientGateway {
 
   async close(): Promise<void> {
     if (this.pingTimer) clearInterval(this.pingTimer)
+    clearTimeout(this.uncorkTimer)
+    this.uncorkAll()
     for (const s of this.sessions as Set<ClientSession & { ws: WebSocket }>) s.ws.close(1001, 'node stopping')
     this.wss.close()
     const server = this.server
