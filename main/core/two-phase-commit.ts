@@ -193,7 +193,6 @@ export function startCoordinator(
   const effects: TxEffect[] = [
     { type: 'freeze', txId: state.txId, roomId: state.roomId },
     { type: 'persist', record: coordinatorRecord(state) },
-    progressEffect(state, 'prepare'),
   ]
   for (const p of participants) {
     effects.push({
@@ -202,6 +201,9 @@ export function startCoordinator(
       message: { prepare: { txId: state.txId, roomId: state.roomId, participants: [...participants] } },
     })
   }
+  // The progress report after the Prepares: a participant must have the Prepare (which names the tx)
+  // before the report about it, and one link delivers in order.
+  effects.push(progressEffect(state, 'prepare'))
   if (participants.length === 0) {
     // Nobody else to ask: the coordinator's own READY is the only vote (docs/deletion.md: "decide at once").
     const decided = decide(state, 'commit', '', start.now)

@@ -13,19 +13,19 @@
  *                forwarded by another node); its own readiness is checked locally before PREPARE.
  *   participant  a Prepare arrived from the room's administrator.
  *
+ * Who may delete and how a node votes are pure decisions in main/core/deletion-policy.ts.
  * Choices this driver makes (documented in docs/deletion.md):
- *   - Permission: the creator only, a user of a node (client-protocol.md section 7): the same name on
- *     another node is another person. A node's default room (created by `system`) is not deletable.
  *   - A blocked participant (voted READY, nobody knows the outcome) keeps the room frozen and tells
  *     every local client with `room.unavailable` (reason says why); `room.available` follows a
  *     rollback, `room.deleted` a commit.
  *   - Timing scales with the failure detector: a vote may take 2 x deadMs (at least 2 s) before it is
  *     presumed ABORT, so a stopped participant is normally caught first by the detector (peer-dead).
  */
-import { SYSTEM_USER, type RequestOf, type Results, type ServerEvent, type TraceKind, type Vote } from '../../proto/client-protocol'
+import { type RequestOf, type Results, type ServerEvent, type TraceKind, type Vote } from '../../proto/client-protocol'
 import { ChatError, errorFromPeer } from '../core/errors'
 import { msg, type Bodies, type DecodedMessage, type PeerMessage } from '../cluster/peer-messages'
 import { removeEntry, type Directory, type DirectoryEntry } from '../core/room-directory'
+import { abortCause, deleteRefusal, describeAbortCause, describeRefusal } from '../core/deletion-policy'
 import { memberNodes, type AdminRoom, type RoomInput } from '../core/room-ordering'
 import {
   abortBeforePrepare,
@@ -319,19 +319,16 @@ export class DeletionDriver {
   private async coordinate(roomId: string, user: string, fromNode: string): Promise<Results['room.delete']> {
     const room = this.node.adminRooms.get(roomId)
     if (!room || isTombstoned(this.tombstones, roomId)) throw new ChatError('not_found', `no room ${roomId} on this node`)
-    // Only the creator deletes: that user on that node (docs/deletion.md, client-protocol.md section 7).
-    // A node's default room stays, like a workspace's #general.
-    if (room.createdBy.user === SYSTEM_USER) throw new ChatError('forbidden', `room ${room.name} is the default room of its node and cannot be deleted`)
-    if (room.createdBy.user !== user || room.createdBy.nodeId !== fromNode) {
-      throw new ChatError('forbidden', `only ${room.createdBy.user} on ${this.node.peerName(room.createdBy.nodeId)} may delete room ${room.name}`)
-    }
+    const refusal = deleteRefusal(room.createdBy, user, fromNode)
+    if (refusal) throw new ChatError('forbidden', describeRefusal(refusal, room.name, (id) => this.node.peerName(id)))
     const busy = [...this.machines.values()].find((m) => m.roomId === roomId && !isFinished(m))
     if (busy || this.frozen.has(roomId)) {
       return { outcome: 'aborted', reason: `another deletion of room ${room.name} is in progress` }
     }
     // The coordinator's own vote, checked locally: the same rules a participant applies.
-    if (this.faults.voteAbort) {
-      const reason = `node ${this.node.name} voted ABORT: fault injection (voteAbort)`
+    const cause = abortCause({ voteAbortFault: this.faults.voteAbort, sendsInFlight: this.inFlight.get(roomId) ?? 0, otherDeletion: false })
+    if (cause) {
+      const reason = `node ${this.node.name} voted ABORT: ${describeAbortCause(cause)}`
       this.node.trace('2pc', reason, roomId)
       this.node.emitToRoom(roomId, { event: 'deletion', roomId, phase: 'abort', votes: { [this.node.name]: 'abort' }, reason })
       return { outcome: 'aborted', reason }
@@ -391,12 +388,13 @@ export class DeletionDriver {
       return
     }
     // The participant's vote (docs/deletion.md): ABORT when it cannot delete now.
-    let reason = ''
-    const sends = this.inFlight.get(p.roomId) ?? 0
     const other = [...this.machines.values()].find((m) => m.roomId === p.roomId && m.txId !== p.txId && !isFinished(m))
-    if (this.faults.voteAbort) reason = 'fault injection (voteAbort)'
-    else if (sends > 0) reason = `${sends} message${sends === 1 ? '' : 's'} for the room still in flight`
-    else if (other || (this.frozen.has(p.roomId) && this.frozen.get(p.roomId) !== p.txId)) reason = 'another deletion of the room is in progress'
+    const cause = abortCause({
+      voteAbortFault: this.faults.voteAbort,
+      sendsInFlight: this.inFlight.get(p.roomId) ?? 0,
+      otherDeletion: !!other || (this.frozen.has(p.roomId) && this.frozen.get(p.roomId) !== p.txId),
+    })
+    const reason = cause ? describeAbortCause(cause) : ''
     this.lastTx.set(p.roomId, { txId: p.txId, votes: {}, finals: new Set() })
     const r = startParticipant(
       { txId: p.txId, roomId: p.roomId, self: this.node.nodeId, coordinator: from, participants: p.participants ?? [], canCommit: !reason, reason, now },
@@ -450,12 +448,7 @@ export class DeletionDriver {
   // Effects, in the order the core returned them
 
   private run(state: Machine | undefined, effects: TxEffect[]): void {
-    // A `prepare` progress report goes after the batch's sends: a participant must have the Prepare
-    // (which names the tx) before the report about it, and one link delivers in order. Reports are
-    // for people only, so moving them later changes nothing in the protocol.
-    const isPrepareReport = (e: TxEffect) => e.type === 'progress' && e.phase === 'prepare'
-    const ordered = [...effects.filter((e) => !isPrepareReport(e)), ...effects.filter(isPrepareReport)]
-    for (const e of ordered) {
+    for (const e of effects) {
       try {
         this.effect(state, e, effects)
       } catch (err) {

@@ -107,9 +107,9 @@ const cQuery = (from: string, now: number): CoordinatorInput => ({ type: 'query'
 const START_EFFECTS: TxEffect[] = [
   freeze,
   persist({}),
-  progress('prepare', { n2: 'pending', n3: 'pending' }),
   sendPrepare('n2', ['n2', 'n3']),
   sendPrepare('n3', ['n2', 'n3']),
+  progress('prepare', { n2: 'pending', n3: 'pending' }),
 ]
 
 function commitEffects(votes: Record<string, Vote>): TxEffect[] {
