@@ -718,7 +718,15 @@ export class Simulation {
       const admin = adminOf.get(rec.roomId)
       if (!admin) {
         const listed = up.some((n) => dirs.get(n)!.has(rec.roomId))
-        if (listed) this.fail('acked-in-log', `room ${rec.roomId} of ${rec.clientMsgId} is listed but no live node administers it`)
+        if (listed) {
+          const views = up.map((n) => {
+            const e = dirs.get(n)!.get(rec.roomId)
+            const s = n.node?.replicaStates().get(rec.roomId)
+            const name = (id: string | undefined) => this.nodes.find((x) => x.disk.nodeId === id)?.name ?? id
+            return `${n.name}: ${e ? `admin ${name(e.adminNodeId)} term ${e.term}` : 'unlisted'}${s ? `, replica ${s.role} term ${s.term} leader ${name(s.leader ?? undefined)}` : ''}`
+          })
+          this.fail('acked-in-log', `room ${rec.roomId} of ${rec.clientMsgId} is listed but no live node administers it (${views.join('; ')})`)
+        }
         continue
       }
       const got = admin.disk.logs.get(rec.roomId)?.messages.find((m) => m.seq === rec.seq)

@@ -33,6 +33,8 @@ export interface Hello {
   known: NodeRef[]
   rooms: WireRoom[]
   protocol: number
+  /** Rooms the sender knows were deleted (docs/peer-protocol.md §5); absent from older nodes. */
+  deleted?: string[]
 }
 
 /** Every message body, keyed by its oneof field name. */
@@ -40,7 +42,7 @@ export interface Bodies {
   hello: Hello
   heartbeat: { sentAt: number }
   leaving: { reason: string }
-  gossip: { nodes: NodeRef[]; rooms: WireRoom[]; ownerComplete?: boolean }
+  gossip: { nodes: NodeRef[]; rooms: WireRoom[]; ownerComplete?: boolean; deleted?: string[] }
   roomRemoved: { roomId: string }
   rejoin: { reason: string }
   joinRequest: { reqId: number; roomId: string; user: string }

@@ -20,6 +20,8 @@ const MAX_NODE_NAME_CHARS = 64
 /** Bounds of lists: far above what a cluster of a lab uses, far below what would hurt a node. */
 const MAX_NODES = 1000
 const MAX_ROOMS = 10_000
+/** Deleted rooms a Hello or Gossip announces (DELETED_ANNOUNCED in room-directory-sync.ts). */
+const MAX_DELETED = 1000
 const MAX_MEMBERS = 100_000
 const MAX_MESSAGES = 5000
 
@@ -77,10 +79,16 @@ const schemas = {
     known: z.array(nodeRef).max(MAX_NODES),
     rooms: z.array(room).max(MAX_ROOMS),
     protocol: z.number().int(),
+    deleted: z.array(id).max(MAX_DELETED).optional(),
   }),
   heartbeat: z.object({ sentAt: count }),
   leaving: z.object({ reason: optionalText }),
-  gossip: z.object({ nodes: z.array(nodeRef).max(MAX_NODES), rooms: z.array(room).max(MAX_ROOMS), ownerComplete: z.boolean().optional() }),
+  gossip: z.object({
+    nodes: z.array(nodeRef).max(MAX_NODES),
+    rooms: z.array(room).max(MAX_ROOMS),
+    ownerComplete: z.boolean().optional(),
+    deleted: z.array(id).max(MAX_DELETED).optional(),
+  }),
   roomRemoved: z.object({ roomId: id }),
   rejoin: z.object({ reason: optionalText }),
   joinRequest: z.object({ reqId, roomId: id, user }),

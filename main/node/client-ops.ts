@@ -50,8 +50,17 @@ export const ROOM_CREATES_PER_WINDOW = 5
 export const ROOM_CREATE_WINDOW_MS = 10_000
 export const MAX_ROOMS_PER_NODE = 200
 
+/** A send of a replicated room, for keeping its (room, user) stream in order across a failover. */
+interface StreamSend {
+  /** Refused once and being sent again to the new administrator. */
+  retrying: boolean
+  settled: Promise<void>
+}
+
 export class ClientOps {
   private readonly startedAt: number
+  /** Unsettled sends of replicated rooms by (room, user), in the order the client sent them. */
+  private readonly failoverStreams = new Map<string, StreamSend[]>()
 
   constructor(private readonly c: ClientOpsComponents) {
     this.startedAt = c.clock.now()
@@ -244,14 +253,33 @@ export class ClientOps {
     // Unreplicated rooms keep the plain path: no retry loop, no extra await per send.
     if (this.c.rooms.entry(req.roomId).replicas.length < 2) return this.sendOnce(s, req)
     const deadline = this.c.clock.now() + this.c.options.deadMs + 1500
-    for (;;) {
-      const before = this.c.rooms.entry(req.roomId)
-      try {
-        return await this.sendOnce(s, req)
-      } catch (err) {
-        if (!(err instanceof ChatError) || err.code !== 'room_unavailable' || before.replicas.length < 2) throw err
-        if (!(await this.adminChange(req.roomId, before, deadline))) throw err
+    // Sender FIFO across a failover (client-protocol.md §6, guarantee 2): sends refused by the old
+    // administrator go again in the order they were sent, not in the order their waits end. A send
+    // sent again first waits for every earlier send of its stream to settle; a new send waits for
+    // earlier ones that are being sent again.
+    const key = `${req.roomId}\u0000${s.user}`
+    let stream = this.failoverStreams.get(key)
+    if (!stream) this.failoverStreams.set(key, (stream = []))
+    let settle!: () => void
+    const me: StreamSend = { retrying: false, settled: new Promise<void>((r) => (settle = r)) }
+    stream.push(me)
+    try {
+      for (;;) {
+        const ahead = stream.slice(0, stream.indexOf(me)).filter((x) => me.retrying || x.retrying)
+        if (ahead.length > 0) await Promise.all(ahead.map((x) => x.settled))
+        const before = this.c.rooms.entry(req.roomId)
+        try {
+          return await this.sendOnce(s, req)
+        } catch (err) {
+          if (!(err instanceof ChatError) || err.code !== 'room_unavailable' || before.replicas.length < 2) throw err
+          me.retrying = true
+          if (!(await this.adminChange(req.roomId, before, deadline))) throw err
+        }
       }
+    } finally {
+      settle()
+      stream.splice(stream.indexOf(me), 1)
+      if (stream.length === 0 && this.failoverStreams.get(key) === stream) this.failoverStreams.delete(key)
     }
   }
 

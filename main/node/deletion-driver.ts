@@ -141,6 +141,11 @@ export class DeletionDriver {
   // -------------------------------------------------------------------------------------------
   // Lifecycle
 
+  /** Rooms whose deletion committed, oldest first (announced in Hello and gossip, peer-protocol.md §5). */
+  tombstonedRooms(): string[] {
+    return [...this.tombstones.rooms.keys()]
+  }
+
   /** At start, after the node restored its rooms: tombstones first, then finish what the log holds. */
   recover(): void {
     const log = this.store.load<DeletionLog>(LOG_FILE, { records: {}, tombstones: [] })

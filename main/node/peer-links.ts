@@ -61,8 +61,10 @@ export interface PeerLinksComponents {
   directoryRooms(): WireRoom[]
   /** The rooms this node administers, gossiped again now and then (anti-entropy). */
   ownRooms(): WireRoom[]
-  /** Rooms a Hello or gossip from `from` lists; `complete` when they are all the rooms `from` administers. */
-  learnRooms(from: string, rooms: WireRoom[], complete: boolean): void
+  /** Rooms deleted lately, as our Hello and anti-entropy gossip announce them (docs/peer-protocol.md §5). */
+  deletedRooms(): string[]
+  /** Rooms a Hello or gossip from `from` lists, and the rooms it announces deleted. */
+  learnRooms(from: string, rooms: WireRoom[], deleted: string[]): void
   /** A peer was declared dead; its pending requests have already failed. */
   peerDead(peer: NodeRef): void
   /** A dead peer is heard again (before our users are joined again to its rooms). */
@@ -192,6 +194,7 @@ export class PeerLinks {
       known: [...this.peers.values()].map((p) => ({ nodeId: p.nodeId, name: p.name, address: p.address })),
       rooms: this.c.directoryRooms(),
       protocol: PROTOCOL_VERSION,
+      deleted: this.c.deletedRooms(),
     }
   }
 
@@ -339,8 +342,7 @@ export class PeerLinks {
       if (restarted) this.peerRestarted(peer)
     }
     this.learnNodes(h.known, h.self.nodeId)
-    // A Hello lists the whole directory of its sender, so it is complete for the sender's own rooms.
-    this.c.learnRooms(h.self.nodeId, h.rooms, true)
+    this.c.learnRooms(h.self.nodeId, h.rooms, h.deleted ?? [])
   }
 
   private learnNodes(nodes: NodeRef[], via?: string): void {
@@ -409,7 +411,8 @@ export class PeerLinks {
     // Anti-entropy: every 10th round, our own rooms go to everyone again, so a directory update lost
     // with a broken link is repaired within seconds even if no Hello is exchanged.
     if (++this.heartbeatRound % 10 === 0) {
-      this.broadcast(msg('gossip', { nodes: [], rooms: this.c.ownRooms(), ownerComplete: true }))
+      // ownerComplete for older nodes only (peer.proto); deletions are announced in `deleted`.
+      this.broadcast(msg('gossip', { nodes: [], rooms: this.c.ownRooms(), ownerComplete: true, deleted: this.c.deletedRooms() }))
     }
     for (const p of this.peers.values()) {
       // Piggybacking: a link that wrote anything within the period already told the peer we live.
@@ -620,7 +623,7 @@ export class PeerLinks {
         return
       case 'gossip':
         this.learnNodes(m.gossip.nodes ?? [], from)
-        this.c.learnRooms(from, m.gossip.rooms ?? [], !!m.gossip.ownerComplete)
+        this.c.learnRooms(from, m.gossip.rooms ?? [], m.gossip.deleted ?? [])
         return
       case 'joinReply':
       case 'membersReply':

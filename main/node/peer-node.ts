@@ -181,7 +181,8 @@ export class PeerNode implements RunningNode {
       emit,
       directoryRooms: () => this.rooms.wireRooms(),
       ownRooms: () => this.rooms.ownWireRooms(),
-      learnRooms: (from, rooms, complete) => this.rooms.learnRooms(from, rooms, complete),
+      deletedRooms: () => this.rooms.deletedRooms(this.deletions.tombstonedRooms()),
+      learnRooms: (from, rooms, deleted) => this.rooms.learnRooms(from, rooms, deleted),
       peerDead: (peer) => this.peerDied(peer),
       peerRevived: (peer) => {
         this.replication.peerAlive(peer.nodeId)

@@ -50,6 +50,9 @@ export interface RoomDirectoryComponents {
   replicaDropped?(roomId: string): void
 }
 
+/** How many deleted rooms a Hello or gossip announces (the most recent; peer-schema.ts allows 1000). */
+export const DELETED_ANNOUNCED = 500
+
 export class RoomDirectorySync {
   readonly directory: Directory = newDirectory()
   /** The rooms this node administers. */
@@ -110,13 +113,42 @@ export class RoomDirectorySync {
   // -------------------------------------------------------------------------------------------
   // Other nodes' rooms
 
-  /** Rooms a Hello or gossip listed: merge them, and forget ours of `from` it no longer lists. */
-  learnRooms(from: string, rooms: WireRoom[], complete: boolean): void {
+  /**
+   * Rooms a Hello or gossip listed: merge them; and rooms it announces deleted: forget them.
+   * A deletion is never inferred from a room missing in a list (docs/peer-protocol.md §5): a list
+   * held back in a partition is older than rooms created meanwhile.
+   */
+  learnRooms(from: string, rooms: WireRoom[], deleted: string[]): void {
     // A room's entry is learned from its administrator itself, never second-hand: no node can
     // describe, rename or invent a room of another (docs/security.md). The cluster is a full mesh, so
     // every administrator's own Hello and gossip reach us directly.
+    for (const id of deleted) this.learnDeleted(from, id)
     for (const r of rooms) if (r.adminNodeId === from) this.mergeRoom(r)
-    if (complete) this.reconcileRoomsOf(from, rooms)
+  }
+
+  /**
+   * `from` says `roomId` was deleted (a lost RoomRemoved, announced again): believed from the
+   * room's administrator or one of its replicas as we know them, like a RoomRemoved.
+   */
+  private learnDeleted(from: string, roomId: string): void {
+    if (typeof roomId !== 'string' || this.directory.tombstones.has(roomId)) return
+    const e = this.directory.rooms.get(roomId)
+    const replicas = this.c.replicaInfo?.(roomId)?.replicas ?? []
+    if (!(e && (e.adminNodeId === from || e.replicas.includes(from))) && !replicas.includes(from)) return
+    this.c.log(`room ${e?.name ?? roomId} was deleted (announced by ${e?.adminNodeId === from ? 'its administrator' : 'a replica'}): forgetting it`)
+    this.dropRoom(roomId)
+  }
+
+  /**
+   * The rooms our Hello and anti-entropy gossip announce deleted: the deletion log's tombstones
+   * (they survive a restart) and the directory's, most recent first.
+   */
+  deletedRooms(logged: readonly string[]): string[] {
+    const out = new Set<string>()
+    const recent = [...this.directory.tombstones.keys()]
+    for (let i = recent.length - 1; i >= 0 && out.size < DELETED_ANNOUNCED; i--) out.add(recent[i])
+    for (let i = logged.length - 1; i >= 0 && out.size < DELETED_ANNOUNCED; i--) out.add(logged[i])
+    return [...out]
   }
 
   mergeRoom(r: WireRoom): void {
@@ -136,22 +168,6 @@ export class RoomDirectorySync {
     if (result === 'added') {
       this.c.emit({ event: 'room.created', room: this.roomInfo(entry) })
       this.c.trace('gossip', `learned room ${r.name} of ${r.adminNodeName}`, r.roomId)
-    }
-  }
-
-  /**
-   * `rooms` is everything `adminNodeId` administers now: a room of it we still list but it does not
-   * was deleted while we were not listening (a lost RoomRemoved): forget it too.
-   */
-  private reconcileRoomsOf(adminNodeId: string, rooms: WireRoom[]): void {
-    if (adminNodeId === this.c.nodeId) return
-    const listed = new Set(rooms.filter((r) => r.adminNodeId === adminNodeId).map((r) => r.roomId))
-    for (const e of [...this.directory.rooms.values()]) {
-      if (e.adminNodeId !== adminNodeId || listed.has(e.roomId)) continue
-      // A replicated room is not one node's to list: it may have handed it over or restarted.
-      if (e.replicas.length > 1) continue
-      this.c.log(`room ${e.name} is no longer listed by its administrator ${e.adminNodeName}: forgetting it`)
-      this.dropRoom(e.roomId)
     }
   }
 

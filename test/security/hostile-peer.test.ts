@@ -95,7 +95,7 @@ describe('a key holder forging messages', () => {
     expect((await bob.call('rooms.list')).rooms.some((r) => r.roomId === lobbyId)).toBe(true)
   })
 
-  it('Deliver, RoomRemoved, gossip, DeleteRequest, FetchRange and oversized fields: all refused, nothing changes', async () => {
+  it('Deliver, RoomRemoved, gossip (with deletions), DeleteRequest, FetchRange and oversized fields: all refused, nothing changes', async () => {
     const m = await mallory(n2)
     const before = await state()
     // A Deliver as if it administered alice's room: a forged "#2".
@@ -105,6 +105,8 @@ describe('a key holder forging messages', () => {
     const entry = { roomId, name: 'RENAMED', adminNodeId: n1.ready.nodeId, adminNodeName: 'n1', memberCount: 99, createdBy: { user: 'alice', nodeId: n1.ready.nodeId }, frozen: false, version: 1_000_000, term: 1_000, replicas: [n1.ready.nodeId] }
     const fake = { ...entry, roomId: 'pizza', name: 'FREE PIZZA' }
     m.send({ gossip: { nodes: [], rooms: [entry, fake], ownerComplete: true } })
+    // A deletion announced by a node that neither administers nor replicates the room.
+    m.send({ gossip: { nodes: [], rooms: [], deleted: [roomId, lobbyId] } })
     // A member event in alice's room.
     m.send({ memberEvent: { roomId, user: 'ghost', nodeId: n1.ready.nodeId, joined: true } })
     await new Promise((r) => setTimeout(r, 1000))

@@ -20,9 +20,10 @@ const CI_SEEDS = [1, 2, 3, 4, 5, 6, 7, 8]
 /**
  * Seeds that found bugs now fixed (docs/simulation.md, "Bugs found"), kept as regression tests:
  *   18  a rejoin sent on the link to a peer's previous incarnation (reset not yet seen) was lost;
- *   24  the answer to a rejoin was dropped because the answering node's link back was not up yet.
+ *   24  the answer to a rejoin was dropped because the answering node's link back was not up yet;
+ *   54  (and 10 before it) a stale complete room list made a node forget a live room for good.
  */
-const REGRESSION_SEEDS = [18, 24]
+const REGRESSION_SEEDS = [18, 24, 54]
 
 describe('simulation: CI batch', () => {
   it.each([...CI_SEEDS, ...REGRESSION_SEEDS])('seed %i: every invariant holds through faults and after healing', async (seed) => {
@@ -41,20 +42,6 @@ describe('simulation: CI batch', () => {
     expect(b.trace).toEqual(a.trace)
     expect(b.stats).toEqual(a.stats)
     expect(b.simulatedMs).toBe(a.simulatedMs)
-  })
-})
-
-/**
- * Bugs the simulator found that are not fixed yet (docs/simulation.md, "Bugs found"): each seed
- * still breaks the invariant named. When a fix lands (or a change sends the seed down another path),
- * its test fails here: the seed then moves into CI_SEEDS, or is replaced by one that still shows the bug.
- */
-describe('simulation: known bugs, by seed', () => {
-  // Seed 10 showed it until directory entries were taken only from their administrator
-  // (docs/security.md) sent it down another path; seed 54 shows the same bug now.
-  it('seed 54: a node forgets a live room for good after a stale complete room list from its administrator', async () => {
-    const r = await simulate({ ...BASE, seed: 54 })
-    expect(r.failure?.invariant, report(r)).toBe('deletion-agreed')
   })
 })
 
