@@ -101,7 +101,49 @@ export interface TxRecord {
   participants: string[]
   /** null: started (coordinator) or voted READY (participant), outcome not known yet. */
   decision: TxDecision | null
-  reason: string
+  /** Coordinator: why it aborted (null otherwise, and always for a participant). */
+  reason: TxReason | null
+}
+
+/**
+ * Why a deletion rolled back, or why a participant is stuck: a code and the node ids involved, so the
+ * core never writes words about nodes it only knows by id. `describeTxReason` makes the words once
+ * the caller says what each node is called (docs/deletion.md).
+ */
+export type TxReason =
+  /** A participant voted ABORT; `why` is its own words (Vote.reason on the wire). */
+  | { code: 'voted-abort'; node: string; why: string }
+  | { code: 'node-dead'; node: string }
+  /** Presumed abort: these participants did not vote in time. */
+  | { code: 'no-vote'; nodes: string[] }
+  | { code: 'coordinator-restarted' }
+  /** A participant voted READY and nobody it asked knows the outcome: 2PC's blocking case. */
+  | { code: 'outcome-unknown'; asked: string[] }
+  /** Words kept from a record written before reasons had codes. */
+  | { code: 'text'; text: string }
+
+export function describeTxReason(r: TxReason, nameOf: (nodeId: string) => string): string {
+  switch (r.code) {
+    case 'voted-abort':
+      return `node ${nameOf(r.node)} voted ABORT: ${r.why || 'no reason given'}`
+    case 'node-dead':
+      return `node ${nameOf(r.node)} is dead`
+    case 'no-vote':
+      return `no vote from ${r.nodes.map(nameOf).join(', ')}`
+    case 'coordinator-restarted':
+      return 'the coordinator restarted before deciding'
+    case 'outcome-unknown':
+      return `voted READY and nobody reachable knows the outcome (asked ${r.asked.map(nameOf).join(', ')}); the room stays frozen until the coordinator returns`
+    case 'text':
+      return r.text
+  }
+}
+
+/** A record's reason as read back from the data dir: older records hold words, or ''. */
+export function reasonFromRecord(stored: unknown): TxReason | null {
+  if (typeof stored === 'string') return stored ? { code: 'text', text: stored } : null
+  if (stored && typeof stored === 'object' && typeof (stored as { code?: unknown }).code === 'string') return stored as TxReason
+  return null
 }
 
 export type TxEffect =
@@ -116,10 +158,10 @@ export type TxEffect =
       roomId: string
       phase: DeletionPhase
       votes: Record<string, Vote>
-      reason?: string
+      reason?: TxReason
     }
-  | { type: 'done'; txId: string; roomId: string; outcome: 'committed' | 'aborted'; reason?: string }
-  | { type: 'blocked'; txId: string; roomId: string; reason: string }
+  | { type: 'done'; txId: string; roomId: string; outcome: 'committed' | 'aborted'; reason?: TxReason }
+  | { type: 'blocked'; txId: string; roomId: string; reason: TxReason }
 
 // =============================================================================================
 // Coordinator
@@ -137,7 +179,8 @@ export interface CoordinatorState {
   readonly votes: Readonly<Record<string, Vote>>
   readonly startedAt: number
   readonly decision: TxDecision | null
-  readonly reason: string
+  /** Why it aborted (null until then, and for a commit). */
+  readonly reason: TxReason | null
   readonly acked: readonly string[]
   /** When the decision was last sent (for resendMs). */
   readonly sentAt: number
@@ -183,7 +226,7 @@ export function startCoordinator(
     votes,
     startedAt: start.now,
     decision: null,
-    reason: '',
+    reason: null,
     acked: [],
     sentAt: start.now,
   }
@@ -206,7 +249,7 @@ export function startCoordinator(
   effects.push(progressEffect(state, 'prepare'))
   if (participants.length === 0) {
     // Nobody else to ask: the coordinator's own READY is the only vote (docs/deletion.md: "decide at once").
-    const decided = decide(state, 'commit', '', start.now)
+    const decided = decide(state, 'commit', null, start.now)
     return { state: decided.state, effects: [...effects, ...decided.effects] }
   }
   return { state, effects }
@@ -232,7 +275,7 @@ export function coordinatorStep(state: CoordinatorState, input: CoordinatorInput
       if (state.phase !== 'preparing' || !state.participants.includes(input.peer)) {
         return { state, effects: [] }
       }
-      return decide(state, 'abort', `node ${input.peer} is dead`, input.now)
+      return decide(state, 'abort', { code: 'node-dead', node: input.peer }, input.now)
     case 'tick':
       return onTick(state, input.now)
   }
@@ -257,10 +300,10 @@ function onVote(
   const voted: CoordinatorState = { ...state, votes: { ...state.votes, [from]: ready ? 'ready' : 'abort' } }
   if (!ready) {
     // Any ABORT -> ROLLBACK (docs/deletion.md), with the node and its reason for the reply.
-    return decide(voted, 'abort', `node ${from} voted ABORT: ${reason || 'no reason given'}`, now)
+    return decide(voted, 'abort', { code: 'voted-abort', node: from, why: reason }, now)
   }
   if (voted.participants.every((p) => voted.votes[p] === 'ready')) {
-    return decide(voted, 'commit', '', now)
+    return decide(voted, 'commit', null, now)
   }
   return { state: voted, effects: [progressEffect(voted, 'prepare')] }
 }
@@ -280,7 +323,7 @@ function onTick(state: CoordinatorState, now: number): CoordinatorResult {
     if (now - state.startedAt < state.config.voteTimeoutMs) return { state, effects: [] }
     // Presumed abort (docs/deletion.md): a vote that did not come in time counts as ABORT.
     const missing = state.participants.filter((p) => state.votes[p] === 'pending')
-    return decide(state, 'abort', `no vote from ${missing.join(', ')}`, now)
+    return decide(state, 'abort', { code: 'no-vote', nodes: missing }, now)
   }
   if (state.phase === 'decided' && now - state.sentAt >= state.config.resendMs) {
     // Phase 2 must reach everyone: keep resending to whoever has not acked (a dead or slow node).
@@ -292,7 +335,7 @@ function onTick(state: CoordinatorState, now: number): CoordinatorResult {
   return { state, effects: [] }
 }
 
-function decide(state: CoordinatorState, decision: TxDecision, reason: string, now: number): CoordinatorResult {
+function decide(state: CoordinatorState, decision: TxDecision, reason: TxReason | null, now: number): CoordinatorResult {
   const finished = state.participants.every((p) => state.acked.includes(p))
   const next: CoordinatorState = {
     ...state,
@@ -312,7 +355,7 @@ function decide(state: CoordinatorState, decision: TxDecision, reason: string, n
     txId: next.txId,
     roomId: next.roomId,
     outcome: decision === 'commit' ? 'committed' : 'aborted',
-    ...(decision === 'abort' ? { reason } : {}),
+    ...(decision === 'abort' && reason ? { reason } : {}),
   })
   if (finished) effects.push({ type: 'forget', txId: next.txId })
   return { state: next, effects }
@@ -347,7 +390,7 @@ export function recoverCoordinator(
     sentAt: now,
   }
   if (record.decision === null) {
-    const decided = decide(base, 'abort', 'the coordinator restarted before deciding', now)
+    const decided = decide(base, 'abort', { code: 'coordinator-restarted' }, now)
     return { state: decided.state, effects: decided.effects.filter((e) => e.type !== 'done') }
   }
   const commit = record.decision === 'commit'
@@ -578,7 +621,7 @@ function onParticipantTick(state: ParticipantState, now: number): ParticipantRes
 // 2PC's blocking case (docs/deletion.md): we promised READY, so we may neither delete nor
 // unfreeze on our own. The room stays frozen and its users are told why.
 function block(state: ParticipantState, now: number): ParticipantResult {
-  const asked = [state.coordinator, ...state.others].filter(Boolean).join(', ')
+  const asked = [state.coordinator, ...state.others].filter(Boolean)
   return {
     state: { ...state, stage: 'blocked', stageAt: now },
     effects: [
@@ -586,7 +629,7 @@ function block(state: ParticipantState, now: number): ParticipantResult {
         type: 'blocked',
         txId: state.txId,
         roomId: state.roomId,
-        reason: `voted READY and nobody reachable knows the outcome (asked ${asked}); the room stays frozen until the coordinator returns`,
+        reason: { code: 'outcome-unknown', asked },
       },
     ],
   }
@@ -682,7 +725,7 @@ function participantRecord(state: ParticipantState): TxRecord {
     coordinator: state.coordinator,
     participants: [...state.others],
     decision: state.decision,
-    reason: state.reason,
+    reason: null,
   }
 }
 

@@ -32,10 +32,12 @@ import {
   ackUnknownDecision,
   addTombstone,
   coordinatorStep,
+  describeTxReason,
   emptyTombstones,
   isTombstoned,
   participantStep,
   presumedAbortAnswer,
+  reasonFromRecord,
   recoverCoordinator,
   recoverParticipant,
   startCoordinator,
@@ -48,6 +50,7 @@ import {
   type TxDecision,
   type TxEffect,
   type TxMessage,
+  type TxReason,
   type TxRecord,
 } from '../core/two-phase-commit'
 import type { Clock } from '../cluster/clock'
@@ -158,6 +161,7 @@ export class DeletionDriver {
     const now = this.node.clock.now()
     for (const record of Object.values(log.records ?? {})) {
       if (!record?.txId || !record.roomId) continue
+      record.reason = reasonFromRecord(record.reason)
       this.records.set(record.txId, record)
       if (record.role === 'coordinator') {
         const r = recoverCoordinator({ ...record, coordinator: this.node.nodeId }, now, this.config)
@@ -480,7 +484,7 @@ export class DeletionDriver {
           // report goes with it so the participant's users see how it ended; they show it once.
           const phase = state.decision === 'commit' ? 'commit' : 'abort'
           const named = this.voteNames(state, state.votes)
-          const reason = phase === 'abort' ? this.named(state, state.reason) : ''
+          const reason = phase === 'abort' && state.reason ? this.describe(state.reason) : ''
           this.node.send(e.to, msg('deletionProgress', { roomId: state.roomId, phase, votes: named, reason }))
         }
         return
@@ -495,19 +499,20 @@ export class DeletionDriver {
       case 'apply':
         return this.apply(state, e, batch)
       case 'progress':
-        if (state?.role === 'coordinator') this.progress(state, e.phase, e.reason && this.named(state, e.reason), e.votes)
+        if (state?.role === 'coordinator') this.progress(state, e.phase, e.reason && this.describe(e.reason), e.votes)
         return
       case 'done': {
         const resolve = this.waiting.get(e.txId)
         this.waiting.delete(e.txId)
-        resolve?.(e.outcome === 'committed' ? { outcome: 'committed' } : { outcome: 'aborted', reason: this.named(state, e.reason ?? 'aborted') })
+        resolve?.(e.outcome === 'committed' ? { outcome: 'committed' } : { outcome: 'aborted', reason: e.reason ? this.describe(e.reason) : 'aborted' })
         return
       }
       case 'blocked': {
         // 2PC's blocking case: the room stays frozen; every local client learns why (docs/deletion.md).
         this.blocked.add(e.roomId)
-        this.node.trace('2pc', `BLOCKED on ${short(e.txId)}: ${e.reason}`, e.roomId)
-        this.node.emit({ event: 'room.unavailable', roomId: e.roomId, reason: `deletion undecided: ${e.reason}` })
+        const reason = this.describe(e.reason)
+        this.node.trace('2pc', `BLOCKED on ${short(e.txId)}: ${reason}`, e.roomId)
+        this.node.emit({ event: 'room.unavailable', roomId: e.roomId, reason: `deletion undecided: ${reason}` })
         return
       }
     }
@@ -578,12 +583,9 @@ export class DeletionDriver {
     return out
   }
 
-  /** The core names nodes by id in its reasons; people (and the UI) read node names. */
-  private named(state: Machine | undefined, text: string): string {
-    const ids = state?.role === 'coordinator' ? state.participants : state ? [state.coordinator, ...state.others] : []
-    let out = text
-    for (const id of ids) if (id) out = out.split(id).join(this.node.peerName(id))
-    return out
+  /** The core's reasons name nodes by id; people (and the UI) read node names, put in here. */
+  private describe(reason: TxReason): string {
+    return describeTxReason(reason, (id) => this.node.peerName(id))
   }
 
   /** A participant learns COMMIT: every vote was READY, whatever it saw last. */

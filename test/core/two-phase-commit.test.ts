@@ -15,12 +15,15 @@ import {
   addTombstone,
   isTombstoned,
   tombstoneTx,
+  describeTxReason,
+  reasonFromRecord,
   type CoordinatorInput,
   type CoordinatorState,
   type ParticipantInput,
   type ParticipantState,
   type TwoPhaseConfig,
   type TxEffect,
+  type TxReason,
   type TxRecord,
 } from '../../main/core/two-phase-commit'
 import type { Vote } from '../../proto/client-protocol'
@@ -43,11 +46,11 @@ const persist = (record: Partial<TxRecord>): TxEffect => ({
     coordinator: 'n1',
     participants: ['n2', 'n3'],
     decision: null,
-    reason: '',
+    reason: null,
     ...record,
   },
 })
-const progress = (phase: 'prepare' | 'commit' | 'abort', votes: Record<string, Vote>, reason?: string): TxEffect => ({
+const progress = (phase: 'prepare' | 'commit' | 'abort', votes: Record<string, Vote>, reason?: TxReason): TxEffect => ({
   type: 'progress',
   txId: TX,
   roomId: ROOM,
@@ -55,7 +58,7 @@ const progress = (phase: 'prepare' | 'commit' | 'abort', votes: Record<string, V
   votes,
   ...(reason ? { reason } : {}),
 })
-const done = (outcome: 'committed' | 'aborted', reason?: string): TxEffect => ({
+const done = (outcome: 'committed' | 'aborted', reason?: TxReason): TxEffect => ({
   type: 'done',
   txId: TX,
   roomId: ROOM,
@@ -123,7 +126,7 @@ function commitEffects(votes: Record<string, Vote>): TxEffect[] {
   ]
 }
 
-function abortEffects(votes: Record<string, Vote>, reason: string): TxEffect[] {
+function abortEffects(votes: Record<string, Vote>, reason: TxReason): TxEffect[] {
   return [
     persist({ decision: 'abort', reason }),
     sendDecision('n2', false),
@@ -172,7 +175,7 @@ const coordinatorCases: Array<{ name: string; rows: CRow[]; phase?: CoordinatorS
       [vote('n2', true, 100), [progress('prepare', { n2: 'ready', n3: 'pending' })]],
       [
         vote('n3', false, 200, 'sends in flight'),
-        abortEffects({ n2: 'ready', n3: 'abort' }, 'node n3 voted ABORT: sends in flight'),
+        abortEffects({ n2: 'ready', n3: 'abort' }, { code: 'voted-abort', node: 'n3', why: 'sends in flight' }),
       ],
       // A vote after the decision does not reopen it; the voter is sent the decision again.
       [vote('n2', true, 300), [sendDecision('n2', false)]],
@@ -184,7 +187,7 @@ const coordinatorCases: Array<{ name: string; rows: CRow[]; phase?: CoordinatorS
     rows: [
       [
         vote('n2', false, 100, 'another deletion in progress'),
-        abortEffects({ n2: 'abort', n3: 'pending' }, 'node n2 voted ABORT: another deletion in progress'),
+        abortEffects({ n2: 'abort', n3: 'pending' }, { code: 'voted-abort', node: 'n2', why: 'another deletion in progress' }),
       ],
       [vote('n3', true, 150), [sendDecision('n3', false)]],
     ],
@@ -196,20 +199,20 @@ const coordinatorCases: Array<{ name: string; rows: CRow[]; phase?: CoordinatorS
       [vote('n2', true, 100), [progress('prepare', { n2: 'ready', n3: 'pending' })]],
       [cTick(1000), []],
       [cTick(4999), []],
-      [cTick(5000), abortEffects({ n2: 'ready', n3: 'pending' }, 'no vote from n3')],
+      [cTick(5000), abortEffects({ n2: 'ready', n3: 'pending' }, { code: 'no-vote', nodes: ['n3'] })],
       [cTick(5500), []],
     ],
   },
   {
     name: 'no vote at all by the timeout: every silent node is named',
-    rows: [[cTick(5000), abortEffects({ n2: 'pending', n3: 'pending' }, 'no vote from n2, n3')]],
+    rows: [[cTick(5000), abortEffects({ n2: 'pending', n3: 'pending' }, { code: 'no-vote', nodes: ['n2', 'n3'] })]],
   },
   {
     name: 'participant dead during prepare: abort at once',
     rows: [
       [peerDead('n9', 50), []],
       [vote('n2', true, 100), [progress('prepare', { n2: 'ready', n3: 'pending' })]],
-      [peerDead('n3', 200), abortEffects({ n2: 'ready', n3: 'pending' }, 'node n3 is dead')],
+      [peerDead('n3', 200), abortEffects({ n2: 'ready', n3: 'pending' }, { code: 'node-dead', node: 'n3' })],
       [peerDead('n2', 300), []],
     ],
   },
@@ -301,7 +304,7 @@ describe('two-phase commit: coordinator (tables)', () => {
       coordinator: 'n1',
       participants: ['n2', 'n3'],
       decision: 'commit',
-      reason: '',
+      reason: null,
     }
     const out = recoverCoordinator(record, 10_000, CONFIG)
     expect(out.effects).toEqual([sendDecision('n2', true), sendDecision('n3', true), apply(true)])
@@ -321,9 +324,9 @@ describe('two-phase commit: coordinator (tables)', () => {
       coordinator: 'n1',
       participants: ['n2', 'n3'],
       decision: null,
-      reason: '',
+      reason: null,
     }
-    const reason = 'the coordinator restarted before deciding'
+    const reason: TxReason = { code: 'coordinator-restarted' }
     const out = recoverCoordinator(record, 10_000, CONFIG)
     expect(out.effects).toEqual([
       persist({ decision: 'abort', reason }),
@@ -382,8 +385,7 @@ const BLOCKED: TxEffect = {
   type: 'blocked',
   txId: TX,
   roomId: ROOM,
-  reason:
-    'voted READY and nobody reachable knows the outcome (asked n1, n3, n4); the room stays frozen until the coordinator returns',
+  reason: { code: 'outcome-unknown', asked: ['n1', 'n3', 'n4'] },
 }
 
 type PRow = [ParticipantInput, TxEffect[]]
@@ -533,8 +535,7 @@ describe('two-phase commit: participant (tables)', () => {
             type: 'blocked',
             txId: TX,
             roomId: ROOM,
-            reason:
-              'voted READY and nobody reachable knows the outcome (asked n1); the room stays frozen until the coordinator returns',
+            reason: { code: 'outcome-unknown', asked: ['n1'] },
           },
         ],
       ],
@@ -561,7 +562,7 @@ describe('two-phase commit: participant (tables)', () => {
       coordinator: 'n1',
       participants: ['n3', 'n4'],
       decision: null,
-      reason: '',
+      reason: null,
     }
     const out = recoverParticipant(record, 50_000, CONFIG)
     expect(out.effects).toEqual([freeze, sendQuery('n1')])
@@ -579,7 +580,7 @@ describe('two-phase commit: participant (tables)', () => {
       coordinator: 'n1',
       participants: ['n3'],
       decision: 'commit',
-      reason: '',
+      reason: null,
     }
     expect(recoverParticipant(record, 0, CONFIG).effects).toEqual([apply(true), forget])
   })
@@ -664,5 +665,27 @@ describe('tombstones', () => {
     const t1 = addTombstone(t0, 'r1', 'tx1')
     expect(isTombstoned(t0, 'r1')).toBe(false)
     expect(isTombstoned(t1, 'r1')).toBe(true)
+  })
+})
+
+describe('two-phase commit: reasons are codes and node ids; names go in only for the words', () => {
+  const names: Record<string, string> = { 'id-2': 'n2', 'id-3': 'n3' }
+  const nameOf = (id: string) => names[id] ?? id
+  it.each<[TxReason, string]>([
+    [{ code: 'voted-abort', node: 'id-3', why: '1 message for the room still in flight' }, 'node n3 voted ABORT: 1 message for the room still in flight'],
+    [{ code: 'voted-abort', node: 'id-3', why: '' }, 'node n3 voted ABORT: no reason given'],
+    [{ code: 'node-dead', node: 'id-2' }, 'node n2 is dead'],
+    [{ code: 'no-vote', nodes: ['id-2', 'id-3'] }, 'no vote from n2, n3'],
+    [{ code: 'coordinator-restarted' }, 'the coordinator restarted before deciding'],
+    [{ code: 'outcome-unknown', asked: ['id-2'] }, 'voted READY and nobody reachable knows the outcome (asked n2); the room stays frozen until the coordinator returns'],
+  ])('%j', (reason, words) => {
+    expect(describeTxReason(reason, nameOf)).toBe(words)
+  })
+
+  it('a record written before reasons had codes reads back as its words', () => {
+    expect(reasonFromRecord('node 4f2a voted ABORT: busy')).toEqual({ code: 'text', text: 'node 4f2a voted ABORT: busy' })
+    expect(reasonFromRecord('')).toBeNull()
+    expect(reasonFromRecord(undefined)).toBeNull()
+    expect(reasonFromRecord({ code: 'node-dead', node: 'id-2' })).toEqual({ code: 'node-dead', node: 'id-2' })
   })
 })
