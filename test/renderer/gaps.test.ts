@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest'
 import { countInRanges, describeMissing, formatSeqRanges, seqRanges } from '../../renderer/src/state/gaps'
-import { ReorderBuffer } from '../../renderer/src/state/reorder-buffer'
 
 describe('seq ranges', () => {
   it('merges runs, sorts, and ignores duplicates', () => {
@@ -47,23 +46,5 @@ describe('the "did not arrive" notice', () => {
 
   it('nothing missing, nothing to say', () => {
     expect(describeMissing([], { adminRestarted: true })).toBe('')
-  })
-})
-
-describe('ReorderBuffer.missingRanges', () => {
-  it('lists every hole up to the highest held seq (what a flush skips), as ranges', () => {
-    const b = new ReorderBuffer<{ seq: number }>()
-    expect(b.missingRanges()).toEqual([])
-    b.setBaseline(3)
-    expect(b.missingRanges()).toEqual([])
-    b.push({ seq: 66 })
-    b.push({ seq: 68 })
-    b.push({ seq: 69 })
-    expect(b.missingRanges()).toEqual([
-      [4, 65],
-      [67, 67],
-    ])
-    expect(b.flush().map((m) => m.seq)).toEqual([66, 68, 69])
-    expect(b.missingRanges()).toEqual([])
   })
 })
