@@ -708,6 +708,19 @@ export class Simulation {
     return out
   }
 
+  /** What each live node says of a room: its directory entry and its replica, for a failure report. */
+  private roomViews(dirs: Map<SimNode, Map<string, RoomInfo>>, roomId: string): string {
+    const name = (id: string | null | undefined) => this.nodes.find((x) => x.disk.nodeId === id)?.name ?? String(id)
+    return [...dirs.keys()]
+      .map((n) => {
+        const e = dirs.get(n)!.get(roomId)
+        const s = n.node?.replicaStates().get(roomId)
+        const listed = e ? `administrator ${name(e.adminNodeId)} term ${e.term} replicas ${(e.replicas ?? []).map(name).join(',')}` : 'unlisted'
+        return `${n.name}: ${listed}${s ? `, its replica ${s.role} in term ${s.term} (leader ${name(s.leader)}, last seq ${s.log.at(-1)?.message.seq ?? s.floorSeq})` : ''}`
+      })
+      .join('; ')
+  }
+
   private async finalChecks(): Promise<void> {
     const dirs = await this.directories()
     const up = [...dirs.keys()]
@@ -718,15 +731,7 @@ export class Simulation {
       const admin = adminOf.get(rec.roomId)
       if (!admin) {
         const listed = up.some((n) => dirs.get(n)!.has(rec.roomId))
-        if (listed) {
-          const views = up.map((n) => {
-            const e = dirs.get(n)!.get(rec.roomId)
-            const s = n.node?.replicaStates().get(rec.roomId)
-            const name = (id: string | undefined) => this.nodes.find((x) => x.disk.nodeId === id)?.name ?? id
-            return `${n.name}: ${e ? `admin ${name(e.adminNodeId)} term ${e.term}` : 'unlisted'}${s ? `, replica ${s.role} term ${s.term} leader ${name(s.leader ?? undefined)}` : ''}`
-          })
-          this.fail('acked-in-log', `room ${rec.roomId} of ${rec.clientMsgId} is listed but no live node administers it (${views.join('; ')})`)
-        }
+        if (listed) this.fail('acked-in-log', `room ${rec.roomId} of ${rec.clientMsgId} is listed but no live node administers it (${this.roomViews(dirs, rec.roomId)})`)
         continue
       }
       const got = admin.disk.logs.get(rec.roomId)?.messages.find((m) => m.seq === rec.seq)
@@ -749,7 +754,7 @@ export class Simulation {
     for (const rooms of dirs.values()) for (const id of rooms.keys()) all.add(id)
     for (const id of all) {
       const having = up.filter((n) => dirs.get(n)!.has(id)).map((n) => n.name)
-      if (having.length !== up.length) this.fail('deletion-agreed', `room ${id} is listed by ${having.join(',')} but not by the other live nodes`)
+      if (having.length !== up.length) this.fail('deletion-agreed', `room ${id} is listed by ${having.join(',')} but not by the other live nodes (${this.roomViews(dirs, id)})`)
       if (this.deletedCommitted.has(id)) this.fail('deletion-agreed', `room ${id} was deleted (committed) but ${having.join(',')} still list it`)
     }
     // Settled: every session still in a room has been delivered up to the administrator's last seq.

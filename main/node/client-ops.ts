@@ -32,7 +32,7 @@ export interface ClientOpsComponents {
   readonly options: Pick<NodeOptions, 'grpcHost' | 'heartbeatMs' | 'suspectMs' | 'deadMs' | 'allowFaults' | 'maxRooms' | 'roomCreatesPer10s'>
   readonly rooms: Pick<RoomDirectorySync, 'directory' | 'adminRooms' | 'entry' | 'entryOf' | 'roomInfo' | 'createRoom' | 'mergeRoom'>
   readonly admin: Pick<RoomAdmin, 'join' | 'send' | 'members' | 'history'>
-  readonly member: Pick<RoomMember, 'addSession' | 'leave' | 'sessionClosed' | 'nextSeq' | 'forwardSend' | 'requestJoin' | 'openJoin' | 'closeJoin' | 'releaseHeld'>
+  readonly member: Pick<RoomMember, 'addSession' | 'leave' | 'sessionClosed' | 'nextSeq' | 'forwardSend' | 'requestJoin' | 'openJoin' | 'closeJoin' | 'releaseHeld' | 'adminChanged'>
   readonly links: Pick<PeerLinks, 'request' | 'peerState' | 'list' | 'add' | 'remove' | 'setPartition' | 'partitionedFrom' | 'linkStats'>
   /** Per-user record of joined rooms, restored on hello (joined-rooms.ts). */
   readonly joined: Pick<JoinedRooms, 'list' | 'add' | 'remove'>
@@ -54,6 +54,8 @@ export const MAX_ROOMS_PER_NODE = 200
 interface StreamSend {
   /** Refused once and being sent again to the new administrator. */
   retrying: boolean
+  /** The administrator its current attempt went to. */
+  admin: string | undefined
   settled: Promise<void>
 }
 
@@ -178,6 +180,10 @@ export class ClientOps {
       // From here on the session gets the live stream from upTo + 1 (held until the reply is written).
       const upTo = this.c.member.addSession(s, roomId, e.adminNodeId, result.lastSeq)
       added = true
+      // A replica took the room over while the join was on its way (docs/replication.md): the
+      // member side missed that change (it had no room yet), so it follows the new one now.
+      const current = this.c.rooms.directory.rooms.get(roomId)
+      if (current && current.adminNodeId !== e.adminNodeId) this.c.member.adminChanged(roomId, current.adminNodeId)
       const caught = window
       if (window) this.c.member.closeJoin(window)
       window = undefined
@@ -256,18 +262,24 @@ export class ClientOps {
     // Sender FIFO across a failover (client-protocol.md §6, guarantee 2): sends refused by the old
     // administrator go again in the order they were sent, not in the order their waits end. A send
     // sent again first waits for every earlier send of its stream to settle; a new send waits for
-    // earlier ones that are being sent again.
+    // earlier ones that are being sent again or went to another administrator (the old one, which
+    // may refuse them after this one is numbered by the new one).
     const key = `${req.roomId}\u0000${s.user}`
     let stream = this.failoverStreams.get(key)
     if (!stream) this.failoverStreams.set(key, (stream = []))
     let settle!: () => void
-    const me: StreamSend = { retrying: false, settled: new Promise<void>((r) => (settle = r)) }
+    const me: StreamSend = { retrying: false, admin: undefined, settled: new Promise<void>((r) => (settle = r)) }
     stream.push(me)
     try {
       for (;;) {
-        const ahead = stream.slice(0, stream.indexOf(me)).filter((x) => me.retrying || x.retrying)
-        if (ahead.length > 0) await Promise.all(ahead.map((x) => x.settled))
+        for (;;) {
+          const target = this.c.rooms.entry(req.roomId).adminNodeId
+          const ahead = stream.slice(0, stream.indexOf(me)).filter((x) => me.retrying || x.retrying || x.admin !== target)
+          if (ahead.length === 0) break
+          await Promise.all(ahead.map((x) => x.settled))
+        }
         const before = this.c.rooms.entry(req.roomId)
+        me.admin = before.adminNodeId
         try {
           return await this.sendOnce(s, req)
         } catch (err) {

@@ -221,7 +221,7 @@ export class PeerNode implements RunningNode {
       roomDeleted: (roomId) => archive?.writer.roomDeleted(roomId, clock.now()),
       replicaInfo: (roomId) => this.replication.info(roomId),
       replicate: (room) => this.replication.create(room),
-      adminChanged: (roomId, adminNodeId) => this.member.adminChanged(roomId, adminNodeId),
+      adminChanged: (roomId, adminNodeId, termRose) => this.member.adminChanged(roomId, adminNodeId, termRose),
       replicaDropped: (roomId) => this.replication.drop(roomId),
     })
     this.replication = new RoomReplicas({

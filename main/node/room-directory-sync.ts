@@ -44,8 +44,8 @@ export interface RoomDirectoryComponents {
   replicaInfo?(roomId: string): { term: number; replicas: string[] } | undefined
   /** A room we create: choose its replicas (room-replicas.ts). */
   replicate?(room: AdminRoom): void
-  /** A room's administrator changed (gossip of a higher term): the member side follows it. */
-  adminChanged?(roomId: string, adminNodeId: string): void
+  /** A room's administrator changed, or was elected again (gossip of a higher term): the member side follows it. */
+  adminChanged?(roomId: string, adminNodeId: string, termRose?: boolean): void
   /** A room is gone: its replica (and log) on this node too. */
   replicaDropped?(roomId: string): void
 }
@@ -164,6 +164,8 @@ export class RoomDirectorySync {
       this.c.log(`room ${entry.name}: administrator is now ${entry.adminNodeName} (term ${entry.term}; ${why})`)
       this.c.emit({ event: 'room.admin_changed', roomId: entry.roomId, adminNodeId: entry.adminNodeId, adminNodeName: entry.adminNodeName, term: entry.term, reason: why })
       this.c.adminChanged?.(entry.roomId, entry.adminNodeId)
+    } else if (result === 'updated' && before && entry.term > before.term) {
+      this.c.adminChanged?.(entry.roomId, entry.adminNodeId, true)
     }
     if (result === 'added') {
       this.c.emit({ event: 'room.created', room: this.roomInfo(entry) })

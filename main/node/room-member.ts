@@ -170,9 +170,15 @@ export class RoomMember {
    * join it again (idempotent: it knows them from the replicated state) to learn its last seq and
    * fetch what the old administrator committed but never sent us.
    */
-  adminChanged(roomId: string, adminNodeId: string): void {
+  adminChanged(roomId: string, adminNodeId: string, termRose = false): void {
     const mr = this.memberRooms.get(roomId)
-    if (!mr || mr.adminNodeId === adminNodeId) return
+    if (!mr) return
+    if (mr.adminNodeId === adminNodeId) {
+      // The same node elected again in a higher term (it restarted as a replica and won): it may
+      // have refused our rejoin while it was not yet administrator, so join it again.
+      if (termRose && adminNodeId !== this.c.nodeId) for (const user of mr.users.keys()) this.rejoin(adminNodeId, roomId, user, 'administrator elected again', 1, false)
+      return
+    }
     mr.adminNodeId = adminNodeId
     if (adminNodeId === this.c.nodeId) return // its deliveries and gap fetches are local
     // Its count may lag ours for a moment (it learns the commit point with its first append): a

@@ -25,6 +25,20 @@ const CI_SEEDS = [1, 2, 3, 4, 5, 6, 7, 8]
  */
 const REGRESSION_SEEDS = [18, 24, 54]
 
+/** The failover batch: replicated rooms (3 replicas), faults favouring administrators, handovers. */
+const REPLICATED_SEEDS = [1, 3, 4, 5, 6, 7]
+
+/**
+ * Failover seeds that found bugs now fixed (docs/simulation.md, "Bugs found"), with --replicas 3:
+ *   2   a send forwarded to the old administrator, refused, and sent again after a later send of the
+ *       same user went straight to the new one (sender FIFO across a failover);
+ *   14  an administrator restarted and elected again in a higher term refused a member's rejoin
+ *       meanwhile, and the member never joined it again (no change of administrator to react to);
+ *   38  a join answered by the old administrator after the member node had followed the new one
+ *       left the member room pointed at the old one: no deliveries for good.
+ */
+const REPLICATED_REGRESSION_SEEDS = [2, 14, 38]
+
 describe('simulation: CI batch', () => {
   it.each([...CI_SEEDS, ...REGRESSION_SEEDS])('seed %i: every invariant holds through faults and after healing', async (seed) => {
     const r = await simulate({ ...BASE, seed })
@@ -35,6 +49,16 @@ describe('simulation: CI batch', () => {
     expect(Object.values(r.stats.faults).reduce((a, b) => a + b, 0)).toBeGreaterThan(3)
   })
 
+  it.each([...REPLICATED_SEEDS, ...REPLICATED_REGRESSION_SEEDS])(
+    'seed %i, replicated rooms: one administrator per term, acknowledged messages on every replica, deliveries gap-free across failovers',
+    async (seed) => {
+      const r = await simulate({ ...BASE, replicas: 3, seed })
+      expect(r.ok, report(r)).toBe(true)
+      expect(r.stats.acked).toBeGreaterThan(50)
+      expect(r.stats.delivered).toBeGreaterThan(r.stats.acked)
+    },
+  )
+
   it('a seed replays exactly: the same trace, the same counts', async () => {
     const o = { ...BASE, durationMs: 8000, seed: 11 }
     const a = await simulate(o)
@@ -42,6 +66,18 @@ describe('simulation: CI batch', () => {
     expect(b.trace).toEqual(a.trace)
     expect(b.stats).toEqual(a.stats)
     expect(b.simulatedMs).toBe(a.simulatedMs)
+  })
+})
+
+/**
+ * Bugs the simulator found that are not fixed yet (docs/simulation.md, "Bugs found"): each seed
+ * still breaks the invariant named. When a fix lands (or a change sends the seed down another path),
+ * its test fails here: the seed then moves into a batch above, or is replaced by one that still shows the bug.
+ */
+describe('simulation: known bugs, by seed', () => {
+  it('seed 37, replicated: a room whose replicas never got its first append has no administrator again after its creator restarts', async () => {
+    const r = await simulate({ ...BASE, replicas: 3, seed: 37 })
+    expect(r.failure?.invariant, report(r)).toBe('deletion-agreed')
   })
 })
 
