@@ -9,7 +9,7 @@
 import { z } from 'zod'
 
 // In a page, zod must not probe `new Function` for its JIT: the page's CSP forbids eval, and the
-// probe alone logs a CSP violation on every load (docs/ui.md, "Security"). Node keeps the JIT (the
+// probe alone logs a CSP violation on every load (docs/ui.md, "No eval"). Node keeps the JIT (the
 // gateway validates every frame with these schemas).
 if ('document' in globalThis) z.config({ jitless: true })
 
@@ -197,7 +197,7 @@ export const RequestSchema = z.discriminatedUnion('op', [
   // node's own description for the Settings screen.
   z.object({ id: requestId, op: z.literal('trace.subscribe'), on: z.boolean().default(true) }),
   z.object({ id: requestId, op: z.literal('node.info') }),
-  /** Read-only look at a room's last messages before joining it (docs/client-protocol.md, "Extensions"). */
+  /** Read-only look at a room's last messages before joining it (docs/client-protocol.md §4, room.preview). */
   z.object({ id: requestId, op: z.literal('room.preview'), roomId, limit: z.number().int().min(1).max(MAX_PREVIEW_LIMIT).optional() }),
   /** Counters of this node's peer links: how well batching works, what is queued for whom. */
   z.object({ id: requestId, op: z.literal('node.stats') }),

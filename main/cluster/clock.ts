@@ -26,7 +26,7 @@ export const systemClock: Clock = {
   now: () => Date.now(),
   setTimeout: (fn, ms) => setTimeout(fn, ms) as unknown as Timer,
   setInterval: (fn, ms) => setInterval(fn, ms) as unknown as Timer,
-  // clearTimeout and clearInterval are the same operation in Node (timers.md: either clears either).
+  // clearTimeout and clearInterval are the same operation in Node (Node's timers documentation: either clears either).
   clear: (timer) => {
     if (timer !== undefined) clearTimeout(timer as unknown as NodeJS.Timeout)
   },

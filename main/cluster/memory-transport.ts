@@ -1,5 +1,5 @@
 /**
- * An in-memory network for nodes in one process (docs/simulation.md, "The in-memory network"):
+ * An in-memory network for nodes in one process (docs/simulation.md, "Transport"):
  * the same Transport contract as gRPC (transport.ts), on an injected clock, with the faults a real
  * network has: latency, links that break, partitions (both ways or one way) and paused nodes.
  *

@@ -1,5 +1,5 @@
 /**
- * A bounded log of the newest messages (architecture.md, "Ordering": the administrator keeps the last
+ * A bounded log of the newest messages (docs/architecture.md §3: the administrator keeps the last
  * messages of a room in memory for gap fetches and join history). Appending past the capacity
  * overwrites the oldest entry in place: O(1) per message, where trimming an array from its front
  * (splice) moves every remaining entry on every send once the log is full.

@@ -19,7 +19,7 @@
  * Pure: no clock (time is `now` in the inputs), no randomness (the driver passes `jitterMs`), no I/O.
  * The driver carries out the effects IN ARRAY ORDER: every persist effect is durable (in the message
  * log, or the room's term file) before a later send effect leaves, which is what makes a vote or an
- * acknowledgement a promise that survives a crash (docs/replication.md, "Durability").
+ * acknowledgement a promise that survives a crash (docs/replication.md, "Replication").
  *
  * The state is mutated in place and returned (like room-ordering.ts): a busy room steps thousands of
  * times a second.

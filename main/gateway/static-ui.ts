@@ -32,7 +32,7 @@ const CONTENT_TYPES: Record<string, string> = {
 /**
  * Whether `dir` holds a built renderer (electron-vite's output), not the renderer's sources: the
  * source index.html loads ./src/main.tsx, which no browser can run and which would hand out the raw
- * sources (docs/headless-node.md, "The browser UI").
+ * sources (docs/headless-node.md, "A whole cluster in one command, in the browser").
  */
 export function isBuiltUi(dir: string): boolean {
   const index = join(dir, 'index.html')

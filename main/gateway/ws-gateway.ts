@@ -45,7 +45,10 @@ export interface ClientSession {
   user: string | undefined
   /** Opted in to `trace` events (the cluster view). */
   trace: boolean
-  /** Rooms this connection has joined. */
+  /**
+   * Rooms this connection has joined: main/node/room-member.ts's index by session, written only by
+   * it (docs/architecture.md, "Membership of rooms").
+   */
   readonly rooms: Set<string>
   /** Said `batch: true` in hello: may receive `messages` events (client-protocol.md §5). */
   batch: boolean

@@ -1,7 +1,7 @@
 /**
  * Which rooms each user of this node has joined, kept in the node's --data-dir (joined-rooms.json),
  * so a reload of the page or a restart of the app finds them again: `hello` answers with them and
- * the client rejoins (docs/client-protocol.md, "Extensions": hello.joinedRooms).
+ * the client rejoins (docs/client-protocol.md §4: hello.joinedRooms).
  *
  * A join adds the room, an explicit `room.leave` removes it; a dropped connection changes nothing
  * (that is the point). Rooms known to be deleted are left out when the list is read, and a rejoin

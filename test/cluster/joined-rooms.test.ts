@@ -1,5 +1,5 @@
 // Rooms that stay joined (hello.joinedRooms) and room.preview, with real node processes talking only
-// through their public protocols (docs/client-protocol.md, "Extensions").
+// through their public protocols (docs/client-protocol.md §4: hello.joinedRooms).
 import { afterAll, describe, expect, it } from 'vitest'
 import { Client, cleanup, eventually, startCluster, startNode, stopNode } from '../helpers/cluster'
 

@@ -10,7 +10,7 @@ import type { ChatClient, SocketStatus } from './chat-client'
 
 /**
  * A line of the protocol log: the node's `trace` events, and this page's own `error` lines (the raw
- * detail of a failure whose notice says it in plain words, docs/ui.md "Errors").
+ * detail of a failure whose notice says it in plain words, docs/ui.md, "Errors").
  */
 export type LogKind = TraceKind | 'error'
 export type TraceEvent = Omit<EventOf<'trace'>, 'kind'> & { kind: LogKind }
@@ -48,7 +48,7 @@ export interface SessionState {
   stats?: Results['node.stats']
   trace: TraceEvent[]
   traceOn: boolean
-  /** room.preview answers for rooms not joined (docs/client-protocol.md, "Extensions"), by roomId. */
+  /** room.preview answers for rooms not joined (docs/client-protocol.md §4), by roomId. */
   previews: Record<string, RoomPreview>
   /** The node's history archive (--db, docs/archive.md): last archive.status event or node.stats. */
   archive?: ArchiveInfo

@@ -1,5 +1,5 @@
 /**
- * How the UI words the history archive's state (docs/archive.md, "Status"), as pure functions so
+ * How the UI words the history archive's state (docs/archive.md, "In the UI"), as pure functions so
  * the wording is tested without a browser.
  */
 import type { ArchiveInfo, HistorySource } from '../../../proto/client-protocol'
