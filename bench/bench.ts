@@ -24,6 +24,7 @@ import { Tracker, runStep, rssMiB, type StepResult } from './load'
 import { SYSTEMS, startSystem, type SystemName } from './systems'
 import { profileDs } from './profile'
 import { runScale } from './scale'
+import { runFailover } from './failover'
 import type { ArchiveInfo } from '../proto/client-protocol'
 import { redactUrl } from '../main/store/archive-db'
 import { startPostgres } from '../test/helpers/postgres'
@@ -45,6 +46,8 @@ const { values } = parseArgs({
     members: { type: 'string', default: '10000' },
     idle: { type: 'string', default: '1000' },
     replicas: { type: 'string' },
+    failover: { type: 'boolean', default: false },
+    trials: { type: 'string', default: '20' },
     rooms: { type: 'string', default: '1000' },
   },
 })
@@ -215,8 +218,36 @@ async function compareArchive(url: string): Promise<void> {
   }
 }
 
+/**
+ * A replicated room (--replicas 3: every send stored on a majority before it is acknowledged and
+ * delivered) against an unreplicated one (--replicas 1), `--repeat` rounds back to back: the same
+ * steps, CPU per delivery and the highest rate with p99 within the limit (docs/replication.md).
+ */
+async function compareReplicated(): Promise<void> {
+  const runs: [SystemRun, SystemRun][] = []
+  for (let round = 1; round <= Number(values.repeat); round++) {
+    console.log(`ds-g1-sms --replicas 1 (round ${round})`)
+    const one = await runSystem('ds-g1-sms', !values['no-sweep'], ['--replicas', '1'])
+    console.log(`ds-g1-sms --replicas 3 (round ${round})`)
+    const three = await runSystem('ds-g1-sms', !values['no-sweep'], ['--replicas', '3'])
+    runs.push([one, three])
+  }
+  for (const [i, [one, three]] of runs.entries()) {
+    const parts = one.fixed.map((f, j) => {
+      const g = three.fixed[j]
+      return `@${k(f.offered)}: ${fmt(f.cpuPerDeliveryUs, 2)} → ${fmt(g.cpuPerDeliveryUs, 2)} µs/delivery (${fmt(g.cpuPerDeliveryUs / f.cpuPerDeliveryUs, 2)}×), p99 ${fmt(f.p99)} → ${fmt(g.p99)} ms`
+    })
+    const max = one.maxRate && three.maxRate ? `, max rate p99≤${P99_LIMIT_MS}ms ${k(one.maxRate)} → ${k(three.maxRate)}/s (${fmt(three.maxRate / one.maxRate, 2)}×, goal ≥ 0.7×)` : ''
+    console.log(`round ${i + 1}, replicas 1 → 3: ${parts.join('; ')}${max}; lost/dup/reord ${one.lost}/${one.duplicated}/${one.reordered} and ${three.lost}/${three.duplicated}/${three.reordered}`)
+  }
+}
+
 async function main(): Promise<void> {
   if (values.db) return compareArchive(values.db)
+  if (values.failover) {
+    await runFailover({ trials: Number(values.trials) })
+    return compareReplicated()
+  }
   if (values.profile) return profileDs({ load: FIXED[FIXED.length - 1], seconds: Number(values.seconds) * 2, batch: !values['no-batch'] })
   if (values.scale) {
     return runScale({ members: Number(values.members), rooms: Number(values.rooms), idlePerNode: Number(values.idle), seconds: Number(values.seconds), loads: FIXED })
