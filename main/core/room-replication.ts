@@ -196,7 +196,13 @@ export interface ReplicaInit {
 }
 
 export type ReplicaInput =
-  | { type: 'propose'; user: string; nodeId: string; text: string; clientMsgId: string; now: number }
+  /**
+   * `batched`: the entry is not sent to the followers now; a `replicate` step after the batch of
+   * proposals (one turn of the driver's event loop) sends them together, one append per follower.
+   */
+  | { type: 'propose'; user: string; nodeId: string; text: string; clientMsgId: string; now: number; batched?: boolean }
+  /** Send the entries proposed since `fromSeq` (batched proposals) to the followers in step. */
+  | { type: 'replicate'; fromSeq: number; now: number }
   | { type: 'set-meta'; meta: Omit<ReplicatedMeta, 'term' | 'version'> }
   | { type: 'message'; from: string; message: ReplMessage; now: number }
   | { type: 'peer-dead'; peer: string; now: number; jitterMs: number }
@@ -331,6 +337,16 @@ export function stepReplica(
     case 'propose':
       propose(s, input, config, effects)
       break
+    case 'replicate':
+      if (s.role === 'leader') {
+        // In step: everything before the batch was sent to it. One that lags is caught up by its
+        // acknowledgements (and by tick) instead of getting a gap it would refuse.
+        for (const f of followers(s)) {
+          const p = s.progress.get(f)
+          if (p && p.nextSeq === input.fromSeq && input.fromSeq <= lastSeq(s) && !s.dead.has(f)) sendAppend(s, f, config, effects, input.now)
+        }
+      }
+      break
     case 'set-meta':
       if (s.role === 'leader') {
         s.meta = { ...input.meta, replicas: [...input.meta.replicas], members: [...input.meta.members], term: s.term, version: s.meta.version + 1 }
@@ -455,7 +471,7 @@ function propose(s: ReplicaState, input: Extract<ReplicaInput, { type: 'propose'
     effects.push({ type: 'refused', code: 'room_busy', message: `room ${s.meta.name} is frozen while its deletion is decided`, leader: s.self })
     return
   }
-  if (!s.meta.members.some((m) => m.user === input.user && m.nodeId === input.nodeId)) {
+  if (!memberKeys(s.meta).has(memberKey(input.user, input.nodeId))) {
     effects.push({ type: 'refused', code: 'not_member', message: `${input.user} is not a member of ${s.meta.name}`, leader: s.self })
     return
   }
@@ -474,6 +490,10 @@ function propose(s: ReplicaState, input: Extract<ReplicaInput, { type: 'propose'
   appendLocal(s, [entry], config)
   effects.push({ type: 'persist-entries', truncateAfter: null, entries: [entry] })
   effects.push({ type: 'accepted', seq: entry.message.seq, duplicate: false })
+  if (input.batched) {
+    advanceCommit(s, effects)
+    return
+  }
   for (const f of followers(s)) {
     const p = s.progress.get(f)
     // Pipelining: a follower that is in step gets the new entry now; one that lags is caught up by
@@ -483,12 +503,24 @@ function propose(s: ReplicaState, input: Extract<ReplicaInput, { type: 'propose'
   advanceCommit(s, effects)
 }
 
+/**
+ * The members of a room state as keys, made once per state object (a state is replaced, never
+ * changed in place, when members change): a send's membership check is O(1), not O(members).
+ */
+const memberKeyCache = new WeakMap<ReplicatedMeta, Set<string>>()
+function memberKeys(meta: ReplicatedMeta): Set<string> {
+  let keys = memberKeyCache.get(meta)
+  if (!keys) memberKeyCache.set(meta, (keys = new Set(meta.members.map((m) => memberKey(m.user, m.nodeId)))))
+  return keys
+}
+
 function appendLocal(s: ReplicaState, entries: LogEntry[], config: ReplicaConfig): void {
   for (const e of entries) {
     s.log.push(e)
     remember(s, e, config)
   }
-  if (s.log.length > config.logLimit) {
+  // Trimmed an eighth of the limit at a time: a splice per append would cost O(logLimit) per send.
+  if (s.log.length > config.logLimit + Math.max(1, config.logLimit >> 3)) {
     const drop = s.log.length - config.logLimit
     const last = s.log[drop - 1]
     s.floorSeq = last.message.seq

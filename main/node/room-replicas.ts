@@ -84,6 +84,14 @@ export class RoomReplicas {
   private readonly waiting = new Map<string, Map<number, Waiter[]>>()
   private saveTimer: Timer | undefined
   private stopped = false
+  /**
+   * Entries the administrator accepted in this turn of the event loop, not yet written, per room:
+   * written with one write and sent with one append per follower at the end of the turn
+   * (docs/replication.md, "Replication"). Any other step of the room writes them first, so an
+   * entry is on disk before anything that could acknowledge or deliver it leaves.
+   */
+  private readonly pending = new Map<string, { s: ReplicaState; entries: LogEntry[]; fromSeq: number }>()
+  private flushQueued = false
 
   constructor(private readonly c: RoomReplicasComponents) {
     // A candidacy that fails is retried after about one detector period; ranks apart by a few
@@ -177,7 +185,7 @@ export class RoomReplicas {
   propose(roomId: string, user: string, nodeId: string, text: string, clientMsgId: string): Promise<number> {
     const s = this.rooms.get(roomId)
     if (!s) return Promise.reject(new ChatError('not_found', `no replica of room ${roomId} here`))
-    const effects = this.step(s, { type: 'propose', user, nodeId, text, clientMsgId, now: this.c.clock.now() })
+    const effects = this.step(s, { type: 'propose', user, nodeId, text, clientMsgId, now: this.c.clock.now(), batched: true }, true)
     const answer = effects.find((e) => e.type === 'accepted' || e.type === 'refused')
     if (!answer || answer.type === 'refused') {
       const reason = answer?.type === 'refused' ? answer : { code: 'internal' as const, message: 'the replica gave no answer' }
@@ -258,6 +266,7 @@ export class RoomReplicas {
 
   stop(): void {
     this.stopped = true
+    for (const roomId of [...this.pending.keys()]) this.writePending(roomId)
     this.c.clock.clear(this.saveTimer)
     if (this.enabled) this.save()
     for (const roomId of this.waiting.keys()) this.rejectAll(roomId, new ChatError('room_unavailable', 'this node is stopping'))
@@ -328,14 +337,62 @@ export class RoomReplicas {
   // -------------------------------------------------------------------------------------------
   // Carrying out effects
 
-  private step(s: ReplicaState, input: ReplicaInput): ReplicaEffect[] {
+  private step(s: ReplicaState, input: ReplicaInput, batching = false): ReplicaEffect[] {
     const { effects } = stepReplica(s, input, this.config)
-    this.run(s, effects)
+    this.run(s, effects, batching)
     return effects
   }
 
-  private run(s: ReplicaState, effects: ReplicaEffect[]): void {
+  /** A batched proposal's entries wait for the end of the turn (flushProposals). */
+  private queueWrite(s: ReplicaState, entries: LogEntry[]): void {
+    let p = this.pending.get(s.roomId)
+    if (!p) this.pending.set(s.roomId, (p = { s, entries: [], fromSeq: entries[0].message.seq }))
+    for (const e of entries) p.entries.push(e)
+    if (!this.flushQueued) {
+      this.flushQueued = true
+      queueMicrotask(() => this.flushProposals())
+    }
+  }
+
+  /** Write a room's batched entries now (one write); false if they could not be written. */
+  private writePending(roomId: string): { s: ReplicaState; fromSeq: number } | undefined {
+    const p = this.pending.get(roomId)
+    if (!p) return undefined
+    this.pending.delete(roomId)
+    if (this.rooms.get(roomId) !== p.s) return undefined // dropped meanwhile
+    try {
+      if (!this.c.messages.isOpen(roomId)) this.c.messages.open(roomId, 0)
+      this.c.messages.appendEntries(roomId, p.entries)
+    } catch (e) {
+      // Nothing of them has left this node: their senders hear an error and may send again.
+      this.c.log(`room ${p.s.meta.name}: cannot write seq ${p.fromSeq}..${p.fromSeq + p.entries.length - 1}: ${(e as Error).message}`)
+      const byRoom = this.waiting.get(roomId)
+      for (const x of p.entries) {
+        for (const w of byRoom?.get(x.message.seq) ?? []) w.reject(new ChatError('internal', 'the message could not be written to the room log'))
+        byRoom?.delete(x.message.seq)
+      }
+      return undefined
+    }
+    return p
+  }
+
+  /** End of the turn: every room's batch written, then one append per follower in step. */
+  private flushProposals(): void {
+    this.flushQueued = false
+    for (const roomId of [...this.pending.keys()]) {
+      const p = this.writePending(roomId)
+      if (p) this.step(p.s, { type: 'replicate', fromSeq: p.fromSeq, now: this.c.clock.now() })
+    }
+  }
+
+  private run(s: ReplicaState, effects: ReplicaEffect[], batching = false): void {
     for (const e of effects) {
+      if (batching && e.type === 'persist-entries' && e.truncateAfter === null) {
+        this.queueWrite(s, e.entries)
+        continue
+      }
+      // Durable before anything later leaves (the core's rule): this room's batch is written first.
+      if (this.pending.size > 0 && e.type !== 'accepted' && e.type !== 'refused') this.writePending(s.roomId)
       switch (e.type) {
         case 'persist-term':
           // A vote or a term is a promise: on disk before the reply that makes it leaves.
