@@ -35,7 +35,7 @@ export class DirectGateway implements ClientGateway {
       batch: false,
       // Frames cross as text, as over the WebSocket: the client never shares the node's objects.
       send: (frame) => onFrame(JSON.parse(JSON.stringify(frame)) as ServerFrame),
-      sendEncoded: (frame: EncodedFrame) => onFrame(JSON.parse(frame.toString('utf8')) as ServerFrame),
+      sendEncoded: (frame: EncodedFrame) => onFrame(JSON.parse(frame.json.toString('utf8')) as ServerFrame),
     }
     this.sessions.add(s)
     return s

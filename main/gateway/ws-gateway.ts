@@ -57,15 +57,42 @@ export interface ClientSession {
   sendEncoded(frame: EncodedFrame): void
 }
 
-/** A server frame as the bytes of its WebSocket text message. */
-export type EncodedFrame = Buffer & { readonly __encodedFrame: true }
+/** A server frame encoded once: its whole WebSocket frame, and the JSON text within it. */
+export interface EncodedFrame {
+  /** The WebSocket frame (RFC 6455 §5.2: FIN, text, unmasked, as a server sends), header included. */
+  readonly wire: Buffer
+  /** The UTF-8 JSON text, the frame's payload (a view into `wire`). */
+  readonly json: Buffer
+}
 
 /**
- * Encode once, send to many (the fan-out of one delivery to every local member): the JSON text and
- * its UTF-8 bytes are made once instead of once per recipient socket.
+ * Encode once, send to many (the fan-out of one delivery to every local member): the JSON text, its
+ * UTF-8 bytes and even the WebSocket frame around them are made once, and every recipient socket is
+ * written the same bytes, as a broadcast server does (docs/benchmarks.md).
  */
 export function encodeFrame(frame: ServerFrame): EncodedFrame {
-  return Buffer.from(JSON.stringify(frame)) as EncodedFrame
+  const text = JSON.stringify(frame)
+  const n = Buffer.byteLength(text)
+  const head = n < 126 ? 2 : n < 65536 ? 4 : 10
+  const wire = Buffer.allocUnsafe(head + n)
+  wire[0] = 0x81 // FIN + text
+  if (n < 126) wire[1] = n
+  else if (n < 65536) {
+    wire[1] = 126
+    wire.writeUInt16BE(n, 2)
+  } else {
+    wire[1] = 127
+    wire.writeUInt32BE(Math.floor(n / 2 ** 32), 2)
+    wire.writeUInt32BE(n >>> 0, 6)
+  }
+  wire.write(text, head)
+  return { wire, json: wire.subarray(head) }
+}
+
+/** ws's sender, when it holds nothing back (no compression, nothing queued): a frame may go to the socket as is. */
+function senderIdle(ws: WebSocket): boolean {
+  const sender = (ws as unknown as { _sender?: { _state?: unknown; _queue?: unknown[] } })._sender
+  return sender?._state === 0 && sender._queue?.length === 0
 }
 
 export interface ClientApi {
@@ -205,6 +232,8 @@ export class WsGateway implements ClientGateway {
 
   private connected(ws: WebSocket, socket: Socket): void {
     let alive = true
+    // Not with permessage-deflate (the gateway does not offer it): its frames are compressed.
+    const direct = !ws.extensions
     let lastWriteAt = -Infinity
     /** Before a frame is written: a socket that wrote just now is corked until the next uncork. */
     const coalesce = (): void => {
@@ -248,11 +277,13 @@ export class WsGateway implements ClientGateway {
         coalesce()
         ws.send(JSON.stringify(frame))
       },
-      sendEncoded: (bytes) => {
+      sendEncoded: (frame) => {
         if (!writable()) return
         coalesce()
-        // A text frame (binary: false) whose payload is the prebuilt UTF-8 JSON.
-        ws.send(bytes, { binary: false })
+        // The prebuilt frame, straight to the socket; through ws (a text frame around the same JSON)
+        // if its sender holds anything back, so frames never overtake one another.
+        if (direct && senderIdle(ws)) socket.write(frame.wire)
+        else ws.send(frame.json, { binary: false })
       },
     }
     this.sessions.add(session)
