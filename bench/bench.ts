@@ -9,6 +9,10 @@
  *                                    prints the functions with the most self time
  *   npm run bench -- --scale         node RSS and CPU per delivery with many rooms, many idle clients
  *                                    and one large room (bench/scale.ts)
+ *   npm run bench -- --failover      replicated rooms (--replicas 3, default timings): takeover after
+ *                                    kill -9 and handover on SIGTERM of an administrator (--trials N
+ *                                    each, 20), then replicated vs unreplicated throughput
+ *                                    (bench/failover.ts; --failover-modes kill,term,throughput)
  *   npm run bench -- --db URL        ds-g1-sms without, then with the history archive in the database
  *                                    at URL (docs/archive.md): throughput ratio and archive lag;
  *                                    `--db temp` starts a throw-away PostgreSQL (test/helpers/postgres.ts)
@@ -48,6 +52,7 @@ const { values } = parseArgs({
     replicas: { type: 'string' },
     failover: { type: 'boolean', default: false },
     trials: { type: 'string', default: '20' },
+    'failover-modes': { type: 'string', default: 'kill,term,throughput' },
     rooms: { type: 'string', default: '1000' },
   },
 })
@@ -245,8 +250,10 @@ async function compareReplicated(): Promise<void> {
 async function main(): Promise<void> {
   if (values.db) return compareArchive(values.db)
   if (values.failover) {
-    await runFailover({ trials: Number(values.trials) })
-    return compareReplicated()
+    const modes = values['failover-modes'].split(',')
+    await runFailover({ trials: Number(values.trials), modes: modes.filter((m): m is 'kill' | 'term' => m === 'kill' || m === 'term') })
+    if (modes.includes('throughput')) await compareReplicated()
+    return
   }
   if (values.profile) return profileDs({ load: FIXED[FIXED.length - 1], seconds: Number(values.seconds) * 2, batch: !values['no-batch'] })
   if (values.scale) {

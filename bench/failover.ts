@@ -139,7 +139,7 @@ async function trial(nodes: NodeProc[], target: number, how: 'kill' | 'term', n:
   return { t, restarted }
 }
 
-export async function runFailover(o: { trials: number }): Promise<void> {
+export async function runFailover(o: { trials: number; modes: ('kill' | 'term')[] }): Promise<void> {
   const { heartbeatMs, suspectMs, deadMs } = DEFAULT_TIMING
   console.log(`failover: 3 nodes, --replicas 3, heartbeat ${heartbeatMs} / suspect ${suspectMs} / dead ${deadMs} ms, ${o.trials} trials each`)
   const nodes = await startCluster(3, DEFAULT_TIMING, EXTRA)
@@ -154,7 +154,7 @@ export async function runFailover(o: { trials: number }): Promise<void> {
       const bad = ts.filter((t) => !t.seqsOk).length
       console.log(`  sends acknowledged ${ts.reduce((s, t) => s + t.acked, 0)}, errors seen by senders ${errors.length}${errors.length ? ` (${[...new Set(errors)].join(', ')})` : ''}, trials with a seq given twice or lost ${bad}`)
     }
-    for (const how of ['kill', 'term'] as const) {
+    for (const how of o.modes) {
       const ts: Trial[] = []
       for (let i = 0; i < o.trials; i++) {
         const target = i % 3

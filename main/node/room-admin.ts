@@ -134,6 +134,12 @@ export class RoomAdmin {
 
   /** A replicated room's seq comes once a majority of its replicas stores the message (§8). */
   send(fromNode: string, roomId: string, user: string, text: string, clientMsgId: string): number | Promise<number> {
+    if (!this.c.rooms.adminRooms.has(roomId) && this.c.replication?.isReplicated(roomId)) {
+      // A replica that administered the room until a handover or a new term: the sender's node
+      // sends again to the new administrator on room_unavailable (docs/replication.md, "What a
+      // client sees"); not_found would reach the client as an error.
+      throw new ChatError('room_unavailable', `this node no longer administers room ${roomId}`)
+    }
     const room = this.room(roomId)
     if (this.c.blocksSend(roomId)) throw new ChatError('room_busy', `room ${room.name} is frozen while its deletion is decided`)
     if (this.c.replication?.isReplicated(roomId)) return this.c.replication.propose(roomId, user, fromNode, text, clientMsgId)
