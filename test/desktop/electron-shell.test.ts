@@ -264,8 +264,8 @@ describe('main/index.ts wiring (electron stand-in, real node)', () => {
   it('saves settings from its own page, validated', async () => {
     const set = state.ipcHandle.get('chat-node:settings:set')!
     await expect(Promise.resolve(set(trustedEvent(), { displayName: 'ann' }))).resolves.toMatchObject({ displayName: 'ann' })
-    await expect(Promise.resolve().then(() => set(trustedEvent(), { peers: ['x:1'] }))).rejects.toThrow(/bad settings/)
-    await expect(Promise.resolve().then(() => set(trustedEvent({ senderFrame: null }), { displayName: 'x' }))).rejects.toThrow(/forbidden/)
+    await expect(Promise.resolve().then(() => set(trustedEvent(), { peers: ['x:1'] }))).rejects.toMatchObject({ name: 'IpcError', code: 'bad_settings' })
+    await expect(Promise.resolve().then(() => set(trustedEvent({ senderFrame: null }), { displayName: 'x' }))).rejects.toMatchObject({ name: 'IpcError', code: 'forbidden' })
     const saved = JSON.parse(readFileSync(join(root, 'ds-g1-sms', 'instance-3', 'settings.json'), 'utf8'))
     expect(saved.displayName).toBe('ann')
   })
