@@ -43,7 +43,7 @@ describe('doc references in code comments', () => {
         if (!p) broken.push(`${file}: ${ref} (no docs/${name})`)
         else if (section && !p.headings.some((h) => new RegExp(`^${section}[.\\s]`).test(h))) broken.push(`${file}: ${ref} (no section ${section})`)
         else if (title) {
-          const t = title.replace(/\s*\n\s*\*?\s*/g, ' ').toLowerCase()
+          const t = title.replace(/\s*\n\s*(?:\/\/|\*)?\s*/g, ' ').toLowerCase()
           if (![...p.headings, ...p.bold].some((h) => h.toLowerCase().includes(t))) broken.push(`${file}: ${ref} (no such heading)`)
         }
       }
