@@ -39,7 +39,12 @@ export function newDirectory(): Directory {
   return { rooms: new Map(), tombstones: new Map() }
 }
 
-export type MergeResult = 'added' | 'updated' | 'ignored'
+/**
+ * 'ignored': older than what we hold. 'refused': a change of administrator that no takeover can
+ * explain (docs/security.md, "Authority of peer messages"): the claimant is not one of the room's
+ * replicas as we know them, or claims the room in a term not higher than the current one.
+ */
+export type MergeResult = 'added' | 'updated' | 'ignored' | 'refused'
 
 /** Merge one entry heard from a peer (or set by this node as administrator). */
 export function mergeEntry(dir: Directory, entry: DirectoryEntry): MergeResult {
@@ -51,6 +56,9 @@ export function mergeEntry(dir: Directory, entry: DirectoryEntry): MergeResult {
   }
   // A new administrator (higher term) wins whatever the version; within a term, the higher version.
   if (entry.term < cur.term || (entry.term === cur.term && entry.version <= cur.version)) return 'ignored'
+  // A room changes hands only by an election among its replicas, for a higher term (client-protocol.md
+  // §8): an unreplicated room never does, and a node outside the replica set cannot claim one.
+  if (entry.adminNodeId !== cur.adminNodeId && (entry.term <= cur.term || !cur.replicas.includes(entry.adminNodeId))) return 'refused'
   dir.rooms.set(entry.roomId, { ...entry })
   return 'updated'
 }

@@ -8,8 +8,15 @@
  * Requests that act for a user (join, leave, send, delete) need no rule here: the administrator
  * records the sending node's id with the user, never an id the message names, so a node can only
  * ever speak for its own users (client-protocol.md section 7).
+ *
+ * Replicated rooms (docs/replication.md): the directory entry's administrator is the administrator of
+ * the entry's term (a change of administrator is accepted only from a replica, for a higher term:
+ * main/core/room-directory.ts), so a room's messages come only from the administrator of its current
+ * term. The replication messages of a room come only from its replicas, and an append of a term older
+ * than the entry's is refused and answered with the current term and administrator (fencing), so a
+ * replica of an old term can neither deliver nor append.
  */
-import type { BodyName, DecodedMessage } from '../cluster/peer-messages'
+import { msg, type BodyName, type DecodedMessage, type PeerMessage } from '../cluster/peer-messages'
 import type { ReplyKind } from './peer-links'
 
 export interface AuthorityView {
@@ -17,6 +24,14 @@ export interface AuthorityView {
   adminOf(roomId: string): string | undefined
   /** A room this node administers has members of `nodeId`. */
   hasMembersFrom(roomId: string, nodeId: string): boolean
+  /**
+   * A room as this node knows it for replication: its directory entry's administrator and term.
+   * Undefined: a room this node knows nothing of yet, neither in its directory nor as a replica (a
+   * new room's first append may come before its directory entry).
+   */
+  replicationOf?(roomId: string): { adminNodeId: string | undefined; term: number } | undefined
+  /** `nodeId` holds the room's log, as the directory entry or this node's own replica of it says. */
+  holdsReplica?(roomId: string, nodeId: string): boolean
 }
 
 /** The reply each request gets, so that a refused request still gets an answer (with an error). */
@@ -68,6 +83,22 @@ export function refusal(from: string, m: DecodedMessage, v: AuthorityView): stri
     case 'decision':
       // A decision about a room we no longer list is only acknowledged (docs/deletion.md): harmless.
       return v.adminOf(m.decision.roomId) === undefined ? undefined : onlyAdmin(m.decision.roomId, 'a deletion decision')
+    case 'roomAppend': {
+      const r = v.replicationOf?.(m.roomAppend.roomId)
+      if (!r) return undefined
+      if (from !== r.adminNodeId && !v.holdsReplica?.(m.roomAppend.roomId, from)) return 'appends to a room it holds no replica of'
+      if (m.roomAppend.term < r.term) return `an append of term ${m.roomAppend.term}: the room is in term ${r.term}`
+      return undefined
+    }
+    case 'roomAppendReply':
+    case 'roomVoteRequest':
+    case 'roomVoteReply':
+    case 'roomTimeoutNow': {
+      const roomId = replicationRoomOf(m)
+      const r = v.replicationOf?.(roomId)
+      if (!r || from === r.adminNodeId || v.holdsReplica?.(roomId, from)) return undefined
+      return 'replication of a room it holds no replica of'
+    }
     case 'fetchRange':
       // A preview (room.preview) is a bounded look at the newest messages, open to every node's users;
       // ranges of history are for nodes whose users are in the room.
@@ -76,4 +107,31 @@ export function refusal(from: string, m: DecodedMessage, v: AuthorityView): stri
     default:
       return undefined
   }
+}
+
+function replicationRoomOf(m: DecodedMessage): string {
+  switch (m.body) {
+    case 'roomAppendReply':
+      return m.roomAppendReply.roomId
+    case 'roomVoteRequest':
+      return m.roomVoteRequest.roomId
+    case 'roomVoteReply':
+      return m.roomVoteReply.roomId
+    case 'roomTimeoutNow':
+      return m.roomTimeoutNow.roomId
+    default:
+      return ''
+  }
+}
+
+/**
+ * What a refused message gets back besides the refusal (fencing, client-protocol.md §8): an append of
+ * a stale term is answered as a replica of the current term would answer it, with that term and its
+ * administrator, so a returning old administrator learns it is one no more and steps down.
+ */
+export function fenceReply(m: DecodedMessage, v: AuthorityView): PeerMessage | undefined {
+  if (m.body !== 'roomAppend') return undefined
+  const r = v.replicationOf?.(m.roomAppend.roomId)
+  if (!r || m.roomAppend.term >= r.term) return undefined
+  return msg('roomAppendReply', { roomId: m.roomAppend.roomId, term: r.term, ok: false, matchSeq: 0, leader: r.adminNodeId ?? '', metaTerm: 0, metaVersion: 0 })
 }

@@ -33,7 +33,7 @@ import { LinkRefused, type PeerLink, type Transport } from '../cluster/transport
 import type { Clock, Timer } from '../cluster/clock'
 import type { NodeOptions } from './node-options'
 import type { NodeStore } from '../store/node-store'
-import { REPLY_OF, refusal, requestIdOf, type AuthorityView } from './peer-authority'
+import { REPLY_OF, fenceReply, refusal, requestIdOf, type AuthorityView } from './peer-authority'
 
 /** How long a request to another node may take before the client gets `timeout`. */
 export const REQUEST_TIMEOUT_MS = 8000
@@ -580,6 +580,8 @@ export class PeerLinks {
       const why = refusal(from, m, this.c.authority)
       if (why !== undefined) {
         this.refuse(from, m.body, requestIdOf(m), 'forbidden', why)
+        const fence = fenceReply(m, this.c.authority)
+        if (fence) this.send(from, fence)
         continue
       }
       try {

@@ -201,6 +201,13 @@ export class PeerNode implements RunningNode {
         // Members of its own in the room, or a replica of the room's log (docs/replication.md).
         hasMembersFrom: (roomId, nodeId) =>
           (this.rooms.adminRooms.get(roomId)?.nodeCounts.get(nodeId) ?? 0) > 0 || (this.rooms.directory.rooms.get(roomId)?.replicas.includes(nodeId) ?? false),
+        replicationOf: (roomId) => {
+          const entry = this.rooms.directory.rooms.get(roomId)
+          if (!entry && !this.replication.isReplicated(roomId)) return undefined
+          return { adminNodeId: entry?.adminNodeId, term: entry?.term ?? 0 }
+        },
+        holdsReplica: (roomId, nodeId) =>
+          (this.rooms.directory.rooms.get(roomId)?.replicas.includes(nodeId) ?? false) || (this.replication.state(roomId)?.meta.replicas.includes(nodeId) ?? false),
       },
     })
     this.rooms = new RoomDirectorySync({

@@ -158,6 +158,12 @@ export class RoomDirectorySync {
     const entry: DirectoryEntry = { ...r, frozen: !!r.frozen, term: Number(r.term ?? 0), replicas: Array.isArray(r.replicas) ? r.replicas : [] }
     const before = this.directory.rooms.get(r.roomId)
     const result = mergeEntry(this.directory, entry)
+    if (result === 'refused') {
+      const cur = this.directory.rooms.get(r.roomId)
+      this.c.log(`refused the claim of ${r.adminNodeName} to administer room ${cur?.name ?? r.roomId} in term ${entry.term}: not one of its replicas, or not a higher term`)
+      this.c.trace('peer', `refused ${r.adminNodeName}'s claim to room ${cur?.name ?? r.roomId} (term ${entry.term})`, r.roomId, r.adminNodeName)
+      return
+    }
     if (result === 'updated' && before && before.adminNodeId !== entry.adminNodeId) {
       // A replica took the room over (client-protocol.md §8): forwards go to it from now on.
       const why = this.c.peerState(before.adminNodeId) === 'dead' ? `${before.adminNodeName} left` : `${before.adminNodeName} handed it over`

@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest'
+import { mergeEntry, newDirectory, removeEntry, type DirectoryEntry } from '../../main/core/room-directory'
+
+const entry = (over: Partial<DirectoryEntry> = {}): DirectoryEntry => ({
+  roomId: 'r',
+  name: 'design',
+  adminNodeId: 'A',
+  adminNodeName: 'n1',
+  memberCount: 1,
+  createdBy: { user: 'alice', nodeId: 'A' },
+  frozen: false,
+  version: 1,
+  term: 1,
+  replicas: ['A', 'B', 'C'],
+  ...over,
+})
+
+describe('room directory merge: who may change what (docs/security.md, client-protocol.md §8)', () => {
+  const cases: { name: string; held: DirectoryEntry; heard: DirectoryEntry; result: string; admin: string }[] = [
+    { name: 'a newer version from the administrator', held: entry(), heard: entry({ version: 2, name: 'design 2' }), result: 'updated', admin: 'A' },
+    { name: 'an older version is ignored', held: entry({ version: 3 }), heard: entry({ version: 2 }), result: 'ignored', admin: 'A' },
+    { name: 'a replica takes over in a higher term', held: entry(), heard: entry({ adminNodeId: 'B', adminNodeName: 'n2', term: 2, version: 1 }), result: 'updated', admin: 'B' },
+    { name: 'an older term is ignored', held: entry({ adminNodeId: 'B', term: 2 }), heard: entry({ term: 1, version: 9 }), result: 'ignored', admin: 'B' },
+    { name: 'another node in the same term: refused', held: entry(), heard: entry({ adminNodeId: 'B', version: 5 }), result: 'refused', admin: 'A' },
+    { name: 'a node outside the replica set, whatever its term: refused', held: entry(), heard: entry({ adminNodeId: 'M', adminNodeName: 'mallory', term: 99, replicas: ['M'] }), result: 'refused', admin: 'A' },
+    { name: 'an unreplicated room never changes hands', held: entry({ term: 0, replicas: [] }), heard: entry({ adminNodeId: 'B', term: 1, replicas: ['B'] }), result: 'refused', admin: 'A' },
+    { name: 'the administrator of an unreplicated room still updates it', held: entry({ term: 0, replicas: [] }), heard: entry({ term: 0, replicas: [], version: 2 }), result: 'updated', admin: 'A' },
+  ]
+  for (const c of cases) {
+    it(c.name, () => {
+      const dir = newDirectory()
+      expect(mergeEntry(dir, c.held)).toBe('added')
+      expect(mergeEntry(dir, c.heard)).toBe(c.result)
+      expect(dir.rooms.get('r')?.adminNodeId).toBe(c.admin)
+    })
+  }
+
+  it('a deleted room does not come back', () => {
+    const dir = newDirectory()
+    mergeEntry(dir, entry())
+    removeEntry(dir, 'r', 0)
+    expect(mergeEntry(dir, entry({ version: 9 }))).toBe('ignored')
+  })
+})
