@@ -452,7 +452,7 @@ export class PeerTransport implements Transport {
       // key proves. A reconnect of this channel to another node is refused.
       checkServerIdentity: (_host, cert) => {
         const id = creds.peerNodeId(cert.raw)
-        if (!id || (proven !== undefined && id !== proven)) return new Error('not of this cluster')
+        if (!id || (proven !== undefined && id !== proven)) return new LinkRefused('forbidden', 'not of this cluster')
         proven = id
         return undefined
       },
