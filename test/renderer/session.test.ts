@@ -37,7 +37,12 @@ class FakeSocket implements SocketLike {
 const ROOM = { roomId: 'r1', name: 'general', adminNodeId: 'A', adminNodeName: 'alpha', memberCount: 1, available: true, joined: false, createdBy: 'x' }
 
 /** `over` answers first when it returns something (an Error is an error reply). */
-function setup(lastSeq = { value: 0 }, over?: (req: Record<string, unknown>) => unknown, storage?: Pick<Storage, 'getItem' | 'setItem'>) {
+function setup(
+  lastSeq = { value: 0 },
+  over?: (req: Record<string, unknown>) => unknown,
+  storage?: Pick<Storage, 'getItem' | 'setItem'>,
+  notify?: (title: string, body: string, roomId: string) => void,
+) {
   const sockets: FakeSocket[] = []
   const timers: { fn: () => void; ms: number }[] = []
   const answer = (req: Record<string, unknown>) => {
@@ -80,7 +85,7 @@ function setup(lastSeq = { value: 0 }, over?: (req: Record<string, unknown>) => 
       if (i >= 0) timers.splice(i, 1)
     },
   })
-  const session = new Session({ client, user: 'me', storage })
+  const session = new Session({ client, user: 'me', storage, notify })
   return { sockets, timers, session, lastSeq }
 }
 
@@ -154,6 +159,26 @@ describe('Session over a fake node', () => {
     sockets[0].push({ event: 'messages', roomId: 'r1', messages: [m(1), m(2), m(3)] })
     sockets[0].push({ event: 'message', ...m(4) })
     expect(session.getState().chat.rooms.r1.messages.map((x) => x.text)).toEqual(['t1', 't2', 't3', 't4'])
+    session.stop()
+  })
+
+  it('notifies a message from a same-named user of another node, with that node next to the name', async () => {
+    const notify = vi.fn()
+    const { sockets, session } = setup(undefined, (req) => (req.op === 'peers.list' ? { self: { nodeId: 'A', name: 'alpha', address: '127.0.0.1:1' }, peers: [{ nodeId: 'B', name: 'beta', address: '127.0.0.1:2', state: 'alive', lastSeenMs: 0 }] } : undefined), undefined, notify)
+    session.start()
+    sockets[0].open()
+    await flush()
+    await session.refreshPeers()
+    await session.join('r1')
+    session.dispatch({ type: 'visibility', visible: false })
+    // "me" on beta is someone else than me on alpha (client-protocol.md §7).
+    sockets[0].push({ event: 'message', roomId: 'r1', seq: 1, user: 'me', nodeId: 'B', text: 'hi twin', sentAt: 1, clientMsgId: 'c1' })
+    await flush()
+    expect(notify).toHaveBeenCalledWith('me · beta in general', 'hi twin', 'r1')
+    // My own message (me on alpha) is not notified.
+    sockets[0].push({ event: 'message', roomId: 'r1', seq: 2, user: 'me', nodeId: 'A', text: 'mine', sentAt: 1, clientMsgId: 'c2' })
+    await flush()
+    expect(notify).toHaveBeenCalledTimes(1)
     session.stop()
   })
 

@@ -13,6 +13,7 @@
 import type { ChatMessage } from '../../../proto/client-protocol'
 import { mentionsSelf, noticeKey, shouldNotify } from '../state/chat-state'
 import { describeMissing, type SeqRange } from '../state/gaps'
+import { knownNodeNames, userLabel } from '../state/identity'
 import type { SessionHost } from './session-host'
 
 interface StreamRoom {
@@ -93,7 +94,9 @@ export class RoomStream {
     h.dispatch({ type: 'message', message: m })
     if (notify && this.notify) {
       const mentioned = mentionsSelf(h.state().chat, m)
-      this.notify(`${m.user} ${mentioned ? 'mentioned you' : ''} in ${room.info.name}`.replace('  ', ' '), m.text, m.roomId)
+      // The sender with its node (client-protocol.md §7): two people may share a name.
+      const who = userLabel(m.user, m.nodeId, knownNodeNames(h.state())).text
+      this.notify(`${who} ${mentioned ? 'mentioned you' : ''} in ${room.info.name}`.replace('  ', ' '), m.text, m.roomId)
     }
   }
 

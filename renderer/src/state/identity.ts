@@ -6,6 +6,19 @@
  * Pure functions, unit-tested in test/renderer/identity.test.ts.
  */
 
+import type { PeerInfo, SelfInfo } from '../../../proto/client-protocol'
+import type { ChatState } from './chat-state'
+
+/** nodeId -> human name, from what this node knows (itself, its peers, room administrators). */
+export function knownNodeNames(s: { chat: ChatState; peers: { self?: SelfInfo; peers: PeerInfo[] } }): Map<string, string> {
+  const m = new Map<string, string>()
+  for (const r of Object.values(s.chat.rooms)) m.set(r.info.adminNodeId, r.info.adminNodeName)
+  for (const p of s.peers.peers) m.set(p.nodeId, p.name)
+  if (s.peers.self) m.set(s.peers.self.nodeId, s.peers.self.name)
+  if (s.chat.self) m.set(s.chat.self.nodeId, s.chat.self.nodeName)
+  return m
+}
+
 /** The system user that creates each node's default room (proto/client-protocol.ts SYSTEM_USER). */
 const SYSTEM = 'system'
 
