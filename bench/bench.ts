@@ -80,7 +80,7 @@ const k = (x: number) => `${(x / 1000).toFixed(0)}k`
 function printStep(sys: string, what: string, r: StepResult): void {
   console.log(
     `  ${sys.padEnd(17)} ${what.padEnd(6)} offered ${k(r.offered).padStart(5)}/s  delivered ${k(r.delivered).padStart(5)}/s  ` +
-      `server ${fmt(r.cpuPerDeliveryUs, 2).padStart(6)} µs/delivery (${fmt(r.serverCores, 2)} cores)  gen ${fmt(r.generatorCores, 2)} cores  ` +
+      `server ${fmt(r.cpuPerDeliveryUs, 2).padStart(6)} µs/delivery (${fmt(r.serverCores, 2)} cores) ${fmt(r.writesPerDelivery, 2)} writes/delivery  gen ${fmt(r.generatorCores, 2)} cores  ` +
       `p50 ${fmt(r.p50)} p99 ${fmt(r.p99)} ms${r.drained ? '' : '  NOT DRAINED'}${r.batching ? `  msgs/frame ${r.batching}` : ''}`,
   )
 }

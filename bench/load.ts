@@ -20,6 +20,19 @@ export function cpuSeconds(pid: number): number {
   return (Number(f[11]) + Number(f[12])) / clkTck
 }
 
+/**
+ * Write-family system calls (write, writev, ...) a process has made so far, from /proc/<pid>/io:
+ * per delivery, the count of socket writes that coalescing saves, whatever the machine's load.
+ */
+export function writeSyscalls(pid: number): number {
+  try {
+    const m = /syscw:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))
+    return m ? Number(m[1]) : NaN
+  } catch {
+    return NaN
+  }
+}
+
 /** Resident memory of a process in MiB, from /proc/<pid>/status. */
 export function rssMiB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
@@ -139,6 +152,8 @@ export interface StepResult {
   /** Everything sent in the step arrived after the drain. */
   drained: boolean
   batching?: string
+  /** Server write system calls per delivery (socket writes to clients and peers, log writes). */
+  writesPerDelivery: number
 }
 
 function pct(sorted: Float64Array, p: number): number {
@@ -170,6 +185,7 @@ export async function runStep(sys: RunningSystem, t: Tracker, offered: number, w
   await sleep(warmMs)
   if (sys.linkBatching) await sys.linkBatching()
   const cpu0 = sys.pids.map(cpuSeconds)
+  const w0s = sys.pids.map(writeSyscalls)
   const gen0 = process.cpuUsage()
   const w0 = performance.now()
   t.startWindow()
@@ -177,6 +193,7 @@ export async function runStep(sys: RunningSystem, t: Tracker, offered: number, w
   t.stopWindow()
   const secs = (performance.now() - w0) / 1000
   const cpu1 = sys.pids.map(cpuSeconds)
+  const writes = sys.pids.reduce((x, p, i) => x + writeSyscalls(p) - w0s[i], 0)
   const gen = process.cpuUsage(gen0)
   clearInterval(timer)
   const batching = sys.linkBatching ? await sys.linkBatching() : undefined
@@ -194,5 +211,6 @@ export async function runStep(sys: RunningSystem, t: Tracker, offered: number, w
     p99: pct(lat, 99),
     drained: t.received >= t.expected,
     batching,
+    writesPerDelivery: writes / Math.max(1, t.windowDeliveries),
   }
 }
