@@ -1,10 +1,11 @@
 /**
  * The simulator's client gateway (docs/simulation.md): clients in the same process call the node's
  * client ops (main/node/client-ops.ts, what the WebSocket gateway calls) directly. Frames cross as
- * JSON text both ways, as over the WebSocket, so no client shares an object with the node.
+ * copies of what JSON text would carry, as over the WebSocket, so no client shares an object with the node.
  */
 import type { ErrorBody, Request, ServerFrame } from '../proto/client-protocol'
 import { ChatError } from '../main/core/errors'
+import { copyAsJson } from '../main/cluster/memory-transport'
 import type { ClientApi, ClientGateway, ClientSession, EncodedFrame } from '../main/gateway/ws-gateway'
 
 /** The in-process gateway: clients call the node's client ops directly, frames come back decoded. */
@@ -33,8 +34,8 @@ export class DirectGateway implements ClientGateway {
       trace: false,
       rooms: new Set(),
       batch: false,
-      // Frames cross as text, as over the WebSocket: the client never shares the node's objects.
-      send: (frame) => onFrame(JSON.parse(JSON.stringify(frame)) as ServerFrame),
+      // Frames cross as copies of what JSON would carry: the client never shares the node's objects.
+      send: (frame) => onFrame(copyAsJson(frame)),
       sendEncoded: (frame: EncodedFrame) => onFrame(JSON.parse(frame.json.toString('utf8')) as ServerFrame),
     }
     this.sessions.add(s)
@@ -50,7 +51,7 @@ export class DirectGateway implements ClientGateway {
   async request(s: ClientSession, req: Request): Promise<{ ok: true; result: unknown } | { ok: false; error: ErrorBody }> {
     try {
       const result = await this.api.handle(s, req)
-      return { ok: true, result: JSON.parse(JSON.stringify(result ?? {})) }
+      return { ok: true, result: copyAsJson(result ?? {}) }
     } catch (e) {
       if (e instanceof ChatError) return { ok: false, error: { code: e.code, message: e.message } }
       throw e

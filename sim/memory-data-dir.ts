@@ -30,6 +30,8 @@ interface RoomLog {
 export class MemoryDataDir {
   readonly files = new Map<string, string>()
   readonly logs = new Map<string, RoomLog>()
+  /** The node's key (as a file in the data dir would keep it). */
+  nodeKeyPem: string | undefined
 
   constructor(readonly nodeId: string) {}
 
@@ -62,7 +64,8 @@ class MemoryNodeStore implements NodeStorage {
   }
 
   nodeKey(): string {
-    return nodeKeyPemFromLabel(`sim node ${this.dir.nodeId}`)
+    // Derived once per data dir: a key pair costs more than a restart of the node otherwise does.
+    return (this.dir.nodeKeyPem ??= nodeKeyPemFromLabel(`sim node ${this.dir.nodeId}`))
   }
 
   clusterKey(given: string | undefined): { key: string; created: boolean } {

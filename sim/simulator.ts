@@ -7,6 +7,7 @@
  */
 import type { ChatMessage, ErrorBody, Request, Results, RoomInfo, ServerFrame } from '../proto/client-protocol'
 import type { ClientSession } from '../main/gateway/ws-gateway'
+import { promiseHooks } from 'node:v8'
 import { MemoryNetwork } from '../main/cluster/memory-transport'
 import type { PeerMessage } from '../main/cluster/peer-messages'
 import { VirtualClock, type ClockView } from '../main/cluster/virtual-clock'
@@ -223,10 +224,28 @@ export class Simulation {
 
   private async runFor(ms: number): Promise<void> {
     const until = this.clock.now() + ms
-    while (!this.failure && this.clock.runNext(until)) {
-      await drain()
-      if (this.failure) break
-      if (this.o.replicas > 1) this.checkLeaders()
+    const watch = watchMicrotasks()
+    try {
+      watch.queued = false
+      while (!this.failure && this.clock.runNext(until)) {
+        // Node runs every promise continuation after each timer callback: so does the simulation,
+        // through a turn of the event loop, but only when the callback queued any (a turn costs
+        // more than most callbacks; docs/simulation.md, "Speed").
+        if (!watch.queued) {
+          // Nothing seen queued: one microtask turn proves it (a job queued unseen, such as a
+          // promise resolved with a promise, runs before this continuation and shows in the
+          // `before` hook); if anything but this continuation ran, drain it all.
+          watch.jobs = 0
+          await RESOLVED
+          if (watch.jobs > 1 || watch.tasks) await drain()
+        } else await drain()
+        watch.queued = false
+        watch.tasks = false
+        if (this.failure) break
+        if (this.o.replicas > 1) this.checkLeaders()
+      }
+    } finally {
+      watch.stop()
     }
     if (this.failure) throw new InvariantViolation(this.failure.invariant, this.failure.detail)
     if (this.clock.now() < until) await this.clock.runUntil(until)
@@ -798,6 +817,42 @@ function lieAboutLog(m: PeerMessage): PeerMessage {
   if (!('roomVoteRequest' in m)) return m
   return { roomVoteRequest: { ...m.roomVoteRequest, lastTerm: 1e9, lastSeq: 1e9 } } as PeerMessage
 }
+
+/**
+ * Whether anything was queued to run as a microtask: a promise made or settled (V8's promise
+ * hooks), a queueMicrotask or a process.nextTick. When nothing was, there is nothing to drain.
+ */
+function watchMicrotasks(): { queued: boolean; tasks: boolean; jobs: number; stop(): void } {
+  const w = { queued: true, tasks: false, jobs: 0, stop: () => {} }
+  const mark = () => {
+    w.queued = true
+  }
+  const stopHooks = promiseHooks.createHook({
+    init: mark,
+    settled: mark,
+    before: () => {
+      w.jobs++
+    },
+  })
+  const queueMicrotask = globalThis.queueMicrotask
+  const nextTick = process.nextTick
+  globalThis.queueMicrotask = (cb) => {
+    w.queued = w.tasks = true
+    queueMicrotask(cb)
+  }
+  process.nextTick = (...args: Parameters<typeof process.nextTick>) => {
+    w.queued = w.tasks = true
+    nextTick(...args)
+  }
+  w.stop = () => {
+    stopHooks()
+    globalThis.queueMicrotask = queueMicrotask
+    process.nextTick = nextTick
+  }
+  return w
+}
+
+const RESOLVED = Promise.resolve()
 
 /** Let every promise continuation run, as Node does after each timer callback. */
 function drain(): Promise<void> {

@@ -5,7 +5,8 @@
  *
  * How it stays faithful to gRPC streams over TCP:
  *   - a link is FIFO: a frame never overtakes an earlier one on its link, whatever its latency;
- *   - messages travel as data, not shared objects: each frame is copied (JSON) and decoded the way
+ *   - messages travel as data, not shared objects: each frame is copied as it is written (what a
+ *     JSON round trip would keep, without the text in between) and decoded the way
  *     @grpc/proto-loader decodes peer.proto (`body` names the field set), so no node can see or
  *     change another node's objects;
  *   - a partition or a paused receiver holds frames back (TCP retransmits; nothing is lost in the
@@ -47,9 +48,40 @@ export type NetworkEvent =
 
 interface Frame {
   deliverAt: number
-  /** The wire form: JSON, as bytes would be. */
-  json: string
+  /** The wire form: a copy of the messages written, owned by the network until delivered. */
+  messages: PeerMessage[]
   count: number
+}
+
+/**
+ * A copy of plain data as a JSON round trip makes it (undefined fields and functions dropped,
+ * non-finite numbers null, toJSON honoured), without writing and parsing text: the simulator
+ * copies every frame, so this is on its hot path (docs/simulation.md, "Speed").
+ */
+export function copyAsJson<T>(v: T): T {
+  return copy(v) as T
+}
+
+function copy(v: unknown): unknown {
+  if (typeof v !== 'object' || v === null) return typeof v === 'number' && !Number.isFinite(v) ? null : v
+  if (Array.isArray(v)) {
+    const out = new Array<unknown>(v.length)
+    for (let i = 0; i < v.length; i++) {
+      const x: unknown = v[i]
+      out[i] = x === undefined || typeof x === 'function' || typeof x === 'symbol' ? null : copy(x)
+    }
+    return out
+  }
+  const toJSON = (v as { toJSON?: () => unknown }).toJSON
+  if (typeof toJSON === 'function') return copy(toJSON.call(v))
+  const out: Record<string, unknown> = {}
+  for (const k in v) {
+    if (!Object.prototype.hasOwnProperty.call(v, k)) continue
+    const x: unknown = (v as Record<string, unknown>)[k]
+    if (x === undefined || typeof x === 'function' || typeof x === 'symbol') continue
+    out[k] = copy(x)
+  }
+  return out
 }
 
 /** A misuse of the network by its owner (the simulator or a test), never a peer's doing. */
@@ -183,9 +215,9 @@ export class MemoryNetwork {
     return Math.max(0, base) + (this.delays.get(`${from}>${to}`) ?? 0)
   }
 
-  /** The broken-peer switch (MemoryNetworkOptions.tamper). */
-  wire(messages: PeerMessage[]): string {
-    return JSON.stringify(this.o.tamper ? messages.map(this.o.tamper) : messages)
+  /** What goes on the wire: a copy of the messages (through the broken-peer switch, MemoryNetworkOptions.tamper). */
+  wire(messages: PeerMessage[]): PeerMessage[] {
+    return copyAsJson(this.o.tamper ? messages.map(this.o.tamper) : messages)
   }
 
   /** The broken-network switch (MemoryNetworkOptions.reorder). */
@@ -343,7 +375,7 @@ export class MemoryLink implements PeerLink {
         timeoutMs,
       )
       // The Hello goes out as the link's first frame; the answer comes back the other way.
-      const helloJson = JSON.stringify(ourHello)
+      const helloCopy = copyAsJson(ourHello)
       this.sendRaw(() => {
         const target = this.net.endpoint(this.address)
         if (!target) {
@@ -352,9 +384,9 @@ export class MemoryLink implements PeerLink {
           return
         }
         this.target = target
-        const hello = JSON.parse(helloJson) as Hello
+        const hello = helloCopy
         const r = target.acceptHello(this, hello)
-        const back = r.ok ? JSON.stringify(r.answer) : ''
+        const back = r.ok ? copyAsJson(r.answer) : undefined
         this.fromNodeId = hello?.self?.nodeId
         // The answer travels back after one latency, held back like any frame by a partition.
         this.sendBack(() => {
@@ -366,7 +398,7 @@ export class MemoryLink implements PeerLink {
           }
           settled = true
           clock.clear(timer)
-          this.peer = JSON.parse(back) as Hello
+          this.peer = back!
           this.net.onEvent({ type: 'link-up', from: this.from, to: this.address })
           resolve(this.peer)
           this.scheduleFlush()
@@ -402,7 +434,7 @@ export class MemoryLink implements PeerLink {
     this.lastWriteAt = now
     this.framesWritten++
     this.messagesWritten += taken.length
-    this.enqueue({ deliverAt: 0, json: this.net.wire(taken), count: taken.length })
+    this.enqueue({ deliverAt: 0, messages: this.net.wire(taken), count: taken.length })
   }
 
   /** A frame on the wire: in order behind every earlier frame of this link. */
@@ -430,7 +462,7 @@ export class MemoryLink implements PeerLink {
   private readonly control = new Map<Frame, () => void>()
 
   private sendRaw(run: () => void): void {
-    const f: Frame = { deliverAt: 0, json: '', count: 0 }
+    const f: Frame = { deliverAt: 0, messages: [], count: 0 }
     this.control.set(f, run)
     this.enqueue(f)
   }
@@ -495,7 +527,7 @@ export class MemoryLink implements PeerLink {
     }
     const target = this.target
     if (!target || !this.fromNodeId || target.crashed) return
-    const messages = (JSON.parse(f.json) as PeerMessage[]).map(decode)
+    const messages = f.messages.map(decode)
     target.handlers.inbound(this.fromNodeId, messages)
   }
 
