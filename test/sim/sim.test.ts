@@ -97,14 +97,16 @@ describe('simulation: a broken world is caught', () => {
   })
 
   it('replicated rooms whose votes skip the log-completeness check lose acknowledged messages, and the simulator says so', async () => {
-    const failures: SimResult[] = []
-    for (const seed of CI_SEEDS.slice(0, 4)) {
-      const r = await simulate({ ...BASE, replicas: 3, seed, bug: 'vote-any-log' })
-      if (!r.ok) failures.push(r)
-    }
-    // An administrator elected without the committed tail gives committed seqs to new messages.
+    // An administrator elected without the committed tail gives committed seqs to new messages. About
+    // one seed in four of 20 s catches it: the first 16 seeds, up to the first caught.
     const replicationInvariants = ['one-message-per-seq', 'acked-in-log', 'acked-on-replicas', 'sender-fifo', 'gap-free', 'no-duplicates', 'one-admin-per-term']
-    expect(failures.filter((f) => replicationInvariants.includes(f.failure!.invariant)).length, failures.map(report).join('\n')).toBeGreaterThan(0)
+    const failures: SimResult[] = []
+    for (let seed = 1; seed <= 16 && failures.length === 0; seed++) {
+      const r = await simulate({ ...BASE, replicas: 3, seed, bug: 'vote-any-log' })
+      if (!r.ok && replicationInvariants.includes(r.failure!.invariant)) failures.push(r)
+    }
+    expect(failures.length).toBe(1)
+    expect(failures[0].trace.at(-1)).toContain('VIOLATION')
   })
 
   it('nodes without fsync that lose power lose acknowledged messages: one seq, two messages', async () => {
