@@ -13,7 +13,8 @@
  *                forwarded by another node); its own readiness is checked locally before PREPARE.
  *   participant  a Prepare arrived from the room's administrator.
  *
- * Who may delete and how a node votes are pure decisions in main/core/deletion-policy.ts.
+ * Who may delete and how a node votes are pure decisions in main/core/deletion-policy.ts; what
+ * people see (events, reports, node names in place of ids) is deletion-reports.ts.
  * Choices this driver makes (documented in docs/deletion.md):
  *   - A blocked participant (voted READY, nobody knows the outcome) keeps the room frozen and tells
  *     every local client with `room.unavailable` (reason says why); `room.available` follows a
@@ -32,7 +33,6 @@ import {
   ackUnknownDecision,
   addTombstone,
   coordinatorStep,
-  describeTxReason,
   emptyTombstones,
   isTombstoned,
   participantStep,
@@ -50,13 +50,13 @@ import {
   type TxDecision,
   type TxEffect,
   type TxMessage,
-  type TxReason,
   type TxRecord,
 } from '../core/two-phase-commit'
 import type { Clock } from '../cluster/clock'
 import type { NodeOptions } from './node-options'
 import type { NodeStorage } from '../store/node-store'
 import type { PeerLinks } from './peer-links'
+import { DeletionReports } from './deletion-reports'
 
 const LOG_FILE = 'deletions.json'
 /** Finished transactions whose outcome we still answer queries about (bounded, oldest first out). */
@@ -121,8 +121,8 @@ export class DeletionDriver {
   private readonly blocked = new Set<string>()
   /** txId -> the client waiting on `room.delete` (coordinator only). */
   private readonly waiting = new Map<string, (r: Results['room.delete']) => void>()
-  /** roomId -> the tx this node last heard of for it, and the votes last shown (names -> vote). */
-  private readonly lastTx = new Map<string, { txId: string; votes: Record<string, Vote>; finals: Set<string> }>()
+  /** `deletion` events and DeletionProgress reports, with node names put in (deletion-reports.ts). */
+  private readonly reports: DeletionReports
   private faults: Faults = { voteAbort: false, pauseBeforeDecisionMs: 0, delayForwardMs: 0 }
   private stopped = false
 
@@ -131,6 +131,7 @@ export class DeletionDriver {
     private readonly store: Pick<NodeStorage, 'load' | 'save'>,
     private readonly o: NodeOptions,
   ) {
+    this.reports = new DeletionReports(node)
     const voteTimeoutMs = Math.max(2000, 2 * o.deadMs)
     this.config = {
       voteTimeoutMs,
@@ -313,8 +314,7 @@ export class DeletionDriver {
         if (e && e.adminNodeId !== from) return
         const votes: Record<string, Vote> = {}
         for (const [k, v] of Object.entries(p.votes ?? {})) if (v === 'ready' || v === 'abort' || v === 'pending') votes[k] = v
-        const txId = this.lastTx.get(p.roomId)?.txId ?? ''
-        this.announce(txId, p.roomId, p.phase, votes, p.reason || undefined)
+        this.reports.received(p.roomId, p.phase, votes, p.reason || undefined)
         return
       }
       default:
@@ -368,7 +368,7 @@ export class DeletionDriver {
       this.held.set(txId, { dueAt: this.node.clock.now() + ms, state: r.state, effects: r.effects })
       this.node.trace('2pc', `fault: holding the ${r.state.decision} decision of ${short(txId)} for ${ms} ms before persisting it`, m.roomId)
       // Show the complete votes now: the window a demo (or test) kills the coordinator in.
-      this.progress(r.state, 'prepare', undefined, r.state.votes)
+      this.reports.progress(r.state, 'prepare', undefined, r.state.votes)
       return
     }
     this.setMachine(r.state)
@@ -404,7 +404,7 @@ export class DeletionDriver {
       otherDeletion: !!other || (this.frozen.has(p.roomId) && this.frozen.get(p.roomId) !== p.txId),
     })
     const reason = cause ? describeAbortCause(cause) : ''
-    this.lastTx.set(p.roomId, { txId: p.txId, votes: {}, finals: new Set() })
+    this.reports.started(p.roomId, p.txId)
     const r = startParticipant(
       { txId: p.txId, roomId: p.roomId, self: this.node.nodeId, coordinator: from, participants: p.participants ?? [], canCommit: !reason, reason, now },
       this.config,
@@ -422,8 +422,7 @@ export class DeletionDriver {
     this.run(r.state, r.effects)
     if (input.type === 'answer' && m.decision === null && r.state.decision === 'abort') {
       // Learned from a query, not from the coordinator: no progress report will follow, so say it here.
-      const votes = { ...(this.lastTx.get(m.roomId)?.votes ?? {}) }
-      this.announce(txId, m.roomId, 'abort', votes, `rolled back (outcome learned from ${this.node.peerName(input.from)})`)
+      this.reports.learnedAbort(m, input.from)
     }
   }
 
@@ -479,14 +478,8 @@ export class DeletionDriver {
         return
       case 'send':
         this.sendTx(e.to, e.message)
-        if (state?.role === 'coordinator' && state.decision && 'decision' in e.message && !batch.some((x) => x.type === 'progress')) {
-          // A resent decision (tick, or after a restart when the first report found no link): the
-          // report goes with it so the participant's users see how it ended; they show it once.
-          const phase = state.decision === 'commit' ? 'commit' : 'abort'
-          const named = this.voteNames(state, state.votes)
-          const reason = phase === 'abort' && state.reason ? this.describe(state.reason) : ''
-          this.node.send(e.to, msg('deletionProgress', { roomId: state.roomId, phase, votes: named, reason }))
-        }
+        // A decision sent again, without a report in its batch: the report goes with it.
+        if (state?.role === 'coordinator' && 'decision' in e.message && !batch.some((x) => x.type === 'progress')) this.reports.resendOutcome(state, e.to)
         return
       case 'freeze': {
         this.frozen.set(e.roomId, e.txId)
@@ -499,18 +492,18 @@ export class DeletionDriver {
       case 'apply':
         return this.apply(state, e, batch)
       case 'progress':
-        if (state?.role === 'coordinator') this.progress(state, e.phase, e.reason && this.describe(e.reason), e.votes)
+        if (state?.role === 'coordinator') this.reports.progress(state, e.phase, e.reason, e.votes)
         return
       case 'done': {
         const resolve = this.waiting.get(e.txId)
         this.waiting.delete(e.txId)
-        resolve?.(e.outcome === 'committed' ? { outcome: 'committed' } : { outcome: 'aborted', reason: e.reason ? this.describe(e.reason) : 'aborted' })
+        resolve?.(e.outcome === 'committed' ? { outcome: 'committed' } : { outcome: 'aborted', reason: e.reason ? this.reports.describe(e.reason) : 'aborted' })
         return
       }
       case 'blocked': {
         // 2PC's blocking case: the room stays frozen; every local client learns why (docs/deletion.md).
         this.blocked.add(e.roomId)
-        const reason = this.describe(e.reason)
+        const reason = this.reports.describe(e.reason)
         this.node.trace('2pc', `BLOCKED on ${short(e.txId)}: ${reason}`, e.roomId)
         this.node.emit({ event: 'room.unavailable', roomId: e.roomId, reason: `deletion undecided: ${reason}` })
         return
@@ -524,8 +517,7 @@ export class DeletionDriver {
     if (e.commit) {
       // Tell the room's local members how it ended before they lose the room (room.deleted follows).
       const final = batch.find((x): x is Extract<TxEffect, { type: 'progress' }> => x.type === 'progress' && x.phase === 'commit')
-      const votes = final && state?.role === 'coordinator' ? this.voteNames(state, final.votes) : this.allReady(roomId, state)
-      this.announce(e.txId, roomId, 'commit', votes)
+      this.reports.committed(e.txId, roomId, state, final?.votes)
       this.tombstones = addTombstone(this.tombstones, roomId, e.txId)
       this.saveLog()
       this.frozen.delete(roomId)
@@ -548,55 +540,6 @@ export class DeletionDriver {
       this.node.emit({ event: 'room.available', roomId, reason: 'the deletion was rolled back' })
     }
     this.remember(e.txId, 'abort')
-  }
-
-  /** Coordinator: a `deletion` event to local members, and DeletionProgress to the participants. */
-  private progress(state: CoordinatorState, phase: 'prepare' | 'commit' | 'abort', reason: string | undefined, votes: Readonly<Record<string, Vote>>): void {
-    const named = this.voteNames(state, votes)
-    this.announce(state.txId, state.roomId, phase, named, reason)
-    for (const p of state.participants) {
-      this.node.send(p, msg('deletionProgress', { roomId: state.roomId, phase, votes: named, reason: reason ?? '' }))
-    }
-  }
-
-  /** Emit a `deletion` event to this node's members of the room; the final phase only once per tx. */
-  private announce(txId: string, roomId: string, phase: 'prepare' | 'commit' | 'abort', votes: Record<string, Vote>, reason?: string): void {
-    let t = this.lastTx.get(roomId)
-    if (!t || (txId && t.txId !== txId)) {
-      t = { txId, votes: {}, finals: new Set() }
-      this.lastTx.set(roomId, t)
-    }
-    if (phase !== 'prepare') {
-      if (t.finals.size > 0) return
-      t.finals.add(phase)
-    }
-    t.votes = { ...votes }
-    const ev: ServerEvent = { event: 'deletion', roomId, phase, votes, ...(reason ? { reason } : {}) }
-    this.node.emitToRoom(roomId, ev)
-    this.node.trace('2pc', `${phase}${reason ? ` (${reason})` : ''}: ${Object.entries(votes).map(([n, v]) => `${n}=${v}`).join(' ')}`, roomId)
-  }
-
-  /** Votes by node name for people; the coordinator counts itself READY (it checked itself first). */
-  private voteNames(state: CoordinatorState, votes: Readonly<Record<string, Vote>>): Record<string, Vote> {
-    const out: Record<string, Vote> = { [this.node.name]: 'ready' }
-    for (const [id, v] of Object.entries(votes)) out[this.node.peerName(id)] = v
-    return out
-  }
-
-  /** The core's reasons name nodes by id; people (and the UI) read node names, put in here. */
-  private describe(reason: TxReason): string {
-    return describeTxReason(reason, (id) => this.node.peerName(id))
-  }
-
-  /** A participant learns COMMIT: every vote was READY, whatever it saw last. */
-  private allReady(roomId: string, state: Machine | undefined): Record<string, Vote> {
-    const out: Record<string, Vote> = {}
-    for (const k of Object.keys(this.lastTx.get(roomId)?.votes ?? {})) out[k] = 'ready'
-    if (state?.role === 'participant') {
-      for (const id of [state.coordinator, ...state.others].filter(Boolean)) out[this.node.peerName(id)] = 'ready'
-    }
-    out[this.node.name] = 'ready'
-    return out
   }
 
   private sendTx(to: string, message: TxMessage): void {
