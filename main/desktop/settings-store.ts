@@ -90,7 +90,6 @@ export const SettingsPatchSchema = z
     dbUrl: DbUrlSchema.optional(),
   })
   .strict()
-export type SettingsPatch = z.infer<typeof SettingsPatchSchema>
 
 function normalizePeers(peers: Iterable<string>): string[] {
   return [...new Set([...peers].map((p) => p.trim()).filter(isPeerAddress))].sort()
