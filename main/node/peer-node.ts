@@ -239,6 +239,7 @@ export class PeerNode implements RunningNode {
       store: this.store,
       clock,
       random: () => env.random(),
+      isDeleted: (roomId) => this.rooms.directory.tombstones.has(roomId),
       send: (id, m) => this.links.send(id, m),
       alivePeers: () => this.links.list().filter((p) => p.state === 'alive').map((p) => p.nodeId),
       memberNodes: (roomId) => [...(this.rooms.adminRooms.get(roomId)?.nodeCounts.keys() ?? [])].filter((n) => n !== nodeId),

@@ -38,11 +38,14 @@ import { fromWireMessage, toWireMessage } from './peer-wire'
 interface StoredReplica {
   term: number
   votedFor: string | null
-  meta: ReplicatedMeta
+  /** null: a blank replica (a vote given before this node got the room's state, see `blankVote`). */
+  meta: ReplicatedMeta | null
   commitSeq: number
 }
 
 const STORE_FILE = 'replication.json'
+/** Most blank replicas (votes for rooms whose state never reached us) kept at once. */
+const MAX_BLANK = 1000
 
 export interface RoomReplicasComponents {
   readonly nodeId: string
@@ -55,6 +58,8 @@ export interface RoomReplicasComponents {
   /** A number in [0, 1) for election jitter (seeded in the simulator, docs/simulation.md). */
   random(): number
   send(nodeId: string, m: PeerMessage): boolean
+  /** The room was deleted (a tombstone): no vote for it from a blank replica. */
+  isDeleted(roomId: string): boolean
   /** Peers the failure detector says are alive, for choosing a replica set. */
   alivePeers(): string[]
   /** Nodes with members in a room: preferred as its replicas. */
@@ -80,6 +85,12 @@ interface Waiter {
 export class RoomReplicas {
   readonly config: ReplicaConfig
   private readonly rooms = new Map<string, ReplicaState>()
+  /**
+   * Rooms whose replica set names this node but whose state (first append) never reached it: an
+   * empty log, and the term and vote it gave, kept on disk like a replica's (docs/replication.md,
+   * "Election").
+   */
+  private readonly blank = new Map<string, { term: number; votedFor: string | null }>()
   /** Sends waiting for their seq to commit, by room then seq. */
   private readonly waiting = new Map<string, Map<number, Waiter[]>>()
   private saveTimer: Timer | undefined
@@ -162,6 +173,10 @@ export class RoomReplicas {
     if (!this.enabled) return
     const stored = this.c.store.load<Record<string, StoredReplica>>(STORE_FILE, {})
     for (const [roomId, r] of Object.entries(stored)) {
+      if (r && r.meta === null && typeof r.term === 'number') {
+        this.blank.set(roomId, { term: r.term, votedFor: typeof r.votedFor === 'string' ? r.votedFor : null })
+        continue
+      }
       if (!r?.meta || !Array.isArray(r.meta.replicas)) continue
       const opened = this.c.messages.open(roomId, 0)
       const entries = this.c.messages.rangeEntries(roomId, Math.max(1, opened.lastSeq - this.config.logLimit + 1), opened.lastSeq)
@@ -258,6 +273,7 @@ export class RoomReplicas {
 
   /** The room was deleted: forget its replica and its log. */
   drop(roomId: string): void {
+    if (this.blank.delete(roomId)) this.save()
     if (!this.rooms.delete(roomId)) return
     this.rejectAll(roomId, new ChatError('not_found', 'the room was deleted'))
     this.c.messages.drop(roomId)
@@ -315,6 +331,10 @@ export class RoomReplicas {
         return false
     }
     let s = this.rooms.get(message.roomId)
+    if (!s && message.type === 'vote-request' && this.enabled) {
+      this.blankVote(from, message)
+      return true
+    }
     if (!s) {
       // A replica set we were put in: the first append (with the room state) creates our replica.
       if (!this.enabled || message.type !== 'append' || !message.meta || !message.meta.replicas.includes(this.c.nodeId)) {
@@ -325,13 +345,43 @@ export class RoomReplicas {
         return true
       }
       if (!this.c.messages.isOpen(message.roomId)) this.c.messages.open(message.roomId, 0)
-      s = newReplica({ roomId: message.roomId, self: this.c.nodeId, meta: message.meta, term: message.term, leader: message.leader }, this.config)
+      // A vote given meanwhile as a blank replica still binds its term (a stale append is refused).
+      const blank = this.blank.get(message.roomId)
+      this.blank.delete(message.roomId)
+      const term = Math.max(message.term, blank?.term ?? 0)
+      const votedFor = blank && blank.term === term ? blank.votedFor : null
+      s = newReplica({ roomId: message.roomId, self: this.c.nodeId, meta: message.meta, term, votedFor, leader: term === message.term ? message.leader : null }, this.config)
       this.rooms.set(message.roomId, s)
       this.c.trace('gossip', `now a replica of room ${message.meta.name} (administrator ${this.c.peerName(message.leader)})`, message.roomId)
       this.save()
     }
     this.step(s, { type: 'message', from, message, now: this.c.clock.now() })
     return true
+  }
+
+  /**
+   * A vote request for a room we hold no replica of. The candidate's replica set names us, but its
+   * first append never reached us (the room was created while we were cut off, and its creator
+   * restarted since): without our vote it may never win, and the room would have no administrator
+   * for good. Our log is empty, so any candidate's is at least as complete; like any replica we give
+   * one vote per term, on disk before the answer leaves. A deleted room gets none.
+   */
+  private blankVote(from: string, m: Extract<ReplMessage, { type: 'vote-request' }>): void {
+    if (this.c.isDeleted(m.roomId)) return
+    // Bounded: a peer cannot make us keep votes for any number of rooms.
+    if (!this.blank.has(m.roomId) && this.blank.size >= MAX_BLANK) return
+    const v = this.blank.get(m.roomId) ?? { term: 0, votedFor: null }
+    if (m.term > v.term) {
+      v.term = m.term
+      v.votedFor = null
+    }
+    const granted = m.term === v.term && (v.votedFor === null || v.votedFor === m.candidate)
+    if (granted && v.votedFor !== m.candidate) {
+      v.votedFor = m.candidate
+      this.blank.set(m.roomId, v)
+      this.save()
+    }
+    this.c.send(from, toPeerMessage({ type: 'vote-reply', roomId: m.roomId, term: v.term, granted, leader: '' }))
   }
 
   // -------------------------------------------------------------------------------------------
@@ -486,6 +536,7 @@ export class RoomReplicas {
     this.saveTimer = undefined
     const out: Record<string, StoredReplica> = {}
     for (const [roomId, s] of this.rooms) out[roomId] = { term: s.term, votedFor: s.votedFor, meta: s.meta, commitSeq: s.commitSeq }
+    for (const [roomId, v] of this.blank) out[roomId] ??= { term: v.term, votedFor: v.votedFor, meta: null, commitSeq: 0 }
     try {
       this.c.store.save(STORE_FILE, out)
     } catch (e) {
