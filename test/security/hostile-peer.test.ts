@@ -105,6 +105,10 @@ describe('a key holder forging messages', () => {
     const entry = { roomId, name: 'RENAMED', adminNodeId: n1.ready.nodeId, adminNodeName: 'n1', memberCount: 99, createdBy: { user: 'alice', nodeId: n1.ready.nodeId }, frozen: false, version: 1_000_000, term: 1_000, replicas: [n1.ready.nodeId] }
     const fake = { ...entry, roomId: 'pizza', name: 'FREE PIZZA' }
     m.send({ gossip: { nodes: [], rooms: [entry, fake], ownerComplete: true } })
+    // Claiming alice's room for itself, as if it had taken it over in a higher term: an unreplicated
+    // room never changes hands, and only a replica could take a replicated one over.
+    const claim = { ...entry, adminNodeId: m.nodeId, adminNodeName: 'mallory', version: 1, term: 5, replicas: [m.nodeId] }
+    m.send({ gossip: { nodes: [], rooms: [claim], ownerComplete: true } })
     // A deletion announced by a node that neither administers nor replicates the room.
     m.send({ gossip: { nodes: [], rooms: [], deleted: [roomId, lobbyId] } })
     // A member event in alice's room.
@@ -116,6 +120,7 @@ describe('a key holder forging messages', () => {
     expect(bob.events.some((e) => e.event === 'member.joined' && e.user === 'ghost')).toBe(false)
     expect(n2.stderr()).toMatch(/refused deliver from mallory: messages of a room it does not administer/)
     expect(n2.stderr()).toMatch(/refused roomRemoved from mallory/)
+    expect(n2.stderr()).toMatch(/refused the claim of mallory to administer room exam in term 5/)
 
     // Requests to the administrator n1: history without members, and deleting as "alice".
     const m1 = await mallory(n1)
