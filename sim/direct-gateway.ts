@@ -32,7 +32,6 @@ export class DirectGateway implements ClientGateway {
       id: this.nextId++,
       user: undefined,
       trace: false,
-      rooms: new Set(),
       batch: false,
       // Frames cross as copies of what JSON would carry: the client never shares the node's objects.
       send: (frame) => onFrame(copyAsJson(frame)),

@@ -45,11 +45,6 @@ export interface ClientSession {
   user: string | undefined
   /** Opted in to `trace` events (the cluster view). */
   trace: boolean
-  /**
-   * Rooms this connection has joined: main/node/room-member.ts's index by session, written only by
-   * it (docs/architecture.md, "Membership of rooms").
-   */
-  readonly rooms: Set<string>
   /** Said `batch: true` in hello: may receive `messages` events (client-protocol.md §5). */
   batch: boolean
   send(frame: ServerFrame): void
@@ -267,7 +262,6 @@ export class WsGateway implements ClientGateway {
         if (on) tracers.add(session)
         else tracers.delete(session)
       },
-      rooms: new Set(),
       ws,
       alive: () => alive,
       setAlive: (v) => (alive = v),

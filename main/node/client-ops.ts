@@ -32,7 +32,7 @@ export interface ClientOpsComponents {
   readonly options: Pick<NodeOptions, 'grpcHost' | 'heartbeatMs' | 'suspectMs' | 'deadMs' | 'allowFaults' | 'maxRooms' | 'roomCreatesPer10s'>
   readonly rooms: Pick<RoomDirectorySync, 'directory' | 'adminRooms' | 'entry' | 'entryOf' | 'roomInfo' | 'createRoom' | 'mergeRoom'>
   readonly admin: Pick<RoomAdmin, 'join' | 'send' | 'members' | 'history'>
-  readonly member: Pick<RoomMember, 'addSession' | 'leave' | 'sessionClosed' | 'nextSeq' | 'forwardSend' | 'requestJoin' | 'openJoin' | 'closeJoin' | 'releaseHeld' | 'adminChanged'>
+  readonly member: Pick<RoomMember, 'addSession' | 'isIn' | 'leave' | 'sessionClosed' | 'nextSeq' | 'forwardSend' | 'requestJoin' | 'openJoin' | 'closeJoin' | 'releaseHeld' | 'adminChanged'>
   readonly links: Pick<PeerLinks, 'request' | 'peerState' | 'list' | 'add' | 'remove' | 'setPartition' | 'partitionedFrom' | 'linkStats'>
   /** Per-user record of joined rooms, restored on hello (joined-rooms.ts). */
   readonly joined: Pick<JoinedRooms, 'list' | 'add' | 'remove'>
@@ -68,16 +68,21 @@ export class ClientOps {
     this.startedAt = c.clock.now()
   }
 
+  /** A room as this session sees it (joined or not). */
+  private info(e: DirectoryEntry, s: ClientSession): RoomInfo {
+    return this.c.rooms.roomInfo(e, this.c.member.isIn(s, e.roomId))
+  }
+
   async handle(s: ClientSession, req: Request): Promise<unknown> {
     switch (req.op) {
       case 'hello':
         return this.opHello(s, req)
       case 'rooms.list':
-        return { rooms: [...this.c.rooms.directory.rooms.values()].map((e) => this.c.rooms.roomInfo(e, s)).sort(byName) } satisfies Results['rooms.list']
+        return { rooms: [...this.c.rooms.directory.rooms.values()].map((e) => this.info(e, s)).sort(byName) } satisfies Results['rooms.list']
       case 'room.create': {
         this.checkRoomCreate(s.user!)
         const room = this.c.rooms.createRoom(req.name, { user: s.user!, nodeId: this.c.nodeId })
-        return { room: this.c.rooms.roomInfo(this.c.rooms.entryOf(room), s) } satisfies Results['room.create']
+        return { room: this.info(this.c.rooms.entryOf(room), s) } satisfies Results['room.create']
       }
       case 'room.join':
         return this.opJoin(s, req.roomId)
@@ -196,7 +201,7 @@ export class ClientOps {
         ? await this.fillFromArchive(roomId, joinFrom, result.lastSeq, result.history)
         : { messages: result.history, source: 'embedded' as const }
       return {
-        room: this.c.rooms.roomInfo(this.c.rooms.directory.rooms.get(roomId) ?? e, s),
+        room: this.info(this.c.rooms.directory.rooms.get(roomId) ?? e, s),
         members: result.members,
         lastSeq: upTo,
         history: joinHistory(filled.messages, caught, upTo),
@@ -210,7 +215,7 @@ export class ClientOps {
   }
 
   private async opLeave(s: ClientSession, roomId: string): Promise<Results['room.leave']> {
-    if (!s.rooms.has(roomId)) throw new ChatError('not_member', `not a member of room ${roomId}`)
+    if (!this.c.member.isIn(s, roomId)) throw new ChatError('not_member', `not a member of room ${roomId}`)
     this.c.member.leave(s, roomId)
     this.c.joined.remove(s.user!, roomId)
     return {}
@@ -225,11 +230,11 @@ export class ClientOps {
     const e = this.c.rooms.entry(req.roomId)
     const limit = req.limit ?? 20
     if (e.adminNodeId === this.c.nodeId) {
-      return { room: this.c.rooms.roomInfo(e, s), messages: this.c.admin.history(req.roomId, undefined, limit) }
+      return { room: this.info(e, s), messages: this.c.admin.history(req.roomId, undefined, limit) }
     }
     // Its administrator is gone: the shared archive still shows the room's last messages (archive.md).
     if (this.c.archive && !this.isAvailable(e)) {
-      return { room: this.c.rooms.roomInfo(e, s), messages: await this.c.archive.history(req.roomId, undefined, limit) }
+      return { room: this.info(e, s), messages: await this.c.archive.history(req.roomId, undefined, limit) }
     }
     this.requireAvailable(e)
     // fromSeq 1, toSeq 0: an empty range for an administrator that predates `last`.
@@ -237,7 +242,7 @@ export class ClientOps {
       msg('fetchRange', { reqId, roomId: req.roomId, fromSeq: 1, toSeq: 0, last: Math.min(limit, MAX_PREVIEW_LIMIT) }),
     )
     if (reply.error) throw errorFromPeer(reply.error.code, reply.error.message)
-    return { room: this.c.rooms.roomInfo(this.c.rooms.directory.rooms.get(req.roomId) ?? e, s), messages: reply.messages.map(fromWireMessage).slice(-limit) }
+    return { room: this.info(this.c.rooms.directory.rooms.get(req.roomId) ?? e, s), messages: reply.messages.map(fromWireMessage).slice(-limit) }
   }
 
   private async opMembers(roomId: string): Promise<Results['room.members']> {
@@ -308,7 +313,7 @@ export class ClientOps {
 
   private async sendOnce(s: ClientSession, req: RequestOf<'message.send'>): Promise<Results['message.send']> {
     const e = this.c.rooms.entry(req.roomId)
-    if (!s.rooms.has(req.roomId)) throw new ChatError('not_member', `join room ${e.name} before sending to it`)
+    if (!this.c.member.isIn(s, req.roomId)) throw new ChatError('not_member', `join room ${e.name} before sending to it`)
     this.requireAvailable(e)
     if (e.adminNodeId === this.c.nodeId) {
       const seq = this.c.admin.send(this.c.nodeId, req.roomId, s.user!, req.text, req.clientMsgId)
@@ -348,7 +353,7 @@ export class ClientOps {
       return { messages: await archive.history(req.roomId, req.beforeSeq, limit), source: 'database' }
     }
     if (!e) throw new ChatError('not_found', `no room with id ${req.roomId}`)
-    if (!s.rooms.has(req.roomId)) throw new ChatError('not_member', `join room ${e.name} to read its history`)
+    if (!this.c.member.isIn(s, req.roomId)) throw new ChatError('not_member', `join room ${e.name} to read its history`)
     if (e.adminNodeId === this.c.nodeId) {
       const messages = this.c.admin.history(req.roomId, req.beforeSeq, limit)
       const to = messages.length ? messages[messages.length - 1].seq : (req.beforeSeq ?? 1) - 1

@@ -453,7 +453,7 @@ export class PeerNode implements RunningNode {
 
   /** Send an event to this node's clients that joined `roomId`. */
   emitToRoom(roomId: string, e: ServerEvent): void {
-    this.gateway.broadcast(e, (s) => s.rooms.has(roomId))
+    this.gateway.broadcast(e, (s) => this.member.isIn(s, roomId))
   }
 
   /** The protocol log of the cluster view (opt-in: only clients that asked get it). */

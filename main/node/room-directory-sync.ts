@@ -13,7 +13,6 @@ import { mergeEntry, newDirectory, removeEntry, type Creator, type Directory, ty
 import { DEFAULT_LOG_LIMIT, newAdminRoom, restoreLog, type AdminRoom } from '../core/room-ordering'
 import type { MessageLog } from '../store/message-log'
 import { msg, type NodeRef, type PeerMessage, type WireRoom } from '../cluster/peer-messages'
-import type { ClientSession } from '../gateway/ws-gateway'
 import type { Clock, Timer } from '../cluster/clock'
 import type { NodeStore } from '../store/node-store'
 import { toWireRoom } from './peer-wire'
@@ -84,7 +83,8 @@ export class RoomDirectorySync {
     return e
   }
 
-  roomInfo(e: DirectoryEntry, session?: ClientSession): RoomInfo {
+  /** `joined`: whether the session asking has joined the room (room-member.ts knows). */
+  roomInfo(e: DirectoryEntry, joined = false): RoomInfo {
     return {
       roomId: e.roomId,
       name: e.name,
@@ -92,7 +92,7 @@ export class RoomDirectorySync {
       adminNodeName: e.adminNodeName,
       memberCount: e.memberCount,
       available: this.c.peerState(e.adminNodeId) !== 'dead' && (e.adminNodeId === this.c.nodeId || this.c.knowsPeer(e.adminNodeId)),
-      joined: session ? session.rooms.has(e.roomId) : false,
+      joined,
       createdBy: e.createdBy,
       frozen: e.frozen,
       replicas: e.replicas,

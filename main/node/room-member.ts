@@ -58,6 +58,12 @@ export interface JoinWindow {
 
 export class RoomMember {
   private readonly memberRooms = new Map<string, MemberRoom>()
+  /**
+   * The rooms of each session: the membership of `memberRooms`, looked up from the session's side
+   * (the check on every frame of a room, and what a closing connection leaves), kept in the same
+   * calls. The one home of a session's rooms (docs/architecture.md, "Membership of rooms").
+   */
+  private readonly roomsOfSession = new WeakMap<ClientSession, Set<string>>()
   private readonly streams: SendStreams
 
   constructor(private readonly c: RoomMemberComponents) {
@@ -102,7 +108,9 @@ export class RoomMember {
     let sessions = mr.users.get(user)
     if (!sessions) mr.users.set(user, (sessions = new Set()))
     sessions.add(s)
-    s.rooms.add(roomId)
+    let rooms = this.roomsOfSession.get(s)
+    if (!rooms) this.roomsOfSession.set(s, (rooms = new Set()))
+    rooms.add(roomId)
     // A client must see the room.join reply (history, lastSeq) before the live messages after it,
     // but the reply is written later (after the archive is read, a few promise steps after the op
     // returns): until releaseHeld, the session's messages of this room wait (docs/ordering.md).
@@ -117,7 +125,7 @@ export class RoomMember {
     this.c.clock.setTimeout(() => {
       const frames = mr.held.get(s)
       mr.held.delete(s)
-      if (frames && s.rooms.has(roomId)) for (const f of frames) s.sendEncoded(f)
+      if (frames && this.isIn(s, roomId)) for (const f of frames) s.sendEncoded(f)
     }, 0)
   }
 
@@ -130,9 +138,14 @@ export class RoomMember {
     return mr
   }
 
+  /** Whether this connection has joined the room. */
+  isIn(s: ClientSession, roomId: string): boolean {
+    return this.roomsOfSession.get(s)?.has(roomId) ?? false
+  }
+
   /** Drop one session from a room; the last session of a user tells the administrator. */
   leave(s: ClientSession, roomId: string): void {
-    s.rooms.delete(roomId)
+    this.roomsOfSession.get(s)?.delete(roomId)
     const mr = this.memberRooms.get(roomId)
     if (!mr || !s.user) return
     const sessions = mr.users.get(s.user)
@@ -150,14 +163,15 @@ export class RoomMember {
   }
 
   sessionClosed(s: ClientSession): void {
-    for (const roomId of [...s.rooms]) this.leave(s, roomId)
+    for (const roomId of [...(this.roomsOfSession.get(s) ?? [])]) this.leave(s, roomId)
+    this.roomsOfSession.delete(s)
   }
 
   /** The room is gone (deleted): forget it, and its sessions leave it. */
   forget(roomId: string): void {
     const mr = this.memberRooms.get(roomId)
     this.memberRooms.delete(roomId)
-    if (mr) for (const sessions of mr.users.values()) for (const s of sessions) s.rooms.delete(roomId)
+    if (mr) for (const sessions of mr.users.values()) for (const s of sessions) this.roomsOfSession.get(s)?.delete(roomId)
   }
 
   /** Where delivery stands in a room: the next seq due, if this node has members in it. */
