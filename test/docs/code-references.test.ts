@@ -1,4 +1,4 @@
-// Comments cite the docs (docs/architecture.md §2: "Comments cite docs/ sections"): every
+// Comments cite the docs of this repository, never issue numbers or pages outside docs/: every
 // `page.md`, `page.md §N` / `page.md section N` and `page.md, "Title"` in the code must name a page
 // of docs/, a numbered section of it, and a heading or bold term it has. A renamed page or section
 // then breaks this test instead of leaving a comment that points nowhere.
@@ -28,7 +28,7 @@ function page(name: string) {
   return pages.get(name)
 }
 
-const REF = /(?<![\w/.-])(?:docs\/)?([a-z][a-z-]*\.md)(?:,? ?(?:§ ?|section )(\d+)|,? "([^"]+)")?/g
+const REF = /(?<![\w.-])(?:[\w./-]*\/)?([a-z][a-z-]*\.md)(?:,? ?(?:§ ?|section )(\d+)|,? "([^"]+)")?/g
 
 describe('doc references in code comments', () => {
   it('name a page of docs/, a section it has, and a heading or term it has', () => {
@@ -39,6 +39,11 @@ describe('doc references in code comments', () => {
       for (const m of text.matchAll(REF)) {
         const [ref, name, section, title] = m
         if (name === 'README.md') continue
+        // Only docs/ of this repository: a clone has nothing else (../shared, other folders).
+        if (/\//.test(ref.split(name)[0]) && !/^docs\/$/.test(ref.split(name)[0])) {
+          broken.push(`${file}: ${ref} (outside docs/)`)
+          continue
+        }
         const p = page(name)
         if (!p) broken.push(`${file}: ${ref} (no docs/${name})`)
         else if (section && !p.headings.some((h) => new RegExp(`^${section}[.\\s]`).test(h))) broken.push(`${file}: ${ref} (no section ${section})`)
@@ -49,5 +54,15 @@ describe('doc references in code comments', () => {
       }
     }
     expect(broken).toEqual([])
+  })
+
+  it('cite no issue numbers: a clone has the docs, not the tracker', () => {
+    const cited: string[] = []
+    for (const file of CODE) {
+      if (file === 'test/docs/code-references.test.ts') continue
+      const text = readFileSync(join(ROOT, file), 'utf8')
+      for (const m of text.matchAll(/\bissue #?\d+/gi)) cited.push(`${file}: ${m[0]}`)
+    }
+    expect(cited).toEqual([])
   })
 })
