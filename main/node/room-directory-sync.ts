@@ -166,7 +166,9 @@ export class RoomDirectorySync {
     }
     if (result === 'updated' && before && before.adminNodeId !== entry.adminNodeId) {
       // A replica took the room over (client-protocol.md §8): forwards go to it from now on.
-      const why = this.c.peerState(before.adminNodeId) === 'dead' ? `${before.adminNodeName} left` : `${before.adminNodeName} handed it over`
+      // A node that merely went silent (suspect here, dead at the replica that took over) left; only
+      // one still alive handed the room over (docs/ui.md: the notice says which).
+      const why = this.c.peerState(before.adminNodeId) !== 'alive' ? `${before.adminNodeName} left` : `${before.adminNodeName} handed it over`
       this.c.log(`room ${entry.name}: administrator is now ${entry.adminNodeName} (term ${entry.term}; ${why})`)
       this.c.emit({ event: 'room.admin_changed', roomId: entry.roomId, adminNodeId: entry.adminNodeId, adminNodeName: entry.adminNodeName, term: entry.term, reason: why })
       this.c.adminChanged?.(entry.roomId, entry.adminNodeId)
@@ -231,7 +233,7 @@ export class RoomDirectorySync {
     this.publishRoom(room)
     this.c.roomHeld?.(room)
     const e = this.entryOf(room)
-    const why = previous ? (this.c.peerState(previous.nodeId) === 'dead' ? `${previous.name} left` : `${previous.name} handed it over`) : 'elected'
+    const why = previous ? (this.c.peerState(previous.nodeId) !== 'alive' ? `${previous.name} left` : `${previous.name} handed it over`) : 'elected'
     this.c.emit({ event: 'room.admin_changed', roomId: room.roomId, adminNodeId: e.adminNodeId, adminNodeName: e.adminNodeName, term: e.term, reason: why })
   }
 
