@@ -7,9 +7,10 @@
  *   npm run sim -- --nodes 7 --duration 120 --clients 3 --no-faults --bug reorder-links
  */
 import { SIM_BUGS, simulate, type SimBug, type SimOptions } from './simulator'
+import { SCENARIOS, type ScenarioName } from './ordering-scenarios'
 
 function usage(msg: string): never {
-  console.error(`sim: ${msg}\nusage: npm run sim -- [--seed S | --seeds N [--from S]] [--nodes 3-7] [--duration SECONDS] [--clients N] [--replicas N] [--no-faults] [--no-fsync] [--bug ${SIM_BUGS.join('|')}] [-v]`)
+  console.error(`sim: ${msg}\nusage: npm run sim -- [--seed S | --seeds N [--from S]] [--nodes 3-7] [--duration SECONDS] [--clients N] [--replicas N] [--scenario ${SCENARIOS.join('|')}] [--no-faults] [--no-fsync] [--bug ${SIM_BUGS.join('|')}] [-v]`)
   process.exit(2)
 }
 
@@ -34,7 +35,11 @@ function parse(argv: string[]): { base: Omit<SimOptions, 'seed'>; seeds: number[
       if (base.nodes < 3 || base.nodes > 7) usage('--nodes is 3 to 7')
     } else if (a === '--duration') base.durationMs = num(++i, a) * 1000
     else if (a === '--clients') base.clientsPerNode = num(++i, a)
-    else if (a === '--replicas') {
+    else if (a === '--scenario') {
+      const name = argv[++i] as ScenarioName
+      if (!SCENARIOS.includes(name)) usage(`unknown --scenario ${name}`)
+      base.scenario = name
+    } else if (a === '--replicas') {
       base.replicas = num(++i, a)
       if (base.replicas < 1) usage('--replicas is at least 1')
     } else if (a === '--no-faults') base.faults = false
@@ -64,7 +69,7 @@ async function main(): Promise<void> {
     if (!r.ok) {
       failed.push(seed)
       console.log(`\nseed ${seed} FAILED at ${(r.failure!.atMs / 1000).toFixed(3)} s: ${r.failure!.invariant}: ${r.failure!.detail}`)
-      console.log(`replay: npm run sim -- --seed ${seed}${base.nodes !== 5 ? ` --nodes ${base.nodes}` : ''}${base.durationMs !== 60_000 ? ` --duration ${base.durationMs / 1000}` : ''}${base.clientsPerNode !== 2 ? ` --clients ${base.clientsPerNode}` : ''}${base.replicas !== undefined ? ` --replicas ${base.replicas}` : ''}${base.faults ? '' : ' --no-faults'}${base.fsync ? '' : ' --no-fsync'}${base.bug ? ` --bug ${base.bug}` : ''} -v`)
+      console.log(`replay: npm run sim -- --seed ${seed}${base.nodes !== 5 ? ` --nodes ${base.nodes}` : ''}${base.durationMs !== 60_000 ? ` --duration ${base.durationMs / 1000}` : ''}${base.clientsPerNode !== 2 ? ` --clients ${base.clientsPerNode}` : ''}${base.replicas !== undefined ? ` --replicas ${base.replicas}` : ''}${base.faults ? '' : ' --no-faults'}${base.fsync ? '' : ' --no-fsync'}${base.bug ? ` --bug ${base.bug}` : ''}${base.scenario ? ` --scenario ${base.scenario}` : ''} -v`)
       console.log('last events:')
       for (const line of r.trace) console.log(`  ${line}`)
     } else if (seeds.length === 1 || seed % 10 === 0) {
@@ -76,7 +81,7 @@ async function main(): Promise<void> {
   const cpu = process.cpuUsage(cpuStart)
   const cpuMs = (cpu.user + cpu.system) / 1000
   console.log(
-    `\n${seeds.length - failed.length}/${seeds.length} seeds passed; ${(simulated / 1000).toFixed(0)} simulated s in ${(wall / 1000).toFixed(1)} s of wall time (${ratio.toFixed(0)} simulated s per s, ${base.nodes} nodes; ${(simulated / Math.max(1, cpuMs)).toFixed(0)} per CPU s)`,
+    `\n${seeds.length - failed.length}/${seeds.length} seeds passed; ${(simulated / 1000).toFixed(0)} simulated s in ${(wall / 1000).toFixed(1)} s of wall time (${ratio.toFixed(0)} simulated s per s, ${base.scenario ? `scenario ${base.scenario}` : `${base.nodes} nodes`}; ${(simulated / Math.max(1, cpuMs)).toFixed(0)} per CPU s)`,
   )
   if (failed.length > 0) {
     console.log(`failed seeds: ${failed.join(' ')}`)

@@ -16,6 +16,7 @@ import { DEFAULT_TIMING } from '../main/node/node-options'
 import { DirectGateway } from './direct-gateway'
 import { MemoryDataDir } from './memory-data-dir'
 import { Prng } from './prng'
+import { SCENARIO_NODES, SCENARIO_TIMING, runScenario, type ScenarioClient, type ScenarioHost, type ScenarioName } from './ordering-scenarios'
 
 export interface SimOptions {
   seed: number
@@ -42,6 +43,11 @@ export interface SimOptions {
    *                    rewrites it), so votes are granted without the log-completeness check.
    */
   bug?: SimBug
+  /**
+   * A named scenario (sim/ordering-scenarios.ts) instead of random traffic and faults: its own
+   * nodes, timings, clients and fault schedule; the same invariants.
+   */
+  scenario?: ScenarioName
   /** Lines of trace kept for a failure report. */
   traceLines?: number
   /** Write every trace line as it happens. */
@@ -98,6 +104,8 @@ interface SimNode {
   state: 'up' | 'paused' | 'stopping' | 'down'
   /** Incarnations started (1 = never restarted). */
   starts: number
+  /** Client requests sent while the node was stopped (SIGSTOP): read, in order, when it continues. */
+  held: (() => void)[]
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -137,6 +145,8 @@ interface SimClient {
   sent: SentRecord[]
   created: Set<string>
   busy: boolean
+  /** Driven by a named scenario, not by the random client steps. */
+  scripted?: boolean
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -162,10 +172,18 @@ export class Simulation {
   private readonly leaders = new Map<string, string>()
   /** Election jitter of the nodes: drawn from the seed, so elections replay too. */
   private readonly jitterRng: Prng
-  private readonly o: Required<Omit<SimOptions, 'bug'>> & Pick<SimOptions, 'bug'>
+  private readonly o: Required<Omit<SimOptions, 'bug' | 'scenario'>> & Pick<SimOptions, 'bug' | 'scenario'>
+  private readonly timing: { heartbeatMs: number; suspectMs: number; deadMs: number }
 
   constructor(options: SimOptions) {
     this.o = { traceLines: 60, verbose: false, replicas: 1, ...options }
+    this.timing = TIMING
+    if (this.o.scenario) {
+      this.o.nodes = SCENARIO_NODES
+      this.o.clientsPerNode = 0
+      this.o.faults = false
+      this.timing = SCENARIO_TIMING
+    }
     if (this.o.bug === 'lose-unsynced') this.o.fsync = false
     this.rng = new Prng(options.seed)
     this.clock = new VirtualClock(1_700_000_000_000)
@@ -195,9 +213,13 @@ export class Simulation {
       for (const n of this.nodes) await this.startNode(n)
       for (const n of this.nodes) for (let k = 0; k < this.o.clientsPerNode; k++) this.addClient(n.index, k)
       await this.runFor(2000)
-      for (const c of this.clients) this.scheduleClient(c, 0)
-      if (this.o.faults) this.scheduleFault()
-      await this.runFor(this.o.durationMs)
+      if (this.o.scenario) {
+        await runScenario(this.o.scenario, this.scenarioHost())
+      } else {
+        for (const c of this.clients) this.scheduleClient(c, 0)
+        if (this.o.faults) this.scheduleFault()
+        await this.runFor(this.o.durationMs)
+      }
       // Heal: no more faults or traffic; everything comes back and settles, then the end checks.
       this.stopTraffic = true
       this.healAll()
@@ -267,6 +289,7 @@ export class Simulation {
       gateway: undefined,
       state: 'down',
       starts: 0,
+      held: [],
     })
   }
 
@@ -292,7 +315,7 @@ export class Simulation {
         join,
         dataDir: `/sim/${n.name}`,
         token: 'sim',
-        ...TIMING,
+        ...this.timing,
         fsync: this.o.fsync,
         replicas: this.o.replicas,
         log: (line) => this.trace(`${n.name}: ${line}`),
@@ -313,6 +336,92 @@ export class Simulation {
     this.trace(`${n.name} started (incarnation ${n.starts})`)
   }
 
+  // -------------------------------------------------------------------------------------------
+  // Named scenarios (sim/ordering-scenarios.ts)
+
+  private scenarioHost(): ScenarioHost {
+    let made = 0
+    return {
+      client: async (node, user) => {
+        const n = this.nodes[node]
+        const c: SimClient = {
+          id: `${user}@${n.name}#${++made}`,
+          user,
+          nodeIndex: node,
+          session: undefined,
+          epoch: 0,
+          runs: new Map(),
+          joining: new Set(),
+          pendingEvents: new Map(),
+          inFlight: 0,
+          sendCounter: 0,
+          sent: [],
+          created: new Set(),
+          busy: false,
+          scripted: true,
+        }
+        this.clients.push(c)
+        c.session = n.gateway!.connect((f) => this.onFrame(c, f))
+        const r = await this.drive(this.request(c, { id: 1, op: 'hello', user }))
+        if (!r?.ok) throw new InvariantViolation('no-crash', `${c.id} could not sign in on ${n.name}`)
+        return this.scriptedClient(c)
+      },
+      lobbyOf: (node) => {
+        const rooms = JSON.parse(this.nodes[node].disk.files.get('rooms.json') ?? '[]') as { roomId: string }[]
+        if (!rooms[0]) throw new InvariantViolation('no-crash', `${this.nodes[node].name} has no lobby`)
+        return rooms[0].roomId
+      },
+      crash: (node) => {
+        this.count('crash')
+        this.crash(this.nodes[node], false)
+      },
+      restart: (node) => this.restart(this.nodes[node]),
+      pause: (node) => {
+        this.count('pause')
+        this.pause(this.nodes[node])
+      },
+      resume: (node) => this.resume(this.nodes[node]),
+      run: (ms) => this.runFor(ms),
+    }
+  }
+
+  /** Run the cluster until `p` settles (at most 30 simulated s): a scenario waits for its requests this way. */
+  private async drive<T>(p: Promise<T>): Promise<T> {
+    let settled = false
+    void p.then(
+      () => (settled = true),
+      () => (settled = true),
+    )
+    await null
+    for (let waited = 0; !settled && waited < 30_000; waited += 10) await this.runFor(10)
+    if (!settled) throw new InvariantViolation('no-crash', 'a scenario request got no answer within 30 simulated s')
+    return p
+  }
+
+  private scriptedClient(c: SimClient): ScenarioClient {
+    return {
+      join: async (roomId) => {
+        await this.drive(this.join(c, roomId))
+        if (!c.runs.has(roomId)) throw new InvariantViolation('no-crash', `${c.id} could not join ${roomId}`)
+      },
+      type: (roomId, everyMs, window = Infinity) => {
+        let typing = true
+        const tick = () => {
+          if (!typing || this.stopTraffic || this.failure) return
+          if (c.runs.has(roomId) && c.inFlight < window) void this.send(c, roomId)
+          this.clock.setTimeout(tick, everyMs)
+        }
+        tick()
+        return { stop: () => (typing = false) }
+      },
+      close: () => {
+        const n = this.nodes[c.nodeIndex]
+        if (c.session && n.gateway) n.gateway.disconnect(c.session)
+        this.disconnected(c)
+      },
+    }
+  }
+
   /** kill -9 (the OS keeps what was written) or a power loss (only what was fsynced survives). */
   private crash(n: SimNode, powerLoss: boolean): void {
     if (n.state === 'down') return
@@ -321,6 +430,7 @@ export class Simulation {
     n.node = undefined
     n.gateway = undefined
     n.state = 'down'
+    n.held = [] // requests waiting in a dead process's sockets are gone with it
     this.stats.crashes++
     const lost = powerLoss ? n.disk.powerLoss() : 0
     this.trace(`FAULT ${powerLoss ? 'power loss' : 'crash'} ${n.name}${powerLoss ? ` (${lost} unsynced messages lost)` : ''}`)
@@ -331,7 +441,7 @@ export class Simulation {
     if (n.state !== 'down') return
     this.trace(`restart ${n.name}`)
     await this.startNode(n)
-    for (const c of this.clients) if (c.nodeIndex === n.index) this.scheduleClient(c, 10)
+    for (const c of this.clients) if (c.nodeIndex === n.index && !c.scripted) this.scheduleClient(c, 10)
   }
 
   /**
@@ -370,6 +480,7 @@ export class Simulation {
     this.net.resume(n.address)
     n.state = 'up'
     this.trace(`resume ${n.name}`)
+    for (const read of n.held.splice(0)) read()
   }
 
   // -------------------------------------------------------------------------------------------
@@ -538,6 +649,9 @@ export class Simulation {
     const s = c.session
     if (!s || !n.gateway) return undefined
     const epoch = c.epoch
+    // A stopped process reads nothing: the request waits in its socket, in order, until it continues.
+    if (n.state === 'paused') await new Promise<void>((read) => n.held.push(read))
+    if (c.epoch !== epoch || c.session !== s || !n.gateway) return undefined
     const r = await n.gateway.request(s, req)
     // The node crashed (or the client reconnected) meanwhile: this reply never reached the client.
     if (c.epoch !== epoch || c.session !== s) return undefined

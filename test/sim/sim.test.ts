@@ -71,6 +71,29 @@ describe('simulation: CI batch', () => {
   })
 })
 
+/**
+ * The schedules of the real-process ordering tests (test/cluster/ordering-faults.test.ts) as named
+ * scenarios on the virtual clock (sim/ordering-scenarios.ts): each in well under a second, every
+ * invariant checked after every step, two seeds (two interleavings) each.
+ */
+describe('simulation: ordering scenarios', () => {
+  it.each([
+    ['admin-kill-restart', 1],
+    ['admin-kill-restart', 2],
+    ['admin-pause', 1],
+    ['admin-pause', 2],
+    ['member-pause', 1],
+    ['member-pause', 2],
+    ['joins-during-traffic', 1],
+    ['joins-during-traffic', 2],
+  ] as const)('%s, seed %i: no seq twice, no gap, each sender in order, join histories meet the live stream', async (scenario, seed) => {
+    const r = await simulate({ ...BASE, seed, scenario })
+    expect(r.ok, report(r)).toBe(true)
+    expect(r.stats.acked).toBeGreaterThan(scenario === 'member-pause' ? 300 : 100)
+    expect(r.stats.delivered).toBeGreaterThan(r.stats.acked)
+  })
+})
+
 describe('simulation: a broken world is caught', () => {
   it('a network that lets frames overtake each other on a link breaks sender FIFO, and the simulator says so', async () => {
     const failures: SimResult[] = []
