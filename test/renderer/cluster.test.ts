@@ -112,3 +112,10 @@ describe('cluster view: replicated rooms and handovers', () => {
     expect(handoverArrows([{ info, handover: { ...handover, fromNodeId: 'Z' } }], nodes)).toEqual([])
   })
 })
+
+describe('cluster view: nodes that share a name', () => {
+  it('shows the start of each id when two nodes have one name', () => {
+    const nodes = clusterNodes({ nodeId: 'aaaaaaaa11', name: 'n1', address: 'x:1' }, [peer('bbbbbbbb22', 'n1', 'alive'), peer('cccccccc33', 'n2', 'alive')], [])
+    expect(nodes.map((n) => n.name)).toEqual(['n1 (aaaaaaaa)', 'n1 (bbbbbbbb)', 'n2'])
+  })
+})

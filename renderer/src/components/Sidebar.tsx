@@ -3,6 +3,8 @@ import type React from 'react'
 import { MAX_ROOM_NAME_CHARS } from '../../../proto/client-protocol'
 import type { Session, SessionState } from '../net/session'
 import { roomsByAdmin, unreadCount } from '../state/chat-state'
+import { nodeLabel } from '../state/identity'
+import { nodeNames } from '../use-session'
 
 /** Rooms grouped by administrator node, with availability and unread counts (docs/ui.md). */
 export function Sidebar({
@@ -28,6 +30,8 @@ export function Sidebar({
     .filter((g) => g.rooms.length > 0)
   const peerState = new Map(state.peers.peers.map((p) => [p.nodeId, p.state]))
   const selfId = state.chat.self?.nodeId
+  // Two nodes may share a name: a shared one shows the start of each node's id (state/identity.ts).
+  const names = nodeNames(state)
 
   // Arrow keys move between rooms, like a list (Tab still leaves the list).
   const onKeyDown = (e: KeyboardEvent) => {
@@ -95,10 +99,10 @@ export function Sidebar({
         {groups.map((g) => {
           const st = g.adminNodeId === selfId ? (state.connection.status === 'open' ? 'alive' : 'suspect') : (peerState.get(g.adminNodeId) ?? (g.rooms.every((r) => !r.info.available) ? 'dead' : 'alive'))
           return (
-            <section key={g.adminNodeId} aria-label={`Rooms administered by ${g.adminNodeName}`} className="mb-3">
+            <section key={g.adminNodeId} aria-label={`Rooms administered by ${nodeLabel(g.adminNodeId, names).text}`} className="mb-3">
               <h2 className="flex items-center gap-2 px-2 py-1 text-xs font-semibold text-slate-600 dark:text-slate-300">
                 <StateDot state={st} />
-                {g.adminNodeName}
+                <span title={`node id ${g.adminNodeId}`}>{nodeLabel(g.adminNodeId, names).text}</span>
                 {g.adminNodeId === selfId && <span className="font-normal">(this node)</span>}
               </h2>
               <ul>

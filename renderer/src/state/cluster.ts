@@ -54,6 +54,10 @@ export function clusterNodes(self: SelfInfo | undefined, peers: PeerInfo[], room
   for (const p of others) {
     nodes.push({ nodeId: p.nodeId, name: p.name, address: p.address, state: p.state, rooms: p.nodeId ? (roomsOf.get(p.nodeId) ?? []) : [] })
   }
+  // Two nodes may share a name (docs/ui.md, "Who is who"): each then shows the start of its id.
+  const count = new Map<string, number>()
+  for (const n of nodes) count.set(n.name, (count.get(n.name) ?? 0) + 1)
+  for (const n of nodes) if ((count.get(n.name) ?? 0) > 1 && n.nodeId) n.name = `${n.name} (${n.nodeId.slice(0, 8)})`
   return nodes
 }
 
