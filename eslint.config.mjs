@@ -67,6 +67,16 @@ export default tseslint.config(
       ],
     },
   },
+  {
+    // Errors are named classes with a stable code (docs/architecture.md §2): a bare Error has neither.
+    files: ['main/**/*.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        { selector: "NewExpression[callee.name='Error']", message: 'Use a named error class with a `code` (main/core/errors.ts ChatError, or the module\'s own).' },
+      ],
+    },
+  },
   { files: ['main/index.ts', 'preload/**/*.ts'], rules: { 'no-restricted-imports': 'off' } },
   {
     files: ['test/**/*.ts', 'bench/**/*.ts', 'scripts/**/*.{ts,mjs}'],

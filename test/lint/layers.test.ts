@@ -36,3 +36,14 @@ describe('layer rules (npm run lint)', () => {
     expect(await problems(file, code)).toEqual([])
   })
 })
+
+describe('named errors (npm run lint)', () => {
+  async function bareErrors(file: string, code: string): Promise<string[]> {
+    const [result] = await eslint.lintText(code, { filePath: resolve(ROOT, file) })
+    return result.messages.filter((m) => m.ruleId === 'no-restricted-syntax').map((m) => m.message)
+  }
+  it('a bare Error in main/ fails lint; a named one with a code does not', async () => {
+    expect((await bareErrors('main/node/x.ts', "export function f(): never {\n  throw new Error('x')\n}\n")).join('\n')).toContain('named error class')
+    expect(await bareErrors('main/node/x.ts', "import { ChatError } from '../core/errors'\nexport function f(): never {\n  throw new ChatError('internal', 'x')\n}\n")).toEqual([])
+  })
+})
