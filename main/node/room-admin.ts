@@ -18,7 +18,7 @@ import type { RoomReplicas } from './room-replicas'
 
 export interface RoomAdminComponents {
   readonly nodeId: string
-  readonly clock: Pick<Clock, 'now'>
+  readonly clock: Pick<Clock, 'now' | 'setTimeout'>
   readonly rooms: Pick<RoomDirectorySync, 'adminRooms' | 'entryOf' | 'publishRoom' | 'scheduleSaveRooms'>
   /** The rooms' message logs (main/store/message-log.ts). */
   readonly messages: Pick<MessageLog, 'append' | 'range'>
@@ -38,17 +38,24 @@ export interface RoomAdminComponents {
   readonly replication?: Pick<RoomReplicas, 'isReplicated' | 'propose' | 'metaChanged'>
 }
 
+/** A busy administrator delivers to its own members at most this often (queueLocal). */
+const LOCAL_BATCH_MS = 2
+
 export class RoomAdmin {
-  /** Messages ordered in this turn for this node's own members, per room, in seq order. */
+  /** Messages ordered for this node's own members and not delivered yet, per room, in seq order. */
   private readonly localPending = new Map<string, ChatMessage[]>()
   private localFlushQueued = false
+  /** clock.now() of the last local delivery: a busy node delivers at most every LOCAL_BATCH_MS. */
+  private lastLocalFlush = -Infinity
 
   constructor(private readonly c: RoomAdminComponents) {}
 
   /**
-   * This node's own members get what was ordered in one turn of the event loop (one socket read of
-   * client frames, one gRPC frame of forwarded sends) as one delivery: one write per client per batch
-   * instead of one per message (docs/benchmarks.md). A microtask, so nothing waits for a timer.
+   * This node's own members get what was ordered together as one delivery: one encode and one
+   * `messages` event per client per batch instead of one per message (docs/benchmarks.md). Idle, a
+   * batch is one turn of the event loop (a microtask: nothing waits for a timer); busy (a delivery
+   * less than LOCAL_BATCH_MS ago), it is everything ordered until LOCAL_BATCH_MS after the last
+   * one, as member nodes get it from the administrator's link (docs/peer-protocol.md §1).
    */
   private queueLocal(roomId: string, m: ChatMessage): void {
     let list = this.localPending.get(roomId)
@@ -56,13 +63,16 @@ export class RoomAdmin {
     list.push(m)
     if (!this.localFlushQueued) {
       this.localFlushQueued = true
-      queueMicrotask(() => this.flushLocal())
+      const since = this.c.clock.now() - this.lastLocalFlush
+      if (since < LOCAL_BATCH_MS) this.c.clock.setTimeout(() => this.localFlushQueued && this.flushLocal(), LOCAL_BATCH_MS - since)
+      else queueMicrotask(() => this.localFlushQueued && this.flushLocal())
     }
   }
 
   /** Deliver what is queued for local members now (also before a member event, to keep their order). */
   flushLocal(): void {
     this.localFlushQueued = false
+    this.lastLocalFlush = this.c.clock.now()
     for (const [roomId, messages] of this.localPending) {
       this.localPending.delete(roomId)
       this.c.localDeliver(roomId, messages)
