@@ -96,6 +96,8 @@ export class PeerNode implements RunningNode {
   private readonly admin: RoomAdmin
   private readonly member: RoomMember
   private readonly ops: ClientOps
+  /** Which rooms each user joined (hello.joinedRooms), saved a moment after a change and on stop. */
+  private readonly joined: JoinedRooms
   readonly deletions: DeletionDriver
   /** Replicated rooms (docs/replication.md), with --replicas above 1. */
   private readonly replication: RoomReplicas
@@ -126,6 +128,7 @@ export class PeerNode implements RunningNode {
     const newId = () => env.newId()
     this.clock = clock
     this.store = env.store
+    this.joined = new JoinedRooms(this.store, clock)
     this.messages = env.messages
     this.incarnation = newId()
     this.clusterKey = this.store.clusterKey(o.clusterKey).key
@@ -325,7 +328,7 @@ export class PeerNode implements RunningNode {
       member: this.member,
       links: this.links,
       deletions: this.deletions,
-      joined: new JoinedRooms(this.store),
+      joined: this.joined,
       archive,
       trace,
       clusterKey: () => this.clusterKey,
@@ -367,6 +370,7 @@ export class PeerNode implements RunningNode {
     await this.replication.handover(Math.min(1000, this.o.deadMs)).catch((e: Error) => this.log(`handover: ${e.message}`))
     this.clock.clear(this.tickTimer)
     this.rooms.flushRooms()
+    this.joined.flush()
     this.replication.stop()
     await this.links.stop()
     this.deletions.stop()
