@@ -10,7 +10,7 @@ import { basename, join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { isClusterKey, isPeerAddress } from '../proto/client-protocol'
 import { isBuiltUi } from './gateway/static-ui'
-import { DEFAULT_REPLICAS, DEFAULT_TIMING, type NodeOptions } from './node/node-options'
+import { DEFAULT_REPAIR_MS, DEFAULT_REPLICAS, DEFAULT_TIMING, type NodeOptions } from './node/node-options'
 import { parseArchiveUrl } from './store/archive-db'
 
 /** Bad command-line flags or environment: the CLI prints the message and exits 2. */
@@ -22,7 +22,7 @@ export class ConfigError extends Error {
 export const USAGE = `usage: npm run peer -- [--name N] [--grpc HOST:PORT] [--ws HOST:PORT] [--join A,B,...]
        [--data-dir DIR] [--token T] [--cluster-key KEY (or env DS_CLUSTER_KEY)] [--max-rooms N] [--room-creates-per-10s N]
        [--heartbeat-ms MS] [--suspect-ms MS] [--dead-ms MS] [--ui-dir DIR | --no-ui] [--allow-faults] [--advertise HOST]
-       [--fsync] [--db postgresql://...] [--replicas N]`
+       [--fsync] [--db postgresql://...] [--replicas N] [--repair-ms MS]`
 
 function splitHostPort(flag: string, value: string, allowZero: boolean): { host: string; port: number } {
   const m = /^(\[[0-9a-fA-F:.]+\]|[^:\s]+):(\d{1,5})$/.exec(value.trim())
@@ -87,6 +87,7 @@ export function parseFlags(argv: string[], env: NodeJS.ProcessEnv = process.env)
         fsync: { type: 'boolean' },
         db: { type: 'string' },
         replicas: { type: 'string' },
+        'repair-ms': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }).values
@@ -132,9 +133,11 @@ export function parseFlags(argv: string[], env: NodeJS.ProcessEnv = process.env)
   }
   const replicas = values.replicas === undefined ? DEFAULT_REPLICAS : positiveCount('replicas', values.replicas)
   if (replicas > 9) throw new ConfigError(`--replicas must be from 1 to 9, got ${replicas}`)
+  const repairMs = positiveInt('repair-ms', values['repair-ms'], DEFAULT_REPAIR_MS)
   return {
     help: values.help,
     replicas,
+    repairMs,
     name: values.name?.trim(),
     grpcHost: grpc.host,
     grpcPort: grpc.port,

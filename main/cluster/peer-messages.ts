@@ -84,7 +84,7 @@ export interface Bodies {
   }
   roomAppendReply: { roomId: string; term: number; ok: boolean; matchSeq: number; leader: string; metaTerm: number; metaVersion: number }
   roomVoteRequest: { roomId: string; term: number; candidate: string; lastSeq: number; lastTerm: number; transfer: boolean }
-  roomVoteReply: { roomId: string; term: number; granted: boolean; leader: string }
+  roomVoteReply: { roomId: string; term: number; granted: boolean; leader: string; meta: WireReplMeta | null }
   roomTimeoutNow: { roomId: string; term: number }
 }
 

@@ -43,6 +43,8 @@
  *                                    it leads no more (its memory is gone), so elect as if it died
  *   tick         { now, jitterMs }   candidacy deadlines; resends to followers that stopped acking
  *   transfer     { now }             graceful handover: hand the room to the most up-to-date replica
+ *   repair       { now, want, spares }  administrator: replace a replica dead for repairMs by one of
+ *                                    `spares` (live nodes, preferred first), one change at a time
  *
  * EFFECTS (ReplicaEffect)
  *   persist-term    { term, votedFor }          durable before any later send (a vote is a promise)
@@ -56,6 +58,9 @@
  *                                               now delivers them and acknowledges their senders)
  *   role            { role, term, leader, reason }   this replica's role or the known leader changed
  *   quorum          { ok }                      the administrator can (not) reach a majority
+ *   meta-committed  { term, version }           a majority holds the room state of that version:
+ *                                               joins and leaves in it are acknowledged now
+ *   replicas        { replicas, removed, added }   the administrator changed the replica set
  *   accepted        { seq, duplicate }          reply to `propose`: wait for commit >= seq
  *   refused         { code, message, leader }   reply to `propose`: not accepted
  */
@@ -102,7 +107,7 @@ export type ReplMessage =
     }
   | { type: 'append-reply'; roomId: string; term: number; ok: boolean; matchSeq: number; leader: string; metaTerm: number; metaVersion: number }
   | { type: 'vote-request'; roomId: string; term: number; candidate: string; lastSeq: number; lastTerm: number; transfer: boolean }
-  | { type: 'vote-reply'; roomId: string; term: number; granted: boolean; leader: string }
+  | { type: 'vote-reply'; roomId: string; term: number; granted: boolean; leader: string; meta: ReplicatedMeta | null }
   | { type: 'timeout-now'; roomId: string; term: number }
 
 export interface ReplicaConfig {
@@ -118,6 +123,8 @@ export interface ReplicaConfig {
   logLimit: number
   /** Most (member, clientMsgId) pairs remembered for resend deduplication. */
   dedupeLimit: number
+  /** A replica dead this long is replaced by a live node (docs/replication.md, "Repair"). */
+  repairMs: number
 }
 
 export const DEFAULT_REPLICA_CONFIG: Readonly<ReplicaConfig> = {
@@ -127,6 +134,7 @@ export const DEFAULT_REPLICA_CONFIG: Readonly<ReplicaConfig> = {
   maxBatch: 500,
   logLimit: 10_000,
   dedupeLimit: 50_000,
+  repairMs: 30_000,
 }
 
 interface FollowerProgress {
@@ -160,8 +168,9 @@ export interface ReplicaState {
   commitSeq: number
   /** key = memberKey + '\u0000' + clientMsgId -> seq (of entries in the log, committed or not). */
   dedupe: Map<string, number>
-  /** Peers the failure detector says are dead. */
+  /** Peers the failure detector says are dead, and since when. */
   dead: Set<string>
+  deadSince: Map<string, number>
   /** When this replica starts a candidacy (null: no election pending). */
   electionAt: number | null
   /** The election is a handover: the others vote even though their leader is alive. */
@@ -179,6 +188,14 @@ export interface ReplicaState {
    * so the election does not wait a whole candidacy timeout for a retry.
    */
   deferredVote: { from: string; message: Extract<ReplMessage, { type: 'vote-request' }> } | null
+  /**
+   * Candidate only: the newest room state among the votes granted to us. A room state a majority
+   * acknowledged is held by at least one voter of any winning majority, so adopting the newest one
+   * keeps every acknowledged join or leave across the election (docs/replication.md, "Membership").
+   */
+  electionMeta: ReplicatedMeta | null
+  /** Leader only: the newest (term, version) of the room state a majority of replicas holds. */
+  metaCommit: { term: number; version: number }
 }
 
 export interface ReplicaInit {
@@ -211,6 +228,7 @@ export type ReplicaInput =
   | { type: 'wake'; now: number; jitterMs: number; delayMs: number }
   | { type: 'tick'; now: number; jitterMs: number }
   | { type: 'transfer'; now: number }
+  | { type: 'repair'; now: number; want: number; spares: string[] }
 
 export type ReplicaEffect =
   | { type: 'persist-term'; term: number; votedFor: string | null }
@@ -221,6 +239,8 @@ export type ReplicaEffect =
   | { type: 'commit'; fromSeq: number; toSeq: number }
   | { type: 'role'; role: ReplicaRole; term: number; leader: string | null; reason: string }
   | { type: 'quorum'; ok: boolean }
+  | { type: 'meta-committed'; term: number; version: number }
+  | { type: 'replicas'; replicas: string[]; removed: string | null; added: string | null }
   | { type: 'accepted'; seq: number; duplicate: boolean }
   | { type: 'refused'; code: ErrorCode; message: string; leader: string | null }
 
@@ -267,6 +287,16 @@ export function dedupeKey(user: string, nodeId: string, clientMsgId: string): st
 }
 
 /** Whether (lastTerm, lastSeq) of a candidate is at least as complete as ours (Raft §5.4.1). */
+/** Whether room state `a` supersedes `b`: the higher (term, version) wins. */
+export function newerMeta(a: { term: number; version: number }, b: { term: number; version: number }): boolean {
+  return a.term > b.term || (a.term === b.term && a.version > b.version)
+}
+
+/** Leader: whether a majority of the replica set holds the current room state. */
+export function metaCommitted(s: ReplicaState): boolean {
+  return s.role === 'leader' && !newerMeta(s.meta, s.metaCommit)
+}
+
 export function upToDate(s: ReplicaState, candLastTerm: number, candLastSeq: number): boolean {
   const t = lastTerm(s)
   return candLastTerm > t || (candLastTerm === t && candLastSeq >= lastSeq(s))
@@ -290,6 +320,7 @@ export function newReplica(init: ReplicaInit, config: ReplicaConfig = DEFAULT_RE
     commitSeq: 0,
     dedupe: new Map(),
     dead: new Set(),
+    deadSince: new Map(),
     electionAt: null,
     electionTransfer: false,
     votes: new Set(),
@@ -297,6 +328,8 @@ export function newReplica(init: ReplicaInit, config: ReplicaConfig = DEFAULT_RE
     quorum: true,
     transferTo: null,
     deferredVote: null,
+    electionMeta: null,
+    metaCommit: { term: 0, version: 0 },
   }
   const entries = init.entries ?? []
   if (entries.length) {
@@ -352,6 +385,7 @@ export function stepReplica(
         s.meta = { ...input.meta, replicas: [...input.meta.replicas], members: [...input.meta.members], term: s.term, version: s.meta.version + 1 }
         effects.push({ type: 'persist-meta', meta: s.meta })
         for (const f of followers(s)) sendAppend(s, f, config, effects, 0)
+        advanceMetaCommit(s, effects)
       }
       break
     case 'message':
@@ -359,6 +393,7 @@ export function stepReplica(
       break
     case 'peer-dead':
       s.dead.add(input.peer)
+      if (!s.deadSince.has(input.peer)) s.deadSince.set(input.peer, input.now)
       if (s.role === 'leader') checkQuorum(s, effects)
       else if ((input.peer === s.leader || (s.leader === null && s.role === 'follower')) && s.meta.replicas.includes(s.self) && s.electionAt === null) {
         // Ranked delay (docs/replication.md, "Election"): replicas start one after the other in the
@@ -398,6 +433,7 @@ export function stepReplica(
       break
     case 'peer-alive':
       s.dead.delete(input.peer)
+      s.deadSince.delete(input.peer)
       if (s.role === 'leader') {
         checkQuorum(s, effects)
         const p = s.progress.get(input.peer)
@@ -410,6 +446,9 @@ export function stepReplica(
       break
     case 'tick':
       tick(s, input.now, input.jitterMs, config, effects)
+      break
+    case 'repair':
+      repair(s, input, config, effects)
       break
     case 'transfer':
       if (s.role === 'leader') {
@@ -426,6 +465,10 @@ export function stepReplica(
 
 // ---------------------------------------------------------------------------------------------
 // Administrator: proposing and replicating
+
+function copyMeta(m: ReplicatedMeta): ReplicatedMeta {
+  return { ...m, replicas: [...m.replicas], members: [...m.members] }
+}
 
 function followers(s: ReplicaState): string[] {
   return s.meta.replicas.filter((r) => r !== s.self)
@@ -598,6 +641,19 @@ function appendMessage(s: ReplicaState, prevSeq: number, entries: LogEntry[], wi
   }
 }
 
+/** The room state counts as committed once a majority of the replica set (us included) holds it. */
+function advanceMetaCommit(s: ReplicaState, effects: ReplicaEffect[]): void {
+  if (s.role !== 'leader' || !newerMeta(s.meta, s.metaCommit)) return
+  const holders = s.meta.replicas.filter((r) => {
+    if (r === s.self) return true
+    const p = s.progress.get(r)
+    return !!p && p.metaTerm === s.meta.term && p.metaVersion >= s.meta.version
+  }).length
+  if (holders < majority(s.meta.replicas)) return
+  s.metaCommit = { term: s.meta.term, version: s.meta.version }
+  effects.push({ type: 'meta-committed', term: s.meta.term, version: s.meta.version })
+}
+
 /** Raft's commit rule: the highest seq stored on a majority, if it is of the current term. */
 function advanceCommit(s: ReplicaState, effects: ReplicaEffect[]): void {
   const matches = s.meta.replicas.map((r) => (r === s.self ? lastSeq(s) : (s.progress.get(r)?.matchSeq ?? 0))).sort((a, b) => b - a)
@@ -618,6 +674,7 @@ function onAppendReply(s: ReplicaState, from: string, m: Extract<ReplMessage, { 
   if (m.metaTerm > p.metaTerm || (m.metaTerm === p.metaTerm && m.metaVersion > p.metaVersion)) {
     p.metaTerm = m.metaTerm
     p.metaVersion = m.metaVersion
+    advanceMetaCommit(s, effects)
   }
   if (m.ok) {
     if (m.matchSeq > p.matchSeq) p.matchSeq = m.matchSeq
@@ -647,6 +704,41 @@ function transferTarget(s: ReplicaState): string | null {
   return best
 }
 
+/**
+ * Repair (docs/replication.md, "Repair"): a replica dead for repairMs leaves the replica set, then a
+ * live spare joins it, each as its own change of the replicated room state. One change at a time,
+ * and only once the room state of the current term is on a majority: a single removal or addition
+ * keeps every majority of the old set overlapping every majority of the new one (Raft's
+ * single-server changes, with the new leader's own change committed first). The set takes effect
+ * at once for counting majorities, as in Raft; a new replica catches up from the log.
+ */
+function repair(s: ReplicaState, input: Extract<ReplicaInput, { type: 'repair' }>, config: ReplicaConfig, effects: ReplicaEffect[]): void {
+  if (s.role !== 'leader' || s.transferTo !== null || !metaCommitted(s)) return
+  const gone = s.meta.replicas.find((r) => r !== s.self && s.dead.has(r) && input.now - (s.deadSince.get(r) ?? input.now) >= config.repairMs)
+  if (gone !== undefined) {
+    changeReplicas(s, s.meta.replicas.filter((r) => r !== gone), gone, null, input.now, config, effects)
+    return
+  }
+  if (s.meta.replicas.length >= input.want) return
+  const spare = input.spares.find((p) => p !== s.self && !s.meta.replicas.includes(p) && !s.dead.has(p))
+  if (spare !== undefined) changeReplicas(s, [...s.meta.replicas, spare], null, spare, input.now, config, effects)
+}
+
+function changeReplicas(s: ReplicaState, replicas: string[], removed: string | null, added: string | null, now: number, config: ReplicaConfig, effects: ReplicaEffect[]): void {
+  s.meta = { ...copyMeta(s.meta), replicas, version: s.meta.version + 1 }
+  effects.push({ type: 'persist-meta', meta: s.meta })
+  effects.push({ type: 'replicas', replicas: [...replicas], removed, added })
+  if (removed !== null) s.progress.delete(removed)
+  if (added !== null) {
+    // Sent from our last entry: the new replica refuses with its own last seq and is caught up from there.
+    s.progress.set(added, { nextSeq: lastSeq(s) + 1, matchSeq: 0, lastSentAt: now, sentCommit: 0, metaVersion: 0, metaTerm: 0 })
+  }
+  checkQuorum(s, effects)
+  for (const f of followers(s)) if (!s.dead.has(f)) sendAppend(s, f, config, effects, now)
+  advanceMetaCommit(s, effects)
+  advanceCommit(s, effects)
+}
+
 /** Leadership transfer: once the target holds our whole log, tell it to start its election now. */
 function maybeSendTimeoutNow(s: ReplicaState, target: string, now: number, config: ReplicaConfig, effects: ReplicaEffect[]): void {
   const p = s.progress.get(target)
@@ -666,7 +758,13 @@ function onMessage(s: ReplicaState, from: string, m: ReplMessage, now: number, c
     // Our administrator is alive as far as our failure detector knows: a replica that thinks
     // otherwise (an asymmetric partition) must not depose it (Raft §6, disruptive servers).
     s.deferredVote = { from, message: m }
-    effects.push({ type: 'send', to: from, message: { type: 'vote-reply', roomId: s.roomId, term: s.term, granted: false, leader: s.leader } })
+    effects.push({ type: 'send', to: from, message: { type: 'vote-reply', roomId: s.roomId, term: s.term, granted: false, leader: s.leader, meta: null } })
+    return
+  }
+  if (m.type === 'vote-request' && !s.meta.replicas.includes(m.candidate) && s.meta.replicas.includes(s.self)) {
+    // Not a replica of the room as we know it (removed by a repair, docs/replication.md "Repair"):
+    // its higher term must not depose anyone; our room state tells it that it was removed.
+    effects.push({ type: 'send', to: from, message: { type: 'vote-reply', roomId: s.roomId, term: s.term, granted: false, leader: s.leader ?? '', meta: s.meta } })
     return
   }
   if (m.term > s.term) {
@@ -684,7 +782,7 @@ function onMessage(s: ReplicaState, from: string, m: ReplMessage, now: number, c
     case 'vote-request': {
       if (m.term < s.term) {
         // Fencing: a stale term is refused with the identity of the administrator we know.
-        effects.push({ type: 'send', to: from, message: { type: 'vote-reply', roomId: s.roomId, term: s.term, granted: false, leader: s.leader ?? '' } })
+        effects.push({ type: 'send', to: from, message: { type: 'vote-reply', roomId: s.roomId, term: s.term, granted: false, leader: s.leader ?? '', meta: null } })
         return
       }
       const complete = upToDate(s, m.lastTerm, m.lastSeq)
@@ -706,11 +804,24 @@ function onMessage(s: ReplicaState, from: string, m: ReplMessage, now: number, c
         s.electionAt = now + config.electionTimeoutMs + rank * config.electionStepMs
         s.deferredVote = null
       }
-      effects.push({ type: 'send', to: from, message: { type: 'vote-reply', roomId: s.roomId, term: s.term, granted: grant, leader: s.leader ?? '' } })
+      // A granted vote carries our room state: the winner adopts the newest (see electionMeta).
+      effects.push({ type: 'send', to: from, message: { type: 'vote-reply', roomId: s.roomId, term: s.term, granted: grant, leader: s.leader ?? '', meta: grant ? s.meta : null } })
       return
     }
     case 'vote-reply':
+      if (!m.granted && m.meta && s.role !== 'leader' && !m.meta.replicas.includes(s.self) && newerMeta(m.meta, s.meta)) {
+        // We were removed from the replica set while away: stand no more (the driver drops us).
+        s.meta = copyMeta(m.meta)
+        effects.push({ type: 'persist-meta', meta: s.meta })
+        if (s.role === 'candidate') effects.push({ type: 'role', role: 'follower', term: s.term, leader: m.leader || null, reason: 'removed from the replica set' })
+        s.role = 'follower'
+        s.leader = m.leader || null
+        s.electionAt = null
+        s.votes.clear()
+        return
+      }
       if (s.role !== 'candidate' || m.term !== s.term || !m.granted) return
+      if (m.meta && newerMeta(m.meta, s.electionMeta ?? s.meta)) s.electionMeta = copyMeta(m.meta)
       s.votes.add(from)
       if (s.votes.size >= majority(s.meta.replicas)) becomeLeader(s, now, config, effects, s.electionTransfer ? 'handover' : 'takeover')
       return
@@ -832,6 +943,7 @@ function startElection(s: ReplicaState, now: number, jitterMs: number, config: R
   s.leader = null
   s.votedFor = s.self
   s.votes = new Set([s.self])
+  s.electionMeta = null
   s.electionTransfer = transfer
   s.electionAt = now + config.electionTimeoutMs + jitterMs
   effects.push({ type: 'persist-term', term: s.term, votedFor: s.self })
@@ -851,6 +963,18 @@ function startElection(s: ReplicaState, now: number, jitterMs: number, config: R
 }
 
 function becomeLeader(s: ReplicaState, now: number, config: ReplicaConfig, effects: ReplicaEffect[], reason: string): void {
+  // The newest room state among our voters: every join or leave a majority acknowledged is in it.
+  if (s.electionMeta && newerMeta(s.electionMeta, s.meta)) s.meta = s.electionMeta
+  s.electionMeta = null
+  if (!s.meta.replicas.includes(s.self)) {
+    // Removed from the replica set meanwhile (a repair): not ours to lead.
+    s.role = 'follower'
+    s.electionAt = null
+    s.votes.clear()
+    effects.push({ type: 'persist-meta', meta: s.meta })
+    effects.push({ type: 'role', role: 'follower', term: s.term, leader: null, reason: 'removed from the replica set' })
+    return
+  }
   s.role = 'leader'
   s.leader = s.self
   s.electionAt = null

@@ -31,7 +31,7 @@ export interface ClientOpsComponents {
   wsUrl(): string
   readonly options: Pick<NodeOptions, 'grpcHost' | 'heartbeatMs' | 'suspectMs' | 'deadMs' | 'allowFaults' | 'maxRooms' | 'roomCreatesPer10s'>
   readonly rooms: Pick<RoomDirectorySync, 'directory' | 'adminRooms' | 'entry' | 'entryOf' | 'roomInfo' | 'createRoom' | 'mergeRoom'>
-  readonly admin: Pick<RoomAdmin, 'join' | 'send' | 'members' | 'history'>
+  readonly admin: Pick<RoomAdmin, 'join' | 'joinSettled' | 'joinResult' | 'send' | 'members' | 'history'>
   readonly member: Pick<RoomMember, 'addSession' | 'isIn' | 'leave' | 'sessionClosed' | 'nextSeq' | 'forwardSend' | 'requestJoin' | 'openJoin' | 'closeJoin' | 'releaseHeld' | 'adminChanged'>
   readonly links: Pick<PeerLinks, 'request' | 'peerState' | 'list' | 'add' | 'remove' | 'setPartition' | 'partitionedFrom' | 'linkStats'>
   /** Per-user record of joined rooms, restored on hello (joined-rooms.ts). */
@@ -171,6 +171,13 @@ export class ClientOps {
       if (e.adminNodeId === this.c.nodeId) {
         // Synchronous: the administrator's reply and the session's first delivery cannot be apart.
         result = this.c.admin.join(this.c.nodeId, roomId, user)
+        // A replicated room: once a majority of its replicas holds the join (§8); the answer is
+        // then read in the same turn as the session is added, so nothing falls between.
+        const settled = this.c.admin.joinSettled(roomId)
+        if (settled) {
+          await settled
+          result = this.c.admin.joinResult(roomId)
+        }
       } else {
         this.c.trace('forward', `join ${user} → ${e.adminNodeName} for ${e.name}`, roomId, e.adminNodeName)
         const reply = await this.c.member.requestJoin(e.adminNodeId, roomId, user, (r) => {

@@ -46,15 +46,23 @@ export interface NodeOptions {
   db?: string
   /**
    * How many nodes hold each room's log, its administrator included (docs/replication.md;
-   * client-protocol.md §8). 1 (or absent) = rooms are not replicated.
+   * client-protocol.md §8). Absent = DEFAULT_REPLICAS; 1 = rooms are not replicated.
    */
   replicas?: number
+  /**
+   * A replica of a room dead this long is replaced by another live node (docs/replication.md,
+   * "Repair"); default DEFAULT_REPAIR_MS.
+   */
+  repairMs?: number
   /** Where log lines go (stderr for the CLI). */
   log?: (line: string) => void
 }
 
-/** --replicas default while replication is being integrated: 1 keeps rooms as they were. */
-export const DEFAULT_REPLICAS = 1
+/** --replicas default (client-protocol.md §8); fewer when the cluster is smaller. */
+export const DEFAULT_REPLICAS = 3
+
+/** --repair-ms default: long enough that a restart or a short outage is not repaired. */
+export const DEFAULT_REPAIR_MS = 30_000
 
 export const DEFAULT_TIMING = { heartbeatMs: 500, suspectMs: 1500, deadMs: 3000 } as const
 

@@ -35,7 +35,7 @@ import { ClientOps } from './client-ops'
 import { MessageLog, type MessageStore } from '../store/message-log'
 import { DeletionDriver } from './deletion-driver'
 import { HistoryArchive } from './history-archive'
-import type { NodeOptions, RunningNode } from './node-options'
+import { DEFAULT_REPAIR_MS, DEFAULT_REPLICAS, type NodeOptions, type RunningNode } from './node-options'
 import { NodeStore, type NodeStorage } from '../store/node-store'
 import { PeerLinks } from './peer-links'
 import { requireString, toWireRoom } from './peer-wire'
@@ -233,10 +233,13 @@ export class PeerNode implements RunningNode {
       replicate: (room) => this.replication.create(room),
       adminChanged: (roomId, adminNodeId, termRose) => this.member.adminChanged(roomId, adminNodeId, termRose),
       replicaDropped: (roomId) => this.replication.drop(roomId),
+      // An election starts within a detector period and takes about a second (client-protocol.md §8).
+      takeoverGraceMs: o.deadMs + 1500,
     })
     this.replication = new RoomReplicas({
       nodeId,
-      replicas: o.replicas ?? 1,
+      replicas: o.replicas ?? DEFAULT_REPLICAS,
+      repairMs: o.repairMs ?? DEFAULT_REPAIR_MS,
       deadMs: o.deadMs,
       messages: this.messages,
       store: this.store,
@@ -267,6 +270,12 @@ export class PeerNode implements RunningNode {
       },
       lostAdmin: (roomId) => this.rooms.letGo(roomId),
       committed: (roomId, messages) => this.admin.applyCommitted(roomId, messages),
+      replicasChanged: (roomId) => {
+        const room = this.rooms.adminRooms.get(roomId)
+        if (!room) return
+        room.version++
+        this.rooms.publishRoom(room)
+      },
     })
     this.admin = new RoomAdmin({
       nodeId,

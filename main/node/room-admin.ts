@@ -7,7 +7,7 @@
  */
 import { MAX_PREVIEW_LIMIT as PREVIEW_MAX, type ChatMessage, type Member, type TraceKind } from '../../proto/client-protocol'
 import { ChatError } from '../core/errors'
-import { logRange, memberList, stepRoom, type AdminRoom, type RoomEffect, type RoomInput } from '../core/room-ordering'
+import { JOIN_HISTORY, logRange, memberList, stepRoom, type AdminRoom, type RoomEffect, type RoomInput } from '../core/room-ordering'
 import { msg, type DecodedMessage, type PeerMessage } from '../cluster/peer-messages'
 import type { Clock } from '../cluster/clock'
 import type { PeerLinks } from './peer-links'
@@ -35,7 +35,7 @@ export interface RoomAdminComponents {
   /** A message is in the room's log: the archive writer takes it from there (docs/archive.md). */
   committed?(m: ChatMessage): void
   /** Replicated rooms (docs/replication.md): sends are ordered by the replica group. */
-  readonly replication?: Pick<RoomReplicas, 'isReplicated' | 'propose' | 'metaChanged'>
+  readonly replication?: Pick<RoomReplicas, 'isReplicated' | 'propose' | 'metaChanged' | 'metaSettled'>
 }
 
 /** A busy administrator delivers to its own members at most this often (queueLocal). */
@@ -142,6 +142,20 @@ export class RoomAdmin {
     return { room, members: reply.members, lastSeq: reply.lastSeq, history: reply.history }
   }
 
+  /**
+   * A replicated room's join is acknowledged once a majority of its replicas holds it (§8): the
+   * promise to wait for, or undefined when the answer may go at once.
+   */
+  joinSettled(roomId: string): Promise<void> | undefined {
+    return this.c.replication?.isReplicated(roomId) ? this.c.replication.metaSettled(roomId) : undefined
+  }
+
+  /** The join answer as the room stands now (members, last seq, recent history). */
+  joinResult(roomId: string) {
+    const room = this.room(roomId)
+    return { room, members: memberList(room), lastSeq: room.lastSeq, history: this.read(room, Math.max(1, room.lastSeq - JOIN_HISTORY + 1), room.lastSeq) }
+  }
+
   /** A replicated room's seq comes once a majority of its replicas stores the message (§8). */
   send(fromNode: string, roomId: string, user: string, text: string, clientMsgId: string): number | Promise<number> {
     if (!this.c.rooms.adminRooms.has(roomId) && this.c.replication?.isReplicated(roomId)) {
@@ -211,10 +225,28 @@ export class RoomAdmin {
     switch (m.body) {
       case 'joinRequest': {
         const { reqId, roomId, user } = m.joinRequest
-        this.c.answer(from, 'joinReply', reqId, () => {
-          const r = this.join(from, requireString(roomId, 'roomId'), requireString(user, 'user'))
-          return { room: toWireRoom(this.c.rooms.entryOf(r.room)), members: r.members, lastSeq: r.lastSeq, history: r.history }
-        }, { room: null, members: [], lastSeq: 0, history: [] })
+        const empty = { room: null, members: [], lastSeq: 0, history: [] }
+        type Answer = { members: Member[]; lastSeq: number; history: ChatMessage[]; room: AdminRoom }
+        const answer = (r: () => Answer) =>
+          this.c.answer(from, 'joinReply', reqId, () => {
+            const { room, members, lastSeq, history } = r()
+            return { room: toWireRoom(this.c.rooms.entryOf(room)), members, lastSeq, history }
+          }, empty)
+        let joined: Answer
+        let settled: Promise<void> | undefined
+        try {
+          joined = this.join(from, requireString(roomId, 'roomId'), requireString(user, 'user'))
+          settled = this.joinSettled(joined.room.roomId)
+        } catch (e) {
+          answer(() => {
+            throw e
+          })
+          return true
+        }
+        if (!settled) answer(() => joined)
+        // A replicated room answers once a majority of its replicas holds the join (§8), and then
+        // describes the room as it stands at that moment.
+        else settled.then(() => answer(() => this.joinResult(joined.room.roomId)), (e: unknown) => answer(() => { throw e }))
         return true
       }
       case 'leaveRequest': {

@@ -47,6 +47,12 @@ export interface RoomDirectoryComponents {
   adminChanged?(roomId: string, adminNodeId: string, termRose?: boolean): void
   /** A room is gone: its replica (and log) on this node too. */
   replicaDropped?(roomId: string): void
+  /**
+   * How long after its administrator is declared dead a replicated room with a live majority may
+   * take to be taken over before our clients hear it is unavailable (an election that cannot
+   * happen: our side of an asymmetric partition, docs/replication.md, "What a client sees").
+   */
+  readonly takeoverGraceMs?: number
 }
 
 /** How many deleted rooms a Hello or gossip announces (the most recent; peer-schema.ts allows 1000). */
@@ -187,7 +193,17 @@ export class RoomDirectorySync {
       if (room.adminNodeId !== peer.nodeId) continue
       // A replicated room with a live majority is taken over, not unavailable (client-protocol.md §8).
       const live = room.replicas.filter((r) => r !== peer.nodeId && this.c.peerState(r) !== 'dead').length
-      if (room.replicas.length > 1 && live >= Math.floor(room.replicas.length / 2) + 1) continue
+      if (room.replicas.length > 1 && live >= Math.floor(room.replicas.length / 2) + 1) {
+        // ... unless no takeover comes: then it is unavailable to our clients after all.
+        const { roomId, term } = room
+        this.c.clock.setTimeout(() => {
+          const now = this.directory.rooms.get(roomId)
+          if (now && now.adminNodeId === peer.nodeId && now.term === term && this.c.peerState(peer.nodeId) === 'dead') {
+            this.c.emit({ event: 'room.unavailable', roomId, reason: `administrator ${peer.name} is unreachable and no replica took the room over` })
+          }
+        }, this.c.takeoverGraceMs ?? 4500)
+        continue
+      }
       this.c.emit({ event: 'room.unavailable', roomId: room.roomId, reason: `administrator ${peer.name} is unreachable` })
     }
   }

@@ -15,6 +15,7 @@ import { ChatError } from '../core/errors'
 import {
   DEFAULT_REPLICA_CONFIG,
   committedRange,
+  metaCommitted,
   newReplica,
   startLeading,
   stepReplica,
@@ -28,7 +29,7 @@ import {
 } from '../core/room-replication'
 import type { AdminRoom } from '../core/room-ordering'
 import { memberList } from '../core/room-ordering'
-import { msg, type DecodedMessage, type PeerMessage } from '../cluster/peer-messages'
+import { msg, type DecodedMessage, type PeerMessage, type WireReplMeta } from '../cluster/peer-messages'
 import type { Clock, Timer } from '../cluster/clock'
 import type { MessageLog } from '../store/message-log'
 import type { NodeStorage } from '../store/node-store'
@@ -52,6 +53,8 @@ export interface RoomReplicasComponents {
   /** --replicas N: how many nodes hold each room's log (the administrator included). */
   readonly replicas: number
   readonly deadMs: number
+  /** --repair-ms: a replica dead this long is replaced (docs/replication.md, "Repair"). */
+  readonly repairMs: number
   readonly messages: Pick<MessageLog, 'open' | 'isOpen' | 'appendEntries' | 'truncateAfter' | 'rangeEntries' | 'drop'>
   readonly store: Pick<NodeStorage, 'load' | 'save'>
   readonly clock: Clock
@@ -74,7 +77,12 @@ export interface RoomReplicasComponents {
   lostAdmin(roomId: string, leader: string | null): void
   /** Committed messages of a room this node administers, in seq order: deliver them. */
   committed(roomId: string, messages: ChatMessage[]): void
+  /** The replica set of a room this node administers changed: its directory entry follows. */
+  replicasChanged(roomId: string): void
 }
+
+/** How often an administrator looks for replicas to repair. */
+const REPAIR_CHECK_MS = 250
 
 interface Waiter {
   resolve(seq: number): void
@@ -93,6 +101,8 @@ export class RoomReplicas {
   private readonly blank = new Map<string, { term: number; votedFor: string | null }>()
   /** Sends waiting for their seq to commit, by room then seq. */
   private readonly waiting = new Map<string, Map<number, Waiter[]>>()
+  /** Joins waiting for the room state that holds them to be on a majority, by room. */
+  private readonly metaWaiting = new Map<string, { term: number; version: number; waiter: Waiter }[]>()
   private saveTimer: Timer | undefined
   private stopped = false
   /**
@@ -103,11 +113,18 @@ export class RoomReplicas {
    */
   private readonly pending = new Map<string, { s: ReplicaState; entries: LogEntry[]; fromSeq: number }>()
   private flushQueued = false
+  private lastRepairCheck = 0
 
   constructor(private readonly c: RoomReplicasComponents) {
     // A candidacy that fails is retried after about one detector period; ranks apart by a few
     // heartbeats' worth of network delay (docs/replication.md, "Election").
-    this.config = { ...DEFAULT_REPLICA_CONFIG, electionTimeoutMs: Math.max(500, Math.min(c.deadMs, 3000)), electionStepMs: 150, resendMs: 400 }
+    this.config = {
+      ...DEFAULT_REPLICA_CONFIG,
+      electionTimeoutMs: Math.max(500, Math.min(c.deadMs, 3000)),
+      electionStepMs: 150,
+      resendMs: 400,
+      repairMs: c.repairMs,
+    }
   }
 
   get enabled(): boolean {
@@ -218,6 +235,23 @@ export class RoomReplicas {
     })
   }
 
+  /**
+   * Resolves once a majority of the room's replicas holds its room state as it is now: a join in it
+   * survives any failover from then on (docs/replication.md, "Membership and deletion"). At once
+   * for a room that is not replicated.
+   */
+  metaSettled(roomId: string): Promise<void> {
+    const s = this.rooms.get(roomId)
+    if (!s) return Promise.resolve()
+    if (s.role !== 'leader') return Promise.reject(new ChatError('room_unavailable', `room ${s.meta.name} changed administrator; join again`))
+    if (metaCommitted(s)) return Promise.resolve()
+    return new Promise<void>((resolve, reject) => {
+      const list = this.metaWaiting.get(roomId) ?? []
+      list.push({ term: s.meta.term, version: s.meta.version, waiter: { resolve: () => resolve(), reject, deadline: this.c.clock.now() + this.c.deadMs + 2000 } })
+      this.metaWaiting.set(roomId, list)
+    })
+  }
+
   /** Members or the deletion hold changed at the administrator: replicate the room state. */
   metaChanged(room: AdminRoom): void {
     const s = this.rooms.get(room.roomId)
@@ -247,6 +281,18 @@ export class RoomReplicas {
 
   tick(now: number): void {
     for (const s of this.rooms.values()) this.step(s, { type: 'tick', now, jitterMs: this.jitter() })
+    if (now - this.lastRepairCheck >= REPAIR_CHECK_MS) {
+      this.lastRepairCheck = now
+      this.repair(now)
+    }
+    for (const [roomId, list] of this.metaWaiting) {
+      const late = list.filter((w) => w.waiter.deadline <= now)
+      if (!late.length) continue
+      for (const w of late) w.waiter.reject(new ChatError('room_unavailable', `the members of room ${roomId} were not stored on a majority of its replicas in time`))
+      const rest = list.filter((w) => w.waiter.deadline > now)
+      if (rest.length) this.metaWaiting.set(roomId, rest)
+      else this.metaWaiting.delete(roomId)
+    }
     for (const [roomId, byRoom] of this.waiting) {
       for (const [seq, list] of byRoom) {
         const late = list.filter((w) => w.deadline <= now)
@@ -256,6 +302,23 @@ export class RoomReplicas {
         if (rest.length) byRoom.set(seq, rest)
         else byRoom.delete(seq)
       }
+    }
+  }
+
+  /**
+   * The rooms this node administers get back to --replicas replicas: a replica dead for
+   * --repair-ms is replaced by a live node, nodes with members in the room first (the core decides
+   * when, one change at a time).
+   */
+  private repair(now: number): void {
+    let alive: string[] | undefined
+    for (const s of this.rooms.values()) {
+      if (s.role !== 'leader') continue
+      if (s.meta.replicas.length >= this.c.replicas && !s.meta.replicas.some((r) => s.dead.has(r))) continue
+      alive ??= this.c.alivePeers().sort()
+      const members = new Set(this.c.memberNodes(s.roomId))
+      const spares = [...alive.filter((p) => members.has(p)), ...alive.filter((p) => !members.has(p))]
+      this.step(s, { type: 'repair', now, want: this.c.replicas, spares })
     }
   }
 
@@ -303,7 +366,7 @@ export class RoomReplicas {
           prevTerm: Number(a.prevTerm),
           entries: (a.entries ?? []).map((e) => ({ term: Number(e.term), message: fromWireMessage(e.message) })),
           commitSeq: Number(a.commitSeq),
-          meta: a.meta ? { ...a.meta, term: Number(a.meta.term), version: Number(a.meta.version), createdAt: Number(a.meta.createdAt), replicas: [...(a.meta.replicas ?? [])], members: [...(a.meta.members ?? [])] } : null,
+          meta: fromWireMeta(a.meta),
         }
         if (a.leader !== from) throw new ChatError('forbidden', `append for ${a.roomId} names ${a.leader} but comes from ${from}`)
         break
@@ -321,7 +384,7 @@ export class RoomReplicas {
       }
       case 'roomVoteReply': {
         const v = m.roomVoteReply
-        message = { type: 'vote-reply', roomId: v.roomId, term: Number(v.term), granted: v.granted, leader: v.leader }
+        message = { type: 'vote-reply', roomId: v.roomId, term: Number(v.term), granted: v.granted, leader: v.leader, meta: fromWireMeta(v.meta) }
         break
       }
       case 'roomTimeoutNow':
@@ -390,6 +453,16 @@ export class RoomReplicas {
   private step(s: ReplicaState, input: ReplicaInput, batching = false): ReplicaEffect[] {
     const { effects } = stepReplica(s, input, this.config)
     this.run(s, effects, batching)
+    if (s.role !== 'leader' && !s.meta.replicas.includes(this.c.nodeId) && this.rooms.get(s.roomId) === s) {
+      // Removed from the replica set by a repair while we were away: the room's log is not ours to
+      // keep any more (the replicas that replaced us hold it).
+      this.c.log(`room ${s.meta.name}: no longer one of its replicas (replaced while this node was unreachable)`)
+      this.c.trace('gossip', `${s.meta.name}: no longer a replica here`, s.roomId)
+      this.rooms.delete(s.roomId)
+      this.rejectAll(s.roomId, new ChatError('room_unavailable', `room ${s.meta.name} changed administrator; send again`))
+      this.c.messages.drop(s.roomId)
+      this.save()
+    }
     return effects
   }
 
@@ -479,6 +552,23 @@ export class RoomReplicas {
           this.c.trace('heartbeat', `${s.meta.name}: ${e.ok ? 'majority back' : 'majority lost, refusing sends'}`, s.roomId)
           if (!e.ok) this.rejectAll(s.roomId, new ChatError('room_unavailable', `room ${s.meta.name}: no majority of its replicas is reachable`))
           break
+        case 'replicas': {
+          const change = e.removed ? `${this.c.peerName(e.removed)} removed (dead for ${this.config.repairMs} ms or more)` : `${this.c.peerName(e.added ?? '')} added`
+          this.c.log(`room ${s.meta.name}: replica set ${change}: ${e.replicas.map((r) => this.c.peerName(r)).join(', ')}`)
+          this.c.trace('gossip', `${s.meta.name}: replicas ${e.replicas.map((r) => this.c.peerName(r)).join(', ')} (${change})`, s.roomId)
+          this.c.replicasChanged(s.roomId)
+          break
+        }
+        case 'meta-committed': {
+          const list = this.metaWaiting.get(s.roomId)
+          if (!list) break
+          const done = list.filter((w) => w.term < e.term || (w.term === e.term && w.version <= e.version))
+          const rest = list.filter((w) => !done.includes(w))
+          if (rest.length) this.metaWaiting.set(s.roomId, rest)
+          else this.metaWaiting.delete(s.roomId)
+          for (const w of done) w.waiter.resolve(0)
+          break
+        }
         case 'accepted':
         case 'refused':
           break
@@ -514,16 +604,19 @@ export class RoomReplicas {
     this.c.lostAdmin(s.roomId, e.leader)
   }
 
+  /** Spreads candidacies of replicas of equal rank (docs/replication.md, "Election"). */
+  private jitter(): number {
+    return Math.floor(this.c.random() * 100)
+  }
+
   private rejectAll(roomId: string, err: Error): void {
+    const joins = this.metaWaiting.get(roomId)
+    this.metaWaiting.delete(roomId)
+    for (const w of joins ?? []) w.waiter.reject(err)
     const byRoom = this.waiting.get(roomId)
     if (!byRoom) return
     this.waiting.delete(roomId)
     for (const list of byRoom.values()) for (const w of list) w.reject(err)
-  }
-
-  /** Spreads candidacies of replicas of equal rank (docs/replication.md, "Election"). */
-  private jitter(): number {
-    return Math.floor(this.c.random() * 100)
   }
 
   private scheduleSave(): void {
@@ -545,6 +638,11 @@ export class RoomReplicas {
   }
 }
 
+function fromWireMeta(m: WireReplMeta | null | undefined): ReplicatedMeta | null {
+  if (!m) return null
+  return { ...m, term: Number(m.term), version: Number(m.version), createdAt: Number(m.createdAt), replicas: [...(m.replicas ?? [])], members: [...(m.members ?? [])] }
+}
+
 function toPeerMessage(m: ReplMessage): PeerMessage {
   switch (m.type) {
     case 'append':
@@ -563,7 +661,7 @@ function toPeerMessage(m: ReplMessage): PeerMessage {
     case 'vote-request':
       return msg('roomVoteRequest', { roomId: m.roomId, term: m.term, candidate: m.candidate, lastSeq: m.lastSeq, lastTerm: m.lastTerm, transfer: m.transfer })
     case 'vote-reply':
-      return msg('roomVoteReply', { roomId: m.roomId, term: m.term, granted: m.granted, leader: m.leader })
+      return msg('roomVoteReply', { roomId: m.roomId, term: m.term, granted: m.granted, leader: m.leader, meta: m.meta })
     case 'timeout-now':
       return msg('roomTimeoutNow', { roomId: m.roomId, term: m.term })
   }

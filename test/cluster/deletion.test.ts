@@ -23,8 +23,8 @@ interface Setup {
   roomId: string
 }
 
-async function setup(): Promise<Setup> {
-  const nodes = await startCluster(3, undefined, ['--allow-faults'])
+async function setup(extra: string[] = []): Promise<Setup> {
+  const nodes = await startCluster(3, undefined, ['--allow-faults', ...extra])
   // Everyone sees everyone alive first: the coordinator must know both participants' links.
   for (const n of nodes) {
     const c = await Client.as(n.ready, `watch-${n.ready.name}`)
@@ -196,7 +196,9 @@ describe('room deletion by two-phase commit', () => {
   })
 
   it('the coordinator killed after PREPARE and restarted: participants block, then finish its decision', async () => {
-    const { nodes, alice, bob, carol, roomId } = await setup()
+    // The coordinator's own recovery from its deletion log, so an unreplicated room: a replicated
+    // one would get a new administrator meanwhile (docs/replication.md, "Membership and deletion").
+    const { nodes, alice, bob, carol, roomId } = await setup(['--replicas', '1'])
     expect((await alice.call('message.send', { roomId, text: 'before', clientMsgId: 'a1' })).seq).toBe(1)
     await bob.until(() => bob.messages(roomId).length === 1, 5000, 'first message')
     // n1 will collect both READY votes, then sit on its decision: it dies in that window.
@@ -222,7 +224,7 @@ describe('room deletion by two-phase commit', () => {
 
     // n1 comes back with its data dir and port: its log has the start record, no decision, so it
     // decides ABORT (presumed abort) and tells both participants.
-    const back = await startNode({ name: 'n1', dataDir: old.dataDir, grpcPort, extra: ['--allow-faults'], join: [nodes[1].ready.grpc] })
+    const back = await startNode({ name: 'n1', dataDir: old.dataDir, grpcPort, extra: ['--allow-faults', '--replicas', '1'], join: [nodes[1].ready.grpc] })
     expect(back.ready.nodeId).toBe(old.ready.nodeId)
     for (const c of [bob, carol]) {
       const abort = await c.event('deletion', (e) => e.roomId === roomId && e.phase === 'abort', 15_000)
@@ -254,7 +256,9 @@ describe('room deletion by two-phase commit', () => {
   })
 
   it('the coordinator killed after deciding COMMIT: restarted, it re-sends the decision to a participant that missed it', async () => {
-    const { nodes, alice, bob, carol, roomId } = await setup()
+    // The decision resent from the coordinator's log, so an unreplicated room: with replicas, n3
+    // could learn the deletion from a replica's announcement first (docs/deletion.md).
+    const { nodes, alice, bob, carol, roomId } = await setup(['--replicas', '1'])
     await alice.call('node.faults', { pauseBeforeDecisionMs: 1000 })
     const pending = alice.call('room.delete', { roomId })
     // Both voted READY; n3 freezes (SIGSTOP) before the decision reaches it.
@@ -266,7 +270,7 @@ describe('room deletion by two-phase commit', () => {
     const old = nodes[0]
     const grpcPort = Number(old.ready.grpc.slice(old.ready.grpc.lastIndexOf(':') + 1))
     await killNode(old)
-    const back = await startNode({ name: 'n1', dataDir: old.dataDir, grpcPort, extra: ['--allow-faults'], join: [nodes[1].ready.grpc] })
+    const back = await startNode({ name: 'n1', dataDir: old.dataDir, grpcPort, extra: ['--allow-faults', '--replicas', '1'], join: [nodes[1].ready.grpc] })
     const alice2 = await Client.as(back.ready, 'alice')
     // The restarted coordinator re-applied its decision: the room does not come back from rooms.json.
     expect(await listed(alice2, roomId)).toBe(false)

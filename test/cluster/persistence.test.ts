@@ -33,8 +33,10 @@ describe('an administrator restarted from its data dir', () => {
     await bob.event('room.available', (e) => e.roomId === room.roomId, 10_000)
 
     // A new client of the restarted node sees the room, its history and where it stands.
+    // The room is replicated on both nodes (client-protocol.md §8): the restarted node comes back as
+    // a replica, and the room is listed again once the two have elected its administrator.
     const carol = await Client.as(back.ready, 'carol')
-    const listed = (await carol.call('rooms.list')).rooms.find((r) => r.roomId === room.roomId)
+    const listed = await eventually(async () => (await carol.call('rooms.list')).rooms.find((r) => r.roomId === room.roomId && r.available), 10_000, 'the room listed')
     expect(listed).toMatchObject({ name: 'kept', available: true })
     const joined = await carol.call('room.join', { roomId: room.roomId })
     expect(joined.lastSeq).toBe(120)

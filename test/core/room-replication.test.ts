@@ -83,8 +83,11 @@ function leader(): ReplicaState {
   startLeading(s, 0, CONFIG)
   return s
 }
+/** A follower's acknowledgement (of the entries and of the room state); meta-committed is tested on its own. */
 function ack(s: ReplicaState, from: string, matchSeq: number, ok = true, term = s.term): ReplicaEffect[] {
-  return step(s, recv(from, { type: 'append-reply', roomId: ROOM, term, ok, matchSeq, leader: ok ? s.self : '', metaTerm: s.meta.term, metaVersion: s.meta.version }))
+  return step(s, recv(from, { type: 'append-reply', roomId: ROOM, term, ok, matchSeq, leader: ok ? s.self : '', metaTerm: s.meta.term, metaVersion: s.meta.version })).filter(
+    (e) => e.type !== 'meta-committed',
+  )
 }
 
 describe('the administrator replicates and commits on a majority', () => {
@@ -208,7 +211,7 @@ describe('the administrator replicates and commits on a majority', () => {
     startLeading(s, 0, small)
     for (const c of ['a', 'b', 'c', 'd']) stepReplica(s, propose(c), small)
     const { effects } = stepReplica(s, recv('n2', { type: 'append-reply', roomId: ROOM, term: 1, ok: false, matchSeq: 0, leader: '', metaTerm: 1, metaVersion: 1 }), small)
-    expect(effects).toEqual([{ type: 'send-stored', to: 'n2', term: 1, leader: 'n1', prevSeq: 0, toSeq: 4, commitSeq: 0 }])
+    expect(effects.filter((e) => e.type !== 'meta-committed')).toEqual([{ type: 'send-stored', to: 'n2', term: 1, leader: 'n1', prevSeq: 0, toSeq: 4, commitSeq: 0 }])
   })
 })
 
@@ -373,7 +376,7 @@ describe('elections', () => {
   it('a stale vote request is refused with the current administrator', () => {
     const s = replica('n3', { term: 4 })
     step(s, recv('n1', append({ term: 4 })))
-    expect(replyOf(step(s, recv('n2', voteReq({ term: 3 }))))).toEqual({ type: 'vote-reply', roomId: ROOM, term: 4, granted: false, leader: 'n1' })
+    expect(replyOf(step(s, recv('n2', voteReq({ term: 3 }))))).toEqual({ type: 'vote-reply', roomId: ROOM, term: 4, granted: false, leader: 'n1', meta: null })
   })
 
   it('a vote while our administrator is alive is refused, then granted when our detector declares it dead', () => {
@@ -381,7 +384,7 @@ describe('elections', () => {
     step(s, recv('n1', append({})))
     expect(replyOf(step(s, recv('n2', voteReq({}))))).toMatchObject({ granted: false, term: 1 })
     const effects = step(s, { type: 'peer-dead', peer: 'n1', now: 5, jitterMs: 0 })
-    expect(sends(effects).map((e) => e.message)).toEqual([{ type: 'vote-reply', roomId: ROOM, term: 2, granted: true, leader: '' }])
+    expect(sends(effects).map((e) => e.message)).toEqual([{ type: 'vote-reply', roomId: ROOM, term: 2, granted: true, leader: '', meta: expect.objectContaining({ replicas: expect.any(Array) }) }])
     expect(s.votedFor).toBe('n2')
   })
 
@@ -430,7 +433,7 @@ describe('elections', () => {
     step(n2, recv('n1', append({ commitSeq: 1, prevSeq: 3, prevTerm: 1 })))
     step(n2, { type: 'peer-dead', peer: 'n1', now: 0, jitterMs: 0 })
     step(n2, { type: 'tick', now: 0, jitterMs: 0 })
-    const effects = step(n2, recv('n3', { type: 'vote-reply', roomId: ROOM, term: 2, granted: true, leader: '' }))
+    const effects = step(n2, recv('n3', { type: 'vote-reply', roomId: ROOM, term: 2, granted: true, leader: '', meta: null }))
     expect(effects.slice(0, 3)).toEqual([
       { type: 'role', role: 'leader', term: 2, leader: 'n2', reason: 'takeover' },
       { type: 'persist-entries', truncateAfter: 2, entries: [entry(2, 3)] },
@@ -627,6 +630,86 @@ function simulate(seed: number, replicas: string[], steps: number) {
   return { nodes, acked, leadersByTerm, stats: { now, sent } }
 }
 
+
+describe('membership through the replicated room state, and repair', () => {
+  const metaAck = (s: ReplicaState, from: string) =>
+    step(s, recv(from, { type: 'append-reply', roomId: ROOM, term: s.term, ok: true, matchSeq: lastSeq(s), leader: s.self, metaTerm: s.meta.term, metaVersion: s.meta.version }))
+  const withCarol = { ...META, members: [...META.members, { user: 'carol', nodeId: 'n3' }] }
+
+  it('a join is committed (meta-committed) once a majority of the replica set holds the room state', () => {
+    const s = leader()
+    expect(metaAck(s, 'n2')).toContainEqual({ type: 'meta-committed', term: 1, version: 1 })
+    const joined = step(s, { type: 'set-meta', meta: withCarol })
+    expect(joined.some((e) => e.type === 'meta-committed')).toBe(false)
+    expect(sends(joined).map((e) => [e.to, (e.message as Extract<ReplMessage, { type: 'append' }>).meta?.members.length])).toEqual([
+      ['n2', 3],
+      ['n3', 3],
+    ])
+    expect(metaAck(s, 'n3')).toContainEqual({ type: 'meta-committed', term: 1, version: 2 })
+  })
+
+  it('the winner of an election adopts the newest room state among its votes (a join only it lacked)', () => {
+    const n2 = replica('n2', { term: 1, leader: 'n1', meta: { ...META, term: 1, version: 1 } })
+    step(n2, { type: 'peer-dead', peer: 'n1', now: 0, jitterMs: 0 })
+    step(n2, { type: 'tick', now: 0, jitterMs: 0 })
+    expect(n2.role).toBe('candidate')
+    const newer = { ...withCarol, term: 1, version: 2 }
+    const effects = step(n2, recv('n3', { type: 'vote-reply', roomId: ROOM, term: 2, granted: true, leader: '', meta: newer }))
+    expect(n2.role).toBe('leader')
+    expect(n2.meta.members.map((m) => m.user)).toEqual(['ann', 'bob', 'carol'])
+    expect(n2.meta).toMatchObject({ term: 2, version: 1 })
+    expect(effects).toContainEqual({ type: 'persist-meta', meta: expect.objectContaining({ members: withCarol.members }) })
+  })
+
+  it('a granted vote carries the voter room state', () => {
+    const n3 = replica('n3', { term: 1, meta: { ...withCarol, term: 1, version: 2 } })
+    step(n3, { type: 'peer-dead', peer: 'n1', now: 0, jitterMs: 0 })
+    const r = replyOf(step(n3, recv('n2', voteReq({})))) as Extract<ReplMessage, { type: 'vote-reply' }>
+    expect(r.granted).toBe(true)
+    expect(r.meta?.members.map((m) => m.user)).toEqual(['ann', 'bob', 'carol'])
+  })
+
+  it('repair: a replica dead for repairMs is removed, then a live spare is added, one committed change at a time', () => {
+    const s = leader()
+    metaAck(s, 'n2')
+    metaAck(s, 'n3')
+    step(s, propose('a'))
+    step(s, { type: 'peer-dead', peer: 'n3', now: 1000, jitterMs: 0 })
+    const repair = (now: number, spares = ['n4']) => step(s, { type: 'repair', now, want: 3, spares })
+    expect(repair(1000 + CONFIG.repairMs - 1)).toEqual([])
+    const removed = repair(1000 + CONFIG.repairMs)
+    expect(removed).toContainEqual({ type: 'replicas', replicas: ['n1', 'n2'], removed: 'n3', added: null })
+    expect(s.meta.replicas).toEqual(['n1', 'n2'])
+    // Not yet on a majority of {n1, n2}: no second change.
+    expect(repair(1000 + CONFIG.repairMs + 1)).toEqual([])
+    expect(metaAck(s, 'n2')).toContainEqual({ type: 'meta-committed', term: 1, version: 2 })
+    const added = repair(1000 + CONFIG.repairMs + 2, ['n3', 'n4'])
+    expect(added).toContainEqual({ type: 'replicas', replicas: ['n1', 'n2', 'n4'], removed: null, added: 'n4' })
+    const toN4 = sends(added).find((e) => e.to === 'n4')!.message as Extract<ReplMessage, { type: 'append' }>
+    expect(toN4.meta?.replicas).toEqual(['n1', 'n2', 'n4'])
+    // n4 has nothing: it refuses with its last seq (0), and is sent the log from the start.
+    const catchUp = step(s, recv('n4', { type: 'append-reply', roomId: ROOM, term: 1, ok: false, matchSeq: 0, leader: '', metaTerm: 1, metaVersion: 3 }))
+    const resent = sends(catchUp).find((e) => e.to === 'n4')!.message as Extract<ReplMessage, { type: 'append' }>
+    expect([resent.prevSeq, resent.entries.map((e) => e.message.clientMsgId)]).toEqual([0, ['a']])
+    expect(repair(1000 + CONFIG.repairMs + 3, ['n3'])).toEqual([])
+  })
+
+  it('a replica removed while away is told so by a voter when it stands, and stops standing; nobody steps down', () => {
+    const n2 = replica('n2', { term: 3, leader: 'n1', meta: { ...META, term: 3, version: 3, replicas: ['n1', 'n2', 'n4'] } })
+    const n3 = replica('n3', { term: 1, leader: 'n1', meta: { ...META, term: 1, version: 1 } })
+    step(n3, { type: 'peer-dead', peer: 'n1', now: 0, jitterMs: 0 })
+    const asked = sends(step(n3, { type: 'tick', now: 1000, jitterMs: 0 }))
+    const toN2 = asked.find((e) => e.to === 'n2')!.message
+    const answer = replyOf(step(n2, recv('n3', toN2))) as Extract<ReplMessage, { type: 'vote-reply' }>
+    expect(answer).toMatchObject({ granted: false, term: 3 })
+    expect(n2.term).toBe(3)
+    expect(n2.leader).toBe('n1')
+    step(n3, recv('n2', answer))
+    expect(n3.meta.replicas).toEqual(['n1', 'n2', 'n4'])
+    expect(n3.role).toBe('follower')
+    expect(n3.electionAt).toBeNull()
+  })
+})
 
 describe('random failover schedules (seeded)', () => {
   for (const [replicas, seeds] of [

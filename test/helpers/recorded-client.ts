@@ -56,6 +56,20 @@ export class RecordedClient {
     return p
   }
 
+  /**
+   * Send, and after an error send again with the same clientMsgId, as a client must across a
+   * failover (client-protocol.md §8: a resend is committed at most once); resolves with the seq.
+   */
+  async sendUntilAcked(roomId: string, clientMsgId: string, timeoutMs = 30_000, text = clientMsgId): Promise<number> {
+    const until = Date.now() + timeoutMs
+    for (;;) {
+      const f = await this.send(roomId, clientMsgId, text)
+      if (f.ok) return (f.result as Results['message.send']).seq
+      if (Date.now() > until) throw new Error(`${this.name}: ${clientMsgId} not acknowledged in ${timeoutMs} ms (last: ${f.error?.code})`)
+      await new Promise((r) => setTimeout(r, 50))
+    }
+  }
+
   /** Sends not answered yet. */
   pending(): number {
     return this.unanswered.size
