@@ -45,6 +45,9 @@ interface StoredReplica {
 }
 
 const STORE_FILE = 'replication.json'
+const DROPPED_FILE = 'replicas-dropped.json'
+/** Most rooms remembered as let go (oldest forgotten first). */
+const DROPPED_LIMIT = 10_000
 /** Most blank replicas (votes for rooms whose state never reached us) kept at once. */
 const MAX_BLANK = 1000
 
@@ -105,6 +108,11 @@ export class RoomReplicas {
   private readonly metaWaiting = new Map<string, { term: number; version: number; waiter: Waiter }[]>()
   private saveTimer: Timer | undefined
   private stopped = false
+  /**
+   * Rooms this node held a replica of and let go (deleted, or removed from the set by repair), on
+   * disk (DROPPED_FILE): no blank vote for them (docs/replication.md, "Election").
+   */
+  private readonly dropped = new Set<string>()
   /**
    * Entries the administrator accepted in this turn of the event loop, not yet written, per room:
    * written with one write and sent with one append per follower at the end of the turn
@@ -188,6 +196,8 @@ export class RoomReplicas {
   /** At start: every replica this node held comes back as a follower (it leads nothing until elected). */
   restore(): void {
     if (!this.enabled) return
+    const dropped = this.c.store.load<unknown>(DROPPED_FILE, [])
+    if (Array.isArray(dropped)) for (const id of dropped) if (typeof id === 'string') this.dropped.add(id)
     const stored = this.c.store.load<Record<string, StoredReplica>>(STORE_FILE, {})
     for (const [roomId, r] of Object.entries(stored)) {
       if (r && r.meta === null && typeof r.term === 'number') {
@@ -338,6 +348,7 @@ export class RoomReplicas {
   drop(roomId: string): void {
     if (this.blank.delete(roomId)) this.save()
     if (!this.rooms.delete(roomId)) return
+    this.letGo(roomId)
     this.rejectAll(roomId, new ChatError('not_found', 'the room was deleted'))
     this.c.messages.drop(roomId)
     this.save()
@@ -430,7 +441,7 @@ export class RoomReplicas {
    * one vote per term, on disk before the answer leaves. A deleted room gets none.
    */
   private blankVote(from: string, m: Extract<ReplMessage, { type: 'vote-request' }>): void {
-    if (this.c.isDeleted(m.roomId)) return
+    if (this.c.isDeleted(m.roomId) || this.dropped.has(m.roomId)) return
     // Bounded: a peer cannot make us keep votes for any number of rooms.
     if (!this.blank.has(m.roomId) && this.blank.size >= MAX_BLANK) return
     const v = this.blank.get(m.roomId) ?? { term: 0, votedFor: null }
@@ -444,7 +455,7 @@ export class RoomReplicas {
       this.blank.set(m.roomId, v)
       this.save()
     }
-    this.c.send(from, toPeerMessage({ type: 'vote-reply', roomId: m.roomId, term: v.term, granted, leader: '' }))
+    this.c.send(from, toPeerMessage({ type: 'vote-reply', roomId: m.roomId, term: v.term, granted, leader: '', meta: null }))
   }
 
   // -------------------------------------------------------------------------------------------
@@ -459,6 +470,7 @@ export class RoomReplicas {
       this.c.log(`room ${s.meta.name}: no longer one of its replicas (replaced while this node was unreachable)`)
       this.c.trace('gossip', `${s.meta.name}: no longer a replica here`, s.roomId)
       this.rooms.delete(s.roomId)
+      this.letGo(s.roomId)
       this.rejectAll(s.roomId, new ChatError('room_unavailable', `room ${s.meta.name} changed administrator; send again`))
       this.c.messages.drop(s.roomId)
       this.save()
@@ -617,6 +629,18 @@ export class RoomReplicas {
     if (!byRoom) return
     this.waiting.delete(roomId)
     for (const list of byRoom.values()) for (const w of list) w.reject(err)
+  }
+
+  /** Remember (on disk) that this node let the room's replica go. */
+  private letGo(roomId: string): void {
+    this.dropped.delete(roomId)
+    this.dropped.add(roomId)
+    if (this.dropped.size > DROPPED_LIMIT) this.dropped.delete(this.dropped.values().next().value!)
+    try {
+      this.c.store.save(DROPPED_FILE, [...this.dropped])
+    } catch (e) {
+      this.c.log(`cannot save ${DROPPED_FILE}: ${(e as Error).message}`)
+    }
   }
 
   private scheduleSave(): void {
