@@ -7,8 +7,8 @@
  *     messages that arrive meanwhile are held until the reply is in the state, then released;
  *   - duplicates (a rejoin's history meeting what was already shown) are dropped by seq in the
  *     reducer (chat-state.ts);
- *   - a jump in seq, which the node promises only when an administrator lost messages it had not
- *     saved (docs/ordering.md §3), is told to the user at once, with the missing numbers as ranges.
+ *   - a jump in seq, which the node promises never to make, is told to the user at once (nothing
+ *     would fill it by waiting), with the missing numbers as ranges.
  */
 import type { ChatMessage } from '../../../proto/client-protocol'
 import { mentionsSelf, noticeKey, shouldNotify } from '../state/chat-state'

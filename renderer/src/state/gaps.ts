@@ -1,7 +1,7 @@
 /**
- * What to tell a person about seq numbers that never arrived. A restarted administrator (after
- * kill -9) continues above a saved ceiling, so members see a jump such as 3 then 66: listing 62
- * numbers one by one helps nobody, so they are summarised as ranges ("seq 4–65 (62 messages)").
+ * What to tell a person about seq numbers that never arrived (the node promises none do; this is for
+ * when it fails to, e.g. an administrator whose log lost its tail). A jump such as 3 then 66 is not
+ * listed number by number: it is summarised as ranges ("seq 4–65 (62 messages)").
  */
 
 /** An inclusive range of seq numbers, [from, to]. */
