@@ -1,7 +1,7 @@
 /**
  * `npm run sim`: the deterministic cluster simulation (docs/simulation.md).
  *
- *   npm run sim                          100 seeds from 1, 5 nodes, 60 simulated seconds each
+ *   npm run sim                          100 seeds from 1, 5 nodes, 3 replicas, 60 simulated seconds each
  *   npm run sim -- --seed 42 -v          replay seed 42, printing every trace line
  *   npm run sim -- --seeds 100000        the soak
  *   npm run sim -- --nodes 7 --duration 120 --clients 3 --no-faults --bug reorder-links
@@ -18,7 +18,8 @@ function parse(argv: string[]): { base: Omit<SimOptions, 'seed'>; seeds: number[
   let seed: number | undefined
   let count = 100
   let from = 1
-  const base: Omit<SimOptions, 'seed'> = { nodes: 5, durationMs: 60_000, clientsPerNode: 2, faults: true, fsync: true }
+  // Replicated rooms by default (docs/replication.md; the contract's --replicas 3); --replicas 1 for rooms as before.
+  const base: Omit<SimOptions, 'seed'> = { nodes: 5, durationMs: 60_000, clientsPerNode: 2, faults: true, fsync: true, replicas: 3 }
   let verbose = false
   const num = (i: number, name: string) => {
     const v = Number(argv[i])
@@ -69,7 +70,7 @@ async function main(): Promise<void> {
     if (!r.ok) {
       failed.push(seed)
       console.log(`\nseed ${seed} FAILED at ${(r.failure!.atMs / 1000).toFixed(3)} s: ${r.failure!.invariant}: ${r.failure!.detail}`)
-      console.log(`replay: npm run sim -- --seed ${seed}${base.nodes !== 5 ? ` --nodes ${base.nodes}` : ''}${base.durationMs !== 60_000 ? ` --duration ${base.durationMs / 1000}` : ''}${base.clientsPerNode !== 2 ? ` --clients ${base.clientsPerNode}` : ''}${base.replicas !== undefined ? ` --replicas ${base.replicas}` : ''}${base.faults ? '' : ' --no-faults'}${base.fsync ? '' : ' --no-fsync'}${base.bug ? ` --bug ${base.bug}` : ''}${base.scenario ? ` --scenario ${base.scenario}` : ''} -v`)
+      console.log(`replay: npm run sim -- --seed ${seed}${base.nodes !== 5 ? ` --nodes ${base.nodes}` : ''}${base.durationMs !== 60_000 ? ` --duration ${base.durationMs / 1000}` : ''}${base.clientsPerNode !== 2 ? ` --clients ${base.clientsPerNode}` : ''}${base.replicas !== 3 ? ` --replicas ${base.replicas}` : ''}${base.faults ? '' : ' --no-faults'}${base.fsync ? '' : ' --no-fsync'}${base.bug ? ` --bug ${base.bug}` : ''}${base.scenario ? ` --scenario ${base.scenario}` : ''} -v`)
       console.log('last events:')
       for (const line of r.trace) console.log(`  ${line}`)
     } else if (seeds.length === 1 || seed % 10 === 0) {

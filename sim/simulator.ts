@@ -878,7 +878,11 @@ export class Simulation {
         if (!r || r === admin || r.state !== 'up') continue
         const copy = r.disk.logs.get(rec.roomId)?.messages.find((m) => m.seq === rec.seq)
         if (!copy || copy.clientMsgId !== rec.clientMsgId) {
-          this.fail('acked-on-replicas', `${rec.clientMsgId} was acknowledged as seq ${rec.seq} of ${rec.roomId} but replica ${r.name}'s log has ${copy ? copy.clientMsgId : 'nothing'} there`)
+          const log = r.disk.logs.get(rec.roomId)?.messages
+          this.fail(
+            'acked-on-replicas',
+            `${rec.clientMsgId} was acknowledged as seq ${rec.seq} of ${rec.roomId} but replica ${r.name}'s log has ${copy ? copy.clientMsgId : 'nothing'} there (its log: ${log ? `${log.length} messages, seq ${log[0]?.seq ?? '-'}..${log.at(-1)?.seq ?? '-'}` : 'none'}; ${this.roomViews(dirs, rec.roomId)})`,
+          )
         }
       }
     }

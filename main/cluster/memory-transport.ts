@@ -303,6 +303,11 @@ export class MemoryTransport implements Transport {
     return { ok: true, answer: this.handlers.hello() }
   }
 
+  /** Closed or crashed: a stopped server reads nothing more, whatever is still in flight to it. */
+  get gone(): boolean {
+    return this.closed || this.crashed
+  }
+
   inboundClosed(link: MemoryLink, peerId: string | undefined): void {
     if (peerId && this.inbound.get(peerId) === link) this.inbound.delete(peerId)
   }
@@ -526,7 +531,7 @@ export class MemoryLink implements PeerLink {
       return
     }
     const target = this.target
-    if (!target || !this.fromNodeId || target.crashed) return
+    if (!target || !this.fromNodeId || target.gone) return
     const messages = f.messages.map(decode)
     target.handlers.inbound(this.fromNodeId, messages)
   }
