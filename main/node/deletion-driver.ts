@@ -14,7 +14,8 @@
  *   participant  a Prepare arrived from the room's administrator.
  *
  * Who may delete and how a node votes are pure decisions in main/core/deletion-policy.ts; what
- * people see (events, reports, node names in place of ids) is deletion-reports.ts.
+ * people see (events, reports, node names in place of ids) is deletion-reports.ts; injected faults
+ * and the sends in flight a vote waits for are deletion-faults.ts.
  * Choices this driver makes (documented in docs/deletion.md):
  *   - A blocked participant (voted READY, nobody knows the outcome) keeps the room frozen and tells
  *     every local client with `room.unavailable` (reason says why); `room.available` follows a
@@ -57,6 +58,7 @@ import type { NodeOptions } from './node-options'
 import type { NodeStorage } from '../store/node-store'
 import type { PeerLinks } from './peer-links'
 import { DeletionReports } from './deletion-reports'
+import { DeletionFaults, SendsInFlight, type DeletionFaultSettings } from './deletion-faults'
 
 const LOG_FILE = 'deletions.json'
 /** Finished transactions whose outcome we still answer queries about (bounded, oldest first out). */
@@ -99,15 +101,9 @@ interface HeldDecision {
   effects: TxEffect[]
 }
 
-interface Faults {
-  voteAbort: boolean
-  pauseBeforeDecisionMs: number
-  /** Forwarded sends wait this long before leaving: they are "in flight" when a PREPARE comes. */
-  delayForwardMs: number
-}
-
 export class DeletionDriver {
-  private readonly inFlight = new Map<string, number>()
+  /** Forwarded sends of this node's clients not answered yet: a vote waits for none (deletion-faults.ts). */
+  private readonly inFlight = new SendsInFlight()
   private readonly config: TwoPhaseConfig
   private readonly machines = new Map<string, Machine>()
   private readonly held = new Map<string, HeldDecision>()
@@ -123,7 +119,7 @@ export class DeletionDriver {
   private readonly waiting = new Map<string, (r: Results['room.delete']) => void>()
   /** `deletion` events and DeletionProgress reports, with node names put in (deletion-reports.ts). */
   private readonly reports: DeletionReports
-  private faults: Faults = { voteAbort: false, pauseBeforeDecisionMs: 0, delayForwardMs: 0 }
+  private readonly faults: DeletionFaults
   private stopped = false
 
   constructor(
@@ -132,6 +128,7 @@ export class DeletionDriver {
     private readonly o: NodeOptions,
   ) {
     this.reports = new DeletionReports(node)
+    this.faults = new DeletionFaults(!!o.allowFaults, (text) => node.trace('2pc', text))
     const voteTimeoutMs = Math.max(2000, 2 * o.deadMs)
     this.config = {
       voteTimeoutMs,
@@ -223,13 +220,11 @@ export class DeletionDriver {
   }
 
   sendStarted(roomId: string): void {
-    this.inFlight.set(roomId, (this.inFlight.get(roomId) ?? 0) + 1)
+    this.inFlight.started(roomId)
   }
 
   sendFinished(roomId: string): void {
-    const n = (this.inFlight.get(roomId) ?? 1) - 1
-    if (n <= 0) this.inFlight.delete(roomId)
-    else this.inFlight.set(roomId, n)
+    this.inFlight.finished(roomId)
   }
 
   /** The client op `room.delete` on this node: coordinate here, or forward to the administrator. */
@@ -245,19 +240,8 @@ export class DeletionDriver {
     return reply.committed ? { outcome: 'committed' } : { outcome: 'aborted', reason: reply.reason || 'aborted' }
   }
 
-  setFaults(req: RequestOf<'node.faults'>): Omit<Results['node.faults'], 'partitionedFrom'> {
-    if (!this.o.allowFaults) throw new ChatError('forbidden', 'fault injection is off: start the node with --allow-faults')
-    if (req.voteAbort !== undefined) this.faults.voteAbort = req.voteAbort
-    if (req.pauseBeforeDecisionMs !== undefined) this.faults.pauseBeforeDecisionMs = req.pauseBeforeDecisionMs
-    if (req.delayForwardMs !== undefined) this.faults.delayForwardMs = req.delayForwardMs
-    // Only a change is worth a line in the protocol log (the UI reads the faults whenever it opens).
-    if (req.voteAbort !== undefined || req.pauseBeforeDecisionMs !== undefined || req.delayForwardMs !== undefined) {
-      this.node.trace(
-        '2pc',
-        `faults now voteAbort=${this.faults.voteAbort} pauseBeforeDecisionMs=${this.faults.pauseBeforeDecisionMs} delayForwardMs=${this.faults.delayForwardMs}`,
-      )
-    }
-    return { ...this.faults }
+  setFaults(req: RequestOf<'node.faults'>): DeletionFaultSettings {
+    return this.faults.set(req)
   }
 
   onPeerMessage(from: string, m: DecodedMessage): void {
@@ -335,7 +319,7 @@ export class DeletionDriver {
       return { outcome: 'aborted', reason: `another deletion of room ${room.name} is in progress` }
     }
     // The coordinator's own vote, checked locally: the same rules a participant applies.
-    const cause = abortCause({ voteAbortFault: this.faults.voteAbort, sendsInFlight: this.inFlight.get(roomId) ?? 0, otherDeletion: false })
+    const cause = abortCause({ voteAbortFault: this.faults.voteAbort, sendsInFlight: this.inFlight.count(roomId), otherDeletion: false })
     if (cause) {
       const reason = `node ${this.node.name} voted ABORT: ${describeAbortCause(cause)}`
       this.node.trace('2pc', reason, roomId)
@@ -400,7 +384,7 @@ export class DeletionDriver {
     const other = [...this.machines.values()].find((m) => m.roomId === p.roomId && m.txId !== p.txId && !isFinished(m))
     const cause = abortCause({
       voteAbortFault: this.faults.voteAbort,
-      sendsInFlight: this.inFlight.get(p.roomId) ?? 0,
+      sendsInFlight: this.inFlight.count(p.roomId),
       otherDeletion: !!other || (this.frozen.has(p.roomId) && this.frozen.get(p.roomId) !== p.txId),
     })
     const reason = cause ? describeAbortCause(cause) : ''
