@@ -147,9 +147,24 @@ export class PeerLinks {
   /** Start heartbeats and dial `addresses` (the --join list and the peers remembered from last run). */
   start(addresses: Iterable<string>): void {
     this.heartbeatTimer = this.c.clock.setInterval(() => this.sendHeartbeats(), this.c.timing.heartbeatMs)
-    for (const address of addresses) {
-      this.dial(address).catch((e: Error) => this.c.log(`join ${address}: ${e.message} (will keep trying)`))
-    }
+    for (const address of addresses) this.join(address, initialBackoff())
+  }
+
+  /**
+   * Dial an address we know only as an address (--join, or remembered): until it answers, again
+   * with backoff. No peer entry exists for it yet, so the redial of a peer whose link went down
+   * does not cover it; without this, a node restarted while cut off from every peer it remembers
+   * never dialled them again (found by the simulator, docs/simulation.md "Bugs found").
+   */
+  private join(address: string, backoff: Backoff): void {
+    this.dial(address).catch((e: Error) => {
+      if (this.stopped || this.removedAddresses.has(address)) return
+      // Linked meanwhile the other way (the peer dialled us): its own redial covers it from now on.
+      if ([...this.peers.values()].some((p) => p.address === address && p.link?.up)) return
+      const next = nextBackoff(backoff)
+      this.c.log(`join ${address}: ${e.message} (trying again in ${next.delayMs} ms)`)
+      this.c.clock.setTimeout(() => this.join(address, next.backoff), next.delayMs)
+    })
   }
 
   async stop(): Promise<void> {
