@@ -81,6 +81,7 @@ interface Trial {
   errors: string[]
   acked: number
   seqsOk: boolean
+  problems: string[]
 }
 
 /**
@@ -121,13 +122,29 @@ async function trial(nodes: NodeProc[], target: number, how: 'kill' | 'term', n:
   const after = senders.flatMap((s) => s.acks).filter((a) => a.ackedAt > at)
   // Around the stop: every send acknowledged after it, and those in flight when it came.
   const maxWait = Math.max(0, ...after.map((a) => a.ackedAt - Math.max(a.firstSentAt, at)))
-  const seqs = senders.flatMap((s) => s.acks.map((a) => a.seq))
-  const seqsOk = new Set(seqs).size === seqs.length
-  const t: Trial = { adminChangedMs: changed - at, maxWaitMs: maxWait, errors: senders.flatMap((s) => s.errors), acked: seqs.length, seqsOk }
-  // Every acknowledged message at its seq in a survivor's history (the trial's sends are its last 200 or fewer).
-  const { messages: history } = await clients[0].call('history.fetch', { roomId: room.roomId, limit: 200 })
+  const acks = senders.flatMap((s) => s.acks)
+  const seqs = acks.map((a) => a.seq)
+  const problems: string[] = []
+  if (new Set(seqs).size !== seqs.length) problems.push('a seq acknowledged twice')
+  // Every acknowledged message at its seq in a survivor's history (the trial's sends are its last
+  // 200 or fewer), once that history has caught up with the last acknowledged seq.
+  const top = Math.max(...seqs)
+  let history: { seq: number; clientMsgId: string }[] = []
+  for (let tries = 0; tries < 50; tries++) {
+    history = (await clients[0].call('history.fetch', { roomId: room.roomId, limit: 200 })).messages
+    if (history.length && history[history.length - 1].seq >= top) break
+    await new Promise((r) => setTimeout(r, 100))
+  }
   const bySeq = new Map(history.map((m) => [m.seq, m.clientMsgId]))
-  for (const s of senders) for (const a of s.acks) if (bySeq.get(a.seq) !== a.clientMsgId) t.seqsOk = false
+  const idSeqs = new Map<string, number[]>()
+  for (const m of history) idSeqs.set(m.clientMsgId, [...(idSeqs.get(m.clientMsgId) ?? []), m.seq])
+  for (const a of acks) {
+    const holder = bySeq.get(a.seq)
+    if (holder === undefined) problems.push(`${a.clientMsgId} acked as seq ${a.seq}, not in the history`)
+    else if (holder !== a.clientMsgId) problems.push(`${a.clientMsgId} acked as seq ${a.seq}, which holds ${holder}`)
+  }
+  for (const [id, where] of idSeqs) if (where.length > 1) problems.push(`${id} at seqs ${where.join(', ')}`)
+  const t: Trial = { adminChangedMs: changed - at, maxWaitMs: maxWait, errors: senders.flatMap((s) => s.errors), acked: seqs.length, seqsOk: problems.length === 0, problems }
   for (const c of clients) c.close()
   const restarted = await startNode({
     name: nodes[target].ready.name,
@@ -163,7 +180,7 @@ export async function runFailover(o: { trials: number; modes: ('kill' | 'term')[
         ts.push(t)
         console.log(
           `  ${how === 'kill' ? 'kill -9' : 'SIGTERM'} #${i + 1}: admin_changed ${t.adminChangedMs.toFixed(0)} ms, ` +
-            `longest wait ${t.maxWaitMs.toFixed(0)} ms, errors [${t.errors.join(', ')}]${t.seqsOk ? '' : '  SEQ CHECK FAILED'}`,
+            `longest wait ${t.maxWaitMs.toFixed(0)} ms, errors [${t.errors.join(', ')}]${t.seqsOk ? '' : `  SEQ CHECK FAILED: ${t.problems.slice(0, 5).join('; ')}`}`,
         )
       }
       report(how === 'kill' ? `takeover after kill -9 (goal: ≤ dead-ms + 1 s = ${deadMs + 1000} ms)` : 'graceful handover on SIGTERM (goal: pause ≤ 300 ms)', ts)
