@@ -112,8 +112,12 @@ export function ArchiveSettings({ session, state }: { session: Session; state: S
  * The rooms the shared archive holds, and a read-only page of one's history: how a node that never
  * knew a room (started with an empty data dir) still shows what was said in it.
  */
-function ArchivedRooms({ session, sources, names }: { session: Session; sources: Record<string, HistorySource>; names: Map<string, string> }) {
+function ArchivedRooms({ session, sources, names: known }: { session: Session; sources: Record<string, HistorySource>; names: Map<string, string> }) {
   const [rooms, setRooms] = useState<ArchivedRoomInfo[] | null>(null)
+  // An archived room names its administrator node, which this node may never have met: authors on
+  // that node get its name rather than the bare start of its id.
+  const names = new Map(known)
+  for (const r of rooms ?? []) if (!names.has(r.adminNodeId)) names.set(r.adminNodeId, r.adminNodeName)
   const [reading, setReading] = useState<{ room: ArchivedRoomInfo; messages: ChatMessage[] } | null>(null)
   const [error, setError] = useState<string | null>(null)
   const run = async (f: () => Promise<void>) => {
