@@ -6,6 +6,8 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts', 'test/**/*.test.tsx'],
     environment: 'node',
+    // A failed test prints the end of its nodes' logs (test/helpers/node-logs-on-failure.ts).
+    setupFiles: ['test/helpers/node-logs-on-failure.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     maxWorkers: 2,

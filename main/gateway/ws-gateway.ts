@@ -27,9 +27,13 @@ import { handleUiRequest } from './static-ui'
 
 /** A client that a slow reader lets pile up more than this is cut off (protects the node's memory). */
 const MAX_BUFFERED_BYTES = 16 * 1024 * 1024
-/** Token bucket per connection: a burst of pipelined sends is fine; a flood is not. */
-const RATE_BURST = 10_000
-const RATE_PER_SEC = 5000
+/**
+ * Token bucket per connection: a burst of pipelined sends is fine; a flood is not. The environment
+ * may set other sizes (the gateway test's flood uses a small bucket, so that a node slowed below the
+ * refill rate by a loaded machine still runs out of tokens: docs/testing.md).
+ */
+const RATE_BURST = positiveFromEnv('DS_CLIENT_RATE_BURST', 10_000)
+const RATE_PER_SEC = positiveFromEnv('DS_CLIENT_RATE_PER_SEC', 5000)
 const PING_EVERY_MS = 20_000
 /**
  * Write coalescing (docs/benchmarks.md): a client socket written to less than COALESCE_MS ago is
@@ -400,4 +404,10 @@ function describeInvalid(
   const field = first?.path.map(String).join('.') || 'frame'
   if (first?.code === 'too_big' && field === 'text') return ['too_large', `text is longer than the limit: ${first.message}`]
   return ['bad_request', `${raw.op}: ${field}: ${first?.message ?? 'invalid'}`]
+}
+
+/** A positive number from the environment variable `name`, else `fallback` (unset, empty or not a positive number). */
+function positiveFromEnv(name: string, fallback: number): number {
+  const v = Number(process.env[name])
+  return Number.isFinite(v) && v > 0 ? v : fallback
 }

@@ -114,8 +114,10 @@ describe('the chat as people expect it (real browser, real nodes)', () => {
     await signIn(ana, n2, 'ana')
     // Natural order in the room list: spam 1, 2, 10, 100.
     const group = ana.getByRole('region', { name: 'Rooms administered by n1' })
-    const names = (await group.getByRole('button').evaluateAll((els) => els.map((e) => e.getAttribute('aria-label')))).filter((n) => n?.startsWith('Room spam'))
-    expect(names).toEqual(['Room spam 1', 'Room spam 2', 'Room spam 10', 'Room spam 100'])
+    // The list fills as the node's rooms.list answer and room events arrive: wait for all four.
+    const spamRooms = async () => (await group.getByRole('button').evaluateAll((els) => els.map((e) => e.getAttribute('aria-label')))).filter((n) => n?.startsWith('Room spam'))
+    await expect.poll(spamRooms, { timeout: T }).toHaveLength(4)
+    expect(await spamRooms()).toEqual(['Room spam 1', 'Room spam 2', 'Room spam 10', 'Room spam 100'])
 
     // Preview: the last messages, read-only, and a Join button; no composer.
     await group.getByRole('button', { name: 'Room news' }).click()
@@ -127,7 +129,7 @@ describe('the chat as people expect it (real browser, real nodes)', () => {
     await shot(ana, 'preview')
     await ana.getByRole('button', { name: 'Join room' }).click()
     const log = ana.getByRole('log', { name: 'Messages in news' })
-    await log.waitFor()
+    await log.getByText('last news').waitFor() // the history of the join is shown (counts below do not wait)
 
     // Formatting: links open outside the app, code stays literal, a mention of ana is highlighted.
     const link = log.getByRole('link', { name: 'https://example.org/page' })

@@ -65,10 +65,28 @@ export interface StartOptions {
   nodeArgs?: string[]
   /** Default CLUSTER_KEY; null = none given (the node uses its saved key or makes a new one). */
   clusterKey?: string | null
+  /** More environment variables for the node process. */
+  env?: Record<string, string>
 }
 
+/** How long a node may take to print its ready line (startNode). */
+const READY_TIMEOUT_MS = 45_000
 const started = new Set<NodeProc>()
 const tempDirs = new Set<string>()
+/** Every node this file started, stopped or not, with its name: what a failed test prints (nodeLogs). */
+const ledger: { name: string; node: NodeProc; since: number }[] = []
+
+/**
+ * The end of the stderr of every node still running and of every node started since `since` (ms since
+ * the epoch): what a failed test prints (test/helpers/node-logs-on-failure.ts), so that a failure seen
+ * once on a loaded machine can be explained from its log, not only from its assertion.
+ */
+export function nodeLogs(since: number, charsPerNode = 4000): string {
+  return ledger
+    .filter((e) => e.since >= since || started.has(e.node))
+    .map((e) => `----- ${e.name} (pid ${e.node.proc.pid}) stderr, last ${charsPerNode} chars -----\n${e.node.stderr().slice(-charsPerNode)}`)
+    .join('\n')
+}
 
 export function tempDir(prefix = 'ds-test-'): string {
   const d = mkdtempSync(join(tmpdir(), prefix))
@@ -114,7 +132,7 @@ export async function startNode(o: StartOptions): Promise<NodeProc> {
     ...(o.extra ?? []),
   ]
   const key = o.clusterKey === null ? undefined : (o.clusterKey ?? CLUSTER_KEY)
-  const proc = spawn(process.execPath, args, { cwd: ROOT, env: nodeEnv(key), stdio: ['ignore', 'pipe', 'pipe'] })
+  const proc = spawn(process.execPath, args, { cwd: ROOT, env: { ...nodeEnv(key), ...o.env }, stdio: ['ignore', 'pipe', 'pipe'] })
   let err = ''
   proc.stderr!.on('data', (d) => {
     err += d
@@ -126,7 +144,8 @@ export async function startNode(o: StartOptions): Promise<NodeProc> {
   })
   const exited = new Promise<number | null>((r) => proc.on('exit', (code) => r(code)))
   const ready = await new Promise<Ready>((resolvePromise, reject) => {
-    const t = setTimeout(() => reject(new Error(`${o.name} not ready in 20 s: ${err}`)), 20_000)
+    // A start-up (tsx compiles main/ on the way) takes 1–2 s alone and over 10 s on a loaded two-core machine.
+    const t = setTimeout(() => reject(new Error(`${o.name} not ready in ${READY_TIMEOUT_MS / 1000} s: ${err}`)), READY_TIMEOUT_MS)
     const rl = createInterface({ input: proc.stdout! })
     rl.on('line', (line) => {
       try {
@@ -143,6 +162,7 @@ export async function startNode(o: StartOptions): Promise<NodeProc> {
   })
   const np: NodeProc = { ready, proc, dataDir, stderr: () => err, stdout: () => out, exited }
   started.add(np)
+  ledger.push({ name: o.name, node: np, since: Date.now() })
   return np
 }
 
