@@ -21,7 +21,7 @@
  * --loads a,b (fixed loads in deliveries/s), --no-batch (ds-g1-sms clients without `batch` in hello),
  * --systems a,b (subset of ds-g1-sms, ws-broadcast, socketio-cluster), --replicas N (ds-g1-sms nodes
  * started with --replicas N, docs/replication.md); --scale: --members N (the
- * large room, 10,000), --idle N (idle clients per node, 1,000).
+ * large room, 10,000), --idle N (idle clients per node, 1,000), --big-only (the large room alone).
  */
 import { parseArgs } from 'node:util'
 import { Tracker, runStep, rssMiB, type StepResult } from './load'
@@ -51,6 +51,7 @@ const { values } = parseArgs({
     idle: { type: 'string', default: '1000' },
     replicas: { type: 'string' },
     failover: { type: 'boolean', default: false },
+    'big-only': { type: 'boolean', default: false },
     trials: { type: 'string', default: '20' },
     'failover-modes': { type: 'string', default: 'kill,term,throughput' },
     rooms: { type: 'string', default: '1000' },
@@ -257,7 +258,7 @@ async function main(): Promise<void> {
   }
   if (values.profile) return profileDs({ load: FIXED[FIXED.length - 1], seconds: Number(values.seconds) * 2, batch: !values['no-batch'] })
   if (values.scale) {
-    return runScale({ members: Number(values.members), rooms: Number(values.rooms), idlePerNode: Number(values.idle), seconds: Number(values.seconds), loads: FIXED })
+    return runScale({ bigOnly: values['big-only'], extra: values.replicas ? ['--replicas', values.replicas] : [], members: Number(values.members), rooms: Number(values.rooms), idlePerNode: Number(values.idle), seconds: Number(values.seconds), loads: FIXED })
   }
   const systems = (values.systems?.split(',') as SystemName[] | undefined) ?? (values.compare ? SYSTEMS : ['ds-g1-sms'])
   const runs: SystemRun[] = []

@@ -13,6 +13,10 @@ import { cleanup, startCluster, type NodeProc } from '../test/helpers/cluster'
 import { MESSAGE_BYTES, cpuSeconds, rssMiB } from './load'
 
 interface ScaleOptions {
+  /** Only the large room (--big-only). */
+  bigOnly?: boolean
+  /** More node flags (--replicas N). */
+  extra?: string[]
   members: number
   rooms: number
   idlePerNode: number
@@ -83,14 +87,18 @@ class LightClient {
   }
 }
 
-/** Join, again if the node timed out on a busy machine (joining is idempotent). */
+/**
+ * Join, again if the node timed out or thought the administrator unreachable on a busy machine
+ * (joining is idempotent), for up to a minute.
+ */
 async function joinRetrying(c: LightClient, roomId: string): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
       await c.call('room.join', { roomId })
       return
     } catch (e) {
-      if (attempt >= 5) throw e
+      if (attempt >= 30) throw e
+      await sleep(2000)
     }
   }
 }
@@ -191,8 +199,10 @@ async function activeRoom(nodes: NodeProc[], tag: string): Promise<LightClient[]
 export async function runScale(o: ScaleOptions): Promise<void> {
   const timing = { heartbeatMs: 500, suspectMs: 4000, deadMs: 8000 }
   // 1. One cluster: the active room alone, then with many rooms, then with many idle clients.
-  let nodes = await startCluster(3, timing, ROOM_LIMITS)
-  try {
+  const flags = [...ROOM_LIMITS, ...(o.extra ?? [])]
+  let nodes = await startCluster(3, timing, flags)
+  if (o.bigOnly) await cleanup()
+  else try {
     await sleep(1000)
     console.log(`3 nodes started                        RSS n1/n2/n3 ${rss(nodes)} MiB`)
     const active = await activeRoom(nodes, 'a')
@@ -229,7 +239,7 @@ export async function runScale(o: ScaleOptions): Promise<void> {
   }
 
   // 2. A fresh cluster: one room with many members, 30 of which send.
-  nodes = await startCluster(3, timing, ROOM_LIMITS)
+  nodes = await startCluster(3, timing, flags)
   try {
     await sleep(1000)
     const first = await LightClient.open(nodes[0], 'big0')
@@ -246,6 +256,9 @@ export async function runScale(o: ScaleOptions): Promise<void> {
       await joinRetrying(c, room.roomId)
       c.roomId = room.roomId
       members.push(c)
+      if (members.length % 1000 === 0) {
+        console.log(`  ${members.length} members after ${((performance.now() - t0) / 1000).toFixed(0)} s   RSS ${rss(nodes)} MiB`)
+      }
     })
     await sleep(2000)
     console.log(`one room of ${o.members} members joined in ${((performance.now() - t0) / 1000).toFixed(1)} s   RSS ${rss(nodes)} MiB`)
