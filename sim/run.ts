@@ -10,7 +10,7 @@ import { SIM_BUGS, simulate, type SimBug, type SimOptions } from './simulator'
 import { SCENARIOS, type ScenarioName } from './ordering-scenarios'
 
 function usage(msg: string): never {
-  console.error(`sim: ${msg}\nusage: npm run sim -- [--seed S | --seeds N [--from S]] [--nodes 3-7] [--duration SECONDS] [--clients N] [--replicas N] [--scenario ${SCENARIOS.join('|')}] [--no-faults] [--no-fsync] [--bug ${SIM_BUGS.join('|')}] [-v]`)
+  console.error(`sim: ${msg}\nusage: npm run sim -- [--seed S | --seeds N [--from S]] [--nodes 3-7] [--duration SECONDS] [--clients N] [--replicas N] [--repair-ms MS] [--scenario ${SCENARIOS.join('|')}] [--no-faults] [--no-fsync] [--bug ${SIM_BUGS.join('|')}] [-v]`)
   process.exit(2)
 }
 
@@ -43,6 +43,9 @@ function parse(argv: string[]): { base: Omit<SimOptions, 'seed'>; seeds: number[
     } else if (a === '--replicas') {
       base.replicas = num(++i, a)
       if (base.replicas < 1) usage('--replicas is at least 1')
+    } else if (a === '--repair-ms') {
+      base.repairMs = num(++i, a)
+      if (base.repairMs < 1) usage('--repair-ms is at least 1')
     } else if (a === '--no-faults') base.faults = false
     else if (a === '--no-fsync') base.fsync = false
     else if (a === '--bug') {
@@ -70,7 +73,7 @@ async function main(): Promise<void> {
     if (!r.ok) {
       failed.push(seed)
       console.log(`\nseed ${seed} FAILED at ${(r.failure!.atMs / 1000).toFixed(3)} s: ${r.failure!.invariant}: ${r.failure!.detail}`)
-      console.log(`replay: npm run sim -- --seed ${seed}${base.nodes !== 5 ? ` --nodes ${base.nodes}` : ''}${base.durationMs !== 60_000 ? ` --duration ${base.durationMs / 1000}` : ''}${base.clientsPerNode !== 2 ? ` --clients ${base.clientsPerNode}` : ''}${base.replicas !== 3 ? ` --replicas ${base.replicas}` : ''}${base.faults ? '' : ' --no-faults'}${base.fsync ? '' : ' --no-fsync'}${base.bug ? ` --bug ${base.bug}` : ''}${base.scenario ? ` --scenario ${base.scenario}` : ''} -v`)
+      console.log(`replay: npm run sim -- --seed ${seed}${base.nodes !== 5 ? ` --nodes ${base.nodes}` : ''}${base.durationMs !== 60_000 ? ` --duration ${base.durationMs / 1000}` : ''}${base.clientsPerNode !== 2 ? ` --clients ${base.clientsPerNode}` : ''}${base.replicas !== 3 ? ` --replicas ${base.replicas}` : ''}${base.repairMs !== undefined ? ` --repair-ms ${base.repairMs}` : ''}${base.faults ? '' : ' --no-faults'}${base.fsync ? '' : ' --no-fsync'}${base.bug ? ` --bug ${base.bug}` : ''}${base.scenario ? ` --scenario ${base.scenario}` : ''} -v`)
       console.log('last events:')
       for (const line of r.trace) console.log(`  ${line}`)
     } else if (seeds.length === 1 || seed % 10 === 0) {

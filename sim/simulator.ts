@@ -35,6 +35,8 @@ export interface SimOptions {
    * With more, faults favour administrators, and graceful leaves (handovers) are among them.
    */
   replicas?: number
+  /** --repair-ms of every node (docs/replication.md, "Repair"); absent = the node's default. */
+  repairMs?: number
   /**
    * A deliberately broken world, to show the simulator catches it (test/sim/sim.test.ts):
    *   'reorder-links'  the network delivers two frames of a link out of order now and then;
@@ -172,7 +174,7 @@ export class Simulation {
   private readonly leaders = new Map<string, string>()
   /** Election jitter of the nodes: drawn from the seed, so elections replay too. */
   private readonly jitterRng: Prng
-  private readonly o: Required<Omit<SimOptions, 'bug' | 'scenario'>> & Pick<SimOptions, 'bug' | 'scenario'>
+  private readonly o: Required<Omit<SimOptions, 'bug' | 'scenario' | 'repairMs'>> & Pick<SimOptions, 'bug' | 'scenario' | 'repairMs'>
   private readonly timing: { heartbeatMs: number; suspectMs: number; deadMs: number }
 
   constructor(options: SimOptions) {
@@ -318,6 +320,7 @@ export class Simulation {
         ...this.timing,
         fsync: this.o.fsync,
         replicas: this.o.replicas,
+        repairMs: this.o.repairMs,
         log: (line) => this.trace(`${n.name}: ${line}`),
       },
       {

@@ -196,6 +196,11 @@ export interface ReplicaState {
   electionMeta: ReplicatedMeta | null
   /** Leader only: the newest (term, version) of the room state a majority of replicas holds. */
   metaCommit: { term: number; version: number }
+  /**
+   * Leader only: replicas it removed (repair), told so when they are alive again: how many more
+   * times, and when last (tellRemoved).
+   */
+  removedPeers: Map<string, { tries: number; at: number }>
 }
 
 export interface ReplicaInit {
@@ -330,6 +335,7 @@ export function newReplica(init: ReplicaInit, config: ReplicaConfig = DEFAULT_RE
     deferredVote: null,
     electionMeta: null,
     metaCommit: { term: 0, version: 0 },
+    removedPeers: new Map(),
   }
   const entries = init.entries ?? []
   if (entries.length) {
@@ -415,6 +421,7 @@ export function stepReplica(
       break
     case 'peer-restarted':
       if (s.role === 'leader') {
+        if (s.removedPeers.has(input.peer)) s.removedPeers.set(input.peer, { tries: REMOVED_NOTICES, at: -Infinity })
         // Its memory is gone, its log is not: tell it at once who administers the room, so it does
         // not stand for election (a restored replica waits for that, see `wake`).
         const p = s.progress.get(input.peer)
@@ -436,6 +443,7 @@ export function stepReplica(
       s.deadSince.delete(input.peer)
       if (s.role === 'leader') {
         checkQuorum(s, effects)
+        if (s.removedPeers.has(input.peer)) s.removedPeers.set(input.peer, { tries: REMOVED_NOTICES, at: -Infinity })
         const p = s.progress.get(input.peer)
         // It may have missed appends while we thought it dead: send from what it acknowledged.
         if (p) {
@@ -728,8 +736,12 @@ function changeReplicas(s: ReplicaState, replicas: string[], removed: string | n
   s.meta = { ...copyMeta(s.meta), replicas, version: s.meta.version + 1 }
   effects.push({ type: 'persist-meta', meta: s.meta })
   effects.push({ type: 'replicas', replicas: [...replicas], removed, added })
-  if (removed !== null) s.progress.delete(removed)
+  if (removed !== null) {
+    s.progress.delete(removed)
+    s.removedPeers.set(removed, { tries: 0, at: -Infinity })
+  }
   if (added !== null) {
+    s.removedPeers.delete(added)
     // Sent from our last entry: the new replica refuses with its own last seq and is caught up from there.
     s.progress.set(added, { nextSeq: lastSeq(s) + 1, matchSeq: 0, lastSentAt: now, sentCommit: 0, metaVersion: 0, metaTerm: 0 })
   }
@@ -737,6 +749,30 @@ function changeReplicas(s: ReplicaState, replicas: string[], removed: string | n
   for (const f of followers(s)) if (!s.dead.has(f)) sendAppend(s, f, config, effects, now)
   advanceMetaCommit(s, effects)
   advanceCommit(s, effects)
+}
+
+/** How many times a removed replica that is alive again is told (it does not answer). */
+const REMOVED_NOTICES = 5
+
+/**
+ * Replicas we removed that are alive again: once the removal is on a majority (no administrator to
+ * come counts them any more), send them the room state that leaves them out, a few times a resend
+ * period apart (the first may go before our link to a restarted node is up), so they stop standing
+ * and drop their copy. Their own term may be higher by then (they stood again and again): see
+ * onAppend.
+ */
+function tellRemoved(s: ReplicaState, now: number, config: ReplicaConfig, effects: ReplicaEffect[]): void {
+  if (!metaCommitted(s)) return
+  for (const [peer, t] of s.removedPeers) {
+    if (s.meta.replicas.includes(peer)) {
+      s.removedPeers.delete(peer)
+      continue
+    }
+    if (t.tries <= 0 || s.dead.has(peer) || now - t.at < config.resendMs) continue
+    t.tries--
+    t.at = now
+    effects.push({ type: 'send', to: peer, message: appendMessage(s, lastSeq(s), [], true) })
+  }
 }
 
 /** Leadership transfer: once the target holds our whole log, tell it to start its election now. */
@@ -833,6 +869,17 @@ function onMessage(s: ReplicaState, from: string, m: ReplMessage, now: number, c
 }
 
 function onAppend(s: ReplicaState, from: string, m: Extract<ReplMessage, { type: 'append' }>, now: number, config: ReplicaConfig, effects: ReplicaEffect[]): void {
+  if (m.meta && s.role !== 'leader' && !m.meta.replicas.includes(s.self) && newerMeta(m.meta, s.meta)) {
+    // A newer room state without us: we were removed from the replica set by a repair, and the
+    // administrator sends this only once that is on a majority (tellRemoved), whatever our own term
+    // has grown to meanwhile. Adopt it, stand no more, answer nothing (the driver drops our copy).
+    s.meta = copyMeta(m.meta)
+    s.role = 'follower'
+    s.electionAt = null
+    s.votes.clear()
+    effects.push({ type: 'persist-meta', meta: s.meta })
+    return
+  }
   const matched = m.prevSeq + m.entries.length
   if (m.prevSeq < s.floorSeq) {
     // Entries older than our in-memory tail are committed (see newReplica): skip them.
@@ -1005,6 +1052,7 @@ function becomeLeader(s: ReplicaState, now: number, config: ReplicaConfig, effec
 
 function tick(s: ReplicaState, now: number, jitterMs: number, config: ReplicaConfig, effects: ReplicaEffect[]): void {
   if (s.role === 'leader') {
+    if (s.removedPeers.size) tellRemoved(s, now, config, effects)
     for (const f of followers(s)) {
       const p = s.progress.get(f)!
       if (s.dead.has(f) || now - p.lastSentAt < config.resendMs) continue

@@ -92,6 +92,11 @@ export interface DeletionComponents {
   emit(e: ServerEvent): void
   emitToRoom(roomId: string, e: ServerEvent): void
   trace(kind: TraceKind, text: string, roomId?: string, peer?: string): void
+  /**
+   * Why this node may not coordinate the deletion of a replicated room now (it cannot reach a
+   * majority of the room's replicas, so it may have been replaced: docs/replication.md), or undefined.
+   */
+  replicationRefusal?(roomId: string): string | undefined
 }
 
 /** A decision held back by the `pauseBeforeDecisionMs` fault: the machine keeps its old state meanwhile. */
@@ -312,6 +317,8 @@ export class DeletionDriver {
   private async coordinate(roomId: string, user: string, fromNode: string): Promise<Results['room.delete']> {
     const room = this.node.adminRooms.get(roomId)
     if (!room || isTombstoned(this.tombstones, roomId)) throw new ChatError('not_found', `no room ${roomId} on this node`)
+    const cutOff = this.node.replicationRefusal?.(roomId)
+    if (cutOff) throw new ChatError('room_unavailable', cutOff)
     const refusal = deleteRefusal(room.createdBy, user, fromNode)
     if (refusal) throw new ChatError('forbidden', describeRefusal(refusal, room.name, (id) => this.node.peerName(id)))
     const busy = [...this.machines.values()].find((m) => m.roomId === roomId && !isFinished(m))

@@ -210,7 +210,9 @@ export class PeerNode implements RunningNode {
           return { adminNodeId: entry?.adminNodeId, term: entry?.term ?? 0 }
         },
         holdsReplica: (roomId, nodeId) =>
-          (this.rooms.directory.rooms.get(roomId)?.replicas.includes(nodeId) ?? false) || (this.replication.state(roomId)?.meta.replicas.includes(nodeId) ?? false),
+          (this.rooms.directory.rooms.get(roomId)?.replicas.includes(nodeId) ?? false) ||
+          (this.replication.state(roomId)?.meta.replicas.includes(nodeId) ?? false) ||
+          this.replication.wasReplica(roomId, nodeId),
       },
     })
     this.rooms = new RoomDirectorySync({
@@ -321,6 +323,7 @@ export class PeerNode implements RunningNode {
         dropRoom: (roomId) => this.rooms.dropRoom(roomId),
         emit,
         emitToRoom: (roomId, e) => this.emitToRoom(roomId, e),
+        replicationRefusal: (roomId) => this.replication.replicationRefusal(roomId),
         trace,
       },
       this.store,

@@ -114,6 +114,19 @@ export class RoomReplicas {
    */
   private readonly dropped = new Set<string>()
   /**
+   * Every node this node has seen in a room's replica set since it started: a replica set changed
+   * by repair on a deposed administrator (never committed) must not make it refuse the real
+   * administrator, one of the old set, as a stranger (peer-authority.ts, holdsReplica).
+   */
+  private readonly everReplicas = new Map<string, Set<string>>()
+  /**
+   * The replica set the room's directory entry shows: a change by repair only once a majority holds
+   * it (meta-committed). An administrator deposed without knowing it may change its set; published
+   * at once, that set would make other nodes refuse the real administrator's entry (a change of
+   * administrator is accepted only to one of the entry's replicas, docs/security.md).
+   */
+  private readonly published = new Map<string, string[]>()
+  /**
    * Entries the administrator accepted in this turn of the event loop, not yet written, per room:
    * written with one write and sent with one append per follower at the end of the turn
    * (docs/replication.md, "Replication"). Any other step of the room writes them first, so an
@@ -146,7 +159,7 @@ export class RoomReplicas {
   /** For the directory entry and room info. */
   info(roomId: string): { term: number; replicas: string[] } | undefined {
     const s = this.rooms.get(roomId)
-    return s ? { term: s.term, replicas: [...s.meta.replicas] } : undefined
+    return s ? { term: s.term, replicas: [...(this.published.get(roomId) ?? s.meta.replicas)] } : undefined
   }
 
   states(): ReadonlyMap<string, ReplicaState> {
@@ -262,6 +275,19 @@ export class RoomReplicas {
     })
   }
 
+  /**
+   * Why this node may not decide for the room now (its deletion, docs/replication.md "Membership and
+   * deletion"): it no longer administers it, or cannot reach a majority of its replicas and so may
+   * have been replaced without knowing. Undefined for a room that is not replicated, or when it may.
+   */
+  replicationRefusal(roomId: string): string | undefined {
+    const s = this.rooms.get(roomId)
+    if (!s) return undefined
+    if (s.role !== 'leader') return `this node no longer administers room ${s.meta.name}`
+    if (!s.quorum) return `this node cannot reach a majority of the replicas of room ${s.meta.name}`
+    return undefined
+  }
+
   /** Members or the deletion hold changed at the administrator: replicate the room state. */
   metaChanged(room: AdminRoom): void {
     const s = this.rooms.get(room.roomId)
@@ -348,6 +374,8 @@ export class RoomReplicas {
   drop(roomId: string): void {
     if (this.blank.delete(roomId)) this.save()
     if (!this.rooms.delete(roomId)) return
+    this.published.delete(roomId)
+    this.everReplicas.delete(roomId)
     this.letGo(roomId)
     this.rejectAll(roomId, new ChatError('not_found', 'the room was deleted'))
     this.c.messages.drop(roomId)
@@ -462,8 +490,10 @@ export class RoomReplicas {
   // Carrying out effects
 
   private step(s: ReplicaState, input: ReplicaInput, batching = false): ReplicaEffect[] {
+    this.noteReplicas(s)
     const { effects } = stepReplica(s, input, this.config)
     this.run(s, effects, batching)
+    if (effects.some((e) => e.type === 'persist-meta')) this.noteReplicas(s)
     if (s.role !== 'leader' && !s.meta.replicas.includes(this.c.nodeId) && this.rooms.get(s.roomId) === s) {
       // Removed from the replica set by a repair while we were away: the room's log is not ours to
       // keep any more (the replicas that replaced us hold it).
@@ -568,10 +598,14 @@ export class RoomReplicas {
           const change = e.removed ? `${this.c.peerName(e.removed)} removed (dead for ${this.config.repairMs} ms or more)` : `${this.c.peerName(e.added ?? '')} added`
           this.c.log(`room ${s.meta.name}: replica set ${change}: ${e.replicas.map((r) => this.c.peerName(r)).join(', ')}`)
           this.c.trace('gossip', `${s.meta.name}: replicas ${e.replicas.map((r) => this.c.peerName(r)).join(', ')} (${change})`, s.roomId)
-          this.c.replicasChanged(s.roomId)
           break
         }
         case 'meta-committed': {
+          const shown = this.published.get(s.roomId)
+          if (s.role === 'leader' && shown && (shown.length !== s.meta.replicas.length || shown.some((r, i) => r !== s.meta.replicas[i]))) {
+            this.published.set(s.roomId, [...s.meta.replicas])
+            this.c.replicasChanged(s.roomId)
+          }
           const list = this.metaWaiting.get(s.roomId)
           if (!list) break
           const done = list.filter((w) => w.term < e.term || (w.term === e.term && w.version <= e.version))
@@ -605,6 +639,7 @@ export class RoomReplicas {
   private roleChanged(s: ReplicaState, e: Extract<ReplicaEffect, { type: 'role' }>): void {
     this.c.trace('heartbeat', `${s.meta.name}: ${e.role} in term ${e.term}${e.leader ? ` (administrator ${this.c.peerName(e.leader)})` : ''} — ${e.reason}`, s.roomId)
     if (e.role === 'leader') {
+      this.published.set(s.roomId, [...s.meta.replicas])
       if (e.reason !== 'created') {
         this.c.log(`room ${s.meta.name}: this node is its administrator now (term ${e.term}, ${e.reason})`)
         this.c.becameAdmin(s, e.reason)
@@ -629,6 +664,18 @@ export class RoomReplicas {
     if (!byRoom) return
     this.waiting.delete(roomId)
     for (const list of byRoom.values()) for (const w of list) w.reject(err)
+  }
+
+  /** Whether `nodeId` was in the room's replica set as this node has known it since it started. */
+  wasReplica(roomId: string, nodeId: string): boolean {
+    return this.everReplicas.get(roomId)?.has(nodeId) ?? false
+  }
+
+  private noteReplicas(s: ReplicaState): void {
+    let seen = this.everReplicas.get(s.roomId)
+    if (!seen) this.everReplicas.set(s.roomId, (seen = new Set()))
+    if (seen.size >= s.meta.replicas.length && s.meta.replicas.every((r) => seen!.has(r))) return
+    for (const r of s.meta.replicas) seen.add(r)
   }
 
   /** Remember (on disk) that this node let the room's replica go. */

@@ -7,7 +7,7 @@
  * no duplicate, no order violation, one message per seq everywhere.
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import { cleanup, eventually, killNode, startCluster, type NodeProc } from '../helpers/cluster'
+import { cleanup, eventually, killNode, startCluster, startNode, type NodeProc } from '../helpers/cluster'
 import { checkHistories, summarize } from '../helpers/history-check'
 import { RecordedClient } from '../helpers/recorded-client'
 import type { RoomInfo } from '../../proto/client-protocol'
@@ -157,7 +157,7 @@ describe('failover with five real nodes (--replicas 3 by default)', () => {
     expectOneAdminPerTerm(clients, room.roomId)
   }, 120_000)
 
-  it('replica repair: replicas killed for good are replaced by live nodes, one at a time; the new ones catch up and carry the room', async () => {
+  it('replica repair: dead replicas are replaced by live nodes, one at a time; a replaced one that returns drops its copy; the new ones catch up and carry the room', async () => {
     const REPAIR_MS = 1500
     const { nodes, clients, room } = await fiveNodeRoom(['--repair-ms', String(REPAIR_MS)])
     const [x, y] = room.replicas!.slice(1)
@@ -185,6 +185,14 @@ describe('failover with five real nodes (--replicas 3 by default)', () => {
     expect(spares.map((n) => n.ready.nodeId)).toContain(once.replicas![2])
     await sendSome(10)
 
+    // y comes back with its data dir: the administrator tells it that it was replaced, and it drops
+    // its copy instead of standing for election; the room is not disturbed.
+    const yDead = nodeOf(nodes, y)
+    const yBack = await startNode({ name: yDead.ready.name, dataDir: yDead.dataDir, join: [nodes[0].ready.grpc], timing: TIMING, extra: ['--allow-faults', '--repair-ms', String(REPAIR_MS)] })
+    await eventually(async () => yBack.stderr().includes('no longer one of its replicas'), 20_000, 'the replaced replica drops its copy')
+    await sendSome(2)
+    expect((await roomInfo(w, room.roomId))?.adminNodeId).toBe(nodes[0].ready.nodeId)
+
     // x dies too: the room commits on {n1, the new replica}, and is repaired again.
     await killNode(nodeOf(nodes, x))
     await sendSome(5)
@@ -204,12 +212,12 @@ describe('failover with five real nodes (--replicas 3 by default)', () => {
     const changed = await w.client.event('room.admin_changed', (e) => e.roomId === room.roomId, 15_000)
     expect(spares.map((n) => n.ready.nodeId)).toContain(changed.adminNodeId)
     await sendSome(5)
-    expectSeqs(watchers, 35)
-    await expectOneHistory(watchers, room.roomId, 35)
+    expectSeqs(watchers, 37)
+    await expectOneHistory(watchers, room.roomId, 37)
     // A newcomer on a surviving node gets the whole history from the new administrator's log.
     const late = await RecordedClient.as(spares[0].ready, 'late')
     const joined = await late.join(room.roomId)
-    expect(joined.lastSeq).toBe(35)
-    expect(joined.history.map((m) => m.seq)).toEqual(Array.from({ length: 35 }, (_, i) => i + 1))
+    expect(joined.lastSeq).toBe(37)
+    expect(joined.history.map((m) => m.seq)).toEqual(Array.from({ length: 37 }, (_, i) => i + 1))
   }, 150_000)
 })

@@ -694,6 +694,36 @@ describe('membership through the replicated room state, and repair', () => {
     expect(repair(1000 + CONFIG.repairMs + 3, ['n3'])).toEqual([])
   })
 
+  it('a removed replica alive again is sent the room state without it once its removal is on a majority, and stops standing whatever its term', () => {
+    const s = leader()
+    metaAck(s, 'n2')
+    metaAck(s, 'n3')
+    step(s, { type: 'peer-dead', peer: 'n3', now: 0, jitterMs: 0 })
+    step(s, { type: 'repair', now: CONFIG.repairMs, want: 3, spares: [] })
+    expect(s.meta.replicas).toEqual(['n1', 'n2'])
+    const t0 = CONFIG.repairMs
+    step(s, { type: 'peer-alive', peer: 'n3', now: t0 + 1 })
+    // Not yet on a majority of {n1, n2}: nothing to tell.
+    expect(sends(step(s, { type: 'tick', now: t0 + 2, jitterMs: 0 })).filter((e) => e.to === 'n3')).toEqual([])
+    metaAck(s, 'n2')
+    const told = sends(step(s, { type: 'tick', now: t0 + 3, jitterMs: 0 })).filter((e) => e.to === 'n3')
+    expect(told).toHaveLength(1)
+    // Told again a resend period later (it does not answer), a bounded number of times.
+    expect(sends(step(s, { type: 'tick', now: t0 + 4, jitterMs: 0 })).filter((e) => e.to === 'n3')).toEqual([])
+    let more = 0
+    for (let k = 1; k <= 10; k++) more += sends(step(s, { type: 'tick', now: t0 + 3 + k * CONFIG.resendMs, jitterMs: 0 })).filter((e) => e.to === 'n3').length
+    expect(more).toBe(4)
+    const notice = told[0].message as Extract<ReplMessage, { type: 'append' }>
+    expect([told[0].to, notice.meta?.replicas]).toEqual(['n3', ['n1', 'n2']])
+    // n3 stood meanwhile, up to term 7: the notice of term 1 still removes it.
+    const n3 = replica('n3', { term: 7, meta: { ...META, term: 1, version: 1 } })
+    n3.role = 'candidate'
+    n3.electionAt = 5000
+    const effects = step(n3, recv('n1', notice))
+    expect(effects).toEqual([{ type: 'persist-meta', meta: expect.objectContaining({ replicas: ['n1', 'n2'] }) }])
+    expect([n3.role, n3.electionAt, n3.term]).toEqual(['follower', null, 7])
+  })
+
   it('a replica removed while away is told so by a voter when it stands, and stops standing; nobody steps down', () => {
     const n2 = replica('n2', { term: 3, leader: 'n1', meta: { ...META, term: 3, version: 3, replicas: ['n1', 'n2', 'n4'] } })
     const n3 = replica('n3', { term: 1, leader: 'n1', meta: { ...META, term: 1, version: 1 } })
