@@ -852,7 +852,7 @@ export class Simulation {
         const e = dirs.get(n)!.get(roomId)
         const s = n.node?.replicaStates().get(roomId)
         const listed = e ? `administrator ${name(e.adminNodeId)} term ${e.term} replicas ${(e.replicas ?? []).map(name).join(',')}` : 'unlisted'
-        return `${n.name}: ${listed}${s ? `, its replica ${s.role} in term ${s.term} (leader ${name(s.leader)}, last seq ${s.log.at(-1)?.message.seq ?? s.floorSeq})` : ''}`
+        return `${n.name}: ${listed}${s ? `, its replica ${s.role} in term ${s.term} (leader ${name(s.leader)}, last seq ${s.log.at(-1)?.message.seq ?? s.floorSeq}, committed ${s.commitSeq})` : ''}`
       })
       .join('; ')
   }
@@ -903,7 +903,7 @@ export class Simulation {
         const admin = adminOf.get(roomId)
         if (!admin) continue
         const last = admin.disk.logs.get(roomId)?.messages.at(-1)?.seq ?? 0
-        if (run.expected - 1 < last) this.fail('delivered-after-heal', `${c.id} in ${roomId} got up to seq ${run.expected - 1}, the log is at ${last}`)
+        if (run.expected - 1 < last) this.fail('delivered-after-heal', `${c.id} in ${roomId} got up to seq ${run.expected - 1}, the log is at ${last} (${this.roomViews(dirs, roomId)})`)
       }
     }
   }

@@ -265,6 +265,10 @@ export class PeerNode implements RunningNode {
         room.version = (previous?.version ?? 0) + 1
         this.rooms.takeOver(room, previous && previous.adminNodeId !== nodeId ? { nodeId: previous.adminNodeId, name: previous.adminNodeName } : null)
         this.member.adminChanged(s.roomId, nodeId)
+        // Committed messages our own members were not delivered yet (the predecessor's Deliver never
+        // came): ours to deliver now, or a quiet room would leave them a tail behind for good.
+        const next = this.member.nextSeq(s.roomId)
+        if (next !== undefined && next <= s.commitSeq) this.member.localDeliver(s.roomId, committedRange(s, next, s.commitSeq).map((e) => e.message))
         // The users of a dead predecessor are gone (docs/client-protocol.md §6.4).
         if (previous && previous.adminNodeId !== nodeId && this.links.peerState(previous.adminNodeId) === 'dead') {
           this.admin.roomStep(room, { type: 'node-dead', nodeId: previous.adminNodeId })
