@@ -108,6 +108,9 @@ export type PeerMessage = { [K in BodyName]: { [P in K]: Bodies[K] } }[BodyName]
 /** One decoded peer message: `body` says which field is set. */
 export type DecodedMessage = { [K in BodyName]: { body: K } & { [P in K]: Bodies[K] } }[BodyName]
 
+/** The decoded messages of the kinds `K` (one kind: that message, narrowed). */
+export type MessageOf<K extends BodyName> = Extract<DecodedMessage, { body: K }>
+
 export interface LinkFrame {
   messages: PeerMessage[]
 }

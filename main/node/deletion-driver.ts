@@ -25,7 +25,7 @@
  */
 import { type RequestOf, type Results, type ServerEvent, type TraceKind, type Vote } from '../../proto/client-protocol'
 import { ChatError, errorFromPeer } from '../core/errors'
-import { msg, type Bodies, type DecodedMessage, type PeerMessage } from '../cluster/peer-messages'
+import { msg, type Bodies, type PeerMessage } from '../cluster/peer-messages'
 import { removeEntry, type Directory, type DirectoryEntry } from '../core/room-directory'
 import { abortCause, deleteRefusal, describeAbortCause, describeRefusal } from '../core/deletion-policy'
 import { memberNodes, type AdminRoom, type RoomInput } from '../core/room-ordering'
@@ -249,66 +249,55 @@ export class DeletionDriver {
     return this.faults.set(req)
   }
 
-  onPeerMessage(from: string, m: DecodedMessage): void {
-    const now = this.node.clock.now()
-    switch (m.body) {
-      case 'deleteRequest': {
-        const { reqId, roomId, user } = m.deleteRequest
-        const reply = (b: Omit<Bodies['deleteReply'], 'reqId'>) => this.node.send(from, msg('deleteReply', { reqId, ...b }))
-        this.coordinate(roomId, user, from).then(
-          (r) => reply({ error: null, committed: r.outcome === 'committed', reason: r.reason ?? '' }),
-          (err: Error) =>
-            reply({
-              error: err instanceof ChatError ? { code: err.code, message: err.message } : { code: 'internal', message: 'internal error' },
-              committed: false,
-              reason: '',
-            }),
-        )
-        return
-      }
-      case 'prepare':
-        return this.onPrepare(from, m.prepare, now)
-      case 'vote': {
-        const v = m.vote
-        if (this.held.has(v.txId)) return
-        this.coordinator(v.txId, { type: 'vote', from, ready: !!v.ready, reason: v.reason ?? '', now })
-        return
-      }
-      case 'decisionAck':
-        this.coordinator(m.decisionAck.txId, { type: 'ack', from, now })
-        return
-      case 'decision': {
-        const d = m.decision
-        const machine = this.machines.get(d.txId)
-        if (machine?.role === 'participant') return this.participant(d.txId, { type: 'decision', from, commit: !!d.commit, now })
-        // Finished here already, or never known: a repeated COMMIT/ROLLBACK is harmless (docs/deletion.md).
-        this.node.trace('2pc', `repeated ${d.commit ? 'COMMIT' : 'ROLLBACK'} for ${short(d.txId)}: ack only`, d.roomId)
-        this.run(undefined, ackUnknownDecision(from, d.txId))
-        return
-      }
-      case 'decisionQuery':
-        return this.onQuery(from, m.decisionQuery, now)
-      case 'decisionAnswer': {
-        const a = m.decisionAnswer
-        if (this.machines.get(a.txId)?.role !== 'participant') return
-        this.participant(a.txId, { type: 'answer', from, known: !!a.known, commit: !!a.commit, now })
-        return
-      }
-      case 'deletionProgress': {
-        const p = m.deletionProgress
-        if (p.phase !== 'prepare' && p.phase !== 'commit' && p.phase !== 'abort') return
-        // Only the room's administrator reports on its deletion; a late report of a deleted room is noise.
-        if (isTombstoned(this.tombstones, p.roomId) && p.phase === 'prepare') return
-        const e = this.node.directory.rooms.get(p.roomId)
-        if (e && e.adminNodeId !== from) return
-        const votes: Record<string, Vote> = {}
-        for (const [k, v] of Object.entries(p.votes ?? {})) if (v === 'ready' || v === 'abort' || v === 'pending') votes[k] = v
-        this.reports.received(p.roomId, p.phase, votes, p.reason || undefined)
-        return
-      }
-      default:
-        this.node.trace('2pc', `unexpected ${m.body} from ${this.node.peerName(from)}: dropped`)
-    }
+  // -------------------------------------------------------------------------------------------
+  // Peer messages: each kind's handler, called by the dispatch table (peer-dispatch.ts)
+
+  /** A member node asks this administrator to delete a room; the reply says how it ended. */
+  onDeleteRequest(from: string, req: Bodies['deleteRequest']): void {
+    const { reqId, roomId, user } = req
+    const reply = (b: Omit<Bodies['deleteReply'], 'reqId'>) => this.node.send(from, msg('deleteReply', { reqId, ...b }))
+    this.coordinate(roomId, user, from).then(
+      (r) => reply({ error: null, committed: r.outcome === 'committed', reason: r.reason ?? '' }),
+      (err: Error) =>
+        reply({
+          error: err instanceof ChatError ? { code: err.code, message: err.message } : { code: 'internal', message: 'internal error' },
+          committed: false,
+          reason: '',
+        }),
+    )
+  }
+
+  onVote(from: string, v: Bodies['vote']): void {
+    if (this.held.has(v.txId)) return
+    this.coordinator(v.txId, { type: 'vote', from, ready: !!v.ready, reason: v.reason ?? '', now: this.node.clock.now() })
+  }
+
+  onDecisionAck(from: string, a: Bodies['decisionAck']): void {
+    this.coordinator(a.txId, { type: 'ack', from, now: this.node.clock.now() })
+  }
+
+  onDecision(from: string, d: Bodies['decision']): void {
+    const machine = this.machines.get(d.txId)
+    if (machine?.role === 'participant') return this.participant(d.txId, { type: 'decision', from, commit: !!d.commit, now: this.node.clock.now() })
+    // Finished here already, or never known: a repeated COMMIT/ROLLBACK is harmless (docs/deletion.md).
+    this.node.trace('2pc', `repeated ${d.commit ? 'COMMIT' : 'ROLLBACK'} for ${short(d.txId)}: ack only`, d.roomId)
+    this.run(undefined, ackUnknownDecision(from, d.txId))
+  }
+
+  onDecisionAnswer(from: string, a: Bodies['decisionAnswer']): void {
+    if (this.machines.get(a.txId)?.role !== 'participant') return
+    this.participant(a.txId, { type: 'answer', from, known: !!a.known, commit: !!a.commit, now: this.node.clock.now() })
+  }
+
+  onDeletionProgress(from: string, p: Bodies['deletionProgress']): void {
+    if (p.phase !== 'prepare' && p.phase !== 'commit' && p.phase !== 'abort') return
+    // Only the room's administrator reports on its deletion; a late report of a deleted room is noise.
+    if (isTombstoned(this.tombstones, p.roomId) && p.phase === 'prepare') return
+    const e = this.node.directory.rooms.get(p.roomId)
+    if (e && e.adminNodeId !== from) return
+    const votes: Record<string, Vote> = {}
+    for (const [k, v] of Object.entries(p.votes ?? {})) if (v === 'ready' || v === 'abort' || v === 'pending') votes[k] = v
+    this.reports.received(p.roomId, p.phase, votes, p.reason || undefined)
   }
 
   // -------------------------------------------------------------------------------------------
@@ -369,7 +358,7 @@ export class DeletionDriver {
   // -------------------------------------------------------------------------------------------
   // Participant
 
-  private onPrepare(from: string, p: Bodies['prepare'], now: number): void {
+  onPrepare(from: string, p: Bodies['prepare'], now = this.node.clock.now()): void {
     const existing = this.machines.get(p.txId)
     if (existing?.role === 'participant') return this.participant(p.txId, { type: 'prepare', coordinator: from, now })
     const known = this.outcomes.get(p.txId)
@@ -417,7 +406,7 @@ export class DeletionDriver {
     }
   }
 
-  private onQuery(from: string, q: Bodies['decisionQuery'], now: number): void {
+  onQuery(from: string, q: Bodies['decisionQuery'], now = this.node.clock.now()): void {
     const m = this.machines.get(q.txId)
     if (m?.role === 'coordinator') {
       // While a decision is held back (fault), the coordinator's state is still undecided: "unknown".

@@ -27,7 +27,7 @@ import {
   type FailureDetectorState,
   type PeerStateEffect,
 } from '../core/failure-detector'
-import { msg, type Bodies, type DecodedMessage, type Failure, type Hello, type NodeRef, type PeerMessage, type WireRoom } from '../cluster/peer-messages'
+import { msg, type Bodies, type DecodedMessage, type Failure, type Hello, type MessageOf, type NodeRef, type PeerMessage, type WireRoom } from '../cluster/peer-messages'
 import { bestAddress, splitAddress } from '../cluster/peer-address'
 import { LinkRefused, type PeerLink, type Transport } from '../cluster/transport'
 import type { Clock, Timer } from '../cluster/clock'
@@ -41,6 +41,9 @@ const HANDSHAKE_TIMEOUT_MS = 5000
 
 /** The replies a peer sends back to a `request`, matched to it by reqId. */
 export type ReplyKind = 'joinReply' | 'membersReply' | 'sendAck' | 'fetchReply' | 'deleteReply'
+
+/** The peer messages about the links themselves, and the replies (peer-dispatch.ts). */
+export type LinkMessage = MessageOf<'hello' | 'heartbeat' | 'leaving' | 'gossip' | ReplyKind>
 
 export interface PeerLinksComponents {
   readonly nodeId: string
@@ -73,8 +76,8 @@ export interface PeerLinksComponents {
   peerRestarted(peer: NodeRef): void
   /** Join every local user again to the rooms `adminNodeId` administers. */
   resyncRoomsOf(adminNodeId: string, why: string): void
-  /** Every message that is not about the links themselves: rooms and deletions. */
-  roomMessage(from: string, m: DecodedMessage): void
+  /** A peer message the authority check let through, to its owner (peer-dispatch.ts). */
+  dispatch(from: string, m: DecodedMessage): void
   /** What this node knows that decides who may say what (peer-authority.ts). */
   readonly authority: AuthorityView
 }
@@ -600,7 +603,7 @@ export class PeerLinks {
         continue
       }
       try {
-        this.onPeerMessage(from, m)
+        this.c.dispatch(from, m)
       } catch (e) {
         // A malformed or unexpected message from one peer must not take the node down.
         this.c.log(`bad ${m?.body ?? 'unknown'} message from ${this.peerName(from)}: ${(e as Error).message}`)
@@ -627,7 +630,8 @@ export class PeerLinks {
     return nodeId === this.c.nodeId ? this.c.self().name : (this.peers.get(nodeId)?.name ?? nodeId.slice(0, 8))
   }
 
-  private onPeerMessage(from: string, m: DecodedMessage): void {
+  /** The messages this module owns in the dispatch table (peer-dispatch.ts). */
+  onPeerMessage(from: string, m: LinkMessage): void {
     switch (m.body) {
       case 'hello':
         this.takeHello(m.hello)
@@ -656,8 +660,6 @@ export class PeerLinks {
         r.resolve(body)
         return
       }
-      default:
-        this.c.roomMessage(from, m)
     }
   }
 

@@ -13,6 +13,7 @@
  * This file is the composition root: it owns identity, start/stop and the tick, and wires the
  * role modules to each other through their narrow components interfaces (js-libp2p's model):
  *   peer-links.ts           peers, dialling, gossip of nodes, heartbeats, failure detection, requests
+ *   peer-dispatch.ts        which module owns each kind of peer message (one table)
  *   room-directory-sync.ts  the cluster's room directory, our rooms and rooms.json
  *   room-admin.ts           the administrator's side of our rooms
  *   room-member.ts          ordered delivery to our clients of the rooms they joined
@@ -24,7 +25,7 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import { join } from 'node:path'
 import { hostname } from 'node:os'
 import { SYSTEM_USER, type ServerEvent, type TraceKind } from '../../proto/client-protocol'
-import type { DecodedMessage, NodeRef } from '../cluster/peer-messages'
+import type { NodeRef } from '../cluster/peer-messages'
 import { ClusterCredentials } from '../cluster/cluster-credentials'
 import { PeerTransport } from '../cluster/peer-transport'
 import { JoinedRooms } from './joined-rooms'
@@ -37,8 +38,9 @@ import { DeletionDriver } from './deletion-driver'
 import { HistoryArchive } from './history-archive'
 import { DEFAULT_REPAIR_MS, DEFAULT_REPLICAS, type NodeOptions, type RunningNode } from './node-options'
 import { NodeStore, type NodeStorage } from '../store/node-store'
+import { dispatchPeerMessage, peerDispatchTable, type PeerDispatchTable } from './peer-dispatch'
 import { PeerLinks } from './peer-links'
-import { requireString, toWireRoom } from './peer-wire'
+import { toWireRoom } from './peer-wire'
 import { RoomAdmin } from './room-admin'
 import { RoomDirectorySync } from './room-directory-sync'
 import { RoomMember } from './room-member'
@@ -103,6 +105,8 @@ export class PeerNode implements RunningNode {
   private readonly replication: RoomReplicas
   /** The shared history archive, when started with --db. */
   private readonly archive: HistoryArchive | undefined
+  /** Each kind of peer message to the one module that owns it (docs/architecture.md §3). */
+  private readonly peerTable: PeerDispatchTable
   private tickTimer: Timer | undefined
   private stopped = false
   private readonly log: (line: string) => void
@@ -198,7 +202,7 @@ export class PeerNode implements RunningNode {
         this.replication.peerRestarted(peer.nodeId)
       },
       resyncRoomsOf: (adminNodeId, why) => this.member.resyncRoomsOf(adminNodeId, why),
-      roomMessage: (from, m) => this.onRoomMessage(from, m),
+      dispatch: (from, m) => dispatchPeerMessage(this.peerTable, from, m),
       authority: {
         adminOf: (roomId) => this.rooms.directory.rooms.get(roomId)?.adminNodeId,
         // Members of its own in the room, or a replica of the room's log (docs/replication.md).
@@ -351,6 +355,14 @@ export class PeerNode implements RunningNode {
       adoptClusterKey: (key) => this.adoptClusterKey(key),
     })
     this.gateway = env.gateway({ handle: (s, r) => this.ops.handle(s, r), closed: (s) => this.ops.sessionClosed(s) })
+    this.peerTable = peerDispatchTable({
+      links: this.links,
+      directory: this.rooms,
+      replication: this.replication,
+      admin: this.admin,
+      member: this.member,
+      deletions: this.deletions,
+    })
   }
 
   // -------------------------------------------------------------------------------------------
@@ -451,16 +463,6 @@ export class PeerNode implements RunningNode {
     // Its users leave the rooms we administer (docs/client-protocol.md §6.4).
     this.admin.nodeDead(peer.nodeId)
     this.deletions.peerDead(peer.nodeId)
-  }
-
-  /** Peer messages about rooms (peer-links.ts handles those about links, and the replies). */
-  private onRoomMessage(from: string, m: DecodedMessage): void {
-    if (m.body === 'roomRemoved') {
-      this.rooms.dropRoom(requireString(m.roomRemoved.roomId, 'roomId'))
-      return
-    }
-    if (this.replication.onPeerMessage(from, m) || this.admin.onPeerMessage(from, m) || this.member.onPeerMessage(from, m)) return
-    this.deletions.onPeerMessage(from, m)
   }
 
   // -------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@
 import { MAX_PREVIEW_LIMIT as PREVIEW_MAX, type ChatMessage, type Member, type TraceKind } from '../../proto/client-protocol'
 import { ChatError } from '../core/errors'
 import { JOIN_HISTORY, logRange, memberList, stepRoom, type AdminRoom, type RoomEffect, type RoomInput } from '../core/room-ordering'
-import { msg, type DecodedMessage, type PeerMessage } from '../cluster/peer-messages'
+import { msg, type MessageOf, type PeerMessage } from '../cluster/peer-messages'
 import type { Clock } from '../cluster/clock'
 import type { PeerLinks } from './peer-links'
 import { requireString, toWireMessage, toWireRoom } from './peer-wire'
@@ -40,6 +40,9 @@ export interface RoomAdminComponents {
 
 /** A busy administrator delivers to its own members at most this often (queueLocal). */
 const LOCAL_BATCH_MS = 2
+
+/** What member nodes ask of a room's administrator (peer-dispatch.ts gives them to RoomAdmin). */
+export type AdminMessage = MessageOf<'joinRequest' | 'leaveRequest' | 'membersRequest' | 'forwardSend' | 'fetchRange'>
 
 export class RoomAdmin {
   /** Messages ordered for this node's own members and not delivered yet, per room, in seq order. */
@@ -220,8 +223,8 @@ export class RoomAdmin {
     return this.c.messages.range(room.roomId, from, Math.min(to, room.lastSeq))
   }
 
-  /** The requests other nodes make of an administrator; false for any other message. */
-  onPeerMessage(from: string, m: DecodedMessage): boolean {
+  /** The requests other nodes make of an administrator (their owner in peer-dispatch.ts). */
+  onPeerMessage(from: string, m: AdminMessage): void {
     switch (m.body) {
       case 'joinRequest': {
         const { reqId, roomId, user } = m.joinRequest
@@ -241,18 +244,18 @@ export class RoomAdmin {
           answer(() => {
             throw e
           })
-          return true
+          return
         }
         if (!settled) answer(() => joined)
         // A replicated room answers once a majority of its replicas holds the join (§8), and then
         // describes the room as it stands at that moment.
         else settled.then(() => answer(() => this.joinResult(joined.room.roomId)), (e: unknown) => answer(() => { throw e }))
-        return true
+        return
       }
       case 'leaveRequest': {
         const { roomId, user } = m.leaveRequest
         this.leave(roomId, user, from)
-        return true
+        return
       }
       case 'membersRequest': {
         const { reqId, roomId } = m.membersRequest
@@ -260,7 +263,7 @@ export class RoomAdmin {
           const room = this.room(roomId)
           return { members: memberList(room), room: toWireRoom(this.c.rooms.entryOf(room)) }
         }, { members: [], room: null })
-        return true
+        return
       }
       case 'forwardSend': {
         const f = m.forwardSend
@@ -273,7 +276,7 @@ export class RoomAdmin {
           ack(() => {
             throw e
           })
-          return true
+          return
         }
         if (typeof result === 'number') {
           const seq = result
@@ -288,7 +291,7 @@ export class RoomAdmin {
               }),
           )
         }
-        return true
+        return
       }
       case 'fetchRange': {
         const f = m.fetchRange
@@ -300,10 +303,8 @@ export class RoomAdmin {
           this.c.trace('gap', `${this.c.peerName(from)} fetched seq ${f.fromSeq}..${to} of ${f.roomId}`, f.roomId)
           return { messages: logRange(room, f.fromSeq, to) }
         }, { messages: [] })
-        return true
+        return
       }
-      default:
-        return false
     }
   }
 }

@@ -8,7 +8,7 @@
 import type { ChatMessage, Member, TraceKind } from '../../proto/client-protocol'
 import { errorFromPeer } from '../core/errors'
 import { newReorder, stepReorder, type ReorderEffect, type ReorderState } from '../core/reorder-buffer'
-import { msg, type Bodies, type DecodedMessage, type PeerMessage } from '../cluster/peer-messages'
+import { msg, type Bodies, type MessageOf, type PeerMessage } from '../cluster/peer-messages'
 import { encodeFrame, type ClientSession, type EncodedFrame } from '../gateway/ws-gateway'
 import type { Clock } from '../cluster/clock'
 import type { PeerLinks } from './peer-links'
@@ -55,6 +55,9 @@ export interface JoinWindow {
   readonly from: number
   readonly caught: ChatMessage[]
 }
+
+/** What an administrator sends to member nodes (peer-dispatch.ts gives them to RoomMember). */
+export type MemberMessage = MessageOf<'rejoin' | 'memberEvent' | 'deliver'>
 
 export class RoomMember {
   private readonly memberRooms = new Map<string, MemberRoom>()
@@ -332,25 +335,23 @@ export class RoomMember {
     for (const sessions of mr.users.values()) for (const s of sessions) s.sendEncoded(frame)
   }
 
-  /** What administrators send to a member node; false for any other message. */
-  onPeerMessage(from: string, m: DecodedMessage): boolean {
+  /** What administrators send to a member node (their owner in peer-dispatch.ts). */
+  onPeerMessage(from: string, m: MemberMessage): void {
     switch (m.body) {
       case 'rejoin':
         this.resyncRoomsOf(from, m.rejoin.reason || 'asked by the administrator')
-        return true
+        return
       case 'memberEvent': {
         const e = m.memberEvent
         this.memberEvent(e.roomId, { user: e.user, nodeId: e.nodeId }, e.joined)
-        return true
+        return
       }
       case 'deliver': {
         const mr = this.memberRooms.get(m.deliver.roomId)
-        if (!mr || mr.adminNodeId !== from) return true // not ours (any more): late delivery after a leave
+        if (!mr || mr.adminNodeId !== from) return // not ours (any more): late delivery after a leave
         this.reorder(mr, { type: 'arrive', messages: m.deliver.messages.map(fromWireMessage), now: this.c.clock.now() })
-        return true
+        return
       }
-      default:
-        return false
     }
   }
 }

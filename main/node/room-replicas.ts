@@ -29,7 +29,7 @@ import {
 } from '../core/room-replication'
 import type { AdminRoom } from '../core/room-ordering'
 import { memberList } from '../core/room-ordering'
-import { msg, type DecodedMessage, type PeerMessage, type WireReplMeta } from '../cluster/peer-messages'
+import { msg, type MessageOf, type PeerMessage, type WireReplMeta } from '../cluster/peer-messages'
 import type { Clock, Timer } from '../cluster/clock'
 import type { MessageLog } from '../store/message-log'
 import type { NodeStorage } from '../store/node-store'
@@ -92,6 +92,9 @@ interface Waiter {
   reject(e: Error): void
   deadline: number
 }
+
+/** The replication messages (peer-dispatch.ts gives them to RoomReplicas). */
+export type ReplicationMessage = MessageOf<'roomAppend' | 'roomAppendReply' | 'roomVoteRequest' | 'roomVoteReply' | 'roomTimeoutNow'>
 
 export class RoomReplicas {
   readonly config: ReplicaConfig
@@ -390,8 +393,8 @@ export class RoomReplicas {
     for (const roomId of this.waiting.keys()) this.rejectAll(roomId, new ChatError('room_unavailable', 'this node is stopping'))
   }
 
-  /** Replication messages from peers; false for any other message. */
-  onPeerMessage(from: string, m: DecodedMessage): boolean {
+  /** Replication messages from peers (their owner in peer-dispatch.ts). */
+  onPeerMessage(from: string, m: ReplicationMessage): void {
     let message: ReplMessage
     switch (m.body) {
       case 'roomAppend': {
@@ -429,13 +432,11 @@ export class RoomReplicas {
       case 'roomTimeoutNow':
         message = { type: 'timeout-now', roomId: m.roomTimeoutNow.roomId, term: Number(m.roomTimeoutNow.term) }
         break
-      default:
-        return false
     }
     let s = this.rooms.get(message.roomId)
     if (!s && message.type === 'vote-request' && this.enabled) {
       this.blankVote(from, message)
-      return true
+      return
     }
     if (!s) {
       // A replica set we were put in: the first append (with the room state) creates our replica.
@@ -444,7 +445,7 @@ export class RoomReplicas {
           // Not (yet) able to hold it: say so, so the administrator sends the room state again.
           this.c.send(from, msg('roomAppendReply', { roomId: message.roomId, term: message.term, ok: false, matchSeq: 0, leader: '', metaTerm: 0, metaVersion: 0 }))
         }
-        return true
+        return
       }
       if (!this.c.messages.isOpen(message.roomId)) this.c.messages.open(message.roomId, 0)
       // A vote given meanwhile as a blank replica still binds its term (a stale append is refused).
@@ -458,7 +459,6 @@ export class RoomReplicas {
       this.save()
     }
     this.step(s, { type: 'message', from, message, now: this.c.clock.now() })
-    return true
   }
 
   /**
