@@ -273,6 +273,16 @@ export class PeerNode implements RunningNode {
         // came): ours to deliver now, or a quiet room would leave them a tail behind for good.
         const next = this.member.nextSeq(s.roomId)
         if (next !== undefined && next <= s.commitSeq) this.member.localDeliver(s.roomId, committedRange(s, next, s.commitSeq).map((e) => e.message))
+        // Our own users in the room are members of it (remote member nodes join the new
+        // administrator again on room.admin_changed; ours would not, and a join the replicated state
+        // lost in the failover would leave them without deliveries for good).
+        for (const user of this.member.usersIn(s.roomId)) {
+          try {
+            this.admin.join(nodeId, s.roomId, user)
+          } catch (e) {
+            this.log(`room ${s.meta.name}: rejoining ${user} here: ${(e as Error).message}`)
+          }
+        }
         // The users of a dead predecessor are gone (docs/client-protocol.md §6.4).
         if (previous && previous.adminNodeId !== nodeId && this.links.peerState(previous.adminNodeId) === 'dead') {
           this.admin.roomStep(room, { type: 'node-dead', nodeId: previous.adminNodeId })

@@ -177,6 +177,11 @@ export class RoomMember {
     if (mr) for (const sessions of mr.users.values()) for (const s of sessions) this.roomsOfSession.get(s)?.delete(roomId)
   }
 
+  /** The users of this node with a session in a room. */
+  usersIn(roomId: string): string[] {
+    return [...(this.memberRooms.get(roomId)?.users.keys() ?? [])]
+  }
+
   /** Where delivery stands in a room: the next seq due, if this node has members in it. */
   nextSeq(roomId: string): number | undefined {
     return this.memberRooms.get(roomId)?.buffer.nextSeq

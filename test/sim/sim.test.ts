@@ -49,9 +49,10 @@ const REPLICATED_REGRESSION_SEEDS = [2, 14, 38, 37, 188]
  *       never again: the cluster stayed in pieces after healing.
  *   467 a replica that took a room over never delivered the last committed message to its own
  *       members (a quiet room: no later message to reveal the gap).
+ *   6   the node taking a room over did not join its own users again; the failover had lost one's join.
  * (15, a simulator bug, replays with npm run sim -- --seed 15.)
  */
-const LONG_REGRESSION_SEEDS = [33, 157, 467]
+const LONG_REGRESSION_SEEDS = [33, 157, 467, 6]
 
 describe('simulation: CI batch', () => {
   it.each([...CI_SEEDS, ...REGRESSION_SEEDS])('seed %i: every invariant holds through faults and after healing', async (seed) => {
