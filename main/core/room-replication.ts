@@ -225,6 +225,8 @@ export type ReplicaInput =
   | { type: 'propose'; user: string; nodeId: string; text: string; clientMsgId: string; now: number; batched?: boolean }
   /** Send the entries proposed since `fromSeq` (batched proposals) to the followers in step. */
   | { type: 'replicate'; fromSeq: number; now: number }
+  /** Leader: the batch from `fromSeq` could not be written (nothing of it left the node): dropped. */
+  | { type: 'unwritten'; fromSeq: number }
   | { type: 'set-meta'; meta: Omit<ReplicatedMeta, 'term' | 'version'> }
   | { type: 'message'; from: string; message: ReplMessage; now: number }
   | { type: 'peer-dead'; peer: string; now: number; jitterMs: number }
@@ -376,8 +378,16 @@ export function stepReplica(
     case 'propose':
       propose(s, input, config, effects)
       break
+    case 'unwritten':
+      if (s.role === 'leader' && input.fromSeq > s.commitSeq && input.fromSeq <= lastSeq(s)) {
+        truncateAfter(s, input.fromSeq - 1)
+        for (const p of s.progress.values()) p.nextSeq = Math.min(p.nextSeq, input.fromSeq)
+      }
+      break
     case 'replicate':
       if (s.role === 'leader') {
+        // The batch is on our disk now: it counts for our own match (a set of one commits here).
+        advanceCommit(s, effects)
         // In step: everything before the batch was sent to it. One that lags is caught up by its
         // acknowledgements (and by tick) instead of getting a gap it would refuse.
         for (const f of followers(s)) {
@@ -542,7 +552,8 @@ function propose(s: ReplicaState, input: Extract<ReplicaInput, { type: 'propose'
   effects.push({ type: 'persist-entries', truncateAfter: null, entries: [entry] })
   effects.push({ type: 'accepted', seq: entry.message.seq, duplicate: false })
   if (input.batched) {
-    advanceCommit(s, effects)
+    // Not before the batch is written ('replicate'): a set of one would commit what a failed write
+    // then loses.
     return
   }
   for (const f of followers(s)) {
@@ -1048,6 +1059,9 @@ function becomeLeader(s: ReplicaState, now: number, config: ReplicaConfig, effec
   if (!s.quorum) effects.push({ type: 'quorum', ok: false })
   for (const f of followers(s)) if (!s.dead.has(f)) sendAppend(s, f, config, effects, now)
   advanceCommit(s, effects)
+  // A set of one (a room created on a lone node) holds its room state on a majority at once: joins
+  // are acknowledged and repair may grow the set (docs/replication.md, "Repair").
+  advanceMetaCommit(s, effects)
 }
 
 function tick(s: ReplicaState, now: number, jitterMs: number, config: ReplicaConfig, effects: ReplicaEffect[]): void {

@@ -162,7 +162,10 @@ export class RoomReplicas {
   /** For the directory entry and room info. */
   info(roomId: string): { term: number; replicas: string[] } | undefined {
     const s = this.rooms.get(roomId)
-    return s ? { term: s.term, replicas: [...(this.published.get(roomId) ?? s.meta.replicas)] } : undefined
+    if (!s) return undefined
+    const replicas = this.published.get(roomId) ?? s.meta.replicas
+    // A set of one is no replication (client-protocol.md §8: `replicas: []`).
+    return { term: s.term, replicas: replicas.length > 1 ? [...replicas] : [] }
   }
 
   states(): ReadonlyMap<string, ReplicaState> {
@@ -195,15 +198,14 @@ export class RoomReplicas {
       members: memberList(room),
       frozen: room.frozen,
     }
-    if (others.length === 0) {
-      // A cluster of one: nothing to replicate to; the room stays as unreplicated rooms are.
-      this.c.log(`room ${room.name}: not replicated (no other live node)`)
-      return
-    }
     const s = newReplica({ roomId: room.roomId, self: this.c.nodeId, meta }, this.config)
     this.rooms.set(room.roomId, s)
     this.save()
-    if (meta.replicas.length < this.c.replicas) {
+    if (others.length === 0) {
+      // A cluster of one: a replica set of one, which commits at once and which repair grows as
+      // soon as other nodes are alive (docs/replication.md, "Repair"). Shown as not replicated.
+      this.c.log(`room ${room.name}: not replicated yet (no other live node)`)
+    } else if (meta.replicas.length < this.c.replicas) {
       this.c.log(`room ${room.name}: ${meta.replicas.length} of ${this.c.replicas} replicas (the cluster has no more live nodes)`)
     }
     this.run(s, startLeading(s, this.c.clock.now(), this.config).effects)
@@ -232,7 +234,9 @@ export class RoomReplicas {
       this.rooms.set(roomId, s)
       // Whoever administers it now tells us within a resend period; if nobody does (the whole
       // group restarted), we stand after a detector period.
-      this.step(s, { type: 'wake', now: this.c.clock.now(), jitterMs: this.jitter(), delayMs: this.c.deadMs + this.config.electionTimeoutMs })
+      // A set of one (never grown) needs nobody's vote: it takes its room back at once.
+      const alone = r.meta.replicas.length === 1 && r.meta.replicas[0] === this.c.nodeId
+      this.step(s, { type: 'wake', now: this.c.clock.now(), jitterMs: alone ? 0 : this.jitter(), delayMs: alone ? 0 : this.c.deadMs + this.config.electionTimeoutMs })
     }
   }
 
@@ -529,13 +533,15 @@ export class RoomReplicas {
       if (!this.c.messages.isOpen(roomId)) this.c.messages.open(roomId, 0)
       this.c.messages.appendEntries(roomId, p.entries)
     } catch (e) {
-      // Nothing of them has left this node: their senders hear an error and may send again.
+      // Nothing of them has left this node: their senders hear an error and may send again, and
+      // the room forgets them (their seqs go to the next sends).
       this.c.log(`room ${p.s.meta.name}: cannot write seq ${p.fromSeq}..${p.fromSeq + p.entries.length - 1}: ${(e as Error).message}`)
       const byRoom = this.waiting.get(roomId)
       for (const x of p.entries) {
         for (const w of byRoom?.get(x.message.seq) ?? []) w.reject(new ChatError('internal', 'the message could not be written to the room log'))
         byRoom?.delete(x.message.seq)
       }
+      stepReplica(p.s, { type: 'unwritten', fromSeq: p.fromSeq }, this.config)
       return undefined
     }
     return p
@@ -551,13 +557,14 @@ export class RoomReplicas {
   }
 
   private run(s: ReplicaState, effects: ReplicaEffect[], batching = false): void {
+    let written: { s: ReplicaState; fromSeq: number } | undefined
     for (const e of effects) {
       if (batching && e.type === 'persist-entries' && e.truncateAfter === null) {
         this.queueWrite(s, e.entries)
         continue
       }
       // Durable before anything later leaves (the core's rule): this room's batch is written first.
-      if (this.pending.size > 0 && e.type !== 'accepted' && e.type !== 'refused') this.writePending(s.roomId)
+      if (this.pending.size > 0 && e.type !== 'accepted' && e.type !== 'refused') written = this.writePending(s.roomId) ?? written
       switch (e.type) {
         case 'persist-term':
           // A vote or a term is a promise: on disk before the reply that makes it leaves.
@@ -620,6 +627,8 @@ export class RoomReplicas {
           break
       }
     }
+    // A batch written here rather than at the end of the turn is replicated (and counted) now.
+    if (written) this.step(written.s, { type: 'replicate', fromSeq: written.fromSeq, now: this.c.clock.now() })
   }
 
   private deliverCommitted(s: ReplicaState, fromSeq: number, toSeq: number): void {

@@ -221,3 +221,62 @@ describe('failover with five real nodes (--replicas 3 by default)', () => {
     expect(joined.history.map((m) => m.seq)).toEqual(Array.from({ length: 37 }, (_, i) => i + 1))
   }, 150_000)
 })
+
+describe('a room created on a lone node grows its replica set (docs/replication.md, "Repair")', () => {
+  it('created while its node was alone: replicas [] at first, 3 once two nodes join, then kill -9 of its creator loses nothing', async () => {
+    const n1 = await startNode({ name: 'n1', timing: TIMING, extra: ['--allow-faults'] })
+    const ann = await RecordedClient.as(n1.ready, 'ann')
+    const { room } = await ann.client.call('room.create', { name: 'project-chat' })
+    expect(room.replicas).toEqual([])
+    await ann.join(room.roomId)
+    for (let k = 1; k <= 10; k++) await ann.sendUntilAcked(room.roomId, `ann-${k}`)
+
+    const startedAt = Date.now()
+    const [n2, n3] = await Promise.all(['n2', 'n3'].map((name) => startNode({ name, join: [n1.ready.grpc], timing: TIMING, extra: ['--allow-faults'] })))
+    const bob = await RecordedClient.as(n2.ready, 'bob')
+    const cat = await RecordedClient.as(n3.ready, 'cat')
+    for (const c of [bob, cat]) {
+      await eventually(async () => !!(await roomInfo(c, room.roomId)), 20_000, `${c.name} knows the room`)
+      await c.join(room.roomId)
+    }
+    // Sends go on while the set grows (each addition waits for the new replica's acknowledgement).
+    for (let k = 1; k <= 5; k++) {
+      await ann.sendUntilAcked(room.roomId, `ann-b${k}`)
+      await bob.sendUntilAcked(room.roomId, `bob-${k}`)
+      await cat.sendUntilAcked(room.roomId, `cat-${k}`)
+    }
+    const grown = await eventually(
+      async () => {
+        const r = await roomInfo(cat, room.roomId)
+        return r && r.replicas!.length === 3 ? r : undefined
+      },
+      30_000,
+      'the room listed with 3 replicas',
+    )
+    console.log(`lone room: 3 replicas ${Date.now() - startedAt} ms after the two other nodes were started: ${grown.replicas!.join(', ')} (term ${grown.term})`)
+    expect(grown.replicas![0]).toBe(n1.ready.nodeId)
+    expect([...grown.replicas!].sort()).toEqual([n1, n2, n3].map((n) => n.ready.nodeId).sort())
+    // Every node's directory shows it, the creator's included.
+    await eventually(async () => (await roomInfo(ann, room.roomId))?.replicas?.length === 3, 10_000, 'n1 lists 3 replicas')
+    for (let k = 1; k <= 3; k++) await bob.sendUntilAcked(room.roomId, `bob-c${k}`)
+
+    await killNode(n1)
+    const changed = await bob.client.event('room.admin_changed', (e) => e.roomId === room.roomId, 20_000)
+    expect([n2.ready.nodeId, n3.ready.nodeId]).toContain(changed.adminNodeId)
+    for (let k = 1; k <= 3; k++) {
+      await bob.sendUntilAcked(room.roomId, `bob-d${k}`)
+      await cat.sendUntilAcked(room.roomId, `cat-d${k}`)
+    }
+    const total = 10 + 15 + 3 + 6
+    expectSeqs([ann, bob, cat], total)
+    for (const c of [bob, cat]) await c.client.until(() => c.lastShown(room.roomId) >= total, 15_000, `${c.name} sees seq ${total}`)
+    const violations = checkHistories([ann, bob, cat].map((c) => c.history()), { expectDelivered: true })
+    expect(violations, summarize(violations)).toEqual([])
+    // The whole history, the messages sent while n1 was alone included, from the new administrator.
+    const late = await RecordedClient.as(n3.ready, 'late')
+    const joined = await late.join(room.roomId)
+    expect(joined.lastSeq).toBe(total)
+    expect(joined.history.map((m) => m.seq)).toEqual(Array.from({ length: total }, (_, i) => i + 1))
+    expect(joined.history.slice(0, 10).map((m) => m.clientMsgId)).toEqual(Array.from({ length: 10 }, (_, i) => `ann-${i + 1}`))
+  }, 150_000)
+})

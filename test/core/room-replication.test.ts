@@ -694,6 +694,34 @@ describe('membership through the replicated room state, and repair', () => {
     expect(repair(1000 + CONFIG.repairMs + 3, ['n3'])).toEqual([])
   })
 
+  it('a room created on a lone node (a set of one) grows one committed change at a time once other nodes are alive, members\' nodes first', () => {
+    const s = newReplica({ roomId: ROOM, self: 'n1', meta: { ...META, replicas: ['n1'] } }, CONFIG)
+    // Its room state is on a majority (itself) at once: joins are acknowledged, repair may start.
+    expect(startLeading(s, 0, CONFIG).effects).toContainEqual({ type: 'meta-committed', term: 1, version: 1 })
+    step(s, propose('a'))
+    step(s, propose('b'))
+    expect(s.commitSeq).toBe(2)
+    const repair = (spares: string[], want = 3) => step(s, { type: 'repair', now: 10, want, spares })
+    expect(repair([])).toEqual([])
+    // The caller orders the spares (nodes with members first); the first live one is added.
+    expect(repair(['n2', 'n3'])).toContainEqual({ type: 'replicas', replicas: ['n1', 'n2'], removed: null, added: 'n2' })
+    // Not on a majority of {n1, n2} yet: no second change, and a send waits for n2.
+    expect(repair(['n3'])).toEqual([])
+    step(s, propose('c'))
+    expect(s.commitSeq).toBe(2)
+    // n2 holds nothing: it refuses, is sent the whole log, and acknowledges it with the room state.
+    const catchUp = step(s, recv('n2', { type: 'append-reply', roomId: ROOM, term: 1, ok: false, matchSeq: 0, leader: '', metaTerm: 0, metaVersion: 0 }))
+    const resent = sends(catchUp).find((e) => e.to === 'n2')!.message as Extract<ReplMessage, { type: 'append' }>
+    expect([resent.prevSeq, resent.entries.map((e) => e.message.clientMsgId)]).toEqual([0, ['a', 'b', 'c']])
+    const acked = metaAck(s, 'n2')
+    expect(acked).toContainEqual({ type: 'meta-committed', term: 1, version: 2 })
+    expect(acked).toContainEqual({ type: 'commit', fromSeq: 3, toSeq: 3 })
+    expect(repair(['n3'])).toContainEqual({ type: 'replicas', replicas: ['n1', 'n2', 'n3'], removed: null, added: 'n3' })
+    metaAck(s, 'n2')
+    expect(repair(['n4'])).toEqual([])
+    expect(s.meta.replicas).toEqual(['n1', 'n2', 'n3'])
+  })
+
   it('a removed replica alive again is sent the room state without it once its removal is on a majority, and stops standing whatever its term', () => {
     const s = leader()
     metaAck(s, 'n2')

@@ -30,6 +30,13 @@ function failingLog(log: MessageStore, failing: () => boolean): MessageStore {
           target.append(m)
         }
       }
+      if (prop === 'appendEntries') {
+        // A replicated room's log (docs/replication.md): the same disk.
+        return (roomId: string, entries: Parameters<MessageStore['appendEntries']>[1]) => {
+          if (failing()) throw new DiskFull('ENOSPC: no space left on device, write')
+          target.appendEntries(roomId, entries)
+        }
+      }
       const v = Reflect.get(target, prop, receiver) as unknown
       return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v
     },

@@ -36,6 +36,8 @@ export class TestCluster {
   readonly nodes: TestNode[] = []
   /** A test's own message log in front of a node's (a disk that fails, say); set before start. */
   wrapMessages?: (nodeName: string, log: MessageStore) => MessageStore
+  /** --replicas for every node (default: the node's default); set before start. */
+  replicas?: number
   private ids = 0
 
   async start(count: number): Promise<void> {
@@ -51,7 +53,7 @@ export class TestCluster {
     const files = disk.open({ fsync: false })
     let gateway: DirectGateway | undefined
     const node = new PeerNode(
-      { name, grpcHost: address.split(':')[0], grpcPort: 7000, wsHost: '127.0.0.1', wsPort: 0, join, dataDir: `/test/${name}`, token: 't', ...TIMING },
+      { name, grpcHost: address.split(':')[0], grpcPort: 7000, wsHost: '127.0.0.1', wsPort: 0, join, dataDir: `/test/${name}`, token: 't', ...TIMING, ...(this.replicas ? { replicas: this.replicas } : {}) },
       {
         clock: view,
         newId: () => `${name}-id-${++this.ids}`,
