@@ -9,14 +9,31 @@ afterAll(cleanup)
 
 const LOCAL = ['--grpc', '127.0.0.1:0', '--ws', '127.0.0.1:0']
 
+/** CPU time (user + system) a running process has used, in ms, from Linux's /proc; undefined elsewhere. */
+function cpuMsOf(pid: number): number | undefined {
+  try {
+    // Fields after the command name (in parentheses, which may hold spaces): utime and stime are the 12th and 13th.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100 // USER_HZ is 100 on Linux
+  } catch {
+    return undefined
+  }
+}
+
 describe('ready line', () => {
   it('prints exactly one JSON ready line with every field, in about a second', async () => {
     const dataDir = tempDir()
     const t0 = performance.now()
     const n = await startNode({ name: 'ready-n1', dataDir, token: 'sekret-token' })
     const readyMs = Math.round(performance.now() - t0)
-    console.log(`[cli] ready line after ${readyMs} ms (spawn to ready, via node --import tsx)`)
-    expect(readyMs).toBeLessThan(10_000)
+    const cpuMs = cpuMsOf(n.proc.pid!)
+    console.log(`[cli] ready line after ${readyMs} ms (spawn to ready, via node --import tsx), ${cpuMs ?? '?'} ms of CPU`)
+    // About a second alone (0.7 s of CPU, 0.85 s with tsx's cache cold); the wall time on a loaded
+    // two-core machine is mostly waiting for a core (12 s seen), so the CPU the start-up took is
+    // what is bounded tightly, and the wall time only against a hang.
+    if (cpuMs !== undefined) expect(cpuMs).toBeLessThan(5000)
+    expect(readyMs).toBeLessThan(30_000)
 
     const r = n.ready
     expect(r.event).toBe('ready')

@@ -1,16 +1,14 @@
 // A first run without surprises (docs/headless-node.md): the node serves only a built UI, never the
 // renderer's sources; the token can come from the environment instead of the command line; and the
 // built CLI (node out/main/cli.js, no tsx) prints only its ready line and stops on SIGTERM to its PID.
-import { spawn } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { createServer, request } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
-import { createInterface } from 'node:readline'
 import { afterAll, describe, expect, it } from 'vitest'
 import { builtUiDir } from '../../main/cli-options'
 import { handleUiRequest, isBuiltUi } from '../../main/gateway/static-ui'
-import { Client, ROOT, cleanup, eventually, runCli, tempDir } from '../helpers/cluster'
+import { Client, ROOT, cleanup, eventually, runCli, spawnReady, tempDir } from '../helpers/cluster'
 import { ensureBuilt } from '../e2e/browser'
 
 afterAll(cleanup)
@@ -63,22 +61,12 @@ describe('the built CLI under a supervisor', () => {
   it('takes its token from DS_TOKEN, prints only the ready line, and SIGTERM to its PID stops the node', async () => {
     ensureBuilt()
     const token = 'from-the-environment-0123456789'
-    const proc = spawn(process.execPath, [join(ROOT, 'out', 'main', 'cli.js'), '--name', 'svc', '--grpc', '127.0.0.1:0', '--ws', '127.0.0.1:0', '--data-dir', tempDir()], {
-      cwd: ROOT,
-      env: { ...process.env, DS_TOKEN: token },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    proc.stdout.on('data', (d) => (stdout += d))
-    const exited = new Promise<number | null>((r) => proc.on('exit', (c) => r(c)))
+    const { proc, ready, stdout, exited } = await spawnReady<{ ws: string; token: string; pid: number }>(
+      process.execPath,
+      [join(ROOT, 'out', 'main', 'cli.js'), '--name', 'svc', '--grpc', '127.0.0.1:0', '--ws', '127.0.0.1:0', '--data-dir', tempDir()],
+      { env: { ...process.env, DS_TOKEN: token }, what: 'the built CLI' },
+    )
     try {
-      const ready = await new Promise<{ ws: string; token: string; pid: number }>((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error('no ready line in 20 s')), 20_000)
-        createInterface({ input: proc.stdout }).once('line', (l) => {
-          clearTimeout(t)
-          resolve(JSON.parse(l))
-        })
-      })
       expect(ready.token).toBe(token)
       expect(ready.pid).toBe(proc.pid)
       const c = await Client.connect(`${ready.ws}/?token=${token}`)
@@ -87,7 +75,7 @@ describe('the built CLI under a supervisor', () => {
       proc.kill('SIGTERM')
       const code = await Promise.race([exited, new Promise<'hung'>((r) => setTimeout(() => r('hung'), 8000))])
       expect(code).toBe(0)
-      expect(stdout.trim().split('\n')).toHaveLength(1)
+      expect(stdout().trim().split('\n')).toHaveLength(1)
       // Its port is closed: nothing is left running.
       await expect(Client.connect(`${ready.ws}/?token=${token}`)).rejects.toThrow()
     } finally {
@@ -97,21 +85,12 @@ describe('the built CLI under a supervisor', () => {
 
   it('`npm run -s peer`: the ready line alone on stdout, and SIGTERM to npm\'s PID stops the node too', async () => {
     const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
-    const proc = spawn(npm, ['run', '-s', 'peer', '--', '--name', 'npmsvc', '--grpc', '127.0.0.1:0', '--ws', '127.0.0.1:0', '--no-ui', '--data-dir', tempDir()], {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    proc.stdout.on('data', (d) => (stdout += d))
-    const exited = new Promise<number | null>((r) => proc.on('exit', (c) => r(c)))
+    const { proc, ready, stdout, exited } = await spawnReady<{ ws: string; token: string; pid: number }>(
+      npm,
+      ['run', '-s', 'peer', '--', '--name', 'npmsvc', '--grpc', '127.0.0.1:0', '--ws', '127.0.0.1:0', '--no-ui', '--data-dir', tempDir()],
+      { what: 'npm run -s peer' },
+    )
     try {
-      const ready = await new Promise<{ ws: string; token: string; pid: number }>((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error('no ready line in 30 s')), 30_000)
-        createInterface({ input: proc.stdout }).once('line', (l) => {
-          clearTimeout(t)
-          resolve(JSON.parse(l))
-        })
-      })
       expect(ready.pid).not.toBe(proc.pid) // npm's child runs the node
       proc.kill('SIGTERM')
       await Promise.race([exited, new Promise((r) => setTimeout(r, 8000))])
@@ -125,7 +104,7 @@ describe('the built CLI under a supervisor', () => {
         }
       }
       await eventually(async () => !alive(), 8000, 'the node process to exit')
-      expect(stdout.trim().split('\n')).toHaveLength(1)
+      expect(stdout().trim().split('\n')).toHaveLength(1)
     } finally {
       proc.kill('SIGKILL')
     }

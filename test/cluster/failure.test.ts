@@ -7,7 +7,7 @@
  * Measured figures are printed with console.log ("dead after N ms (bound B)") so they can be reported.
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import { cleanup, Client, eventually, startCluster, startNode, type NodeProc } from '../helpers/cluster'
+import { cleanup, Client, eventually, restartNode, startCluster, type NodeProc } from '../helpers/cluster'
 import type { RoomInfo, ServerEvent } from '../../proto/client-protocol'
 
 const TIMING = { heartbeatMs: 200, suspectMs: 600, deadMs: 1200 }
@@ -34,10 +34,6 @@ const BEFORE_DETECTOR_MS = TIMING.deadMs - TIMING.heartbeatMs
 afterEach(cleanup)
 
 type MessageEvent = Extract<ServerEvent, { event: 'message' }>
-
-function portOf(address: string): number {
-  return Number(address.slice(address.lastIndexOf(':') + 1))
-}
 
 /** Wait until every node sees every other node alive and the whole room directory. */
 async function converge(nodes: NodeProc[], clients: Client[], rooms: number): Promise<void> {
@@ -124,9 +120,9 @@ describe('failure detection with real processes (3 nodes, heartbeat 200 / suspec
     expect(states.slice(-2)).toEqual(['suspect', 'dead'])
 
     // Its users leave the rooms of the other administrators (6.4), seen by the remaining members.
-    await a.event('member.left', (e) => e.roomId === r1.roomId && e.user === 'carol' && e.nodeId === n3.ready.nodeId, 2000)
-    await b.event('member.left', (e) => e.roomId === r1.roomId && e.user === 'carol', 2000)
-    await b.event('member.left', (e) => e.roomId === r2.roomId && e.user === 'carol', 2000)
+    await a.event('member.left', (e) => e.roomId === r1.roomId && e.user === 'carol' && e.nodeId === n3.ready.nodeId, 5000)
+    await b.event('member.left', (e) => e.roomId === r1.roomId && e.user === 'carol', 5000)
+    await b.event('member.left', (e) => e.roomId === r2.roomId && e.user === 'carol', 5000)
     expect((await a.call('room.members', { roomId: r1.roomId })).members.map((m) => m.user).sort()).toEqual(['alice', 'bob'])
     expect((await b.call('room.members', { roomId: r2.roomId })).members.map((m) => m.user)).toEqual(['bob'])
     const peersAtA = (await a.call('peers.list')).peers
@@ -137,8 +133,8 @@ describe('failure detection with real processes (3 nodes, heartbeat 200 / suspec
     const s1 = await b.call('message.send', { roomId: r1.roomId, text: 'still here', clientMsgId: 'b-1' })
     const s2 = await a.call('message.send', { roomId: r1.roomId, text: 'me too', clientMsgId: 'a-1' })
     expect(s2.seq).toBe(s1.seq + 1)
-    await a.until(() => a.messages(r1.roomId).length === 2, 3000, 'two messages at alice')
-    await b.until(() => b.messages(r1.roomId).length === 2, 3000, 'two messages at bob')
+    await a.until(() => a.messages(r1.roomId).length === 2, 10_000, 'two messages at alice')
+    await b.until(() => b.messages(r1.roomId).length === 2, 10_000, 'two messages at bob')
     expect(texts(a.messages(r1.roomId))).toEqual(['still here', 'me too'])
     expect(texts(b.messages(r1.roomId))).toEqual(['still here', 'me too'])
     // The rooms of live administrators stay available.
@@ -155,7 +151,7 @@ describe('failure detection with real processes (3 nodes, heartbeat 200 / suspec
     for (const cl of [a, b]) await cl.call('room.join', { roomId: r3.roomId })
     for (const cl of [a, b]) await cl.call('room.join', { roomId: r1.roomId })
     await a.call('message.send', { roomId: r3.roomId, text: 'before', clientMsgId: 'a-0' })
-    await b.until(() => b.messages(r3.roomId).length === 1, 3000, 'first message at bob')
+    await b.until(() => b.messages(r3.roomId).length === 1, 10_000, 'first message at bob')
 
     const t0 = Date.now()
     const deadAtA = timeTo(a, n3.ready.nodeId, 'dead', t0)
@@ -167,8 +163,8 @@ describe('failure detection with real processes (3 nodes, heartbeat 200 / suspec
     expect(msB).toBeLessThanOrEqual(DEAD_BOUND_MS)
 
     // Members elsewhere are told, and the directory says so.
-    await a.event('room.unavailable', (e) => e.roomId === r3.roomId, 1000)
-    await b.event('room.unavailable', (e) => e.roomId === r3.roomId, 1000)
+    await a.event('room.unavailable', (e) => e.roomId === r3.roomId, 5000)
+    await b.event('room.unavailable', (e) => e.roomId === r3.roomId, 5000)
     for (const cl of [a, b]) {
       const rooms = (await cl.call('rooms.list')).rooms
       expect(rooms.find((r) => r.roomId === r3.roomId)?.available).toBe(false)
@@ -194,7 +190,7 @@ describe('failure detection with real processes (3 nodes, heartbeat 200 / suspec
     // Nothing was delivered after the death, and the room of the live administrator still works.
     expect(texts(a.messages(r3.roomId))).toEqual(['before'])
     await b.call('message.send', { roomId: r1.roomId, text: 'r1 works', clientMsgId: 'b-2' })
-    await a.until(() => a.messages(r1.roomId).some((m) => m.text === 'r1 works'), 3000, 'r1 message at alice')
+    await a.until(() => a.messages(r1.roomId).some((m) => m.text === 'r1 works'), 10_000, 'r1 message at alice')
   })
 
   it('a forwarded send in flight when the administrator dies gets an error, never silence', async () => {
@@ -260,7 +256,7 @@ describe('failure detection with real processes (3 nodes, heartbeat 200 / suspec
     const r3 = await lobbyOf(a, n3) // administered by the node that is stopped
     for (const cl of [a, b, c]) await cl.call('room.join', { roomId: r1.roomId })
     for (const cl of [a, b]) await cl.call('room.join', { roomId: r3.roomId })
-    await a.until(() => a.events.filter((e) => e.event === 'member.joined' && e.roomId === r1.roomId).length >= 2, 3000, 'members joined')
+    await a.until(() => a.events.filter((e) => e.event === 'member.joined' && e.roomId === r1.roomId).length >= 2, 10_000, 'members joined')
 
     let sent = 0
     const send = async (cl: Client, who: string) => {
@@ -271,7 +267,7 @@ describe('failure detection with real processes (3 nodes, heartbeat 200 / suspec
     }
     const expected: string[] = []
     for (let i = 0; i < 3; i++) expected.push(await send(i % 2 ? b : a, i % 2 ? 'bob' : 'alice'))
-    await c.until(() => c.messages(r1.roomId).length === 3, 3000, 'carol got the first three')
+    await c.until(() => c.messages(r1.roomId).length === 3, 10_000, 'carol got the first three')
 
     const t0 = Date.now()
     const stopMs = 3 * TIMING.deadMs
@@ -289,9 +285,9 @@ describe('failure detection with real processes (3 nodes, heartbeat 200 / suspec
     const msDead = await deadAtA
     console.log(`[failure] SIGSTOP: n1 client saw peer.status dead after ${msDead} ms (bound ${DEAD_BOUND_MS})`)
     expect(msDead).toBeLessThanOrEqual(DEAD_BOUND_MS)
-    await a.event('room.unavailable', (e) => e.roomId === r3.roomId, 1000)
-    await b.event('room.unavailable', (e) => e.roomId === r3.roomId, 1000)
-    await a.event('member.left', (e) => e.roomId === r1.roomId && e.user === 'carol', 1000)
+    await a.event('room.unavailable', (e) => e.roomId === r3.roomId, 5000)
+    await b.event('room.unavailable', (e) => e.roomId === r3.roomId, 5000)
+    await a.event('member.left', (e) => e.roomId === r1.roomId && e.user === 'carol', 5000)
     await chat
     const stoppedFor = Date.now() - t0
     expect(stoppedFor).toBeGreaterThanOrEqual(stopMs - 300)
@@ -337,21 +333,24 @@ describe('failure detection with real processes (3 nodes, heartbeat 200 / suspec
       expect(texts(got), who).toEqual(expected)
       expect(got[0].seq, who).toBe(1)
     }
-    // The paused node itself did not take its own pause for its peers' death (pause guard): its
-    // client saw no peer die, and its room kept its remote members (no member.left for them).
+    // The paused node itself did not take its own pause for its peers' death (pause guard,
+    // docs/failures.md): its client saw no peer die and no room go unavailable, and its room kept its
+    // remote members (no member.left for them). Without the guard its first tick finds 3.6 s of
+    // silence, past dead-ms: `dead` at once. A `suspect` that is `alive` again within the suspect
+    // window is not the pause: on a loaded machine any node flaps so (a peer silent 634 ms, seen).
     const afterResume = c.events.slice(cEventsBefore)
-    expect(afterResume.filter((e) => e.event === 'peer.status' || e.event === 'room.unavailable').map((e) => e.event)).toEqual([])
+    expect(afterResume.filter((e) => (e.event === 'peer.status' && e.state === 'dead') || e.event === 'room.unavailable').map((e) => e.event)).toEqual([])
+    for (const e of afterResume) if (e.event === 'peer.status' && e.state === 'suspect') console.log(`[failure] after the pause n3's client saw ${e.name} suspect (load)`)
     for (const cl of [a, b]) expect(cl.events.filter((e) => e.event === 'member.left' && e.roomId === r3.roomId)).toEqual([])
     // r3 (administered by the node that was stopped) works again for its members.
     await a.call('message.send', { roomId: r3.roomId, text: 'r3 back', clientMsgId: 'a-r3' })
-    await b.until(() => b.messages(r3.roomId).some((m) => m.text === 'r3 back'), 3000, 'r3 message at bob')
+    await b.until(() => b.messages(r3.roomId).some((m) => m.text === 'r3 back'), 10_000, 'r3 message at bob')
   })
 
   it('restart with the same --data-dir and no --join: same nodeId, rejoins by itself, its rooms come back', async () => {
     const { nodes, a, b } = await threeNodes()
     const [, n2, n3] = nodes
     const r3 = await lobbyOf(a, n3)
-    const grpcPort = portOf(n3.ready.grpc)
     // alice (n1) and bob (n2) are members of n3's room and stay connected through the restart.
     for (const cl of [a, b]) await cl.call('room.join', { roomId: r3.roomId })
     await a.call('message.send', { roomId: r3.roomId, text: 'saved', clientMsgId: 'a-1' })
@@ -359,18 +358,19 @@ describe('failure detection with real processes (3 nodes, heartbeat 200 / suspec
     // ...and two more right before the kill, newer than anything rooms.json recorded.
     await a.call('message.send', { roomId: r3.roomId, text: 'unsaved 1', clientMsgId: 'a-2' })
     const last = await b.call('message.send', { roomId: r3.roomId, text: 'unsaved 2', clientMsgId: 'b-1' })
-    await a.until(() => a.messages(r3.roomId).length === 3, 3000, 'three messages at alice')
+    await a.until(() => a.messages(r3.roomId).length === 3, 10_000, 'three messages at alice')
 
     const t0 = Date.now()
     const deadAtA = timeTo(a, n3.ready.nodeId, 'dead', t0)
     n3.proc.kill('SIGKILL')
     await n3.exited
     await deadAtA
-    await a.event('room.unavailable', (e) => e.roomId === r3.roomId, 1000)
+    await a.event('room.unavailable', (e) => e.roomId === r3.roomId, 5000)
 
     const t1 = Date.now()
-    const aliveAtA = timeTo(a, n3.ready.nodeId, 'alive', t1, 15_000)
-    const again = await startNode({ name: 'n3', dataDir: n3.dataDir, grpcPort, timing: TIMING })
+    // The start-up is part of it: over 10 s on a loaded two-core machine.
+    const aliveAtA = timeTo(a, n3.ready.nodeId, 'alive', t1, 45_000)
+    const again = await restartNode(n3, { timing: TIMING })
     const readyMs = Date.now() - t1
     expect(again.ready.nodeId).toBe(n3.ready.nodeId)
     expect(again.ready.grpc).toBe(n3.ready.grpc)
@@ -414,16 +414,18 @@ describe('failure detection with real processes (3 nodes, heartbeat 200 / suspec
     expect(after.seq).toBe(last.seq + 1)
     console.log(`[failure] restart after kill -9: last seq before ${last.seq}, first seq after ${after.seq}`)
     for (const [cl, who] of [[a, 'alice'], [b, 'bob'], [c2, 'carol']] as const) {
-      await cl.until(() => cl.messages(r3.roomId).some((m) => m.text === 'hello again'), 3000, `message after restart at ${who}`)
+      await cl.until(() => cl.messages(r3.roomId).some((m) => m.text === 'hello again'), 10_000, `message after restart at ${who}`)
       const s = seqs(cl.messages(r3.roomId))
       expect(s, who).toEqual([...s].sort((x, y) => x - y))
       expect(new Set(s).size, who).toBe(s.length)
     }
     expect(texts(a.messages(r3.roomId))).toEqual(['saved', 'unsaved 1', 'unsaved 2', 'hello again'])
-  })
+  }, 120_000)
 
   it('kill -9 and restart faster than dead-ms: the new incarnation alone drops its old users and rejoins the members elsewhere', async () => {
-    const slow = { heartbeatMs: 200, suspectMs: 1500, deadMs: 8000 }
+    // dead-ms far above a restart (over 10 s on a loaded two-core machine): the node must not be
+    // declared dead for the test to mean anything.
+    const slow = { heartbeatMs: 200, suspectMs: 1500, deadMs: 20_000 }
     const nodes = await startCluster(3, slow)
     const [n1, , n3] = nodes
     const [a, b, c] = await Promise.all([Client.as(n1.ready, 'alice'), Client.as(nodes[1].ready, 'bob'), Client.as(n3.ready, 'carol')])
@@ -435,9 +437,7 @@ describe('failure detection with real processes (3 nodes, heartbeat 200 / suspec
     const before = await a.call('message.send', { roomId: r3.roomId, text: 'before', clientMsgId: 'a-0' })
 
     const t0 = Date.now()
-    n3.proc.kill('SIGKILL')
-    await n3.exited
-    const again = await startNode({ name: 'n3', dataDir: n3.dataDir, grpcPort: portOf(n3.ready.grpc), timing: slow })
+    const again = await restartNode(n3, { timing: slow })
     expect(again.ready.nodeId).toBe(n3.ready.nodeId)
     // carol's session died with the old process: she leaves r1 although n3 was never declared dead.
     await a.event('member.left', (e) => e.roomId === r1.roomId && e.user === 'carol', slow.deadMs - 1000)
@@ -447,9 +447,9 @@ describe('failure detection with real processes (3 nodes, heartbeat 200 / suspec
     expect(Date.now() - t0).toBeLessThan(slow.deadMs)
     expect(a.events.some((e) => e.event === 'peer.status' && e.nodeId === n3.ready.nodeId && e.state === 'dead')).toBe(false)
     expect(after.seq).toBeGreaterThan(before.seq)
-    await b.until(() => b.messages(r3.roomId).some((m) => m.text === 'after'), 3000, 'bob still gets r3')
+    await b.until(() => b.messages(r3.roomId).some((m) => m.text === 'after'), 10_000, 'bob still gets r3')
     expect(texts(b.messages(r3.roomId))).toEqual(['before', 'after'])
-  })
+  }, 120_000)
 
   it('SIGTERM: peers see the node dead at once, without waiting for the timeout', async () => {
     const { nodes, a, b } = await threeNodes()
@@ -468,11 +468,11 @@ describe('failure detection with real processes (3 nodes, heartbeat 200 / suspec
     expect(code).toBe(0)
     expect(msA).toBeLessThan(BEFORE_DETECTOR_MS)
     expect(msB).toBeLessThan(BEFORE_DETECTOR_MS)
-    await a.event('room.unavailable', (e) => e.roomId === r3.roomId, 1000)
+    await a.event('room.unavailable', (e) => e.roomId === r3.roomId, 3000)
     expect(await a.fails('message.send', { roomId: r3.roomId, text: 'x', clientMsgId: 'a-x' })).toBe('room_unavailable')
 
     // A clean restart (same data dir, no --join) continues the room's sequence with no jump.
-    const again = await startNode({ name: 'n3', dataDir: n3.dataDir, grpcPort: portOf(n3.ready.grpc), timing: TIMING })
+    const again = await restartNode(n3, { timing: TIMING })
     expect(again.ready.nodeId).toBe(n3.ready.nodeId)
     await a.event('room.available', (e) => e.roomId === r3.roomId, 10_000)
     const next = await eventually(
@@ -481,7 +481,11 @@ describe('failure detection with real processes (3 nodes, heartbeat 200 / suspec
       'alice rejoined and can send',
     )
     expect(next.seq).toBe(before.seq + 1)
-    await a.until(() => a.messages(r3.roomId).length === 2, 3000, 'both messages at alice')
+    // Wait for the new message itself, then say exactly what alice has (a duplicate would show here,
+    // not as a timeout).
+    await a.until(() => a.messages(r3.roomId).some((m) => m.text === 'after'), 10_000, "'after' at alice")
+    await new Promise((r) => setTimeout(r, 300)) // a late duplicate would arrive now
+    expect(texts(a.messages(r3.roomId))).toEqual(['before', 'after'])
     expectContiguous(a.messages(r3.roomId), 'alice')
-  })
+  }, 120_000)
 })

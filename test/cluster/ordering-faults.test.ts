@@ -7,7 +7,7 @@
  * lost.
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import { cleanup, eventually, startCluster, startNode, type NodeProc } from '../helpers/cluster'
+import { cleanup, eventually, pauseNode, restartNode, startCluster, type NodeProc } from '../helpers/cluster'
 import { checkHistories, summarize } from '../helpers/history-check'
 import { RecordedClient } from '../helpers/recorded-client'
 
@@ -17,10 +17,6 @@ afterEach(cleanup)
 const TIMING = { heartbeatMs: 150, suspectMs: 450, deadMs: 900 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-function portOf(address: string): number {
-  return Number(address.slice(address.lastIndexOf(':') + 1))
-}
 
 async function lobbyOf(c: RecordedClient, node: NodeProc): Promise<string> {
   const r = await eventually(async () => (await c.client.call('rooms.list')).rooms.find((x) => x.adminNodeId === node.ready.nodeId && x.available), 15_000, `room of ${node.ready.name}`)
@@ -50,6 +46,18 @@ function typing(c: RecordedClient, roomId: string, everyMs: number, window = Inf
       await loop
     },
   }
+}
+
+/** Two nodes, alice on n1 and bob on n2, both in the room of node `admin` (0: n1, 1: n2). */
+async function aliceAndBob(admin: 0 | 1): Promise<{ nodes: NodeProc[]; alice: RecordedClient; bob: RecordedClient; roomId: string }> {
+  const nodes = await startCluster(2, TIMING)
+  const alice = await RecordedClient.as(nodes[0].ready, 'alice')
+  const bob = await RecordedClient.as(nodes[1].ready, 'bob')
+  await meshUp([alice, bob], 1)
+  const roomId = await lobbyOf(alice, nodes[admin])
+  await alice.join(roomId)
+  await bob.join(roomId)
+  return { nodes, alice, bob, roomId }
 }
 
 /** Every send answered, then every receiver shown everything acknowledged; then audit all histories. */
@@ -92,30 +100,18 @@ describe('ordering under faults, real processes (heartbeat 150 / suspect 450 / d
 
   // Two rounds: each restart boots a node process, the slowest step on a loaded machine.
   it('an administrator killed (-9) and restarted twice while a member node sends: no seq delivered twice after the rejoins', async () => {
-    await memberNodeSendsThrough(async (admin) => {
-      admin.proc.kill('SIGKILL')
-      await admin.exited
-      return startNode({ name: 'n1', dataDir: admin.dataDir, grpcPort: portOf(admin.ready.grpc), timing: TIMING })
-    }, 'kill -9 and restart', 2)
+    await memberNodeSendsThrough((admin) => restartNode(admin, { timing: TIMING }), 'kill -9 and restart', 2)
   })
 
   it('an administrator paused for 2 x dead-ms three times while a member node sends: no seq delivered twice after the rejoins', async () => {
     await memberNodeSendsThrough(async (admin) => {
-      admin.proc.kill('SIGSTOP')
-      await sleep(2 * TIMING.deadMs)
-      admin.proc.kill('SIGCONT')
+      await pauseNode(admin, 2 * TIMING.deadMs)
       return admin
     }, 'SIGSTOP/SIGCONT', 3)
   })
 
   it("a member node paused for 3 x dead-ms, three times: its client's sends keep their order", async () => {
-    const [n1, n2] = await startCluster(2, TIMING)
-    const sender = await RecordedClient.as(n1.ready, 'alice')
-    const receiver = await RecordedClient.as(n2.ready, 'bob')
-    await meshUp([sender, receiver], 1)
-    const roomId = await lobbyOf(sender, n2)
-    await sender.join(roomId)
-    await receiver.join(roomId)
+    const { nodes: [n1], alice: sender, bob: receiver, roomId } = await aliceAndBob(1)
     // alice types at 60 msgs/s without waiting for acks; while n1 is stopped her frames wait in its socket.
     const loop = typing(sender, roomId, 16)
     const t0 = Date.now()
@@ -137,13 +133,7 @@ describe('ordering under faults, real processes (heartbeat 150 / suspect 450 / d
   })
 
   it('a client joining 25 times while messages flow: join history and live messages meet exactly', async () => {
-    const [n1, n2] = await startCluster(2, TIMING)
-    const local = await RecordedClient.as(n1.ready, 'alice')
-    const remote = await RecordedClient.as(n2.ready, 'bob')
-    await meshUp([local, remote], 1)
-    const roomId = await lobbyOf(local, n1)
-    await local.join(roomId)
-    await remote.join(roomId)
+    const { nodes: [, n2], alice: local, bob: remote, roomId } = await aliceAndBob(0)
     // Traffic from both nodes, pipelined: deliveries to n2 travel in the frames of the join replies.
     const loops = [typing(local, roomId, 10, 8), typing(remote, roomId, 10, 8)]
     const joiners: RecordedClient[] = []

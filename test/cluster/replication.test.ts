@@ -7,7 +7,7 @@
  * error), and the old administrator coming back as a replica that catches up.
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import { cleanup, Client, eventually, startCluster, startNode, stopNode, killNode, type NodeProc } from '../helpers/cluster'
+import { cleanup, Client, eventually, sendAccepted, startCluster, startNode, stopNode, killNode, type NodeProc } from '../helpers/cluster'
 import type { RoomInfo, ServerEvent } from '../../proto/client-protocol'
 
 const TIMING = { heartbeatMs: 150, suspectMs: 450, deadMs: 900 }
@@ -151,15 +151,7 @@ describe('replicated rooms (--replicas 3)', () => {
     // The old administrator learns the higher term and follows: its own client is re-routed.
     await a.event('room.admin_changed', (e) => e.roomId === room.roomId && e.adminNodeId === changed.adminNodeId, 10_000)
     await eventually(async () => (await roomInfo(a, room.roomId))?.adminNodeId === changed.adminNodeId, 10_000, 'n1 sees the new administrator')
-    const sent = await eventually(
-      async () => {
-        const f = await a.reply('message.send', { roomId: room.roomId, text: 'after', clientMsgId: 'a-1' })
-        return f.ok ? (f.result as { seq: number }) : undefined
-      },
-      10_000,
-      'n1 can send again',
-    )
-    expect(sent.seq).toBe(3)
+    expect(await sendAccepted(a, room.roomId, 'after', 'a-1', 10_000, 'n1 can send again')).toBe(3)
     for (const [name, cl] of [['ann', a], ['bob', b], ['cat', c]] as const) {
       await cl.until(() => cl.messages(room.roomId).length >= 3, 10_000, `${name} sees 3 messages`)
       expect(cl.messages(room.roomId).map((m) => [m.seq, m.clientMsgId])).toEqual([
@@ -210,14 +202,6 @@ describe('replicated rooms (--replicas 3)', () => {
     await survivor.call('room.join', { roomId: room.roomId })
     await killNode(nodes.find((n) => n.ready.nodeId === changed.adminNodeId)!)
     await survivor.event('room.admin_changed', (e) => e.roomId === room.roomId && e.adminNodeId !== changed.adminNodeId, 10_000)
-    const r = await eventually(
-      async () => {
-        const f = await survivor.reply('message.send', { roomId: room.roomId, text: 'm11', clientMsgId: 's-11' })
-        return f.ok ? (f.result as { seq: number }) : undefined
-      },
-      10_000,
-      'send after the second takeover',
-    )
-    expect(r.seq).toBe(11)
+    expect(await sendAccepted(survivor, room.roomId, 'm11', 's-11', 10_000, 'send after the second takeover')).toBe(11)
   }, 90_000)
 })

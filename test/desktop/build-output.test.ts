@@ -9,15 +9,15 @@
  *      the packed headless node, run from there alone, reaches "ready".
  * It builds into .tmp/ (ignored by git), never into the out/ that `npm start` uses.
  */
-import { spawn, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { builtinModules } from 'node:module'
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, relative, resolve, sep } from 'node:path'
-import { createInterface } from 'node:readline'
 import { load as loadYaml } from 'js-yaml'
 import { minimatch } from 'minimatch'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { spawnReady } from '../helpers/cluster'
 
 const repo = resolve(__dirname, '..', '..')
 const buildRoot = join(repo, '.tmp', `build-output-${process.pid}`)
@@ -172,33 +172,13 @@ describe('electron-builder.yml ships what the built code reads at run time', () 
       expect(existsSync(join(resources, 'proto', 'chat', 'peer', 'v1', 'peer.proto'))).toBe(true)
 
       const dataDir = join(work, 'data')
-      const child = spawn(
+      // cwd outside the repository and no NODE_PATH: only what was packed can be found.
+      const { proc: child, ready } = await spawnReady<Record<string, unknown>>(
         process.execPath,
         [join(resources, 'app', 'out', 'main', 'cli.js'), '--name', 'packaged', '--grpc', '127.0.0.1:0', '--ws', '127.0.0.1:0', '--data-dir', dataDir],
-        // cwd outside the repository and no NODE_PATH: only what was packed can be found.
-        { cwd: work, env: { ...process.env, NODE_PATH: '', DS_PROTO_DIR: '' }, stdio: ['ignore', 'pipe', 'pipe'] },
+        { cwd: work, env: { ...process.env, NODE_PATH: '', DS_PROTO_DIR: '' }, what: 'the packed cli' },
       )
-      let stderr = ''
-      child.stderr.on('data', (d) => (stderr += String(d)))
       try {
-        const ready = await new Promise<Record<string, unknown>>((resolveReady, reject) => {
-          const timer = setTimeout(() => reject(new Error(`no ready line in 20 s; stderr:\n${stderr}`)), 20_000)
-          createInterface({ input: child.stdout }).on('line', (line) => {
-            try {
-              const msg = JSON.parse(line) as Record<string, unknown>
-              if (msg.event === 'ready') {
-                clearTimeout(timer)
-                resolveReady(msg)
-              }
-            } catch {
-              /* not JSON */
-            }
-          })
-          child.once('exit', (code) => {
-            clearTimeout(timer)
-            reject(new Error(`packed cli exited with ${code} before ready; stderr:\n${stderr}`))
-          })
-        })
         expect(ready.name).toBe('packaged')
         expect(String(ready.ws)).toMatch(/^ws:\/\/127\.0\.0\.1:\d+/)
       } finally {

@@ -94,10 +94,13 @@ export function tempDir(prefix = 'ds-test-'): string {
   return d
 }
 
-/** Run the CLI with raw arguments (for flag tests); resolves with its exit code and output. */
+/**
+ * Run the CLI with raw arguments (for flag tests); resolves with its exit code and output. Killed after
+ * `timeoutMs` (a hang): a bad flag exits at once, but a start-up takes over 10 s on a loaded machine.
+ */
 export function runCli(
   args: string[],
-  timeoutMs = 15_000,
+  timeoutMs = READY_TIMEOUT_MS,
   clusterKey: string | undefined = CLUSTER_KEY,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolvePromise) => {
@@ -143,27 +146,97 @@ export async function startNode(o: StartOptions): Promise<NodeProc> {
     if (out.length < 200_000) out += d
   })
   const exited = new Promise<number | null>((r) => proc.on('exit', (code) => r(code)))
-  const ready = await new Promise<Ready>((resolvePromise, reject) => {
-    // A start-up (tsx compiles main/ on the way) takes 1–2 s alone and over 10 s on a loaded two-core machine.
-    const t = setTimeout(() => reject(new Error(`${o.name} not ready in ${READY_TIMEOUT_MS / 1000} s: ${err}`)), READY_TIMEOUT_MS)
-    const rl = createInterface({ input: proc.stdout! })
-    rl.on('line', (line) => {
-      try {
-        const j = JSON.parse(line) as Ready
-        if (j.event === 'ready') {
-          clearTimeout(t)
-          resolvePromise(j)
-        }
-      } catch {
-        // not the ready line
-      }
-    })
-    proc.on('exit', (code) => reject(new Error(`${o.name} exited with ${code}: ${err}`)))
-  })
+  // A start-up (tsx compiles main/ on the way) takes 1–2 s alone and over 10 s on a loaded two-core machine.
+  const ready = await readyLine<Ready>(proc, (j) => j.event === 'ready', READY_TIMEOUT_MS, o.name, () => err)
   const np: NodeProc = { ready, proc, dataDir, stderr: () => err, stdout: () => out, exited }
   started.add(np)
   ledger.push({ name: o.name, node: np, since: Date.now() })
   return np
+}
+
+/**
+ * The first line on `proc`'s stdout that is JSON and passes `isReady` (lines before it are skipped).
+ * Rejects if the process exits first or after `timeoutMs`, and then kills it: a process that never
+ * became ready is not left running by a failed test.
+ */
+function readyLine<T>(proc: ChildProcess, isReady: (line: T) => boolean, timeoutMs: number, what: string, stderr: () => string): Promise<T> {
+  return new Promise<T>((resolvePromise, reject) => {
+    let settled = false
+    const fail = (e: Error) => {
+      if (settled) return
+      settled = true
+      clearTimeout(t)
+      rl.close()
+      proc.kill('SIGKILL')
+      reject(e)
+    }
+    const t = setTimeout(() => fail(new Error(`${what} not ready in ${timeoutMs / 1000} s: ${stderr()}`)), timeoutMs)
+    const rl = createInterface({ input: proc.stdout! })
+    rl.on('line', (line) => {
+      let j: T
+      try {
+        j = JSON.parse(line) as T
+      } catch {
+        return // not the ready line
+      }
+      if (settled || !isReady(j)) return
+      settled = true
+      clearTimeout(t)
+      rl.close()
+      resolvePromise(j)
+    })
+    proc.on('exit', (code) => fail(new Error(`${what} exited with ${code}: ${stderr()}`)))
+  })
+}
+
+/** A process started by `spawnReady`: its ready line, its output so far, and its exit. */
+export interface ReadyProcess<T> {
+  proc: ChildProcess
+  ready: T
+  stdout: () => string
+  stderr: () => string
+  exited: Promise<number | null>
+}
+
+/**
+ * Spawn any command that prints a ready line (`{"event":"ready",...}`) on stdout (the built CLI,
+ * `npm run peer`, a packed app) and wait for that line. Unlike startNode it takes the command as it is (no tsx, no flags added) and
+ * the caller stops the process.
+ */
+export async function spawnReady<T>(
+  command: string,
+  args: string[],
+  o: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number; what?: string } = {},
+): Promise<ReadyProcess<T>> {
+  const proc = spawn(command, args, { cwd: o.cwd ?? ROOT, env: o.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  let err = ''
+  proc.stdout!.on('data', (d) => (out += d))
+  proc.stderr!.on('data', (d) => (err += d))
+  const exited = new Promise<number | null>((r) => proc.on('exit', (code) => r(code)))
+  const ready = await readyLine<T>(proc, (j) => (j as { event?: unknown }).event === 'ready', o.timeoutMs ?? READY_TIMEOUT_MS, o.what ?? command, () => err)
+  return { proc, ready, stdout: () => out, stderr: () => err, exited }
+}
+
+/** The port of a host:port address. */
+export function portOf(address: string): number {
+  return Number(address.slice(address.lastIndexOf(':') + 1))
+}
+
+/**
+ * The same node after a crash: kill -9 (unless it already exited), then start it again with its
+ * name, data dir and gRPC port (the address its peers know), plus `o` (timing, --join, flags).
+ */
+export async function restartNode(n: NodeProc, o: Omit<StartOptions, 'name' | 'dataDir' | 'grpcPort'> = {}): Promise<NodeProc> {
+  await killNode(n)
+  return startNode({ name: n.ready.name, dataDir: n.dataDir, grpcPort: portOf(n.ready.grpc), ...o })
+}
+
+/** Freeze a node (SIGSTOP) for `ms`, then let it run again (SIGCONT). */
+export async function pauseNode(n: NodeProc, ms: number): Promise<void> {
+  n.proc.kill('SIGSTOP')
+  await new Promise((r) => setTimeout(r, ms))
+  n.proc.kill('SIGCONT')
 }
 
 /** SIGTERM and wait (graceful leave); SIGKILL if it hangs. */
@@ -330,6 +403,22 @@ export async function eventually<T>(fn: () => Promise<T | undefined | false>, ti
     if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`)
     await new Promise((r) => setTimeout(r, 100))
   }
+}
+
+/**
+ * Send `text` as `clientMsgId` until the node accepts it, as a client does after a failover or a
+ * restart (the same clientMsgId each time, so it is ordered once): the seq it got.
+ */
+export async function sendAccepted(c: Client, roomId: string, text: string, clientMsgId: string, timeoutMs = 10_000, what = `${clientMsgId} accepted`): Promise<number> {
+  const r = await eventually(
+    async () => {
+      const f = await c.reply('message.send', { roomId, text, clientMsgId })
+      return f.ok ? (f.result as Results['message.send']) : undefined
+    },
+    timeoutMs,
+    what,
+  )
+  return r.seq
 }
 
 /** Start `n` nodes where every node after the first joins only the first. */
