@@ -136,6 +136,8 @@ export class RoomReplicas {
    * entry is on disk before anything that could acknowledge or deliver it leaves.
    */
   private readonly pending = new Map<string, { s: ReplicaState; entries: LogEntry[]; fromSeq: number }>()
+  /** Batches written early (another step of the room needed them on disk) whose appends are still due. */
+  private readonly written = new Map<string, { s: ReplicaState; fromSeq: number }>()
   private flushQueued = false
   private lastRepairCheck = 0
 
@@ -544,16 +546,19 @@ export class RoomReplicas {
       stepReplica(p.s, { type: 'unwritten', fromSeq: p.fromSeq }, this.config)
       return undefined
     }
+    // The end of the turn still sends them (flushProposals): the step that wrote them may not have.
+    const due = this.written.get(roomId)
+    if (!due || due.s !== p.s) this.written.set(roomId, { s: p.s, fromSeq: p.fromSeq })
     return p
   }
 
   /** End of the turn: every room's batch written, then one append per follower in step. */
   private flushProposals(): void {
     this.flushQueued = false
-    for (const roomId of [...this.pending.keys()]) {
-      const p = this.writePending(roomId)
-      if (p) this.step(p.s, { type: 'replicate', fromSeq: p.fromSeq, now: this.c.clock.now() })
-    }
+    for (const roomId of [...this.pending.keys()]) this.writePending(roomId)
+    const due = [...this.written.values()]
+    this.written.clear()
+    for (const d of due) if (this.rooms.get(d.s.roomId) === d.s) this.step(d.s, { type: 'replicate', fromSeq: d.fromSeq, now: this.c.clock.now() })
   }
 
   private run(s: ReplicaState, effects: ReplicaEffect[], batching = false): void {
