@@ -51,7 +51,11 @@ describe('chat UI in a real browser against real nodes', () => {
     const timing = { heartbeatMs: 250, suspectMs: 2000, deadMs: 4000 }
     n1 = await startNode({ name: 'n1', extra, timing })
     n2 = await startNode({ name: 'n2', join: [n1.ready.grpc], extra, timing })
-    n3 = await startNode({ name: 'n3', extra, timing })
+    // n3's rooms stay unreplicated (--replicas 1): the pages show what a paused or killed
+    // administrator of such a room means to its members (a replicated room's takeover is
+    // identity-takeover.test.ts); since rooms gain replicas as nodes join, the default would move
+    // n3's lobby to another node instead.
+    n3 = await startNode({ name: 'n3', extra: [...extra, '--replicas', '1'], timing })
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000 })
     alice = await openAs(n1, 'alice')
     bob = await openAs(n2, 'bob')
