@@ -25,6 +25,12 @@ interface RoomLog {
   terms?: number[]
   /** How many of `messages` are durable. */
   synced: number
+  /** The seq an empty log goes on after (`resumeAfter`). */
+  floor?: number
+}
+
+function lastSeqOf(log: RoomLog): number {
+  return log.messages.length > 0 ? log.messages[log.messages.length - 1].seq : (log.floor ?? 0)
 }
 
 export class MemoryDataDir {
@@ -123,13 +129,13 @@ class MemoryMessageLog implements MessageStore {
     if (!log) this.dir.logs.set(roomId, (log = { messages: [], synced: 0 }))
     this.opened.add(roomId)
     const ms = log.messages
-    return { lastSeq: ms.length > 0 ? ms[ms.length - 1].seq : 0, tail: ms.slice(Math.max(0, ms.length - tail)).map((m) => ({ ...m })) }
+    return { lastSeq: lastSeqOf(log), tail: ms.slice(Math.max(0, ms.length - tail)).map((m) => ({ ...m })) }
   }
 
   append(m: ChatMessage): void {
     const log = this.dir.logs.get(m.roomId)
     if (!log || !this.opened.has(m.roomId)) throw new MemoryLogError(`room ${m.roomId} has no open log`)
-    const last = log.messages.length > 0 ? log.messages[log.messages.length - 1].seq : 0
+    const last = lastSeqOf(log)
     if (m.seq <= last) throw new MemoryLogError(`seq ${m.seq} is not after ${last} in room ${m.roomId}`)
     log.messages.push({ ...m })
     if (this.fsync) log.synced = log.messages.length
@@ -142,8 +148,14 @@ class MemoryMessageLog implements MessageStore {
   }
 
   lastSeq(roomId: string): number {
-    const ms = this.dir.logs.get(roomId)?.messages
-    return ms && ms.length > 0 ? ms[ms.length - 1].seq : 0
+    const log = this.dir.logs.get(roomId)
+    return log ? lastSeqOf(log) : 0
+  }
+
+  resumeAfter(roomId: string, seq: number): void {
+    const log = this.dir.logs.get(roomId)
+    if (!log || !this.opened.has(roomId)) throw new MemoryLogError(`room ${roomId} has no open log`)
+    if (lastSeqOf(log) < seq) log.floor = seq
   }
 
   sync(): void {
@@ -172,7 +184,7 @@ class MemoryMessageLog implements MessageStore {
     if (!log || !this.opened.has(roomId)) throw new MemoryLogError(`room ${roomId} has no open log`)
     const terms = (log.terms ??= log.messages.map(() => 0))
     for (const { term, message } of entries) {
-      const last = log.messages.length > 0 ? log.messages[log.messages.length - 1].seq : 0
+      const last = lastSeqOf(log)
       if (message.seq !== last + 1) throw new MemoryLogError(`seq ${message.seq} does not follow ${last} in room ${roomId}`)
       log.messages.push({ ...message })
       terms.push(term)

@@ -58,7 +58,7 @@ export interface RoomReplicasComponents {
   readonly deadMs: number
   /** --repair-ms: a replica dead this long is replaced (docs/replication.md, "Repair"). */
   readonly repairMs: number
-  readonly messages: Pick<MessageLog, 'open' | 'isOpen' | 'appendEntries' | 'truncateAfter' | 'rangeEntries' | 'drop'>
+  readonly messages: Pick<MessageLog, 'open' | 'isOpen' | 'appendEntries' | 'truncateAfter' | 'rangeEntries' | 'drop' | 'resumeAfter'>
   readonly store: Pick<NodeStorage, 'load' | 'save'>
   readonly clock: Clock
   /** A number in [0, 1) for election jitter (seeded in the simulator, docs/simulation.md). */
@@ -226,9 +226,20 @@ export class RoomReplicas {
       }
       if (!r?.meta || !Array.isArray(r.meta.replicas)) continue
       const opened = this.c.messages.open(roomId, 0)
+      const alone = r.meta.replicas.length === 1 && r.meta.replicas[0] === this.c.nodeId
       const entries = this.c.messages.rangeEntries(roomId, Math.max(1, opened.lastSeq - this.config.logLimit + 1), opened.lastSeq)
-      const floor = entries.length ? entries[0].message.seq - 1 : opened.lastSeq
-      const floorTerm = floor > 0 ? (this.c.messages.rangeEntries(roomId, floor, floor)[0]?.term ?? 0) : 0
+      let floor = entries.length ? entries[0].message.seq - 1 : opened.lastSeq
+      let floorTerm = floor > 0 ? (this.c.messages.rangeEntries(roomId, floor, floor)[0]?.term ?? 0) : 0
+      const committed = typeof r.commitSeq === 'number' ? r.commitSeq : 0
+      if (alone && opened.lastSeq === 0 && committed > 0) {
+        // Its message log is gone (removed by hand) but the room committed `committed` messages: a
+        // set of one has no other copy, so the room goes on after them and never gives their seqs
+        // again; their history comes from the archive when there is one (docs/persistence.md).
+        this.c.log(`room ${r.meta.name}: its message log is missing; going on after seq ${committed}`)
+        this.c.messages.resumeAfter(roomId, committed)
+        floor = committed
+        floorTerm = r.term
+      }
       const s = newReplica(
         { roomId, self: this.c.nodeId, meta: r.meta, term: r.term, votedFor: r.votedFor, entries, floorSeq: floor, floorTerm, commitSeq: r.commitSeq },
         this.config,
@@ -237,7 +248,6 @@ export class RoomReplicas {
       // Whoever administers it now tells us within a resend period; if nobody does (the whole
       // group restarted), we stand after a detector period.
       // A set of one (never grown) needs nobody's vote: it takes its room back at once.
-      const alone = r.meta.replicas.length === 1 && r.meta.replicas[0] === this.c.nodeId
       this.step(s, { type: 'wake', now: this.c.clock.now(), jitterMs: alone ? 0 : this.jitter(), delayMs: alone ? 0 : this.c.deadMs + this.config.electionTimeoutMs })
     }
   }

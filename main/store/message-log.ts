@@ -110,7 +110,7 @@ function scanLines(fd: number, start: number, end: number, each: (line: string, 
 /** The message logs of a node's rooms, as one component: MessageLog (files) or the simulator's in memory. */
 export type MessageStore = Pick<
   MessageLog,
-  'roomIds' | 'open' | 'append' | 'range' | 'lastSeq' | 'sync' | 'close' | 'drop' | 'isOpen' | 'appendEntries' | 'truncateAfter' | 'rangeEntries'
+  'roomIds' | 'open' | 'append' | 'range' | 'lastSeq' | 'sync' | 'close' | 'drop' | 'isOpen' | 'appendEntries' | 'truncateAfter' | 'rangeEntries' | 'resumeAfter'
 >
 
 export class MessageLog {
@@ -253,6 +253,17 @@ export class MessageLog {
       return true
     })
     return out
+  }
+
+  /**
+   * A room whose log lost messages it had committed (its file removed by hand: docs/persistence.md)
+   * goes on after `seq`: the next append is `seq` + 1, and reads below it find nothing here (the
+   * history archive answers them, docs/archive.md). No effect on a log already past `seq`.
+   */
+  resumeAfter(roomId: string, seq: number): void {
+    const f = this.rooms.get(roomId)
+    if (!f) throw new MessageLogError(`room ${roomId} has no open log`)
+    if (f.lastSeq < seq) f.lastSeq = seq
   }
 
   lastSeq(roomId: string): number {
