@@ -12,6 +12,12 @@ import type { RoomInfo, ServerEvent } from '../../proto/client-protocol'
 
 const TIMING = { heartbeatMs: 200, suspectMs: 600, deadMs: 1200 }
 /**
+ * Rooms here are not replicated: this file is about what the failure detector tells users when a
+ * room's only copy is out of reach (docs/failures.md). With replicas a live majority takes the room
+ * over instead; that is test/cluster/replication.test.ts and failover.test.ts.
+ */
+const UNREPLICATED = ['--replicas', '1']
+/**
  * Scheduling slack on top of the contract's bound: the node's 50 ms detector tick, process and
  * event-loop jitter, and the pause guard (docs/failures.md), which gives a peer back the time this
  * node did not run once per silence. On a loaded two-core machine a node's loop is late by hundreds
@@ -59,7 +65,7 @@ async function lobbyOf(c: Client, node: NodeProc): Promise<RoomInfo> {
 
 /** Start 3 nodes, connect one client per node, wait for the mesh and the 3 lobbies. */
 async function threeNodes(): Promise<{ nodes: NodeProc[]; a: Client; b: Client; c: Client }> {
-  const nodes = await startCluster(3, TIMING)
+  const nodes = await startCluster(3, TIMING, UNREPLICATED)
   const [a, b, c] = await Promise.all([Client.as(nodes[0].ready, 'alice'), Client.as(nodes[1].ready, 'bob'), Client.as(nodes[2].ready, 'carol')])
   await converge(nodes, [a, b, c], 3)
   return { nodes, a, b, c }
@@ -370,7 +376,7 @@ describe('failure detection with real processes (3 nodes, heartbeat 200 / suspec
     const t1 = Date.now()
     // The start-up is part of it: over 10 s on a loaded two-core machine.
     const aliveAtA = timeTo(a, n3.ready.nodeId, 'alive', t1, 45_000)
-    const again = await restartNode(n3, { timing: TIMING })
+    const again = await restartNode(n3, { timing: TIMING, extra: UNREPLICATED })
     const readyMs = Date.now() - t1
     expect(again.ready.nodeId).toBe(n3.ready.nodeId)
     expect(again.ready.grpc).toBe(n3.ready.grpc)
@@ -426,7 +432,7 @@ describe('failure detection with real processes (3 nodes, heartbeat 200 / suspec
     // dead-ms far above a restart (over 10 s on a loaded two-core machine): the node must not be
     // declared dead for the test to mean anything.
     const slow = { heartbeatMs: 200, suspectMs: 1500, deadMs: 20_000 }
-    const nodes = await startCluster(3, slow)
+    const nodes = await startCluster(3, slow, UNREPLICATED)
     const [n1, , n3] = nodes
     const [a, b, c] = await Promise.all([Client.as(n1.ready, 'alice'), Client.as(nodes[1].ready, 'bob'), Client.as(n3.ready, 'carol')])
     await converge(nodes, [a, b, c], 3)
@@ -437,7 +443,7 @@ describe('failure detection with real processes (3 nodes, heartbeat 200 / suspec
     const before = await a.call('message.send', { roomId: r3.roomId, text: 'before', clientMsgId: 'a-0' })
 
     const t0 = Date.now()
-    const again = await restartNode(n3, { timing: slow })
+    const again = await restartNode(n3, { timing: slow, extra: UNREPLICATED })
     expect(again.ready.nodeId).toBe(n3.ready.nodeId)
     // carol's session died with the old process: she leaves r1 although n3 was never declared dead.
     await a.event('member.left', (e) => e.roomId === r1.roomId && e.user === 'carol', slow.deadMs - 1000)
@@ -472,7 +478,7 @@ describe('failure detection with real processes (3 nodes, heartbeat 200 / suspec
     expect(await a.fails('message.send', { roomId: r3.roomId, text: 'x', clientMsgId: 'a-x' })).toBe('room_unavailable')
 
     // A clean restart (same data dir, no --join) continues the room's sequence with no jump.
-    const again = await restartNode(n3, { timing: TIMING })
+    const again = await restartNode(n3, { timing: TIMING, extra: UNREPLICATED })
     expect(again.ready.nodeId).toBe(n3.ready.nodeId)
     await a.event('room.available', (e) => e.roomId === r3.roomId, 10_000)
     const next = await eventually(
