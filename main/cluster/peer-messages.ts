@@ -98,6 +98,8 @@ export interface WireReplMeta {
   createdAt: number
   members: WireMember[]
   frozen: boolean
+  /** The committed deletion's transaction id, '' while the room lives (docs/replication.md). */
+  deleted?: string
 }
 
 export type BodyName = keyof Bodies

@@ -70,6 +70,7 @@ const replMeta = z.object({
   createdAt: count,
   members: z.array(member).max(MAX_MEMBERS),
   frozen: z.boolean(),
+  deleted: z.string().max(128).optional(),
 })
 
 const schemas = {

@@ -88,6 +88,12 @@ export interface ReplicatedMeta {
   createdAt: number
   members: Member[]
   frozen: boolean
+  /**
+   * The transaction id of the room's deletion once the administrator decided COMMIT: the decision is
+   * part of the room state, so a replica elected later finishes it (docs/replication.md,
+   * "Membership and deletion"). Absent or '' while the room lives.
+   */
+  deleted?: string
 }
 
 export type ReplicaRole = 'leader' | 'follower' | 'candidate'
@@ -1078,6 +1084,14 @@ function tick(s: ReplicaState, now: number, jitterMs: number, config: ReplicaCon
       p.nextSeq = p.matchSeq + 1
       sendAppend(s, f, config, effects, now)
     }
+    return
+  }
+  if (s.role === 'follower' && s.leader === null && s.electionAt === null && s.meta.replicas.includes(s.self)) {
+    // No administrator known (we stepped down to a higher term that nobody won, or voted for a
+    // candidate that never won): no detector will ever say it died, so stand after a timeout
+    // unless an administrator shows itself first (docs/replication.md, "Election").
+    const rank = Math.max(0, s.meta.replicas.indexOf(s.self))
+    s.electionAt = now + config.electionTimeoutMs + rank * config.electionStepMs + jitterMs
     return
   }
   if (s.electionAt !== null && now >= s.electionAt && s.meta.replicas.includes(s.self)) {

@@ -192,6 +192,11 @@ export type CoordinatorInput =
   | { type: 'query'; from: string; now: number }
   | { type: 'peer-dead'; peer: string; now: number }
   | { type: 'tick'; now: number }
+  /**
+   * The node could not make the decision durable where it must be (a replicated room's COMMIT not
+   * stored on a majority of its replicas, docs/replication.md): abort while still undecided.
+   */
+  | { type: 'abort'; reason: TxReason; now: number }
 
 export interface CoordinatorResult {
   state: CoordinatorState
@@ -278,6 +283,8 @@ export function coordinatorStep(state: CoordinatorState, input: CoordinatorInput
       return decide(state, 'abort', { code: 'node-dead', node: input.peer }, input.now)
     case 'tick':
       return onTick(state, input.now)
+    case 'abort':
+      return state.phase === 'preparing' ? decide(state, 'abort', input.reason, input.now) : { state, effects: [] }
   }
 }
 

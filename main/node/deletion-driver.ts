@@ -97,6 +97,12 @@ export interface DeletionComponents {
    * majority of the room's replicas, so it may have been replaced: docs/replication.md), or undefined.
    */
   replicationRefusal?(roomId: string): string | undefined
+  /**
+   * A replicated room's COMMIT decision made part of its room state: resolves once a majority of
+   * its replicas holds it, rejects if that cannot be (docs/replication.md, "Membership and
+   * deletion"); undefined for a room that is not replicated (the decision goes on at once).
+   */
+  commitDeletion?(roomId: string, txId: string): Promise<void> | undefined
 }
 
 /** A decision held back by the `pauseBeforeDecisionMs` fault: the machine keeps its old state meanwhile. */
@@ -112,6 +118,8 @@ export class DeletionDriver {
   private readonly config: TwoPhaseConfig
   private readonly machines = new Map<string, Machine>()
   private readonly held = new Map<string, HeldDecision>()
+  /** COMMIT decisions waiting for the room's replicas to store them (txIds): nothing else moves them. */
+  private readonly gating = new Set<string>()
   /** Outcomes of finished transactions (txId -> decision): answers queries and repeated messages. */
   private readonly outcomes = new Map<string, TxDecision>()
   private readonly records = new Map<string, TxRecord>()
@@ -194,8 +202,11 @@ export class DeletionDriver {
       if (now < h.dueAt) continue
       this.held.delete(txId)
       this.node.trace('2pc', `fault pauseBeforeDecisionMs over: deciding ${h.state.decision}`, h.state.roomId)
-      this.setMachine(h.state)
-      this.run(h.state, h.effects)
+      if (h.state.role === 'coordinator') this.proceed(h.state, h.effects)
+      else {
+        this.setMachine(h.state)
+        this.run(h.state, h.effects)
+      }
     }
     for (const m of [...this.machines.values()]) {
       if (this.held.has(m.txId)) continue
@@ -327,8 +338,7 @@ export class DeletionDriver {
     this.node.trace('2pc', `PREPARE ${room.name} (tx ${short(txId)}) to ${participants.map((p) => this.node.peerName(p)).join(', ') || 'nobody else'}`, roomId)
     const done = new Promise<Results['room.delete']>((resolve) => this.waiting.set(txId, resolve))
     const r = startCoordinator({ txId, roomId, self: this.node.nodeId, participants, now: this.node.clock.now() }, this.config)
-    this.setMachine(r.state)
-    this.run(r.state, r.effects)
+    this.proceed(r.state, r.effects)
     return await done
   }
 
@@ -336,6 +346,11 @@ export class DeletionDriver {
     const m = this.machines.get(txId)
     if (m?.role !== 'coordinator') {
       if (input.type === 'vote') this.node.trace('2pc', `late vote for finished ${short(txId)} from ${this.node.peerName(input.from)}: ignored`)
+      return
+    }
+    if (this.gating.has(txId)) {
+      // The COMMIT is being stored on the room's replicas: still undecided to everyone asking.
+      if (input.type === 'query') this.run(m, coordinatorStep(m, input).effects)
       return
     }
     const r = coordinatorStep(m, input)
@@ -351,8 +366,63 @@ export class DeletionDriver {
       this.reports.progress(r.state, 'prepare', undefined, r.state.votes)
       return
     }
-    this.setMachine(r.state)
-    this.run(r.state, r.effects)
+    this.proceed(r.state, r.effects)
+  }
+
+  /**
+   * Carry out a coordinator step. A COMMIT of a replicated room is first made part of the room's
+   * replicated state (docs/replication.md, "Membership and deletion"): only once a majority of its
+   * replicas holds it is the decision written to deletions.json and sent; if it cannot be stored
+   * (this node was deposed, or cannot reach a majority) the deletion aborts. So a replica elected
+   * later knows whether the room was deleted: committed, it finishes the deletion; otherwise the
+   * deletion never happened anywhere (presumed abort).
+   */
+  private proceed(state: CoordinatorState, effects: TxEffect[]): void {
+    const at = effects.findIndex((e) => e.type === 'persist' && e.record.decision === 'commit')
+    const gate = state.decision === 'commit' && at >= 0 ? this.node.commitDeletion?.(state.roomId, state.txId) : undefined
+    if (!gate) {
+      this.setMachine(state)
+      this.run(state, effects)
+      return
+    }
+    const undecided: CoordinatorState = { ...state, phase: 'preparing', decision: null, reason: null }
+    this.setMachine(undecided)
+    this.run(undecided, effects.slice(0, at))
+    this.gating.add(state.txId)
+    this.node.trace('2pc', `COMMIT ${short(state.txId)} waits for a majority of the room's replicas to store it`, state.roomId)
+    gate.then(
+      () => {
+        this.gating.delete(state.txId)
+        if (this.stopped || this.machines.get(state.txId) !== undecided) return
+        this.setMachine(state)
+        this.run(state, effects.slice(at))
+      },
+      (err: Error) => {
+        this.gating.delete(state.txId)
+        if (this.stopped || this.machines.get(state.txId) !== undecided) return
+        const text = `the deletion could not be stored on a majority of the room's replicas (${err.message})`
+        this.node.trace('2pc', `ABORT ${short(state.txId)}: ${text}`, state.roomId)
+        const r = coordinatorStep(undecided, { type: 'abort', reason: { code: 'text', text }, now: this.node.clock.now() })
+        this.setMachine(r.state)
+        this.run(r.state, r.effects)
+      },
+    )
+  }
+
+  /**
+   * This node was elected for a replicated room whose deletion its predecessor committed (the
+   * decision is in the room state): finish it here, as the coordinator would have.
+   */
+  finishReplicatedDeletion(roomId: string, txId: string): void {
+    if (isTombstoned(this.tombstones, roomId)) return
+    this.node.trace('2pc', `COMMIT ${short(txId)} of a predecessor found in the room state: room deleted`, roomId)
+    this.tombstones = addTombstone(this.tombstones, roomId, txId)
+    this.saveLog()
+    this.frozen.delete(roomId)
+    this.blocked.delete(roomId)
+    this.remember(txId, 'commit')
+    this.node.dropRoom(roomId)
+    this.node.broadcast(msg('roomRemoved', { roomId }))
   }
 
   // -------------------------------------------------------------------------------------------

@@ -289,6 +289,7 @@ export class PeerNode implements RunningNode {
         }
       },
       lostAdmin: (roomId) => this.rooms.letGo(roomId),
+      finishDeletion: (roomId, txId) => this.deletions.finishReplicatedDeletion(roomId, txId),
       committed: (roomId, messages) => this.admin.applyCommitted(roomId, messages),
       replicasChanged: (roomId) => {
         const room = this.rooms.adminRooms.get(roomId)
@@ -342,6 +343,7 @@ export class PeerNode implements RunningNode {
         emit,
         emitToRoom: (roomId, e) => this.emitToRoom(roomId, e),
         replicationRefusal: (roomId) => this.replication.replicationRefusal(roomId),
+        commitDeletion: (roomId, txId) => (this.replication.isReplicated(roomId) ? this.replication.commitDeletion(roomId, txId) : undefined),
         trace,
       },
       this.store,
@@ -394,7 +396,9 @@ export class PeerNode implements RunningNode {
     this.replication.restore()
     this.rooms.restoreRooms()
     this.archive?.start()
-    if (this.rooms.adminRooms.size === 0) this.rooms.createRoom(`${this.name} lobby`, { user: SYSTEM_USER, nodeId: this.nodeId })
+    // A node that restarts holding replicas (its lobby among them, docs/replication.md) gets no new
+    // lobby: whoever was elected, or this node once elected again, runs the one it had.
+    if (this.rooms.adminRooms.size === 0 && this.replication.states().size === 0) this.rooms.createRoom(`${this.name} lobby`, { user: SYSTEM_USER, nodeId: this.nodeId })
     this.deletions.recover()
 
     this.tickTimer = this.clock.setInterval(() => this.tick(), Math.min(TICK_MS, this.o.heartbeatMs))

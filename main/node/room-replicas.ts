@@ -82,6 +82,8 @@ export interface RoomReplicasComponents {
   committed(roomId: string, messages: ChatMessage[]): void
   /** The replica set of a room this node administers changed: its directory entry follows. */
   replicasChanged(roomId: string): void
+  /** This node was elected for a room whose deletion `txId` was committed: finish it (drop, announce). */
+  finishDeletion(roomId: string, txId: string): void
 }
 
 /** How often an administrator looks for replicas to repair. */
@@ -313,8 +315,23 @@ export class RoomReplicas {
     if (!s || s.role !== 'leader') return
     this.step(s, {
       type: 'set-meta',
-      meta: { replicas: s.meta.replicas, name: room.name, createdBy: room.createdBy, createdAt: room.createdAt, members: memberList(room), frozen: room.frozen },
+      meta: { replicas: s.meta.replicas, name: room.name, createdBy: room.createdBy, createdAt: room.createdAt, members: memberList(room), frozen: room.frozen, deleted: s.meta.deleted },
     })
+  }
+
+  /**
+   * The deletion `txId` decided COMMIT at the administrator: resolves once a majority of the room's
+   * replicas holds a room state that says so, and only then may the decision be written and sent
+   * (docs/replication.md, "Membership and deletion"); rejects if this node is not the administrator
+   * any more or no majority stores it within --dead-ms + 2 s (the deletion is then aborted). At once
+   * for a room that is not replicated.
+   */
+  commitDeletion(roomId: string, txId: string): Promise<void> {
+    const s = this.rooms.get(roomId)
+    if (!s) return Promise.resolve()
+    if (s.role !== 'leader') return Promise.reject(new ChatError('room_unavailable', `this node no longer administers room ${s.meta.name}`))
+    if (s.meta.deleted !== txId) this.step(s, { type: 'set-meta', meta: { ...s.meta, deleted: txId } })
+    return this.metaSettled(roomId)
   }
 
   /**
@@ -664,6 +681,13 @@ export class RoomReplicas {
     this.c.trace('heartbeat', `${s.meta.name}: ${e.role} in term ${e.term}${e.leader ? ` (administrator ${this.c.peerName(e.leader)})` : ''} — ${e.reason}`, s.roomId)
     if (e.role === 'leader') {
       this.published.set(s.roomId, [...s.meta.replicas])
+      if (s.meta.deleted) {
+        // Our predecessor's deletion was committed (on a majority): ours to finish, not to run.
+        const txId = s.meta.deleted
+        this.c.log(`room ${s.meta.name}: elected in term ${e.term}, finishing its committed deletion`)
+        queueMicrotask(() => this.c.finishDeletion(s.roomId, txId))
+        return
+      }
       if (e.reason !== 'created') {
         this.c.log(`room ${s.meta.name}: this node is its administrator now (term ${e.term}, ${e.reason})`)
         this.c.becameAdmin(s, e.reason)

@@ -286,6 +286,17 @@ describe('two-phase commit: coordinator (tables)', () => {
     expect(out.state.phase).toBe('finished')
   })
 
+  it('abort (the COMMIT of a replicated room could not be stored on its replicas): decided abort while undecided, nothing once decided', () => {
+    let s = started()
+    s = coordinatorStep(s, vote('n2', true, 1)).state
+    const reason = { code: 'text' as const, text: 'not stored on a majority of the replicas' }
+    const out = coordinatorStep(s, { type: 'abort', reason, now: 2 })
+    expect(out.state).toMatchObject({ phase: 'decided', decision: 'abort', reason })
+    expect(out.effects[0]).toMatchObject({ type: 'persist', record: { decision: 'abort' } })
+    expect(out.effects).toContainEqual(apply(false))
+    expect(coordinatorStep(out.state, { type: 'abort', reason, now: 3 }).effects).toEqual([])
+  })
+
   it('persist comes before every send of the decision (architecture core rule)', () => {
     let s = started()
     s = coordinatorStep(s, vote('n2', true, 1)).state

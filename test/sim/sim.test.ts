@@ -50,9 +50,23 @@ const REPLICATED_REGRESSION_SEEDS = [2, 14, 38, 37, 188]
  *   467 a replica that took a room over never delivered the last committed message to its own
  *       members (a quiet room: no later message to reveal the gap).
  *   6   the node taking a room over did not join its own users again; the failover had lost one's join.
+ *   4, 16  failed once rooms created on a lone node were replicated (one-message-per-seq,
+ *       one-admin-per-term: a deleted room's replica won its deleting administrator's term); pass
+ *       with the deletion's COMMIT in the room state and leaderless replicas standing.
  * (15, a simulator bug, replays with npm run sim -- --seed 15.)
  */
-const LONG_REGRESSION_SEEDS = [33, 157, 467, 6]
+const LONG_REGRESSION_SEEDS = [33, 157, 467, 6, 4, 16]
+
+/**
+ * Found with eager repair (`--replicas 3 --repair-ms 2000 --duration 20`), once rooms created on a
+ * lone node (every node's lobby) were replicated too:
+ *   55, 62  a replica that stepped down to a higher term nobody won (or voted for a candidate that
+ *           never won) knew no administrator and never stood: the room had none for good;
+ *   50  a node restarted holding its lobby as a replica created a second lobby;
+ *   95, 141  (before the deletion decision was room state) a deleted replicated room lived on at
+ *           replicas that took it over.
+ */
+const REPAIR_REGRESSION_SEEDS = [55, 62, 50, 95, 141]
 
 describe('simulation: CI batch', () => {
   it.each([...CI_SEEDS, ...REGRESSION_SEEDS])('seed %i: every invariant holds through faults and after healing', async (seed) => {
@@ -73,6 +87,11 @@ describe('simulation: CI batch', () => {
       expect(r.stats.delivered).toBeGreaterThan(r.stats.acked)
     },
   )
+
+  it.each(REPAIR_REGRESSION_SEEDS)('seed %i, replicated rooms, --repair-ms 2000: every invariant holds', async (seed) => {
+    const r = await simulate({ ...BASE, replicas: 3, repairMs: 2000, seed })
+    expect(r.ok, report(r)).toBe(true)
+  })
 
   it.each(LONG_REGRESSION_SEEDS)('seed %i, replicated rooms, 60 s of traffic: every invariant holds', async (seed) => {
     const r = await simulate({ ...BASE, durationMs: 60_000, replicas: 3, seed })
