@@ -589,14 +589,13 @@ export class RoomReplicas {
   }
 
   private run(s: ReplicaState, effects: ReplicaEffect[], batching = false): void {
-    let written: { s: ReplicaState; fromSeq: number } | undefined
     for (const e of effects) {
       if (batching && e.type === 'persist-entries' && e.truncateAfter === null) {
         this.queueWrite(s, e.entries)
         continue
       }
       // Durable before anything later leaves (the core's rule): this room's batch is written first.
-      if (this.pending.size > 0 && e.type !== 'accepted' && e.type !== 'refused') written = this.writePending(s.roomId) ?? written
+      if (this.pending.size > 0 && e.type !== 'accepted' && e.type !== 'refused') this.writePending(s.roomId)
       switch (e.type) {
         case 'persist-term':
           // A vote or a term is a promise: on disk before the reply that makes it leaves.
@@ -659,8 +658,6 @@ export class RoomReplicas {
           break
       }
     }
-    // A batch written here rather than at the end of the turn is replicated (and counted) now.
-    if (written) this.step(written.s, { type: 'replicate', fromSeq: written.fromSeq, now: this.c.clock.now() })
   }
 
   private deliverCommitted(s: ReplicaState, fromSeq: number, toSeq: number): void {
