@@ -151,7 +151,7 @@ describe('chat UI in a real browser against real nodes', () => {
     expect(label).toMatch(/n2 alive.*n3 alive|n3 alive.*n2 alive/)
     // Every node links to every other, including the two peers of this node.
     expect(label).toMatch(/3 links: .*n2–n3 alive/)
-    await alice.getByRole('table', { name: 'Nodes' }).getByRole('row').filter({ hasText: 'n1' }).getByText('#lab').waitFor()
+    await alice.getByRole('table', { name: 'Nodes' }).getByRole('row', { name: /^n1 / }).getByText('#lab').waitFor()
     const log = alice.getByRole('log', { name: 'Protocol log' })
     await log.getByText('Waiting for protocol events').waitFor()
 
@@ -248,7 +248,7 @@ describe('chat UI in a real browser against real nodes', () => {
     // Cut at once in the picture; dead after dead-ms, and the rooms n2 administers with it.
     await alice.getByRole('img', { name: /n1–n2 cut off/ }).waitFor()
     await alice.getByRole('img', { name: /n2 dead.*n1–n2 cut off \(dead\)/ }).waitFor({ timeout: 20_000 })
-    await nodes.getByRole('row').filter({ hasText: 'n2' }).getByText('#n2 lobby (unavailable)', { exact: false }).waitFor()
+    await nodes.getByRole('row', { name: /^n2 / }).getByText('#n2 lobby (unavailable)', { exact: false }).waitFor()
     await alice.getByRole('button', { name: 'Room n2 lobby' }).getByText('unavailable').waitFor()
     // The other side hears silence too: n1's room lab is unavailable on bob's page on n2.
     await bob.getByRole('button', { name: 'Room lab' }).getByText('unavailable').waitFor({ timeout: 20_000 })
@@ -260,7 +260,7 @@ describe('chat UI in a real browser against real nodes', () => {
     await panel.getByRole('button', { name: 'Cut off n2' }).waitFor()
     await alice.getByRole('img', { name: /n2 alive.*n1–n2 alive/ }).waitFor({ timeout: 20_000 })
     await alice.getByRole('button', { name: 'Room n2 lobby' }).getByText('unavailable').waitFor({ state: 'detached', timeout: 20_000 })
-    expect(await nodes.getByRole('row').filter({ hasText: 'n2' }).innerText()).not.toContain('unavailable')
+    expect(await nodes.getByRole('row', { name: /^n2 / }).innerText()).not.toContain('unavailable')
     await bob.getByRole('button', { name: 'Room lab' }).getByText('unavailable').waitFor({ state: 'detached', timeout: 20_000 })
   }, 60_000)
 
