@@ -2,7 +2,8 @@
 import { execFileSync } from 'node:child_process'
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs'
 import { join } from 'node:path'
-import { ROOT } from '../helpers/cluster'
+import type { Page } from 'playwright-core'
+import { ROOT, type NodeProc } from '../helpers/cluster'
 
 export const UI_DIR = join(ROOT, 'out', 'renderer')
 export const CHROMIUM = '/usr/bin/chromium'
@@ -61,4 +62,16 @@ export function ensureBuilt(): void {
     }
     return
   }
+}
+
+/**
+ * Open the node's UI in `page` and sign in as `user`, as a person does at the name prompt; resolves
+ * once the header says who is signed in on which node (connected).
+ */
+export async function signIn(page: Page, node: NodeProc, user: string): Promise<void> {
+  if (!node.ready.ui) throw new Error(`${node.ready.name} printed no ui URL: start it with --ui-dir`)
+  await page.goto(node.ready.ui)
+  await page.getByRole('textbox', { name: 'Display name' }).fill(user)
+  await page.getByRole('button', { name: 'Start chatting' }).click()
+  await page.getByLabel('Signed in as').getByText(node.ready.name).waitFor()
 }

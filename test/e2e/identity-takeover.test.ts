@@ -14,7 +14,7 @@ import { join } from 'node:path'
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Client, ROOT, cleanup, eventually, killNode, startNode, type NodeProc } from '../helpers/cluster'
-import { CHROMIUM, CHROMIUM_ARGS, UI_DIR, ensureBuilt } from './browser'
+import { CHROMIUM, CHROMIUM_ARGS, UI_DIR, ensureBuilt, signIn } from './browser'
 
 const SHOTS = join(ROOT, 'docs', 'screenshots')
 const T = 15_000
@@ -33,10 +33,7 @@ async function openAs(node: NodeProc, user: string): Promise<Page> {
   contexts.push(ctx)
   const page = await ctx.newPage()
   page.setDefaultTimeout(T)
-  await page.goto(node.ready.ui!)
-  await page.getByRole('textbox', { name: 'Display name' }).fill(user)
-  await page.getByRole('button', { name: 'Start chatting' }).click()
-  await page.getByLabel('Signed in as').getByText(node.ready.name).waitFor()
+  await signIn(page, node, user)
   return page
 }
 

@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Client, ROOT, cleanup, killNode, startNode, type NodeProc } from '../helpers/cluster'
-import { CHROMIUM, CHROMIUM_ARGS, UI_DIR, ensureBuilt } from './browser'
+import { CHROMIUM, CHROMIUM_ARGS, UI_DIR, ensureBuilt, signIn } from './browser'
 
 const SHOTS = join(ROOT, 'docs', 'screenshots')
 const T = 15_000
@@ -27,12 +27,7 @@ async function openAs(node: NodeProc, user: string): Promise<Page> {
   contexts.push(ctx)
   const page = await ctx.newPage()
   page.setDefaultTimeout(T)
-  expect(node.ready.ui, 'the node prints a ui URL when given --ui-dir').toBeTruthy()
-  await page.goto(node.ready.ui!)
-  await page.getByRole('textbox', { name: 'Display name' }).fill(user)
-  await page.getByRole('button', { name: 'Start chatting' }).click()
-  // Connected: the header says who we are on which node.
-  await page.getByLabel('Signed in as').getByText(node.ready.name).waitFor()
+  await signIn(page, node, user)
   return page
 }
 

@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Client, ROOT, cleanup, eventually, startNode, type NodeProc } from '../helpers/cluster'
-import { ensureBuilt, UI_DIR, CHROMIUM, CHROMIUM_ARGS } from './browser'
+import { ensureBuilt, UI_DIR, CHROMIUM, CHROMIUM_ARGS, signIn } from './browser'
 
 const SHOTS = join(ROOT, 'docs', 'screenshots')
 const AXE_SOURCE = readFileSync(join(ROOT, 'node_modules', 'axe-core', 'axe.min.js'), 'utf8')
@@ -33,13 +33,6 @@ async function newPage(width: number, height: number): Promise<Page> {
     if (m.type() === 'error') consoleErrors.push(m.text())
   })
   return page
-}
-
-async function signIn(page: Page, node: NodeProc, user: string): Promise<void> {
-  await page.goto(node.ready.ui!)
-  await page.getByRole('textbox', { name: 'Display name' }).fill(user)
-  await page.getByRole('button', { name: 'Start chatting' }).click()
-  await page.getByLabel('Signed in as').getByText(node.ready.name).waitFor()
 }
 
 /**
