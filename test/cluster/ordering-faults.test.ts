@@ -90,9 +90,13 @@ describe('ordering under faults, real processes (heartbeat 150 / suspect 450 / d
       // Back in business: the 4 users are members again and new sends are acknowledged.
       await eventually(async () => clients[0].acked().length > ackedBefore && (await clients[0].client.call('room.members', { roomId })).members.length === 4, 15_000, 'all 4 users rejoined')
     }
+    // Enough traffic to audit: keep typing until 100 sends are acknowledged (a loaded machine gets
+    // there later, not never; a stuck room fails here).
+    const ackedNow = () => clients.reduce((n, c) => n + c.acked().length, 0)
     await sleep(600)
+    await eventually(async () => ackedNow() > 100, 20_000, 'more than 100 sends acknowledged')
     await Promise.all(loops.map((l) => l.stop()))
-    const acked = clients.reduce((n, c) => n + c.acked().length, 0)
+    const acked = ackedNow()
     console.log(`[ordering] administrator ${what} x${rounds} in ${Date.now() - t0} ms: ${acked} sends acknowledged, ${clients.reduce((n, c) => n + c.failed().length, 0)} refused`)
     expect(acked).toBeGreaterThan(100)
     await audit(roomId, clients, clients, clients)
@@ -126,6 +130,8 @@ describe('ordering under faults, real processes (heartbeat 150 / suspect 450 / d
       await eventually(async () => (await receiver.client.call('room.members', { roomId })).members.some((m) => m.user === 'alice'), 10_000, 'alice rejoined')
     }
     await sleep(500)
+    // Enough traffic to audit, however slow the machine: a stuck sender fails here.
+    await eventually(async () => sender.acked().length > 300, 20_000, 'more than 300 sends acknowledged')
     await loop.stop()
     console.log(`[ordering] member paused x3 in ${Date.now() - t0} ms: ${sender.acked().length} sends acknowledged, ${sender.failed().length} refused`)
     expect(sender.acked().length).toBeGreaterThan(300)
