@@ -32,7 +32,7 @@ export interface ClientOpsComponents {
   readonly options: Pick<NodeOptions, 'grpcHost' | 'heartbeatMs' | 'suspectMs' | 'deadMs' | 'allowFaults' | 'maxRooms' | 'roomCreatesPer10s'>
   readonly rooms: Pick<RoomDirectorySync, 'directory' | 'adminRooms' | 'entry' | 'entryOf' | 'roomInfo' | 'createRoom' | 'mergeRoom'>
   readonly admin: Pick<RoomAdmin, 'join' | 'joinSettled' | 'joinResult' | 'send' | 'members' | 'history'>
-  readonly member: Pick<RoomMember, 'addSession' | 'isIn' | 'leave' | 'sessionClosed' | 'nextSeq' | 'forwardSend' | 'requestJoin' | 'openJoin' | 'closeJoin' | 'releaseHeld' | 'adminChanged'>
+  readonly member: Pick<RoomMember, 'addSession' | 'isIn' | 'leave' | 'sessionClosed' | 'nextSeq' | 'forwardSend' | 'requestJoin' | 'openJoin' | 'closeJoin' | 'behindDelivery' | 'releaseHeld' | 'adminChanged'>
   readonly links: Pick<PeerLinks, 'request' | 'peerState' | 'list' | 'add' | 'remove' | 'setPartition' | 'partitionedFrom' | 'linkStats'>
   /** Per-user record of joined rooms, restored on hello (joined-rooms.ts). */
   readonly joined: Pick<JoinedRooms, 'list' | 'add' | 'remove'>
@@ -49,6 +49,9 @@ export interface ClientOpsComponents {
 export const ROOM_CREATES_PER_WINDOW = 5
 export const ROOM_CREATE_WINDOW_MS = 10_000
 export const MAX_ROOMS_PER_NODE = 200
+
+/** A join answered behind this node's deliveries is asked again of the current administrator, at most this often in all. */
+const JOIN_STALE_ATTEMPTS = 3
 
 /** A send of a replicated room, for keeping its (room, user) stream in order across a failover. */
 interface StreamSend {
@@ -169,24 +172,39 @@ export class ClientOps {
     let added = false
     try {
       if (e.adminNodeId === this.c.nodeId) {
-        // Synchronous: the administrator's reply and the session's first delivery cannot be apart.
-        result = this.c.admin.join(this.c.nodeId, roomId, user)
-        // A replicated room: once a majority of its replicas holds the join (§8); the answer is
-        // then read in the same turn as the session is added, so nothing falls between.
-        const settled = this.c.admin.joinSettled(roomId)
-        if (settled) {
-          await settled
-          result = this.c.admin.joinResult(roomId)
-        }
+        result = await this.localJoin(roomId, user)
       } else {
-        this.c.trace('forward', `join ${user} → ${e.adminNodeName} for ${e.name}`, roomId, e.adminNodeName)
-        const reply = await this.c.member.requestJoin(e.adminNodeId, roomId, user, (r) => {
-          if (!r.error) window = this.c.member.openJoin(roomId, e.adminNodeId, r.lastSeq)
-        })
-        if (reply.error) throw errorFromPeer(reply.error.code, reply.error.message)
-        // Only the administrator describes its room (docs/security.md).
-        if (reply.room && reply.room.adminNodeId === e.adminNodeId) this.c.rooms.mergeRoom(reply.room)
-        result = { members: reply.members, lastSeq: reply.lastSeq, history: reply.history.map(fromWireMessage) }
+        let reply: Bodies['joinReply']
+        for (let attempt = 1; ; attempt++) {
+          this.c.trace('forward', `join ${user} → ${e.adminNodeName} for ${e.name}`, roomId, e.adminNodeName)
+          const asked = e.adminNodeId
+          let stale = false
+          reply = await this.c.member.requestJoin(asked, roomId, user, (r) => {
+            if (r.error) return
+            // An answer from an administrator that this node's delivery has already left behind
+            // (a replica took over while the answer was on its way, and its deliveries came first)
+            // is older than what was delivered here: its history would end before the live stream
+            // starts. It is asked again of the administrator now followed (docs/ordering.md §4).
+            if (this.c.member.behindDelivery(roomId, asked, r.lastSeq)) stale = true
+            else window = this.c.member.openJoin(roomId, asked, r.lastSeq)
+          })
+          if (reply.error) throw errorFromPeer(reply.error.code, reply.error.message)
+          if (!stale) break
+          const now = this.c.rooms.directory.rooms.get(roomId)
+          if (!now) throw new ChatError('not_found', `room ${e.name} was deleted`)
+          if (attempt >= JOIN_STALE_ATTEMPTS) throw new ChatError('room_unavailable', `room ${e.name}: its administrator is changing; join again`)
+          this.c.trace('join', `join ${user} answered by ${e.adminNodeName} behind this node's deliveries (seq ${reply.lastSeq}): asking ${now.adminNodeName}`, roomId)
+          e = now
+          if (e.adminNodeId === this.c.nodeId) break
+        }
+        if (e.adminNodeId === this.c.nodeId) {
+          // Asked again, and this node administers the room now.
+          result = await this.localJoin(roomId, user)
+        } else {
+          // Only the administrator describes its room (docs/security.md).
+          if (reply.room && reply.room.adminNodeId === e.adminNodeId) this.c.rooms.mergeRoom(reply.room)
+          result = { members: reply.members, lastSeq: reply.lastSeq, history: reply.history.map(fromWireMessage) }
+        }
       }
       if (!this.c.rooms.directory.rooms.has(roomId)) throw new ChatError('not_found', `room ${e.name} was deleted`)
       // From here on the session gets the live stream from upTo + 1 (held until the reply is written).
@@ -219,6 +237,18 @@ export class ClientOps {
       // The reply is written once this settles: the session's held live messages follow it.
       if (added) this.c.member.releaseHeld(s, roomId)
     }
+  }
+
+  /** A join to a room this node administers. */
+  private async localJoin(roomId: string, user: string): Promise<{ members: Member[]; lastSeq: number; history: ChatMessage[] }> {
+    // Synchronous: the administrator's reply and the session's first delivery cannot be apart.
+    const result = this.c.admin.join(this.c.nodeId, roomId, user)
+    // A replicated room: once a majority of its replicas holds the join (§8); the answer is then
+    // read in the same turn as the session is added (the caller's next step), so nothing falls between.
+    const settled = this.c.admin.joinSettled(roomId)
+    if (!settled) return result
+    await settled
+    return this.c.admin.joinResult(roomId)
   }
 
   private async opLeave(s: ClientSession, roomId: string): Promise<Results['room.leave']> {

@@ -97,6 +97,16 @@ export class RoomMember {
     return w
   }
 
+  /**
+   * Whether a join answer of `adminNodeId` (its room at `lastSeq`) is behind what this node already
+   * delivered from another administrator of the room: a join window needs the answer and the
+   * deliveries to come from one administrator, in order on one link (docs/ordering.md §4).
+   */
+  behindDelivery(roomId: string, adminNodeId: string, lastSeq: number): boolean {
+    const mr = this.memberRooms.get(roomId)
+    return mr !== undefined && mr.adminNodeId !== adminNodeId && lastSeq < mr.buffer.nextSeq - 1
+  }
+
   closeJoin(w: JoinWindow): void {
     this.memberRooms.get(w.roomId)?.joining.delete(w)
   }

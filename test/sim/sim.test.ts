@@ -53,9 +53,12 @@ const REPLICATED_REGRESSION_SEEDS = [2, 14, 38, 37, 188]
  *   4, 16  failed once rooms created on a lone node were replicated (one-message-per-seq,
  *       one-admin-per-term: a deleted room's replica won its deleting administrator's term); pass
  *       with the deletion's COMMIT in the room state and leaderless replicas standing.
+ *   455 a join answered by an administrator that handed the room over while its answer was on the
+ *       way, after the member node had delivered the new administrator's messages: the history
+ *       ended two seqs before the join's lastSeq.
  * (15, a simulator bug, replays with npm run sim -- --seed 15.)
  */
-const LONG_REGRESSION_SEEDS = [33, 157, 467, 6, 4, 16]
+const LONG_REGRESSION_SEEDS = [33, 157, 467, 6, 4, 16, 455]
 
 /**
  * Found with eager repair (`--replicas 3 --repair-ms 2000 --duration 20`), once rooms created on a
