@@ -108,6 +108,11 @@ interface SimNode {
   starts: number
   /** Client requests sent while the node was stopped (SIGSTOP): read, in order, when it continues. */
   held: (() => void)[]
+  /**
+   * Room -> the term in which this node's claim to administer it was already checked: a claim
+   * recorded in `leaders` never changes, so only a new (room, term) claim needs the check again.
+   */
+  claimsChecked: Map<string, number>
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -292,6 +297,7 @@ export class Simulation {
       state: 'down',
       starts: 0,
       held: [],
+      claimsChecked: new Map(),
     })
   }
 
@@ -581,14 +587,20 @@ export class Simulation {
   private checkLeaders(): void {
     for (const n of this.nodes) {
       if (!n.node || n.state === 'down') continue
+      const checked = n.claimsChecked
       for (const s of n.node.replicaStates().values()) {
-        if (s.role !== 'leader') continue
+        // Run after every step: a claim already checked costs one lookup (docs/simulation.md, "Speed").
+        if (s.role !== 'leader' || checked.get(s.roomId) === s.term) continue
         const key = `${s.roomId}#${s.term}`
         const known = this.leaders.get(key)
         if (known === undefined) {
           this.leaders.set(key, n.name)
           if (s.term > 1) this.trace(`${n.name} administers ${s.roomId} in term ${s.term}`)
-        } else if (known !== n.name) this.fail('one-admin-per-term', `${n.name} and ${known} both administer room ${s.roomId} in term ${s.term}`)
+        } else if (known !== n.name) {
+          this.fail('one-admin-per-term', `${n.name} and ${known} both administer room ${s.roomId} in term ${s.term}`)
+          continue
+        }
+        checked.set(s.roomId, s.term)
       }
     }
   }
