@@ -4,18 +4,22 @@
  *   npm run sim                          100 seeds from 1, 5 nodes, 3 replicas, 60 simulated seconds each
  *   npm run sim -- --seed 42 -v          replay seed 42, printing every trace line
  *   npm run sim -- --seeds 100000        the soak
+ *   npm run sim -- --seeds 1000 --jobs 4 four seeds at a time, in four processes
  *   npm run sim -- --nodes 7 --duration 120 --clients 3 --no-faults --bug reorder-links
  */
-import { SIM_BUGS, simulate, type SimBug, type SimOptions } from './simulator'
+import { availableParallelism } from 'node:os'
+import { SIM_BUGS, simulate, type SimBug, type SimOptions, type SimResult } from './simulator'
 import { SCENARIOS, type ScenarioName } from './ordering-scenarios'
+import { runInWorkers, serveAsWorker, WORKER_ENV } from './seed-workers'
 
 function usage(msg: string): never {
-  console.error(`sim: ${msg}\nusage: npm run sim -- [--seed S | --seeds N [--from S]] [--nodes 3-7] [--duration SECONDS] [--clients N] [--replicas N] [--repair-ms MS] [--scenario ${SCENARIOS.join('|')}] [--no-faults] [--no-fsync] [--bug ${SIM_BUGS.join('|')}] [-v]`)
+  console.error(`sim: ${msg}\nusage: npm run sim -- [--seed S | --seeds N [--from S]] [--nodes 3-7] [--duration SECONDS] [--clients N] [--replicas N] [--repair-ms MS] [--scenario ${SCENARIOS.join('|')}] [--no-faults] [--no-fsync] [--bug ${SIM_BUGS.join('|')}] [--jobs N|auto] [-v]`)
   process.exit(2)
 }
 
-function parse(argv: string[]): { base: Omit<SimOptions, 'seed'>; seeds: number[]; verbose: boolean } {
+function parse(argv: string[]): { base: Omit<SimOptions, 'seed'>; seeds: number[]; verbose: boolean; jobs: number } {
   let seed: number | undefined
+  let jobs = 1
   let count = 100
   let from = 1
   // Replicated rooms by default (docs/replication.md; the contract's --replicas 3); --replicas 1 for rooms as before.
@@ -52,24 +56,24 @@ function parse(argv: string[]): { base: Omit<SimOptions, 'seed'>; seeds: number[
       const b = argv[++i] as SimBug
       if (!SIM_BUGS.includes(b)) usage(`unknown --bug ${b}`)
       base.bug = b
+    } else if (a === '--jobs') {
+      jobs = argv[i + 1] === 'auto' ? (i++, availableParallelism()) : num(++i, a)
+      if (jobs < 1) usage('--jobs is at least 1')
     } else if (a === '-v' || a === '--verbose') verbose = true
     else usage(`unknown argument ${a}`)
   }
   const seeds = seed !== undefined ? [seed] : Array.from({ length: count }, (_, k) => from + k)
-  return { base, seeds, verbose }
+  return { base, seeds, verbose, jobs: Math.min(jobs, seeds.length) }
 }
 
 async function main(): Promise<void> {
-  const { base, seeds, verbose } = parse(process.argv.slice(2))
+  const { base, seeds, verbose, jobs } = parse(process.argv.slice(2))
   let simulated = 0
   let wall = 0
-  // CPU time too: on a shared machine the wall clock also counts other processes' turns.
-  const cpuStart = process.cpuUsage()
+  let cpuMs = 0
   const failed: number[] = []
-  for (const seed of seeds) {
-    const r = await simulate({ ...base, seed, verbose: verbose && seeds.length === 1, traceLines: 80 })
+  const report = (seed: number, r: SimResult) => {
     simulated += r.simulatedMs
-    wall += r.wallMs
     if (!r.ok) {
       failed.push(seed)
       console.log(`\nseed ${seed} FAILED at ${(r.failure!.atMs / 1000).toFixed(3)} s: ${r.failure!.invariant}: ${r.failure!.detail}`)
@@ -81,11 +85,27 @@ async function main(): Promise<void> {
       console.log(`seed ${seed} ok: ${r.stats.acked}/${r.stats.sent} sends acknowledged, ${r.stats.delivered} deliveries, faults: ${f || 'none'} (${(r.simulatedMs / r.wallMs).toFixed(0)} simulated s per s)`)
     }
   }
+  if (jobs > 1) {
+    // Seeds are independent runs: N processes each take the next seed (sim/seed-workers.ts); the
+    // results are reported in seed order, as one process would. Wall time is the batch's, from
+    // when every worker had loaded the code; CPU is the workers' own.
+    const r = await runInWorkers(seeds, base, jobs, report)
+    wall = r.wallMs
+    cpuMs = r.cpuMs
+  } else {
+    // CPU time too: on a shared machine the wall clock also counts other processes' turns.
+    const cpuStart = process.cpuUsage()
+    for (const seed of seeds) {
+      const r = await simulate({ ...base, seed, verbose: verbose && seeds.length === 1, traceLines: 80 })
+      wall += r.wallMs
+      report(seed, r)
+    }
+    const cpu = process.cpuUsage(cpuStart)
+    cpuMs = (cpu.user + cpu.system) / 1000
+  }
   const ratio = simulated / Math.max(1, wall)
-  const cpu = process.cpuUsage(cpuStart)
-  const cpuMs = (cpu.user + cpu.system) / 1000
   console.log(
-    `\n${seeds.length - failed.length}/${seeds.length} seeds passed; ${(simulated / 1000).toFixed(0)} simulated s in ${(wall / 1000).toFixed(1)} s of wall time (${ratio.toFixed(0)} simulated s per s, ${base.scenario ? `scenario ${base.scenario}` : `${base.nodes} nodes`}; ${(simulated / Math.max(1, cpuMs)).toFixed(0)} per CPU s)`,
+    `\n${seeds.length - failed.length}/${seeds.length} seeds passed; ${(simulated / 1000).toFixed(0)} simulated s in ${(wall / 1000).toFixed(1)} s of wall time (${ratio.toFixed(0)} simulated s per s, ${base.scenario ? `scenario ${base.scenario}` : `${base.nodes} nodes`}${jobs > 1 ? `, ${jobs} jobs` : ''}; ${(simulated / Math.max(1, cpuMs)).toFixed(0)} per CPU s)`,
   )
   if (failed.length > 0) {
     console.log(`failed seeds: ${failed.join(' ')}`)
@@ -93,4 +113,5 @@ async function main(): Promise<void> {
   }
 }
 
-void main()
+if (process.env[WORKER_ENV]) serveAsWorker()
+else void main()
