@@ -56,11 +56,7 @@ export async function runScenario(name: ScenarioName, h: ScenarioHost): Promise<
     case 'member-pause': {
       // alice on n1 types fast without waiting for acks into n2's room; n1 is stopped for three
       // dead timeouts (n2 drops alice), then continued: her queued sends keep their order.
-      const alice = await h.client(0, 'alice')
-      const bob = await h.client(1, 'bob')
-      const roomId = h.lobbyOf(1)
-      await alice.join(roomId)
-      await bob.join(roomId)
+      const { alice, roomId } = await aliceAndBobIn(h, 1)
       const typing = alice.type(roomId, 16)
       for (let round = 0; round < 3; round++) {
         await h.run(500)
@@ -76,11 +72,7 @@ export async function runScenario(name: ScenarioName, h: ScenarioHost): Promise<
     case 'joins-during-traffic': {
       // Traffic from both nodes, pipelined, while a client on n2 joins 25 times: each join's
       // history must meet the live stream exactly.
-      const alice = await h.client(0, 'alice')
-      const bob = await h.client(1, 'bob')
-      const roomId = h.lobbyOf(0)
-      await alice.join(roomId)
-      await bob.join(roomId)
+      const { alice, bob, roomId } = await aliceAndBobIn(h, 0)
       const typing = [alice.type(roomId, 10, 8), bob.type(roomId, 10, 8)]
       for (let k = 1; k <= 25; k++) {
         const carol = await h.client(1, 'carol')
@@ -92,6 +84,16 @@ export async function runScenario(name: ScenarioName, h: ScenarioHost): Promise<
       return
     }
   }
+}
+
+/** alice on n1 and bob on n2, both in the lobby of node `lobbyNode`. */
+async function aliceAndBobIn(h: ScenarioHost, lobbyNode: number): Promise<{ alice: ScenarioClient; bob: ScenarioClient; roomId: string }> {
+  const alice = await h.client(0, 'alice')
+  const bob = await h.client(1, 'bob')
+  const roomId = h.lobbyOf(lobbyNode)
+  await alice.join(roomId)
+  await bob.join(roomId)
+  return { alice, bob, roomId }
 }
 
 /** Two nodes, the room on n1, four users on n2 typing (about 15 sends/s each, at most 4 unanswered). */

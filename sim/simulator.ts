@@ -353,23 +353,7 @@ export class Simulation {
     return {
       client: async (node, user) => {
         const n = this.nodes[node]
-        const c: SimClient = {
-          id: `${user}@${n.name}#${++made}`,
-          user,
-          nodeIndex: node,
-          session: undefined,
-          epoch: 0,
-          runs: new Map(),
-          joining: new Set(),
-          pendingEvents: new Map(),
-          inFlight: 0,
-          sendCounter: 0,
-          sent: [],
-          created: new Set(),
-          busy: false,
-          scripted: true,
-        }
-        this.clients.push(c)
+        const c = this.newClient(`${user}@${n.name}#${++made}`, user, node, true)
         c.session = n.gateway!.connect((f) => this.onFrame(c, f))
         const r = await this.drive(this.request(c, { id: 1, op: 'hello', user }))
         if (!r?.ok) throw new InvariantViolation('no-crash', `${c.id} could not sign in on ${n.name}`)
@@ -626,9 +610,14 @@ export class Simulation {
   // Clients
 
   private addClient(nodeIndex: number, k: number): void {
+    this.newClient(`c${nodeIndex + 1}.${k + 1}`, `u${nodeIndex + 1}${String.fromCharCode(97 + k)}`, nodeIndex)
+  }
+
+  /** A client of node `nodeIndex`, not connected yet; `scripted` ones are driven by a named scenario. */
+  private newClient(id: string, user: string, nodeIndex: number, scripted?: boolean): SimClient {
     const c: SimClient = {
-      id: `c${nodeIndex + 1}.${k + 1}`,
-      user: `u${nodeIndex + 1}${String.fromCharCode(97 + k)}`,
+      id,
+      user,
       nodeIndex,
       session: undefined,
       epoch: 0,
@@ -640,8 +629,10 @@ export class Simulation {
       sent: [],
       created: new Set(),
       busy: false,
+      scripted,
     }
     this.clients.push(c)
+    return c
   }
 
   private scheduleClient(c: SimClient, ms: number): void {

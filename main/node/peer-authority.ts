@@ -16,7 +16,7 @@
  * than the entry's is refused and answered with the current term and administrator (fencing), so a
  * replica of an old term can neither deliver nor append.
  */
-import { msg, type BodyName, type DecodedMessage, type PeerMessage } from '../cluster/peer-messages'
+import { msg, type Bodies, type BodyName, type DecodedMessage, type PeerMessage } from '../cluster/peer-messages'
 import type { ReplyKind } from './peer-links'
 
 export interface AuthorityView {
@@ -43,22 +43,14 @@ export const REPLY_OF: Partial<Record<BodyName, ReplyKind>> = {
   deleteRequest: 'deleteReply',
 }
 
-/** The request id of a request (the reply to a refusal carries it). */
+/** The field a decoded message's `body` names: its one body, whichever it is. */
+function bodyOf(m: DecodedMessage): Bodies[BodyName] {
+  return (m as unknown as Record<BodyName, Bodies[BodyName]>)[m.body]
+}
+
+/** The request id of a request (the reply to a refusal carries it): each body REPLY_OF answers has one. */
 export function requestIdOf(m: DecodedMessage): number | undefined {
-  switch (m.body) {
-    case 'joinRequest':
-      return m.joinRequest.reqId
-    case 'membersRequest':
-      return m.membersRequest.reqId
-    case 'forwardSend':
-      return m.forwardSend.reqId
-    case 'fetchRange':
-      return m.fetchRange.reqId
-    case 'deleteRequest':
-      return m.deleteRequest.reqId
-    default:
-      return undefined
-  }
+  return REPLY_OF[m.body] ? (bodyOf(m) as { reqId: number }).reqId : undefined
 }
 
 /** Why `from` may not send `m`, or undefined when it may. */
@@ -94,7 +86,7 @@ export function refusal(from: string, m: DecodedMessage, v: AuthorityView): stri
     case 'roomVoteRequest':
     case 'roomVoteReply':
     case 'roomTimeoutNow': {
-      const roomId = replicationRoomOf(m)
+      const { roomId } = bodyOf(m) as { roomId: string }
       const r = v.replicationOf?.(roomId)
       if (!r || from === r.adminNodeId || v.holdsReplica?.(roomId, from)) return undefined
       return 'replication of a room it holds no replica of'
@@ -106,21 +98,6 @@ export function refusal(from: string, m: DecodedMessage, v: AuthorityView): stri
       return v.hasMembersFrom(m.fetchRange.roomId, from) ? undefined : 'history of a room it has no members in'
     default:
       return undefined
-  }
-}
-
-function replicationRoomOf(m: DecodedMessage): string {
-  switch (m.body) {
-    case 'roomAppendReply':
-      return m.roomAppendReply.roomId
-    case 'roomVoteRequest':
-      return m.roomVoteRequest.roomId
-    case 'roomVoteReply':
-      return m.roomVoteReply.roomId
-    case 'roomTimeoutNow':
-      return m.roomTimeoutNow.roomId
-    default:
-      return ''
   }
 }
 
