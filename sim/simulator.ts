@@ -113,6 +113,8 @@ interface SimNode {
    * recorded in `leaders` never changes, so only a new (room, term) claim needs the check again.
    */
   claimsChecked: Map<string, number>
+  /** A restart is under way (its start is asynchronous). */
+  restarting?: boolean
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -172,6 +174,10 @@ export class Simulation {
   private readonly acked: SentRecord[] = []
   /** Rooms a client was told are deleted (committed). */
   private readonly deletedCommitted = new Set<string>()
+  /** Joins each client started, per room ("clientId\0roomId"): a leave counts only until the next one. */
+  private readonly joinAttempts = new Map<string, number>()
+  /** room.leave acknowledged to a client, with the joins it had started then (leave-kept). */
+  private readonly leftAcked: { c: SimClient; roomId: string; attempt: number }[] = []
   private readonly stats: SimResult['stats'] = { sent: 0, acked: 0, delivered: 0, faults: {}, timers: 0, crashes: 0 }
   private idCounter = 0
   private stopTraffic = false
@@ -431,9 +437,15 @@ export class Simulation {
   }
 
   private async restart(n: SimNode): Promise<void> {
-    if (n.state !== 'down') return
+    // Two restarts of one node can be due at once (a scheduled one and the heal's): one start only.
+    if (n.state !== 'down' || n.restarting) return
     this.trace(`restart ${n.name}`)
-    await this.startNode(n)
+    n.restarting = true
+    try {
+      await this.startNode(n)
+    } finally {
+      n.restarting = false
+    }
     for (const c of this.clients) if (c.nodeIndex === n.index && !c.scripted) this.scheduleClient(c, 10)
   }
 
@@ -725,6 +737,8 @@ export class Simulation {
   }
 
   private async join(c: SimClient, roomId: string): Promise<void> {
+    const key = `${c.id}\u0000${roomId}`
+    this.joinAttempts.set(key, (this.joinAttempts.get(key) ?? 0) + 1)
     c.joining.add(roomId)
     c.pendingEvents.set(roomId, [])
     this.trace(`${c.id} joins ${roomId}`)
@@ -755,7 +769,10 @@ export class Simulation {
   private async leave(c: SimClient, roomId: string): Promise<void> {
     c.runs.delete(roomId)
     this.trace(`${c.id} leaves ${roomId}`)
-    await this.request(c, { id: 5, op: 'room.leave', roomId })
+    const attempt = this.joinAttempts.get(`${c.id}\u0000${roomId}`) ?? 0
+    const r = await this.request(c, { id: 5, op: 'room.leave', roomId })
+    if (r?.ok) this.leftAcked.push({ c, roomId, attempt })
+    else if (r) this.trace(`${c.id} leave ${roomId}: ${r.error.code}`)
   }
 
   private async send(c: SimClient, roomId: string): Promise<void> {
@@ -899,6 +916,26 @@ export class Simulation {
       const having = up.filter((n) => dirs.get(n)!.has(id)).map((n) => n.name)
       if (having.length !== up.length) this.fail('deletion-agreed', `room ${id} is listed by ${having.join(',')} but not by the other live nodes (${this.roomViews(dirs, id)})`)
       if (this.deletedCommitted.has(id)) this.fail('deletion-agreed', `room ${id} was deleted (committed) but ${having.join(',')} still list it`)
+    }
+    // An acknowledged leave is kept (docs/replication.md, "Membership and deletion"): unless its
+    // client joined the room again since, the administrator does not list the user, whatever
+    // failovers came after the acknowledgement.
+    const membersOf = new Map<string, { user: string; nodeId: string }[] | undefined>()
+    for (const left of this.leftAcked) {
+      if ((this.joinAttempts.get(`${left.c.id}\u0000${left.roomId}`) ?? 0) !== left.attempt) continue
+      const admin = adminOf.get(left.roomId)
+      if (!admin?.gateway) continue
+      if (!membersOf.has(left.roomId)) {
+        const s = admin.gateway.connect(() => {})
+        await admin.gateway.request(s, { id: 1, op: 'hello', user: 'inspector' })
+        const r = await admin.gateway.request(s, { id: 2, op: 'room.members', roomId: left.roomId })
+        admin.gateway.disconnect(s)
+        membersOf.set(left.roomId, r.ok ? (r.result as Results['room.members']).members : undefined)
+      }
+      const nodeId = this.nodes[left.c.nodeIndex].disk.nodeId
+      if (membersOf.get(left.roomId)?.some((m) => m.user === left.c.user && m.nodeId === nodeId)) {
+        this.fail('leave-kept', `${left.c.id} left ${left.roomId} (acknowledged) but its administrator ${admin.name} still lists ${left.c.user} (${this.roomViews(dirs, left.roomId)})`)
+      }
     }
     // Settled: every session still in a room has been delivered up to the administrator's last seq.
     for (const c of this.clients) {

@@ -35,6 +35,8 @@ export interface Hello {
   protocol: number
   /** Rooms the sender knows were deleted (docs/peer-protocol.md §5); absent from older nodes. */
   deleted?: string[]
+  /** The sender answers LeaveRequests that carry a reqId (LeaveReply); absent or false from older nodes. */
+  leaveReplies?: boolean
 }
 
 /** Every message body, keyed by its oneof field name. */
@@ -54,7 +56,9 @@ export interface Bodies {
     lastSeq: number
     history: WireMessage[]
   }
+  /** reqId 0: no answer wanted; otherwise a leaveReply once the leave is committed. */
   leaveRequest: { reqId: number; roomId: string; user: string }
+  leaveReply: { reqId: number; error: Failure | null }
   membersRequest: { reqId: number; roomId: string }
   membersReply: { reqId: number; error: Failure | null; members: WireMember[]; room: WireRoom | null }
   memberEvent: { roomId: string; user: string; nodeId: string; joined: boolean }

@@ -32,7 +32,7 @@ export interface ClientOpsComponents {
   readonly options: Pick<NodeOptions, 'grpcHost' | 'heartbeatMs' | 'suspectMs' | 'deadMs' | 'allowFaults' | 'maxRooms' | 'roomCreatesPer10s'>
   readonly rooms: Pick<RoomDirectorySync, 'directory' | 'adminRooms' | 'entry' | 'entryOf' | 'roomInfo' | 'createRoom' | 'mergeRoom'>
   readonly admin: Pick<RoomAdmin, 'join' | 'joinSettled' | 'joinResult' | 'send' | 'members' | 'history'>
-  readonly member: Pick<RoomMember, 'addSession' | 'isIn' | 'leave' | 'sessionClosed' | 'nextSeq' | 'forwardSend' | 'requestJoin' | 'openJoin' | 'closeJoin' | 'behindDelivery' | 'releaseHeld' | 'adminChanged'>
+  readonly member: Pick<RoomMember, 'addSession' | 'isIn' | 'leave' | 'tellLeave' | 'usersIn' | 'sessionClosed' | 'nextSeq' | 'forwardSend' | 'requestJoin' | 'openJoin' | 'closeJoin' | 'behindDelivery' | 'releaseHeld' | 'adminChanged'>
   readonly links: Pick<PeerLinks, 'request' | 'peerState' | 'list' | 'add' | 'remove' | 'setPartition' | 'partitionedFrom' | 'linkStats'>
   /** Per-user record of joined rooms, restored on hello (joined-rooms.ts). */
   readonly joined: Pick<JoinedRooms, 'list' | 'add' | 'remove'>
@@ -53,6 +53,9 @@ export const MAX_ROOMS_PER_NODE = 200
 /** A join answered behind this node's deliveries is asked again of the current administrator, at most this often in all. */
 const JOIN_STALE_ATTEMPTS = 3
 
+/** Leaves the client was told failed, remembered (oldest forgotten first) so it may leave again. */
+const MAX_UNSETTLED_LEAVES = 10_000
+
 /** A send of a replicated room, for keeping its (room, user) stream in order across a failover. */
 interface StreamSend {
   /** Refused once and being sent again to the new administrator. */
@@ -66,6 +69,8 @@ export class ClientOps {
   private readonly startedAt: number
   /** Unsettled sends of replicated rooms by (room, user), in the order the client sent them. */
   private readonly failoverStreams = new Map<string, StreamSend[]>()
+  /** (room, user) whose last room.leave failed with room_unavailable: room.leave may be sent again. */
+  private readonly unsettledLeaves = new Set<string>()
 
   constructor(private readonly c: ClientOpsComponents) {
     this.startedAt = c.clock.now()
@@ -210,6 +215,7 @@ export class ClientOps {
       // From here on the session gets the live stream from upTo + 1 (held until the reply is written).
       const upTo = this.c.member.addSession(s, roomId, e.adminNodeId, result.lastSeq)
       added = true
+      this.unsettledLeaves.delete(`${roomId}\u0000${user}`)
       // A replica took the room over while the join was on its way (docs/replication.md): the
       // member side missed that change (it had no room yet), so it follows the new one now.
       const current = this.c.rooms.directory.rooms.get(roomId)
@@ -251,11 +257,54 @@ export class ClientOps {
     return this.c.admin.joinResult(roomId)
   }
 
+  /**
+   * room.leave: the session leaves at once (it gets nothing more of the room), and the answer waits
+   * until the administrator has the leave committed (docs/replication.md, "Membership and
+   * deletion"; client-protocol.md §8), so an acknowledged leave survives a failover. Refused by an
+   * administrator that no longer has the room, it goes to its successor as soon as the directory
+   * names one, like a send; `room_unavailable` if none answers within --dead-ms + 1.5 s. The
+   * client may then send room.leave again (remembered in unsettledLeaves), and it is asked again.
+   */
   private async opLeave(s: ClientSession, roomId: string): Promise<Results['room.leave']> {
-    if (!this.c.member.isIn(s, roomId)) throw new ChatError('not_member', `not a member of room ${roomId}`)
-    this.c.member.leave(s, roomId)
-    this.c.joined.remove(s.user!, roomId)
+    const user = s.user!
+    const key = `${roomId}\u0000${user}`
+    let told: { user: string; adminNodeId: string } | undefined
+    if (this.c.member.isIn(s, roomId)) told = this.c.member.leave(s, roomId)
+    else if (this.unsettledLeaves.has(key) && !this.c.member.usersIn(roomId).includes(user)) told = { user, adminNodeId: this.c.rooms.entry(roomId).adminNodeId }
+    else throw new ChatError('not_member', `not a member of room ${roomId}`)
+    this.c.joined.remove(user, roomId)
+    if (!told) return {}
+    try {
+      await this.commitLeave(roomId, user, told.adminNodeId)
+      this.unsettledLeaves.delete(key)
+    } catch (err) {
+      if (!(err instanceof ChatError) || (err.code !== 'room_unavailable' && err.code !== 'timeout')) throw err
+      this.unsettledLeaves.delete(key)
+      this.unsettledLeaves.add(key)
+      if (this.unsettledLeaves.size > MAX_UNSETTLED_LEAVES) this.unsettledLeaves.delete(this.unsettledLeaves.values().next().value!)
+      throw new ChatError('room_unavailable', `you left room ${this.c.rooms.directory.rooms.get(roomId)?.name ?? roomId} on this node, but its administrator did not confirm it (${err.message}); leave again once the room is available`)
+    }
     return {}
+  }
+
+  /** Tell the room's administrator, and its successors after a failover, until one commits the leave. */
+  private async commitLeave(roomId: string, user: string, adminNodeId: string): Promise<void> {
+    const deadline = this.c.clock.now() + this.c.options.deadMs + 1500
+    let target = adminNodeId
+    for (;;) {
+      const before = this.c.rooms.directory.rooms.get(roomId)
+      try {
+        return await this.c.member.tellLeave(target, roomId, user)
+      } catch (err) {
+        if (!(err instanceof ChatError) || (err.code !== 'room_unavailable' && err.code !== 'timeout')) throw err
+        // Unreplicated: nobody takes the room over, so there is nobody else to ask.
+        if (!before || before.replicas.length < 2) throw err
+        // Joined again meanwhile: that join is what the administrator should keep.
+        if (this.c.member.usersIn(roomId).includes(user)) return
+        if (!(await this.adminChange(roomId, { ...before, adminNodeId: target }, deadline))) throw err
+        target = this.c.rooms.entry(roomId).adminNodeId
+      }
+    }
   }
 
   /**

@@ -37,6 +37,7 @@ export interface AuthorityView {
 /** The reply each request gets, so that a refused request still gets an answer (with an error). */
 export const REPLY_OF: Partial<Record<BodyName, ReplyKind>> = {
   joinRequest: 'joinReply',
+  leaveRequest: 'leaveReply',
   membersRequest: 'membersReply',
   forwardSend: 'sendAck',
   fetchRange: 'fetchReply',

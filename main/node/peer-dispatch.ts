@@ -45,6 +45,7 @@ export function peerDispatchTable(o: PeerMessageOwners): PeerDispatchTable {
     leaving: (from, m) => links.onPeerMessage(from, m),
     gossip: (from, m) => links.onPeerMessage(from, m),
     joinReply: (from, m) => links.onPeerMessage(from, m),
+    leaveReply: (from, m) => links.onPeerMessage(from, m),
     membersReply: (from, m) => links.onPeerMessage(from, m),
     sendAck: (from, m) => links.onPeerMessage(from, m),
     fetchReply: (from, m) => links.onPeerMessage(from, m),

@@ -40,7 +40,7 @@ export const REQUEST_TIMEOUT_MS = 8000
 const HANDSHAKE_TIMEOUT_MS = 5000
 
 /** The replies a peer sends back to a `request`, matched to it by reqId. */
-export type ReplyKind = 'joinReply' | 'membersReply' | 'sendAck' | 'fetchReply' | 'deleteReply'
+export type ReplyKind = 'joinReply' | 'leaveReply' | 'membersReply' | 'sendAck' | 'fetchReply' | 'deleteReply'
 
 /** The peer messages about the links themselves, and the replies (peer-dispatch.ts). */
 export type LinkMessage = MessageOf<'hello' | 'heartbeat' | 'leaving' | 'gossip' | ReplyKind>
@@ -85,6 +85,7 @@ export interface PeerLinksComponents {
 /** The body of each reply when it carries an error instead. */
 const EMPTY_REPLY: { [K in ReplyKind]: Omit<Bodies[K], 'reqId' | 'error'> } = {
   joinReply: { room: null, members: [], lastSeq: 0, history: [] },
+  leaveReply: {},
   membersReply: { members: [], room: null },
   sendAck: { seq: 0 },
   fetchReply: { messages: [] },
@@ -105,6 +106,8 @@ interface Peer {
   heldReplies: PeerMessage[]
   /** Our own link to its address completed a handshake once (addresses told by others are only hints). */
   verified: boolean
+  /** Its Hello says it answers LeaveRequests (LeaveReply); false for older nodes. */
+  leaveReplies: boolean
 }
 
 /** Most replies held for a peer whose Link is not up; beyond, the asker times out as before. */
@@ -213,6 +216,7 @@ export class PeerLinks {
       rooms: this.c.directoryRooms(),
       protocol: PROTOCOL_VERSION,
       deleted: this.c.deletedRooms(),
+      leaveReplies: true,
     }
   }
 
@@ -307,6 +311,7 @@ export class PeerLinks {
         resyncOnLink: undefined,
         heldReplies: [],
         verified: false,
+        leaveReplies: false,
       }
       this.peers.set(ref.nodeId, peer)
     } else {
@@ -359,8 +364,17 @@ export class PeerLinks {
       peer.incarnation = h.incarnation
       if (restarted) this.peerRestarted(peer)
     }
+    if (peer) peer.leaveReplies = h.leaveReplies === true
     this.learnNodes(h.known, h.self.nodeId)
     this.c.learnRooms(h.self.nodeId, h.rooms, h.deleted ?? [])
+  }
+
+  /**
+   * Whether `nodeId` answers a LeaveRequest with a LeaveReply (its Hello says so): an older node
+   * never does, so a leave sent to it is acknowledged without waiting (docs/peer-protocol.md §3).
+   */
+  answersLeaves(nodeId: string): boolean {
+    return this.peers.get(nodeId)?.leaveReplies ?? false
   }
 
   private learnNodes(nodes: NodeRef[], via?: string): void {
@@ -620,7 +634,8 @@ export class PeerLinks {
     this.c.log(`refused ${body} from ${name}: ${reason}`)
     this.c.trace('peer', `refused ${body} from ${name}: ${reason}`, undefined, name)
     const reply = REPLY_OF[body as keyof typeof REPLY_OF]
-    if (reply === undefined || reqId === undefined) return
+    // A LeaveRequest with reqId 0 wants no answer (older nodes would not know a LeaveReply).
+    if (reply === undefined || reqId === undefined || (reply === 'leaveReply' && reqId === 0)) return
     this.answer(from, reply, reqId, () => {
       throw new ChatError(code, reason)
     }, EMPTY_REPLY[reply])
@@ -647,6 +662,7 @@ export class PeerLinks {
         this.c.learnRooms(from, m.gossip.rooms ?? [], m.gossip.deleted ?? [])
         return
       case 'joinReply':
+      case 'leaveReply':
       case 'membersReply':
       case 'sendAck':
       case 'fetchReply':

@@ -323,6 +323,7 @@ export class PeerNode implements RunningNode {
       trace,
       localRange: (roomId, fromSeq, toSeq) => this.admin.logRange(roomId, fromSeq, toSeq),
       localLeave: (roomId, user) => this.admin.leave(roomId, user, nodeId),
+      answersLeaves: (id) => this.links.answersLeaves(id),
     })
     this.deletions = new DeletionDriver(
       {

@@ -189,10 +189,24 @@ export class RoomAdmin {
     }
   }
 
-  /** `user` of `nodeId` left; a room deleted meanwhile has nobody left to tell. */
-  leave(roomId: string, user: string, nodeId: string): void {
+  /**
+   * `user` of `nodeId` left. Returns what the leave's acknowledgement waits for: undefined when it may
+   * go at once (an unreplicated room), else a promise that resolves once a majority of the room's
+   * replicas holds a room state without the member (docs/replication.md, "Membership and
+   * deletion"), so no failover brings them back. A leave of someone who is not (any more) a member
+   * changes nothing and is answered the same way: it is a resend of a leave the previous
+   * administrator took in, whose room state this one adopted, or has to commit. Throws
+   * room_unavailable when this node holds the room's replica but no longer administers it (the
+   * member node asks the new administrator), not_found for a room it does not know.
+   */
+  leave(roomId: string, user: string, nodeId: string): Promise<void> | undefined {
     const room = this.c.rooms.adminRooms.get(roomId)
-    if (room) this.roomStep(room, { type: 'leave', user, nodeId })
+    if (!room) {
+      if (this.c.replication?.isReplicated(roomId)) throw new ChatError('room_unavailable', `this node no longer administers room ${roomId}`)
+      throw new ChatError('not_found', `no room ${roomId} on this node`)
+    }
+    this.roomStep(room, { type: 'leave', user, nodeId })
+    return this.joinSettled(roomId)
   }
 
   /** The users of a dead (or restarted) node leave every room we administer (docs/client-protocol.md §6.4). */
@@ -253,8 +267,24 @@ export class RoomAdmin {
         return
       }
       case 'leaveRequest': {
-        const { roomId, user } = m.leaveRequest
-        this.leave(roomId, user, from)
+        const { reqId, roomId, user } = m.leaveRequest
+        // reqId 0: an older member node, or a closed connection's leave: nobody waits for an answer.
+        const answer = (fail?: unknown) =>
+          reqId !== 0 &&
+          this.c.answer(from, 'leaveReply', reqId, () => {
+            if (fail !== undefined) throw fail
+            return {}
+          }, {})
+        let settled: Promise<void> | undefined
+        try {
+          settled = this.leave(requireString(roomId, 'roomId'), requireString(user, 'user'), from)
+        } catch (e) {
+          answer(e)
+          return
+        }
+        // A replicated room answers once a majority of its replicas holds the leave (§8).
+        if (!settled) answer()
+        else settled.then(() => answer(), (e: unknown) => answer(e ?? new ChatError('internal', 'the leave failed')))
         return
       }
       case 'membersRequest': {

@@ -29,8 +29,13 @@ export interface RoomMemberComponents {
   trace(kind: TraceKind, text: string, roomId?: string, peer?: string): void
   /** Seqs of a room this node administers (room-admin.ts), or undefined when it is gone. */
   localRange(roomId: string, fromSeq: number, toSeq: number): ChatMessage[] | undefined
-  /** The last local session of `user` left a room this node administers (room-admin.ts). */
-  localLeave(roomId: string, user: string): void
+  /**
+   * The last local session of `user` left a room this node administers (room-admin.ts): what the
+   * leave's acknowledgement waits for (undefined: nothing), as RoomAdmin.leave.
+   */
+  localLeave(roomId: string, user: string): Promise<void> | undefined
+  /** Whether a node answers LeaveRequests with a LeaveReply (peer-links.ts; older nodes do not). */
+  answersLeaves(nodeId: string): boolean
 }
 
 /** A room this node has local members in: its reorder buffer and its local sessions by user. */
@@ -156,27 +161,64 @@ export class RoomMember {
     return this.roomsOfSession.get(s)?.has(roomId) ?? false
   }
 
-  /** Drop one session from a room; the last session of a user tells the administrator. */
-  leave(s: ClientSession, roomId: string): void {
+  /**
+   * Drop one session from a room at once (it gets nothing more of it). When it was the user's last
+   * session here, the administrator must be told: returns the one this node knows, for tellLeave;
+   * undefined when nothing is left to tell.
+   */
+  leave(s: ClientSession, roomId: string): { user: string; adminNodeId: string } | undefined {
     this.roomsOfSession.get(s)?.delete(roomId)
     const mr = this.memberRooms.get(roomId)
-    if (!mr || !s.user) return
+    if (!mr || !s.user) return undefined
     const sessions = mr.users.get(s.user)
     sessions?.delete(s)
-    if (sessions && sessions.size > 0) return
+    if (sessions && sessions.size > 0) return undefined
     mr.users.delete(s.user)
     if (mr.users.size === 0) this.memberRooms.delete(roomId)
-    const user = s.user
-    if (mr.adminNodeId === this.c.nodeId) {
-      this.c.localLeave(roomId, user)
-    } else {
-      this.c.trace('forward', `leave ${user} → ${this.c.peerName(mr.adminNodeId)}`, roomId)
-      this.c.send(mr.adminNodeId, msg('leaveRequest', { reqId: 0, roomId, user }))
-    }
+    return { user: s.user, adminNodeId: mr.adminNodeId }
   }
 
+  /**
+   * Tell `adminNodeId` that `user` left the room. Resolves once the administrator has the leave
+   * committed (docs/replication.md, "Membership and deletion": for a replicated room, on a majority
+   * of its replicas); rejects with its error (room_unavailable when it no longer administers the
+   * room, or could not commit in time; timeout). An administrator of an older version answers no
+   * leave: it is told, and the promise resolves at once, as before.
+   */
+  tellLeave(adminNodeId: string, roomId: string, user: string): Promise<void> {
+    if (adminNodeId === this.c.nodeId) {
+      try {
+        return this.c.localLeave(roomId, user) ?? Promise.resolve()
+      } catch (e) {
+        return Promise.reject(e as Error)
+      }
+    }
+    this.c.trace('forward', `leave ${user} → ${this.c.peerName(adminNodeId)}`, roomId)
+    if (!this.c.answersLeaves(adminNodeId)) {
+      this.c.send(adminNodeId, msg('leaveRequest', { reqId: 0, roomId, user }))
+      return Promise.resolve()
+    }
+    return this.c.request<Bodies['leaveReply']>(adminNodeId, (reqId) => msg('leaveRequest', { reqId, roomId, user })).then((reply) => {
+      if (reply.error) throw errorFromPeer(reply.error.code, reply.error.message)
+    })
+  }
+
+  /** A closed connection leaves its rooms; nobody waits for those leaves (a reqId 0 request). */
   sessionClosed(s: ClientSession): void {
-    for (const roomId of [...(this.roomsOfSession.get(s) ?? [])]) this.leave(s, roomId)
+    for (const roomId of [...(this.roomsOfSession.get(s) ?? [])]) {
+      const told = this.leave(s, roomId)
+      if (!told) continue
+      if (told.adminNodeId === this.c.nodeId) {
+        try {
+          this.c.localLeave(roomId, told.user)?.catch(() => {})
+        } catch {
+          // the room is gone, or another node administers it now: nothing to leave here
+        }
+        continue
+      }
+      this.c.trace('forward', `leave ${told.user} → ${this.c.peerName(told.adminNodeId)}`, roomId)
+      this.c.send(told.adminNodeId, msg('leaveRequest', { reqId: 0, roomId, user: told.user }))
+    }
     this.roomsOfSession.delete(s)
   }
 

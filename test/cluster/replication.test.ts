@@ -206,4 +206,54 @@ describe('replicated rooms (--replicas 3)', () => {
     await survivor.event('room.admin_changed', (e) => e.roomId === room.roomId && e.adminNodeId !== changed.adminNodeId, 10_000)
     expect(await sendAccepted(survivor, room.roomId, 'm11', 's-11', 10_000, 'send after the second takeover')).toBe(11)
   }, 90_000)
+
+  it('a leave acknowledged just before kill -9 of the administrator: the new administrator does not list the user', async () => {
+    const nodes = await startCluster(3, TIMING, EXTRA)
+    const { b, c, room } = await replicatedRoom(nodes)
+    // One user on each surviving node stays; the other leaves.
+    const [bea, cy] = await Promise.all([Client.as(nodes[1].ready, 'bea'), Client.as(nodes[2].ready, 'cy')])
+    for (const cl of [bea, cy]) await cl.call('room.join', { roomId: room.roomId })
+    const leftAt = Date.now()
+    expect(await Promise.all([b.call('room.leave', { roomId: room.roomId }), c.call('room.leave', { roomId: room.roomId })])).toEqual([{}, {}])
+    const leaveMs = Date.now() - leftAt
+    // At once: the acknowledgement came only after the leaves were on a majority (§8).
+    await killNode(nodes[0])
+    const changed = await bea.event('room.admin_changed', (e) => e.roomId === room.roomId, 10_000)
+    const members = await eventually(
+      async () => {
+        const r = await bea.reply('room.members', { roomId: room.roomId })
+        return r.ok ? (r.result as { members: { user: string; nodeId: string }[] }).members : undefined
+      },
+      10_000,
+      'the new administrator answers room.members',
+    )
+    console.log(`two leaves acknowledged in ${leaveMs} ms; after kill -9 the new administrator ${changed.adminNodeName} (term ${changed.term}) lists ${members.map((m) => m.user).join(', ')}`)
+    // ann's node is dead (its users leave), bob and cat left: only the two who stayed.
+    expect(members.map((m) => m.user).sort()).toEqual(['bea', 'cy'])
+    // The leavers get nothing more of the room.
+    expect(await sendAccepted(bea, room.roomId, 'after', 'bea-1', 10_000, 'a send after the takeover')).toBeGreaterThan(0)
+    await cy.until(() => cy.messages(room.roomId).some((m) => m.clientMsgId === 'bea-1'), 10_000, 'cy sees the send')
+    expect([...b.messages(room.roomId), ...c.messages(room.roomId)].some((m) => m.clientMsgId === 'bea-1')).toBe(false)
+  }, 90_000)
+
+  it('a leave the administrator cannot commit (its replicas are dead) fails with room_unavailable; sent again once a replica is back, it is acknowledged', async () => {
+    const nodes = await startCluster(3, TIMING, EXTRA)
+    const { a, room } = await replicatedRoom(nodes)
+    await killNode(nodes[1])
+    await killNode(nodes[2])
+    const startedAt = Date.now()
+    const first = await a.reply('room.leave', { roomId: room.roomId })
+    const failedMs = Date.now() - startedAt
+    expect(first.ok).toBe(false)
+    expect(first.error?.code).toBe('room_unavailable')
+    console.log(`leave without a majority: ${first.error?.code} after ${failedMs} ms (dead-ms ${TIMING.deadMs}): ${first.error?.message}`)
+    // The session left here at once: sending to the room is refused.
+    expect((await a.reply('message.send', { roomId: room.roomId, text: 'x', clientMsgId: 'a-x' })).error?.code).toBe('not_member')
+    // One replica back: the administrator has a majority again, and the leave sent again is committed.
+    await startNode({ name: 'n2', dataDir: nodes[1].dataDir, join: [nodes[0].ready.grpc], timing: TIMING, extra: EXTRA })
+    await eventually(async () => (await a.reply('room.leave', { roomId: room.roomId })).ok, 20_000, 'the leave sent again is acknowledged')
+    expect((await a.call('room.members', { roomId: room.roomId })).members.map((m) => m.user)).not.toContain('ann')
+    // Acknowledged once: a third leave is refused as for any non-member.
+    expect((await a.reply('room.leave', { roomId: room.roomId })).error?.code).toBe('not_member')
+  }, 90_000)
 })

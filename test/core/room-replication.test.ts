@@ -10,6 +10,7 @@ import {
   lastSeq,
   lastTerm,
   committedRange,
+  metaCommitted,
   DEFAULT_REPLICA_CONFIG,
   type LogEntry,
   type ReplicaConfig,
@@ -646,6 +647,57 @@ describe('membership through the replicated room state, and repair', () => {
       ['n3', 3],
     ])
     expect(metaAck(s, 'n3')).toContainEqual({ type: 'meta-committed', term: 1, version: 2 })
+  })
+
+  // A leave is acknowledged on the same rule as a join (docs/replication.md, "Membership and
+  // deletion"): the room state without the member, on a majority, before the answer goes.
+  const withoutBob = { ...META, members: [{ user: 'ann', nodeId: 'n1' }] }
+  const leaveRows: { name: string; acks: string[]; committed: boolean }[] = [
+    { name: 'no follower holds it yet', acks: [], committed: false },
+    { name: 'a follower acknowledged the older state only', acks: ['n2-old'], committed: false },
+    { name: 'one follower holds it: with the administrator, a majority of three', acks: ['n2'], committed: true },
+    { name: 'both followers hold it', acks: ['n2', 'n3'], committed: true },
+  ]
+  for (const row of leaveRows) {
+    it(`a leave is committed (meta-committed) only on a majority: ${row.name}`, () => {
+      const s = leader()
+      metaAck(s, 'n2')
+      metaAck(s, 'n3')
+      const oldVersion = s.meta.version
+      const left = step(s, { type: 'set-meta', meta: withoutBob })
+      expect(left.some((e) => e.type === 'meta-committed')).toBe(false)
+      // The new state goes to both followers with the member gone.
+      expect(sends(left).map((e) => (e.message as Extract<ReplMessage, { type: 'append' }>).meta?.members.map((m) => m.user))).toEqual([['ann'], ['ann']])
+      const effects: ReplicaEffect[] = []
+      for (const a of row.acks) {
+        const [from, old] = a.split('-')
+        effects.push(
+          ...step(s, recv(from, { type: 'append-reply', roomId: ROOM, term: s.term, ok: true, matchSeq: lastSeq(s), leader: s.self, metaTerm: s.meta.term, metaVersion: old ? oldVersion : s.meta.version })),
+        )
+      }
+      expect(effects.some((e) => e.type === 'meta-committed' && e.version === s.meta.version)).toBe(row.committed)
+      expect(metaCommitted(s)).toBe(row.committed)
+    })
+  }
+
+  it('a leave on a majority survives the election: the winner that missed it adopts the state without the member', () => {
+    // n2 missed the leave (its state still lists bob); n3 holds it (the majority with n1).
+    const n2 = replica('n2', { term: 1, leader: 'n1', meta: { ...META, term: 1, version: 1 } })
+    step(n2, { type: 'peer-dead', peer: 'n1', now: 0, jitterMs: 0 })
+    step(n2, { type: 'tick', now: 0, jitterMs: 0 })
+    expect(n2.role).toBe('candidate')
+    step(n2, recv('n3', { type: 'vote-reply', roomId: ROOM, term: 2, granted: true, leader: '', meta: { ...withoutBob, term: 1, version: 2 } }))
+    expect(n2.role).toBe('leader')
+    expect(n2.meta.members.map((m) => m.user)).toEqual(['ann'])
+  })
+
+  it('a leave only the old administrator held is lost with it (it was never acknowledged)', () => {
+    const n2 = replica('n2', { term: 1, leader: 'n1', meta: { ...META, term: 1, version: 1 } })
+    step(n2, { type: 'peer-dead', peer: 'n1', now: 0, jitterMs: 0 })
+    step(n2, { type: 'tick', now: 0, jitterMs: 0 })
+    step(n2, recv('n3', { type: 'vote-reply', roomId: ROOM, term: 2, granted: true, leader: '', meta: { ...META, term: 1, version: 1 } }))
+    expect(n2.role).toBe('leader')
+    expect(n2.meta.members.map((m) => m.user)).toEqual(['ann', 'bob'])
   })
 
   it('the winner of an election adopts the newest room state among its votes (a join only it lacked)', () => {
