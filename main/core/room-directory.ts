@@ -46,8 +46,13 @@ export function newDirectory(): Directory {
  */
 export type MergeResult = 'added' | 'updated' | 'ignored' | 'refused'
 
-/** Merge one entry heard from a peer (or set by this node as administrator). */
-export function mergeEntry(dir: Directory, entry: DirectoryEntry): MergeResult {
+/**
+ * Merge one entry heard from a peer (or set by this node as administrator). `knownReplicas`: nodes
+ * this node has seen in the room's replica set from the replication itself (appends and votes of
+ * the room's replicas, docs/replication.md), which may be newer than the entry it holds: a node cut
+ * off while the set was repaired holds an entry whose set no longer names the administrator.
+ */
+export function mergeEntry(dir: Directory, entry: DirectoryEntry, knownReplicas: readonly string[] = []): MergeResult {
   if (dir.tombstones.has(entry.roomId)) return 'ignored'
   const cur = dir.rooms.get(entry.roomId)
   if (!cur) {
@@ -58,7 +63,7 @@ export function mergeEntry(dir: Directory, entry: DirectoryEntry): MergeResult {
   if (entry.term < cur.term || (entry.term === cur.term && entry.version <= cur.version)) return 'ignored'
   // A room changes hands only by an election among its replicas, for a higher term (client-protocol.md
   // §8): an unreplicated room never does, and a node outside the replica set cannot claim one.
-  if (entry.adminNodeId !== cur.adminNodeId && (entry.term <= cur.term || !cur.replicas.includes(entry.adminNodeId))) return 'refused'
+  if (entry.adminNodeId !== cur.adminNodeId && (entry.term <= cur.term || !(cur.replicas.includes(entry.adminNodeId) || (cur.replicas.length > 0 && knownReplicas.includes(entry.adminNodeId))))) return 'refused'
   dir.rooms.set(entry.roomId, { ...entry })
   return 'updated'
 }

@@ -807,17 +807,20 @@ function maybeSendTimeoutNow(s: ReplicaState, target: string, now: number, confi
 
 function onMessage(s: ReplicaState, from: string, m: ReplMessage, now: number, config: ReplicaConfig, effects: ReplicaEffect[]): void {
   if (m.roomId !== s.roomId) return
+  if (m.type === 'vote-request' && !s.meta.replicas.includes(m.candidate) && s.meta.replicas.includes(s.self)) {
+    // Not a replica of the room as we know it (removed by a repair, docs/replication.md "Repair"):
+    // its higher term must not depose anyone, nor wait as a deferred vote; our room state tells it
+    // that it was removed. First of all: the peer-authority check lets such a request through to
+    // us for this answer alone (a node cut off while it was replaced has no other way to learn it
+    // once the administrator that removed it is gone).
+    effects.push({ type: 'send', to: from, message: { type: 'vote-reply', roomId: s.roomId, term: s.term, granted: false, leader: s.leader ?? '', meta: s.meta } })
+    return
+  }
   if (m.type === 'vote-request' && !m.transfer && m.term > s.term && s.leader !== null && s.leader !== from && !s.dead.has(s.leader) && s.role !== 'candidate') {
     // Our administrator is alive as far as our failure detector knows: a replica that thinks
     // otherwise (an asymmetric partition) must not depose it (Raft §6, disruptive servers).
     s.deferredVote = { from, message: m }
     effects.push({ type: 'send', to: from, message: { type: 'vote-reply', roomId: s.roomId, term: s.term, granted: false, leader: s.leader, meta: null } })
-    return
-  }
-  if (m.type === 'vote-request' && !s.meta.replicas.includes(m.candidate) && s.meta.replicas.includes(s.self)) {
-    // Not a replica of the room as we know it (removed by a repair, docs/replication.md "Repair"):
-    // its higher term must not depose anyone; our room state tells it that it was removed.
-    effects.push({ type: 'send', to: from, message: { type: 'vote-reply', roomId: s.roomId, term: s.term, granted: false, leader: s.leader ?? '', meta: s.meta } })
     return
   }
   if (m.term > s.term) {

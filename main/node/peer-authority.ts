@@ -32,6 +32,8 @@ export interface AuthorityView {
   replicationOf?(roomId: string): { adminNodeId: string | undefined; term: number } | undefined
   /** `nodeId` holds the room's log, as the directory entry or this node's own replica of it says. */
   holdsReplica?(roomId: string, nodeId: string): boolean
+  /** This node holds a replica of the room (its replication core answers for it). */
+  holdsReplicaHere?(roomId: string): boolean
 }
 
 /** The reply each request gets, so that a refused request still gets an answer (with an error). */
@@ -83,8 +85,16 @@ export function refusal(from: string, m: DecodedMessage, v: AuthorityView): stri
       if (m.roomAppend.term < r.term) return `an append of term ${m.roomAppend.term}: the room is in term ${r.term}`
       return undefined
     }
+    case 'roomVoteRequest': {
+      // From outside the replica set too, to a node holding a replica: its replication core never
+      // grants such a vote, nor changes its term for it, and answers with the room state that
+      // tells a replica removed while it was cut off that it was (docs/replication.md, "Repair").
+      const roomId = m.roomVoteRequest.roomId
+      const r = v.replicationOf?.(roomId)
+      if (!r || from === r.adminNodeId || v.holdsReplica?.(roomId, from) || v.holdsReplicaHere?.(roomId)) return undefined
+      return 'replication of a room it holds no replica of'
+    }
     case 'roomAppendReply':
-    case 'roomVoteRequest':
     case 'roomVoteReply':
     case 'roomTimeoutNow': {
       const { roomId } = bodyOf(m) as { roomId: string }

@@ -217,6 +217,7 @@ export class PeerNode implements RunningNode {
           (this.rooms.directory.rooms.get(roomId)?.replicas.includes(nodeId) ?? false) ||
           (this.replication.state(roomId)?.meta.replicas.includes(nodeId) ?? false) ||
           this.replication.wasReplica(roomId, nodeId),
+        holdsReplicaHere: (roomId) => this.replication.state(roomId) !== undefined,
       },
     })
     this.rooms = new RoomDirectorySync({
@@ -236,6 +237,7 @@ export class PeerNode implements RunningNode {
       roomHeld: archiveRoom,
       roomDeleted: (roomId) => archive?.writer.roomDeleted(roomId, clock.now()),
       replicaInfo: (roomId) => this.replication.info(roomId),
+      knownReplicas: (roomId) => this.replication.knownReplicas(roomId),
       replicate: (room) => this.replication.create(room),
       adminChanged: (roomId, adminNodeId, termRose) => this.member.adminChanged(roomId, adminNodeId, termRose),
       replicaDropped: (roomId) => this.replication.drop(roomId),

@@ -41,6 +41,8 @@ export interface RoomDirectoryComponents {
   roomDeleted?(roomId: string): void
   /** Replicated rooms (docs/replication.md): the room's term and replica set, if replicated. */
   replicaInfo?(roomId: string): { term: number; replicas: string[] } | undefined
+  /** Nodes seen in the room's replica set by this node's replication, its own copy let go or not. */
+  knownReplicas?(roomId: string): string[]
   /** A room we create: choose its replicas (room-replicas.ts). */
   replicate?(room: AdminRoom): void
   /** A room's administrator changed, or was elected again (gossip of a higher term): the member side follows it. */
@@ -163,7 +165,7 @@ export class RoomDirectorySync {
     if (r.adminNodeId === this.c.nodeId) return
     const entry: DirectoryEntry = { ...r, frozen: !!r.frozen, term: Number(r.term ?? 0), replicas: Array.isArray(r.replicas) ? r.replicas : [] }
     const before = this.directory.rooms.get(r.roomId)
-    const result = mergeEntry(this.directory, entry)
+    const result = mergeEntry(this.directory, entry, this.c.knownReplicas?.(r.roomId))
     if (result === 'refused') {
       const cur = this.directory.rooms.get(r.roomId)
       this.c.log(`refused the claim of ${r.adminNodeName} to administer room ${cur?.name ?? r.roomId} in term ${entry.term}: not one of its replicas, or not a higher term`)

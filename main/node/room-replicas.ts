@@ -716,6 +716,14 @@ export class RoomReplicas {
     return this.everReplicas.get(roomId)?.has(nodeId) ?? false
   }
 
+  /**
+   * Every node seen in the room's replica set since this node started, also after it let its own
+   * copy go (removed by a repair: the set that replaced it names the administrator to follow).
+   */
+  knownReplicas(roomId: string): string[] {
+    return [...(this.everReplicas.get(roomId) ?? [])]
+  }
+
   private noteReplicas(s: ReplicaState): void {
     let seen = this.everReplicas.get(s.roomId)
     if (!seen) this.everReplicas.set(s.roomId, (seen = new Set()))

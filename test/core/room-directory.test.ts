@@ -35,6 +35,26 @@ describe('room directory merge: who may change what (docs/security.md, client-pr
     })
   }
 
+  it('a replica set repaired while this node was cut off: a takeover by a node its replication has seen in the set is accepted, by anyone else refused', () => {
+    // Held: A's entry with replicas A, B, C. Meanwhile C was replaced by D, and D took over in term 3;
+    // this node (C, removed) learned the new set {A, B, D} from a replica's answer (docs/replication.md).
+    const claim = entry({ adminNodeId: 'D', adminNodeName: 'n4', term: 3, replicas: ['A', 'B', 'D'] })
+    const known = ['A', 'B', 'C', 'D']
+    const dir = newDirectory()
+    mergeEntry(dir, entry())
+    expect(mergeEntry(dir, claim)).toBe('refused')
+    expect(mergeEntry(dir, claim, known)).toBe('updated')
+    expect(dir.rooms.get('r')?.adminNodeId).toBe('D')
+    // Not for a node the replication never named, nor in a term that is not higher, nor an unreplicated room.
+    const other = newDirectory()
+    mergeEntry(other, entry())
+    expect(mergeEntry(other, entry({ adminNodeId: 'M', term: 99, replicas: ['M'] }), known)).toBe('refused')
+    expect(mergeEntry(other, entry({ adminNodeId: 'D', term: 1, version: 5 }), known)).toBe('refused')
+    const plain = newDirectory()
+    mergeEntry(plain, entry({ term: 0, replicas: [] }))
+    expect(mergeEntry(plain, entry({ adminNodeId: 'D', term: 1, replicas: ['D'] }), ['D'])).toBe('refused')
+  })
+
   it('a deleted room does not come back', () => {
     const dir = newDirectory()
     mergeEntry(dir, entry())

@@ -819,6 +819,25 @@ describe('membership through the replicated room state, and repair', () => {
     expect(n3.role).toBe('follower')
     expect(n3.electionAt).toBeNull()
   })
+
+  it('... also when it stood at a higher term than the voter, whose administrator is alive: told at once, not kept as a deferred vote', () => {
+    // n3 stood again and again while cut off (term 13); n2 follows a live administrator n4 in term 3.
+    const n2 = replica('n2', { term: 3, leader: 'n4', meta: { ...META, term: 3, version: 3, replicas: ['n1', 'n2', 'n4'] } })
+    const n3 = replica('n3', { term: 13, leader: null, meta: { ...META, term: 1, version: 1 } })
+    n3.role = 'candidate'
+    n3.electionAt = 20_000
+    const request: ReplMessage = { type: 'vote-request', roomId: n3.roomId, term: 14, candidate: 'n3', lastSeq: 0, lastTerm: 0, transfer: false }
+    const effects = step(n2, recv('n3', request))
+    const answer = replyOf(effects) as Extract<ReplMessage, { type: 'vote-reply' }>
+    expect(answer).toMatchObject({ granted: false, term: 3, leader: 'n4', meta: expect.objectContaining({ replicas: ['n1', 'n2', 'n4'] }) })
+    expect([n2.term, n2.leader, n2.votedFor, n2.deferredVote]).toEqual([3, 'n4', null, null])
+    expect(effects.filter((e) => e.type !== 'send')).toEqual([])
+    // The removed replica stops standing, whatever its own term.
+    step(n3, recv('n2', answer))
+    expect([n3.role, n3.electionAt, n3.meta.replicas]).toEqual(['follower', null, ['n1', 'n2', 'n4']])
+    // Its detector declaring n4 dead later does not make n2 replay the request as a vote.
+    expect(sends(step(n2, { type: 'peer-dead', peer: 'n4', now: 100, jitterMs: 0 })).filter((e) => e.to === 'n3')).toEqual([])
+  })
 })
 
 describe('random failover schedules (seeded)', () => {

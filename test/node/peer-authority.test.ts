@@ -26,7 +26,7 @@ describe('authority in replicated rooms (docs/security.md)', () => {
     { name: 'an append from a node holding no replica, whatever its term', from: 'M', m: append('r', 99, 'M'), refused: /no replica/ },
     { name: 'an append for a room not known yet (its first append)', from: 'M', m: append('q', 1, 'M'), refused: undefined },
     { name: 'a vote request from a replica', from: 'C', m: voteRequest('C'), refused: undefined },
-    { name: 'a vote request from a node holding no replica', from: 'M', m: voteRequest('M'), refused: /no replica/ },
+    { name: 'a vote request from a node holding no replica, to a node holding none either', from: 'M', m: voteRequest('M'), refused: /no replica/ },
   ]
   for (const c of cases) {
     it(c.name, () => {
@@ -35,6 +35,15 @@ describe('authority in replicated rooms (docs/security.md)', () => {
       else expect(why).toBeUndefined()
     })
   }
+
+  it('a vote request from outside the replica set reaches a node holding a replica: its core grants nothing and answers with the room state that says who replaced the sender', () => {
+    const holding: AuthorityView = { ...view, holdsReplicaHere: (roomId) => roomId === 'r' }
+    expect(refusal('M', voteRequest('M'), holding)).toBeUndefined()
+    // Only vote requests: appends, replies and handovers from outside stay refused.
+    expect(refusal('M', append('r', 99, 'M'), holding)).toMatch(/no replica/)
+    const timeoutNow = { body: 'roomTimeoutNow', roomTimeoutNow: { roomId: 'r', term: 3 } } as DecodedMessage
+    expect(refusal('M', timeoutNow, holding)).toMatch(/no replica/)
+  })
 
   it('a stale append is answered with the current term and administrator (fencing); nothing else is', () => {
     expect(fenceReply(append('r', 1, 'A'), view)).toEqual({ roomAppendReply: { roomId: 'r', term: 2, ok: false, matchSeq: 0, leader: 'B', metaTerm: 0, metaVersion: 0 } })
