@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { ChatClient, type SocketLike } from '../../renderer/src/net/chat-client'
-import { RESEND_WAITING_MS, Session } from '../../renderer/src/net/session'
+import { REJOIN_FIRST_MS, RESEND_WAITING_MS, Session } from '../../renderer/src/net/session'
 import { ReconnectBackoff } from '../../renderer/src/state/backoff'
 
 /** A scripted node behind a fake WebSocket: answers ops from a table and lets the test push events. */
@@ -240,6 +240,46 @@ describe('Session over a fake node', () => {
     sockets[2].push({ event: 'message', roomId: 'r1', seq: 4, user: 'b', nodeId: 'B', text: 'y', sentAt: 1, clientMsgId: 'c4' })
     expect(session.getState().chat.rooms.r1.messages.map((m) => m.seq)).toEqual([1, 4])
     session.stop()
+  })
+
+  it('tries a failed rejoin again: at once when the room comes back, else after a delay; not after not_found', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+    try {
+      const ROOM2 = { ...ROOM, roomId: 'r2', name: 'second' }
+      const ROOM3 = { ...ROOM, roomId: 'r3', name: 'gone' }
+      let refuse = true
+      const { sockets, session } = setup(undefined, (req) => {
+        if (req.op === 'hello') return { nodeId: 'A', nodeName: 'alpha', user: 'me', protocol: 1, joinedRooms: ['r1', 'r2', 'r3'] }
+        if (req.op === 'rooms.list') return { rooms: [ROOM, ROOM2, ROOM3] }
+        if (req.op === 'room.join' && req.roomId === 'r3') return new Error('not_found')
+        if (req.op === 'room.join' && refuse) return new Error('room_unavailable')
+        if (req.op === 'room.join') return { room: { ...[ROOM, ROOM2].find((x) => x.roomId === req.roomId)!, joined: true }, members: [], lastSeq: 0, history: [] }
+      })
+      const joins = (id: string) => sockets[0].sent.filter((f) => f.op === 'room.join' && f.roomId === id).length
+      session.start()
+      sockets[0].open()
+      await vi.advanceTimersByTimeAsync(0)
+      expect([joins('r1'), joins('r2'), joins('r3')]).toEqual([1, 1, 1])
+      const notices = session.getState().chat.notices.map((n) => n.text)
+      expect(notices).toContain('Could not rejoin “general” yet (trying again): The room\'s administrator node is unreachable; try again when it is back. (from node)')
+      expect(notices.some((t) => t.startsWith('Could not rejoin “gone”:'))).toBe(true)
+      // r1 comes back under a new administrator: rejoined at once.
+      refuse = false
+      sockets[0].push({ event: 'room.admin_changed', roomId: 'r1', adminNodeId: 'B', adminNodeName: 'beta', term: 2, reason: 'takeover' })
+      await vi.advanceTimersByTimeAsync(0)
+      expect(session.getState().chat.rooms.r1.joined).toBe(true)
+      expect(joins('r2')).toBe(1)
+      // r2 heard nothing: rejoined by the timer; r3 (not found) is never asked again.
+      await vi.advanceTimersByTimeAsync(REJOIN_FIRST_MS)
+      expect(session.getState().chat.rooms.r2.joined).toBe(true)
+      expect(session.getState().chat.notices.some((n) => n.text.startsWith('Could not rejoin “general”'))).toBe(false)
+      await vi.advanceTimersByTimeAsync(4 * REJOIN_FIRST_MS)
+      expect([joins('r1'), joins('r2'), joins('r3')]).toEqual([2, 2, 1])
+      expect(session.getState().chat.rooms.r3.joined).toBe(false)
+      session.stop()
+    } finally {
+      vi.useRealTimers()
+    }
   })
 
   it('maps error replies to readable notices and ignores garbage frames', async () => {

@@ -23,6 +23,16 @@ export { RESEND_WAITING_MS } from './outbox'
 export const NOTIFY_EVERY_MS = 16
 /** How long an informational notice stays on screen. */
 export const INFO_NOTICE_MS = 12_000
+/**
+ * A rejoin after a reconnect that fails for a passing reason (the room's administrator is being
+ * elected, the node has just restarted and does not know the room's current administrator yet) is
+ * tried again: at once when the room comes back (room.available, room.admin_changed), else after
+ * these delays, doubling (docs/ui.md, "Reconnecting").
+ */
+export const REJOIN_FIRST_MS = 1000
+export const REJOIN_MAX_MS = 10_000
+/** Error codes after which a rejoin is worth trying again; any other (not_found, forbidden…) is final. */
+const PASSING = new Set(['room_unavailable', 'room_busy', 'timeout', 'unreachable', 'internal', 'disconnected'])
 
 export interface SessionDeps {
   client: ChatClient
@@ -47,10 +57,16 @@ export class Session {
   }
   private readonly listeners = new Set<() => void>()
   private notifyTimer: ReturnType<typeof setTimeout> | null = null
-  /** Rooms the node says this user had joined (hello.joinedRooms) that are not listed yet. */
+  /**
+   * Rooms to rejoin when possible: those the node says this user had joined (hello.joinedRooms)
+   * that are not listed yet, and those whose rejoin failed for a passing reason.
+   */
   private readonly restore = new Set<string>()
   /** The room to select once the rooms are back, read from storage at the first hello. */
   private restoreActive: string | null | undefined
+  /** The next rejoin attempt of rooms whose rejoin failed for a passing reason (in `restore`). */
+  private rejoinTimer: ReturnType<typeof setTimeout> | null = null
+  private rejoinDelayMs = REJOIN_FIRST_MS
   private readonly client: ChatClient
   private user: string
   private readonly now: () => number
@@ -141,6 +157,8 @@ export class Session {
   stop(): void {
     if (this.notifyTimer !== null) clearTimeout(this.notifyTimer)
     this.notifyTimer = null
+    if (this.rejoinTimer !== null) clearTimeout(this.rejoinTimer)
+    this.rejoinTimer = null
     this.outbox.stop()
     this.client.stop()
   }
@@ -223,13 +241,44 @@ export class Session {
       if (r.historySource) this.noteHistorySource(roomId, r.historySource)
       this.dispatch({ type: 'room.joined', room: r.room, members: r.members, lastSeq: r.lastSeq, history })
       this.stream.joined(roomId)
+      this.restore.delete(roomId)
+      this.rejoinDelayMs = REJOIN_FIRST_MS
       return true
     } catch (err) {
       this.stream.joinFailed(roomId)
       const name = this.state.chat.rooms[roomId]?.info.name
-      this.error(err, `${rejoin ? 'Could not rejoin' : 'Could not join'} ${name ? `“${name}”` : 'the room'}`, noticeKey.join(roomId))
+      const again = rejoin && PASSING.has((err as { code?: string }).code ?? '')
+      if (again) {
+        this.restore.add(roomId)
+        this.scheduleRejoin()
+      }
+      this.error(err, `${rejoin ? 'Could not rejoin' : 'Could not join'} ${name ? `“${name}”` : 'the room'}${again ? ' yet (trying again)' : ''}`, noticeKey.join(roomId))
       return false
     }
+  }
+
+  /** Try again the rejoins that failed for a passing reason, with a doubling delay. */
+  private scheduleRejoin(): void {
+    if (this.rejoinTimer !== null) return
+    const delay = this.rejoinDelayMs
+    this.rejoinDelayMs = Math.min(REJOIN_MAX_MS, delay * 2)
+    this.rejoinTimer = setTimeout(() => {
+      this.rejoinTimer = null
+      // While disconnected, the next open rejoins everything in `restore` anyway.
+      if (this.state.connection.status !== 'open') return
+      for (const id of [...this.restore]) {
+        const r = this.state.chat.rooms[id]
+        if (!r || r.joined) continue
+        this.restore.delete(id)
+        void this.join(id, true)
+      }
+    }, delay)
+  }
+
+  /** The room is back (or run by a new administrator): rejoin it now if its rejoin had failed. */
+  private rejoinNow(roomId: string): void {
+    if (this.state.chat.rooms[roomId]?.joined) return
+    if (this.restore.delete(roomId)) void this.join(roomId, true)
   }
 
   /** Rooms in the node's history archive (archive.rooms; docs/archive.md). Rejects without --db. */
@@ -377,11 +426,13 @@ export class Session {
         if (e.event === 'room.available') {
           this.stream.cameBackAvailable(e.roomId)
           this.outbox.resendWaiting(e.roomId)
+          this.rejoinNow(e.roomId)
         }
         return
       case 'room.admin_changed':
         this.dispatch({ type: 'room.admin_changed', roomId: e.roomId, adminNodeId: e.adminNodeId, adminNodeName: e.adminNodeName, term: e.term, reason: e.reason })
         this.outbox.resendWaiting(e.roomId)
+        this.rejoinNow(e.roomId)
         return
       case 'peer.status':
         this.cluster.peerStatus(e)
