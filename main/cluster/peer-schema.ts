@@ -12,7 +12,9 @@ import {
   MAX_TEXT_CHARS,
   MAX_USER_CHARS,
   isPeerAddress,
+  nameProblem,
   nameSchema,
+  normalizeName,
 } from '../../proto/client-protocol'
 import type { BodyName, Bodies, DecodedMessage } from './peer-messages'
 
@@ -158,6 +160,17 @@ export function checkPeerMessage(raw: unknown): Checked {
   const r = raw as Record<string, unknown>
   const name = r.body
   if (!isBodyName(name)) return { ok: false, body: String(name ?? 'unknown').slice(0, 40), reqId: undefined, reason: 'no known body' }
+  const fast = FAST[name as FastName]?.(r[name])
+  if (fast !== undefined) return { ok: true, message: { body: name, [name]: fast } as DecodedMessage }
+  return checkWithSchema(raw)
+}
+
+/** checkPeerMessage without the hot path: the schemas alone (what the hot path must agree with). */
+export function checkWithSchema(raw: unknown): Checked {
+  if (typeof raw !== 'object' || raw === null) return { ok: false, body: 'unknown', reqId: undefined, reason: 'not a message' }
+  const r = raw as Record<string, unknown>
+  const name = r.body
+  if (!isBodyName(name)) return { ok: false, body: String(name ?? 'unknown').slice(0, 40), reqId: undefined, reason: 'no known body' }
   const parsed = schemas[name].safeParse(r[name])
   if (!parsed.success) {
     const fields = r[name] as { reqId?: unknown } | undefined
@@ -166,4 +179,88 @@ export function checkPeerMessage(raw: unknown): Checked {
     return { ok: false, body: name, reqId: rid, reason: `${issue?.path.join('.') || name}: ${issue?.message ?? 'invalid'}` }
   }
   return { ok: true, message: { body: name, [name]: parsed.data } as DecodedMessage }
+}
+
+// -------------------------------------------------------------------------------------------
+// Hot path (docs/benchmarks.md): the messages every chat message crosses (forwarded sends, their
+// acknowledgements, deliveries, appends and their replies, heartbeats) are checked by hand, without
+// building schema objects, with exactly the schemas' rules and output (the same fields, names
+// normalised). Anything the hot path does not accept, including anything it is unsure of (a string
+// longer in UTF-16 units than its limit in characters, an append carrying room state, an error),
+// goes to the schemas, so a bad message gets the same refusal (test/cluster/peer-schema-fast.test.ts).
+
+type FastName = 'heartbeat' | 'forwardSend' | 'sendAck' | 'deliver' | 'roomAppend' | 'roomAppendReply'
+
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= Number.MAX_SAFE_INTEGER
+const isId = (v: unknown): v is string => typeof v === 'string' && v.length >= 1 && v.length <= 128
+const isText = (v: unknown): v is string => typeof v === 'string' && v.length >= 1 && v.length <= MAX_TEXT_CHARS
+const USER_RAW_MAX = MAX_USER_CHARS * 4 + 64
+
+/** A user name as nameSchema(MAX_USER_CHARS) gives it (normalised), or undefined. */
+function fastUser(v: unknown): string | undefined {
+  if (typeof v !== 'string' || v.length > USER_RAW_MAX) return undefined
+  const s = normalizeName(v)
+  return nameProblem(s, MAX_USER_CHARS) === undefined ? s : undefined
+}
+
+function fastMessage(v: unknown): Bodies['deliver']['messages'][number] | undefined {
+  if (typeof v !== 'object' || v === null) return undefined
+  const m = v as Record<string, unknown>
+  const { roomId, seq, nodeId, text, sentAt, clientMsgId } = m
+  if (!isId(roomId) || !isCount(seq) || !isId(nodeId) || !isText(text) || !isCount(sentAt) || !isId(clientMsgId)) return undefined
+  const user = fastUser(m.user)
+  if (user === undefined) return undefined
+  return { roomId, seq, user, nodeId, text, sentAt, clientMsgId }
+}
+
+const FAST: { [K in FastName]: (v: unknown) => Bodies[K] | undefined } = {
+  heartbeat(v) {
+    const sentAt = (v as { sentAt?: unknown } | null)?.sentAt
+    return isCount(sentAt) ? { sentAt } : undefined
+  },
+  forwardSend(v) {
+    if (typeof v !== 'object' || v === null) return undefined
+    const { reqId, roomId, text, clientMsgId } = v as Record<string, unknown>
+    if (!isCount(reqId) || !isId(roomId) || !isText(text) || !isId(clientMsgId)) return undefined
+    const user = fastUser((v as Record<string, unknown>).user)
+    return user === undefined ? undefined : { reqId, roomId, user, text, clientMsgId }
+  },
+  sendAck(v) {
+    if (typeof v !== 'object' || v === null) return undefined
+    const { reqId, error, seq } = v as Record<string, unknown>
+    return isCount(reqId) && error === null && isCount(seq) ? { reqId, error, seq } : undefined
+  },
+  deliver(v) {
+    if (typeof v !== 'object' || v === null) return undefined
+    const { roomId, messages } = v as Record<string, unknown>
+    if (!isId(roomId) || !Array.isArray(messages) || messages.length < 1 || messages.length > MAX_MESSAGES) return undefined
+    const out: Bodies['deliver']['messages'] = []
+    for (const x of messages) {
+      const m = fastMessage(x)
+      if (!m) return undefined
+      out.push(m)
+    }
+    return { roomId, messages: out }
+  },
+  roomAppend(v) {
+    if (typeof v !== 'object' || v === null) return undefined
+    const { roomId, term, leader, prevSeq, prevTerm, entries, commitSeq, meta } = v as Record<string, unknown>
+    if (meta !== null || !isId(roomId) || !isCount(term) || !isId(leader) || !isCount(prevSeq) || !isCount(prevTerm) || !isCount(commitSeq)) return undefined
+    if (!Array.isArray(entries) || entries.length > MAX_MESSAGES) return undefined
+    const out: Bodies['roomAppend']['entries'] = []
+    for (const e of entries) {
+      if (typeof e !== 'object' || e === null) return undefined
+      const t = (e as { term?: unknown }).term
+      const message = fastMessage((e as { message?: unknown }).message)
+      if (!isCount(t) || !message) return undefined
+      out.push({ term: t, message })
+    }
+    return { roomId, term, leader, prevSeq, prevTerm, entries: out, commitSeq, meta }
+  },
+  roomAppendReply(v) {
+    if (typeof v !== 'object' || v === null) return undefined
+    const { roomId, term, ok, matchSeq, leader, metaTerm, metaVersion } = v as Record<string, unknown>
+    if (!isId(roomId) || !isCount(term) || typeof ok !== 'boolean' || !isCount(matchSeq) || typeof leader !== 'string' || leader.length > 128) return undefined
+    return isCount(metaTerm) && isCount(metaVersion) ? { roomId, term, ok, matchSeq, leader, metaTerm, metaVersion } : undefined
+  },
 }
