@@ -43,6 +43,7 @@
  *                                    it leads no more (its memory is gone), so elect as if it died
  *   tick         { now, jitterMs }   candidacy deadlines; resends to followers that stopped acking
  *   transfer     { now }             graceful handover: hand the room to the most up-to-date replica
+ *   notify-commit { to, now }       administrator: send the commit point now to followers `to`
  *   repair       { now, want, spares }  administrator: replace a replica dead for repairMs by one of
  *                                    `spares` (live nodes, preferred first), one change at a time
  *
@@ -55,7 +56,8 @@
  *   send-stored     { to, term, leader, prevSeq, toSeq, commitSeq }  like an `append` whose
  *                   entries are older than the in-memory tail: the driver reads them from the store
  *   commit          { fromSeq, toSeq }          entries up to toSeq are committed (the administrator
- *                                               now delivers them and acknowledges their senders)
+ *                                               now delivers them and acknowledges their senders; a
+ *                                               follower delivers them to its node's own members)
  *   role            { role, term, leader, reason }   this replica's role or the known leader changed
  *   quorum          { ok }                      the administrator can (not) reach a majority
  *   meta-committed  { term, version }           a majority holds the room state of that version:
@@ -233,6 +235,13 @@ export type ReplicaInput =
   | { type: 'replicate'; fromSeq: number; now: number }
   /** Leader: the batch from `fromSeq` could not be written (nothing of it left the node): dropped. */
   | { type: 'unwritten'; fromSeq: number }
+  /**
+   * Leader: tell these followers the commit point now (they deliver the room's messages from their
+   * own copy, docs/replication.md "Delivery from the replicas"): each one in `to` that was not sent
+   * the commit point yet gets an append (the entries not sent to it yet, if any, and the commit
+   * point).
+   */
+  | { type: 'notify-commit'; to: readonly string[]; now: number }
   | { type: 'set-meta'; meta: Omit<ReplicatedMeta, 'term' | 'version'> }
   | { type: 'message'; from: string; message: ReplMessage; now: number }
   | { type: 'peer-dead'; peer: string; now: number; jitterMs: number }
@@ -399,6 +408,14 @@ export function stepReplica(
         for (const f of followers(s)) {
           const p = s.progress.get(f)
           if (p && p.nextSeq === input.fromSeq && input.fromSeq <= lastSeq(s) && !s.dead.has(f)) sendAppend(s, f, config, effects, input.now)
+        }
+      }
+      break
+    case 'notify-commit':
+      if (s.role === 'leader') {
+        for (const f of input.to) {
+          const p = s.progress.get(f)
+          if (p && !s.dead.has(f) && p.sentCommit < s.commitSeq) sendAppend(s, f, config, effects, input.now)
         }
       }
       break

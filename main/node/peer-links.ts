@@ -10,7 +10,6 @@
  */
 import {
   isPeerAddress,
-  PROTOCOL_VERSION,
   type PeerInfo,
   type PeerState,
   type Results,
@@ -46,6 +45,8 @@ export type ReplyKind = 'joinReply' | 'leaveReply' | 'membersReply' | 'sendAck' 
 export type LinkMessage = MessageOf<'hello' | 'heartbeat' | 'leaving' | 'gossip' | ReplyKind>
 
 export interface PeerLinksComponents {
+  /** The peer protocol this node's Hello announces (PEER_PROTOCOL; older only in tests). */
+  readonly protocol?: number
   readonly nodeId: string
   readonly incarnation: string
   /** Our name and advertised address: both are known only once the node listens. */
@@ -108,7 +109,18 @@ interface Peer {
   verified: boolean
   /** Its Hello says it answers LeaveRequests (LeaveReply); false for older nodes. */
   leaveReplies: boolean
+  /** The peer protocol its last Hello said it speaks (0 before one: assume the oldest). */
+  protocol: number
 }
+
+/**
+ * The peer protocol this node speaks, in its Hello (docs/peer-protocol.md §2): 1, the first; 2, a
+ * follower replica delivers to its own members from its copy at the commit point, so an
+ * administrator may send it the commit point instead of a Deliver (docs/replication.md, "Delivery
+ * from the replicas"). A peer is assumed to speak 1 until its Hello says otherwise.
+ */
+export const PEER_PROTOCOL = 2
+export const PEER_DELIVERS_FROM_REPLICA = 2
 
 /** Most replies held for a peer whose Link is not up; beyond, the asker times out as before. */
 const MAX_HELD_REPLIES = 10_000
@@ -214,7 +226,7 @@ export class PeerLinks {
       incarnation: this.c.incarnation,
       known: [...this.peers.values()].map((p) => ({ nodeId: p.nodeId, name: p.name, address: p.address })),
       rooms: this.c.directoryRooms(),
-      protocol: PROTOCOL_VERSION,
+      protocol: this.c.protocol ?? PEER_PROTOCOL,
       deleted: this.c.deletedRooms(),
       leaveReplies: true,
     }
@@ -312,6 +324,7 @@ export class PeerLinks {
         heldReplies: [],
         verified: false,
         leaveReplies: false,
+        protocol: 0,
       }
       this.peers.set(ref.nodeId, peer)
     } else {
@@ -359,6 +372,7 @@ export class PeerLinks {
   /** What a Hello teaches us: its incarnation (restart?), the nodes it knows, its directory. */
   private takeHello(h: Hello): void {
     const peer = this.peers.get(h.self.nodeId)
+    if (peer) peer.protocol = h.protocol
     if (peer && h.incarnation && peer.incarnation !== h.incarnation) {
       const restarted = peer.incarnation !== ''
       peer.incarnation = h.incarnation
@@ -537,6 +551,11 @@ export class PeerLinks {
   peerState(nodeId: string): PeerState | undefined {
     if (nodeId === this.c.nodeId) return 'alive'
     return this.detector.peers[nodeId]?.state
+  }
+
+  /** The peer protocol `nodeId`'s last Hello said it speaks (0: no Hello from it yet). */
+  peerProtocol(nodeId: string): number {
+    return this.peers.get(nodeId)?.protocol ?? 0
   }
 
   /** In the peer table (heard of, by a Hello or gossip, and not removed). */

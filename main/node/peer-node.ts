@@ -39,7 +39,7 @@ import { HistoryArchive } from './history-archive'
 import { DEFAULT_REPAIR_MS, DEFAULT_REPLICAS, type NodeOptions, type RunningNode } from './node-options'
 import { NodeStore, type NodeStorage } from '../store/node-store'
 import { dispatchPeerMessage, peerDispatchTable, type PeerDispatchTable } from './peer-dispatch'
-import { PeerLinks } from './peer-links'
+import { PEER_DELIVERS_FROM_REPLICA, PEER_PROTOCOL, PeerLinks } from './peer-links'
 import { toWireRoom } from './peer-wire'
 import { RoomAdmin } from './room-admin'
 import { RoomDirectorySync } from './room-directory-sync'
@@ -71,6 +71,11 @@ export interface NodeEnvironment {
   readonly messages: MessageStore
   /** Where clients connect: the WebSocket gateway, or the simulator's in-process one. */
   gateway(api: ClientApi): ClientGateway
+  /**
+   * The peer protocol this node speaks (peer-links.ts PEER_PROTOCOL when absent); a test sets an
+   * older one to stand for a node of an older release in a mixed cluster.
+   */
+  readonly peerProtocol?: number
 }
 
 export class PeerNode implements RunningNode {
@@ -127,6 +132,7 @@ export class PeerNode implements RunningNode {
       gateway:
         environment.gateway ??
         ((api) => new WsGateway({ host: o.wsHost, port: o.wsPort, token, uiDir: o.uiDir, allowedOrigins: o.allowedOrigins, log: o.log ?? (() => {}), api })),
+      peerProtocol: environment.peerProtocol,
     }
     const clock = env.clock
     const newId = () => env.newId()
@@ -175,6 +181,7 @@ export class PeerNode implements RunningNode {
       malformed: (from, body, reqId, reason) => this.links.refuse(from, body, reqId, 'bad_request', reason),
     })
     this.links = new PeerLinks({
+      protocol: env.peerProtocol,
       nodeId,
       clock,
       incarnation: this.incarnation,
@@ -293,6 +300,8 @@ export class PeerNode implements RunningNode {
       lostAdmin: (roomId) => this.rooms.letGo(roomId),
       finishDeletion: (roomId, txId) => this.deletions.finishReplicatedDeletion(roomId, txId),
       committed: (roomId, messages) => this.admin.applyCommitted(roomId, messages),
+      replicaCommitted: (env.peerProtocol ?? PEER_PROTOCOL) >= PEER_DELIVERS_FROM_REPLICA ? (roomId, leader, read) => this.member.fromReplica(roomId, leader, read) : undefined,
+      deliversFromReplica: (id) => this.links.peerProtocol(id) >= PEER_DELIVERS_FROM_REPLICA,
       replicasChanged: (roomId) => {
         const room = this.rooms.adminRooms.get(roomId)
         if (!room) return

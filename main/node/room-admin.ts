@@ -35,7 +35,7 @@ export interface RoomAdminComponents {
   /** A message is in the room's log: the archive writer takes it from there (docs/archive.md). */
   committed?(m: ChatMessage): void
   /** Replicated rooms (docs/replication.md): sends are ordered by the replica group. */
-  readonly replication?: Pick<RoomReplicas, 'isReplicated' | 'propose' | 'metaChanged' | 'metaSettled'>
+  readonly replication?: Pick<RoomReplicas, 'isReplicated' | 'propose' | 'metaChanged' | 'metaSettled' | 'deliveredByReplica'>
 }
 
 /** A busy administrator delivers to its own members at most this often (queueLocal). */
@@ -112,7 +112,10 @@ export class RoomAdmin {
         case 'deliver':
           for (const node of e.toNodes) {
             if (node === this.c.nodeId) this.queueLocal(room.roomId, e.message)
-            else this.c.send(node, msg('deliver', { roomId: room.roomId, messages: [toWireMessage(e.message)] }))
+            // A follower replica that delivers from its own copy gets the commit point instead
+            // (docs/replication.md, "Delivery from the replicas").
+            else if (!this.c.replication?.deliveredByReplica(room.roomId, node, e.message.seq))
+              this.c.send(node, msg('deliver', { roomId: room.roomId, messages: [toWireMessage(e.message)] }))
           }
           break
         case 'member-event':

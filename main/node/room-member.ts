@@ -379,6 +379,18 @@ export class RoomMember {
       .catch((err: Error) => this.c.log(`fetch ${mr.roomId} ${e.fromSeq}..${e.toSeq}: ${err.message}`))
   }
 
+  /**
+   * Messages this node's replica of the room saw committed by `leader` (docs/replication.md,
+   * "Delivery from the replicas"): delivered like the administrator's Deliver, and only while
+   * `leader` is the administrator this node's members follow (as a Deliver from another node is
+   * dropped); `read` is called only then.
+   */
+  fromReplica(roomId: string, leader: string, read: () => ChatMessage[]): void {
+    const mr = this.memberRooms.get(roomId)
+    if (!mr || mr.adminNodeId !== leader || leader === this.c.nodeId) return
+    this.reorder(mr, { type: 'arrive', messages: read(), now: this.c.clock.now() })
+  }
+
   /** Messages ordered by this node as administrator, for its own members. */
   localDeliver(roomId: string, messages: ChatMessage[]): void {
     const mr = this.memberRooms.get(roomId)

@@ -80,6 +80,14 @@ export interface RoomReplicasComponents {
   lostAdmin(roomId: string, leader: string | null): void
   /** Committed messages of a room this node administers, in seq order: deliver them. */
   committed(roomId: string, messages: ChatMessage[]): void
+  /**
+   * Committed messages of a room this node is a follower replica of, as `leader` (the administrator
+   * it follows) committed them: this node's own members get them from here (docs/replication.md,
+   * "Delivery from the replicas"). `read` gives them, in seq order.
+   */
+  replicaCommitted?(roomId: string, leader: string, read: () => ChatMessage[]): void
+  /** Whether `nodeId` delivers from its replica at the commit point (its Hello's protocol, peer-links.ts). */
+  deliversFromReplica?(nodeId: string): boolean
   /** The replica set of a room this node administers changed: its directory entry follows. */
   replicasChanged(roomId: string): void
   /** This node was elected for a room whose deletion `txId` was committed: finish it (drop, announce). */
@@ -142,6 +150,11 @@ export class RoomReplicas {
   private readonly written = new Map<string, { s: ReplicaState; fromSeq: number }>()
   private flushQueued = false
   private lastRepairCheck = 0
+  /**
+   * Followers whose Deliver the administrator left out during this step, by room: they get the
+   * commit point at the end of the step instead (deliveredByReplica).
+   */
+  private readonly notices = new Map<string, Set<string>>()
 
   constructor(private readonly c: RoomReplicasComponents) {
     // A candidacy that fails is retried after about one detector period; ranks apart by a few
@@ -522,10 +535,28 @@ export class RoomReplicas {
   // -------------------------------------------------------------------------------------------
   // Carrying out effects
 
+  /**
+   * The administrator is about to send `nodeId` the Deliver of `seq`: true if that node delivers
+   * from its own replica instead (it supports it, is a live follower and was sent the entry), in
+   * which case it is sent the commit point at the end of the current step, where the Deliver would
+   * have left (docs/replication.md, "Delivery from the replicas").
+   */
+  deliveredByReplica(roomId: string, nodeId: string, seq: number): boolean {
+    const s = this.rooms.get(roomId)
+    if (!s || s.role !== 'leader' || !this.c.deliversFromReplica?.(nodeId)) return false
+    const p = s.progress.get(nodeId)
+    if (!p || s.dead.has(nodeId) || p.nextSeq <= seq) return false
+    let to = this.notices.get(roomId)
+    if (!to) this.notices.set(roomId, (to = new Set()))
+    to.add(nodeId)
+    return true
+  }
+
   private step(s: ReplicaState, input: ReplicaInput, batching = false): ReplicaEffect[] {
     this.noteReplicas(s)
     const { effects } = stepReplica(s, input, this.config)
     this.run(s, effects, batching)
+    if (this.notices.size > 0) this.sendNotices()
     if (effects.some((e) => e.type === 'persist-meta')) this.noteReplicas(s)
     if (s.role !== 'leader' && !s.meta.replicas.includes(this.c.nodeId) && this.rooms.get(s.roomId) === s) {
       // Removed from the replica set by a repair while we were away: the room's log is not ours to
@@ -539,6 +570,15 @@ export class RoomReplicas {
       this.save()
     }
     return effects
+  }
+
+  /** The commit point to the followers whose Deliver was left out (deliveredByReplica). */
+  private sendNotices(): void {
+    for (const [roomId, to] of this.notices) {
+      this.notices.delete(roomId)
+      const s = this.rooms.get(roomId)
+      if (s?.role === 'leader') this.step(s, { type: 'notify-commit', to: [...to], now: this.c.clock.now() })
+    }
   }
 
   /** A batched proposal's entries wait for the end of the turn (flushProposals). */
@@ -623,6 +663,10 @@ export class RoomReplicas {
         }
         case 'commit':
           if (s.role === 'leader') this.deliverCommitted(s, e.fromSeq, e.toSeq)
+          else if (s.leader !== null && this.c.replicaCommitted) {
+            const { fromSeq, toSeq } = e
+            this.c.replicaCommitted(s.roomId, s.leader, () => this.committedMessages(s, fromSeq, toSeq))
+          }
           break
         case 'role':
           this.roleChanged(s, e)
@@ -660,11 +704,16 @@ export class RoomReplicas {
     }
   }
 
-  private deliverCommitted(s: ReplicaState, fromSeq: number, toSeq: number): void {
+  /** Committed messages fromSeq..toSeq, from memory when the tail holds them, else from the log. */
+  private committedMessages(s: ReplicaState, fromSeq: number, toSeq: number): ChatMessage[] {
     const inMemory = committedRange(s, fromSeq, toSeq)
     const entries: LogEntry[] =
       inMemory.length === toSeq - fromSeq + 1 ? inMemory : this.c.messages.rangeEntries(s.roomId, fromSeq, toSeq)
-    this.c.committed(s.roomId, entries.map((e) => e.message))
+    return entries.map((e) => e.message)
+  }
+
+  private deliverCommitted(s: ReplicaState, fromSeq: number, toSeq: number): void {
+    this.c.committed(s.roomId, this.committedMessages(s, fromSeq, toSeq))
     const byRoom = this.waiting.get(s.roomId)
     if (!byRoom) return
     for (const [seq, list] of byRoom) {

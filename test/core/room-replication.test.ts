@@ -170,6 +170,33 @@ describe('the administrator replicates and commits on a majority', () => {
     expect(s.commitSeq).toBe(2)
   })
 
+  it('notify-commit: the named followers not told the commit point get it now, once, with what they were not sent', () => {
+    const s = leader()
+    step(s, propose('a'))
+    step(s, propose('b'))
+    ack(s, 'n2', 2)
+    ack(s, 'n3', 0) // holds the room state, not yet the entries
+    expect(s.commitSeq).toBe(2)
+    // n2 and n3 were sent seq 1..2 with commit point 0: both are told 2; an empty append each.
+    const told = sends(step(s, { type: 'notify-commit', to: ['n2', 'n3'], now: 20 }))
+    expect(told.map((e) => [e.to, e.message])).toEqual([
+      ['n2', append({ prevSeq: 2, prevTerm: 1, commitSeq: 2 })],
+      ['n3', append({ prevSeq: 2, prevTerm: 1, commitSeq: 2 })],
+    ])
+    // Told already: nothing more until the commit point moves.
+    expect(sends(step(s, { type: 'notify-commit', to: ['n2', 'n3'], now: 21 }))).toEqual([])
+    // Entries not sent yet go with it; a dead follower and a non-follower get nothing.
+    step(s, propose('c'))
+    ack(s, 'n2', 3)
+    step(s, { type: 'peer-dead', peer: 'n3', now: 22, jitterMs: 0 })
+    const more = sends(step(s, { type: 'notify-commit', to: ['n2', 'n3', 'n9'], now: 23 }))
+    expect(more.map((e) => [e.to, e.message])).toEqual([['n2', append({ prevSeq: 3, prevTerm: 1, commitSeq: 3 })]])
+    // A follower commits on an empty append up to what it holds: the follower side of the notice.
+    const f = replica('n2', { term: 1 })
+    step(f, recv('n1', append({ entries: log(1, 1) })))
+    expect(step(f, recv('n1', append({ prevSeq: 2, prevTerm: 1, commitSeq: 2 }))).filter((e) => e.type === 'commit')).toEqual([{ type: 'commit', fromSeq: 1, toSeq: 2 }])
+  })
+
   it('a group of 5 needs two follower acknowledgements', () => {
     const s = newReplica({ roomId: ROOM, self: 'n1', meta: { ...META, replicas: ['n1', 'n2', 'n3', 'n4', 'n5'] } }, CONFIG)
     startLeading(s, 0, CONFIG)

@@ -4,7 +4,7 @@
  * them through the client ops (sim/direct-gateway.ts). Time moves only when the test says so.
  */
 import type { Request, Results, ServerEvent, ServerFrame } from '../../proto/client-protocol'
-import { MemoryNetwork } from '../../main/cluster/memory-transport'
+import { MemoryNetwork, type MemoryNetworkOptions } from '../../main/cluster/memory-transport'
 import { VirtualClock, type ClockView } from '../../main/cluster/virtual-clock'
 import type { ClientSession } from '../../main/gateway/ws-gateway'
 import { PeerNode } from '../../main/node/peer-node'
@@ -32,7 +32,14 @@ export interface TestClient {
 
 export class TestCluster {
   readonly clock = new VirtualClock(1_000_000)
-  readonly net = new MemoryNetwork({ clock: this.clock, latencyMs: () => 1 })
+  readonly net: MemoryNetwork
+  /** The peer protocol of some nodes, by name (a node of an older release); set before start. */
+  peerProtocols: Record<string, number> = {}
+
+  /** `tamper`: sees (and may change) every peer message on the wire (MemoryNetworkOptions). */
+  constructor(o: { tamper?: MemoryNetworkOptions['tamper'] } = {}) {
+    this.net = new MemoryNetwork({ clock: this.clock, latencyMs: () => 1, tamper: o.tamper })
+  }
   readonly nodes: TestNode[] = []
   /** A test's own message log in front of a node's (a disk that fails, say); set before start. */
   wrapMessages?: (nodeName: string, log: MessageStore) => MessageStore
@@ -61,6 +68,7 @@ export class TestCluster {
         store: files.store,
         messages: this.wrapMessages ? this.wrapMessages(name, files.messages) : files.messages,
         gateway: (api) => (gateway = new DirectGateway(api)),
+        peerProtocol: this.peerProtocols[name],
       },
     )
     await node.start()

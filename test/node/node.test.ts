@@ -45,6 +45,39 @@ describe('node on a virtual clock and the in-memory network', () => {
     expect(n1.disk.logs.get(lobby.roomId)?.messages.map((m) => m.text)).toEqual(['hi 1', 'hi 2', 'hi 3'])
   })
 
+  // docs/replication.md, "Delivery from the replicas": a member node that holds a replica of the
+  // room delivers from its own copy at the commit point; a node of an older release (peer protocol
+  // 1) still gets each message in a Deliver. Either way every member sees every message, in order.
+  for (const old of [undefined, 'n3']) {
+    it(`replica member nodes deliver from their copy, not from a second Deliver${old ? ` (${old} speaks the older protocol)` : ''}`, async () => {
+      const delivered: string[] = []
+      cluster = new TestCluster({
+        tamper: (m) => {
+          if ('deliver' in m) for (const x of m.deliver.messages) delivered.push(x.text)
+          return m
+        },
+      })
+      if (old) cluster.peerProtocols[old] = 1
+      await cluster.start(3)
+      const [n1, n2, n3] = cluster.nodes
+      const bob = await cluster.client(n2, 'bob')
+      const carol = await cluster.client(n3, 'carol')
+      const lobby = (await bob.call({ id: 2, op: 'rooms.list' })).rooms.find((r) => r.name === 'n1 lobby')!
+      expect(lobby.replicas).toHaveLength(3)
+      await bob.call({ id: 3, op: 'room.join', roomId: lobby.roomId })
+      await carol.call({ id: 4, op: 'room.join', roomId: lobby.roomId })
+      const sends = [1, 2, 3, 4, 5].map((k) => n2.gateway.request(bob.session, { id: 10 + k, op: 'message.send', roomId: lobby.roomId, text: `hi ${k}`, clientMsgId: `b-${k}` }))
+      const replies = await cluster.settle(Promise.all(sends))
+      expect(replies.map((r) => (r.ok ? (r.result as { seq: number }).seq : r.error.code))).toEqual([1, 2, 3, 4, 5])
+      await cluster.run(100)
+      expect(TestCluster.seqs(carol, lobby.roomId)).toEqual([1, 2, 3, 4, 5])
+      expect(TestCluster.seqs(bob, lobby.roomId)).toEqual([1, 2, 3, 4, 5])
+      // Only the older node is sent Deliver (each message once).
+      expect(delivered.sort()).toEqual(old ? ['hi 1', 'hi 2', 'hi 3', 'hi 4', 'hi 5'] : [])
+      expect(n1.disk.logs.get(lobby.roomId)?.messages.map((m) => m.text)).toEqual(['hi 1', 'hi 2', 'hi 3', 'hi 4', 'hi 5'])
+    })
+  }
+
   it('an administrator killed and restarted from its data dir keeps its room and continues its seqs', async () => {
     cluster = new TestCluster()
     // Unreplicated rooms: with replicas, another node would take the room over (docs/replication.md).
