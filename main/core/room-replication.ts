@@ -785,6 +785,11 @@ function changeReplicas(s: ReplicaState, replicas: string[], removed: string | n
   advanceCommit(s, effects)
 }
 
+/** Whether two replica sets name the same nodes (in any order). */
+function sameReplicas(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((r) => b.includes(r))
+}
+
 /** How many times a removed replica that is alive again is told (it does not answer). */
 const REMOVED_NOTICES = 5
 
@@ -824,20 +829,26 @@ function maybeSendTimeoutNow(s: ReplicaState, target: string, now: number, confi
 
 function onMessage(s: ReplicaState, from: string, m: ReplMessage, now: number, config: ReplicaConfig, effects: ReplicaEffect[]): void {
   if (m.roomId !== s.roomId) return
+  // Our room state is the current one as far as we can tell only while we administer the room or
+  // follow an administrator our detector sees alive: a replica cut off as long as the candidate may
+  // hold an older set than the candidate missed, and must not tell it anything from it.
+  const current = s.role === 'leader' || (s.leader !== null && !s.dead.has(s.leader))
   if (m.type === 'vote-request' && !s.meta.replicas.includes(m.candidate) && s.meta.replicas.includes(s.self)) {
     // Not a replica of the room as we know it (removed by a repair, docs/replication.md "Repair"):
     // its higher term must not depose anyone, nor wait as a deferred vote; our room state tells it
     // that it was removed. First of all: the peer-authority check lets such a request through to
     // us for this answer alone (a node cut off while it was replaced has no other way to learn it
     // once the administrator that removed it is gone).
-    effects.push({ type: 'send', to: from, message: { type: 'vote-reply', roomId: s.roomId, term: s.term, granted: false, leader: s.leader ?? '', meta: s.meta } })
+    effects.push({ type: 'send', to: from, message: { type: 'vote-reply', roomId: s.roomId, term: s.term, granted: false, leader: s.leader ?? '', meta: current ? s.meta : null } })
     return
   }
   if (m.type === 'vote-request' && !m.transfer && m.term > s.term && s.leader !== null && s.leader !== from && !s.dead.has(s.leader) && s.role !== 'candidate') {
     // Our administrator is alive as far as our failure detector knows: a replica that thinks
-    // otherwise (an asymmetric partition) must not depose it (Raft §6, disruptive servers).
+    // otherwise (an asymmetric partition) must not depose it (Raft §6, disruptive servers). Our
+    // room state goes with the refusal: a candidate that missed changes of the replica set (cut
+    // off meanwhile) learns the set, and with it the administrator it would otherwise refuse.
     s.deferredVote = { from, message: m }
-    effects.push({ type: 'send', to: from, message: { type: 'vote-reply', roomId: s.roomId, term: s.term, granted: false, leader: s.leader, meta: null } })
+    effects.push({ type: 'send', to: from, message: { type: 'vote-reply', roomId: s.roomId, term: s.term, granted: false, leader: s.leader, meta: s.meta } })
     return
   }
   if (m.term > s.term) {
@@ -882,13 +893,17 @@ function onMessage(s: ReplicaState, from: string, m: ReplMessage, now: number, c
       return
     }
     case 'vote-reply':
-      if (!m.granted && m.meta && s.role !== 'leader' && !m.meta.replicas.includes(s.self) && newerMeta(m.meta, s.meta)) {
-        // We were removed from the replica set while away: stand no more (the driver drops us).
+      if (!m.granted && m.meta && s.role !== 'leader' && newerMeta(m.meta, s.meta) && !sameReplicas(m.meta.replicas, s.meta.replicas)) {
+        // The replica set changed while we were away (a voter that follows a live administrator
+        // says so). Without us: we were removed, stand no more (the driver drops us). With us: we
+        // now know the replicas that came meanwhile, so the administrator's appends reach our core
+        // (docs/security.md); we stop this election, and stand again only if none comes.
+        const removed = !m.meta.replicas.includes(s.self)
         s.meta = copyMeta(m.meta)
         effects.push({ type: 'persist-meta', meta: s.meta })
-        if (s.role === 'candidate') effects.push({ type: 'role', role: 'follower', term: s.term, leader: m.leader || null, reason: 'removed from the replica set' })
+        if (s.role === 'candidate') effects.push({ type: 'role', role: 'follower', term: s.term, leader: removed ? m.leader || null : null, reason: removed ? 'removed from the replica set' : 'the replica set changed' })
         s.role = 'follower'
-        s.leader = m.leader || null
+        s.leader = removed ? m.leader || null : null
         s.electionAt = null
         s.votes.clear()
         return

@@ -865,6 +865,35 @@ describe('membership through the replicated room state, and repair', () => {
     // Its detector declaring n4 dead later does not make n2 replay the request as a vote.
     expect(sends(step(n2, { type: 'peer-dead', peer: 'n4', now: 100, jitterMs: 0 })).filter((e) => e.to === 'n3')).toEqual([])
   })
+
+  it('a replica cut off while the set changed (it is in the new set, with a replica it never heard of) learns the set from a voter that follows a live administrator, and stops standing', () => {
+    // n1 held {n5, n1, n2} in term 1; meanwhile n3 replaced n2 and took over in term 2, and added n1 again.
+    const n5 = replica('n5', { term: 2, leader: 'n3', meta: { ...META, term: 2, version: 4, replicas: ['n5', 'n3', 'n1'] } })
+    const n1 = replica('n1', { term: 9, leader: null, meta: { ...META, term: 1, version: 3, replicas: ['n5', 'n1', 'n2'] } })
+    n1.role = 'candidate'
+    n1.electionAt = 20_000
+    const request: ReplMessage = { type: 'vote-request', roomId: n1.roomId, term: 10, candidate: 'n1', lastSeq: 0, lastTerm: 0, transfer: false }
+    // n5's administrator is alive: the vote waits (deferred), and the refusal carries n5's room state.
+    const answer = replyOf(step(n5, recv('n1', request))) as Extract<ReplMessage, { type: 'vote-reply' }>
+    expect(answer).toMatchObject({ granted: false, leader: 'n3', meta: expect.objectContaining({ replicas: ['n5', 'n3', 'n1'] }) })
+    expect([n5.term, n5.leader]).toEqual([2, 'n3'])
+    step(n1, recv('n5', answer))
+    // Still a replica (nothing dropped), now of the new set: n3's appends are a replica's to it.
+    expect([n1.role, n1.electionAt, n1.leader, n1.term, n1.meta.replicas]).toEqual(['follower', null, null, 9, ['n5', 'n3', 'n1']])
+  })
+
+  it('a voter that follows no live administrator tells a candidate outside its set nothing: its set may be older than the candidate missed', () => {
+    // n2 was itself removed while cut off, and knows no administrator: its {n5, n2} is stale.
+    const n2 = replica('n2', { term: 8, leader: null, meta: { ...META, term: 1, version: 14, replicas: ['n5', 'n2'] } })
+    const n1 = replica('n1', { term: 9, leader: null, meta: { ...META, term: 1, version: 3, replicas: ['n5', 'n1', 'n2'] } })
+    n1.role = 'candidate'
+    const request: ReplMessage = { type: 'vote-request', roomId: n1.roomId, term: 10, candidate: 'n1', lastSeq: 0, lastTerm: 0, transfer: false }
+    const answer = replyOf(step(n2, recv('n1', request))) as Extract<ReplMessage, { type: 'vote-reply' }>
+    expect(answer).toMatchObject({ granted: false, meta: null })
+    expect(n2.term).toBe(8)
+    step(n1, recv('n2', answer))
+    expect(n1.meta.replicas).toEqual(['n5', 'n1', 'n2'])
+  })
 })
 
 describe('random failover schedules (seeded)', () => {

@@ -70,9 +70,12 @@ const LONG_REGRESSION_SEEDS = [33, 157, 467, 6, 4, 16, 455]
  *           replicas that took it over.
  *   140 a replica removed by repair while cut off never learned it (its vote requests, at ever higher
  *       terms, were kept as deferred votes or refused), and its node refused the current
- *       administrator's entry (not in the replica set it knew): its members got nothing more.
+ *       administrator's entry (not in the replica set it knew): its members got nothing more;
+ *   172 a replica removed while cut off, then added again by an administrator it had never known as a
+ *       replica, refused that administrator's appends for good; and a voter itself cut off told it,
+ *       from its own stale set, that it was removed.
  */
-const REPAIR_REGRESSION_SEEDS = [55, 62, 50, 95, 141, 140]
+const REPAIR_REGRESSION_SEEDS = [55, 62, 50, 95, 141, 140, 172]
 
 describe('simulation: CI batch', () => {
   it.each([...CI_SEEDS, ...REGRESSION_SEEDS])('seed %i: every invariant holds through faults and after healing', async (seed) => {
