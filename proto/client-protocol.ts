@@ -22,6 +22,15 @@ export const MAX_USER_CHARS = 32
 export const MAX_HISTORY_LIMIT = 200
 /** Most messages a `room.preview` returns (the last ones of the room). */
 export const MAX_PREVIEW_LIMIT = 50
+/**
+ * Large rooms (section 5, "Large rooms"): past this many members a `largeRooms` connection hears
+ * `members.count` instead of every `member.joined` / `member.left` (each join announced to every
+ * member made building a room of N cost N² events), and its `room.join` lists the first
+ * MAX_MEMBER_PAGE members with the count. A node may be started with another threshold.
+ */
+export const LARGE_ROOM_MEMBERS = 500
+/** Most members in one page: a `largeRooms` connection's `room.join`, and `room.members` with `limit`. */
+export const MAX_MEMBER_PAGE = 500
 
 // ---------------------------------------------------------------------------------------------
 // Error codes (section 3)
@@ -167,12 +176,24 @@ export const RequestSchema = z.discriminatedUnion('op', [
     user: userName,
     /** Extension: the client accepts `messages` events (several messages of a room in one frame). */
     batch: z.boolean().optional(),
+    /**
+     * Extension: the client takes large rooms as counts (client-protocol.md §5, "Large rooms"): a
+     * page of members in room.join, `members.count` instead of every join and leave.
+     */
+    largeRooms: z.boolean().optional(),
   }),
   z.object({ id: requestId, op: z.literal('rooms.list') }),
   z.object({ id: requestId, op: z.literal('room.create'), name: nameSchema(MAX_ROOM_NAME_CHARS) }),
   z.object({ id: requestId, op: z.literal('room.join'), roomId }),
   z.object({ id: requestId, op: z.literal('room.leave'), roomId }),
-  z.object({ id: requestId, op: z.literal('room.members'), roomId }),
+  z.object({
+    id: requestId,
+    op: z.literal('room.members'),
+    roomId,
+    /** Extension: one page of the sorted member list (client-protocol.md §4); without `limit`, all of it. */
+    offset: z.number().int().min(0).max(1_000_000).optional(),
+    limit: z.number().int().min(1).max(MAX_MEMBER_PAGE).optional(),
+  }),
   z.object({
     id: requestId,
     op: z.literal('message.send'),
@@ -343,6 +364,8 @@ export interface Results {
     joinedRooms?: string[]
     /** Extension: true when this node will send `messages` events to this connection (it asked). */
     batch?: boolean
+    /** Extension: true when this connection gets large rooms as counts (it asked; §5, "Large rooms"). */
+    largeRooms?: boolean
   }
   'rooms.list': { rooms: RoomInfo[] }
   'room.create': { room: RoomInfo }
@@ -353,10 +376,16 @@ export interface Results {
     history: ChatMessage[]
     /** Extension: 'database' when part of the history came from the archive. */
     historySource?: HistorySource
+    /**
+     * Extension: how many members the room has. To a `largeRooms` connection `members` is then at
+     * most the first MEMBER_PAGE of them (sorted by user, then node); to others it is all of them.
+     */
+    memberCount?: number
   }
   'room.leave': Record<string, never>
   'room.preview': { room: RoomInfo; messages: ChatMessage[] }
-  'room.members': { members: Member[] }
+  /** `memberCount` (extension): the whole room's, whatever page `members` is. */
+  'room.members': { members: Member[]; memberCount?: number }
   'message.send': { seq: number }
   'room.delete': { outcome: 'committed' | 'aborted'; reason?: string }
   /** `source` (extension): where the messages came from. */
@@ -421,6 +450,12 @@ export type ServerEvent =
   | { event: 'messages'; roomId: string; messages: ChatMessage[] }
   | { event: 'member.joined'; roomId: string; user: string; nodeId: string }
   | { event: 'member.left'; roomId: string; user: string; nodeId: string }
+  /**
+   * Extension, only to a connection whose hello said `largeRooms: true`, in a room of more than
+   * LARGE_ROOM_MEMBERS members: how many members it has now, instead of each join and leave; at most
+   * one a second per room (client-protocol.md §5, "Large rooms").
+   */
+  | { event: 'members.count'; roomId: string; memberCount: number }
   | { event: 'room.created'; room: RoomInfo }
   | { event: 'room.deleted'; roomId: string }
   | { event: 'room.unavailable'; roomId: string; reason: string }

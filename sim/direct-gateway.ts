@@ -33,6 +33,7 @@ export class DirectGateway implements ClientGateway {
       user: undefined,
       trace: false,
       batch: false,
+      largeRooms: false,
       // Frames cross as copies of what JSON would carry: the client never shares the node's objects.
       send: (frame) => onFrame(copyAsJson(frame)),
       sendEncoded: (frame: EncodedFrame) => onFrame(JSON.parse(frame.json.toString('utf8')) as ServerFrame),

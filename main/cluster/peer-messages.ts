@@ -47,7 +47,8 @@ export interface Bodies {
   gossip: { nodes: NodeRef[]; rooms: WireRoom[]; ownerComplete?: boolean; deleted?: string[] }
   roomRemoved: { roomId: string }
   rejoin: { reason: string }
-  joinRequest: { reqId: number; roomId: string; user: string }
+  /** memberLimit: at most this many members in the reply, 0 or absent = all (docs/client-protocol.md §5). */
+  joinRequest: { reqId: number; roomId: string; user: string; memberLimit?: number }
   joinReply: {
     reqId: number
     error: Failure | null
@@ -59,7 +60,8 @@ export interface Bodies {
   /** reqId 0: no answer wanted; otherwise a leaveReply once the leave is committed. */
   leaveRequest: { reqId: number; roomId: string; user: string }
   leaveReply: { reqId: number; error: Failure | null }
-  membersRequest: { reqId: number; roomId: string }
+  /** One page of the sorted members; limit 0 or absent = all of them. */
+  membersRequest: { reqId: number; roomId: string; offset?: number; limit?: number }
   membersReply: { reqId: number; error: Failure | null; members: WireMember[]; room: WireRoom | null }
   memberEvent: { roomId: string; user: string; nodeId: string; joined: boolean }
   forwardSend: { reqId: number; roomId: string; user: string; text: string; clientMsgId: string }

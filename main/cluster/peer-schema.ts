@@ -95,7 +95,7 @@ const schemas = {
   }),
   roomRemoved: z.object({ roomId: id }),
   rejoin: z.object({ reason: optionalText }),
-  joinRequest: z.object({ reqId, roomId: id, user }),
+  joinRequest: z.object({ reqId, roomId: id, user, memberLimit: count.optional() }),
   joinReply: z.object({
     reqId,
     error: failure.nullable(),
@@ -106,7 +106,7 @@ const schemas = {
   }),
   leaveRequest: z.object({ reqId, roomId: id, user }),
   leaveReply: z.object({ reqId, error: failure.nullable() }),
-  membersRequest: z.object({ reqId, roomId: id }),
+  membersRequest: z.object({ reqId, roomId: id, offset: count.optional(), limit: count.optional() }),
   membersReply: z.object({ reqId, error: failure.nullable(), members: z.array(member).max(MAX_MEMBERS), room: room.nullable() }),
   memberEvent: z.object({ roomId: id, user, nodeId: id, joined: z.boolean() }),
   forwardSend: z.object({ reqId, roomId: id, user, text: z.string().min(1).max(MAX_TEXT_CHARS), clientMsgId: id }),

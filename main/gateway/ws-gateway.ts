@@ -51,6 +51,8 @@ export interface ClientSession {
   trace: boolean
   /** Said `batch: true` in hello: may receive `messages` events (client-protocol.md §5). */
   batch: boolean
+  /** Said `largeRooms: true` in hello: large rooms come as counts and member pages (client-protocol.md §5). */
+  largeRooms: boolean
   send(frame: ServerFrame): void
   /** Send a frame already encoded by encodeFrame(): one event to many clients is encoded once. */
   sendEncoded(frame: EncodedFrame): void
@@ -270,6 +272,7 @@ export class WsGateway implements ClientGateway {
       alive: () => alive,
       setAlive: (v) => (alive = v),
       batch: false,
+      largeRooms: false,
       send: (frame) => {
         if (!writable()) return
         coalesce()

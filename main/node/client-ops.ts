@@ -5,7 +5,7 @@
  * session's delivery in step with the answer.
  */
 import { networkInterfaces } from 'node:os'
-import { formatInvite, MAX_PREVIEW_LIMIT, parseInvite, PROTOCOL_VERSION, type ChatMessage, type HistorySource, type Member, type Request, type RequestOf, type Results, type RoomInfo, type TraceKind } from '../../proto/client-protocol'
+import { formatInvite, MAX_MEMBER_PAGE, MAX_PREVIEW_LIMIT, parseInvite, PROTOCOL_VERSION, type ChatMessage, type HistorySource, type Member, type Request, type RequestOf, type Results, type RoomInfo, type TraceKind } from '../../proto/client-protocol'
 import { ChatError, errorFromPeer } from '../core/errors'
 import type { DirectoryEntry } from '../core/room-directory'
 import { JOIN_HISTORY } from '../core/room-ordering'
@@ -99,7 +99,7 @@ export class ClientOps {
       case 'room.preview':
         return this.opPreview(s, req)
       case 'room.members':
-        return this.opMembers(req.roomId)
+        return this.opMembers(req)
       case 'message.send':
         return this.opSend(s, req)
       case 'room.delete':
@@ -148,7 +148,9 @@ export class ClientOps {
     const joinedRooms = this.c.joined.list(s.user, (id) => !this.c.rooms.directory.tombstones.has(id))
     // Batched deliveries only for clients that asked (client-protocol.md §5): old clients keep `message`.
     s.batch = req.batch === true
-    return { nodeId: this.c.nodeId, nodeName: this.c.self().name, user: s.user, protocol: PROTOCOL_VERSION, joinedRooms, batch: s.batch }
+    // Large rooms as counts and member pages, only for clients that asked (client-protocol.md §5).
+    s.largeRooms = req.largeRooms === true
+    return { nodeId: this.c.nodeId, nodeName: this.c.self().name, user: s.user, protocol: PROTOCOL_VERSION, joinedRooms, batch: s.batch, largeRooms: s.largeRooms }
   }
 
   private requireAvailable(e: DirectoryEntry): void {
@@ -168,7 +170,7 @@ export class ClientOps {
     }
     this.requireAvailable(e)
     const user = s.user!
-    let result: { members: Member[]; lastSeq: number; history: ChatMessage[] }
+    let result: { members: Member[]; memberCount: number; lastSeq: number; history: ChatMessage[] }
     // The reply and the deliveries after it may share one frame, and this function resumes only
     // after the whole frame was handled: the member room and a join window are opened synchronously
     // when the reply arrives, so what is delivered meanwhile is caught for this session's history
@@ -184,6 +186,8 @@ export class ClientOps {
           this.c.trace('forward', `join ${user} → ${e.adminNodeName} for ${e.name}`, roomId, e.adminNodeName)
           const asked = e.adminNodeId
           let stale = false
+          // A client that takes member pages needs only the first page: the administrator sends no
+          // more (a whole list in every join reply made a room of N cost N² member entries).
           reply = await this.c.member.requestJoin(asked, roomId, user, (r) => {
             if (r.error) return
             // An answer from an administrator that this node's delivery has already left behind
@@ -192,7 +196,7 @@ export class ClientOps {
             // starts. It is asked again of the administrator now followed (docs/ordering.md §4).
             if (this.c.member.behindDelivery(roomId, asked, r.lastSeq)) stale = true
             else window = this.c.member.openJoin(roomId, asked, r.lastSeq)
-          })
+          }, s.largeRooms ? MAX_MEMBER_PAGE : 0)
           if (reply.error) throw errorFromPeer(reply.error.code, reply.error.message)
           if (!stale) break
           const now = this.c.rooms.directory.rooms.get(roomId)
@@ -207,8 +211,11 @@ export class ClientOps {
           result = await this.localJoin(roomId, user)
         } else {
           // Only the administrator describes its room (docs/security.md).
-          if (reply.room && reply.room.adminNodeId === e.adminNodeId) this.c.rooms.mergeRoom(reply.room)
-          result = { members: reply.members, lastSeq: reply.lastSeq, history: reply.history.map(fromWireMessage) }
+          const described = reply.room && reply.room.adminNodeId === e.adminNodeId
+          if (described) this.c.rooms.mergeRoom(reply.room!)
+          // An administrator that predates member pages sends them all, and its count is the list's.
+          const memberCount = Math.max(reply.members.length, described ? reply.room!.memberCount : 0)
+          result = { members: reply.members, memberCount, lastSeq: reply.lastSeq, history: reply.history.map(fromWireMessage) }
         }
       }
       if (!this.c.rooms.directory.rooms.has(roomId)) throw new ChatError('not_found', `room ${e.name} was deleted`)
@@ -233,7 +240,8 @@ export class ClientOps {
         : { messages: result.history, source: 'embedded' as const }
       return {
         room: this.info(this.c.rooms.directory.rooms.get(roomId) ?? e, s),
-        members: result.members,
+        members: s.largeRooms ? result.members.slice(0, MAX_MEMBER_PAGE) : result.members,
+        memberCount: result.memberCount,
         lastSeq: upTo,
         history: joinHistory(filled.messages, caught, upTo),
         historySource: this.c.archive ? filled.source : undefined,
@@ -246,15 +254,17 @@ export class ClientOps {
   }
 
   /** A join to a room this node administers. */
-  private async localJoin(roomId: string, user: string): Promise<{ members: Member[]; lastSeq: number; history: ChatMessage[] }> {
+  private async localJoin(roomId: string, user: string): Promise<{ members: Member[]; memberCount: number; lastSeq: number; history: ChatMessage[] }> {
     // Synchronous: the administrator's reply and the session's first delivery cannot be apart.
-    const result = this.c.admin.join(this.c.nodeId, roomId, user)
+    let result = this.c.admin.join(this.c.nodeId, roomId, user)
     // A replicated room: once a majority of its replicas holds the join (§8); the answer is then
     // read in the same turn as the session is added (the caller's next step), so nothing falls between.
     const settled = this.c.admin.joinSettled(roomId)
-    if (!settled) return result
-    await settled
-    return this.c.admin.joinResult(roomId)
+    if (settled) {
+      await settled
+      result = this.c.admin.joinResult(roomId)
+    }
+    return { ...result, memberCount: result.members.length }
   }
 
   /**
@@ -331,13 +341,24 @@ export class ClientOps {
     return { room: this.info(this.c.rooms.directory.rooms.get(req.roomId) ?? e, s), messages: reply.messages.map(fromWireMessage).slice(-limit) }
   }
 
-  private async opMembers(roomId: string): Promise<Results['room.members']> {
+  /** The room's members, or with `limit` one page of them (client-protocol.md §4), and their count. */
+  private async opMembers(req: RequestOf<'room.members'>): Promise<Results['room.members']> {
+    const { roomId, offset = 0, limit } = req
     const e = this.c.rooms.entry(roomId)
     this.requireAvailable(e)
-    if (e.adminNodeId === this.c.nodeId) return { members: this.c.admin.members(roomId) }
-    const reply = await this.c.links.request<Bodies['membersReply']>(e.adminNodeId, (reqId) => msg('membersRequest', { reqId, roomId }))
+    if (e.adminNodeId === this.c.nodeId) {
+      const all = this.c.admin.members(roomId)
+      return { members: limit === undefined ? all : all.slice(offset, offset + limit), memberCount: all.length }
+    }
+    const reply = await this.c.links.request<Bodies['membersReply']>(e.adminNodeId, (reqId) => msg('membersRequest', { reqId, roomId, offset, limit: limit ?? 0 }))
     if (reply.error) throw errorFromPeer(reply.error.code, reply.error.message)
-    return { members: reply.members }
+    const described = reply.room && reply.room.adminNodeId === e.adminNodeId
+    // An administrator that predates pages answers with every member: the page is cut here.
+    const paged = limit !== undefined && reply.members.length > limit
+    return {
+      members: paged ? reply.members.slice(offset, offset + limit) : reply.members,
+      memberCount: described ? reply.room!.memberCount : reply.members.length,
+    }
   }
 
   /**

@@ -54,6 +54,11 @@ export interface NodeOptions {
    * "Repair"); default DEFAULT_REPAIR_MS.
    */
   repairMs?: number
+  /**
+   * Past this many members a room is large: clients that said `largeRooms` get its member count
+   * instead of every join and leave (client-protocol.md §5, "Large rooms"); default LARGE_ROOM_MEMBERS.
+   */
+  largeRoomMembers?: number
   /** Where log lines go (stderr for the CLI). */
   log?: (line: string) => void
 }

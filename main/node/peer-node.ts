@@ -24,7 +24,7 @@
 import { randomBytes, randomUUID } from 'node:crypto'
 import { join } from 'node:path'
 import { hostname } from 'node:os'
-import { SYSTEM_USER, type ServerEvent, type TraceKind } from '../../proto/client-protocol'
+import { LARGE_ROOM_MEMBERS, SYSTEM_USER, type ServerEvent, type TraceKind } from '../../proto/client-protocol'
 import type { NodeRef } from '../cluster/peer-messages'
 import { ClusterCredentials } from '../cluster/cluster-credentials'
 import { PeerTransport } from '../cluster/peer-transport'
@@ -335,6 +335,8 @@ export class PeerNode implements RunningNode {
       localRange: (roomId, fromSeq, toSeq) => this.admin.logRange(roomId, fromSeq, toSeq),
       localLeave: (roomId, user) => this.admin.leave(roomId, user, nodeId),
       answersLeaves: (id) => this.links.answersLeaves(id),
+      memberCount: (roomId) => this.rooms.directory.rooms.get(roomId)?.memberCount,
+      largeRoomMembers: o.largeRoomMembers ?? LARGE_ROOM_MEMBERS,
     })
     this.deletions = new DeletionDriver(
       {

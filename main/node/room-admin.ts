@@ -244,13 +244,15 @@ export class RoomAdmin {
   onPeerMessage(from: string, m: AdminMessage): void {
     switch (m.body) {
       case 'joinRequest': {
-        const { reqId, roomId, user } = m.joinRequest
+        const { reqId, roomId, user, memberLimit } = m.joinRequest
         const empty = { room: null, members: [], lastSeq: 0, history: [] }
         type Answer = { members: Member[]; lastSeq: number; history: ChatMessage[]; room: AdminRoom }
         const answer = (r: () => Answer) =>
           this.c.answer(from, 'joinReply', reqId, () => {
             const { room, members, lastSeq, history } = r()
-            return { room: toWireRoom(this.c.rooms.entryOf(room)), members, lastSeq, history }
+            // The first page only when asked (docs/client-protocol.md §5, "Large rooms"): the room
+            // in the reply carries the count.
+            return { room: toWireRoom(this.c.rooms.entryOf(room)), members: memberLimit ? members.slice(0, memberLimit) : members, lastSeq, history }
           }, empty)
         let joined: Answer
         let settled: Promise<void> | undefined
@@ -291,10 +293,12 @@ export class RoomAdmin {
         return
       }
       case 'membersRequest': {
-        const { reqId, roomId } = m.membersRequest
+        const { reqId, roomId, offset = 0, limit } = m.membersRequest
         this.c.answer(from, 'membersReply', reqId, () => {
           const room = this.room(roomId)
-          return { members: memberList(room), room: toWireRoom(this.c.rooms.entryOf(room)) }
+          // A page (docs/client-protocol.md §4, room.members) copies only that page.
+          const members = limit ? room.sorted.slice(offset, offset + limit) : memberList(room)
+          return { members, room: toWireRoom(this.c.rooms.entryOf(room)) }
         }, { members: [], room: null })
         return
       }

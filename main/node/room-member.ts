@@ -10,7 +10,7 @@ import { errorFromPeer } from '../core/errors'
 import { newReorder, stepReorder, type ReorderEffect, type ReorderState } from '../core/reorder-buffer'
 import { msg, type Bodies, type MessageOf, type PeerMessage } from '../cluster/peer-messages'
 import { encodeFrame, type ClientSession, type EncodedFrame } from '../gateway/ws-gateway'
-import type { Clock } from '../cluster/clock'
+import type { Clock, Timer } from '../cluster/clock'
 import type { PeerLinks } from './peer-links'
 import { fromWireMessage } from './peer-wire'
 import { SendStreams, type ForwardedSend } from './send-streams'
@@ -36,7 +36,14 @@ export interface RoomMemberComponents {
   localLeave(roomId: string, user: string): Promise<void> | undefined
   /** Whether a node answers LeaveRequests with a LeaveReply (peer-links.ts; older nodes do not). */
   answersLeaves(nodeId: string): boolean
+  /** How many members a room has, as this node's directory last heard (room-directory-sync.ts). */
+  memberCount(roomId: string): number | undefined
+  /** Past this many members a room is large (client-protocol.md §5, "Large rooms"). */
+  readonly largeRoomMembers: number
 }
+
+/** A large room's `members.count` goes to a client at most this often. */
+const MEMBER_COUNT_EVERY_MS = 1000
 
 /** A room this node has local members in: its reorder buffer and its local sessions by user. */
 interface MemberRoom {
@@ -73,6 +80,8 @@ export class RoomMember {
    */
   private readonly roomsOfSession = new WeakMap<ClientSession, Set<string>>()
   private readonly streams: SendStreams
+  /** Large rooms whose member count changed and is due to `largeRooms` clients (memberEvent). */
+  private readonly countDue = new Map<string, Timer>()
 
   constructor(private readonly c: RoomMemberComponents) {
     this.streams = new SendStreams({
@@ -89,9 +98,12 @@ export class RoomMember {
     return this.streams.forward(send)
   }
 
-  /** Ask the administrator to join `user`; `onReply` runs in order with the deliveries around the reply. */
-  requestJoin(adminNodeId: string, roomId: string, user: string, onReply?: (r: Bodies['joinReply']) => void): Promise<Bodies['joinReply']> {
-    return this.streams.requestJoin(adminNodeId, roomId, user, onReply)
+  /**
+   * Ask the administrator to join `user`; `onReply` runs in order with the deliveries around the
+   * reply. `memberLimit`: at most that many members in the reply (0: all of them).
+   */
+  requestJoin(adminNodeId: string, roomId: string, user: string, onReply?: (r: Bodies['joinReply']) => void, memberLimit = 0): Promise<Bodies['joinReply']> {
+    return this.streams.requestJoin(adminNodeId, roomId, user, onReply, undefined, memberLimit)
   }
 
   /** The administrator answered a join (synchronously, see requestJoin): open the room and a join window. */
@@ -224,6 +236,8 @@ export class RoomMember {
 
   /** The room is gone (deleted): forget it, and its sessions leave it. */
   forget(roomId: string): void {
+    this.c.clock.clear(this.countDue.get(roomId))
+    this.countDue.delete(roomId)
     const mr = this.memberRooms.get(roomId)
     this.memberRooms.delete(roomId)
     if (mr) for (const sessions of mr.users.values()) for (const s of sessions) this.roomsOfSession.get(s)?.delete(roomId)
@@ -277,9 +291,10 @@ export class RoomMember {
    * members here for good.
    */
   private rejoin(adminNodeId: string, roomId: string, user: string, why: string, attempt: number, mayRestart = true): void {
+    // A rejoin needs the last seq, not the member list (one member: a large room's rejoins stay small).
     this.requestJoin(adminNodeId, roomId, user, (reply) => {
       if (!reply.error) this.rejoined(roomId, adminNodeId, reply.lastSeq, mayRestart)
-    })
+    }, 1)
       .then((reply) => {
         if (reply.error) throw errorFromPeer(reply.error.code, reply.error.message)
         this.c.trace('join', `rejoined ${user} to ${roomId} (${why})`, roomId)
@@ -397,11 +412,39 @@ export class RoomMember {
     if (mr) this.reorder(mr, { type: 'arrive', messages, now: this.c.clock.now() })
   }
 
+  /**
+   * A member came or went. In a large room a client that said `largeRooms` gets the new count, at
+   * most once a second, instead of the event (client-protocol.md §5, "Large rooms"): announcing
+   * every join to every member made building a room of N members cost N² events. Older clients
+   * still get every event.
+   */
   memberEvent(roomId: string, member: Member, joined: boolean): void {
     const mr = this.memberRooms.get(roomId)
     if (!mr) return
-    const frame = encodeFrame({ event: joined ? 'member.joined' : 'member.left', roomId, user: member.user, nodeId: member.nodeId })
-    for (const sessions of mr.users.values()) for (const s of sessions) s.sendEncoded(frame)
+    const large = (this.c.memberCount(roomId) ?? 0) > this.c.largeRoomMembers
+    let frame: EncodedFrame | undefined
+    let counted = false
+    for (const sessions of mr.users.values()) {
+      for (const s of sessions) {
+        if (large && s.largeRooms) {
+          counted = true
+          continue
+        }
+        frame ??= encodeFrame({ event: joined ? 'member.joined' : 'member.left', roomId, user: member.user, nodeId: member.nodeId })
+        s.sendEncoded(frame)
+      }
+    }
+    if (counted && !this.countDue.has(roomId)) this.countDue.set(roomId, this.c.clock.setTimeout(() => this.sendCount(roomId), MEMBER_COUNT_EVERY_MS))
+  }
+
+  /** The room's member count, as the directory has it now, to its local `largeRooms` clients. */
+  private sendCount(roomId: string): void {
+    this.countDue.delete(roomId)
+    const mr = this.memberRooms.get(roomId)
+    const memberCount = this.c.memberCount(roomId)
+    if (!mr || memberCount === undefined) return
+    const frame = encodeFrame({ event: 'members.count', roomId, memberCount })
+    for (const sessions of mr.users.values()) for (const s of sessions) if (s.largeRooms) s.sendEncoded(frame)
   }
 
   /** What administrators send to a member node (their owner in peer-dispatch.ts). */

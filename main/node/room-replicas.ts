@@ -155,6 +155,13 @@ export class RoomReplicas {
    * commit point at the end of the step instead (deliveredByReplica).
    */
   private readonly notices = new Map<string, Set<string>>()
+  /**
+   * Rooms whose members changed at the administrator, not yet replicated, with the joins waiting
+   * for them: every change of one window goes to the replicas as one room state (metaChanged).
+   */
+  private readonly metaDue = new Map<string, { room: AdminRoom; waiters: Waiter[]; timer: Timer | undefined }>()
+  /** clock.now() of each room's last replicated room state (the start of its next window). */
+  private readonly lastMetaAt = new Map<string, number>()
 
   constructor(private readonly c: RoomReplicasComponents) {
     // A candidacy that fails is retried after about one detector period; ranks apart by a few
@@ -301,6 +308,9 @@ export class RoomReplicas {
     const s = this.rooms.get(roomId)
     if (!s) return Promise.resolve()
     if (s.role !== 'leader') return Promise.reject(new ChatError('room_unavailable', `room ${s.meta.name} changed administrator; join again`))
+    const due = this.metaDue.get(roomId)
+    // The change is in the next room state, not sent yet: wait for that one (flushMeta).
+    if (due) return new Promise<void>((resolve, reject) => due.waiters.push({ resolve: () => resolve(), reject, deadline: this.c.clock.now() + this.c.deadMs + 2000 }))
     if (metaCommitted(s)) return Promise.resolve()
     return new Promise<void>((resolve, reject) => {
       const list = this.metaWaiting.get(roomId) ?? []
@@ -322,14 +332,60 @@ export class RoomReplicas {
     return undefined
   }
 
-  /** Members or the deletion hold changed at the administrator: replicate the room state. */
+  /**
+   * Members or the deletion hold changed at the administrator: replicate the room state. The state
+   * holds the whole member list, so a room state per join made building a room of N members cost
+   * N² member entries sent, checked and saved on each replica (docs/benchmarks.md, "Scale"). The
+   * changes of a window go as one state instead: one window after the room's last state. The
+   * window grows with the room (members / 50 ms, at most 200 ms), so a large room's joins wait a
+   * little longer for their acknowledgement and the cost per second stays bounded; a room of fewer
+   * than 50 members has none and replicates each change at once, as it always did.
+   */
   metaChanged(room: AdminRoom): void {
     const s = this.rooms.get(room.roomId)
     if (!s || s.role !== 'leader') return
+    const due = this.metaDue.get(room.roomId)
+    if (due) {
+      due.room = room
+      return
+    }
+    const windowMs = Math.min(200, Math.floor(room.members.size / 50))
+    if (windowMs === 0) return this.setMeta(s, room)
+    const delay = Math.max(0, (this.lastMetaAt.get(room.roomId) ?? -Infinity) + windowMs - this.c.clock.now())
+    const entry = { room, waiters: [] as Waiter[], timer: undefined as Timer | undefined }
+    this.metaDue.set(room.roomId, entry)
+    entry.timer = this.c.clock.setTimeout(() => this.flushMeta(room.roomId), delay)
+  }
+
+  private setMeta(s: ReplicaState, room: AdminRoom): void {
+    this.lastMetaAt.set(room.roomId, this.c.clock.now())
     this.step(s, {
       type: 'set-meta',
       meta: { replicas: s.meta.replicas, name: room.name, createdBy: room.createdBy, createdAt: room.createdAt, members: memberList(room), frozen: room.frozen, deleted: s.meta.deleted },
     })
+  }
+
+  /** Replicate the room state a window of changes left due (metaChanged); its joins wait for it. */
+  private flushMeta(roomId: string): void {
+    const due = this.metaDue.get(roomId)
+    if (!due) return
+    this.metaDue.delete(roomId)
+    this.c.clock.clear(due.timer)
+    const s = this.rooms.get(roomId)
+    if (!s || s.role !== 'leader') {
+      const err = new ChatError('room_unavailable', `room ${due.room.name} changed administrator; join again`)
+      for (const w of due.waiters) w.reject(err)
+      return
+    }
+    this.setMeta(s, due.room)
+    if (due.waiters.length === 0) return
+    if (metaCommitted(s)) {
+      for (const w of due.waiters) w.resolve(0)
+      return
+    }
+    const list = this.metaWaiting.get(roomId) ?? []
+    for (const w of due.waiters) list.push({ term: s.meta.term, version: s.meta.version, waiter: w })
+    this.metaWaiting.set(roomId, list)
   }
 
   /**
@@ -343,6 +399,8 @@ export class RoomReplicas {
     const s = this.rooms.get(roomId)
     if (!s) return Promise.resolve()
     if (s.role !== 'leader') return Promise.reject(new ChatError('room_unavailable', `this node no longer administers room ${s.meta.name}`))
+    // Membership changes still due go first, so the deleted state holds them and comes after them.
+    this.flushMeta(roomId)
     if (s.meta.deleted !== txId) this.step(s, { type: 'set-meta', meta: { ...s.meta, deleted: txId } })
     return this.metaSettled(roomId)
   }
@@ -352,6 +410,8 @@ export class RoomReplicas {
    * wait (at most `timeoutMs`) until each has a new administrator.
    */
   async handover(timeoutMs: number): Promise<void> {
+    // Joins still due go to the replicas before the room is handed to one of them.
+    for (const roomId of [...this.metaDue.keys()]) this.flushMeta(roomId)
     const led = [...this.rooms.values()].filter((s) => s.role === 'leader' && s.meta.replicas.length > 1)
     if (led.length === 0) return
     for (const s of led) this.step(s, { type: 'transfer', now: this.c.clock.now() })
@@ -425,6 +485,7 @@ export class RoomReplicas {
     if (!this.rooms.delete(roomId)) return
     this.published.delete(roomId)
     this.everReplicas.delete(roomId)
+    this.lastMetaAt.delete(roomId)
     this.letGo(roomId)
     this.rejectAll(roomId, new ChatError('not_found', 'the room was deleted'))
     this.c.messages.drop(roomId)
@@ -432,6 +493,9 @@ export class RoomReplicas {
   }
 
   stop(): void {
+    for (const due of this.metaDue.values()) this.c.clock.clear(due.timer)
+    for (const due of this.metaDue.values()) for (const w of due.waiters) w.reject(new ChatError('room_unavailable', 'this node is stopping'))
+    this.metaDue.clear()
     this.stopped = true
     for (const roomId of [...this.pending.keys()]) this.writePending(roomId)
     this.c.clock.clear(this.saveTimer)

@@ -85,9 +85,9 @@ export class SendStreams {
    * that user's send stream (see the module comment). `onReply` runs synchronously when the reply
    * arrives, before any message behind it in the same frame.
    */
-  requestJoin(adminNodeId: string, roomId: string, user: string, onReply?: (r: Bodies['joinReply']) => void, timeoutMs?: number): Promise<Bodies['joinReply']> {
+  requestJoin(adminNodeId: string, roomId: string, user: string, onReply?: (r: Bodies['joinReply']) => void, timeoutMs?: number, memberLimit = 0): Promise<Bodies['joinReply']> {
     const st = this.streams.get(keyOf(roomId, user))
-    const reply = this.c.request<Bodies['joinReply']>(adminNodeId, (reqId) => msg('joinRequest', { reqId, roomId, user }), timeoutMs, onReply)
+    const reply = this.c.request<Bodies['joinReply']>(adminNodeId, (reqId) => msg('joinRequest', { reqId, roomId, user, memberLimit }), timeoutMs, onReply)
     // request() has written the join (or failed to) by now: every forward that left before it is
     // behind a fence. Counting a join that could not be sent only holds later sends back a little.
     if (st) st.joins++

@@ -177,7 +177,7 @@ describe('hello first (section 4)', () => {
     }
     // Nothing of the lobby's traffic reaches a client that has not said hello.
     const hello = await c.call('hello', { user: '  carol  ' })
-    expect(hello).toEqual({ nodeId: r.nodeId, nodeName: 'gw1', user: 'carol', protocol: 1, joinedRooms: [], batch: false })
+    expect(hello).toEqual({ nodeId: r.nodeId, nodeName: 'gw1', user: 'carol', protocol: 1, joinedRooms: [], batch: false, largeRooms: false })
     expect((await c.call('rooms.list')).rooms.length).toBeGreaterThanOrEqual(1)
     c.close()
   })

@@ -46,6 +46,8 @@ function memberNode(admin: StandInAdministrator): RoomMember {
     localRange: () => undefined,
     localLeave: () => undefined,
     answersLeaves: () => admin.answersLeaves,
+    memberCount: () => undefined,
+    largeRoomMembers: 500,
   })
 }
 

@@ -45,6 +45,8 @@ export class TestCluster {
   wrapMessages?: (nodeName: string, log: MessageStore) => MessageStore
   /** --replicas for every node (default: the node's default); set before start. */
   replicas?: number
+  /** The large-room threshold of every node (client-protocol.md §5, "Large rooms"); set before start. */
+  largeRoomMembers?: number
   private ids = 0
 
   async start(count: number): Promise<void> {
@@ -60,7 +62,7 @@ export class TestCluster {
     const files = disk.open({ fsync: false })
     let gateway: DirectGateway | undefined
     const node = new PeerNode(
-      { name, grpcHost: address.split(':')[0], grpcPort: 7000, wsHost: '127.0.0.1', wsPort: 0, join, dataDir: `/test/${name}`, token: 't', ...TIMING, ...(this.replicas ? { replicas: this.replicas } : {}) },
+      { name, grpcHost: address.split(':')[0], grpcPort: 7000, wsHost: '127.0.0.1', wsPort: 0, join, dataDir: `/test/${name}`, token: 't', ...TIMING, ...(this.replicas ? { replicas: this.replicas } : {}), ...(this.largeRoomMembers ? { largeRoomMembers: this.largeRoomMembers } : {}) },
       {
         clock: view,
         newId: () => `${name}-id-${++this.ids}`,
@@ -89,7 +91,8 @@ export class TestCluster {
     return watched
   }
 
-  async client(n: TestNode, user: string): Promise<TestClient> {
+  /** A signed-in client; `hello` adds to its hello (batch, largeRooms). */
+  async client(n: TestNode, user: string, hello: { batch?: boolean; largeRooms?: boolean } = {}): Promise<TestClient> {
     const events: ServerEvent[] = []
     const session = n.gateway.connect((f: ServerFrame) => {
       if ('event' in f) events.push(f)
@@ -103,7 +106,7 @@ export class TestCluster {
         return r.result as never
       },
     }
-    await c.call({ id: 1, op: 'hello', user })
+    await c.call({ id: 1, op: 'hello', user, ...hello })
     return c
   }
 

@@ -159,6 +159,22 @@ describe('membership, availability, deletion', () => {
     expect(s.rooms.r1.info.memberCount).toBe(1)
   })
 
+  it('a large room: its first page of members with the room’s count, kept by members.count (client-protocol.md §5)', () => {
+    const page = [{ user: 'a', nodeId: 'A' }, { user: 'b', nodeId: 'B' }]
+    let s = run([{ type: 'room.joined', room: room('r1', { memberCount: 9_998 }), members: page, lastSeq: 0, history: [], memberCount: 10_000 }])
+    expect(s.rooms.r1.members).toEqual(page)
+    expect(s.rooms.r1.info.memberCount).toBe(10_000)
+    s = chatReducer(s, { type: 'members.count', roomId: 'r1', memberCount: 10_250 })
+    expect(s.rooms.r1.info.memberCount).toBe(10_250)
+    expect(s.rooms.r1.members).toEqual(page)
+    // Below the threshold again, joins and leaves come one by one: the count moves with them.
+    s = chatReducer(s, { type: 'members.count', roomId: 'r1', memberCount: 400 })
+    s = chatReducer(s, { type: 'member.joined', roomId: 'r1', user: 'c', nodeId: 'C' })
+    s = chatReducer(s, { type: 'member.left', roomId: 'r1', user: 'a', nodeId: 'A' })
+    expect(s.rooms.r1.info.memberCount).toBe(400)
+    expect(s.rooms.r1.members.map((m) => m.user)).toEqual(['b', 'c'])
+  })
+
   it('shows unavailable and available with notices', () => {
     let s = run([joined('r1'), { type: 'room.unavailable', roomId: 'r1', reason: 'admin dead' }])
     expect(s.rooms.r1.info.available).toBe(false)

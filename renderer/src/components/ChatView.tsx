@@ -293,6 +293,12 @@ function RoomPane({
                 </li>
               ))}
             </ul>
+            {/* A large room lists its first members only (client-protocol.md §5, "Large rooms"). */}
+            {info.memberCount > room.members.length && (
+              <p className="mt-2 text-xs text-slate-600 dark:text-slate-300">
+                and {info.memberCount - room.members.length} more
+              </p>
+            )}
           </aside>
         </>
       )}

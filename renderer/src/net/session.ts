@@ -6,7 +6,7 @@
  * (outbox.ts: sends and resends), the live messages of joined rooms (room-stream.ts), and the
  * cluster view's operations (cluster-ops.ts).
  */
-import type { ArchivedRoomInfo, ChatMessage, HistorySource, PeerInfo, RequestInput, Results, ServerEvent } from '../../../proto/client-protocol'
+import { MAX_MEMBER_PAGE, type ArchivedRoomInfo, type ChatMessage, type HistorySource, type PeerInfo, type RequestInput, type Results, type ServerEvent } from '../../../proto/client-protocol'
 import { chatReducer, initialChatState, noticeKey, type ChatAction } from '../state/chat-state'
 import { describeError } from '../state/errors'
 import type { ChatClient } from './chat-client'
@@ -165,7 +165,8 @@ export class Session {
 
   private async afterOpen(reconnected: boolean): Promise<void> {
     try {
-      const hello = await this.client.request('hello', { user: this.user, batch: true })
+      // Large rooms as a count and a first page of members (client-protocol.md §5, "Large rooms").
+      const hello = await this.client.request('hello', { user: this.user, batch: true, largeRooms: true })
       this.dispatch({ type: 'hello', user: hello.user, nodeId: hello.nodeId, nodeName: hello.nodeName })
       for (const id of hello.joinedRooms ?? []) this.restore.add(id)
       if (this.restoreActive === undefined) this.restoreActive = this.lastRoomKey() ? (this.deps.storage?.getItem(this.lastRoomKey()!) ?? null) : null
@@ -213,6 +214,16 @@ export class Session {
     }
   }
 
+  /** Read a room's member list again (its first page when large), with its count. */
+  async refreshMembers(roomId: string): Promise<void> {
+    try {
+      const r = await this.client.request('room.members', { roomId, limit: MAX_MEMBER_PAGE })
+      this.dispatch({ type: 'room.members', roomId, members: r.members, memberCount: r.memberCount })
+    } catch {
+      // Not fatal: the count is right and the list is refreshed at the next join.
+    }
+  }
+
   async join(roomId: string, rejoin = false): Promise<boolean> {
     this.stream.joining(roomId)
     try {
@@ -239,7 +250,7 @@ export class Session {
         }
       }
       if (r.historySource) this.noteHistorySource(roomId, r.historySource)
-      this.dispatch({ type: 'room.joined', room: r.room, members: r.members, lastSeq: r.lastSeq, history })
+      this.dispatch({ type: 'room.joined', room: r.room, members: r.members, lastSeq: r.lastSeq, history, memberCount: r.memberCount })
       this.stream.joined(roomId)
       this.restore.delete(roomId)
       this.rejoinDelayMs = REJOIN_FIRST_MS
@@ -411,6 +422,14 @@ export class Session {
       case 'member.left':
         this.dispatch({ type: e.event, roomId: e.roomId, user: e.user, nodeId: e.nodeId })
         return
+      case 'members.count': {
+        this.dispatch({ type: 'members.count', roomId: e.roomId, memberCount: e.memberCount })
+        // Back to a size whose joins and leaves come one by one: the list shown may be a page of
+        // the large room it was, so it is read again whole.
+        const room = this.state.chat.rooms[e.roomId]
+        if (room?.joined && e.memberCount <= MAX_MEMBER_PAGE && room.members.length !== e.memberCount) void this.refreshMembers(e.roomId)
+        return
+      }
       case 'room.created':
         this.dispatch({ type: 'room.created', room: e.room })
         // A remembered room the directory did not list yet (gossip after a restart): rejoin it now.

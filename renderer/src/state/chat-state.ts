@@ -114,9 +114,12 @@ export type ChatAction =
   | { type: 'hello'; user: string; nodeId: string; nodeName: string }
   | { type: 'rooms.listed'; rooms: RoomInfo[] }
   | { type: 'room.created'; room: RoomInfo }
-  | { type: 'room.joined'; room: RoomInfo; members: Member[]; lastSeq: number; history: ChatMessage[] }
+  /** memberCount: the room's, when `members` is only its first page (client-protocol.md §5, "Large rooms"). */
+  | { type: 'room.joined'; room: RoomInfo; members: Member[]; lastSeq: number; history: ChatMessage[]; memberCount?: number }
   | { type: 'room.left'; roomId: string }
-  | { type: 'room.members'; roomId: string; members: Member[] }
+  | { type: 'room.members'; roomId: string; members: Member[]; memberCount?: number }
+  /** A large room's member count (client-protocol.md §5, "Large rooms"): its joins and leaves are not sent one by one. */
+  | { type: 'members.count'; roomId: string; memberCount: number }
   | { type: 'room.select'; roomId: string | null }
   | { type: 'visibility'; visible: boolean }
   | { type: 'message'; message: ChatMessage }
@@ -276,7 +279,7 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
       const lastReadSeq = wasJoinedBefore ? base.lastReadSeq : latestSeq
       let room: RoomState = {
         ...base,
-        info: { ...action.room, joined: true },
+        info: { ...action.room, joined: true, memberCount: action.memberCount ?? action.room.memberCount },
         joined: true,
         members: action.members,
         messages,
@@ -308,7 +311,13 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
     case 'room.members': {
       const old = state.rooms[action.roomId]
       if (!old) return state
-      return putRoom(state, { ...old, members: action.members, info: { ...old.info, memberCount: action.members.length } })
+      return putRoom(state, { ...old, members: action.members, info: { ...old.info, memberCount: action.memberCount ?? action.members.length } })
+    }
+
+    case 'members.count': {
+      const old = state.rooms[action.roomId]
+      if (!old || old.info.memberCount === action.memberCount) return state
+      return putRoom(state, { ...old, info: { ...old.info, memberCount: action.memberCount } })
     }
 
     case 'room.select': {
@@ -392,7 +401,10 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
       if (!old) return state
       const others = old.members.filter((m) => !(m.user === action.user && m.nodeId === action.nodeId))
       const members = action.type === 'member.joined' ? [...others, { user: action.user, nodeId: action.nodeId }] : others
-      return putRoom(state, { ...old, members, info: { ...old.info, memberCount: members.length } })
+      // The list may be a large room's first page (client-protocol.md §5): the count moves with the
+      // change, and is never below what the list shows.
+      const delta = members.length - old.members.length
+      return putRoom(state, { ...old, members, info: { ...old.info, memberCount: Math.max(members.length, old.info.memberCount + delta) } })
     }
 
     case 'room.deleted': {
