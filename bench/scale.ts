@@ -40,9 +40,8 @@ class LightClient {
   constructor(readonly ws: WebSocket) {
     ws.on('message', (data) => {
       const text = String(data)
-      // Building a room of N announces every join to every member (N²/2 member events): the
-      // generator skips them unparsed, so its own CPU does not decide how fast the room is built.
-      if (text.startsWith('{"event":"member.')) return
+      // Member events (counts, in a large room: these clients say largeRooms) are skipped unparsed.
+      if (text.startsWith('{"event":"member')) return
       const f = JSON.parse(text)
       if (f.event === 'message') this.take(f)
       else if (f.event === 'messages') for (const m of f.messages) this.take(m)
@@ -69,7 +68,8 @@ class LightClient {
       ws.once('error', reject)
     })
     const c = new LightClient(ws)
-    await c.call('hello', { user, batch: true })
+    // largeRooms (client-protocol.md §5): a room of thousands as a count and a first page of members.
+    await c.call('hello', { user, batch: true, largeRooms: true })
     return c
   }
 
@@ -126,6 +126,22 @@ async function roomReached(c: LightClient, roomId: string): Promise<void> {
 }
 
 const rss = (nodes: NodeProc[]) => nodes.map((n) => rssMiB(n.ready.pid).toFixed(0)).join(' / ')
+
+/**
+ * What each node's RSS is made of (node.stats memory, docs/benchmarks.md "Memory"): V8 heap used /
+ * heap reserved, and memory outside the heap (external, of which array buffers), in MiB.
+ */
+async function memory(nodes: NodeProc[]): Promise<string> {
+  const mib = (b: number) => (b / 1048576).toFixed(0)
+  const parts: string[] = []
+  for (const [k, n] of nodes.entries()) {
+    const c = await LightClient.open(n, `stats${k}`)
+    const { memory: m } = (await c.call('node.stats')) as { memory: { rss: number; heapTotal: number; heapUsed: number; external: number; arrayBuffers: number } }
+    c.ws.close()
+    parts.push(`n${k + 1} rss ${mib(m.rss)} heap ${mib(m.heapUsed)}/${mib(m.heapTotal)} ext ${mib(m.external)} (ab ${mib(m.arrayBuffers)})`)
+  }
+  return parts.join(' | ')
+}
 
 /**
  * One room with `receivers` (all members), `senders` of them sending at `offered` deliveries/s:
@@ -205,9 +221,11 @@ export async function runScale(o: ScaleOptions): Promise<void> {
   else try {
     await sleep(1000)
     console.log(`3 nodes started                        RSS n1/n2/n3 ${rss(nodes)} MiB`)
+    console.log(`  memory: ${await memory(nodes)}`)
     const active = await activeRoom(nodes, 'a')
     for (const load of o.loads) console.log(`  active room (30 clients)             ${await measure(nodes, active, active, load, o.seconds)}`)
     console.log(`  after it                             RSS ${rss(nodes)} MiB`)
+    console.log(`  memory: ${await memory(nodes)}`)
 
     const owners = await Promise.all(nodes.map((n, k) => LightClient.open(n, `owner${k}`)))
     /** Rooms by the node that administers them (its owner created them). */
@@ -220,6 +238,7 @@ export async function runScale(o: ScaleOptions): Promise<void> {
     })
     await sleep(2000) // let the directory gossip settle
     console.log(`${o.rooms} rooms created and joined in ${((performance.now() - t0) / 1000).toFixed(1)} s   RSS ${rss(nodes)} MiB`)
+    console.log(`  memory: ${await memory(nodes)}`)
     for (const load of o.loads) console.log(`  active room (30 clients)             ${await measure(nodes, active, active, load, o.seconds)}`)
 
     const t1 = performance.now()
@@ -232,6 +251,7 @@ export async function runScale(o: ScaleOptions): Promise<void> {
       idle.push(c)
     })
     console.log(`${o.idlePerNode} idle clients per node connected in ${((performance.now() - t1) / 1000).toFixed(1)} s   RSS ${rss(nodes)} MiB`)
+    console.log(`  memory: ${await memory(nodes)}`)
     for (const load of o.loads) console.log(`  active room (30 clients)             ${await measure(nodes, active, active, load, o.seconds)}`)
     for (const c of [...idle, ...owners, ...active]) c.ws.close()
   } finally {
@@ -249,8 +269,8 @@ export async function runScale(o: ScaleOptions): Promise<void> {
     for (let k = 1; k < 3; k++) await roomReached(await LightClient.open(nodes[k], `probe${k}`), room.roomId)
     await first.call('room.join', { roomId: room.roomId })
     first.roomId = room.roomId
-    // Every join is announced to every member (member.joined), so building the room costs O(members²)
-    // events: joins go 10 at a time, and a join that times out is retried (joining is idempotent).
+    // Past 500 members these clients hear a count, not every join (client-protocol.md §5, "Large
+    // rooms"): joins go 10 at a time, and one that times out is retried (joining is idempotent).
     await inParallel(Array.from({ length: o.members - 1 }, (_, i) => i + 1), 10, async (i) => {
       const c = await LightClient.open(nodes[i % 3], `big${i}`)
       await joinRetrying(c, room.roomId)
@@ -262,8 +282,11 @@ export async function runScale(o: ScaleOptions): Promise<void> {
     })
     await sleep(2000)
     console.log(`one room of ${o.members} members joined in ${((performance.now() - t0) / 1000).toFixed(1)} s   RSS ${rss(nodes)} MiB`)
+    console.log(`  memory: ${await memory(nodes)}`)
     const senders = members.slice(0, 30)
     for (const load of o.loads) console.log(`  ${o.members}-member room (30 senders)       ${await measure(nodes, senders, members, load, o.seconds)}`)
+    console.log(`  after it                             RSS ${rss(nodes)} MiB`)
+    console.log(`  memory: ${await memory(nodes)}`)
     for (const c of members) c.ws.close()
   } finally {
     await cleanup()

@@ -412,6 +412,11 @@ export interface Results {
     /** Per outbound link since it opened: gRPC frames written, peer messages in them, still queued. */
     links: { nodeId: string; name: string; up: boolean; framesSent: number; messagesSent: number; queued: number }[]
     archive?: ArchiveInfo
+    /**
+     * The node process's memory in bytes (Node's process.memoryUsage()): what its RSS is made of,
+     * V8's heap against buffers outside it (docs/benchmarks.md, "Memory").
+     */
+    memory?: { rss: number; heapTotal: number; heapUsed: number; external: number; arrayBuffers: number }
   }
   'archive.rooms': { rooms: ArchivedRoomInfo[] }
   'node.faults': { voteAbort: boolean; pauseBeforeDecisionMs: number; delayForwardMs: number; partitionedFrom: string[] }

@@ -5,6 +5,7 @@
  * session's delivery in step with the answer.
  */
 import { networkInterfaces } from 'node:os'
+import { memoryUsage } from 'node:process'
 import { formatInvite, MAX_MEMBER_PAGE, MAX_PREVIEW_LIMIT, parseInvite, PROTOCOL_VERSION, type ChatMessage, type HistorySource, type Member, type Request, type RequestOf, type Results, type RoomInfo, type TraceKind } from '../../proto/client-protocol'
 import { ChatError, errorFromPeer } from '../core/errors'
 import type { DirectoryEntry } from '../core/room-directory'
@@ -118,7 +119,7 @@ export class ClientOps {
       case 'node.info':
         return this.opInfo()
       case 'node.stats':
-        return { uptimeMs: this.c.clock.now() - this.startedAt, links: this.c.links.linkStats(), archive: this.c.archive?.info() } satisfies Results['node.stats']
+        return { uptimeMs: this.c.clock.now() - this.startedAt, links: this.c.links.linkStats(), archive: this.c.archive?.info(), memory: memoryUsage() } satisfies Results['node.stats']
       case 'archive.rooms':
         if (!this.c.archive) throw new ChatError('bad_request', 'this node keeps no history archive (start it with --db URL)')
         return { rooms: await this.c.archive.rooms() } satisfies Results['archive.rooms']
