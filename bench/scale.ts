@@ -128,7 +128,7 @@ async function roomReached(c: LightClient, roomId: string): Promise<void> {
 const rss = (nodes: NodeProc[]) => nodes.map((n) => rssMiB(n.ready.pid).toFixed(0)).join(' / ')
 
 /**
- * What each node's RSS is made of (node.stats memory, docs/benchmarks.md "Memory"): V8 heap used /
+ * What each node's RSS is made of (node.stats memory, docs/benchmarks.md "Scale"): V8 heap used /
  * heap reserved, and memory outside the heap (external, of which array buffers), in MiB.
  */
 async function memory(nodes: NodeProc[]): Promise<string> {
@@ -270,8 +270,10 @@ export async function runScale(o: ScaleOptions): Promise<void> {
     await first.call('room.join', { roomId: room.roomId })
     first.roomId = room.roomId
     // Past 500 members these clients hear a count, not every join (client-protocol.md §5, "Large
-    // rooms"): joins go 10 at a time, and one that times out is retried (joining is idempotent).
-    await inParallel(Array.from({ length: o.members - 1 }, (_, i) => i + 1), 10, async (i) => {
+    // rooms"), so a join costs about the same at any size: 100 at a time (on a loaded machine a join
+    // is mostly waiting, for the replicas and for each process's turn), and one that times out is
+    // retried (joining is idempotent).
+    await inParallel(Array.from({ length: o.members - 1 }, (_, i) => i + 1), 100, async (i) => {
       const c = await LightClient.open(nodes[i % 3], `big${i}`)
       await joinRetrying(c, room.roomId)
       c.roomId = room.roomId

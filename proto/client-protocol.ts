@@ -414,7 +414,7 @@ export interface Results {
     archive?: ArchiveInfo
     /**
      * The node process's memory in bytes (Node's process.memoryUsage()): what its RSS is made of,
-     * V8's heap against buffers outside it (docs/benchmarks.md, "Memory").
+     * V8's heap against buffers outside it (docs/benchmarks.md, "Scale").
      */
     memory?: { rss: number; heapTotal: number; heapUsed: number; external: number; arrayBuffers: number }
   }
