@@ -112,12 +112,24 @@ export interface TlsMaterial {
   key: Buffer
 }
 
+/** What ClusterCredentials derives from a (cluster key, node key) pair, for the last few pairs. */
+const DERIVED = new Map<string, { nodeId: string; tls: TlsMaterial; caCert: X509Certificate }>()
+const DERIVED_KEPT = 16
+
 export class ClusterCredentials {
   readonly nodeId: string
   readonly tls: TlsMaterial
   private readonly caCert: X509Certificate
 
   constructor(clusterKey: string, nodeKeyPem: string) {
+    // The same keys give the same certificates: a node restarted in this process (the simulator
+    // restarts nodes thousands of times, docs/simulation.md "Speed") does not derive them again.
+    const cacheKey = `${clusterKey}\u0000${nodeKeyPem}`
+    const known = DERIVED.get(cacheKey)
+    if (known) {
+      ;({ nodeId: this.nodeId, tls: this.tls, caCert: this.caCert } = known)
+      return
+    }
     const nodeKey = createPrivateKey(nodeKeyPem)
     if (nodeKey.asymmetricKeyType !== 'ed25519') throw new ChatError('internal', 'the node key is not an Ed25519 key')
     const nodePublic = createPublicKey(nodeKey)
@@ -131,6 +143,8 @@ export class ClusterCredentials {
     const certDer = certificate({ serial: 2, issuer: caName, subject: this.nodeId, subjectKey: nodePublic, signer: caKey, ca: false })
     this.caCert = new X509Certificate(caDer)
     this.tls = { ca: pem(caDer), cert: pem(certDer), key: Buffer.from(nodeKey.export({ type: 'pkcs8', format: 'pem' })) }
+    DERIVED.set(cacheKey, { nodeId: this.nodeId, tls: this.tls, caCert: this.caCert })
+    if (DERIVED.size > DERIVED_KEPT) DERIVED.delete(DERIVED.keys().next().value!)
   }
 
   /**

@@ -210,9 +210,10 @@ export class MemoryNetwork {
     return this.paused.has(address)
   }
 
-  latency(from: string, to: string): number {
+  /** `way` is "from>to", made once per link: this runs for every frame (docs/simulation.md, "Speed"). */
+  latency(from: string, to: string, way = `${from}>${to}`): number {
     const base = this.o.latencyMs ? this.o.latencyMs(from, to) : 1
-    return Math.max(0, base) + (this.delays.get(`${from}>${to}`) ?? 0)
+    return Math.max(0, base) + (this.delays.get(way) ?? 0)
   }
 
   /** What goes on the wire: a copy of the messages (through the broken-peer switch, MemoryNetworkOptions.tamper). */
@@ -225,8 +226,8 @@ export class MemoryNetwork {
     return this.o.reorder ? this.o.reorder() : false
   }
 
-  canDeliver(from: string, to: string): boolean {
-    return !this.blocked.has(`${from}>${to}`) && !this.paused.has(to)
+  canDeliver(from: string, to: string, way = `${from}>${to}`): boolean {
+    return !this.blocked.has(way) && !this.paused.has(to)
   }
 
   addLink(l: MemoryLink): void {
@@ -339,6 +340,9 @@ export class MemoryLink implements PeerLink {
   private fromNodeId: string | undefined
   private endWaiters: (() => void)[] = []
   readonly from: string
+  /** "from>to" and "to>from": the keys of this link's two directions in the network's fault tables. */
+  private readonly ahead: string
+  private readonly back: string
 
   constructor(
     private readonly net: MemoryNetwork,
@@ -347,6 +351,8 @@ export class MemoryLink implements PeerLink {
     private readonly onDown: (link: PeerLink, reason: string) => void,
   ) {
     this.from = owner.wireAddress
+    this.ahead = `${this.from}>${address}`
+    this.back = `${address}>${this.from}`
     net.addLink(this)
   }
 
@@ -445,7 +451,7 @@ export class MemoryLink implements PeerLink {
   /** A frame on the wire: in order behind every earlier frame of this link. */
   private enqueue(f: Frame): void {
     const now = this.net.clock.now()
-    f.deliverAt = Math.max(now + this.net.latency(this.from, this.to), this.lastDeliverAt)
+    f.deliverAt = Math.max(now + this.net.latency(this.from, this.to, this.ahead), this.lastDeliverAt)
     this.lastDeliverAt = f.deliverAt
     if (f.count > 0 && this.net.overtakes()) {
       // The broken-network switch: this frame lags, and the frames written after it overtake it.
@@ -477,10 +483,10 @@ export class MemoryLink implements PeerLink {
     const clock = this.net.clock
     const tryBack = () => {
       if (this.closed) return
-      if (this.net.canDeliver(this.to, this.from)) run()
+      if (this.net.canDeliver(this.to, this.from, this.back)) run()
       else clock.setTimeout(tryBack, 50) // held back by a partition or a paused dialer
     }
-    clock.setTimeout(tryBack, this.net.latency(this.to, this.from))
+    clock.setTimeout(tryBack, this.net.latency(this.to, this.from, this.back))
   }
 
   /** Deliver what is due and deliverable; set a timer for the rest. */
@@ -499,12 +505,12 @@ export class MemoryLink implements PeerLink {
         }, f.deliverAt - now)
         break
       }
-      if (!this.net.canDeliver(this.from, this.to)) {
+      if (!this.net.canDeliver(this.from, this.to, this.ahead)) {
         // Held back: TCP keeps it; keepalive breaks the link if this lasts.
         if (this.breakTimer === undefined) {
           this.breakTimer = clock.setTimeout(() => {
             this.breakTimer = undefined
-            if (this.inFlight.length > 0 && !this.net.canDeliver(this.from, this.to)) this.close('keepalive timeout (peer unreachable)')
+            if (this.inFlight.length > 0 && !this.net.canDeliver(this.from, this.to, this.ahead)) this.close('keepalive timeout (peer unreachable)')
           }, this.net.breakAfterMs)
         }
         return
@@ -579,7 +585,7 @@ export class MemoryLink implements PeerLink {
   /** Closed by the other end (its stream ended, or it was reset): we hear of it one latency later. */
   remoteClose(reason: string): void {
     if (this.closed) return
-    this.net.clock.setTimeout(() => this.close(reason), this.net.latency(this.to, this.from))
+    this.net.clock.setTimeout(() => this.close(reason), this.net.latency(this.to, this.from, this.back))
   }
 
   /** The owner's process died: the link is gone without telling anyone on this side. */

@@ -68,9 +68,12 @@ export class VirtualClock implements Clock {
       this.push(e)
     }
     const v = e.view
-    if (v && v.paused) {
-      v.hold(e)
-      return true
+    if (v) {
+      if (v.paused) {
+        v.hold(e)
+        return true
+      }
+      if (e.every === 0) v.ran(e)
     }
     this.fired++
     e.fn()
@@ -121,42 +124,48 @@ export class VirtualClock implements Clock {
     while (this.heap.length > 0 && this.heap[0].cancelled) this.pop()
   }
 
-  private less(a: Entry, b: Entry): boolean {
-    return a.at < b.at || (a.at === b.at && a.seq < b.seq)
-  }
+  // A binary heap ordered by (at, seq); entries move into a hole rather than by swaps, since every
+  // timer of a simulation goes through here (docs/simulation.md, "Speed").
 
   private push(e: Entry): void {
     const h = this.heap
+    let i = h.length
     h.push(e)
-    let i = h.length - 1
     while (i > 0) {
       const p = (i - 1) >> 1
-      if (!this.less(h[i], h[p])) break
-      ;[h[i], h[p]] = [h[p], h[i]]
+      const up = h[p]
+      if (!before(e, up)) break
+      h[i] = up
       i = p
     }
+    h[i] = e
   }
 
   private pop(): Entry | undefined {
     const h = this.heap
     const top = h[0]
     const last = h.pop()
-    if (h.length > 0 && last) {
-      h[0] = last
+    const n = h.length
+    if (n > 0 && last) {
       let i = 0
       for (;;) {
         const l = 2 * i + 1
+        if (l >= n) break
         const r = l + 1
-        let m = i
-        if (l < h.length && this.less(h[l], h[m])) m = l
-        if (r < h.length && this.less(h[r], h[m])) m = r
-        if (m === i) break
-        ;[h[i], h[m]] = [h[m], h[i]]
-        i = m
+        const c = r < n && before(h[r], h[l]) ? r : l
+        if (!before(h[c], last)) break
+        h[i] = h[c]
+        i = c
       }
+      h[i] = last
     }
     return top
   }
+}
+
+/** `a` runs before `b`: due earlier, or due at once and set earlier. */
+function before(a: Entry, b: Entry): boolean {
+  return a.at < b.at || (a.at === b.at && a.seq < b.seq)
 }
 
 /** One node's clock: the shared virtual time, and timers that pause and stop with the node. */
@@ -229,6 +238,11 @@ export class ClockView implements Clock {
     this.held.push(e)
   }
 
+  /** A timer of this view is running: it is no longer one stop() must cancel. */
+  ran(e: Entry): void {
+    this.alive.delete(e)
+  }
+
   replaced(old: Entry, next: Entry): void {
     this.forwards.set(old, next)
     this.alive.add(next)
@@ -239,15 +253,7 @@ export class ClockView implements Clock {
 
   private add(fn: () => void, ms: number, every: number): Timer {
     if (this.stopped) return { cancelled: true } as unknown as Timer
-    const e = this.clock.add(
-      () => {
-        if (e.every === 0) this.alive.delete(e)
-        fn()
-      },
-      ms,
-      every,
-      this,
-    )
+    const e = this.clock.add(fn, ms, every, this)
     this.alive.add(e)
     return e as unknown as Timer
   }
