@@ -24,6 +24,10 @@
  *       after a restart, from the persisted TxRecord: decided -> resend it; undecided -> abort.
  *   presumedAbortAnswer(to, txId)                                          -> TxEffect[]
  *       the administrator has no machine and no record for txId: presumed abort says "abort".
+ *   takeOverCoordinator({ txId, roomId, self, participants, committed, replaced, now }, config?)
+ *       a replicated room's new administrator finishes the deletion its predecessor began:
+ *       commit if the COMMIT is in the room's replicated state, else abort (presumed abort); the
+ *       decision is persisted, sent to every participant until acked, applied and reported.
  *
  *   On decision: persist(decision) THEN send Decision to each participant THEN apply locally THEN
  *   progress(commit|abort) THEN done(committed|aborted, reason). Once every participant acked:
@@ -39,6 +43,8 @@
  *       { type: 'answer', from, known, commit, now }  a DecisionAnswer to our query
  *       { type: 'query', from, now }                  another participant asks us -> DecisionAnswer
  *       { type: 'tick', now }                         no decision in time -> query, then block
+ *       { type: 'new-coordinator', coordinator, now } the room has a new administrator (a replica
+ *                                                     took it over): it decides now; ask it at once
  *   abortBeforePrepare({ txId, roomId, self, from, now }, config?)         -> { state, effects }
  *       a DecisionQuery for a tx we never got a Prepare for: we have not voted, so we abort
  *       unilaterally, answer "abort", and will vote ABORT if the Prepare still comes.
@@ -117,6 +123,11 @@ export type TxReason =
   /** Presumed abort: these participants did not vote in time. */
   | { code: 'no-vote'; nodes: string[] }
   | { code: 'coordinator-restarted' }
+  /**
+   * A replicated room's administrator (the coordinator) was replaced before its COMMIT was in the
+   * room's replicated state: the new administrator presumes abort (docs/replication.md).
+   */
+  | { code: 'coordinator-replaced'; node: string; by: string }
   /** A participant voted READY and nobody it asked knows the outcome: 2PC's blocking case. */
   | { code: 'outcome-unknown'; asked: string[] }
   /** Words kept from a record written before reasons had codes. */
@@ -132,6 +143,8 @@ export function describeTxReason(r: TxReason, nameOf: (nodeId: string) => string
       return `no vote from ${r.nodes.map(nameOf).join(', ')}`
     case 'coordinator-restarted':
       return 'the coordinator restarted before deciding'
+    case 'coordinator-replaced':
+      return `the coordinator ${nameOf(r.node)} was replaced by ${nameOf(r.by)} before deciding`
     case 'outcome-unknown':
       return `voted READY and nobody reachable knows the outcome (asked ${r.asked.map(nameOf).join(', ')}); the room stays frozen until the coordinator returns`
     case 'text':
@@ -410,6 +423,42 @@ export function recoverCoordinator(
   return { state: base, effects }
 }
 
+/**
+ * A replicated room changed administrator during its deletion (docs/replication.md, "Membership
+ * and deletion"): the new administrator takes the coordinator's part. Whether the room was deleted
+ * is decided where its log is: a COMMIT stored on a majority of the replicas is in the room state
+ * the new administrator was elected with (`committed`), and then the deletion commits; otherwise
+ * no participant can have heard COMMIT (it is sent only once so stored), so abort is safe (presumed
+ * abort). Either way the decision is persisted first, then sent to every participant until each
+ * acks (they were blocked, or about to be: their coordinator is gone), then applied and reported.
+ * No `done`: the client that asked was the old coordinator's.
+ */
+export function takeOverCoordinator(
+  t: { txId: string; roomId: string; self: string; participants: readonly string[]; committed: boolean; replaced: string; now: number },
+  config: TwoPhaseConfig = DEFAULT_TWO_PHASE_CONFIG,
+): CoordinatorResult {
+  const participants = unique(t.participants.filter((p) => p !== t.self && p !== t.replaced && p !== ''))
+  const votes: Record<string, Vote> = {}
+  for (const p of participants) votes[p] = 'ready'
+  const base: CoordinatorState = {
+    role: 'coordinator',
+    config,
+    txId: t.txId,
+    roomId: t.roomId,
+    self: t.self,
+    participants,
+    phase: 'preparing',
+    votes,
+    startedAt: t.now,
+    decision: null,
+    reason: null,
+    acked: [],
+    sentAt: t.now,
+  }
+  const r = t.committed ? decide(base, 'commit', null, t.now) : decide(base, 'abort', { code: 'coordinator-replaced', node: t.replaced, by: t.self }, t.now)
+  return { state: r.state, effects: r.effects.filter((e) => e.type !== 'done') }
+}
+
 /** The administrator has no machine and no record of txId: under presumed abort, the answer is abort. */
 export function presumedAbortAnswer(to: string, txId: string): TxEffect[] {
   return [answerEffect(to, txId, 'abort')]
@@ -481,6 +530,12 @@ export type ParticipantInput =
   | { type: 'answer'; from: string; known: boolean; commit: boolean; now: number }
   | { type: 'query'; from: string; now: number }
   | { type: 'tick'; now: number }
+  /**
+   * The room's directory entry names another administrator than the coordinator (a replica took the
+   * room over, docs/replication.md): it has the coordinator's part now (takeOverCoordinator, or
+   * presumed abort for a tx it never heard of), so ask it at once instead of the old one.
+   */
+  | { type: 'new-coordinator'; coordinator: string; now: number }
 
 export interface ParticipantResult {
   state: ParticipantState
@@ -552,6 +607,17 @@ export function participantStep(state: ParticipantState, input: ParticipantInput
       return { state, effects: [answerEffect(input.from, state.txId, knownOutcome(state))] }
     case 'tick':
       return onParticipantTick(state, input.now)
+    case 'new-coordinator': {
+      if (!input.coordinator || input.coordinator === state.coordinator) return { state, effects: [] }
+      // The old coordinator is still worth asking (it may come back knowing), as one of the others.
+      const others = unique([...state.others, state.coordinator].filter((p) => p && p !== input.coordinator && p !== state.self))
+      const next: ParticipantState = { ...state, coordinator: input.coordinator, others }
+      if (state.decision !== null) return { state: next, effects: [] }
+      // Undecided: step 1 of cooperative termination again, with the new coordinator, at once. The
+      // record follows, so a restart asks the new one too.
+      const asking: ParticipantState = { ...next, stage: 'asked-coordinator', stageAt: input.now, unknownFrom: [] }
+      return { state: asking, effects: [{ type: 'persist', record: participantRecord(asking) }, queryEffect(asking, asking.coordinator)] }
+    }
   }
 }
 

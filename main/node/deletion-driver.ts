@@ -43,6 +43,7 @@ import {
   recoverParticipant,
   startCoordinator,
   startParticipant,
+  takeOverCoordinator,
   tombstoneTx,
   type CoordinatorState,
   type ParticipantState,
@@ -211,7 +212,16 @@ export class DeletionDriver {
     for (const m of [...this.machines.values()]) {
       if (this.held.has(m.txId)) continue
       if (m.role === 'coordinator') this.coordinator(m.txId, { type: 'tick', now })
-      else this.participant(m.txId, { type: 'tick', now })
+      else {
+        // The room changed administrator while we wait (a replica took it over): the new one has
+        // the coordinator's part now (docs/deletion.md, "Replicated rooms").
+        const admin = this.node.directory.rooms.get(m.roomId)?.adminNodeId
+        if (m.decision === null && m.coordinator && admin && admin !== m.coordinator && admin !== this.node.nodeId) {
+          this.node.trace('2pc', `deletion ${short(m.txId)}: the room is run by ${this.node.peerName(admin)} now; asking it for the outcome`, m.roomId)
+          this.participant(m.txId, { type: 'new-coordinator', coordinator: admin, now })
+        }
+        this.participant(m.txId, { type: 'tick', now })
+      }
     }
   }
 
@@ -411,18 +421,38 @@ export class DeletionDriver {
 
   /**
    * This node was elected for a replicated room whose deletion its predecessor committed (the
-   * decision is in the room state): finish it here, as the coordinator would have.
+   * decision is in the room state): finish it here as the coordinator (docs/deletion.md, "Replicated
+   * rooms"): the room goes (tombstone, RoomRemoved), and the COMMIT is sent to the deletion's
+   * participants until each acks, so none stays blocked on the dead coordinator. The participants
+   * are those this node knew as one of them, else the nodes with members in the room state (a
+   * deletion holds the room frozen: nobody joined since its PREPARE).
    */
-  finishReplicatedDeletion(roomId: string, txId: string): void {
+  finishReplicatedDeletion(roomId: string, txId: string, memberNodes: readonly string[] = []): void {
     if (isTombstoned(this.tombstones, roomId)) return
-    this.node.trace('2pc', `COMMIT ${short(txId)} of a predecessor found in the room state: room deleted`, roomId)
-    this.tombstones = addTombstone(this.tombstones, roomId, txId)
-    this.saveLog()
-    this.frozen.delete(roomId)
-    this.blocked.delete(roomId)
-    this.remember(txId, 'commit')
-    this.node.dropRoom(roomId)
-    this.node.broadcast(msg('roomRemoved', { roomId }))
+    this.node.trace('2pc', `COMMIT ${short(txId)} of a predecessor found in the room state: finishing it as the coordinator`, roomId)
+    const mine = this.machines.get(txId)
+    const replaced = mine?.role === 'participant' ? mine.coordinator : (this.node.directory.rooms.get(roomId)?.adminNodeId ?? '')
+    const participants = mine?.role === 'participant' ? mine.others : memberNodes
+    const r = takeOverCoordinator({ txId, roomId, self: this.node.nodeId, participants, committed: true, replaced, now: this.node.clock.now() }, this.config)
+    this.setMachine(r.state)
+    this.run(r.state, r.effects)
+  }
+
+  /**
+   * This node took a replicated room over (docs/replication.md) without a COMMIT in its room state: a
+   * deletion of it that this node voted READY for is presumed aborted, and this node, the room's
+   * administrator now, tells the other participants (docs/deletion.md, "Replicated rooms"). A
+   * participant of a deletion this node never heard of asks it (their directory names it), and is
+   * answered "abort" the same way (onQuery: the administrator has no record of it).
+   */
+  tookOver(roomId: string): void {
+    for (const m of [...this.machines.values()]) {
+      if (m.role !== 'participant' || m.roomId !== roomId || m.decision !== null || this.held.has(m.txId)) continue
+      this.node.trace('2pc', `deletion ${short(m.txId)} of ${this.node.peerName(m.coordinator)} undecided when this node took the room over: ROLLBACK (presumed abort)`, roomId)
+      const r = takeOverCoordinator({ txId: m.txId, roomId, self: this.node.nodeId, participants: m.others, committed: false, replaced: m.coordinator, now: this.node.clock.now() }, this.config)
+      this.setMachine(r.state)
+      this.run(r.state, r.effects)
+    }
   }
 
   // -------------------------------------------------------------------------------------------

@@ -296,9 +296,12 @@ export class PeerNode implements RunningNode {
         if (previous && previous.adminNodeId !== nodeId && this.links.peerState(previous.adminNodeId) === 'dead') {
           this.admin.roomStep(room, { type: 'node-dead', nodeId: previous.adminNodeId })
         }
+        // A deletion this node voted READY for, begun by its predecessor and not committed in the
+        // room state: presumed aborted, and ours to tell the other participants (docs/deletion.md).
+        this.deletions.tookOver(s.roomId)
       },
       lostAdmin: (roomId) => this.rooms.letGo(roomId),
-      finishDeletion: (roomId, txId) => this.deletions.finishReplicatedDeletion(roomId, txId),
+      finishDeletion: (roomId, txId, memberNodes) => this.deletions.finishReplicatedDeletion(roomId, txId, memberNodes),
       committed: (roomId, messages) => this.admin.applyCommitted(roomId, messages),
       replicaCommitted: (env.peerProtocol ?? PEER_PROTOCOL) >= PEER_DELIVERS_FROM_REPLICA ? (roomId, leader, read) => this.member.fromReplica(roomId, leader, read) : undefined,
       deliversFromReplica: (id) => this.links.peerProtocol(id) >= PEER_DELIVERS_FROM_REPLICA,

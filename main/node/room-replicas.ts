@@ -90,8 +90,11 @@ export interface RoomReplicasComponents {
   deliversFromReplica?(nodeId: string): boolean
   /** The replica set of a room this node administers changed: its directory entry follows. */
   replicasChanged(roomId: string): void
-  /** This node was elected for a room whose deletion `txId` was committed: finish it (drop, announce). */
-  finishDeletion(roomId: string, txId: string): void
+  /**
+   * This node was elected for a room whose deletion `txId` was committed: finish it (drop, announce,
+   * tell the participants among `memberNodes`, the nodes with members in the room state).
+   */
+  finishDeletion(roomId: string, txId: string, memberNodes: string[]): void
 }
 
 /** How often an administrator looks for replicas to repair. */
@@ -795,7 +798,8 @@ export class RoomReplicas {
         // Our predecessor's deletion was committed (on a majority): ours to finish, not to run.
         const txId = s.meta.deleted
         this.c.log(`room ${s.meta.name}: elected in term ${e.term}, finishing its committed deletion`)
-        queueMicrotask(() => this.c.finishDeletion(s.roomId, txId))
+        const memberNodes = [...new Set(s.meta.members.map((m) => m.nodeId))]
+        queueMicrotask(() => this.c.finishDeletion(s.roomId, txId, memberNodes))
         return
       }
       if (e.reason !== 'created') {

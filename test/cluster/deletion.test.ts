@@ -255,10 +255,55 @@ describe('room deletion by two-phase commit', () => {
     }
   })
 
-  it('the coordinator killed after deciding COMMIT: restarted, it re-sends the decision to a participant that missed it', async () => {
-    // The decision resent from the coordinator's log, so an unreplicated room: with replicas, n3
-    // could learn the deletion from a replica's announcement first (docs/deletion.md).
-    const { nodes, alice, bob, carol, roomId } = await setup(['--replicas', '1'])
+  it('replicated: the coordinator killed after PREPARE, all voted READY: the replica that takes the room over rolls the deletion back, nobody waits for the old coordinator', async () => {
+    // docs/deletion.md, "Replicated rooms": the COMMIT was never stored in the room state, so the
+    // new administrator presumes abort and tells the participants itself.
+    const { nodes, alice, bob, carol, roomId } = await setup()
+    expect((await alice.call('message.send', { roomId, text: 'before', clientMsgId: 'a1' })).seq).toBe(1)
+    await alice.call('node.faults', { pauseBeforeDecisionMs: 60_000 })
+    void alice.reply('room.delete', { roomId })
+    const allReady = (e: Deletion) => e.roomId === roomId && e.phase === 'prepare' && e.votes.n2 === 'ready' && e.votes.n3 === 'ready'
+    await bob.event('deletion', allReady)
+    await carol.event('deletion', allReady)
+    const old = nodes[0]
+    await killNode(old)
+    const killedAt = Date.now()
+    const changed = await bob.event('room.admin_changed', (e) => e.roomId === roomId, 20_000)
+    // Both participants learn the ROLLBACK from the new administrator (one of them), without n1.
+    for (const c of [bob, carol]) {
+      const abort = await c.event('deletion', (e) => e.roomId === roomId && e.phase === 'abort', 20_000)
+      expect(abort.reason).toMatch(/replaced by|learned from/)
+      expect(c.events.some((e) => e.event === 'room.deleted' && e.roomId === roomId)).toBe(false)
+    }
+    const abortedMs = Date.now() - killedAt
+    // The room carries on under the new administrator, its sequence right after 'before' (1).
+    const b = await eventually(async () => {
+      const r = await bob.reply('message.send', { roomId, text: 'after', clientMsgId: 'b-after' })
+      return r.ok ? (r.result as { seq: number }) : undefined
+    }, 15_000, 'bob can send again')
+    const sentMs = Date.now() - killedAt
+    expect(b.seq).toBe(2)
+    const c = await carol.call('message.send', { roomId, text: 'after too', clientMsgId: 'c-after' })
+    expect(c.seq).toBe(3)
+    await bob.until(() => bob.messages(roomId).some((m) => m.clientMsgId === 'c-after'), 10_000, 'carol\'s message at bob')
+    console.log(`replicated deletion, coordinator killed after PREPARE: ${changed.adminNodeName} took over (term ${changed.term}); both participants rolled back ${abortedMs} ms after the kill; sends again after ${sentMs} ms (dead-ms 1200)`)
+    // The old coordinator comes back: its log has the tx undecided, so it presumes abort as well.
+    const grpcPort = Number(old.ready.grpc.slice(old.ready.grpc.lastIndexOf(':') + 1))
+    const back = await startNode({ name: 'n1', dataDir: old.dataDir, grpcPort, extra: ['--allow-faults'], join: [nodes[1].ready.grpc] })
+    const alice2 = await Client.as(back.ready, 'alice')
+    await eventually(async () => (await alice2.call('rooms.list')).rooms.find((r) => r.roomId === roomId)?.adminNodeId === changed.adminNodeId, 15_000, 'n1 follows the new administrator')
+    await alice2.call('room.join', { roomId })
+    expect((await alice2.call('message.send', { roomId, text: 'back', clientMsgId: 'a-back' })).seq).toBe(4)
+    for (const x of [bob, carol]) {
+      await x.until(() => x.messages(roomId).some((m) => m.clientMsgId === 'a-back'), 10_000, 'the message of the returned node')
+      expect(x.events.some((e) => e.event === 'room.deleted' && e.roomId === roomId)).toBe(false)
+    }
+  })
+
+  it.each(['1', '3'])('the coordinator killed after deciding COMMIT: restarted, it re-sends the decision to a participant that missed it (--replicas %s)', async (replicas) => {
+    // The decision resent from the coordinator's log. With replicas the COMMIT is also in the room
+    // state on n1 and n2 (a majority), so the room is gone whoever n3 hears it from first.
+    const { nodes, alice, bob, carol, roomId } = await setup(['--replicas', replicas])
     await alice.call('node.faults', { pauseBeforeDecisionMs: 1000 })
     const pending = alice.call('room.delete', { roomId })
     // Both voted READY; n3 freezes (SIGSTOP) before the decision reaches it.
@@ -270,7 +315,7 @@ describe('room deletion by two-phase commit', () => {
     const old = nodes[0]
     const grpcPort = Number(old.ready.grpc.slice(old.ready.grpc.lastIndexOf(':') + 1))
     await killNode(old)
-    const back = await startNode({ name: 'n1', dataDir: old.dataDir, grpcPort, extra: ['--allow-faults', '--replicas', '1'], join: [nodes[1].ready.grpc] })
+    const back = await startNode({ name: 'n1', dataDir: old.dataDir, grpcPort, extra: ['--allow-faults', '--replicas', replicas], join: [nodes[1].ready.grpc] })
     const alice2 = await Client.as(back.ready, 'alice')
     // The restarted coordinator re-applied its decision: the room does not come back from rooms.json.
     expect(await listed(alice2, roomId)).toBe(false)

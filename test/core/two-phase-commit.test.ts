@@ -10,6 +10,7 @@ import {
   participantStep,
   abortBeforePrepare,
   recoverParticipant,
+  takeOverCoordinator,
   ackUnknownDecision,
   emptyTombstones,
   addTombstone,
@@ -599,6 +600,89 @@ describe('two-phase commit: participant (tables)', () => {
   it('decision for an unknown or finished tx: ack only', () => {
     expect(ackUnknownDecision('n1', TX)).toEqual([sendAck('n1')])
   })
+
+  // A replica took the room over from the coordinator n1 (docs/deletion.md, "Replicated rooms").
+  const newCoordinator = (coordinator: string, now: number): ParticipantInput => ({ type: 'new-coordinator', coordinator, now })
+  const reAsking = (coordinator: string, others: string[]) => persist({ role: 'participant', coordinator, participants: others })
+  it.each<{ name: string; rows: PRow[] }>([
+    {
+      name: 'waiting for the decision: asks the new administrator at once, keeps the old one among those to ask',
+      rows: [[newCoordinator('n3', 500), [reAsking('n3', ['n4', 'n1']), sendQuery('n3')]]],
+    },
+    {
+      name: 'blocked: unblocked by the new administrator answer (presumed abort)',
+      rows: [
+        [pTick(2000), [sendQuery('n1')]],
+        [pTick(4000), [sendQuery('n3'), sendQuery('n4')]],
+        [pTick(6000), [BLOCKED]],
+        [newCoordinator('n5', 6500), [reAsking('n5', ['n3', 'n4', 'n1']), sendQuery('n5')]],
+        [answer('n5', true, false, 6600), [apply(false), forget]],
+      ],
+    },
+    {
+      name: 'a ROLLBACK from the new administrator is applied and acked to it',
+      rows: [
+        [newCoordinator('n3', 500), [reAsking('n3', ['n4', 'n1']), sendQuery('n3')]],
+        [decision(false, 600, 'n3'), [apply(false), forget, sendAck('n3')]],
+      ],
+    },
+    {
+      name: 'the same administrator again, or none: nothing changes',
+      rows: [
+        [newCoordinator('n1', 500), []],
+        [newCoordinator('', 600), []],
+      ],
+    },
+    {
+      name: 'after the outcome is known: nothing to ask',
+      rows: [
+        [decision(true, 100), [apply(true), forget, sendAck('n1')]],
+        [newCoordinator('n3', 500), []],
+      ],
+    },
+  ])('new administrator during the deletion: $name', ({ rows }) => {
+    runParticipant(startParticipant(prepare(0), CONFIG).state, rows)
+  })
+})
+
+describe('two-phase commit: a replicated room\'s new administrator takes the coordinator over', () => {
+  const takeOver = (committed: boolean, participants = ['n3', 'n4', 'n2', 'n1']) =>
+    takeOverCoordinator({ txId: TX, roomId: ROOM, self: 'n2', participants, committed, replaced: 'n1', now: 1000 }, CONFIG)
+  const replaced: TxReason = { code: 'coordinator-replaced', node: 'n1', by: 'n2' }
+  const taken = (decision: 'commit' | 'abort', reason: TxReason | null) => persist({ coordinator: 'n2', participants: ['n3', 'n4'], decision, reason })
+
+  it.each<{ name: string; committed: boolean; effects: TxEffect[] }>([
+    {
+      name: 'no COMMIT in the room state: ROLLBACK, persisted before it is sent, to the others (not itself, not the replaced coordinator)',
+      committed: false,
+      effects: [taken('abort', replaced), sendDecision('n3', false), sendDecision('n4', false), apply(false), progress('abort', { n3: 'ready', n4: 'ready' }, replaced)],
+    },
+    {
+      name: 'the COMMIT in the room state: COMMIT, persisted, sent, applied here',
+      committed: true,
+      effects: [taken('commit', null), sendDecision('n3', true), sendDecision('n4', true), apply(true), progress('commit', { n3: 'ready', n4: 'ready' })],
+    },
+  ])('$name', ({ committed, effects }) => {
+    const out = takeOver(committed)
+    expect(out.effects).toEqual(effects)
+    expect(out.effects.some((e) => e.type === 'done')).toBe(false)
+  })
+
+  it('resends to whoever has not acked, answers queries with the decision, forgets once all acked', () => {
+    let { state } = takeOver(false)
+    expect(coordinatorStep(state, cQuery('n4', 1100)).effects).toEqual([sendAnswer('n4', true, false)])
+    ;({ state } = coordinatorStep(state, ack('n3', 1200)))
+    expect(coordinatorStep(state, cTick(2000)).effects).toEqual([sendDecision('n4', false)])
+    const last = coordinatorStep(state, ack('n4', 2100))
+    expect(last.effects).toEqual([forget])
+    expect(last.state.phase).toBe('finished')
+  })
+
+  it('nobody else to tell: decided, applied and forgotten at once', () => {
+    const out = takeOver(false, ['n2', 'n1'])
+    expect(out.effects.at(-1)).toEqual(forget)
+    expect(out.state.phase).toBe('finished')
+  })
 })
 
 // --- the two machines together, through a pure in-memory network -----------------------------
@@ -688,6 +772,7 @@ describe('two-phase commit: reasons are codes and node ids; names go in only for
     [{ code: 'node-dead', node: 'id-2' }, 'node n2 is dead'],
     [{ code: 'no-vote', nodes: ['id-2', 'id-3'] }, 'no vote from n2, n3'],
     [{ code: 'coordinator-restarted' }, 'the coordinator restarted before deciding'],
+    [{ code: 'coordinator-replaced', node: 'id-2', by: 'id-3' }, 'the coordinator n2 was replaced by n3 before deciding'],
     [{ code: 'outcome-unknown', asked: ['id-2'] }, 'voted READY and nobody reachable knows the outcome (asked n2); the room stays frozen until the coordinator returns'],
   ])('%j', (reason, words) => {
     expect(describeTxReason(reason, nameOf)).toBe(words)
