@@ -9,6 +9,7 @@
 import type { Creator } from './room-directory'
 import type { ChatMessage, ErrorCode, Member } from '../../proto/client-protocol'
 import { MessageRing } from './message-ring'
+import { FifoMap } from './fifo-map'
 
 /** How many messages the administrator keeps for gap fetches and join history (in memory). */
 export const DEFAULT_LOG_LIMIT = 10_000
@@ -34,7 +35,7 @@ export interface AdminRoom {
   /** The last messages, ascending and contiguous in seq (at most logLimit: a ring, O(1) per send). */
   log: MessageRing<ChatMessage>
   /** key = memberKey(user, nodeId) + '\u0000' + clientMsgId -> seq already given. */
-  dedupe: Map<string, number>
+  dedupe: FifoMap
   /** A deletion holds the room: no new messages or joins. */
   frozen: boolean
 }
@@ -103,7 +104,7 @@ export function newAdminRoom(init: {
     nodeCounts: new Map(),
     sorted: [],
     log: new MessageRing(init.logLimit ?? DEFAULT_LOG_LIMIT),
-    dedupe: new Map(),
+    dedupe: new FifoMap(),
     frozen: false,
   }
 }
@@ -193,11 +194,8 @@ function appendToRoom(room: AdminRoom, message: ChatMessage, limits: RoomLimits)
   if (room.log.capacity !== limits.logLimit) room.log = MessageRing.from(room.log.toArray(), limits.logLimit)
   room.log.push(message)
   room.dedupe.set(`${memberKey(message.user, message.nodeId)}\u0000${message.clientMsgId}`, message.seq)
-  if (room.dedupe.size > limits.dedupeLimit) {
-    // Maps iterate in insertion order: the oldest entry goes first.
-    const oldest = room.dedupe.keys().next().value
-    if (oldest !== undefined) room.dedupe.delete(oldest)
-  }
+  // The oldest entry goes first, in O(1) (fifo-map.ts).
+  if (room.dedupe.size > limits.dedupeLimit) room.dedupe.deleteOldest()
 }
 
 export function stepRoom(

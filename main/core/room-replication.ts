@@ -69,6 +69,7 @@
 import type { Creator } from './room-directory'
 import type { ChatMessage, ErrorCode, Member } from '../../proto/client-protocol'
 import { memberKey } from './room-ordering'
+import { FifoMap } from './fifo-map'
 
 /** One log entry: a message at position `message.seq`, stamped with the term that holds it. */
 export interface LogEntry {
@@ -175,7 +176,7 @@ export interface ReplicaState {
   floorTerm: number
   commitSeq: number
   /** key = memberKey + '\u0000' + clientMsgId -> seq (of entries in the log, committed or not). */
-  dedupe: Map<string, number>
+  dedupe: FifoMap
   /** Peers the failure detector says are dead, and since when. */
   dead: Set<string>
   deadSince: Map<string, number>
@@ -340,7 +341,7 @@ export function newReplica(init: ReplicaInit, config: ReplicaConfig = DEFAULT_RE
     floorSeq: init.floorSeq ?? 0,
     floorTerm: init.floorTerm ?? 0,
     commitSeq: 0,
-    dedupe: new Map(),
+    dedupe: new FifoMap(),
     dead: new Set(),
     deadSince: new Map(),
     electionAt: null,
@@ -616,10 +617,8 @@ function appendLocal(s: ReplicaState, entries: LogEntry[], config: ReplicaConfig
 
 function remember(s: ReplicaState, e: LogEntry, config: ReplicaConfig): void {
   s.dedupe.set(dedupeKey(e.message.user, e.message.nodeId, e.message.clientMsgId), e.message.seq)
-  if (s.dedupe.size > config.dedupeLimit) {
-    const oldest = s.dedupe.keys().next().value
-    if (oldest !== undefined) s.dedupe.delete(oldest)
-  }
+  // The oldest entry goes first, in O(1) (fifo-map.ts).
+  if (s.dedupe.size > config.dedupeLimit) s.dedupe.deleteOldest()
 }
 
 /** Drop entries after `seq` (a follower's uncommitted conflicting tail, or a re-stamped one). */

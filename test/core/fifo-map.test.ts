@@ -1,0 +1,53 @@
+// The resend memory's map (main/core/fifo-map.ts) drops its oldest entry as a Map iterated in
+// insertion order would, in O(1).
+import { describe, expect, it } from 'vitest'
+import { FifoMap } from '../../main/core/fifo-map'
+
+describe('FifoMap', () => {
+  it('drops entries oldest first, like the first key of a Map', () => {
+    const f = new FifoMap()
+    const m = new Map<string, number>()
+    for (let i = 0; i < 5000; i++) {
+      const k = `k${i % 3000}` // some keys set again while present: they keep their place
+      f.set(k, i)
+      m.set(k, i)
+      if (i % 7 === 0) {
+        f.delete(`k${(i * 13) % 3000}`)
+        m.delete(`k${(i * 13) % 3000}`)
+      }
+      while (f.size > 1000) {
+        f.deleteOldest()
+        m.delete(m.keys().next().value!)
+      }
+      expect(f.size).toBe(m.size)
+    }
+    expect([...f]).toEqual([...m])
+  })
+
+  it('a key deleted and set again is new at the back; clear empties the order too', () => {
+    const f = new FifoMap()
+    f.set('a', 1)
+    f.set('b', 2)
+    f.delete('a')
+    f.set('a', 3)
+    expect(f.deleteOldest()).toBe(true)
+    expect([...f]).toEqual([['a', 3]])
+    f.clear()
+    expect(f.deleteOldest()).toBe(false)
+    f.set('c', 4)
+    expect(f.deleteOldest()).toBe(true)
+    expect(f.size).toBe(0)
+  })
+
+  it('keeps its queue bounded when entries are deleted without deleteOldest', () => {
+    const f = new FifoMap()
+    for (let i = 0; i < 100_000; i++) {
+      f.set(`k${i}`, i)
+      f.delete(`k${i}`)
+    }
+    f.set('last', 1)
+    expect((f as unknown as { order: string[] }).order.length).toBeLessThan(2000)
+    expect(f.deleteOldest()).toBe(true)
+    expect(f.size).toBe(0)
+  })
+})
