@@ -56,9 +56,12 @@ const REPLICATED_REGRESSION_SEEDS = [2, 14, 38, 37, 188]
  *   455 a join answered by an administrator that handed the room over while its answer was on the
  *       way, after the member node had delivered the new administrator's messages: the history
  *       ended two seqs before the join's lastSeq.
+ *   56  an acknowledged leave was in the room state of the administrator and one replica, in memory
+ *       only (saved 100 ms later); the administrator was killed, elected again with the third
+ *       replica's vote, and listed the member again.
  * (15, a simulator bug, replays with npm run sim -- --seed 15.)
  */
-const LONG_REGRESSION_SEEDS = [33, 157, 467, 6, 4, 16, 455]
+const LONG_REGRESSION_SEEDS = [33, 157, 467, 6, 4, 16, 455, 56]
 
 /**
  * Found with eager repair (`--replicas 3 --repair-ms 2000 --duration 20`), once rooms created on a
