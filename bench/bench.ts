@@ -120,6 +120,8 @@ async function runSystem(name: SystemName, sweep: boolean, dsExtra: string[] = [
       }
     }
     const rss = sys.pids.reduce((s, p) => s + rssMiB(p), 0)
+    // Heap against memory outside it, per node (docs/benchmarks.md, "Memory").
+    if (sys.memory) console.log(`  memory (MiB): ${await sys.memory()}`)
     return { system: name, fixed, maxRate, half, lost: t.lost, duplicated: t.duplicated, reordered: t.reordered + t.seqBreaks, sendErrors: sys.sendErrors(), rssMiB: rss }
   } finally {
     await sys.stop()

@@ -34,6 +34,8 @@ export interface RunningSystem {
   linkBatching?(): Promise<string>
   /** The room administrator's history archive (ds-g1-sms started with --db only). */
   archive?(): Promise<ArchiveInfo | undefined>
+  /** What each node's RSS is made of: V8 heap and memory outside it (ds-g1-sms only, node.stats). */
+  memory?(): Promise<string>
   stop(): Promise<void>
 }
 
@@ -157,6 +159,15 @@ async function startDs(o: StartSystemOptions, nodes = 3, extra: string[] = [], n
     },
     // clients[0] created the room: its node administers it and writes it to the archive.
     archive: async () => ((await clients[0].call('node.stats')) as { archive?: ArchiveInfo }).archive,
+    async memory() {
+      const mib = (b: number) => (b / 1048576).toFixed(0)
+      const parts: string[] = []
+      for (let k = 0; k < nodes; k++) {
+        const { memory: m } = (await clients[k].call('node.stats')) as { memory: { rss: number; heapTotal: number; heapUsed: number; external: number; arrayBuffers: number } }
+        parts.push(`n${k + 1} rss ${mib(m.rss)} heap ${mib(m.heapUsed)}/${mib(m.heapTotal)} ext ${mib(m.external)} (ab ${mib(m.arrayBuffers)})`)
+      }
+      return parts.join(' | ')
+    },
     async stop() {
       for (const c of clients) c.close()
       await Promise.all(procs.map((p) => stopQuietly(p.proc)))

@@ -191,6 +191,17 @@ describe('hello first (section 4)', () => {
     silent.close()
   })
 
+  it('hello {largeRooms: true} is acknowledged; room.join gives memberCount and room.members pages (client-protocol.md §5, "Large rooms")', async () => {
+    const c = await Client.connect(r)
+    expect(await c.call('hello', { user: 'lara', batch: true, largeRooms: true })).toMatchObject({ batch: true, largeRooms: true })
+    const { room } = await c.call('room.create', { name: unique('paged') })
+    const joined = await c.call('room.join', { roomId: room.roomId })
+    expect(joined).toMatchObject({ members: [{ user: 'lara', nodeId: r.nodeId }], memberCount: 1 })
+    expect(await c.call('room.members', { roomId: room.roomId, offset: 1, limit: 10 })).toEqual({ members: [], memberCount: 1 })
+    expect(await c.fails('room.members', { roomId: room.roomId, limit: 501 })).toBe('bad_request')
+    c.close()
+  })
+
   it('the name of default rooms\' creator, "system", is reserved: nobody can pose as it to delete them', async () => {
     const c = await Client.connect(r)
     expect(await c.fails('hello', { user: 'System' })).toBe('bad_request')
