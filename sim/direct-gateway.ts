@@ -8,6 +8,19 @@ import { ChatError } from '../main/core/errors'
 import { copyAsJson } from '../main/cluster/memory-transport'
 import type { ClientApi, ClientGateway, ClientSession, EncodedFrame } from '../main/gateway/ws-gateway'
 
+/**
+ * A frame encoded once for many sessions is decoded once too (docs/simulation.md, "Speed"): the
+ * sessions get the same decoded object, which shares nothing with the node, and the simulated
+ * clients only read what they are sent.
+ */
+const decodedFrames = new WeakMap<EncodedFrame, ServerFrame>()
+
+function decoded(frame: EncodedFrame): ServerFrame {
+  let f = decodedFrames.get(frame)
+  if (!f) decodedFrames.set(frame, (f = JSON.parse(frame.json.toString('utf8')) as ServerFrame))
+  return f
+}
+
 /** The in-process gateway: clients call the node's client ops directly, frames come back decoded. */
 export class DirectGateway implements ClientGateway {
   private readonly sessions = new Set<ClientSession>()
@@ -36,7 +49,7 @@ export class DirectGateway implements ClientGateway {
       largeRooms: false,
       // Frames cross as copies of what JSON would carry: the client never shares the node's objects.
       send: (frame) => onFrame(copyAsJson(frame)),
-      sendEncoded: (frame: EncodedFrame) => onFrame(JSON.parse(frame.json.toString('utf8')) as ServerFrame),
+      sendEncoded: (frame: EncodedFrame) => onFrame(decoded(frame)),
     }
     this.sessions.add(s)
     return s
