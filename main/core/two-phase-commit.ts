@@ -455,7 +455,9 @@ export function takeOverCoordinator(
     acked: [],
     sentAt: t.now,
   }
-  const r = t.committed ? decide(base, 'commit', null, t.now) : decide(base, 'abort', { code: 'coordinator-replaced', node: t.replaced, by: t.self }, t.now)
+  // The old coordinator itself, elected again after a restart: it restarted before deciding.
+  const reason: TxReason = t.replaced === t.self ? { code: 'coordinator-restarted' } : { code: 'coordinator-replaced', node: t.replaced, by: t.self }
+  const r = t.committed ? decide(base, 'commit', null, t.now) : decide(base, 'abort', reason, t.now)
   return { state: r.state, effects: r.effects.filter((e) => e.type !== 'done') }
 }
 

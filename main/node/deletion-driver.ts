@@ -104,6 +104,13 @@ export interface DeletionComponents {
    * deletion"); undefined for a room that is not replicated (the decision goes on at once).
    */
   commitDeletion?(roomId: string, txId: string): Promise<void> | undefined
+  /** This node holds a replica of the room (docs/replication.md). */
+  isReplicated?(roomId: string): boolean
+  /**
+   * This node's room state of its term is on a majority of the room's replicas (true for a room
+   * that is not replicated): only then is "abort" for a deletion it never heard of final.
+   */
+  stateSettled?(roomId: string): boolean
 }
 
 /** A decision held back by the `pauseBeforeDecisionMs` fault: the machine keeps its old state meanwhile. */
@@ -175,6 +182,19 @@ export class DeletionDriver {
       if (!record?.txId || !record.roomId) continue
       record.reason = reasonFromRecord(record.reason)
       this.records.set(record.txId, record)
+      if (record.role === 'coordinator' && record.decision === null && this.node.isReplicated?.(record.roomId)) {
+        // The COMMIT gap (docs/deletion.md, "Replicated rooms"): the COMMIT may have been stored
+        // on a majority of the room's replicas, and the crash come before deletions.json had it.
+        // Only the room's administrator (elected from those replicas) can tell, so this node does
+        // not presume abort on its own: like a participant that voted READY, it keeps the room
+        // frozen and asks the administrator, or decides as the administrator if elected again.
+        const admin = this.node.directory.rooms.get(record.roomId)?.adminNodeId ?? this.node.nodeId
+        const r = recoverParticipant({ ...record, role: 'participant', coordinator: admin }, now, this.config)
+        this.node.trace('2pc', `recovered deletion ${short(record.txId)} as its coordinator, undecided: its room is replicated, asking its administrator`, record.roomId)
+        this.setMachine({ ...r.state, self: this.node.nodeId })
+        this.run(r.state, r.effects)
+        continue
+      }
       if (record.role === 'coordinator') {
         const r = recoverCoordinator({ ...record, coordinator: this.node.nodeId }, now, this.config)
         this.node.trace('2pc', `recovered deletion ${short(record.txId)} as coordinator: ${record.decision ?? 'undecided → presumed abort'}`, record.roomId)
@@ -446,6 +466,7 @@ export class DeletionDriver {
    * answered "abort" the same way (onQuery: the administrator has no record of it).
    */
   tookOver(roomId: string): void {
+    if (!this.node.adminRooms.has(roomId)) return // deposed meanwhile: the next administrator decides
     for (const m of [...this.machines.values()]) {
       if (m.role !== 'participant' || m.roomId !== roomId || m.decision !== null || this.held.has(m.txId)) continue
       this.node.trace('2pc', `deletion ${short(m.txId)} of ${this.node.peerName(m.coordinator)} undecided when this node took the room over: ROLLBACK (presumed abort)`, roomId)
@@ -520,7 +541,13 @@ export class DeletionDriver {
       return
     }
     if (this.node.adminRooms.has(q.roomId)) {
-      // We administer the room and have no record of the tx: it never got decided here (presumed abort).
+      // We administer the room and have no record of the tx: it never got decided here (presumed
+      // abort). A replicated room's new administrator says so only once its room state is on a
+      // majority (docs/deletion.md, "Replicated rooms"); until then: unknown, ask again.
+      if (this.node.stateSettled?.(q.roomId) === false) {
+        this.run(undefined, [{ type: 'send', to: from, message: { decisionAnswer: { txId: q.txId, known: false, commit: false } } }])
+        return
+      }
       this.run(undefined, presumedAbortAnswer(from, q.txId))
       return
     }

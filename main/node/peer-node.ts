@@ -297,8 +297,13 @@ export class PeerNode implements RunningNode {
           this.admin.roomStep(room, { type: 'node-dead', nodeId: previous.adminNodeId })
         }
         // A deletion this node voted READY for, begun by its predecessor and not committed in the
-        // room state: presumed aborted, and ours to tell the other participants (docs/deletion.md).
-        this.deletions.tookOver(s.roomId)
+        // room state: presumed aborted, and ours to tell the other participants (docs/deletion.md),
+        // once this term's room state (without the deletion) is on a majority, so that no later
+        // administrator can find an older one that has it.
+        this.replication.metaSettled(s.roomId).then(
+          () => this.deletions.tookOver(s.roomId),
+          () => {},
+        )
       },
       lostAdmin: (roomId) => this.rooms.letGo(roomId),
       finishDeletion: (roomId, txId, memberNodes) => this.deletions.finishReplicatedDeletion(roomId, txId, memberNodes),
@@ -361,6 +366,8 @@ export class PeerNode implements RunningNode {
         emitToRoom: (roomId, e) => this.emitToRoom(roomId, e),
         replicationRefusal: (roomId) => this.replication.replicationRefusal(roomId),
         commitDeletion: (roomId, txId) => (this.replication.isReplicated(roomId) ? this.replication.commitDeletion(roomId, txId) : undefined),
+        isReplicated: (roomId) => this.replication.isReplicated(roomId),
+        stateSettled: (roomId) => this.replication.stateSettled(roomId),
         trace,
       },
       this.store,

@@ -323,6 +323,17 @@ export class RoomReplicas {
   }
 
   /**
+   * Whether this administrator's room state (of its term) is on a majority of the room's replicas;
+   * true for a room that is not replicated. Until it is, what this node presumes of a deletion it
+   * never heard of (abort) is not yet what every later administrator will find (docs/deletion.md,
+   * "Replicated rooms").
+   */
+  stateSettled(roomId: string): boolean {
+    const s = this.rooms.get(roomId)
+    return !s || (metaCommitted(s) && !this.metaDue.has(roomId))
+  }
+
+  /**
    * Why this node may not decide for the room now (its deletion, docs/replication.md "Membership and
    * deletion"): it no longer administers it, or cannot reach a majority of its replicas and so may
    * have been replaced without knowing. Undefined for a room that is not replicated, or when it may.
@@ -804,7 +815,12 @@ export class RoomReplicas {
         const txId = s.meta.deleted
         this.c.log(`room ${s.meta.name}: elected in term ${e.term}, finishing its committed deletion`)
         const memberNodes = [...new Set(s.meta.members.map((m) => m.nodeId))]
-        queueMicrotask(() => this.c.finishDeletion(s.roomId, txId, memberNodes))
+        // Once the room state of this term (the one that says deleted) is on a majority: a later
+        // administrator then adopts it too, never an older state without the deletion.
+        this.metaSettled(s.roomId).then(
+          () => this.c.finishDeletion(s.roomId, txId, memberNodes),
+          () => {},
+        )
         return
       }
       if (e.reason !== 'created') {

@@ -678,6 +678,18 @@ describe('two-phase commit: a replicated room\'s new administrator takes the coo
     expect(last.state.phase).toBe('finished')
   })
 
+  it('the old coordinator itself, elected again after a restart without the COMMIT in the room state: ROLLBACK, "restarted before deciding"', () => {
+    const out = takeOverCoordinator({ txId: TX, roomId: ROOM, self: 'n1', participants: ['n2', 'n3'], committed: false, replaced: 'n1', now: 1000 }, CONFIG)
+    const restarted: TxReason = { code: 'coordinator-restarted' }
+    expect(out.effects).toEqual([
+      persist({ participants: ['n2', 'n3'], decision: 'abort', reason: restarted }),
+      sendDecision('n2', false),
+      sendDecision('n3', false),
+      apply(false),
+      progress('abort', { n2: 'ready', n3: 'ready' }, restarted),
+    ])
+  })
+
   it('nobody else to tell: decided, applied and forgotten at once', () => {
     const out = takeOver(false, ['n2', 'n1'])
     expect(out.effects.at(-1)).toEqual(forget)
