@@ -12,7 +12,8 @@
  *   npm run bench -- --failover      replicated rooms (--replicas 3, default timings): takeover after
  *                                    kill -9 and handover on SIGTERM of an administrator (--trials N
  *                                    each, 20), then replicated vs unreplicated throughput
- *                                    (bench/failover.ts; --failover-modes kill,term,throughput)
+ *                                    (bench/failover.ts; --failover-modes kill,term,throughput;
+ *                                    --failover-trace prints the survivors' trace of a slow trial)
  *   npm run bench -- --db URL        ds-g1-sms without, then with the history archive in the database
  *                                    at URL (docs/archive.md): throughput ratio and archive lag;
  *                                    `--db temp` starts a throw-away PostgreSQL (test/helpers/postgres.ts)
@@ -54,6 +55,7 @@ const { values } = parseArgs({
     'big-only': { type: 'boolean', default: false },
     trials: { type: 'string', default: '20' },
     'failover-modes': { type: 'string', default: 'kill,term,throughput' },
+    'failover-trace': { type: 'boolean', default: false },
     rooms: { type: 'string', default: '1000' },
   },
 })
@@ -254,7 +256,7 @@ async function main(): Promise<void> {
   if (values.db) return compareArchive(values.db)
   if (values.failover) {
     const modes = values['failover-modes'].split(',')
-    await runFailover({ trials: Number(values.trials), modes: modes.filter((m): m is 'kill' | 'term' => m === 'kill' || m === 'term') })
+    await runFailover({ trials: Number(values.trials), modes: modes.filter((m): m is 'kill' | 'term' => m === 'kill' || m === 'term'), trace: values['failover-trace'] })
     if (modes.includes('throughput')) await compareReplicated()
     return
   }

@@ -88,7 +88,7 @@ interface Trial {
  * One trial: a room on `target`, a sender on each other node, then `stop` the target; measures from
  * the signal. Starts the target again (same data dir) and returns it.
  */
-async function trial(nodes: NodeProc[], target: number, how: 'kill' | 'term', n: number): Promise<{ t: Trial; restarted: NodeProc }> {
+async function trial(nodes: NodeProc[], target: number, how: 'kill' | 'term', n: number, trace = false): Promise<{ t: Trial; restarted: NodeProc }> {
   const others = nodes.filter((_, i) => i !== target)
   // Every node sees both others alive (a restarted one included), so the room gets 3 replicas.
   for (const node of nodes) {
@@ -109,7 +109,12 @@ async function trial(nodes: NodeProc[], target: number, how: 'kill' | 'term', n:
   for (const s of senders) s.start()
   await eventually(async () => senders.every((s) => s.acks.length >= 20), 15_000, 'sends before the stop')
   owner.close()
+  // --failover-trace: the survivors' protocol trace of the room (elections, roles, forwards),
+  // printed for a trial slower than its goal, to see where the time went.
+  const tracers = trace ? await Promise.all(others.map((o) => Client.as(o.ready, `t${n}`))) : []
+  for (const t of tracers) await t.call('trace.subscribe', { on: true })
   const at = performance.now()
+  const wallAt = Date.now()
   if (how === 'kill') await killNode(nodes[target])
   else void stopNode(nodes[target], 'SIGTERM')
   const changed = await Promise.race(
@@ -146,6 +151,15 @@ async function trial(nodes: NodeProc[], target: number, how: 'kill' | 'term', n:
   for (const [id, where] of idSeqs) if (where.length > 1) problems.push(`${id} at seqs ${where.join(', ')}`)
   const t: Trial = { adminChangedMs: changed - at, maxWaitMs: maxWait, errors: senders.flatMap((s) => s.errors), acked: seqs.length, seqsOk: problems.length === 0, problems }
   for (const c of clients) c.close()
+  const slow = how === 'kill' ? t.adminChangedMs > DEFAULT_TIMING.deadMs + 1000 : t.maxWaitMs > 300
+  if (slow && tracers.length) {
+    const lines = tracers.flatMap((c, i) =>
+      c.events.flatMap((e) => (e.event === 'trace' && e.roomId === room.roomId && e.kind !== 'seq' && e.at >= wallAt - 200 ? [{ at: e.at, line: `${others[i].ready.name} ${e.kind}: ${e.text}` }] : [])),
+    )
+    lines.sort((a, b) => a.at - b.at)
+    for (const l of lines.slice(0, 80)) console.log(`      +${l.at - wallAt} ms ${l.line}`)
+  }
+  for (const c of tracers) c.close()
   const restarted = await startNode({
     name: nodes[target].ready.name,
     dataDir: nodes[target].dataDir,
@@ -156,7 +170,7 @@ async function trial(nodes: NodeProc[], target: number, how: 'kill' | 'term', n:
   return { t, restarted }
 }
 
-export async function runFailover(o: { trials: number; modes: ('kill' | 'term')[] }): Promise<void> {
+export async function runFailover(o: { trials: number; modes: ('kill' | 'term')[]; trace?: boolean }): Promise<void> {
   const { heartbeatMs, suspectMs, deadMs } = DEFAULT_TIMING
   console.log(`failover: 3 nodes, --replicas 3, heartbeat ${heartbeatMs} / suspect ${suspectMs} / dead ${deadMs} ms, ${o.trials} trials each`)
   const nodes = await startCluster(3, DEFAULT_TIMING, EXTRA)
@@ -175,7 +189,7 @@ export async function runFailover(o: { trials: number; modes: ('kill' | 'term')[
       const ts: Trial[] = []
       for (let i = 0; i < o.trials; i++) {
         const target = i % 3
-        const { t, restarted } = await trial(nodes, target, how, ts.length + (how === 'term' ? 1000 : 0))
+        const { t, restarted } = await trial(nodes, target, how, ts.length + (how === 'term' ? 1000 : 0), o.trace)
         nodes[target] = restarted
         ts.push(t)
         console.log(

@@ -91,7 +91,7 @@ export interface Bodies {
   roomAppendReply: { roomId: string; term: number; ok: boolean; matchSeq: number; leader: string; metaTerm: number; metaVersion: number }
   roomVoteRequest: { roomId: string; term: number; candidate: string; lastSeq: number; lastTerm: number; transfer: boolean }
   roomVoteReply: { roomId: string; term: number; granted: boolean; leader: string; meta: WireReplMeta | null }
-  roomTimeoutNow: { roomId: string; term: number }
+  roomTimeoutNow: { roomId: string; term: number; vote: boolean }
 }
 
 /** peer.proto ReplMeta: a replicated room's state other than its messages (docs/replication.md). */

@@ -143,7 +143,7 @@ const schemas = {
   roomAppendReply: z.object({ roomId: id, term: count, ok: z.boolean(), matchSeq: count, leader: z.string().max(128), metaTerm: count, metaVersion: count }),
   roomVoteRequest: z.object({ roomId: id, term: count, candidate: id, lastSeq: count, lastTerm: count, transfer: z.boolean() }),
   roomVoteReply: z.object({ roomId: id, term: count, granted: z.boolean(), leader: z.string().max(128), meta: replMeta.nullable() }),
-  roomTimeoutNow: z.object({ roomId: id, term: count }),
+  roomTimeoutNow: z.object({ roomId: id, term: count, vote: z.boolean() }),
 } satisfies { [K in BodyName]: z.ZodType<Bodies[K]> }
 
 const BODY_NAMES = new Set<string>(Object.keys(schemas))

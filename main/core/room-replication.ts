@@ -117,7 +117,8 @@ export type ReplMessage =
   | { type: 'append-reply'; roomId: string; term: number; ok: boolean; matchSeq: number; leader: string; metaTerm: number; metaVersion: number }
   | { type: 'vote-request'; roomId: string; term: number; candidate: string; lastSeq: number; lastTerm: number; transfer: boolean }
   | { type: 'vote-reply'; roomId: string; term: number; granted: boolean; leader: string; meta: ReplicatedMeta | null }
-  | { type: 'timeout-now'; roomId: string; term: number }
+  /** `vote`: the sender (the administrator handing over) has voted for the receiver in term + 1. */
+  | { type: 'timeout-now'; roomId: string; term: number; vote: boolean }
 
 export interface ReplicaConfig {
   /** Gap between the election start of two replicas of consecutive rank (ranked delay). */
@@ -323,6 +324,22 @@ export function metaCommitted(s: ReplicaState): boolean {
 export function upToDate(s: ReplicaState, candLastTerm: number, candLastSeq: number): boolean {
   const t = lastTerm(s)
   return candLastTerm > t || (candLastTerm === t && candLastSeq >= lastSeq(s))
+}
+
+/**
+ * Of two candidates of one term, whether we (rather than the one asking) should stand again first:
+ * the more complete log (the other can then vote for us), then the earlier place in the replica set
+ * (both sides compute the same answer from the same room state; ids break a tie if either is not in
+ * it).
+ */
+function standsFirst(s: ReplicaState, m: { candidate: string; lastTerm: number; lastSeq: number }): boolean {
+  const mine = lastTerm(s)
+  if (mine !== m.lastTerm) return mine > m.lastTerm
+  if (lastSeq(s) !== m.lastSeq) return lastSeq(s) > m.lastSeq
+  const a = s.meta.replicas.indexOf(s.self)
+  const b = s.meta.replicas.indexOf(m.candidate)
+  if (a >= 0 && b >= 0) return a < b
+  return s.self < m.candidate
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -817,8 +834,21 @@ function tellRemoved(s: ReplicaState, now: number, config: ReplicaConfig, effect
 function maybeSendTimeoutNow(s: ReplicaState, target: string, now: number, config: ReplicaConfig, effects: ReplicaEffect[]): void {
   const p = s.progress.get(target)
   if (!p) return
-  if (p.matchSeq >= lastSeq(s)) effects.push({ type: 'send', to: target, message: { type: 'timeout-now', roomId: s.roomId, term: s.term } })
-  else if (p.nextSeq > lastSeq(s)) {
+  const metaHeld = p.metaTerm === s.meta.term && p.metaVersion >= s.meta.version
+  if (p.matchSeq >= lastSeq(s) && metaHeld) {
+    // The target holds our whole log and room state: we vote for it in the next term now and say
+    // so in the timeout-now, so that our vote needs no round trip of its own (with three replicas
+    // the target then wins as it stands). Our vote is on disk before the message leaves, we step
+    // down (no new send is accepted here; the ones waiting go again to the new administrator), and
+    // one vote per term holds: the target's own vote request will find it given already.
+    const term = s.term
+    stepDown(s, term + 1, null, effects, 'handover', target)
+    effects.push({ type: 'send', to: target, message: { type: 'timeout-now', roomId: s.roomId, term, vote: true } })
+  } else if (p.matchSeq >= lastSeq(s)) {
+    // Only the room state is behind: an append carries it (sendAppend adds it when behind).
+    if (p.nextSeq > lastSeq(s)) p.nextSeq = lastSeq(s) + 1
+    sendAppend(s, target, config, effects, now)
+  } else if (p.nextSeq > lastSeq(s)) {
     // Everything is in flight already: the acknowledgement will bring us back here.
   } else sendAppend(s, target, config, effects, now)
 }
@@ -868,6 +898,16 @@ function onMessage(s: ReplicaState, from: string, m: ReplMessage, now: number, c
         effects.push({ type: 'send', to: from, message: { type: 'vote-reply', roomId: s.roomId, term: s.term, granted: false, leader: s.leader ?? '', meta: null } })
         return
       }
+      if (s.role === 'candidate' && m.term === s.term && m.candidate !== s.self && s.electionAt !== null && standsFirst(s, m)) {
+        // A split vote: two replicas stood in the same term (their failure detectors declared the
+        // administrator dead further apart than the ranked delay), each voted for itself, and
+        // neither can win this term. Both see the other's request, so both agree which of them
+        // goes first: the more complete log, then the earlier in the replica set. That one stands
+        // again soon; the other keeps its candidacy timeout and, still a candidate of this term,
+        // votes for the next one (docs/replication.md, "Election"). Waiting out the timeout on
+        // both sides repeated the split round after round when their timeouts stayed in step.
+        s.electionAt = Math.min(s.electionAt, now + config.electionStepMs)
+      }
       const complete = upToDate(s, m.lastTerm, m.lastSeq)
       const grant = (s.votedFor === null || s.votedFor === m.candidate) && complete && s.meta.replicas.includes(m.candidate)
       if (!complete && s.role === 'follower' && s.electionAt === null && s.meta.replicas.includes(s.self)) {
@@ -914,7 +954,8 @@ function onMessage(s: ReplicaState, from: string, m: ReplMessage, now: number, c
       return
     case 'timeout-now':
       if (m.term !== s.term || s.role !== 'follower' || from !== s.leader) return
-      startElection(s, now, 0, config, effects, true)
+      // The administrator handing the room over voted for us in the next term already (`vote`).
+      startElection(s, now, 0, config, effects, true, m.vote ? from : null)
       return
   }
 }
@@ -1020,10 +1061,10 @@ function onAppend(s: ReplicaState, from: string, m: Extract<ReplMessage, { type:
   reply(true, matched)
 }
 
-function stepDown(s: ReplicaState, term: number, leader: string | null, effects: ReplicaEffect[], reason: string): void {
+function stepDown(s: ReplicaState, term: number, leader: string | null, effects: ReplicaEffect[], reason: string, votedFor: string | null = null): void {
   const was = s.role
   s.term = term
-  s.votedFor = null
+  s.votedFor = votedFor
   s.role = 'follower'
   s.leader = leader
   s.votes.clear()
@@ -1031,16 +1072,17 @@ function stepDown(s: ReplicaState, term: number, leader: string | null, effects:
   s.transferTo = null
   s.quorum = true
   s.electionAt = null
-  effects.push({ type: 'persist-term', term, votedFor: null })
+  effects.push({ type: 'persist-term', term, votedFor })
   if (was !== 'follower' || leader !== null) effects.push({ type: 'role', role: 'follower', term, leader, reason })
 }
 
-function startElection(s: ReplicaState, now: number, jitterMs: number, config: ReplicaConfig, effects: ReplicaEffect[], transfer: boolean): void {
+function startElection(s: ReplicaState, now: number, jitterMs: number, config: ReplicaConfig, effects: ReplicaEffect[], transfer: boolean, votedBy: string | null = null): void {
   s.term += 1
   s.role = 'candidate'
   s.leader = null
   s.votedFor = s.self
   s.votes = new Set([s.self])
+  if (votedBy !== null && s.meta.replicas.includes(votedBy)) s.votes.add(votedBy)
   s.electionMeta = null
   s.electionTransfer = transfer
   s.electionAt = now + config.electionTimeoutMs + jitterMs

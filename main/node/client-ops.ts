@@ -31,7 +31,7 @@ export interface ClientOpsComponents {
   /** ws://host:port of the client gateway, known once it listens. */
   wsUrl(): string
   readonly options: Pick<NodeOptions, 'grpcHost' | 'heartbeatMs' | 'suspectMs' | 'deadMs' | 'allowFaults' | 'maxRooms' | 'roomCreatesPer10s'>
-  readonly rooms: Pick<RoomDirectorySync, 'directory' | 'adminRooms' | 'entry' | 'entryOf' | 'roomInfo' | 'createRoom' | 'mergeRoom'>
+  readonly rooms: Pick<RoomDirectorySync, 'directory' | 'adminRooms' | 'entry' | 'entryOf' | 'roomInfo' | 'createRoom' | 'mergeRoom' | 'entryChange'>
   readonly admin: Pick<RoomAdmin, 'join' | 'joinSettled' | 'joinResult' | 'send' | 'members' | 'history'>
   readonly member: Pick<RoomMember, 'addSession' | 'isIn' | 'leave' | 'tellLeave' | 'usersIn' | 'sessionClosed' | 'nextSeq' | 'forwardSend' | 'requestJoin' | 'openJoin' | 'closeJoin' | 'behindDelivery' | 'releaseHeld' | 'adminChanged'>
   readonly links: Pick<PeerLinks, 'request' | 'peerState' | 'list' | 'add' | 'remove' | 'setPartition' | 'partitionedFrom' | 'linkStats'>
@@ -414,7 +414,8 @@ export class ClientOps {
       const now = this.c.rooms.directory.rooms.get(roomId)
       if (!now) return false
       if (now.term > before.term || now.adminNodeId !== before.adminNodeId) return true
-      await new Promise<void>((r) => this.c.clock.setTimeout(r, 20))
+      // Woken by the new administrator's entry as it arrives (bounded, in case it came meanwhile).
+      await this.c.rooms.entryChange(roomId, Math.max(1, Math.min(200, deadline - this.c.clock.now())))
     }
     return false
   }

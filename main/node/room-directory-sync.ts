@@ -67,6 +67,8 @@ export class RoomDirectorySync {
   private saveRoomsTimer: Timer | undefined
   /** rooms.json was read at start (restoreRooms). */
   private loaded = false
+  /** Sends waiting for a room's entry to change (a new administrator), by room: see entryChange. */
+  private readonly changeWaiters = new Map<string, Set<() => void>>()
 
   constructor(private readonly c: RoomDirectoryComponents) {}
 
@@ -116,6 +118,32 @@ export class RoomDirectorySync {
   /** The rooms we administer, as anti-entropy gossip carries them. */
   ownWireRooms(): WireRoom[] {
     return [...this.adminRooms.values()].map((r) => toWireRoom(this.entryOf(r)))
+  }
+
+  /**
+   * Resolves when the room's directory entry next changes (a takeover, a handover, a deletion), or
+   * after `ms`: a send refused by an administrator that handed the room over goes again the moment
+   * the new one's entry arrives, not at the next turn of a polling loop (client-ops.ts, opSend).
+   */
+  entryChange(roomId: string, ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      let set = this.changeWaiters.get(roomId)
+      if (!set) this.changeWaiters.set(roomId, (set = new Set()))
+      const waiters = set
+      const done = () => {
+        this.c.clock.clear(timer)
+        waiters.delete(done)
+        if (waiters.size === 0 && this.changeWaiters.get(roomId) === waiters) this.changeWaiters.delete(roomId)
+        resolve()
+      }
+      const timer = this.c.clock.setTimeout(done, ms)
+      waiters.add(done)
+    })
+  }
+
+  private entryChanged(roomId: string): void {
+    const set = this.changeWaiters.get(roomId)
+    if (set) for (const done of [...set]) done()
   }
 
   // -------------------------------------------------------------------------------------------
@@ -187,6 +215,7 @@ export class RoomDirectorySync {
       this.c.emit({ event: 'room.created', room: this.roomInfo(entry) })
       this.c.trace('gossip', `learned room ${r.name} of ${r.adminNodeName}`, r.roomId)
     }
+    if (result === 'updated' && before && (before.adminNodeId !== entry.adminNodeId || entry.term > before.term)) this.entryChanged(entry.roomId)
   }
 
   /** Tell our clients that the rooms of a dead administrator are unavailable. */
@@ -253,6 +282,7 @@ export class RoomDirectorySync {
     const e = this.entryOf(room)
     const why = previous ? (this.c.peerState(previous.nodeId) !== 'alive' ? `${previous.name} left` : `${previous.name} handed it over`) : 'elected'
     this.c.emit({ event: 'room.admin_changed', roomId: room.roomId, adminNodeId: e.adminNodeId, adminNodeName: e.adminNodeName, term: e.term, reason: why })
+    this.entryChanged(room.roomId)
   }
 
   /** A replicated room this node administered is run by another now: it is not ours any more. */
@@ -273,6 +303,7 @@ export class RoomDirectorySync {
     this.c.replicaDropped?.(roomId)
     this.scheduleSaveRooms()
     if (had) this.c.emit({ event: 'room.deleted', roomId })
+    this.entryChanged(roomId)
   }
 
   // -------------------------------------------------------------------------------------------

@@ -484,18 +484,48 @@ describe('elections', () => {
     expect(step(n2, { type: 'tick', now: 1000, jitterMs: 3 })[0]).toEqual({ type: 'persist-term', term: 3, votedFor: 'n2' })
   })
 
-  it('graceful handover: the most up-to-date follower gets timeout-now and wins a transfer election', () => {
+  it('graceful handover: the most up-to-date follower gets timeout-now with our vote, and wins as it stands', () => {
     const s = leader()
     step(s, propose('a'))
     ack(s, 'n2', 0)
     ack(s, 'n3', 1)
-    expect(step(s, { type: 'transfer', now: 5 })).toEqual([{ type: 'send', to: 'n3', message: { type: 'timeout-now', roomId: ROOM, term: 1 } }])
+    // Our vote for n3 in term 2 is on disk before the timeout-now that says so leaves; we step down.
+    expect(step(s, { type: 'transfer', now: 5 })).toEqual([
+      { type: 'persist-term', term: 2, votedFor: 'n3' },
+      { type: 'role', role: 'follower', term: 2, leader: null, reason: 'handover' },
+      { type: 'send', to: 'n3', message: { type: 'timeout-now', roomId: ROOM, term: 1, vote: true } },
+    ])
     // No new sends while the room changes hands (the sender's node retries at the new administrator).
-    expect(step(s, propose('b'))).toEqual([{ type: 'refused', code: 'room_unavailable', message: expect.any(String), leader: 'n3' }])
+    expect(step(s, propose('b'))).toEqual([{ type: 'refused', code: 'room_unavailable', message: expect.any(String), leader: null }])
     const n3 = replica('n3', { term: 1, entries: log(1) })
     step(n3, recv('n1', append({ prevSeq: 1, prevTerm: 1 })))
-    const effects = step(n3, recv('n1', { type: 'timeout-now', roomId: ROOM, term: 1 }))
-    expect(sends(effects).map((e) => e.message)).toContainEqual({ type: 'vote-request', roomId: ROOM, term: 2, candidate: 'n3', lastSeq: 1, lastTerm: 1, transfer: true })
+    // Three replicas: itself and our vote are a majority, no round trip.
+    const effects = step(n3, recv('n1', { type: 'timeout-now', roomId: ROOM, term: 1, vote: true }))
+    expect(effects).toContainEqual({ type: 'role', role: 'leader', term: 2, leader: 'n3', reason: 'handover' })
+    expect(sends(effects).map((e) => e.message.type)).not.toContain('vote-request')
+    // One vote per term: the old administrator grants n3's request again, refuses anyone else's.
+    expect(replyOf(step(s, recv('n3', voteReq({ candidate: 'n3', lastSeq: 1, lastTerm: 1, transfer: true }))))).toMatchObject({ granted: true, term: 2 })
+    expect(replyOf(step(s, recv('n2', voteReq({ candidate: 'n2', lastSeq: 1, lastTerm: 1, transfer: true }))))).toMatchObject({ granted: false, term: 2 })
+  })
+
+  it('graceful handover with five replicas: the vote in timeout-now counts, one more is asked for', () => {
+    const five = { ...META, replicas: ['n1', 'n2', 'n3', 'n4', 'n5'] }
+    const n3 = replica('n3', { term: 1, meta: five })
+    step(n3, recv('n1', append({})))
+    const effects = step(n3, recv('n1', { type: 'timeout-now', roomId: ROOM, term: 1, vote: true }))
+    expect(effects).toContainEqual({ type: 'role', role: 'candidate', term: 2, leader: null, reason: 'handover' })
+    expect(sends(effects).map((e) => e.to)).toEqual(['n1', 'n2', 'n4', 'n5'])
+    expect(step(n3, recv('n2', { type: 'vote-reply', roomId: ROOM, term: 2, granted: true, leader: '', meta: null }))).toContainEqual(
+      { type: 'role', role: 'leader', term: 2, leader: 'n3', reason: 'handover' },
+    )
+  })
+
+  it('a timeout-now without a vote (an older node) starts a transfer election that asks everyone', () => {
+    const n3 = replica('n3', { term: 1 })
+    step(n3, recv('n1', append({})))
+    const effects = step(n3, recv('n1', { type: 'timeout-now', roomId: ROOM, term: 1, vote: false }))
+    expect(n3.role).toBe('candidate')
+    expect(sends(effects).map((e) => e.message)).toContainEqual({ type: 'vote-request', roomId: ROOM, term: 2, candidate: 'n3', lastSeq: 0, lastTerm: 0, transfer: true })
   })
 
   it('handover waits for the target to hold the whole log', () => {
@@ -506,7 +536,59 @@ describe('elections', () => {
     ack(s, 'n3', 0)
     const effects = step(s, { type: 'transfer', now: 5 })
     expect(effects).toEqual([])
-    expect(ack(s, 'n2', 2)).toContainEqual({ type: 'send', to: 'n2', message: { type: 'timeout-now', roomId: ROOM, term: 1 } })
+    expect(s.role).toBe('leader')
+    expect(ack(s, 'n2', 2)).toContainEqual({ type: 'send', to: 'n2', message: { type: 'timeout-now', roomId: ROOM, term: 1, vote: true } })
+    expect([s.role, s.term, s.votedFor]).toEqual(['follower', 2, 'n2'])
+  })
+
+  it('handover waits for the target to hold the room state too (the vote it gets carries none)', () => {
+    const s = leader()
+    step(s, propose('a'))
+    ack(s, 'n2', 1)
+    ack(s, 'n3', 1)
+    step(s, { type: 'set-meta', meta: { ...s.meta, members: [...s.meta.members, { user: 'cy', nodeId: 'n3' }] } })
+    const effects = step(s, { type: 'transfer', now: 5 })
+    const toN2 = sends(effects).map((e) => e.message)
+    expect(toN2.map((m) => m.type)).toEqual(['append'])
+    expect((toN2[0] as Extract<ReplMessage, { type: 'append' }>).meta?.members).toHaveLength(3)
+    const done = step(s, recv('n2', { type: 'append-reply', roomId: ROOM, term: 1, ok: true, matchSeq: 1, leader: 'n1', metaTerm: s.meta.term, metaVersion: s.meta.version }))
+    expect(done).toContainEqual({ type: 'send', to: 'n2', message: { type: 'timeout-now', roomId: ROOM, term: 1, vote: true } })
+  })
+
+  describe('a split vote (two replicas stood in the same term)', () => {
+    /** n2 and n3 both candidates of term 2 after n1 died, each having voted for itself. */
+    function split(n2Log: LogEntry[], n3Log: LogEntry[]) {
+      const n2 = replica('n2', { term: 1, entries: n2Log })
+      const n3 = replica('n3', { term: 1, entries: n3Log })
+      for (const s of [n2, n3]) step(s, recv('n1', append({ prevSeq: lastSeq(s), prevTerm: lastTerm(s) })))
+      for (const s of [n2, n3]) step(s, { type: 'peer-dead', peer: 'n1', now: 0, jitterMs: 0 })
+      const req2 = sends(step(n2, { type: 'tick', now: 0, jitterMs: 0 })).find((e) => e.to === 'n3')!.message
+      const req3 = sends(step(n3, { type: 'tick', now: 100, jitterMs: 0 })).find((e) => e.to === 'n2')!.message
+      expect([n2.role, n2.term, n3.role, n3.term]).toEqual(['candidate', 2, 'candidate', 2])
+      return { n2, n3, req2, req3 }
+    }
+    const rows: { name: string; n2: LogEntry[]; n3: LogEntry[]; first: 'n2' | 'n3' }[] = [
+      { name: 'equal logs: the earlier in the replica set', n2: log(1, 1), n3: log(1, 1), first: 'n2' },
+      { name: 'the longer log, though later in the set', n2: log(1), n3: log(1, 1), first: 'n3' },
+      { name: 'the higher last term', n2: log(1, 1, 1), n3: log(1, 2), first: 'n3' },
+    ]
+    for (const row of rows) {
+      it(`${row.name} stands again after one election step, the other waits and votes for it`, () => {
+        const { n2, n3, req2, req3 } = split(row.n2, row.n3)
+        // Each refuses the other (one vote per term) and both learn which goes first.
+        expect(replyOf(step(n3, recv('n2', req2, 150)))).toMatchObject({ granted: false, term: 2 })
+        expect(replyOf(step(n2, recv('n3', req3, 150)))).toMatchObject({ granted: false, term: 2 })
+        const [first, second] = row.first === 'n2' ? [n2, n3] : [n3, n2]
+        expect(first.electionAt).toBe(150 + CONFIG.electionStepMs)
+        expect(second.electionAt).toBeGreaterThanOrEqual(second === n2 ? CONFIG.electionTimeoutMs : 100 + CONFIG.electionTimeoutMs)
+        // Not before its step; then term 3, and the other (still a candidate of term 2) votes for it.
+        expect(step(first, { type: 'tick', now: 150 + CONFIG.electionStepMs - 1, jitterMs: 0 })).toEqual([])
+        const req = sends(step(first, { type: 'tick', now: 150 + CONFIG.electionStepMs, jitterMs: 0 })).find((e) => e.to === second.self)!.message
+        const reply = replyOf(step(second, recv(first.self, req, 300)))
+        expect(reply).toMatchObject({ type: 'vote-reply', term: 3, granted: true })
+        expect(step(first, recv(second.self, reply, 310))).toContainEqual({ type: 'role', role: 'leader', term: 3, leader: first.self, reason: 'takeover' })
+      })
+    }
   })
 })
 
@@ -650,8 +732,15 @@ function simulate(seed: number, replicas: string[], steps: number) {
     if (!hasLeader() && round % 20 === 10) {
       // No administrator after healing (it crashed and was restarted as a follower): the detector
       // of the others would have declared it dead meanwhile.
+      // Every node is up, so those detectors hear it again right after: alive again (a peer left
+      // dead for good would never be sent another append by an administrator that thinks so).
       const terms = [...nodes.values()]
-      for (const o of terms) if (o.s.leader) deadFor(o.id, o.s.leader)
+      for (const o of terms) {
+        const was = o.s.leader
+        if (!was || was === o.id) continue
+        deadFor(o.id, was)
+        apply(o, stepReplica(o.s, { type: 'peer-alive', peer: was, now }, cfg).effects)
+      }
     }
     for (const n of nodes.values()) apply(n, stepReplica(n.s, { type: 'tick', now, jitterMs: Math.floor(rnd() * 50) }, cfg).effects)
   }
