@@ -419,6 +419,11 @@ export class PeerNode implements RunningNode {
 
     this.replication.restore()
     this.rooms.restoreRooms()
+    // Rooms kept unreplicated (made with --replicas 1, or before replica sets) get a replica state
+    // when the node runs with --replicas above 1, and grow replicas by repair (docs/replication.md).
+    const adopted = [...this.rooms.adminRooms.values()].filter((room) => this.replication.adopt(room))
+    for (const room of adopted) this.rooms.publishRoom(room)
+    if (adopted.length) this.rooms.flushRooms()
     this.archive?.start()
     // A node that restarts holding replicas (its lobby among them, docs/replication.md) gets no new
     // lobby: whoever was elected, or this node once elected again, runs the one it had.

@@ -315,6 +315,9 @@ export class RoomDirectorySync {
     // Read (or known missing): from now on rooms.json is ours to write (see flushRooms).
     this.loaded = true
     for (const r of stored) {
+      // Adopted by replication at an earlier start (replication.json has it) but still listed here
+      // (a crash between the two writes): the replica is the room, not this old entry.
+      if (this.c.replicaInfo?.(r.roomId)) continue
       const createdBy = typeof r.createdBy === 'string' ? { user: r.createdBy, nodeId: this.c.nodeId } : r.createdBy
       const room = newAdminRoom({ roomId: r.roomId, name: r.name, createdBy, createdAt: r.createdAt, lastSeq: r.lastSeq })
       room.version = (r.version ?? 1) + 1

@@ -58,7 +58,7 @@ export interface RoomReplicasComponents {
   readonly deadMs: number
   /** --repair-ms: a replica dead this long is replaced (docs/replication.md, "Repair"). */
   readonly repairMs: number
-  readonly messages: Pick<MessageLog, 'open' | 'isOpen' | 'appendEntries' | 'truncateAfter' | 'rangeEntries' | 'drop' | 'resumeAfter'>
+  readonly messages: Pick<MessageLog, 'open' | 'isOpen' | 'appendEntries' | 'truncateAfter' | 'rangeEntries' | 'drop' | 'resumeAfter' | 'lastSeq'>
   readonly store: Pick<NodeStorage, 'load' | 'save'>
   readonly clock: Clock
   /** A number in [0, 1) for election jitter (seeded in the simulator, docs/simulation.md). */
@@ -236,6 +236,41 @@ export class RoomReplicas {
       this.c.log(`room ${room.name}: ${meta.replicas.length} of ${this.c.replicas} replicas (the cluster has no more live nodes)`)
     }
     this.run(s, startLeading(s, this.c.clock.now(), this.config).effects)
+  }
+
+  /**
+   * At start, with --replicas above 1: a room this node administers without a replica state (made
+   * with --replicas 1, or by a version before replica sets) becomes a replica set of one, led by
+   * this node from term 1, its whole log committed (it was delivered already). Repair then grows it
+   * one replica at a time like a room made on a lone node (docs/replication.md, "Repair"). Not a
+   * room whose deletion is being decided (frozen): it keeps the path it began with, and is adopted
+   * at a later start. True if adopted: the caller republishes its entry and rewrites rooms.json.
+   */
+  adopt(room: AdminRoom): boolean {
+    if (!this.enabled || this.rooms.has(room.roomId) || room.frozen) return false
+    if (!this.c.messages.isOpen(room.roomId)) this.c.messages.open(room.roomId, 0)
+    // Its log may hold fewer messages than the room counted (removed by hand): go on after them.
+    if (this.c.messages.lastSeq(room.roomId) < room.lastSeq) this.c.messages.resumeAfter(room.roomId, room.lastSeq)
+    const last = room.lastSeq
+    const entries = this.c.messages.rangeEntries(room.roomId, Math.max(1, last - this.config.logLimit + 1), last)
+    const floor = entries.length ? entries[0].message.seq - 1 : last
+    const floorTerm = floor > 0 && entries.length ? (this.c.messages.rangeEntries(room.roomId, floor, floor)[0]?.term ?? 0) : 0
+    const meta: ReplicatedMeta = {
+      term: 0,
+      version: 0,
+      replicas: [this.c.nodeId],
+      name: room.name,
+      createdBy: room.createdBy,
+      createdAt: room.createdAt,
+      members: memberList(room),
+      frozen: false,
+    }
+    const s = newReplica({ roomId: room.roomId, self: this.c.nodeId, meta, entries, floorSeq: floor, floorTerm, commitSeq: last }, this.config)
+    this.rooms.set(room.roomId, s)
+    this.save()
+    this.c.log(`room ${room.name}: replicated from now on (${last} messages so far); replicas join as other nodes are alive`)
+    this.run(s, startLeading(s, this.c.clock.now(), this.config).effects)
+    return true
   }
 
   /** At start: every replica this node held comes back as a follower (it leads nothing until elected). */

@@ -7,7 +7,7 @@
  * no duplicate, no order violation, one message per seq everywhere.
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import { cleanup, eventually, killNode, startCluster, startNode, stopNode, type NodeProc } from '../helpers/cluster'
+import { cleanup, Client, eventually, killNode, startCluster, startNode, stopNode, type NodeProc } from '../helpers/cluster'
 import { checkHistories, summarize } from '../helpers/history-check'
 import { RecordedClient } from '../helpers/recorded-client'
 import type { RoomInfo } from '../../proto/client-protocol'
@@ -305,5 +305,45 @@ describe('a room created on a lone node grows its replica set (docs/replication.
     expect(joined.lastSeq).toBe(total)
     expect(joined.history.map((m) => m.seq)).toEqual(Array.from({ length: total }, (_, i) => i + 1))
     expect(joined.history.slice(0, 10).map((m) => m.clientMsgId)).toEqual(Array.from({ length: 10 }, (_, i) => `ann-${i + 1}`))
+  }, 150_000)
+})
+
+describe('a room kept unreplicated (--replicas 1) gains replicas when its node runs with --replicas 3', () => {
+  it('made with --replicas 1; restarted with --replicas 3 beside two nodes: 3 replicas, then kill -9 of its node loses nothing', async () => {
+    const alone = await startNode({ name: 'n1', timing: TIMING, extra: ['--replicas', '1'] })
+    const ann = await Client.as(alone.ready, 'ann')
+    const { room } = await ann.call('room.create', { name: 'old-chat' })
+    expect(room.replicas).toEqual([])
+    await ann.call('room.join', { roomId: room.roomId })
+    for (let k = 1; k <= 5; k++) await ann.call('message.send', { roomId: room.roomId, text: `old ${k}`, clientMsgId: `ann-${k}` })
+    ann.close()
+    expect(await stopNode(alone)).toBe(0)
+
+    // The same data dir, now with the default --replicas 3, and two more nodes.
+    const n1 = await startNode({ name: 'n1', dataDir: alone.dataDir, timing: TIMING })
+    const [n2, n3] = await Promise.all(['n2', 'n3'].map((name) => startNode({ name, join: [n1.ready.grpc], timing: TIMING })))
+    const bob = await RecordedClient.as(n2.ready, 'bob')
+    const grown = await eventually(
+      async () => {
+        const r = await roomInfo(bob, room.roomId)
+        return r && r.replicas!.length === 3 ? r : undefined
+      },
+      30_000,
+      'the old room listed with 3 replicas',
+    )
+    expect(grown.adminNodeId).toBe(n1.ready.nodeId)
+    expect([...grown.replicas!].sort()).toEqual([n1, n2, n3].map((n) => n.ready.nodeId).sort())
+    await bob.join(room.roomId)
+    await bob.sendUntilAcked(room.roomId, 'bob-1')
+
+    // Its node dies: a replica takes the room over with the messages of its unreplicated past.
+    await killNode(n1)
+    const changed = await bob.client.event('room.admin_changed', (e) => e.roomId === room.roomId, 20_000)
+    expect([n2.ready.nodeId, n3.ready.nodeId]).toContain(changed.adminNodeId)
+    expect(await bob.sendUntilAcked(room.roomId, 'bob-2')).toBe(7)
+    const late = await RecordedClient.as(n3.ready, 'late')
+    const joined = await late.join(room.roomId)
+    expect(joined.lastSeq).toBe(7)
+    expect(joined.history.map((m) => m.clientMsgId)).toEqual(['ann-1', 'ann-2', 'ann-3', 'ann-4', 'ann-5', 'bob-1', 'bob-2'])
   }, 150_000)
 })
