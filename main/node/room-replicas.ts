@@ -35,16 +35,26 @@ import type { MessageLog } from '../store/message-log'
 import type { NodeStorage } from '../store/node-store'
 import { fromWireMessage, toWireMessage } from './peer-wire'
 
-/** The durable part of a replica besides its log: term, vote, room state (replication.json). */
+/**
+ * The durable part of a replica besides its log: term, vote and commit point in replication.json,
+ * one entry per room; its room state in a file of its own (roomStateFile), so that saving one room's
+ * change, synchronously at every join and leave, writes that room only and not every room's members
+ * (docs/replication.md, "Membership and deletion").
+ */
 interface StoredReplica {
   term: number
   votedFor: string | null
-  /** null: a blank replica (a vote given before this node got the room's state, see `blankVote`). */
-  meta: ReplicatedMeta | null
+  /**
+   * null: a blank replica (a vote given before this node got the room's state, see `blankVote`);
+   * absent: in the room's own file. A data dir from before room files has it here.
+   */
+  meta?: ReplicatedMeta | null
   commitSeq: number
 }
 
 const STORE_FILE = 'replication.json'
+/** One replicated room's state (its members, replica set, a deletion's decision): { meta }. */
+const roomStateFile = (roomId: string) => `replication-room-${Buffer.from(roomId).toString('base64url')}.json`
 const DROPPED_FILE = 'replicas-dropped.json'
 /** Most rooms remembered as let go (oldest forgotten first). */
 const DROPPED_LIMIT = 10_000
@@ -165,6 +175,10 @@ export class RoomReplicas {
   private readonly metaDue = new Map<string, { room: AdminRoom; waiters: Waiter[]; timer: Timer | undefined }>()
   /** clock.now() of each room's last replicated room state (the start of its next window). */
   private readonly lastMetaAt = new Map<string, number>()
+  /** The room state last written to each room's file (states are replaced, never changed in place). */
+  private readonly savedMeta = new Map<string, ReplicatedMeta>()
+  /** Rooms in replication.json as last written: a room new to it needs it written too. */
+  private indexed = new Set<string>()
 
   constructor(private readonly c: RoomReplicasComponents) {
     // A candidacy that fails is retried after about one detector period; ranks apart by a few
@@ -280,11 +294,15 @@ export class RoomReplicas {
     if (Array.isArray(dropped)) for (const id of dropped) if (typeof id === 'string') this.dropped.add(id)
     const stored = this.c.store.load<Record<string, StoredReplica>>(STORE_FILE, {})
     for (const [roomId, r] of Object.entries(stored)) {
-      if (r && r.meta === null && typeof r.term === 'number') {
+      if (!r || typeof r !== 'object') continue
+      const own = this.c.store.load<{ meta?: ReplicatedMeta } | null>(roomStateFile(roomId), null)
+      const meta = own?.meta ?? r.meta
+      if (!meta && r.meta === null && typeof r.term === 'number') {
         this.blank.set(roomId, { term: r.term, votedFor: typeof r.votedFor === 'string' ? r.votedFor : null })
         continue
       }
-      if (!r?.meta || !Array.isArray(r.meta.replicas)) continue
+      if (!meta || !Array.isArray(meta.replicas)) continue
+      r.meta = meta
       const opened = this.c.messages.open(roomId, 0)
       const alone = r.meta.replicas.length === 1 && r.meta.replicas[0] === this.c.nodeId
       const entries = this.c.messages.rangeEntries(roomId, Math.max(1, opened.lastSeq - this.config.logLimit + 1), opened.lastSeq)
@@ -301,7 +319,7 @@ export class RoomReplicas {
         floorTerm = r.term
       }
       const s = newReplica(
-        { roomId, self: this.c.nodeId, meta: r.meta, term: r.term, votedFor: r.votedFor, entries, floorSeq: floor, floorTerm, commitSeq: r.commitSeq },
+        { roomId, self: this.c.nodeId, meta, term: r.term, votedFor: r.votedFor, entries, floorSeq: floor, floorTerm, commitSeq: r.commitSeq },
         this.config,
       )
       this.rooms.set(roomId, s)
@@ -795,8 +813,8 @@ export class RoomReplicas {
           // a replica answers with its version, or at once on the administrator itself: on disk
           // before anything later leaves, like a vote. Kept for 100 ms in memory, an acknowledged
           // leave was lost when the administrator was killed right after it and elected again with
-          // a voter that lacked it (simulation seed 56).
-          if (!stateSaved) this.save()
+          // a voter that lacked it (simulation seed 56). Only this room's file is written.
+          if (!stateSaved) this.saveRoomState(s)
           break
         case 'persist-entries':
           if (!this.c.messages.isOpen(s.roomId)) this.c.messages.open(s.roomId, 0)
@@ -957,14 +975,36 @@ export class RoomReplicas {
     this.saveTimer = this.c.clock.setTimeout(() => this.save(), 100)
   }
 
+  /** A room's state changed: its own file now, and replication.json if the room is new to it. */
+  private saveRoomState(s: ReplicaState): void {
+    this.writeRoomState(s)
+    if (!this.indexed.has(s.roomId)) this.save()
+  }
+
+  private writeRoomState(s: ReplicaState): void {
+    if (this.savedMeta.get(s.roomId) === s.meta) return
+    try {
+      this.c.store.save(roomStateFile(s.roomId), { meta: s.meta })
+      this.savedMeta.set(s.roomId, s.meta)
+    } catch (e) {
+      this.c.log(`cannot save the state of room ${s.meta.name}: ${(e as Error).message}`)
+    }
+  }
+
+  /** replication.json (terms, votes, commit points), after any room state not yet in its file. */
   private save(): void {
     this.c.clock.clear(this.saveTimer)
     this.saveTimer = undefined
     const out: Record<string, StoredReplica> = {}
-    for (const [roomId, s] of this.rooms) out[roomId] = { term: s.term, votedFor: s.votedFor, meta: s.meta, commitSeq: s.commitSeq }
+    for (const [roomId, s] of this.rooms) {
+      this.writeRoomState(s)
+      out[roomId] = { term: s.term, votedFor: s.votedFor, commitSeq: s.commitSeq }
+    }
     for (const [roomId, v] of this.blank) out[roomId] ??= { term: v.term, votedFor: v.votedFor, meta: null, commitSeq: 0 }
+    for (const roomId of this.savedMeta.keys()) if (!this.rooms.has(roomId)) this.savedMeta.delete(roomId)
     try {
       this.c.store.save(STORE_FILE, out)
+      this.indexed = new Set(this.rooms.keys())
     } catch (e) {
       this.c.log(`cannot save ${STORE_FILE}: ${(e as Error).message}`)
     }
