@@ -705,7 +705,12 @@ function advanceMetaCommit(s: ReplicaState, effects: ReplicaEffect[]): void {
   const holders = s.meta.replicas.filter((r) => {
     if (r === s.self) return true
     const p = s.progress.get(r)
-    return !!p && p.metaTerm === s.meta.term && p.metaVersion >= s.meta.version
+    // Holding the room state counts only with every committed entry (Raft keeps a configuration in
+    // the log, where holding it means holding all before it): a follower adopts the state an append
+    // carries before it checks the log, and its refusal acknowledges the version without the
+    // entries. Counted on that, a replica set could change (repair) while its only holders of
+    // committed entries were the administrator and the replica removed (docs/replication.md, "Repair").
+    return !!p && p.metaTerm === s.meta.term && p.metaVersion >= s.meta.version && p.matchSeq >= s.commitSeq
   }).length
   if (holders < majority(s.meta.replicas)) return
   s.metaCommit = { term: s.meta.term, version: s.meta.version }
@@ -738,6 +743,8 @@ function onAppendReply(s: ReplicaState, from: string, m: Extract<ReplMessage, { 
     if (m.matchSeq > p.matchSeq) p.matchSeq = m.matchSeq
     if (p.nextSeq < p.matchSeq + 1) p.nextSeq = p.matchSeq + 1
     advanceCommit(s, effects)
+    // The room state it acknowledged earlier counts now that its log has caught up (above).
+    advanceMetaCommit(s, effects)
     if (p.nextSeq <= lastSeq(s) && p.nextSeq === p.matchSeq + 1) sendAppend(s, from, config, effects, now)
     if (s.transferTo === from) maybeSendTimeoutNow(s, from, now, config, effects)
   } else {

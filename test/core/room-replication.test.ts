@@ -837,6 +837,29 @@ describe('membership through the replicated room state, and repair', () => {
     expect(r.meta?.members.map((m) => m.user)).toEqual(['ann', 'bob', 'carol'])
   })
 
+  it('a change of the replica set counts a follower only once its log holds every committed entry, not on a refusal that adopted the room state', () => {
+    // a and b committed with n3 alone; n2 never got them. n3 dies and is removed by repair.
+    const s = leader()
+    metaAck(s, 'n2')
+    metaAck(s, 'n3')
+    step(s, propose('a'))
+    step(s, propose('b'))
+    ack(s, 'n3', 2)
+    expect(s.commitSeq).toBe(2)
+    step(s, { type: 'peer-dead', peer: 'n3', now: 1000, jitterMs: 0 })
+    step(s, { type: 'repair', now: 1000 + CONFIG.repairMs, want: 3, spares: [] })
+    expect(s.meta.replicas).toEqual(['n1', 'n2'])
+    // n2 adopts the new room state but refuses the entries (its log does not match yet): were that
+    // enough, a spare could be added and n2 elected with it after n1 dies, without a and b.
+    const refused = step(s, recv('n2', { type: 'append-reply', roomId: ROOM, term: 1, ok: false, matchSeq: 0, leader: '', metaTerm: 1, metaVersion: s.meta.version }))
+    expect(refused.filter((e) => e.type === 'meta-committed')).toEqual([])
+    expect(metaCommitted(s)).toBe(false)
+    expect(step(s, { type: 'repair', now: 1000 + CONFIG.repairMs + 1, want: 3, spares: ['n4'] }).filter((e) => e.type === 'replicas')).toEqual([])
+    // Once n2 holds the committed entries, the change is on a majority.
+    const caughtUp = step(s, recv('n2', { type: 'append-reply', roomId: ROOM, term: 1, ok: true, matchSeq: 2, leader: 'n1', metaTerm: 1, metaVersion: s.meta.version }))
+    expect(caughtUp).toContainEqual({ type: 'meta-committed', term: 1, version: s.meta.version })
+  })
+
   it('repair: a replica dead for repairMs is removed, then a live spare is added, one committed change at a time', () => {
     const s = leader()
     metaAck(s, 'n2')
