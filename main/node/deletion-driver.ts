@@ -236,6 +236,12 @@ export class DeletionDriver {
         // The room changed administrator while we wait (a replica took it over): the new one has
         // the coordinator's part now (docs/deletion.md, "Replicated rooms").
         const admin = this.node.directory.rooms.get(m.roomId)?.adminNodeId
+        if (m.decision === null && this.node.adminRooms.has(m.roomId) && this.node.isReplicated?.(m.roomId) && this.node.stateSettled?.(m.roomId)) {
+          // This node administers the room now and its room state is on a majority, but the
+          // take-over found it unsettled (no majority within the wait): decide now.
+          this.tookOver(m.roomId)
+          continue
+        }
         if (m.decision === null && m.coordinator && admin && admin !== m.coordinator && admin !== this.node.nodeId) {
           this.node.trace('2pc', `deletion ${short(m.txId)}: the room is run by ${this.node.peerName(admin)} now; asking it for the outcome`, m.roomId)
           this.participant(m.txId, { type: 'new-coordinator', coordinator: admin, now })
