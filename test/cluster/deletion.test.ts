@@ -330,7 +330,10 @@ describe('room deletion by two-phase commit', () => {
     // n3 finishes the same decision (from the resent COMMIT, or by asking n1 / n2).
     await carol.event('room.deleted', (e) => e.roomId === roomId, 20_000)
     const commit = deletions(carol, roomId).filter((e) => e.phase === 'commit')
-    expect(commit).toHaveLength(1)
+    // Replicated, n3 may hear of the deletion first from a replica's announcement (its room is
+    // then dropped without the `deletion` event); never twice, and never a rollback.
+    if (replicas === '1') expect(commit).toHaveLength(1)
+    else expect(commit.length).toBeLessThanOrEqual(1)
     expect(deletions(carol, roomId).some((e) => e.phase === 'abort')).toBe(false)
     await eventually(async () => !(await listed(carol, roomId)), 5000, 'gone on n3')
     expect(await carol.fails('message.send', { roomId, text: 'x', clientMsgId: 'c1' })).toBe('not_found')
