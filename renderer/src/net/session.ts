@@ -27,7 +27,7 @@ export const INFO_NOTICE_MS = 12_000
  * A rejoin after a reconnect that fails for a passing reason (the room's administrator is being
  * elected, the node has just restarted and does not know the room's current administrator yet) is
  * tried again: at once when the room comes back (room.available, room.admin_changed), else after
- * these delays, doubling (docs/ui.md, "Reconnecting").
+ * these delays, doubling (docs/ui.md, "Failures and deletions made visible").
  */
 export const REJOIN_FIRST_MS = 1000
 export const REJOIN_MAX_MS = 10_000
