@@ -175,6 +175,14 @@ describe('membership, availability, deletion', () => {
     expect(s.rooms.r1.members.map((m) => m.user)).toEqual(['b', 'c'])
   })
 
+  it('Show more: the next page of a large room is added after the members shown', () => {
+    const page = [{ user: 'a', nodeId: 'A' }, { user: 'b', nodeId: 'B' }]
+    let s = run([{ type: 'room.joined', room: room('r1'), members: page, lastSeq: 0, history: [], memberCount: 4 }])
+    s = chatReducer(s, { type: 'room.members.page', roomId: 'r1', offset: 2, members: [{ user: 'c', nodeId: 'C' }, { user: 'd', nodeId: 'D' }], memberCount: 4 })
+    expect(s.rooms.r1.members.map((m) => m.user)).toEqual(['a', 'b', 'c', 'd'])
+    expect(s.rooms.r1.info.memberCount).toBe(4)
+  })
+
   it('shows unavailable and available with notices', () => {
     let s = run([joined('r1'), { type: 'room.unavailable', roomId: 'r1', reason: 'admin dead' }])
     expect(s.rooms.r1.info.available).toBe(false)

@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from 'react'
-import { MAX_TEXT_CHARS } from '../../../proto/client-protocol'
+import { MAX_MEMBER_PAGE, MAX_TEXT_CHARS } from '../../../proto/client-protocol'
 import type { RoomPreview, Session, SessionState } from '../net/session'
 import type { RoomState } from '../state/chat-state'
 import { canDeleteRoom } from '../state/permissions'
@@ -293,10 +293,18 @@ function RoomPane({
                 </li>
               ))}
             </ul>
-            {/* A large room lists its first members only (client-protocol.md §5, "Large rooms"). */}
-            {info.memberCount > room.members.length && (
-              <p className="mt-2 text-xs text-slate-600 dark:text-slate-300">
-                and {info.memberCount - room.members.length} more
+            {/* A large room lists its first members only (client-protocol.md §5, "Large rooms"): a
+                list of a page or more; a smaller one is the whole room, whatever a lagging count says. */}
+            {room.members.length >= MAX_MEMBER_PAGE && info.memberCount > room.members.length && (
+              <p className="mt-2 flex items-center gap-2 text-xs text-slate-600 dark:text-slate-300">
+                <span className="flex-1">and {info.memberCount - room.members.length} more</span>
+                <button
+                  type="button"
+                  onClick={() => void session.moreMembers(info.roomId)}
+                  className="rounded px-2 py-1 underline focus-visible:outline-2 focus-visible:outline-indigo-500 dark:focus-visible:outline-indigo-300"
+                >
+                  Show more
+                </button>
               </p>
             )}
           </aside>

@@ -224,6 +224,17 @@ export class Session {
     }
   }
 
+  /** The next page of a large room's member list (client-protocol.md §5, "Large rooms"). */
+  async moreMembers(roomId: string): Promise<void> {
+    const offset = this.state.chat.rooms[roomId]?.members.length ?? 0
+    try {
+      const r = await this.client.request('room.members', { roomId, offset, limit: MAX_MEMBER_PAGE })
+      this.dispatch({ type: 'room.members.page', roomId, offset, members: r.members, memberCount: r.memberCount })
+    } catch (err) {
+      this.error(err, 'Could not list more members')
+    }
+  }
+
   async join(roomId: string, rejoin = false): Promise<boolean> {
     this.stream.joining(roomId)
     try {

@@ -118,6 +118,8 @@ export type ChatAction =
   | { type: 'room.joined'; room: RoomInfo; members: Member[]; lastSeq: number; history: ChatMessage[]; memberCount?: number }
   | { type: 'room.left'; roomId: string }
   | { type: 'room.members'; roomId: string; members: Member[]; memberCount?: number }
+  /** The next page of a large room's members, read from `offset` of the sorted list (client-protocol.md §4). */
+  | { type: 'room.members.page'; roomId: string; offset: number; members: Member[]; memberCount?: number }
   /** A large room's member count (client-protocol.md §5, "Large rooms"): its joins and leaves are not sent one by one. */
   | { type: 'members.count'; roomId: string; memberCount: number }
   | { type: 'room.select'; roomId: string | null }
@@ -312,6 +314,13 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
       const old = state.rooms[action.roomId]
       if (!old) return state
       return putRoom(state, { ...old, members: action.members, info: { ...old.info, memberCount: action.memberCount ?? action.members.length } })
+    }
+
+    case 'room.members.page': {
+      const old = state.rooms[action.roomId]
+      if (!old) return state
+      const members = [...old.members.slice(0, action.offset), ...action.members]
+      return putRoom(state, { ...old, members, info: { ...old.info, memberCount: Math.max(members.length, action.memberCount ?? old.info.memberCount) } })
     }
 
     case 'members.count': {
