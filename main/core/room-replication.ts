@@ -30,6 +30,8 @@
  *       (seq, term) of the entry just before it (0, 0 for a full log).
  *   startLeading(state, now)          -> { state, effects }  the room's creator starts as administrator
  *   stepReplica(state, input, config) -> { state, effects }
+ *   tickDueAt(state, config)          -> when a `tick` would next do anything (null: not until
+ *                                        another input); earlier ticks may be skipped
  *
  * INPUTS
  *   propose      { user, nodeId, text, clientMsgId, now }  a send at the administrator
@@ -1151,6 +1153,41 @@ function becomeLeader(s: ReplicaState, now: number, config: ReplicaConfig, effec
   // A set of one (a room created on a lone node) holds its room state on a majority at once: joins
   // are acknowledged and repair may grow the set (docs/replication.md, "Repair").
   advanceMetaCommit(s, effects)
+}
+
+/**
+ * The earliest `now` at which a `tick` input would do anything for this replica (send, persist,
+ * change its state), or null if no tick will until another input changes the state. A tick before
+ * that time returns no effects and leaves the state as it was, so the driver may skip it and draw no
+ * jitter for it (docs/replication.md, "Ticks"). Mirrors `tick` below: change one, change both (the
+ * core's table tests check them against each other).
+ */
+export function tickDueAt(s: ReplicaState, config: ReplicaConfig = DEFAULT_REPLICA_CONFIG): number | null {
+  if (s.role === 'leader') {
+    let due: number | null = null
+    // Removed replicas alive again, told a few times (tellRemoved); one back in the set is forgotten now.
+    if (s.removedPeers.size && metaCommitted(s)) {
+      for (const [peer, t] of s.removedPeers) {
+        if (s.meta.replicas.includes(peer)) return -Infinity
+        if (t.tries <= 0 || s.dead.has(peer)) continue
+        const at = t.at + config.resendMs
+        if (due === null || at < due) due = at
+      }
+    }
+    const last = lastSeq(s)
+    for (const f of s.meta.replicas) {
+      if (f === s.self || s.dead.has(f)) continue
+      const p = s.progress.get(f)
+      if (!p) return -Infinity
+      if (p.matchSeq >= last && p.metaTerm === s.meta.term && p.metaVersion >= s.meta.version && p.sentCommit >= s.commitSeq) continue
+      const at = p.lastSentAt + config.resendMs
+      if (due === null || at < due) due = at
+    }
+    return due
+  }
+  if (!s.meta.replicas.includes(s.self)) return null
+  if (s.role === 'follower' && s.leader === null && s.electionAt === null) return -Infinity
+  return s.electionAt
 }
 
 function tick(s: ReplicaState, now: number, jitterMs: number, config: ReplicaConfig, effects: ReplicaEffect[]): void {

@@ -19,6 +19,7 @@ import {
   newReplica,
   startLeading,
   stepReplica,
+  tickDueAt,
   type LogEntry,
   type ReplicaConfig,
   type ReplicaEffect,
@@ -497,14 +498,22 @@ export class RoomReplicas {
   // Inputs from the node
 
   tick(now: number): void {
-    this.stepAll([...this.rooms.values()].map((s) => [s, { type: 'tick', now, jitterMs: this.jitter() }]))
+    // Only the replicas whose core has something due (an election deadline, a follower to send to
+    // again): a quiet replica's tick would return nothing and change nothing, so it is not stepped
+    // and draws no jitter (docs/replication.md, "Ticks").
+    let due: [ReplicaState, ReplicaInput][] | undefined
+    for (const s of this.rooms.values()) {
+      const at = tickDueAt(s, this.config)
+      if (at !== null && at <= now) (due ??= []).push([s, { type: 'tick', now, jitterMs: this.jitter() }])
+    }
+    if (due) this.stepAll(due)
     if (now - this.lastRepairCheck >= REPAIR_CHECK_MS) {
       this.lastRepairCheck = now
       this.repair(now)
     }
     for (const [roomId, list] of this.metaWaiting) {
+      if (!list.some((w) => w.waiter.deadline <= now)) continue
       const late = list.filter((w) => w.waiter.deadline <= now)
-      if (!late.length) continue
       for (const w of late) w.waiter.reject(new ChatError('room_unavailable', `the members of room ${roomId} were not stored on a majority of its replicas in time`))
       const rest = list.filter((w) => w.waiter.deadline > now)
       if (rest.length) this.metaWaiting.set(roomId, rest)
@@ -512,8 +521,8 @@ export class RoomReplicas {
     }
     for (const [roomId, byRoom] of this.waiting) {
       for (const [seq, list] of byRoom) {
+        if (!list.some((w) => w.deadline <= now)) continue
         const late = list.filter((w) => w.deadline <= now)
-        if (!late.length) continue
         for (const w of late) w.reject(new ChatError('room_unavailable', `seq ${seq} of room ${roomId} was not stored on a majority of its replicas in time`))
         const rest = list.filter((w) => w.deadline > now)
         if (rest.length) byRoom.set(seq, rest)

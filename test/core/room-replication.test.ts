@@ -7,6 +7,7 @@ import {
   newReplica,
   startLeading,
   stepReplica,
+  tickDueAt,
   lastSeq,
   lastTerm,
   committedRange,
@@ -46,7 +47,9 @@ const log = (...terms: number[]): LogEntry[] => terms.map((t, i) => entry(t, i +
 function replica(self: string, init: Partial<Parameters<typeof newReplica>[0]> = {}): ReplicaState {
   return newReplica({ roomId: ROOM, self, meta: META, ...init }, CONFIG)
 }
-const step = (s: ReplicaState, input: ReplicaInput) => stepReplica(s, input, CONFIG).effects
+/** Every tick of these tests is also checked against tickDueAt (checkedTick, below). */
+const step = (s: ReplicaState, input: ReplicaInput) =>
+  input.type === 'tick' ? checkedTick(s, input.now, input.jitterMs, CONFIG, { quiet: 0, due: 0 }) : stepReplica(s, input, CONFIG).effects
 const recv = (from: string, message: ReplMessage, now = 0): ReplicaInput => ({ type: 'message', from, message, now })
 const propose = (clientMsgId: string, user = 'ann', nodeId = 'n1', now = 10): ReplicaInput => ({ type: 'propose', user, nodeId, text: `text ${clientMsgId}`, clientMsgId, now })
 const append = (o: Partial<Extract<ReplMessage, { type: 'append' }>>): Extract<ReplMessage, { type: 'append' }> => ({
@@ -613,7 +616,34 @@ interface SimNode {
   up: boolean
 }
 
+/** What a tick could change: compared before and after a tick that tickDueAt says is not due. */
+function tickView(s: ReplicaState): string {
+  return JSON.stringify([
+    s.term, s.votedFor, s.role, s.leader, s.electionAt, s.electionTransfer, [...s.votes], s.commitSeq, lastSeq(s), s.quorum, s.transferTo,
+    [...s.progress], [...s.removedPeers], s.meta,
+  ])
+}
+
+/**
+ * A tick, checked against tickDueAt: before the time it names (or ever, if null) the tick returns
+ * nothing and leaves the state as it was, which is what lets the node skip it.
+ */
+function checkedTick(s: ReplicaState, now: number, jitterMs: number, cfg: ReplicaConfig, counts: { quiet: number; due: number }): ReplicaEffect[] {
+  const due = tickDueAt(s, cfg)
+  if (due !== null && due <= now) {
+    counts.due++
+    return stepReplica(s, { type: 'tick', now, jitterMs }, cfg).effects
+  }
+  counts.quiet++
+  const before = tickView(s)
+  const effects = stepReplica(s, { type: 'tick', now, jitterMs }, cfg).effects
+  if (effects.length) expect.fail(`a tick at ${now} before tickDueAt (${due}) returned ${JSON.stringify(effects)}`)
+  if (tickView(s) !== before) expect.fail(`a tick at ${now} before tickDueAt (${due}) changed the state: ${before} -> ${tickView(s)}`)
+  return effects
+}
+
 function simulate(seed: number, replicas: string[], steps: number) {
+  const ticks = { quiet: 0, due: 0 }
   const rnd = prng(seed)
   const meta = { ...META, replicas, members: replicas.map((r) => ({ user: `u-${r}`, nodeId: r })) }
   const nodes = new Map<string, SimNode>()
@@ -691,7 +721,7 @@ function simulate(seed: number, replicas: string[], steps: number) {
         apply(n, stepReplica(n.s, { type: 'propose', user: member, nodeId: n.id, text: 'x', clientMsgId: `m${sent++}`, now }, cfg).effects)
       }
     } else if (r < 0.9) {
-      for (const n of upNodes) apply(n, stepReplica(n.s, { type: 'tick', now, jitterMs: Math.floor(rnd() * 50) }, cfg).effects)
+      for (const n of upNodes) apply(n, checkedTick(n.s, now, Math.floor(rnd() * 50), cfg, ticks))
     } else if (r < 0.95) {
       // Crash a node (at most a minority down at once); everyone's detector says so.
       const down = [...nodes.values()].filter((n) => !n.up).length
@@ -742,9 +772,9 @@ function simulate(seed: number, replicas: string[], steps: number) {
         apply(o, stepReplica(o.s, { type: 'peer-alive', peer: was, now }, cfg).effects)
       }
     }
-    for (const n of nodes.values()) apply(n, stepReplica(n.s, { type: 'tick', now, jitterMs: Math.floor(rnd() * 50) }, cfg).effects)
+    for (const n of nodes.values()) apply(n, checkedTick(n.s, now, Math.floor(rnd() * 50), cfg, ticks))
   }
-  return { nodes, acked, leadersByTerm, stats: { now, sent } }
+  return { nodes, acked, leadersByTerm, stats: { now, sent, ticks } }
 }
 
 
@@ -1016,8 +1046,11 @@ describe('random failover schedules (seeded)', () => {
     it(`${replicas.length} replicas, ${seeds} seeds: one administrator per term, every acknowledged message on every replica at its seq`, () => {
       let failovers = 0
       let totalAcked = 0
+      const ticks = { quiet: 0, due: 0 }
       for (let seed = 1; seed <= seeds; seed++) {
-        const { nodes, acked, leadersByTerm } = simulate(seed, [...replicas], 600)
+        const { nodes, acked, leadersByTerm, stats } = simulate(seed, [...replicas], 600)
+        ticks.quiet += stats.ticks.quiet
+        ticks.due += stats.ticks.due
         failovers += leadersByTerm.size - 1
         totalAcked += acked.size
         const leaders = [...nodes.values()].filter((n) => n.s.role === 'leader')
@@ -1035,6 +1068,9 @@ describe('random failover schedules (seeded)', () => {
       // The schedules did exercise failover, and messages were acknowledged across it.
       expect(failovers).toBeGreaterThan(seeds / 2)
       expect(totalAcked).toBeGreaterThan(seeds * 5)
+      // Both kinds of tick happened, so checkedTick compared tickDueAt with tick in earnest.
+      expect(ticks.quiet).toBeGreaterThan(seeds * 10)
+      expect(ticks.due).toBeGreaterThan(seeds)
     })
   }
 })
