@@ -32,6 +32,7 @@
  *   stepReplica(state, input, config) -> { state, effects }
  *   tickDueAt(state, config)          -> when a `tick` would next do anything (null: not until
  *                                        another input); earlier ticks may be skipped
+ *   repairDueAt(state, want, config)  -> the same for a `repair` input
  *
  * INPUTS
  *   propose      { user, nodeId, text, clientMsgId, now }  a send at the administrator
@@ -789,6 +790,26 @@ function repair(s: ReplicaState, input: Extract<ReplicaInput, { type: 'repair' }
   if (s.meta.replicas.length >= input.want) return
   const spare = input.spares.find((p) => p !== s.self && !s.meta.replicas.includes(p) && !s.dead.has(p))
   if (spare !== undefined) changeReplicas(s, [...s.meta.replicas, spare], null, spare, input.now, config, effects)
+}
+
+/**
+ * The earliest `now` at which a `repair` input wanting `want` replicas could change the replica set
+ * (a replica dead for repairMs; a set smaller than `want` is "now", whether a spare exists depends
+ * on the input), or null if none will until another input changes the state. An earlier repair
+ * returns nothing and changes nothing, so the driver may skip it (docs/replication.md, "Repair").
+ */
+export function repairDueAt(s: ReplicaState, want: number, config: ReplicaConfig = DEFAULT_REPLICA_CONFIG): number | null {
+  if (s.role !== 'leader' || s.transferTo !== null || !metaCommitted(s)) return null
+  if (s.meta.replicas.length < want) return -Infinity
+  let due: number | null = null
+  for (const r of s.meta.replicas) {
+    if (r === s.self || !s.dead.has(r)) continue
+    const since = s.deadSince.get(r)
+    // No time of death recorded: repair measures 0 ms dead, enough only for repairMs <= 0.
+    const at = since === undefined ? (config.repairMs <= 0 ? -Infinity : null) : since + config.repairMs
+    if (at !== null && (due === null || at < due)) due = at
+  }
+  return due
 }
 
 function changeReplicas(s: ReplicaState, replicas: string[], removed: string | null, added: string | null, now: number, config: ReplicaConfig, effects: ReplicaEffect[]): void {

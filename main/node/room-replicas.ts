@@ -20,6 +20,7 @@ import {
   startLeading,
   stepReplica,
   tickDueAt,
+  repairDueAt,
   type LogEntry,
   type ReplicaConfig,
   type ReplicaEffect,
@@ -540,7 +541,10 @@ export class RoomReplicas {
     let alive: string[] | undefined
     for (const s of this.rooms.values()) {
       if (s.role !== 'leader') continue
-      if (s.meta.replicas.length >= this.c.replicas && !s.meta.replicas.some((r) => s.dead.has(r))) continue
+      // Only a set short of replicas, or one with a replica dead for --repair-ms: before that the
+      // core's repair would do nothing.
+      const due = repairDueAt(s, this.c.replicas, this.config)
+      if (due === null || due > now) continue
       alive ??= this.c.alivePeers().sort()
       const members = new Set(this.c.memberNodes(s.roomId))
       const spares = [...alive.filter((p) => members.has(p)), ...alive.filter((p) => !members.has(p))]

@@ -8,6 +8,7 @@ import {
   startLeading,
   stepReplica,
   tickDueAt,
+  repairDueAt,
   lastSeq,
   lastTerm,
   committedRange,
@@ -49,7 +50,22 @@ function replica(self: string, init: Partial<Parameters<typeof newReplica>[0]> =
 }
 /** Every tick of these tests is also checked against tickDueAt (checkedTick, below). */
 const step = (s: ReplicaState, input: ReplicaInput) =>
-  input.type === 'tick' ? checkedTick(s, input.now, input.jitterMs, CONFIG, { quiet: 0, due: 0 }) : stepReplica(s, input, CONFIG).effects
+  input.type === 'tick'
+    ? checkedTick(s, input.now, input.jitterMs, CONFIG, { quiet: 0, due: 0 })
+    : input.type === 'repair'
+      ? checkedRepair(s, input)
+      : stepReplica(s, input, CONFIG).effects
+
+/** A repair, checked against repairDueAt like checkedTick (every repair of these tests). */
+function checkedRepair(s: ReplicaState, input: Extract<ReplicaInput, { type: 'repair' }>): ReplicaEffect[] {
+  const due = repairDueAt(s, input.want, CONFIG)
+  if (due !== null && due <= input.now) return stepReplica(s, input, CONFIG).effects
+  const before = tickView(s)
+  const effects = stepReplica(s, input, CONFIG).effects
+  if (effects.length) expect.fail(`a repair at ${input.now} before repairDueAt (${due}) returned ${JSON.stringify(effects)}`)
+  if (tickView(s) !== before) expect.fail(`a repair at ${input.now} before repairDueAt (${due}) changed the state`)
+  return effects
+}
 const recv = (from: string, message: ReplMessage, now = 0): ReplicaInput => ({ type: 'message', from, message, now })
 const propose = (clientMsgId: string, user = 'ann', nodeId = 'n1', now = 10): ReplicaInput => ({ type: 'propose', user, nodeId, text: `text ${clientMsgId}`, clientMsgId, now })
 const append = (o: Partial<Extract<ReplMessage, { type: 'append' }>>): Extract<ReplMessage, { type: 'append' }> => ({
