@@ -343,6 +343,7 @@ export class PeerNode implements RunningNode {
       localRange: (roomId, fromSeq, toSeq) => this.admin.logRange(roomId, fromSeq, toSeq),
       localLeave: (roomId, user) => this.admin.leave(roomId, user, nodeId),
       answersLeaves: (id) => this.links.answersLeaves(id),
+      replicated: (roomId) => (this.rooms.directory.rooms.get(roomId)?.replicas.length ?? 0) > 1,
       memberCount: (roomId) => this.rooms.directory.rooms.get(roomId)?.memberCount,
       largeRoomMembers: o.largeRoomMembers ?? LARGE_ROOM_MEMBERS,
     })

@@ -40,6 +40,8 @@ export interface RoomMemberComponents {
   memberCount(roomId: string): number | undefined
   /** Past this many members a room is large (client-protocol.md §5, "Large rooms"). */
   readonly largeRoomMembers: number
+  /** The room's log is kept on more than one node (its directory entry lists replicas, docs/replication.md). */
+  replicated?(roomId: string): boolean
 }
 
 /** A large room's `members.count` goes to a client at most this often. */
@@ -317,7 +319,10 @@ export class RoomMember {
     const mr = this.memberRooms.get(roomId)
     if (!mr || mr.adminNodeId !== adminNodeId) return
     const delivered = mr.buffer.nextSeq - 1
-    if (mayRestart && lastSeq < delivered) {
+    // A replicated room loses no committed seq (a majority holds each): an administrator behind
+    // what this node delivered has not yet learned the commit point (elected a moment ago, it
+    // commits its predecessor's tail with its first entry), so it is waited for, not followed back.
+    if (mayRestart && lastSeq < delivered && !this.c.replicated?.(roomId)) {
       // Everything this node delivered came before this reply on the same link, and an administrator
       // writes a message to its log before sending it: it can be behind only if its disk lost the
       // tail (a machine crash without --fsync). Delivered seqs cannot be taken back from clients;
