@@ -1206,9 +1206,11 @@ export function tickDueAt(s: ReplicaState, config: ReplicaConfig = DEFAULT_REPLI
     }
     return due
   }
+  // The commonest case first (a follower of a known administrator, nothing pending): no search.
+  const noLeader = s.role === 'follower' && s.leader === null && s.electionAt === null
+  if (s.electionAt === null && !noLeader) return null
   if (!s.meta.replicas.includes(s.self)) return null
-  if (s.role === 'follower' && s.leader === null && s.electionAt === null) return -Infinity
-  return s.electionAt
+  return noLeader ? -Infinity : s.electionAt
 }
 
 function tick(s: ReplicaState, now: number, jitterMs: number, config: ReplicaConfig, effects: ReplicaEffect[]): void {

@@ -243,6 +243,7 @@ export class RoomReplicas {
     }
     const s = newReplica({ roomId: room.roomId, self: this.c.nodeId, meta }, this.config)
     this.rooms.set(room.roomId, s)
+    this.noteReplicas(s)
     this.save()
     if (others.length === 0) {
       // A cluster of one: a replica set of one, which commits at once and which repair grows as
@@ -283,6 +284,7 @@ export class RoomReplicas {
     }
     const s = newReplica({ roomId: room.roomId, self: this.c.nodeId, meta, entries, floorSeq: floor, floorTerm, commitSeq: last }, this.config)
     this.rooms.set(room.roomId, s)
+    this.noteReplicas(s)
     this.save()
     this.c.log(`room ${room.name}: replicated from now on (${last} messages so far); replicas join as other nodes are alive`)
     this.run(s, startLeading(s, this.c.clock.now(), this.config).effects)
@@ -325,6 +327,7 @@ export class RoomReplicas {
         this.config,
       )
       this.rooms.set(roomId, s)
+      this.noteReplicas(s)
       // Whoever administers it now tells us within a resend period; if nobody does (the whole
       // group restarted), we stand after a detector period.
       // A set of one (never grown) needs nobody's vote: it takes its room back at once.
@@ -501,11 +504,13 @@ export class RoomReplicas {
   tick(now: number): void {
     // Only the replicas whose core has something due (an election deadline, a follower to send to
     // again): a quiet replica's tick would return nothing and change nothing, so it is not stepped
-    // and draws no jitter (docs/replication.md, "Ticks").
+    // (docs/replication.md, "Ticks"). The jitter is still drawn for every replica, in the same
+    // order: a seeded simulator run keeps the schedule it had when every replica was stepped.
     let due: [ReplicaState, ReplicaInput][] | undefined
     for (const s of this.rooms.values()) {
+      const jitterMs = this.jitter()
       const at = tickDueAt(s, this.config)
-      if (at !== null && at <= now) (due ??= []).push([s, { type: 'tick', now, jitterMs: this.jitter() }])
+      if (at !== null && at <= now) (due ??= []).push([s, { type: 'tick', now, jitterMs }])
     }
     if (due) this.stepAll(due)
     if (now - this.lastRepairCheck >= REPAIR_CHECK_MS) {
@@ -652,6 +657,7 @@ export class RoomReplicas {
       const votedFor = blank && blank.term === term ? blank.votedFor : null
       s = newReplica({ roomId: message.roomId, self: this.c.nodeId, meta: message.meta, term, votedFor, leader: term === message.term ? message.leader : null }, this.config)
       this.rooms.set(message.roomId, s)
+      this.noteReplicas(s)
       this.c.trace('gossip', `now a replica of room ${message.meta.name} (administrator ${this.c.peerName(message.leader)})`, message.roomId)
       this.save()
     }
