@@ -244,6 +244,7 @@ export class PeerNode implements RunningNode {
       roomHeld: archiveRoom,
       roomDeleted: (roomId) => archive?.writer.roomDeleted(roomId, clock.now()),
       replicaInfo: (roomId) => this.replication.info(roomId),
+      replicaLetGo: (roomId) => this.replication.letGoOf(roomId),
       knownReplicas: (roomId) => this.replication.knownReplicas(roomId),
       replicate: (room) => this.replication.create(room),
       adminChanged: (roomId, adminNodeId, termRose) => this.member.adminChanged(roomId, adminNodeId, termRose),

@@ -43,6 +43,8 @@ export interface RoomDirectoryComponents {
   replicaInfo?(roomId: string): { term: number; replicas: string[] } | undefined
   /** Nodes seen in the room's replica set by this node's replication, its own copy let go or not. */
   knownReplicas?(roomId: string): string[]
+  /** This node held a replica of the room and let it go (room-replicas.ts). */
+  replicaLetGo?(roomId: string): boolean
   /** A room we create: choose its replicas (room-replicas.ts). */
   replicate?(room: AdminRoom): void
   /** A room's administrator changed, or was elected again (gossip of a higher term): the member side follows it. */
@@ -318,6 +320,9 @@ export class RoomDirectorySync {
       // Adopted by replication at an earlier start (replication.json has it) but still listed here
       // (a crash between the two writes): the replica is the room, not this old entry.
       if (this.c.replicaInfo?.(r.roomId)) continue
+      // A replicated room this node let go (removed from its replica set while away) that rooms.json
+      // still lists: not ours to administer, nor to adopt as an unreplicated room with no log.
+      if (this.c.replicaLetGo?.(r.roomId)) continue
       const createdBy = typeof r.createdBy === 'string' ? { user: r.createdBy, nodeId: this.c.nodeId } : r.createdBy
       const room = newAdminRoom({ roomId: r.roomId, name: r.name, createdBy, createdAt: r.createdAt, lastSeq: r.lastSeq })
       room.version = (r.version ?? 1) + 1

@@ -264,7 +264,7 @@ export class RoomReplicas {
    * at a later start. True if adopted: the caller republishes its entry and rewrites rooms.json.
    */
   adopt(room: AdminRoom): boolean {
-    if (!this.enabled || this.rooms.has(room.roomId) || room.frozen) return false
+    if (!this.enabled || this.rooms.has(room.roomId) || room.frozen || this.dropped.has(room.roomId)) return false
     if (!this.c.messages.isOpen(room.roomId)) this.c.messages.open(room.roomId, 0)
     // Its log may hold fewer messages than the room counted (removed by hand): go on after them.
     if (this.c.messages.lastSeq(room.roomId) < room.lastSeq) this.c.messages.resumeAfter(room.roomId, room.lastSeq)
@@ -289,6 +289,11 @@ export class RoomReplicas {
     this.c.log(`room ${room.name}: replicated from now on (${last} messages so far); replicas join as other nodes are alive`)
     this.run(s, startLeading(s, this.c.clock.now(), this.config).effects)
     return true
+  }
+
+  /** Whether this node held a replica of the room and let it go (deleted, or removed by repair). */
+  letGoOf(roomId: string): boolean {
+    return this.dropped.has(roomId)
   }
 
   /** At start: every replica this node held comes back as a follower (it leads nothing until elected). */
@@ -585,6 +590,7 @@ export class RoomReplicas {
   }
 
   stop(): void {
+    this.flushBarrier()
     for (const due of this.metaDue.values()) this.c.clock.clear(due.timer)
     for (const due of this.metaDue.values()) for (const w of due.waiters) w.reject(new ChatError('room_unavailable', 'this node is stopping'))
     this.metaDue.clear()
@@ -813,9 +819,44 @@ export class RoomReplicas {
     for (const d of due) if (this.rooms.get(d.s.roomId) === d.s) this.step(d.s, { type: 'replicate', fromSeq: d.fromSeq, now: this.c.clock.now() })
   }
 
+  /** Effects waiting for this turn's write of replication.json (see run), in order. */
+  private barrier: (() => void)[] | null = null
+
+  /** End of the turn: one write of replication.json, then what waited for it, in order. */
+  private flushBarrier(): void {
+    const list = this.barrier
+    this.barrier = null
+    if (!list) return
+    this.save()
+    for (const fn of list) fn()
+    if (this.notices.size > 0) this.sendNotices()
+  }
+
+  /** Effects that waited for the write: only for a room still held here (not dropped meanwhile). */
+  private resume(s: ReplicaState, effects: ReplicaEffect[], batching: boolean): void {
+    if (this.rooms.get(s.roomId) === s) this.run(s, effects, batching, true)
+  }
+
   /** `stateSaved`: replication.json was written after the step (stepAll): persist-term and persist-meta are done. */
   private run(s: ReplicaState, effects: ReplicaEffect[], batching = false, stateSaved = false): void {
-    for (const e of effects) {
+    if (this.barrier) {
+      // A write of replication.json is due at the end of this turn: everything after it waits for
+      // it, in order, so that nothing overtakes what an earlier step promised on disk.
+      this.barrier.push(() => this.resume(s, effects, batching))
+      return
+    }
+    for (let i = 0; i < effects.length; i++) {
+      const e = effects[i]
+      if (!stateSaved && (e.type === 'persist-term' || e.type === 'persist-meta')) {
+        // Group commit: the rest of this step, and every step after it in this turn (all rooms,
+        // all messages of a frame), runs once one write of replication.json holds all of their
+        // terms, votes and room states. One fsync per turn instead of one per room: a takeover of
+        // 30 rooms wrote the file (with all rooms in it) 60 times, adding about a second.
+        const rest = effects.slice(i)
+        this.barrier = [() => this.resume(s, rest, batching)]
+        queueMicrotask(() => this.flushBarrier())
+        return
+      }
       if (batching && e.type === 'persist-entries' && e.truncateAfter === null) {
         this.queueWrite(s, e.entries)
         continue
