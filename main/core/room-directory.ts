@@ -51,10 +51,25 @@ export type MergeResult = 'added' | 'updated' | 'ignored' | 'refused'
  * this node has seen in the room's replica set from the replication itself (appends and votes of
  * the room's replicas, docs/replication.md), which may be newer than the entry it holds: a node cut
  * off while the set was repaired holds an entry whose set no longer names the administrator.
+ *
+ * `vouchedBy`: the entry was relayed by that node, not said by its administrator (a second-hand
+ * entry, docs/security.md "Authority of peer messages"). It is taken only to move a known
+ * replicated room to a higher term, and only from a replica of the room as this node knows it that
+ * the new entry's set names too, along with its administrator: how a node that is only a member,
+ * cut off while a replica was replaced by repair and the new one took the room over, learns who
+ * runs the room (the new administrator is outside the set it knows, so its own entry is refused).
  */
-export function mergeEntry(dir: Directory, entry: DirectoryEntry, knownReplicas: readonly string[] = []): MergeResult {
+export function mergeEntry(dir: Directory, entry: DirectoryEntry, knownReplicas: readonly string[] = [], vouchedBy?: string): MergeResult {
   if (dir.tombstones.has(entry.roomId)) return 'ignored'
   const cur = dir.rooms.get(entry.roomId)
+  if (vouchedBy !== undefined && vouchedBy !== entry.adminNodeId) {
+    // Never a room we do not know, nor news within a term: both are the administrator's to tell.
+    if (!cur || entry.term <= cur.term) return 'ignored'
+    const knownReplica = cur.replicas.includes(vouchedBy) || knownReplicas.includes(vouchedBy)
+    if (cur.replicas.length === 0 || !knownReplica || !entry.replicas.includes(vouchedBy) || !entry.replicas.includes(entry.adminNodeId)) return 'refused'
+    dir.rooms.set(entry.roomId, { ...entry })
+    return 'updated'
+  }
   if (!cur) {
     dir.rooms.set(entry.roomId, { ...entry })
     return 'added'

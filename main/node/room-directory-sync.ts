@@ -117,9 +117,17 @@ export class RoomDirectorySync {
     return [...this.directory.rooms.values()].map(toWireRoom)
   }
 
-  /** The rooms we administer, as anti-entropy gossip carries them. */
+  /**
+   * What anti-entropy gossip carries: the rooms we administer, and the entries of the rooms we hold
+   * a replica of as our directory has them, which a node that missed a repair and a takeover takes
+   * from us, one of the replicas it knows (docs/replication.md, "Repair"); others ignore them.
+   */
   ownWireRooms(): WireRoom[] {
-    return [...this.adminRooms.values()].map((r) => toWireRoom(this.entryOf(r)))
+    const out = [...this.adminRooms.values()].map((r) => toWireRoom(this.entryOf(r)))
+    for (const e of this.directory.rooms.values()) {
+      if (e.adminNodeId !== this.c.nodeId && e.replicas.includes(this.c.nodeId) && this.c.replicaInfo?.(e.roomId)) out.push(toWireRoom(e))
+    }
+    return out
   }
 
   /**
@@ -157,11 +165,13 @@ export class RoomDirectorySync {
    * held back in a partition is older than rooms created meanwhile.
    */
   learnRooms(from: string, rooms: WireRoom[], deleted: string[]): void {
-    // A room's entry is learned from its administrator itself, never second-hand: no node can
-    // describe, rename or invent a room of another (docs/security.md). The cluster is a full mesh, so
-    // every administrator's own Hello and gossip reach us directly.
+    // A room's entry is learned from its administrator itself: no node can describe, rename or
+    // invent a room of another (docs/security.md). The cluster is a full mesh, so every
+    // administrator's own Hello and gossip reach us directly. The one exception is a takeover we
+    // cannot check ourselves: an entry of a higher term relayed by a replica of the room as we know
+    // it (mergeEntry's `vouchedBy`; docs/replication.md, "Repair").
     for (const id of deleted) this.learnDeleted(from, id)
-    for (const r of rooms) if (r.adminNodeId === from) this.mergeRoom(r)
+    for (const r of rooms) this.mergeRoom(r, r?.adminNodeId === from ? undefined : from)
   }
 
   /**
@@ -189,13 +199,17 @@ export class RoomDirectorySync {
     return [...out]
   }
 
-  mergeRoom(r: WireRoom): void {
+  /** `vouchedBy`: the node that relayed the entry, when it is not the entry's administrator. */
+  mergeRoom(r: WireRoom, vouchedBy?: string): void {
     if (!r?.roomId || !r.adminNodeId || typeof r.name !== 'string') return
     // Our own rooms are ours to describe: gossip about them cannot override what we hold.
     if (r.adminNodeId === this.c.nodeId) return
     const entry: DirectoryEntry = { ...r, frozen: !!r.frozen, term: Number(r.term ?? 0), replicas: Array.isArray(r.replicas) ? r.replicas : [] }
     const before = this.directory.rooms.get(r.roomId)
-    const result = mergeEntry(this.directory, entry, this.c.knownReplicas?.(r.roomId))
+    const result = mergeEntry(this.directory, entry, this.c.knownReplicas?.(r.roomId), vouchedBy)
+    // A Hello relays the whole directory: an entry relayed by a node that cannot vouch for it is
+    // dropped quietly, as entries about other nodes' rooms always were.
+    if (result === 'refused' && vouchedBy !== undefined) return
     if (result === 'refused') {
       const cur = this.directory.rooms.get(r.roomId)
       this.c.log(`refused the claim of ${r.adminNodeName} to administer room ${cur?.name ?? r.roomId} in term ${entry.term}: not one of its replicas, or not a higher term`)

@@ -55,6 +55,41 @@ describe('room directory merge: who may change what (docs/security.md, client-pr
     expect(mergeEntry(plain, entry({ adminNodeId: 'D', term: 1, replicas: ['D'] }), ['D'])).toBe('refused')
   })
 
+  describe('a member node cut off while a replica was replaced and the new one took over: a replica it knows vouches for the new administrator (docs/replication.md, "Repair")', () => {
+    // Held (this member node's entry, stale): A administers in term 1 with replicas A, B, C.
+    // Meanwhile C was replaced by D, and D took over in term 3: the set is now {A, B, D}.
+    const taken = entry({ adminNodeId: 'D', adminNodeName: 'n4', term: 3, version: 1, replicas: ['D', 'A', 'B'] })
+    const cases: { name: string; heard: DirectoryEntry; from: string | undefined; known?: string[]; result: string; admin: string }[] = [
+      { name: "D's own entry: D is outside the set this node knows, refused (as before)", heard: taken, from: 'D', result: 'refused', admin: 'A' },
+      { name: 'relayed by B, a replica it knows and one the new set names: taken', heard: taken, from: 'B', result: 'updated', admin: 'D' },
+      { name: 'relayed by A, the old administrator, still in the new set: taken', heard: taken, from: 'A', result: 'updated', admin: 'D' },
+      { name: 'relayed by C, a replica it knows that the new set no longer names: refused', heard: taken, from: 'C', result: 'refused', admin: 'A' },
+      { name: 'relayed by M, a key holder outside the set: refused', heard: taken, from: 'M', result: 'refused', admin: 'A' },
+      { name: "relayed by B for an outsider that its own set names ('M' in term 99 with B): refused", heard: entry({ adminNodeId: 'M', term: 99, replicas: ['M', 'B'] }), from: 'M', result: 'refused', admin: 'A' },
+      { name: 'relayed by B, an entry whose set does not name its administrator: refused', heard: entry({ adminNodeId: 'M', term: 99, replicas: ['A', 'B'] }), from: 'B', result: 'refused', admin: 'A' },
+      { name: 'relayed by B in the same term (news within a term is the administrator\'s): ignored', heard: entry({ version: 9, name: 'renamed' }), from: 'B', result: 'ignored', admin: 'A' },
+      { name: 'relayed by a node its replication saw in the set (not in its entry): taken', heard: entry({ adminNodeId: 'D', term: 3, replicas: ['D', 'E', 'B'] }), from: 'E', known: ['E'], result: 'updated', admin: 'D' },
+    ]
+    for (const c of cases) {
+      it(c.name, () => {
+        const dir = newDirectory()
+        mergeEntry(dir, entry())
+        expect(mergeEntry(dir, c.heard, c.known ?? [], c.from)).toBe(c.result)
+        expect(dir.rooms.get('r')?.adminNodeId).toBe(c.admin)
+      })
+    }
+
+    it('a room this node does not know, or an unreplicated one, is never learned second-hand', () => {
+      const empty = newDirectory()
+      expect(mergeEntry(empty, taken, [], 'B')).toBe('ignored')
+      expect(empty.rooms.size).toBe(0)
+      const plain = newDirectory()
+      mergeEntry(plain, entry({ term: 0, replicas: [] }))
+      expect(mergeEntry(plain, entry({ adminNodeId: 'B', term: 1, replicas: ['B', 'A'] }), [], 'B')).toBe('refused')
+      expect(plain.rooms.get('r')?.adminNodeId).toBe('A')
+    })
+  })
+
   it('a deleted room does not come back', () => {
     const dir = newDirectory()
     mergeEntry(dir, entry())
