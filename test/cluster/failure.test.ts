@@ -53,6 +53,9 @@ async function converge(nodes: NodeProc[], clients: Client[], rooms: number): Pr
       'every peer alive',
     )
     await eventually(async () => (await c.call('rooms.list')).rooms.length >= rooms, 15_000, `${rooms} rooms in the directory`)
+    // A peer is alive once heard on its own Link; ours to it is dialled after (docs/peer-protocol.md
+    // §1), and a request to it fails until then. The tests below are about later faults.
+    await eventually(async () => (await c.call('node.stats')).links.filter((l) => l.up).length >= nodes.length - 1, 15_000, 'own links to every peer up')
   }
 }
 
