@@ -65,8 +65,8 @@ export function mergeEntry(dir: Directory, entry: DirectoryEntry, knownReplicas:
   if (vouchedBy !== undefined && vouchedBy !== entry.adminNodeId) {
     // Never a room we do not know, nor news within a term: both are the administrator's to tell.
     if (!cur || entry.term <= cur.term) return 'ignored'
-    const knownReplica = cur.replicas.includes(vouchedBy) || knownReplicas.includes(vouchedBy)
-    if (cur.replicas.length === 0 || !knownReplica || !entry.replicas.includes(vouchedBy) || !entry.replicas.includes(entry.adminNodeId)) return 'refused'
+    const knownReplica = replicaSetOf(cur).includes(vouchedBy) || knownReplicas.includes(vouchedBy)
+    if (cur.term === 0 || !knownReplica || !entry.replicas.includes(vouchedBy) || !entry.replicas.includes(entry.adminNodeId)) return 'refused'
     dir.rooms.set(entry.roomId, { ...entry })
     return 'updated'
   }
@@ -78,9 +78,20 @@ export function mergeEntry(dir: Directory, entry: DirectoryEntry, knownReplicas:
   if (entry.term < cur.term || (entry.term === cur.term && entry.version <= cur.version)) return 'ignored'
   // A room changes hands only by an election among its replicas, for a higher term (client-protocol.md
   // §8): an unreplicated room never does, and a node outside the replica set cannot claim one.
-  if (entry.adminNodeId !== cur.adminNodeId && (entry.term <= cur.term || !(cur.replicas.includes(entry.adminNodeId) || (cur.replicas.length > 0 && knownReplicas.includes(entry.adminNodeId))))) return 'refused'
+  if (entry.adminNodeId !== cur.adminNodeId && (entry.term <= cur.term || cur.term === 0 || !(replicaSetOf(cur).includes(entry.adminNodeId) || knownReplicas.includes(entry.adminNodeId)))) return 'refused'
   dir.rooms.set(entry.roomId, { ...entry })
   return 'updated'
+}
+
+/**
+ * The nodes that hold an entry's log. A replicated room (term above 0) whose set is its
+ * administrator alone is published with `replicas: []`, as an unreplicated room is (a set of one
+ * is shown as no replication, client-protocol.md §8), but it is still replicated: repair grows it
+ * from its administrator, which may hand it over, or lose it to a replica it added, before it
+ * publishes the grown set (docs/replication.md, "Repair"). Its set is its administrator.
+ */
+export function replicaSetOf(e: DirectoryEntry): readonly string[] {
+  return e.replicas.length === 0 && e.term > 0 ? [e.adminNodeId] : e.replicas
 }
 
 /** Remove a room for good; returns whether it was listed. */

@@ -90,6 +90,29 @@ describe('room directory merge: who may change what (docs/security.md, client-pr
     })
   })
 
+  describe('a replicated room whose set was its administrator alone (published as `replicas: []`): the set grew and another replica took over before the grown set was published (docs/replication.md, "Repair")', () => {
+    // Held: A administers in term 3, a set of one (shown as no replication). A added B and C, and
+    // B took the room over in term 15 before A published {A, B}: B's entry names the set {B, A, C}.
+    const lone = entry({ term: 3, replicas: [] })
+    const taken = entry({ adminNodeId: 'B', adminNodeName: 'n2', term: 15, version: 1, replicas: ['B', 'A', 'C'] })
+    const cases: { name: string; held: DirectoryEntry; heard: DirectoryEntry; from?: string; known?: string[]; result: string; admin: string }[] = [
+      { name: "A itself (its replication saw B in the set) takes B's entry", held: lone, heard: taken, known: ['A', 'B', 'C'], result: 'updated', admin: 'B' },
+      { name: "C, added but never reached, takes B's entry relayed by A, the set's one replica", held: lone, heard: taken, from: 'A', result: 'updated', admin: 'B' },
+      { name: "C refuses B's own entry (B is no replica it knows)", held: lone, heard: taken, result: 'refused', admin: 'A' },
+      { name: 'relayed by anyone else than A: refused', held: lone, heard: taken, from: 'M', result: 'refused', admin: 'A' },
+      { name: 'an unreplicated room (term 0) still never changes hands, relayed or known', held: entry({ term: 0, replicas: [] }), heard: taken, from: 'A', known: ['B'], result: 'refused', admin: 'A' },
+      { name: 'an unreplicated room, its administrator taken at its word: refused', held: entry({ term: 0, replicas: [] }), heard: taken, known: ['B'], result: 'refused', admin: 'A' },
+    ]
+    for (const c of cases) {
+      it(c.name, () => {
+        const dir = newDirectory()
+        mergeEntry(dir, c.held)
+        expect(mergeEntry(dir, c.heard, c.known ?? [], c.from)).toBe(c.result)
+        expect(dir.rooms.get('r')?.adminNodeId).toBe(c.admin)
+      })
+    }
+  })
+
   it('a deleted room does not come back', () => {
     const dir = newDirectory()
     mergeEntry(dir, entry())

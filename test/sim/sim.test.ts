@@ -87,8 +87,14 @@ const REPAIR_REGRESSION_SEEDS = [55, 62, 50, 95, 141, 140, 172]
  *       its members got nothing more. A replica it knows now vouches for the new entry
  *       (docs/replication.md, "Repair"). (Since the group commit of replication.json changed the
  *       schedules, seed 34 passes without the fix too: docs/replication.md, "Limits".)
+ *   11  a room whose set had shrunk to its administrator (published as `replicas: []`, as an
+ *       unreplicated room) grew again and was taken over by a replica it added before the grown
+ *       set was published; every directory took the room for unreplicated and refused the new
+ *       administrator, so a replica added meanwhile refused its appends for good. A replicated
+ *       entry (term above 0) with no replicas named is a set of its administrator
+ *       (main/core/room-directory.ts `replicaSetOf`), which then vouches for the new one.
  */
-const LONG_REPAIR_REGRESSION_SEEDS = [34]
+const LONG_REPAIR_REGRESSION_SEEDS = [34, 11]
 
 describe('simulation: CI batch', () => {
   it.each([...CI_SEEDS, ...REGRESSION_SEEDS])('seed %i: every invariant holds through faults and after healing', async (seed) => {
