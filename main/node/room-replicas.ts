@@ -647,6 +647,11 @@ export class RoomReplicas {
       return
     }
     if (!s) {
+      // Never for a deleted room: an append its administrator of an older term sent before it
+      // learned of the deletion (held back in a partition) would make this node a replica with an
+      // empty log, which stands, and two such replicas elect each other: the deleted room is
+      // administered again without its messages (docs/replication.md, "Membership and deletion").
+      if (this.c.isDeleted(message.roomId)) return
       // A replica set we were put in: the first append (with the room state) creates our replica.
       if (!this.enabled || message.type !== 'append' || !message.meta || !message.meta.replicas.includes(this.c.nodeId)) {
         if (message.type === 'append') {
