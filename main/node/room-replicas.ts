@@ -647,13 +647,12 @@ export class RoomReplicas {
       return
     }
     if (!s) {
-      // Never for a deleted room: an append its administrator of an older term sent before it
-      // learned of the deletion (held back in a partition) would make this node a replica with an
-      // empty log, which stands, and two such replicas elect each other: the deleted room is
-      // administered again without its messages (docs/replication.md, "Membership and deletion").
-      if (this.c.isDeleted(message.roomId)) return
       // A replica set we were put in: the first append (with the room state) creates our replica.
-      if (!this.enabled || message.type !== 'append' || !message.meta || !message.meta.replicas.includes(this.c.nodeId)) {
+      // Never for a room this node knows deleted: an append its administrator of an older term
+      // sent before it learned of the deletion (held back in a partition) made this node a replica
+      // with an empty log, which stood, and two such replicas elected each other: the deleted room
+      // was administered again without its messages (docs/replication.md, "Membership and deletion").
+      if (!this.enabled || message.type !== 'append' || !message.meta || !message.meta.replicas.includes(this.c.nodeId) || this.c.isDeleted(message.roomId)) {
         if (message.type === 'append') {
           // Not (yet) able to hold it: say so, so the administrator sends the room state again.
           this.c.send(from, msg('roomAppendReply', { roomId: message.roomId, term: message.term, ok: false, matchSeq: 0, leader: '', metaTerm: 0, metaVersion: 0 }))
