@@ -142,6 +142,12 @@ export class RoomReplicas {
    */
   private readonly dropped = new Set<string>()
   /**
+   * The room state that removed this node from a room's replica set (a repair), by room, in memory
+   * and bounded: told to a node of that set that asks for our vote, still holding an older set
+   * (`replacedState`).
+   */
+  private readonly replacedBy = new Map<string, ReplicatedMeta>()
+  /**
    * Every node this node has seen in a room's replica set since it started: a replica set changed
    * by repair on a deposed administrator (never committed) must not make it refuse the real
    * administrator, one of the old set, as a stranger (peer-authority.ts, holdsReplica).
@@ -682,7 +688,11 @@ export class RoomReplicas {
    * one vote per term, on disk before the answer leaves. A deleted room gets none.
    */
   private blankVote(from: string, m: Extract<ReplMessage, { type: 'vote-request' }>): void {
-    if (this.c.isDeleted(m.roomId) || this.dropped.has(m.roomId)) return
+    if (this.c.isDeleted(m.roomId)) return
+    if (this.dropped.has(m.roomId)) {
+      this.replacedState(from, m)
+      return
+    }
     // Bounded: a peer cannot make us keep votes for any number of rooms.
     if (!this.blank.has(m.roomId) && this.blank.size >= MAX_BLANK) return
     const v = this.blank.get(m.roomId) ?? { term: 0, votedFor: null }
@@ -697,6 +707,22 @@ export class RoomReplicas {
       this.save()
     }
     this.c.send(from, toPeerMessage({ type: 'vote-reply', roomId: m.roomId, term: v.term, granted, leader: '', meta: null }))
+  }
+
+  /**
+   * A vote request for a room this node was removed from by a repair, from a node that the room
+   * state that removed us names: a replica cut off through the repairs that followed and added
+   * again by an administrator it never knew as a replica (docs/replication.md, "Repair"). It still
+   * holds an older set, whose other replicas may all have been replaced like us; none of them holds
+   * the room to tell it the new set, and it refuses the new administrator as a stranger. We give no
+   * vote, but the room state that replaced us: newer than its own and naming it, the candidate
+   * adopts it, stops standing, and takes the appends of the administrators it names. A state that
+   * would remove the candidate is not sent: only a voter that follows the room may say that.
+   */
+  private replacedState(from: string, m: Extract<ReplMessage, { type: 'vote-request' }>): void {
+    const meta = this.replacedBy.get(m.roomId)
+    if (!meta || !meta.replicas.includes(m.candidate) || meta.replicas.includes(this.c.nodeId)) return
+    this.c.send(from, toPeerMessage({ type: 'vote-reply', roomId: m.roomId, term: m.term, granted: false, leader: '', meta }))
   }
 
   // -------------------------------------------------------------------------------------------
@@ -761,6 +787,9 @@ export class RoomReplicas {
       this.c.trace('gossip', `${s.meta.name}: no longer a replica here`, s.roomId)
       this.rooms.delete(s.roomId)
       this.letGo(s.roomId)
+      this.replacedBy.delete(s.roomId)
+      this.replacedBy.set(s.roomId, s.meta)
+      if (this.replacedBy.size > MAX_BLANK) this.replacedBy.delete(this.replacedBy.keys().next().value!)
       this.rejectAll(s.roomId, new ChatError('room_unavailable', `room ${s.meta.name} changed administrator; send again`))
       this.c.messages.drop(s.roomId)
       this.save()
