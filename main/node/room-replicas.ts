@@ -209,12 +209,12 @@ export class RoomReplicas {
   }
 
   /** For the directory entry and room info. */
-  info(roomId: string): { term: number; replicas: string[] } | undefined {
+  info(roomId: string): { term: number; replicas: string[]; leads: boolean } | undefined {
     const s = this.rooms.get(roomId)
     if (!s) return undefined
     const replicas = this.published.get(roomId) ?? s.meta.replicas
     // A set of one is no replication (client-protocol.md §8: `replicas: []`).
-    return { term: s.term, replicas: replicas.length > 1 ? [...replicas] : [] }
+    return { term: s.term, replicas: replicas.length > 1 ? [...replicas] : [], leads: s.role === 'leader' }
   }
 
   states(): ReadonlyMap<string, ReplicaState> {

@@ -77,8 +77,12 @@ const LONG_REGRESSION_SEEDS = [33, 157, 467, 6, 4, 16, 455, 56]
  *   172 a replica removed while cut off, then added again by an administrator it had never known as a
  *       replica, refused that administrator's appends for good; and a voter itself cut off told it,
  *       from its own stale set, that it was removed.
+ *   77  an administrator cut off (n4) learned of its successor (n1, term 2) in a step that also
+ *       finished a change of the room: it published its own entry in term 2 over n1's, and refused
+ *       every entry of n1's in that term as a claim to its room; its directory named itself, with no
+ *       log. A node publishes a replicated room's entry only while it leads it.
  */
-const REPAIR_REGRESSION_SEEDS = [55, 62, 50, 95, 141, 140, 172]
+const REPAIR_REGRESSION_SEEDS = [55, 62, 50, 95, 141, 140, 172, 77]
 
 /**
  * Found with eager repair and 60 s of traffic (`--replicas 3 --repair-ms 2000`):
