@@ -281,11 +281,13 @@ export class RoomDirectorySync {
 
   /** Our room changed: update our entry and tell every peer. */
   publishRoom(room: AdminRoom): void {
-    // Only while this node leads the room: a change finishing in the step where its replica learned
-    // of a new administrator (before that step lets the room go) would put our entry, in the new
-    // administrator's term, over its entry, and every later entry of that term would be refused as
-    // a claim to our room (found by the simulator, seed 77 with `--repair-ms 2000`).
-    if (this.c.replicaInfo?.(room.roomId)?.leads === false) return
+    // A replicated room only while this node leads it, and not once its replica was let go: a
+    // change finishing on the room after its replica learned of a new administrator put our entry,
+    // in the new administrator's term (or as an unreplicated room, term 0, once the replica was
+    // dropped), over that administrator's, and every later entry of that term was refused as a claim
+    // to our room (found by the simulator, seeds 77 and 78 with `--repair-ms 2000`).
+    const info = this.c.replicaInfo?.(room.roomId)
+    if (info ? info.leads === false : this.c.replicaLetGo?.(room.roomId)) return
     const entry = this.entryOf(room)
     this.directory.rooms.set(room.roomId, entry)
     this.c.broadcast(msg('gossip', { nodes: [], rooms: [toWireRoom(entry)] }))

@@ -787,6 +787,8 @@ export class RoomReplicas {
       this.c.trace('gossip', `${s.meta.name}: no longer a replica here`, s.roomId)
       this.rooms.delete(s.roomId)
       this.letGo(s.roomId)
+      // Nor is the room ours to administer, if we still held it (a deposed administrator).
+      this.c.lostAdmin(s.roomId, null)
       this.replacedBy.delete(s.roomId)
       this.replacedBy.set(s.roomId, s.meta)
       if (this.replacedBy.size > MAX_BLANK) this.replacedBy.delete(this.replacedBy.keys().next().value!)
