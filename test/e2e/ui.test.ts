@@ -406,6 +406,9 @@ describe('chat UI in a real browser against real nodes', () => {
     // Rejoined: bob can write in the room he was in.
     await bob.getByRole('textbox', { name: 'Message' }).fill('back again')
     await bob.getByRole('textbox', { name: 'Message' }).press('Enter')
-    await bob.getByRole('log', { name: 'Messages in n2 lobby' }).getByRole('article', { name: /from bob/ }).getByText('back again').waitFor()
-  }, 60_000)
+    // n2 lobby may be run by n1 by now (the partition test above can move it), with n3 dead: the
+    // message commits only once the restarted n2 holds it too. Seen once in a clean-clone CI, this
+    // took longer than 15 s (not traced; docs/replication.md, "Limits"): the bound is 30 s.
+    await bob.getByRole('log', { name: 'Messages in n2 lobby' }).getByRole('article', { name: /from bob/ }).getByText('back again').waitFor({ timeout: 30_000 })
+  }, 75_000)
 })
