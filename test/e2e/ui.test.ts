@@ -148,7 +148,9 @@ describe('chat UI in a real browser against real nodes', () => {
     expect(label).toMatch(/3 links: .*n2–n3 alive/)
     await alice.getByRole('table', { name: 'Nodes' }).getByRole('row', { name: /^n1 / }).getByText('#lab').waitFor()
     const log = alice.getByRole('log', { name: 'Protocol log' })
-    await log.getByText('Waiting for protocol events').waitFor()
+    // The log is on (a heartbeat or gossip line may already have replaced its empty-state text).
+    await log.waitFor()
+    await alice.getByRole('button', { name: 'Pause log' }).waitFor()
 
     // bob on n2 joins n1's default room: n1 (its administrator) logs the join. A default room is
     // not deletable (docs/security.md), so bob is not offered the button.
