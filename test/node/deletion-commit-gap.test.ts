@@ -23,9 +23,7 @@ const deletionPhases = (c: TestClient, roomId: string) =>
 describe('the COMMIT gap: coordinator dies after the replicas hold the COMMIT, before its deletion log does', () => {
   for (const downMs of [0, 5000]) {
     it(`restarted ${downMs ? `after ${downMs} ms` : 'at once'}: the room is deleted everywhere and no participant is told ROLLBACK`, async () => {
-      cluster = new TestCluster()
-      cluster.replicas = 3
-      await cluster.start(3)
+      cluster = await TestCluster.replicated(3)
       let [n1] = cluster.nodes
       const [, n2, n3] = cluster.nodes
       const alice = await cluster.client(n1, 'alice')

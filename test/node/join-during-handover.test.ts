@@ -16,9 +16,7 @@ afterEach(() => {
 
 describe('a join during a handover', () => {
   it('answered late by the old administrator: the history meets the live stream of the new one', async () => {
-    cluster = new TestCluster()
-    cluster.replicas = 3
-    await cluster.start(3)
+    cluster = await TestCluster.replicated(3)
     const [n1, n2, n3] = cluster.nodes
     const ann = await cluster.client(n1, 'ann')
     const bob = await cluster.client(n2, 'bob')

@@ -49,6 +49,14 @@ export class TestCluster {
   largeRoomMembers?: number
   private ids = 0
 
+  /** `count` nodes started with `--replicas replicas` (replicated rooms, docs/replication.md). */
+  static async replicated(count: number, replicas = 3): Promise<TestCluster> {
+    const c = new TestCluster()
+    c.replicas = replicas
+    await c.start(count)
+    return c
+  }
+
   async start(count: number): Promise<void> {
     for (let i = 0; i < count; i++) {
       const disk = new MemoryDataDir(`node-${i + 1}`)

@@ -25,9 +25,7 @@ function membersOnDisk(n: TestNode, roomId: string): string[] | undefined {
 
 describe('replicated room state on disk', () => {
   it('an acknowledged leave and join are on the disk of a majority of the replicas when the client hears them', async () => {
-    cluster = new TestCluster()
-    cluster.replicas = 3
-    await cluster.start(3)
+    cluster = await TestCluster.replicated(3)
     const [n1, n2, n3] = cluster.nodes
     const ann = await cluster.client(n1, 'ann')
     const bob = await cluster.client(n2, 'bob')
@@ -54,9 +52,7 @@ describe('replicated room state on disk', () => {
   })
 
   it('each room has its own state file, and a join writes only its room’s; a data dir from before (the state inside replication.json) still restores', async () => {
-    cluster = new TestCluster()
-    cluster.replicas = 3
-    await cluster.start(3)
+    cluster = await TestCluster.replicated(3)
     const [n1, n2, n3] = cluster.nodes
     const ann = await cluster.client(n1, 'ann')
     const carol = await cluster.client(n3, 'carol')
