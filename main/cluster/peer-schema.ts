@@ -11,6 +11,7 @@ import {
   MAX_ROOM_NAME_CHARS,
   MAX_TEXT_CHARS,
   MAX_USER_CHARS,
+  SYSTEM_USER,
   isPeerAddress,
   nameProblem,
   nameSchema,
@@ -32,6 +33,12 @@ const optionalText = z.string().max(1000)
 const count = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)
 const reqId = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)
 const user = nameSchema(MAX_USER_CHARS)
+/**
+ * The user a request acts for (join, leave, send, delete): a user of the sending node, named as a
+ * client may name itself, so not "system", the creator of default rooms (client-protocol.md §7).
+ */
+const isReserved = (s: string) => s.toLowerCase() === SYSTEM_USER
+const requestUser = user.refine((s) => !isReserved(s), { message: `"${SYSTEM_USER}" is reserved` })
 const nodeName = nameSchema(MAX_NODE_NAME_CHARS)
 const roomName = nameSchema(MAX_ROOM_NAME_CHARS)
 
@@ -95,7 +102,7 @@ const schemas = {
   }),
   roomRemoved: z.object({ roomId: id }),
   rejoin: z.object({ reason: optionalText }),
-  joinRequest: z.object({ reqId, roomId: id, user, memberLimit: count.optional() }),
+  joinRequest: z.object({ reqId, roomId: id, user: requestUser, memberLimit: count.optional() }),
   joinReply: z.object({
     reqId,
     error: failure.nullable(),
@@ -104,17 +111,17 @@ const schemas = {
     lastSeq: count,
     history: z.array(chatMessage).max(MAX_MESSAGES),
   }),
-  leaveRequest: z.object({ reqId, roomId: id, user }),
+  leaveRequest: z.object({ reqId, roomId: id, user: requestUser }),
   leaveReply: z.object({ reqId, error: failure.nullable() }),
   membersRequest: z.object({ reqId, roomId: id, offset: count.optional(), limit: count.optional() }),
   membersReply: z.object({ reqId, error: failure.nullable(), members: z.array(member).max(MAX_MEMBERS), room: room.nullable() }),
   memberEvent: z.object({ roomId: id, user, nodeId: id, joined: z.boolean() }),
-  forwardSend: z.object({ reqId, roomId: id, user, text: z.string().min(1).max(MAX_TEXT_CHARS), clientMsgId: id }),
+  forwardSend: z.object({ reqId, roomId: id, user: requestUser, text: z.string().min(1).max(MAX_TEXT_CHARS), clientMsgId: id }),
   sendAck: z.object({ reqId, error: failure.nullable(), seq: count }),
   deliver: z.object({ roomId: id, messages: z.array(chatMessage).min(1).max(MAX_MESSAGES) }),
   fetchRange: z.object({ reqId, roomId: id, fromSeq: count, toSeq: count, last: count.optional() }),
   fetchReply: z.object({ reqId, error: failure.nullable(), messages: z.array(chatMessage).max(MAX_MESSAGES) }),
-  deleteRequest: z.object({ reqId, roomId: id, user }),
+  deleteRequest: z.object({ reqId, roomId: id, user: requestUser }),
   deleteReply: z.object({ reqId, error: failure.nullable(), committed: z.boolean(), reason: optionalText }),
   prepare: z.object({ txId: id, roomId: id, participants: z.array(id).max(MAX_NODES) }),
   vote: z.object({ txId: id, ready: z.boolean(), reason: optionalText }),
@@ -223,7 +230,7 @@ const FAST: { [K in FastName]: (v: unknown) => Bodies[K] | undefined } = {
     const { reqId, roomId, text, clientMsgId } = v as Record<string, unknown>
     if (!isCount(reqId) || !isId(roomId) || !isText(text) || !isId(clientMsgId)) return undefined
     const user = fastUser((v as Record<string, unknown>).user)
-    return user === undefined ? undefined : { reqId, roomId, user, text, clientMsgId }
+    return user === undefined || isReserved(user) ? undefined : { reqId, roomId, user, text, clientMsgId }
   },
   sendAck(v) {
     if (typeof v !== 'object' || v === null) return undefined

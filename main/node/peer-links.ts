@@ -105,8 +105,12 @@ interface Peer {
   resyncOnLink: { why: string; askRejoin: boolean } | undefined
   /** Replies to its requests made while our Link to it was not up: written as soon as it is. */
   heldReplies: PeerMessage[]
-  /** Our own link to its address completed a handshake once (addresses told by others are only hints). */
-  verified: boolean
+  /**
+   * The address our own link dialled and completed a handshake at, proving this node's id: the one
+   * peers.json keeps (docs/security.md). Addresses told by others, and the one a Hello claims, are
+   * only hints: a node may answer at one address and claim another it never answered at.
+   */
+  verifiedAddress: string | undefined
   /** Its Hello says it answers LeaveRequests (LeaveReply); false for older nodes. */
   leaveReplies: boolean
   /** The peer protocol its last Hello said it speaks (0 before one: assume the oldest). */
@@ -214,7 +218,7 @@ export class PeerLinks {
 
   /** Addresses of the peers we linked to ourselves (what peers.json and the desktop remember). */
   knownAddresses(): string[] {
-    return [...this.peers.values()].filter((p) => p.verified).map((p) => p.address)
+    return [...this.peers.values()].flatMap((p) => (p.verifiedAddress === undefined ? [] : [p.verifiedAddress]))
   }
 
   // -------------------------------------------------------------------------------------------
@@ -278,7 +282,7 @@ export class PeerLinks {
     // Replies first, in the order they were made: their askers are waiting.
     for (const m of peer.heldReplies.splice(0)) link.send(m)
     // We reached this address and the node there proved its id: now worth remembering (peers.json).
-    peer.verified = true
+    peer.verifiedAddress = address
     this.heard(id)
     this.takeHello(hello)
     const deferred = peer.resyncOnLink
@@ -322,7 +326,7 @@ export class PeerLinks {
         retryTimer: undefined,
         resyncOnLink: undefined,
         heldReplies: [],
-        verified: false,
+        verifiedAddress: undefined,
         leaveReplies: false,
         protocol: 0,
       }

@@ -131,8 +131,13 @@ describe('a key holder forging messages', () => {
     expect((fetched.fetchReply as { messages: unknown[] }).messages).toEqual([])
     m1.send({ deleteRequest: { reqId: 2, roomId, user: 'alice' } })
     expect(errorOf(await m1.reply(2))?.code).toBe('forbidden')
+    // "system", the creator of default rooms, is reserved for peers as for clients: malformed.
     m1.send({ deleteRequest: { reqId: 3, roomId: lobbyId, user: 'system' } })
-    expect(errorOf(await m1.reply(3))?.code).toBe('forbidden')
+    expect(errorOf(await m1.reply(3))?.code).toBe('bad_request')
+    m1.send({ joinRequest: { reqId: 31, roomId, user: 'System' } })
+    expect(errorOf(await m1.reply(31))?.code).toBe('bad_request')
+    m1.send({ forwardSend: { reqId: 32, roomId, user: 'system', text: 'the exam is cancelled', clientMsgId: 'sys' } })
+    expect(errorOf(await m1.reply(32))?.code).toBe('bad_request')
     // Oversized and reserved names, a 100,000-character text: malformed, bad_request.
     m1.send({ joinRequest: { reqId: 4, roomId, user: 'x'.repeat(500) } })
     expect(errorOf(await m1.reply(4))?.code).toBe('bad_request')
@@ -158,8 +163,25 @@ describe('a key holder forging messages', () => {
     m1.send({ gossip: { nodes: [{ nodeId: 'ghost-node', name: 'ghost', address: '127.0.0.1:9' }], rooms: [] } })
     await new Promise((r) => setTimeout(r, 1500))
     expect(readFileSync(join(n1.dataDir, 'peers.json'), 'utf8')).not.toContain('127.0.0.1:9')
+    expect(n1.stderr()).toMatch(/refused deleteRequest from mallory: user: "system" is reserved/)
+    expect(bob.messages(roomId).some((x) => x.user.toLowerCase() === 'system')).toBe(false)
     await m.close()
     await m1.close()
+  })
+
+  it('peers.json keeps the address the node dialled and reached, not one the answering Hello claims', async () => {
+    // The node dials mallory back at its real address; mallory answers there with a Hello that
+    // claims another address, one nobody answers at: never reached, so never remembered.
+    const liar = await keyHolderLink(n1.ready.grpc, CLUSTER_KEY, { name: 'liar', answerAddress: '127.0.0.1:9' })
+    const op = await Client.as(n1.ready, 'op')
+    await eventually(async () => (await op.call('peers.list')).peers.some((p) => p.nodeId === liar.nodeId), 15_000, 'liar listed')
+    const saved = () => JSON.parse(readFileSync(join(n1.dataDir, 'peers.json'), 'utf8')) as string[]
+    await eventually(async () => saved().includes(liar.address) || saved().includes('127.0.0.1:9'), 15_000, 'peers.json saved after the handshake')
+    expect(saved()).toContain(liar.address)
+    expect(saved()).not.toContain('127.0.0.1:9')
+    expect(saved()).toContain(n2.ready.grpc)
+    op.close()
+    await liar.close()
   })
 })
 

@@ -76,6 +76,8 @@ export function keyHolderCerts(clusterKey: string, nodeKeyPem?: string): KeyHold
 
 export interface KeyHolder {
   nodeId: string
+  /** Where its own server (the node's Link back to it) really listens. */
+  address: string
   /** Everything the node sent on its Link to us (its replies travel there). */
   received: Wire[]
   /** The node's Hello answering ours. */
@@ -99,10 +101,15 @@ export class LinkFailed extends Error {
 
 /**
  * Link to `address` as a key holder: its own Hello first (claiming `claimId` if given, else its own
- * id), then whatever the test sends. Resolves once the node answered with its Hello; rejects with
- * LinkFailed when the node ends the Link instead.
+ * id), then whatever the test sends. The node dials back to the address that Hello gives; our
+ * answer there claims `answerAddress` if given (an address the node never reached). Resolves once
+ * the node answered with its Hello; rejects with LinkFailed when the node ends the Link instead.
  */
-export async function keyHolderLink(address: string, clusterKey: string, o: { name?: string; claimId?: string; nodeKeyPem?: string } = {}): Promise<KeyHolder> {
+export async function keyHolderLink(
+  address: string,
+  clusterKey: string,
+  o: { name?: string; claimId?: string; nodeKeyPem?: string; answerAddress?: string } = {},
+): Promise<KeyHolder> {
   const pkg = peerPackage()
   const certs = keyHolderCerts(clusterKey, o.nodeKeyPem)
   const selfId = o.claimId ?? certs.nodeId
@@ -118,7 +125,7 @@ export async function keyHolderLink(address: string, clusterKey: string, o: { na
   const server = new grpc.Server()
   const inbound: grpc.ServerDuplexStream<{ messages: Wire[] }, { messages: unknown[] }>[] = []
   let port = 0
-  const hello = () => ({ hello: { self: { nodeId: selfId, name, address: `127.0.0.1:${port}` }, incarnation: `${name}-1`, known: [], rooms: [], protocol: 1 } })
+  const hello = (claimed = `127.0.0.1:${port}`) => ({ hello: { self: { nodeId: selfId, name, address: claimed }, incarnation: `${name}-1`, known: [], rooms: [], protocol: 1 } })
   server.addService(pkg.chat.peer.v1.PeerService.service, {
     Link: (call: grpc.ServerDuplexStream<{ messages: Wire[] }, { messages: unknown[] }>) => {
       inbound.push(call)
@@ -127,7 +134,7 @@ export async function keyHolderLink(address: string, clusterKey: string, o: { na
         const ms = frame.messages ?? []
         if (first) {
           first = false
-          call.write({ messages: [hello()] })
+          call.write({ messages: [hello(o.answerAddress)] })
           note(ms.slice(1))
         } else note(ms)
       })
@@ -169,6 +176,7 @@ export async function keyHolderLink(address: string, clusterKey: string, o: { na
   const reqIdOf = (m: Wire) => (m[m.body] as { reqId?: number } | undefined)?.reqId
   return {
     nodeId: certs.nodeId,
+    address: `127.0.0.1:${port}`,
     received,
     theirHello,
     send: (...messages) => call.write({ messages }),
