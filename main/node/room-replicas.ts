@@ -3,7 +3,10 @@
  * (main/core/room-replication.ts) per room this node holds a replica of, with real time, the
  * message log, the peer Links and the failure detector.
  *
- * Only with `--replicas N` above 1; with 1, nothing here runs and rooms behave as before.
+ * `--replicas N` says how many replicas the rooms this node creates get; with 1 they get none and
+ * behave as before. Every node holds the replicas other nodes' rooms give it whatever its own N: an
+ * administrator counts on each node it names in a set, so a node that refused appends and votes
+ * would be a voter that never votes (docs/replication.md, "Replica sets").
  *
  * Carries out each step's effects in order: a term, a vote or entries are on disk before any later
  * send leaves (the core's rule). Commits on the administrator go to room-admin.ts, which delivers
@@ -35,6 +38,7 @@ import { msg, type MessageOf, type PeerMessage, type WireReplMeta } from '../clu
 import type { Clock, Timer } from '../cluster/clock'
 import type { MessageLog } from '../store/message-log'
 import type { NodeStorage } from '../store/node-store'
+import { DEFAULT_REPLICAS } from './node-options'
 import { fromWireMessage, toWireMessage } from './peer-wire'
 
 /**
@@ -200,8 +204,18 @@ export class RoomReplicas {
     }
   }
 
-  get enabled(): boolean {
+  /** Whether the rooms this node creates (or adopts at start) are replicated: --replicas above 1. */
+  private get replicatesOwnRooms(): boolean {
     return this.c.replicas > 1
+  }
+
+  /**
+   * How many replicas repair keeps a room this node administers at: --replicas, or the default for a
+   * replicated room taken over by a node started with --replicas 1 (the room was made replicated;
+   * the new administrator's own rooms setting does not shrink it).
+   */
+  private get wantReplicas(): number {
+    return this.c.replicas > 1 ? this.c.replicas : DEFAULT_REPLICAS
   }
 
   isReplicated(roomId: string): boolean {
@@ -233,7 +247,7 @@ export class RoomReplicas {
    * live peer; fewer when the cluster is smaller) and lead it from term 1.
    */
   create(room: AdminRoom): void {
-    if (!this.enabled) return
+    if (!this.replicatesOwnRooms) return
     const alive = this.c.alivePeers().sort()
     const members = new Set(this.c.memberNodes(room.roomId))
     const others = [...alive.filter((p) => members.has(p)), ...alive.filter((p) => !members.has(p))].slice(0, this.c.replicas - 1)
@@ -270,7 +284,7 @@ export class RoomReplicas {
    * at a later start. True if adopted: the caller republishes its entry and rewrites rooms.json.
    */
   adopt(room: AdminRoom): boolean {
-    if (!this.enabled || this.rooms.has(room.roomId) || room.frozen || this.dropped.has(room.roomId)) return false
+    if (!this.replicatesOwnRooms || this.rooms.has(room.roomId) || room.frozen || this.dropped.has(room.roomId)) return false
     if (!this.c.messages.isOpen(room.roomId)) this.c.messages.open(room.roomId, 0)
     // Its log may hold fewer messages than the room counted (removed by hand): go on after them.
     if (this.c.messages.lastSeq(room.roomId) < room.lastSeq) this.c.messages.resumeAfter(room.roomId, room.lastSeq)
@@ -304,7 +318,6 @@ export class RoomReplicas {
 
   /** At start: every replica this node held comes back as a follower (it leads nothing until elected). */
   restore(): void {
-    if (!this.enabled) return
     const dropped = this.c.store.load<unknown>(DROPPED_FILE, [])
     if (Array.isArray(dropped)) for (const id of dropped) if (typeof id === 'string') this.dropped.add(id)
     const stored = this.c.store.load<Record<string, StoredReplica>>(STORE_FILE, {})
@@ -559,12 +572,12 @@ export class RoomReplicas {
       if (s.role !== 'leader') continue
       // Only a set short of replicas, or one with a replica dead for --repair-ms: before that the
       // core's repair would do nothing.
-      const due = repairDueAt(s, this.c.replicas, this.config)
+      const due = repairDueAt(s, this.wantReplicas, this.config)
       if (due === null || due > now) continue
       alive ??= this.c.alivePeers().sort()
       const members = new Set(this.c.memberNodes(s.roomId))
       const spares = [...alive.filter((p) => members.has(p)), ...alive.filter((p) => !members.has(p))]
-      this.step(s, { type: 'repair', now, want: this.c.replicas, spares })
+      this.step(s, { type: 'repair', now, want: this.wantReplicas, spares })
     }
   }
 
@@ -603,7 +616,8 @@ export class RoomReplicas {
     this.stopped = true
     for (const roomId of [...this.pending.keys()]) this.writePending(roomId)
     this.c.clock.clear(this.saveTimer)
-    if (this.enabled) this.save()
+    // Nothing to write for a node that never held a replica (an unreplicated cluster).
+    if (this.rooms.size || this.blank.size || this.indexed.size) this.save()
     for (const roomId of this.waiting.keys()) this.rejectAll(roomId, new ChatError('room_unavailable', 'this node is stopping'))
   }
 
@@ -648,7 +662,7 @@ export class RoomReplicas {
         break
     }
     let s = this.rooms.get(message.roomId)
-    if (!s && message.type === 'vote-request' && this.enabled) {
+    if (!s && message.type === 'vote-request') {
       this.blankVote(from, message)
       return
     }
@@ -658,7 +672,7 @@ export class RoomReplicas {
       // sent before it learned of the deletion (held back in a partition) made this node a replica
       // with an empty log, which stood, and two such replicas elected each other: the deleted room
       // was administered again without its messages (docs/replication.md, "Membership and deletion").
-      if (!this.enabled || message.type !== 'append' || !message.meta || !message.meta.replicas.includes(this.c.nodeId) || this.c.isDeleted(message.roomId)) {
+      if (message.type !== 'append' || !message.meta || !message.meta.replicas.includes(this.c.nodeId) || this.c.isDeleted(message.roomId)) {
         if (message.type === 'append') {
           // Not (yet) able to hold it: say so, so the administrator sends the room state again.
           this.c.send(from, msg('roomAppendReply', { roomId: message.roomId, term: message.term, ok: false, matchSeq: 0, leader: '', metaTerm: 0, metaVersion: 0 }))
