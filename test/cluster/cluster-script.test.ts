@@ -14,11 +14,15 @@ interface NodeLine {
   ws: string
   ui?: string
   token: string
+  clusterKey: string
 }
 
 describe('npm run cluster', () => {
   it('starts three joined nodes, prints where to open each, and stops them all on Ctrl-C', async () => {
-    const proc = spawn(process.execPath, [join(ROOT, 'scripts', 'cluster.mjs'), '--no-build'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+    // No key given: the script makes one for the run and passes it to every node (docs/security.md).
+    const env = { ...process.env }
+    delete env.DS_CLUSTER_KEY
+    const proc = spawn(process.execPath, [join(ROOT, 'scripts', 'cluster.mjs'), '--no-build'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
     const exited = new Promise<number | null>((r) => proc.on('exit', r))
     try {
       const lines: NodeLine[] = []
@@ -33,6 +37,8 @@ describe('npm run cluster', () => {
         })
       })
       expect(lines.map((l) => l.name)).toEqual(['n1', 'n2', 'n3'])
+      expect(lines[0].clusterKey).toMatch(/^[A-Za-z0-9_-]{43}$/)
+      expect(lines.map((l) => l.clusterKey)).toEqual([lines[0].clusterKey, lines[0].clusterKey, lines[0].clusterKey])
       const clients = await Promise.all(lines.map((l) => Client.connect(`${l.ws}/?token=${l.token}`)))
       for (const [i, c] of clients.entries()) {
         await c.call('hello', { user: `u${i}` })

@@ -19,7 +19,7 @@ const fs = require('node:fs')
 const args = process.argv.slice(2)
 const instance = Number(args[args.indexOf('--instance') + 1])
 const join = args.includes('--join') ? args[args.indexOf('--join') + 1] : null
-fs.appendFileSync(${JSON.stringify(join(work, 'calls.jsonl'))}, JSON.stringify({ instance, join, app: args[0] }) + '\\n')
+fs.appendFileSync(${JSON.stringify(join(work, 'calls.jsonl'))}, JSON.stringify({ instance, join, app: args[0], key: process.env.DS_CLUSTER_KEY, keyInArgs: args.some((a) => a.includes(process.env.DS_CLUSTER_KEY)) }) + '\\n')
 process.on('SIGINT', () => {
   fs.appendFileSync(${JSON.stringify(join(work, 'calls.jsonl'))}, JSON.stringify({ instance, left: true }) + '\\n')
   process.exit(0)
@@ -35,9 +35,11 @@ describe('npm run three', () => {
     const exe = join(work, 'electron')
     writeFileSync(exe, standIn)
     chmodSync(exe, 0o755)
+    const env: NodeJS.ProcessEnv = { ...process.env, ELECTRON_EXEC_PATH: exe }
+    delete env.DS_CLUSTER_KEY
     const child = spawn(process.execPath, [join(repo, 'scripts', 'three.mjs'), '--no-build'], {
       cwd: repo,
-      env: { ...process.env, ELECTRON_EXEC_PATH: exe },
+      env,
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     let out = ''
@@ -56,11 +58,15 @@ describe('npm run three', () => {
     }
     const calls = readFileSync(join(work, 'calls.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l))
     const starts = calls.filter((c) => !c.left)
-    expect(starts[0]).toEqual({ instance: 1, join: null, app: repo })
+    // One cluster key for the three, made for the run, in the environment rather than on the
+    // command line, where other local users could read it (docs/security.md).
+    const key = starts[0].key as string
+    expect(key).toMatch(/^[A-Za-z0-9_-]{43}$/)
+    expect(starts[0]).toEqual({ instance: 1, join: null, app: repo, key, keyInArgs: false })
     // A node listening on 0.0.0.0 is joined through 127.0.0.1 on the same machine.
     expect(starts.slice(1).sort((a, b) => a.instance - b.instance)).toEqual([
-      { instance: 2, join: '127.0.0.1:50051', app: repo },
-      { instance: 3, join: '127.0.0.1:50051', app: repo },
+      { instance: 2, join: '127.0.0.1:50051', app: repo, key, keyInArgs: false },
+      { instance: 3, join: '127.0.0.1:50051', app: repo, key, keyInArgs: false },
     ])
     expect(calls.filter((c) => c.left).map((c) => c.instance).sort()).toEqual([1, 2, 3])
   }, 40_000)

@@ -503,6 +503,31 @@ describe("the teacher's faults (node.faults)", () => {
   })
 })
 
+describe('Add peer in Settings (docs/security.md, "Joining a cluster: invites")', () => {
+  it('sends an invite as `invite` (the node may adopt its key) and a plain address as `address`', async () => {
+    const peer = (address: string) => ({ nodeId: `id-${address}`, name: `n-${address}`, address, state: 'alive', lastSeenMs: 0 })
+    const { sockets, session } = setup(undefined, (req) => {
+      if (req.op !== 'peers.add') return undefined
+      if (req.address === '10.0.0.9:50051') return new Error('unreachable')
+      return { peer: peer(((req.invite as string | undefined)?.slice('dsg1://'.length).split('/')[0] ?? req.address) as string) }
+    })
+    session.start()
+    sockets[0].open()
+    await flush()
+    const lastAdd = () => sockets[0].sent.filter((f) => f.op === 'peers.add').at(-1)
+    const invite = 'dsg1://192.168.1.20:50051/AbCdEfGhIjKlMnOpQrStUvWxYz0123456789-_abcde'
+    await session.addPeer(`  ${invite} `)
+    expect(lastAdd()).toEqual({ id: expect.anything(), op: 'peers.add', invite })
+    await session.addPeer('127.0.0.1:50052')
+    expect(lastAdd()).toEqual({ id: expect.anything(), op: 'peers.add', address: '127.0.0.1:50052' })
+    expect(session.getState().peers.peers.map((p) => p.address)).toEqual(['192.168.1.20:50051', '127.0.0.1:50052'])
+    // A refusal reaches the form with its code; nothing is added.
+    await expect(session.addPeer('10.0.0.9:50051')).rejects.toMatchObject({ code: 'unreachable' })
+    expect(session.getState().peers.peers).toHaveLength(2)
+    session.stop()
+  })
+})
+
 describe('link counters (node.stats)', () => {
   it('keeps the last reply, sends no second poll while one is waiting, and stays quiet when one fails', async () => {
     let fail = false

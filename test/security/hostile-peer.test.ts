@@ -245,4 +245,23 @@ describe('identities and limits on the WebSocket side', () => {
     await carol.call('room.create', { name: 'carol’s' })
     expect((await alice.call('rooms.list')).rooms.filter((r) => r.name.startsWith('flood')).length).toBe(4)
   }, 120_000)
+
+  it('a node administers at most --max-rooms rooms: past it, room.create is forbidden with a clear error, for every user', async () => {
+    // The cap counts the default room: with --max-rooms 3, two more rooms, made by two users (each
+    // well within the per-user rate), and then nobody may create one until a room is deleted.
+    const n = await startNode({ name: 'capped', extra: ['--max-rooms', '3'] })
+    const ann = await Client.as(n.ready, 'ann')
+    const ben = await Client.as(n.ready, 'ben')
+    await ann.call('room.create', { name: 'one' })
+    const { room: two } = await ben.call('room.create', { name: 'two' })
+    for (const c of [ann, ben]) {
+      const refused = await c.reply('room.create', { name: 'three' })
+      expect(refused.error).toEqual({ code: 'forbidden', message: 'this node already administers 3 rooms: delete some first' })
+    }
+    expect((await ann.call('rooms.list')).rooms.map((r) => r.name).sort()).toEqual(['capped lobby', 'one', 'two'])
+    expect((await ben.call('room.delete', { roomId: two.roomId })).outcome).toBe('committed')
+    expect((await ann.call('room.create', { name: 'three' })).room.name).toBe('three')
+    ann.close()
+    ben.close()
+  }, 60_000)
 })
