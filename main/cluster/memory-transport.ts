@@ -131,6 +131,13 @@ export class MemoryNetwork {
     this.watchHeld()
   }
 
+  /** Lift the partition between `a` and `b` (both ways); every other one stays. */
+  unpartition(a: string, b: string): void {
+    this.blocked.delete(`${a}>${b}`)
+    this.blocked.delete(`${b}>${a}`)
+    this.kick()
+  }
+
   /** Lift every partition. */
   heal(): void {
     this.blocked.clear()

@@ -45,14 +45,19 @@ export class TestCluster {
   wrapMessages?: (nodeName: string, log: MessageStore) => MessageStore
   /** --replicas for every node (default: the node's default); set before start. */
   replicas?: number
+  /** --repair-ms for every node (default: the node's default, 30 s); set before start. */
+  repairMs?: number
   /** The large-room threshold of every node (client-protocol.md §5, "Large rooms"); set before start. */
   largeRoomMembers?: number
   private ids = 0
+  /** Every node's log lines, as `<virtual ms> <node>: <line>` (printed by a test that needs them). */
+  readonly logs: string[] = []
 
   /** `count` nodes started with `--replicas replicas` (replicated rooms, docs/replication.md). */
-  static async replicated(count: number, replicas = 3): Promise<TestCluster> {
+  static async replicated(count: number, replicas = 3, o: { repairMs?: number } = {}): Promise<TestCluster> {
     const c = new TestCluster()
     c.replicas = replicas
+    c.repairMs = o.repairMs
     await c.start(count)
     return c
   }
@@ -70,7 +75,7 @@ export class TestCluster {
     const files = disk.open({ fsync: false })
     let gateway: DirectGateway | undefined
     const node = new PeerNode(
-      { name, grpcHost: address.split(':')[0], grpcPort: 7000, wsHost: '127.0.0.1', wsPort: 0, join, dataDir: `/test/${name}`, token: 't', ...TIMING, ...(this.replicas ? { replicas: this.replicas } : {}), ...(this.largeRoomMembers ? { largeRoomMembers: this.largeRoomMembers } : {}) },
+      { name, grpcHost: address.split(':')[0], grpcPort: 7000, wsHost: '127.0.0.1', wsPort: 0, join, dataDir: `/test/${name}`, token: 't', log: (line: string) => this.logs.push(`${this.clock.now()} ${name}: ${line}`), ...TIMING, ...(this.replicas ? { replicas: this.replicas } : {}), ...(this.repairMs ? { repairMs: this.repairMs } : {}), ...(this.largeRoomMembers ? { largeRoomMembers: this.largeRoomMembers } : {}) },
       {
         clock: view,
         newId: () => `${name}-id-${++this.ids}`,
