@@ -603,6 +603,7 @@ export function participantStep(state: ParticipantState, input: ParticipantInput
     case 'decision':
       return onDecision(state, input.from, input.commit ? 'commit' : 'abort', true)
     case 'answer':
+      if (!mayAnswer(state, input.from)) return { state, effects: [] }
       if (input.known) return onDecision(state, input.from, input.commit ? 'commit' : 'abort', false)
       return onUnknown(state, input.from, input.now)
     case 'query':
@@ -621,6 +622,18 @@ export function participantStep(state: ParticipantState, input: ParticipantInput
       return { state: asking, effects: [{ type: 'persist', record: participantRecord(asking) }, queryEffect(asking, asking.coordinator)] }
     }
   }
+}
+
+/**
+ * Whose DecisionAnswer counts (docs/security.md, "Authority of peer messages"): the coordinator's,
+ * and another participant's once this node asked the other participants (termination step 2 on).
+ * Before that, while it waits for the coordinator, a participant that claims to know the outcome is
+ * not believed: otherwise one member node could vote ABORT and tell the others COMMIT, and the room
+ * would vanish at them while its administrator keeps it. Nobody else's answer ever counts.
+ */
+export function mayAnswer(state: ParticipantState, from: string): boolean {
+  if (from === state.coordinator) return true
+  return state.others.includes(from) && (state.stage === 'asked-peers' || state.stage === 'blocked')
 }
 
 function onDecision(

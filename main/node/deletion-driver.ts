@@ -36,6 +36,7 @@ import {
   coordinatorStep,
   emptyTombstones,
   isTombstoned,
+  mayAnswer,
   participantStep,
   presumedAbortAnswer,
   reasonFromRecord,
@@ -332,7 +333,13 @@ export class DeletionDriver {
   }
 
   onDecisionAnswer(from: string, a: Bodies['decisionAnswer']): void {
-    if (this.machines.get(a.txId)?.role !== 'participant') return
+    const m = this.machines.get(a.txId)
+    if (m?.role !== 'participant') return
+    if (!mayAnswer(m, from)) {
+      // Refused, and said so in the protocol log (docs/security.md): the machine ignores it too.
+      this.node.trace('2pc', `refused decisionAnswer from ${this.node.peerName(from)} for ${short(a.txId)}: not asked, and not its coordinator`, m.roomId)
+      return
+    }
     this.participant(a.txId, { type: 'answer', from, known: !!a.known, commit: !!a.commit, now: this.node.clock.now() })
   }
 

@@ -478,6 +478,20 @@ const participantCases: Array<{
     ],
   },
   {
+    name: 'an answer nobody asked for: not from another participant while waiting for the coordinator, never from a stranger',
+    start: READY_EFFECTS,
+    rows: [
+      // A member node that would vote ABORT and tell the others COMMIT (docs/security.md).
+      [answer('n3', true, true, 100), []],
+      [answer('n9', true, true, 200), []],
+      [pTick(2000), [sendQuery('n1')]],
+      [answer('n4', true, true, 2100), []],
+      [answer('n9', true, false, 2200), []],
+      // The coordinator is always believed.
+      [answer('n1', true, false, 2300), [apply(false), forget]],
+    ],
+  },
+  {
     name: 'a peer that voted ABORT answers abort: the query round ends in rollback',
     start: READY_EFFECTS,
     rows: [

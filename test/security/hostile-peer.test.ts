@@ -5,6 +5,7 @@
 // openssl (test/security/key-holder.ts), so nothing here depends on how our transport behaves.
 import * as grpc from '@grpc/grpc-js'
 import * as protoLoader from '@grpc/proto-loader'
+import { generateKeyPairSync } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { createServer, connect, type Socket } from 'node:net'
 import { join } from 'node:path'
@@ -167,6 +168,38 @@ describe('a key holder forging messages', () => {
     expect(bob.messages(roomId).some((x) => x.user.toLowerCase() === 'system')).toBe(false)
     await m.close()
     await m1.close()
+  })
+
+  it('a member node that votes ABORT and tells another participant COMMIT: not believed, the room stays everywhere', async () => {
+    // One identity on two links: mallory joins the room through its administrator n1 (so it is a
+    // participant of the deletion), and talks to n2, the other participant, directly.
+    const { privateKey } = generateKeyPairSync('ed25519')
+    const nodeKeyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()
+    const toAdmin = await keyHolderLink(n1.ready.grpc, CLUSTER_KEY, { name: 'mallory', nodeKeyPem })
+    const toBob = await keyHolderLink(n2.ready.grpc, CLUSTER_KEY, { name: 'mallory', nodeKeyPem })
+    const { room } = await alice.call('room.create', { name: 'kept' })
+    await bob.event('room.created', (e) => e.room.roomId === room.roomId)
+    await bob.call('room.join', { roomId: room.roomId })
+    toAdmin.send({ joinRequest: { reqId: 40, roomId: room.roomId, user: 'mal' } })
+    expect(errorOf(await toAdmin.reply(40))).toBeNull()
+
+    const outcome = alice.call('room.delete', { roomId: room.roomId })
+    const prepare = await eventually(async () => toAdmin.received.find((x) => x.body === 'prepare' && (x.prepare as { roomId: string }).roomId === room.roomId), 15_000, 'PREPARE reached mallory')
+    const { txId } = prepare!.prepare as { txId: string }
+    // n2 voted READY and waits for the coordinator (its room is frozen): the lie, then the ABORT vote.
+    await bob.event('deletion', (e) => e.roomId === room.roomId)
+    toBob.send({ decisionAnswer: { txId, known: true, commit: true } })
+    await new Promise((r) => setTimeout(r, 1000))
+    expect(bob.events.some((e) => e.event === 'room.deleted' && e.roomId === room.roomId)).toBe(false)
+    toAdmin.send({ vote: { txId, ready: false, reason: 'mallory says no' } })
+    expect((await outcome).outcome).toBe('aborted')
+    await bob.event('deletion', (e) => e.roomId === room.roomId && e.phase === 'abort')
+    expect(bob.events.some((e) => e.event === 'room.deleted' && e.roomId === room.roomId)).toBe(false)
+    expect((await bob.call('rooms.list')).rooms.some((r) => r.roomId === room.roomId)).toBe(true)
+    await bob.call('message.send', { roomId: room.roomId, text: 'still here', clientMsgId: 'kept-1' })
+    await alice.call('room.join', { roomId: room.roomId })
+    await toAdmin.close()
+    await toBob.close()
   })
 
   it('peers.json keeps the address the node dialled and reached, not one the answering Hello claims', async () => {
