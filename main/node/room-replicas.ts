@@ -59,7 +59,11 @@ interface StoredReplica {
 }
 
 const STORE_FILE = 'replication.json'
-/** One replicated room's state (its members, replica set, a deletion's decision): { meta }. */
+/**
+ * One replicated room's state (its members, replica set, a deletion's decision): { meta }. Once
+ * this node was removed from the room's replica set by a repair: { replacedBy }, the room state
+ * that removed it (`replacedState`).
+ */
 const roomStateFile = (roomId: string) => `replication-room-${Buffer.from(roomId).toString('base64url')}.json`
 const DROPPED_FILE = 'replicas-dropped.json'
 /** Most rooms remembered as let go (oldest forgotten first). */
@@ -146,11 +150,12 @@ export class RoomReplicas {
    */
   private readonly dropped = new Set<string>()
   /**
-   * The room state that removed this node from a room's replica set (a repair), by room, in memory
-   * and bounded: told to a node of that set that asks for our vote, still holding an older set
-   * (`replacedState`).
+   * The room state that removed this node from a room's replica set (a repair), by room: told to
+   * a node of that set that asks for our vote, still holding an older set (`replacedState`). On
+   * disk in the room's state file, which nothing else reads once the replica is let go; this map
+   * is a bounded cache of it (null: read, and there is none).
    */
-  private readonly replacedBy = new Map<string, ReplicatedMeta>()
+  private readonly replacedBy = new Map<string, ReplicatedMeta | null>()
   /**
    * Every node this node has seen in a room's replica set since it started: a replica set changed
    * by repair on a deposed administrator (never committed) must not make it refuse the real
@@ -687,6 +692,8 @@ export class RoomReplicas {
       const votedFor = blank && blank.term === term ? blank.votedFor : null
       s = newReplica({ roomId: message.roomId, self: this.c.nodeId, meta: message.meta, term, votedFor, leader: term === message.term ? message.leader : null }, this.config)
       this.rooms.set(message.roomId, s)
+      // A replica again: its room state replaces the removal record in the room's file (save below).
+      this.replacedBy.delete(message.roomId)
       this.noteReplicas(s)
       this.c.trace('gossip', `now a replica of room ${message.meta.name} (administrator ${this.c.peerName(message.leader)})`, message.roomId)
       this.save()
@@ -734,9 +741,37 @@ export class RoomReplicas {
    * would remove the candidate is not sent: only a voter that follows the room may say that.
    */
   private replacedState(from: string, m: Extract<ReplMessage, { type: 'vote-request' }>): void {
-    const meta = this.replacedBy.get(m.roomId)
+    const meta = this.replacedStateOf(m.roomId)
     if (!meta || !meta.replicas.includes(m.candidate) || meta.replicas.includes(this.c.nodeId)) return
     this.c.send(from, toPeerMessage({ type: 'vote-reply', roomId: m.roomId, term: m.term, granted: false, leader: '', meta }))
+  }
+
+  /**
+   * The room state that removed this node from the room's set, from the cache or the room's file.
+   * On disk because a restart must not forget it: if every replica the cut-off node knew restarted
+   * after letting the room go, none could tell it the new set, and it refused the administrator
+   * that added it back for good (docs/replication.md, "Repair").
+   */
+  private replacedStateOf(roomId: string): ReplicatedMeta | null {
+    let meta = this.replacedBy.get(roomId)
+    if (meta !== undefined) return meta
+    meta = null
+    try {
+      const stored = this.c.store.load<{ replacedBy?: ReplicatedMeta } | null>(roomStateFile(roomId), null)
+      const r = stored?.replacedBy
+      if (r && typeof r === 'object' && Array.isArray(r.replicas) && typeof r.term === 'number' && typeof r.version === 'number') meta = r
+    } catch (e) {
+      this.c.log(`cannot read the removal record of room ${roomId}: ${(e as Error).message}`)
+    }
+    this.rememberReplaced(roomId, meta)
+    return meta
+  }
+
+  /** In the bounded cache (oldest forgotten first; it stays on disk). */
+  private rememberReplaced(roomId: string, meta: ReplicatedMeta | null): void {
+    this.replacedBy.delete(roomId)
+    this.replacedBy.set(roomId, meta)
+    if (this.replacedBy.size > MAX_BLANK) this.replacedBy.delete(this.replacedBy.keys().next().value!)
   }
 
   // -------------------------------------------------------------------------------------------
@@ -803,12 +838,17 @@ export class RoomReplicas {
       this.letGo(s.roomId)
       // Nor is the room ours to administer, if we still held it (a deposed administrator).
       this.c.lostAdmin(s.roomId, null)
-      this.replacedBy.delete(s.roomId)
-      this.replacedBy.set(s.roomId, s.meta)
-      if (this.replacedBy.size > MAX_BLANK) this.replacedBy.delete(this.replacedBy.keys().next().value!)
+      this.rememberReplaced(s.roomId, s.meta)
       this.rejectAll(s.roomId, new ChatError('room_unavailable', `room ${s.meta.name} changed administrator; send again`))
       this.c.messages.drop(s.roomId)
       this.save()
+      // The removal record goes to the room's file once replication.json no longer lists the room
+      // (a crash in between restores nothing from it: the room is let go, in DROPPED_FILE).
+      try {
+        this.c.store.save(roomStateFile(s.roomId), { replacedBy: s.meta })
+      } catch (e) {
+        this.c.log(`cannot save the removal record of room ${s.meta.name}: ${(e as Error).message}`)
+      }
     }
   }
 
