@@ -78,6 +78,9 @@ export function refusal(from: string, m: DecodedMessage, v: AuthorityView): stri
     case 'decision':
       // A decision about a room we no longer list is only acknowledged (docs/deletion.md): harmless.
       return v.adminOf(m.decision.roomId) === undefined ? undefined : onlyAdmin(m.decision.roomId, 'a deletion decision')
+    case 'deletionProgress':
+      // What clients are shown of a deletion in progress; a late report about a room already gone is noise.
+      return v.adminOf(m.deletionProgress.roomId) === undefined ? undefined : onlyAdmin(m.deletionProgress.roomId, 'a report on a deletion')
     case 'roomAppend': {
       const r = v.replicationOf?.(m.roomAppend.roomId)
       if (!r) return undefined

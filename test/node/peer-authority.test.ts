@@ -16,6 +16,9 @@ const deliver: DecodedMessage = { body: 'deliver', deliver: { roomId: 'r', messa
 const voteRequest = (from: string): DecodedMessage =>
   ({ body: 'roomVoteRequest', roomVoteRequest: { roomId: 'r', term: 3, candidate: from, lastSeq: 2, lastTerm: 2, transfer: false } }) as DecodedMessage
 
+const progress = (roomId: string): DecodedMessage =>
+  ({ body: 'deletionProgress', deletionProgress: { roomId, phase: 'commit', votes: {}, reason: '' } }) as DecodedMessage
+
 describe('authority in replicated rooms (docs/security.md)', () => {
   const cases: { name: string; from: string; m: DecodedMessage; refused: RegExp | undefined }[] = [
     { name: "messages from the administrator of the entry's term", from: 'B', m: deliver, refused: undefined },
@@ -27,6 +30,9 @@ describe('authority in replicated rooms (docs/security.md)', () => {
     { name: 'an append for a room not known yet (its first append)', from: 'M', m: append('q', 1, 'M'), refused: undefined },
     { name: 'a vote request from a replica', from: 'C', m: voteRequest('C'), refused: undefined },
     { name: 'a vote request from a node holding no replica, to a node holding none either', from: 'M', m: voteRequest('M'), refused: /no replica/ },
+    { name: "a report on the room's deletion from its administrator", from: 'B', m: progress('r'), refused: undefined },
+    { name: "a report on the room's deletion from another node", from: 'M', m: progress('r'), refused: /report on a deletion of a room it does not administer/ },
+    { name: 'a late report on a room no longer listed', from: 'M', m: progress('q'), refused: undefined },
   ]
   for (const c of cases) {
     it(c.name, () => {

@@ -114,6 +114,10 @@ describe('a key holder forging messages', () => {
     m.send({ gossip: { nodes: [], rooms: [], deleted: [roomId, lobbyId] } })
     // A member event in alice's room.
     m.send({ memberEvent: { roomId, user: 'ghost', nodeId: n1.ready.nodeId, joined: true } })
+    // The deletion messages of alice's room: a PREPARE (it would freeze the room), a COMMIT, a report.
+    m.send({ prepare: { txId: 'forged-tx', roomId, participants: [n2.ready.nodeId] } })
+    m.send({ decision: { txId: 'forged-tx', roomId, commit: true } })
+    m.send({ deletionProgress: { roomId, phase: 'commit', votes: { n1: 'ready' }, reason: '' } })
     await new Promise((r) => setTimeout(r, 1000))
     const after = await state()
     expect(after).toEqual(before)
@@ -121,6 +125,10 @@ describe('a key holder forging messages', () => {
     expect(bob.events.some((e) => e.event === 'member.joined' && e.user === 'ghost')).toBe(false)
     expect(n2.stderr()).toMatch(/refused deliver from mallory: messages of a room it does not administer/)
     expect(n2.stderr()).toMatch(/refused roomRemoved from mallory/)
+    expect(n2.stderr()).toMatch(/refused prepare from mallory: a deletion of a room it does not administer/)
+    expect(n2.stderr()).toMatch(/refused decision from mallory/)
+    expect(n2.stderr()).toMatch(/refused deletionProgress from mallory/)
+    expect(bob.events.some((e) => e.event === 'deletion' || e.event === 'room.deleted')).toBe(false)
     expect(n2.stderr()).toMatch(/refused the claim of mallory to administer room exam in term 5/)
 
     // Requests to the administrator n1: history without members, and deleting as "alice".
