@@ -1,6 +1,6 @@
 // `npm run peer` as a user runs it (docs/client-protocol.md §1): the real
 // process, seen only through its stdout, stderr, exit code and public protocols.
-import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { Client, cleanup, CLUSTER_KEY, eventually, runCli, startNode, stopNode, tempDir } from '../helpers/cluster'
@@ -186,12 +186,18 @@ describe('stopping and restarting', () => {
     writeFileSync(join(dataDir, 'peers.json'), '[]')
     chmodSync(join(dataDir, 'peers.json'), 0o644)
     chmodSync(dataDir, 0o755)
+    // The room logs' folder too, and what is in it.
+    mkdirSync(join(dataDir, 'messages'), { mode: 0o755 })
+    writeFileSync(join(dataDir, 'messages', 'left-over.tmp'), 'x', { mode: 0o644 })
+    chmodSync(join(dataDir, 'messages'), 0o755)
     const first = await startNode({ name: 'keymaker', dataDir, clusterKey: null })
     expect(first.ready.clusterKey).toMatch(/^[A-Za-z0-9_-]{43}$/)
     expect(first.ready.clusterKey).not.toBe(CLUSTER_KEY)
     expect(readFileSync(join(dataDir, 'cluster-key'), 'utf8').trim()).toBe(first.ready.clusterKey)
     expect(statSync(dataDir).mode & 0o777).toBe(0o700)
     expect(statSync(join(dataDir, 'peers.json')).mode & 0o777).toBe(0o600)
+    expect(statSync(join(dataDir, 'messages')).mode & 0o777).toBe(0o700)
+    expect(statSync(join(dataDir, 'messages', 'left-over.tmp')).mode & 0o777).toBe(0o600)
     expect(await stopNode(first)).toBe(0)
     const second = await startNode({ name: 'keymaker', dataDir, clusterKey: null })
     expect(second.ready.clusterKey).toBe(first.ready.clusterKey)
