@@ -49,6 +49,9 @@ describe('a node without the cluster key', () => {
     const wrong = await tryLink(grpc.credentials.createSsl(other.ca, other.key, other.cert, { checkServerIdentity: () => undefined }))
     expect(wrong.data).toEqual([])
     expect(wrong.code).toBe(grpc.status.UNAVAILABLE)
+    // Trusting the node's CA (leaked) and presenting a certificate of another CA: the node refuses it.
+    const foreignCert = await tryLink(grpc.credentials.createSsl(ca, other.key, other.cert, { checkServerIdentity: () => undefined }))
+    expect(foreignCert).toEqual({ data: [], code: grpc.status.UNAUTHENTICATED })
     // And a real node with another key is refused by peers.add with forbidden.
     const stranger = await startNode({ name: 'stranger', clusterKey: 'another-cluster-key-000' })
     const c = await Client.as(n1.ready, 'op')
