@@ -270,7 +270,7 @@ describe('a relay between two nodes', () => {
 })
 
 describe('identities and limits on the WebSocket side', () => {
-  it('a same-named user on another node cannot delete the room; a room flood is rate limited', async () => {
+  it('a same-named user on another node cannot delete the room, nor hello again; invisible or reversed names and "system" are refused; a room flood is rate limited', async () => {
     const [n1, n2] = await startCluster(2)
     const alice = await Client.as(n1.ready, 'alice')
     const twin = await Client.as(n2.ready, 'alice')
@@ -280,6 +280,15 @@ describe('identities and limits on the WebSocket side', () => {
     await twin.event('room.created', (e) => e.room.roomId === room.roomId)
     expect(await twin.fails('room.delete', { roomId: room.roomId })).toBe('forbidden')
     expect((await twin.call('rooms.list')).rooms.some((r) => r.roomId === room.roomId)).toBe(true)
+    // Nor can the twin become alice of n1 by saying hello again, or anyone pick a name that shows
+    // as another (invisible, reversed, with NUL and newline); test/gateway has the whole list.
+    expect(await twin.fails('hello', { user: 'bob' })).toBe('conflict')
+    for (const user of ['\u200b'.repeat(32), 'ad\u202emin\u0000\n', 'system']) {
+      const c = await Client.connect(n1.ready)
+      expect(await c.fails('hello', { user })).toBe('bad_request')
+      expect(await c.fails('rooms.list')).toBe('unauthorized')
+      c.close()
+    }
     // The flood: alice has made one room; four more pass, the next is refused, for her only.
     for (let i = 0; i < 4; i++) await alice.call('room.create', { name: `flood ${i}` })
     const refused = await alice.reply('room.create', { name: 'flood 5' })
