@@ -54,10 +54,13 @@ export type MergeResult = 'added' | 'updated' | 'ignored' | 'refused'
  *
  * `vouchedBy`: the entry was relayed by that node, not said by its administrator (a second-hand
  * entry, docs/security.md "Authority of peer messages"). It is taken only to move a known
- * replicated room to a higher term, and only from a replica of the room as this node knows it that
- * the new entry's set names too, along with its administrator: how a node that is only a member,
- * cut off while a replica was replaced by repair and the new one took the room over, learns who
- * runs the room (the new administrator is outside the set it knows, so its own entry is refused).
+ * replicated room to a higher term, only from a replica of the room as this node knows it, and only
+ * if the new entry's set names its administrator: how a node that is only a member, cut off while
+ * replicas were replaced by repair and a new one took the room over, learns who runs the room (the
+ * new administrator is outside the set it knows, so its own entry is refused). The voucher need not
+ * be in the new set: every replica this node knew may have been replaced meanwhile, and the ones
+ * replaced still follow the room's entries (docs/replication.md, "Repair"). Requiring it would not
+ * stop a lying replica either, which can name itself in the set it makes up.
  */
 export function mergeEntry(dir: Directory, entry: DirectoryEntry, knownReplicas: readonly string[] = [], vouchedBy?: string): MergeResult {
   if (dir.tombstones.has(entry.roomId)) return 'ignored'
@@ -66,7 +69,7 @@ export function mergeEntry(dir: Directory, entry: DirectoryEntry, knownReplicas:
     // Never a room we do not know, nor news within a term: both are the administrator's to tell.
     if (!cur || entry.term <= cur.term) return 'ignored'
     const knownReplica = replicaSetOf(cur).includes(vouchedBy) || knownReplicas.includes(vouchedBy)
-    if (cur.term === 0 || !knownReplica || !entry.replicas.includes(vouchedBy) || !entry.replicas.includes(entry.adminNodeId)) return 'refused'
+    if (cur.term === 0 || !knownReplica || !entry.replicas.includes(entry.adminNodeId)) return 'refused'
     dir.rooms.set(entry.roomId, { ...entry })
     return 'updated'
   }

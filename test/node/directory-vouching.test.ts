@@ -76,12 +76,17 @@ describe('a member node that missed a repair and a takeover (docs/replication.md
     expect(m.sync.directory.rooms.get('r')).toMatchObject({ adminNodeId: 'D', version: 2, memberCount: 4 })
   })
 
+  it('a replica it knew that was replaced since (the new set no longer names it) vouches too: every replica it knew may have been', () => {
+    const m = node('M', stale)
+    m.sync.learnRooms('C', [{ ...current, term: 5, replicas: ['D', 'E', 'F'] }], [])
+    expect(m.admin()).toBe('D')
+    expect(m.events).toContainEqual(expect.objectContaining({ event: 'room.admin_changed', roomId: 'r', adminNodeId: 'D', term: 5 }))
+  })
+
   it('an entry relayed by a node that cannot vouch for it changes nothing, and is dropped quietly', () => {
     const m = node('M', stale)
-    // C: a replica it knows, but the new set no longer names it. E: a key holder outside the set,
-    // relaying the true entry, or claiming the room itself with a set that names it (first-hand:
-    // refused and logged, as any claim from outside the set).
-    m.sync.learnRooms('C', [current], [])
+    // E: a key holder outside the set, relaying the true entry, or claiming the room itself with a
+    // set that names it (first-hand: refused and logged, as any claim from outside the set).
     m.sync.learnRooms('E', [current, { ...current, adminNodeId: 'E', adminNodeName: 'mallory', term: 99, replicas: ['E', 'B'] }], [])
     // B relaying a claim in the same term (a rename is the administrator's to make).
     m.sync.learnRooms('B', [{ ...stale, version: 9, name: 'renamed' }], [])
