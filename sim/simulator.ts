@@ -113,6 +113,11 @@ interface SimNode {
    * recorded in `leaders` never changes, so only a new (room, term) claim needs the check again.
    */
   claimsChecked: Map<string, number>
+  /**
+   * The node object and its replicaChanges() when every claim of it was last checked: its replica
+   * states have not changed since while both are the same, so checkLeaders skips it.
+   */
+  claimsCheckedAt?: { node: PeerNode; changes: number }
   /** A restart is under way (its start is asynchronous). */
   restarting?: boolean
 }
@@ -152,6 +157,8 @@ interface SimClient {
   inFlight: number
   sendCounter: number
   sent: SentRecord[]
+  /** Per room, the acknowledged send sent last (sender-fifo's fast path). */
+  lastAcked: Map<string, SentRecord>
   created: Set<string>
   busy: boolean
   /** Driven by a named scenario, not by the random client steps. */
@@ -166,7 +173,8 @@ export class Simulation {
   private readonly rng: Prng
   private readonly nodes: SimNode[] = []
   private readonly clients: SimClient[] = []
-  private readonly traceBuf: string[] = []
+  /** The last trace lines, as (clock.now(), line) pairs. */
+  private readonly traceBuf: (number | string)[] = []
   private failure: SimResult['failure']
   /** (roomId, seq) -> the message's identity, as first seen anywhere. */
   private readonly bySeq = new Map<string, string>()
@@ -250,7 +258,7 @@ export class Simulation {
       seed: this.o.seed,
       ok: !this.failure,
       failure: this.failure,
-      trace: this.traceBuf.slice(),
+      trace: traceLinesOf(this.traceBuf),
       simulatedMs: this.clock.now() - 1_700_000_000_000,
       wallMs: performance.now() - wallStart,
       stats: this.stats,
@@ -582,7 +590,12 @@ export class Simulation {
    */
   private checkLeaders(): void {
     for (const n of this.nodes) {
-      if (!n.node || n.state === 'down') continue
+      if (!n.node || n.state === 'down') {
+        n.claimsCheckedAt = undefined
+        continue
+      }
+      const changes = n.node.replicaChanges()
+      if (n.claimsCheckedAt?.node === n.node && n.claimsCheckedAt.changes === changes) continue
       const checked = n.claimsChecked
       for (const s of n.node.replicaStates().values()) {
         // Run after every step: a claim already checked costs one lookup (docs/simulation.md, "Speed").
@@ -598,6 +611,7 @@ export class Simulation {
         }
         checked.set(s.roomId, s.term)
       }
+      if (!this.failure) n.claimsCheckedAt = { node: n.node, changes }
     }
   }
 
@@ -639,6 +653,7 @@ export class Simulation {
       inFlight: 0,
       sendCounter: 0,
       sent: [],
+      lastAcked: new Map(),
       created: new Set(),
       busy: false,
       scripted,
@@ -803,6 +818,12 @@ export class Simulation {
     if (known !== undefined && known !== rec.clientMsgId) this.fail('one-message-per-seq', `${key} acknowledged for ${rec.clientMsgId} but is ${known}`)
     this.bySeq.set(key, rec.clientMsgId)
     // Sender FIFO: in (session, room), a later send never gets an earlier seq than an earlier one.
+    // The full scan only when it could find something: before any failure, the acknowledged sends
+    // of a room are in seq order as they are in send order (each pair was checked), so a send later
+    // and numbered higher than the latest one acknowledged is in order with all of them.
+    const latest = c.lastAcked.get(roomId)
+    if (!latest || rec.n > latest.n) c.lastAcked.set(roomId, rec)
+    if (!this.failure && (!latest || (rec.n > latest.n && rec.seq > latest.seq!))) return
     for (const other of c.sent) {
       if (other === rec || other.roomId !== roomId || other.outcome !== 'acked' || other.seq === undefined) continue
       if (other.n < rec.n && other.seq > rec.seq) this.fail('sender-fifo', `${c.id} sent ${other.clientMsgId} before ${rec.clientMsgId} but got seq ${other.seq} > ${rec.seq}`)
@@ -952,11 +973,11 @@ export class Simulation {
   // Trace and failures
 
   private trace(line: string): void {
-    const t = ((this.clock.now() - 1_700_000_000_000) / 1000).toFixed(3).padStart(9)
-    const text = `${t}s ${line}`
-    if (this.o.verbose) console.log(text)
-    this.traceBuf.push(text)
-    if (this.traceBuf.length > this.o.traceLines) this.traceBuf.shift()
+    const at = this.clock.now()
+    if (this.o.verbose) console.log(traceText(at, line))
+    // Kept unformatted: a run traces tens of thousands of lines and shows at most the last few.
+    this.traceBuf.push(at, line)
+    if (this.traceBuf.length > 2 * this.o.traceLines) this.traceBuf.splice(0, 2)
   }
 
   private fail(invariant: string, detail: string): void {
@@ -1011,6 +1032,16 @@ function watchMicrotasks(): { queued: boolean; tasks: boolean; jobs: number; sto
     process.nextTick = nextTick
   }
   return w
+}
+
+function traceText(at: number, line: string): string {
+  return `${((at - 1_700_000_000_000) / 1000).toFixed(3).padStart(9)}s ${line}`
+}
+
+function traceLinesOf(buf: (number | string)[]): string[] {
+  const out: string[] = []
+  for (let i = 0; i < buf.length; i += 2) out.push(traceText(buf[i] as number, buf[i + 1] as string))
+  return out
 }
 
 const RESOLVED = Promise.resolve()

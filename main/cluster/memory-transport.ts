@@ -62,26 +62,44 @@ export function copyAsJson<T>(v: T): T {
   return copy(v) as T
 }
 
+const hasOwn = Object.prototype.hasOwnProperty
+
 function copy(v: unknown): unknown {
   if (typeof v !== 'object' || v === null) return typeof v === 'number' && !Number.isFinite(v) ? null : v
   if (Array.isArray(v)) {
     const out = new Array<unknown>(v.length)
-    for (let i = 0; i < v.length; i++) {
-      const x: unknown = v[i]
-      out[i] = x === undefined || typeof x === 'function' || typeof x === 'symbol' ? null : copy(x)
-    }
+    for (let i = 0; i < v.length; i++) out[i] = copyItem(v[i], null)
     return out
   }
   const toJSON = (v as { toJSON?: () => unknown }).toJSON
   if (typeof toJSON === 'function') return copy(toJSON.call(v))
   const out: Record<string, unknown> = {}
   for (const k in v) {
-    if (!Object.prototype.hasOwnProperty.call(v, k)) continue
-    const x: unknown = (v as Record<string, unknown>)[k]
-    if (x === undefined || typeof x === 'function' || typeof x === 'symbol') continue
-    out[k] = copy(x)
+    if (!hasOwn.call(v, k)) continue
+    const x = copyItem((v as Record<string, unknown>)[k], SKIP)
+    if (x !== SKIP) out[k] = x
   }
   return out
+}
+
+/** Dropped from an object (JSON leaves such a field out; in an array it writes null). */
+const SKIP = Symbol('skip')
+
+/** One field or item: strings and finite numbers, most of a frame, without a call of copy. */
+function copyItem(x: unknown, dropped: null | typeof SKIP): unknown {
+  switch (typeof x) {
+    case 'string':
+    case 'boolean':
+      return x
+    case 'number':
+      return Number.isFinite(x) ? x : null
+    case 'undefined':
+    case 'function':
+    case 'symbol':
+      return dropped
+    default:
+      return copy(x)
+  }
 }
 
 /** A misuse of the network by its owner (the simulator or a test), never a peer's doing. */
@@ -603,6 +621,12 @@ export class MemoryLink implements PeerLink {
 
 /** As @grpc/proto-loader decodes a PeerMessage with `oneofs: true`: `body` names the field set. */
 function decode(m: PeerMessage): DecodedMessage {
-  const body = Object.keys(m)[0]
-  return { ...m, body } as DecodedMessage
+  // In place: `m` is the network's own copy, made when it was written and never seen by anyone.
+  let body: string | undefined
+  for (const k in m) {
+    body = k
+    break
+  }
+  ;(m as { body?: string }).body = body
+  return m as DecodedMessage
 }

@@ -12,6 +12,8 @@
  *            { type: 'left',   peer, now }     the peer said Leaving (graceful stop): dead at once
  *            { type: 'tick',   now }           call every heartbeatMs; moves silent peers down
  *            { type: 'forget', peer }          drop the peer entirely (peers.remove); no effect
+ *            { type: 'heard-many', heard }     'heard' for each (peer -> now) of the map, in its order,
+ *                                              with one new state (a driver that batches frames' 'heard')
  *     effect { type: 'peer-state', peer, from, to, silentMs }   `from` is null for a peer heard for the
  *            first time. Each effect is one state change, to be reported as `peer.status`.
  *
@@ -64,6 +66,7 @@ export type FailureDetectorInput =
   | { type: 'left'; peer: string; now: number }
   | { type: 'tick'; now: number }
   | { type: 'forget'; peer: string }
+  | { type: 'heard-many'; heard: ReadonlyMap<string, number> }
 
 export interface PeerStateEffect {
   type: 'peer-state'
@@ -114,6 +117,8 @@ export function failureDetectorStep(
       return left(state, input.peer, input.now)
     case 'tick':
       return tick(state, input.now)
+    case 'heard-many':
+      return heardMany(state, input.heard)
     case 'forget': {
       if (!(input.peer in state.peers)) return { state, effects: [] }
       const peers = { ...state.peers }
@@ -136,6 +141,19 @@ function heard(state: FailureDetectorState, peer: string, now: number): FailureD
   }
 }
 
+// The same as 'heard' for each peer in turn, copying the peers once instead of once per peer.
+function heardMany(state: FailureDetectorState, heard: ReadonlyMap<string, number>): FailureDetectorResult {
+  if (heard.size === 0) return { state, effects: [] }
+  const peers: Record<string, PeerLiveness> = { ...state.peers }
+  const effects: PeerStateEffect[] = []
+  for (const [peer, now] of heard) {
+    const prev = peers[peer]
+    peers[peer] = { state: 'alive', lastHeardMs: prev ? Math.max(prev.lastHeardMs, now) : now }
+    if (prev?.state !== 'alive') effects.push({ type: 'peer-state', peer, from: prev?.state ?? null, to: 'alive', silentMs: 0 })
+  }
+  return { state: { config: state.config, peers, lastTickMs: state.lastTickMs }, effects }
+}
+
 // Graceful leave (peer.proto Leaving): no reason to wait for the timeout. A peer we never heard of
 // has nothing to mark.
 function left(state: FailureDetectorState, peer: string, now: number): FailureDetectorResult {
@@ -153,9 +171,12 @@ function tick(state: FailureDetectorState, now: number): FailureDetectorResult {
   const { suspectMs, deadMs, pauseGuardMs } = state.config
   const gap = state.lastTickMs === null ? 0 : now - state.lastTickMs
   const paused = gap > pauseGuardMs
-  const peers: Record<string, PeerLiveness> = {}
+  // A new peers object only when a peer changed: most ticks change none, and a node ticks every
+  // 50 ms (docs/simulation.md, "Speed"). Copied in key order, so effects keep the peers' order.
+  let peers: Record<string, PeerLiveness> | undefined
   const effects: PeerStateEffect[] = []
-  for (const [peer, p] of Object.entries(state.peers)) {
+  for (const peer in state.peers) {
+    const p = state.peers[peer]
     // Pause guard (header): give back the time we were not running, never past `now`. A peer heard
     // after we resumed (late in the gap) has a silence of its own; one heard before the pause, even
     // after the previous tick (a heartbeat read just before SIGSTOP), gets the gap back too. Nothing
@@ -169,10 +190,14 @@ function tick(state: FailureDetectorState, now: number): FailureDetectorResult {
     let to: PeerState = p.state
     if (silentMs >= deadMs) to = 'dead'
     else if (silentMs >= suspectMs && p.state === 'alive') to = 'suspect'
-    peers[peer] = shift || p.credited ? { state: to, lastHeardMs, credited: true } : { state: to, lastHeardMs }
+    const credited = shift || !!p.credited
+    if (to !== p.state || lastHeardMs !== p.lastHeardMs || credited !== !!p.credited) {
+      peers ??= { ...state.peers }
+      peers[peer] = credited ? { state: to, lastHeardMs, credited: true } : { state: to, lastHeardMs }
+    }
     if (to !== p.state) effects.push({ type: 'peer-state', peer, from: p.state, to, silentMs })
   }
-  return { state: { ...state, peers, lastTickMs: now }, effects }
+  return { state: { config: state.config, peers: peers ?? state.peers, lastTickMs: now }, effects }
 }
 
 function withPeer(state: FailureDetectorState, peer: string, p: PeerLiveness): FailureDetectorState {

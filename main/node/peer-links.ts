@@ -145,6 +145,8 @@ export class PeerLinks {
   /** Addresses the user removed: gossip must not bring them back until peers.add. */
   private readonly removedAddresses = new Set<string>()
   private detector: FailureDetectorState
+  /** Peers heard while alive since the detector's last step, with when (see heard()). */
+  private readonly heardAt = new Map<string, number>()
   private readonly pending = new Map<number, PendingRequest>()
   private nextReqId = 1
   private heartbeatTimer: Timer | undefined
@@ -475,6 +477,7 @@ export class PeerLinks {
   // Peers as the user sees them (peers.list, peers.add, peers.remove)
 
   private peerInfo(p: Peer): PeerInfo {
+    this.flushHeard()
     const d = this.detector.peers[p.nodeId]
     return { nodeId: p.nodeId, name: p.name, address: p.address, state: d?.state ?? 'suspect', lastSeenMs: d?.lastHeardMs ?? 0 }
   }
@@ -531,7 +534,7 @@ export class PeerLinks {
   private heard(nodeId: string): void {
     const peer = this.peers.get(nodeId)
     if (peer) {
-      peer.backoff = initialBackoff()
+      if (peer.backoff.failures !== 0) peer.backoff = initialBackoff()
       // A peer we hear but cannot write to: dial at once instead of waiting for the backoff.
       if (!peer.link && !this.dialingAddresses.has(peer.address) && !this.stopped) {
         this.c.clock.clear(peer.retryTimer)
@@ -539,10 +542,26 @@ export class PeerLinks {
         this.dial(peer.address).catch(() => this.scheduleRedial(peer))
       }
     }
+    const d = this.detector.peers[nodeId]
+    if (d?.state === 'alive' && !d.credited) {
+      // Heard again while alive: the detector would only move its last-heard time, with no effect.
+      // Every frame does this, so it is noted here and given to the detector before its next step
+      // or read (flushHeard): the same states, without a new detector state per frame.
+      this.heardAt.set(nodeId, this.c.clock.now())
+      return
+    }
     this.detect({ type: 'heard', peer: nodeId, now: this.c.clock.now() })
   }
 
+  /** The 'heard' inputs held back by heard(), in to the detector (no effects: each peer is alive). */
+  private flushHeard(): void {
+    if (this.heardAt.size === 0) return
+    this.detector = failureDetectorStep(this.detector, { type: 'heard-many', heard: this.heardAt }).state
+    this.heardAt.clear()
+  }
+
   private detect(input: Parameters<typeof failureDetectorStep>[1]): void {
+    this.flushHeard()
     const { state, effects } = failureDetectorStep(this.detector, input)
     this.detector = state
     for (const e of effects) this.peerStateChanged(e)

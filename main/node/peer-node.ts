@@ -487,6 +487,11 @@ export class PeerNode implements RunningNode {
     return this.replication.states()
   }
 
+  /** Moves whenever replicaStates() may have changed (RoomReplicas.changeCount). */
+  replicaChanges(): number {
+    return this.replication.changeCount
+  }
+
   selfRef(): NodeRef {
     return { nodeId: this.nodeId, name: this.name, address: this.grpcAddress }
   }

@@ -132,6 +132,8 @@ export type ReplicationMessage = MessageOf<'roomAppend' | 'roomAppendReply' | 'r
 export class RoomReplicas {
   readonly config: ReplicaConfig
   private readonly rooms = new Map<string, ReplicaState>()
+  /** See changeCount. */
+  private changes = 0
   /**
    * Rooms whose replica set names this node but whose state (first append) never reached it: an
    * empty log, and the term and vote it gave, kept on disk like a replica's (docs/replication.md,
@@ -240,6 +242,15 @@ export class RoomReplicas {
     return this.rooms
   }
 
+  /**
+   * How many times the replica states may have changed (a step of the core, a replica added or let
+   * go): an observer that reads them after every event (the simulator's per-step checks,
+   * docs/simulation.md "Speed") rereads them only when this moved.
+   */
+  get changeCount(): number {
+    return this.changes
+  }
+
   state(roomId: string): ReplicaState | undefined {
     return this.rooms.get(roomId)
   }
@@ -268,6 +279,7 @@ export class RoomReplicas {
     }
     const s = newReplica({ roomId: room.roomId, self: this.c.nodeId, meta }, this.config)
     this.rooms.set(room.roomId, s)
+    this.changes++
     this.noteReplicas(s)
     this.save()
     if (others.length === 0) {
@@ -277,6 +289,7 @@ export class RoomReplicas {
     } else if (meta.replicas.length < this.c.replicas) {
       this.c.log(`room ${room.name}: ${meta.replicas.length} of ${this.c.replicas} replicas (the cluster has no more live nodes)`)
     }
+    this.changes++
     this.run(s, startLeading(s, this.c.clock.now(), this.config).effects)
   }
 
@@ -309,9 +322,11 @@ export class RoomReplicas {
     }
     const s = newReplica({ roomId: room.roomId, self: this.c.nodeId, meta, entries, floorSeq: floor, floorTerm, commitSeq: last }, this.config)
     this.rooms.set(room.roomId, s)
+    this.changes++
     this.noteReplicas(s)
     this.save()
     this.c.log(`room ${room.name}: replicated from now on (${last} messages so far); replicas join as other nodes are alive`)
+    this.changes++
     this.run(s, startLeading(s, this.c.clock.now(), this.config).effects)
     return true
   }
@@ -356,6 +371,7 @@ export class RoomReplicas {
         this.config,
       )
       this.rooms.set(roomId, s)
+      this.changes++
       this.noteReplicas(s)
       // Whoever administers it now tells us within a resend period; if nobody does (the whole
       // group restarted), we stand after a detector period.
@@ -604,11 +620,12 @@ export class RoomReplicas {
   drop(roomId: string): void {
     if (this.blank.delete(roomId)) this.save()
     if (!this.rooms.delete(roomId)) return
+    this.changes++
     this.published.delete(roomId)
     this.everReplicas.delete(roomId)
     this.lastMetaAt.delete(roomId)
     this.letGo(roomId)
-    this.rejectAll(roomId, new ChatError('not_found', 'the room was deleted'))
+    this.rejectAll(roomId, () => new ChatError('not_found', 'the room was deleted'))
     this.c.messages.drop(roomId)
     this.save()
   }
@@ -623,7 +640,7 @@ export class RoomReplicas {
     this.c.clock.clear(this.saveTimer)
     // Nothing to write for a node that never held a replica (an unreplicated cluster).
     if (this.rooms.size || this.blank.size || this.indexed.size) this.save()
-    for (const roomId of this.waiting.keys()) this.rejectAll(roomId, new ChatError('room_unavailable', 'this node is stopping'))
+    for (const roomId of this.waiting.keys()) this.rejectAll(roomId, () => new ChatError('room_unavailable', 'this node is stopping'))
   }
 
   /** Replication messages from peers (their owner in peer-dispatch.ts). */
@@ -694,6 +711,7 @@ export class RoomReplicas {
       this.rooms.set(message.roomId, s)
       // A replica again: its room state replaces the removal record in the room's file (save below).
       this.replacedBy.delete(message.roomId)
+      this.changes++
       this.noteReplicas(s)
       this.c.trace('gossip', `now a replica of room ${message.meta.name} (administrator ${this.c.peerName(message.leader)})`, message.roomId)
       this.save()
@@ -796,6 +814,7 @@ export class RoomReplicas {
 
   private step(s: ReplicaState, input: ReplicaInput, batching = false): ReplicaEffect[] {
     this.noteReplicas(s)
+    this.changes++
     const { effects } = stepReplica(s, input, this.config)
     this.run(s, effects, batching)
     if (this.notices.size > 0) this.sendNotices()
@@ -814,6 +833,7 @@ export class RoomReplicas {
     const done: [ReplicaState, ReplicaEffect[]][] = []
     for (const [s, input] of inputs) {
       this.noteReplicas(s)
+      this.changes++
       done.push([s, stepReplica(s, input, this.config).effects])
     }
     if (done.some(([, effects]) => effects.some((e) => e.type === 'persist-term' || e.type === 'persist-meta'))) this.save()
@@ -835,11 +855,12 @@ export class RoomReplicas {
       this.c.log(`room ${s.meta.name}: no longer one of its replicas (replaced while this node was unreachable)`)
       this.c.trace('gossip', `${s.meta.name}: no longer a replica here`, s.roomId)
       this.rooms.delete(s.roomId)
+      this.changes++
       this.letGo(s.roomId)
       // Nor is the room ours to administer, if we still held it (a deposed administrator).
       this.c.lostAdmin(s.roomId, null)
       this.rememberReplaced(s.roomId, s.meta)
-      this.rejectAll(s.roomId, new ChatError('room_unavailable', `room ${s.meta.name} changed administrator; send again`))
+      this.rejectAll(s.roomId, () => new ChatError('room_unavailable', `room ${s.meta.name} changed administrator; send again`))
       this.c.messages.drop(s.roomId)
       this.save()
       // The removal record goes to the room's file once replication.json no longer lists the room
@@ -890,6 +911,7 @@ export class RoomReplicas {
         for (const w of byRoom?.get(x.message.seq) ?? []) w.reject(new ChatError('internal', 'the message could not be written to the room log'))
         byRoom?.delete(x.message.seq)
       }
+      this.changes++
       stepReplica(p.s, { type: 'unwritten', fromSeq: p.fromSeq }, this.config)
       return undefined
     }
@@ -995,7 +1017,7 @@ export class RoomReplicas {
         case 'quorum':
           this.c.log(`room ${s.meta.name}: ${e.ok ? 'a majority of its replicas is reachable again' : 'no majority of its replicas is reachable: sends are refused'}`)
           this.c.trace('heartbeat', `${s.meta.name}: ${e.ok ? 'majority back' : 'majority lost, refusing sends'}`, s.roomId)
-          if (!e.ok) this.rejectAll(s.roomId, new ChatError('room_unavailable', `room ${s.meta.name}: no majority of its replicas is reachable`))
+          if (!e.ok) this.rejectAll(s.roomId, () => new ChatError('room_unavailable', `room ${s.meta.name}: no majority of its replicas is reachable`))
           break
         case 'replicas': {
           const change = e.removed ? `${this.c.peerName(e.removed)} removed (dead for ${this.config.repairMs} ms or more)` : `${this.c.peerName(e.added ?? '')} added`
@@ -1068,7 +1090,7 @@ export class RoomReplicas {
       return
     }
     // Follower or candidate: whatever we administered of it is not ours any more.
-    this.rejectAll(s.roomId, new ChatError('room_unavailable', `room ${s.meta.name} changed administrator; send again`))
+    this.rejectAll(s.roomId, () => new ChatError('room_unavailable', `room ${s.meta.name} changed administrator; send again`))
     this.c.lostAdmin(s.roomId, e.leader)
   }
 
@@ -1077,14 +1099,16 @@ export class RoomReplicas {
     return Math.floor(this.c.random() * 100)
   }
 
-  private rejectAll(roomId: string, err: Error): void {
+  /** `error` is made only if anyone waits: an Error captures a stack, and most calls find nobody. */
+  private rejectAll(roomId: string, error: () => Error): void {
+    let err: Error | undefined
     const joins = this.metaWaiting.get(roomId)
     this.metaWaiting.delete(roomId)
-    for (const w of joins ?? []) w.waiter.reject(err)
+    for (const w of joins ?? []) w.waiter.reject((err ??= error()))
     const byRoom = this.waiting.get(roomId)
     if (!byRoom) return
     this.waiting.delete(roomId)
-    for (const list of byRoom.values()) for (const w of list) w.reject(err)
+    for (const list of byRoom.values()) for (const w of list) w.reject((err ??= error()))
   }
 
   /** Whether `nodeId` was in the room's replica set as this node has known it since it started. */

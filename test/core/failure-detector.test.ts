@@ -234,6 +234,25 @@ describe('failure detector (tables, time as input)', () => {
     expect(s1.peers).toEqual({ a: { state: 'alive', lastHeardMs: 0 } })
   })
 
+  it("'heard-many' gives the state and effects of one 'heard' per peer, in the map's order", () => {
+    // A driver batches the 'heard' of every frame (main/node/peer-links.ts): the result must not change.
+    const start = [heard('a', 0), heard('b', 0), heard('c', 0), tick(50), tick(1600), tick(3100)]
+      .reduce((s, i) => failureDetectorStep(s, i).state, createFailureDetector(CONFIG))
+    const batch = new Map([['c', 3150], ['a', 3120], ['d', 3130], ['a', 3140]])
+    const one = [...batch].reduce<{ state: FailureDetectorState; effects: PeerStateEffect[] }>((acc, [peer, now]) => {
+      const out = failureDetectorStep(acc.state, heard(peer, now))
+      return { state: out.state, effects: [...acc.effects, ...out.effects] }
+    }, { state: start, effects: [] })
+    const many = failureDetectorStep(start, { type: 'heard-many', heard: batch })
+    expect(many.effects).toEqual(one.effects)
+    expect(many.state).toEqual(one.state)
+    expect(Object.keys(many.state.peers)).toEqual(Object.keys(one.state.peers))
+    // A tick that changes no peer keeps the peers object; quiet ticks allocate nothing per peer.
+    const quiet = failureDetectorStep(many.state, tick(3160)).state
+    expect(quiet.peers).toBe(many.state.peers)
+    expect(quiet.lastTickMs).toBe(3160)
+  })
+
   it.each([
     [{ suspectMs: 0, deadMs: 3000 }],
     [{ suspectMs: 3000, deadMs: 3000 }],
