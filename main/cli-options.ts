@@ -8,7 +8,7 @@ import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { basename, join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
-import { isClusterKey, isPeerAddress } from '../proto/client-protocol'
+import { checkNodeName, isClusterKey, isPeerAddress } from '../proto/client-protocol'
 import { isBuiltUi } from './gateway/static-ui'
 import { DEFAULT_REPAIR_MS, DEFAULT_REPLICAS, DEFAULT_TIMING, type NodeOptions } from './node/node-options'
 import { parseArchiveUrl } from './store/archive-db'
@@ -98,9 +98,9 @@ export function parseFlags(argv: string[], env: NodeJS.ProcessEnv = process.env)
   const ws = splitHostPort('ws', values.ws ?? '127.0.0.1:0', true)
   const joinList = (values.join ?? []).flatMap((j) => j.split(',')).map((a) => a.trim()).filter(Boolean)
   for (const a of joinList) if (!isPeerAddress(a)) throw new ConfigError(`--join: "${a}" is not a HOST:PORT address`)
-  if (values.name !== undefined && (values.name.trim() === '' || values.name.length > 64)) {
-    throw new ConfigError('--name must be 1 to 64 characters')
-  }
+  // Peers refuse a Hello whose name breaks the name rules (client-protocol.md section 7): say so here.
+  const checkedName = values.name === undefined ? undefined : checkNodeName(values.name)
+  if (checkedName && 'problem' in checkedName) throw new ConfigError(`--name ${checkedName.problem}`)
   if (values.advertise !== undefined && !isPeerAddress(`${values.advertise.includes(':') ? `[${values.advertise}]` : values.advertise}:1`)) {
     throw new ConfigError(`--advertise must be a host name or IP address, got "${values.advertise}"`)
   }
@@ -138,7 +138,7 @@ export function parseFlags(argv: string[], env: NodeJS.ProcessEnv = process.env)
     help: values.help,
     replicas,
     repairMs,
-    name: values.name?.trim(),
+    name: checkedName?.name,
     grpcHost: grpc.host,
     grpcPort: grpc.port,
     advertiseHost: values.advertise?.trim() || undefined,

@@ -19,6 +19,8 @@ export const MAX_FRAME_BYTES = 64 * 1024
 export const MAX_TEXT_CHARS = 4000
 export const MAX_ROOM_NAME_CHARS = 64
 export const MAX_USER_CHARS = 32
+/** A node's name (`--name`, its Hello): the same rules as user and room names (section 7). */
+export const MAX_NODE_NAME_CHARS = 64
 export const MAX_HISTORY_LIMIT = 200
 /** Most messages a `room.preview` returns (the last ones of the room). */
 export const MAX_PREVIEW_LIMIT = 50
@@ -110,6 +112,13 @@ export function nameSchema(maxChars: number) {
       const problem = nameProblem(s, maxChars)
       if (problem) ctx.addIssue({ code: 'custom', message: `name ${problem}` })
     })
+}
+
+/** A node name as given (`--name`, desktop settings): normalised, or why it cannot be one. */
+export function checkNodeName(raw: string): { name: string } | { problem: string } {
+  const name = normalizeName(raw)
+  const problem = nameProblem(name, MAX_NODE_NAME_CHARS)
+  return problem === undefined ? { name } : { problem }
 }
 
 /** The creator of the default room every node makes ("<node> lobby"): no user may take it. */

@@ -8,6 +8,7 @@
  */
 import { z } from 'zod'
 import {
+  MAX_NODE_NAME_CHARS,
   MAX_ROOM_NAME_CHARS,
   MAX_TEXT_CHARS,
   MAX_USER_CHARS,
@@ -19,7 +20,6 @@ import {
 } from '../../proto/client-protocol'
 import type { BodyName, Bodies, DecodedMessage } from './peer-messages'
 
-const MAX_NODE_NAME_CHARS = 64
 /** Bounds of lists: far above what a cluster of a lab uses, far below what would hurt a node. */
 const MAX_NODES = 1000
 const MAX_ROOMS = 10_000

@@ -7,6 +7,7 @@
 import { mkdirSync, openSync, readFileSync, closeSync, writeSync, unlinkSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
+import { checkNodeName } from '../../proto/client-protocol'
 
 export const INSTANCE_ENV = 'DS_INSTANCE'
 /** Overrides the parent of the instance folders (tests, portable installs). */
@@ -92,8 +93,13 @@ export function parseDesktopArgs(argv: string[], env: NodeJS.ProcessEnv = proces
     .map((v) => v.trim())
     .filter(Boolean)
   const out: DesktopArgs = { instance, join }
-  const name = str(values.name)?.trim()
-  if (name) out.name = name
+  const rawName = str(values.name)
+  if (rawName?.trim()) {
+    // The name rules of client-protocol.md section 7: peers refuse a Hello that breaks them.
+    const checked = checkNodeName(rawName)
+    if ('problem' in checked) throw new DesktopArgsError(`--name ${checked.problem}`)
+    out.name = checked.name
+  }
   const grpc = str(values.grpc)
   if (grpc !== undefined) {
     const { host, port } = parseHostPort(grpc)

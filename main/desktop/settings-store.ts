@@ -7,6 +7,7 @@
 import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { z } from 'zod'
+import { MAX_NODE_NAME_CHARS, nameSchema } from '../../proto/client-protocol'
 
 export const SETTINGS_FILE = 'settings.json'
 
@@ -20,7 +21,8 @@ export function isPeerAddress(value: string): boolean {
 }
 
 const DisplayNameSchema = z.string().trim().min(1).max(32) // hello's `user` limits
-const NodeNameSchema = z.string().trim().min(1).max(64)
+/** The name rules of client-protocol.md section 7 (peers refuse a Hello that breaks them). */
+const NodeNameSchema = nameSchema(MAX_NODE_NAME_CHARS)
 
 export interface Settings {
   displayName?: string

@@ -32,6 +32,20 @@ describe('cli options', () => {
     expect(e.message).toMatch(message)
   })
 
+  it('--name follows the name rules peers apply to a Hello (client-protocol.md §7)', () => {
+    expect(parseFlags([...LOCAL, '--name', ' Zoe\u0301 '], {}).name).toBe('Zo\u00e9')
+    for (const [name, message] of [
+      ['ad\u202emin', /^--name must not contain bidirectional override characters$/],
+      ['n1\u0000', /^--name must not contain control characters$/],
+      ['\u200b'.repeat(3), /^--name must contain a visible character$/],
+      ['x'.repeat(65), /^--name must be at most 64 characters$/],
+    ] as const) {
+      const e = configError([...LOCAL, '--name', name])
+      expect(e.code).toBe('bad_config')
+      expect(e.message).toMatch(message)
+    }
+  })
+
   it('the environment given is the one read (DS_DB_URL, DS_CLUSTER_KEY), not the process environment', () => {
     expect(configError(LOCAL, { DS_DB_URL: 'mysql://x/y' }).message).toMatch(/^DS_DB_URL: /)
     expect(configError(LOCAL, { DS_CLUSTER_KEY: 'short' }).message).toMatch(/\(DS_CLUSTER_KEY\)/)

@@ -53,6 +53,12 @@ describe('parseDesktopArgs', () => {
     })
     expect(() => parseDesktopArgs(['--grpc', 'nohost'], {})).toThrow(DesktopArgsError)
   })
+
+  it('--name follows the name rules peers apply (client-protocol.md §7): normalised, no controls or bidi overrides', () => {
+    expect(parseDesktopArgs(['--name', ' Zoe\u0301 '], {}).name).toBe('Zo\u00e9')
+    expect(() => parseDesktopArgs(['--name', 'n\u202e1'], {})).toThrow(/--name must not contain bidirectional/)
+    expect(() => parseDesktopArgs(['--name', 'lab\n1'], {})).toThrow(/--name must not contain control characters/)
+  })
 })
 
 describe('instance folders', () => {

@@ -46,6 +46,12 @@ describe('SettingsStore', () => {
     expect(lines.join('\n')).toMatch(/unreadable/)
   })
 
+  it('drops a remembered node name that breaks the name rules (peers would refuse its Hello)', () => {
+    expect(parseSettings({ nodeName: 'n\u202e1', peers: [] })).toEqual({ peers: [] })
+    expect(parseSettings({ nodeName: '\u200b\u200b', peers: [] })).toEqual({ peers: [] })
+    expect(parseSettings({ nodeName: ' lab-1 ', peers: [] })).toEqual({ nodeName: 'lab-1', peers: [] })
+  })
+
   it('keeps the good fields of a partly bad file', () => {
     expect(parseSettings({ displayName: 'x'.repeat(99), nodeName: 'n1', peers: ['ok:1', 'bad', 42, 'h:70000'] })).toEqual({
       nodeName: 'n1',
