@@ -136,6 +136,7 @@ async function startDs(o: StartSystemOptions, nodes = 3, extra: string[] = [], n
     c.roomId = roomId
   }
   let lastStats = new Map<string, { f: number; m: number }>()
+  let lastStatsAt = performance.now()
   return {
     name: 'ds-g1-sms',
     pids: procs.map((p) => p.ready.pid),
@@ -144,6 +145,9 @@ async function startDs(o: StartSystemOptions, nodes = 3, extra: string[] = [], n
     async linkBatching() {
       const parts: string[] = []
       const next = new Map<string, { f: number; m: number }>()
+      const now = performance.now()
+      const secs = (now - lastStatsAt) / 1000
+      lastStatsAt = now
       for (let k = 0; k < nodes; k++) {
         const { links } = (await clients[k].call('node.stats')) as { links: { name: string; framesSent: number; messagesSent: number }[] }
         for (const l of links) {
@@ -151,7 +155,8 @@ async function startDs(o: StartSystemOptions, nodes = 3, extra: string[] = [], n
           const prev = lastStats.get(key) ?? { f: 0, m: 0 }
           next.set(key, { f: l.framesSent, m: l.messagesSent })
           const f = l.framesSent - prev.f
-          if (f > 0) parts.push(`${key} ${((l.messagesSent - prev.m) / f).toFixed(1)}`)
+          // Messages per frame, and frames per second: what each frame's fixed cost is paid on.
+          if (f > 0) parts.push(`${key} ${((l.messagesSent - prev.m) / f).toFixed(1)} (${(f / secs).toFixed(0)}/s)`)
         }
       }
       lastStats = next

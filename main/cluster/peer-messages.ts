@@ -87,6 +87,8 @@ export interface Bodies {
     entries: { term: number; message: WireMessage }[]
     commitSeq: number
     meta: WireReplMeta | null
+    /** A commit notice that wants no RoomAppendReply unless refused (docs/replication.md). */
+    noReply?: boolean
   }
   roomAppendReply: { roomId: string; term: number; ok: boolean; matchSeq: number; leader: string; metaTerm: number; metaVersion: number }
   roomVoteRequest: { roomId: string; term: number; candidate: string; lastSeq: number; lastTerm: number; transfer: boolean }

@@ -146,6 +146,7 @@ const schemas = {
     entries: z.array(z.object({ term: count, message: chatMessage })).max(MAX_MESSAGES),
     commitSeq: count,
     meta: replMeta.nullable(),
+    noReply: z.boolean().default(false),
   }),
   roomAppendReply: z.object({ roomId: id, term: count, ok: z.boolean(), matchSeq: count, leader: z.string().max(128), metaTerm: count, metaVersion: count }),
   roomVoteRequest: z.object({ roomId: id, term: count, candidate: id, lastSeq: count, lastTerm: count, transfer: z.boolean() }),
@@ -251,8 +252,9 @@ const FAST: { [K in FastName]: (v: unknown) => Bodies[K] | undefined } = {
   },
   roomAppend(v) {
     if (typeof v !== 'object' || v === null) return undefined
-    const { roomId, term, leader, prevSeq, prevTerm, entries, commitSeq, meta } = v as Record<string, unknown>
+    const { roomId, term, leader, prevSeq, prevTerm, entries, commitSeq, meta, noReply = false } = v as Record<string, unknown>
     if (meta !== null || !isId(roomId) || !isCount(term) || !isId(leader) || !isCount(prevSeq) || !isCount(prevTerm) || !isCount(commitSeq)) return undefined
+    if (typeof noReply !== 'boolean') return undefined
     if (!Array.isArray(entries) || entries.length > MAX_MESSAGES) return undefined
     const out: Bodies['roomAppend']['entries'] = []
     for (const e of entries) {
@@ -262,7 +264,7 @@ const FAST: { [K in FastName]: (v: unknown) => Bodies[K] | undefined } = {
       if (!isCount(t) || !message) return undefined
       out.push({ term: t, message })
     }
-    return { roomId, term, leader, prevSeq, prevTerm, entries: out, commitSeq, meta }
+    return { roomId, term, leader, prevSeq, prevTerm, entries: out, commitSeq, meta, noReply }
   },
   roomAppendReply(v) {
     if (typeof v !== 'object' || v === null) return undefined

@@ -659,6 +659,7 @@ export class RoomReplicas {
           entries: (a.entries ?? []).map((e) => ({ term: Number(e.term), message: fromWireMessage(e.message) })),
           commitSeq: Number(a.commitSeq),
           meta: fromWireMeta(a.meta),
+          ...(a.noReply ? { noReply: true } : {}),
         }
         if (a.leader !== from) throw new ChatError('forbidden', `append for ${a.roomId} names ${a.leader} but comes from ${from}`)
         break
@@ -1201,6 +1202,7 @@ function toPeerMessage(m: ReplMessage): PeerMessage {
         entries: m.entries.map((e) => ({ term: e.term, message: toWireMessage(e.message) })),
         commitSeq: m.commitSeq,
         meta: m.meta,
+        noReply: m.noReply === true,
       })
     case 'append-reply':
       return msg('roomAppendReply', { roomId: m.roomId, term: m.term, ok: m.ok, matchSeq: m.matchSeq, leader: m.leader, metaTerm: m.metaTerm, metaVersion: m.metaVersion })

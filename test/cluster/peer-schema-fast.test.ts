@@ -12,7 +12,7 @@ const good: Record<string, Record<string, unknown>> = {
   forwardSend: { reqId: 4, roomId: 'r-1', user: 'alice', text: 'hi', clientMsgId: 'c9' },
   sendAck: { reqId: 4, error: null, seq: 12 },
   deliver: { roomId: 'r-1', messages: [message, { ...message, seq: 4 }] },
-  roomAppend: { roomId: 'r-1', term: 2, leader: 'n-1', prevSeq: 2, prevTerm: 2, entries: [{ term: 2, message }], commitSeq: 2, meta: null },
+  roomAppend: { roomId: 'r-1', term: 2, leader: 'n-1', prevSeq: 2, prevTerm: 2, entries: [{ term: 2, message }], commitSeq: 2, meta: null, noReply: false },
   roomAppendReply: { roomId: 'r-1', term: 2, ok: true, matchSeq: 3, leader: '', metaTerm: 1, metaVersion: 0 },
 }
 

@@ -196,11 +196,12 @@ describe('the administrator replicates and commits on a majority', () => {
     ack(s, 'n2', 2)
     ack(s, 'n3', 0) // holds the room state, not yet the entries
     expect(s.commitSeq).toBe(2)
-    // n2 and n3 were sent seq 1..2 with commit point 0: both are told 2; an empty append each.
+    // n2 and n3 were sent seq 1..2 with commit point 0: both are told 2; an empty append each, that
+    // wants no answer (n2 acknowledged the entries, n3 answers the append that carried them).
     const told = sends(step(s, { type: 'notify-commit', to: ['n2', 'n3'], now: 20 }))
     expect(told.map((e) => [e.to, e.message])).toEqual([
-      ['n2', append({ prevSeq: 2, prevTerm: 1, commitSeq: 2 })],
-      ['n3', append({ prevSeq: 2, prevTerm: 1, commitSeq: 2 })],
+      ['n2', append({ prevSeq: 2, prevTerm: 1, commitSeq: 2, noReply: true })],
+      ['n3', append({ prevSeq: 2, prevTerm: 1, commitSeq: 2, noReply: true })],
     ])
     // Told already: nothing more until the commit point moves.
     expect(sends(step(s, { type: 'notify-commit', to: ['n2', 'n3'], now: 21 }))).toEqual([])
@@ -209,11 +210,46 @@ describe('the administrator replicates and commits on a majority', () => {
     ack(s, 'n2', 3)
     step(s, { type: 'peer-dead', peer: 'n3', now: 22, jitterMs: 0 })
     const more = sends(step(s, { type: 'notify-commit', to: ['n2', 'n3', 'n9'], now: 23 }))
-    expect(more.map((e) => [e.to, e.message])).toEqual([['n2', append({ prevSeq: 3, prevTerm: 1, commitSeq: 3 })]])
+    expect(more.map((e) => [e.to, e.message])).toEqual([['n2', append({ prevSeq: 3, prevTerm: 1, commitSeq: 3, noReply: true })]])
     // A follower commits on an empty append up to what it holds: the follower side of the notice.
     const f = replica('n2', { term: 1 })
     step(f, recv('n1', append({ entries: log(1, 1) })))
     expect(step(f, recv('n1', append({ prevSeq: 2, prevTerm: 1, commitSeq: 2 }))).filter((e) => e.type === 'commit')).toEqual([{ type: 'commit', fromSeq: 1, toSeq: 2 }])
+  })
+
+  it('a commit notice wants no answer only when the answer would say nothing new; a refusal is always sent', () => {
+    const f = replica('n2', { term: 1 })
+    // Entries and their answer, as always.
+    expect(replyOf(step(f, recv('n1', append({ entries: log(1, 1) }))))).toMatchObject({ type: 'append-reply', ok: true, matchSeq: 2 })
+    // The notice: commits what it holds, answers nothing.
+    const notice = step(f, recv('n1', append({ prevSeq: 2, prevTerm: 1, commitSeq: 2, noReply: true })))
+    expect(notice.filter((e) => e.type === 'commit')).toEqual([{ type: 'commit', fromSeq: 1, toSeq: 2 }])
+    expect(sends(notice)).toEqual([])
+    // A notice past what it holds (it lost entries): refused, and the refusal goes.
+    expect(replyOf(step(f, recv('n1', append({ prevSeq: 5, prevTerm: 1, commitSeq: 5, noReply: true }))))).toMatchObject({ ok: false, matchSeq: 2 })
+    // A notice of a stale term: refused with the current term.
+    step(f, recv('n3', append({ term: 2, leader: 'n3', prevSeq: 2, prevTerm: 1, commitSeq: 2 })))
+    expect(replyOf(step(f, recv('n1', append({ prevSeq: 2, prevTerm: 1, commitSeq: 2, noReply: true }))))).toMatchObject({ ok: false, term: 2 })
+    // The flag is only honoured on an empty append without room state: entries are always answered.
+    expect(replyOf(step(f, recv('n3', append({ term: 2, leader: 'n3', prevSeq: 2, prevTerm: 1, entries: [entry(2, 3)], commitSeq: 2, noReply: true }))))).toMatchObject({ ok: true, matchSeq: 3 })
+
+    // The administrator asks for no answer only from a follower that answered with its room state
+    // (entries in flight are answered on their own); one that has not is asked as before.
+    const s = leader()
+    step(s, propose('a'))
+    ack(s, 'n2', 1)
+    const told = sends(step(s, { type: 'notify-commit', to: ['n2', 'n3'], now: 20 }))
+    expect(told.map((e) => [e.to, (e.message as { noReply?: boolean }).noReply === true])).toEqual([['n2', true], ['n3', false]])
+    const m = replica('n1')
+    startLeading(m, 0, CONFIG)
+    step(m, propose('a'))
+    step(m, recv('n2', { type: 'append-reply', roomId: ROOM, term: 1, ok: true, matchSeq: 1, leader: 'n1', metaTerm: 0, metaVersion: 0 }))
+    step(m, recv('n3', { type: 'append-reply', roomId: ROOM, term: 1, ok: true, matchSeq: 1, leader: 'n1', metaTerm: m.meta.term, metaVersion: m.meta.version }))
+    const withMeta = sends(step(m, { type: 'notify-commit', to: ['n2', 'n3'], now: 20 }))
+    expect(withMeta.map((e) => [e.to, (e.message as { meta: unknown }).meta !== null, (e.message as { noReply?: boolean }).noReply === true])).toEqual([
+      ['n2', true, false],
+      ['n3', false, true],
+    ])
   })
 
   it('a group of 5 needs two follower acknowledgements', () => {

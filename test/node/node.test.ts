@@ -51,9 +51,16 @@ describe('node on a virtual clock and the in-memory network', () => {
   for (const old of [undefined, 'n3']) {
     it(`replica member nodes deliver from their copy, not from a second Deliver${old ? ` (${old} speaks the older protocol)` : ''}`, async () => {
       const delivered: string[] = []
+      // docs/replication.md, "Commit notices": appends, those of them that want no answer, answers.
+      const wire = { appends: 0, notices: 0, replies: 0, refusals: 0 }
       cluster = new TestCluster({
         tamper: (m) => {
           if ('deliver' in m) for (const x of m.deliver.messages) delivered.push(x.text)
+          if ('roomAppend' in m) {
+            wire.appends++
+            if (m.roomAppend.noReply) wire.notices++
+          }
+          if ('roomAppendReply' in m) wire[m.roomAppendReply.ok ? 'replies' : 'refusals']++
           return m
         },
       })
@@ -74,6 +81,11 @@ describe('node on a virtual clock and the in-memory network', () => {
       expect(TestCluster.seqs(bob, lobby.roomId)).toEqual([1, 2, 3, 4, 5])
       // Only the older node is sent Deliver (each message once).
       expect(delivered.sort()).toEqual(old ? ['hi 1', 'hi 2', 'hi 3', 'hi 4', 'hi 5'] : [])
+      // The replica member nodes were told commit points that want no answer, and every other
+      // append was answered once: nothing the administrator waited for went unanswered.
+      expect(wire.notices).toBeGreaterThan(0)
+      expect(wire.refusals).toBe(0)
+      expect(wire.replies).toBe(wire.appends - wire.notices)
       expect(n1.disk.logs.get(lobby.roomId)?.messages.map((m) => m.text)).toEqual(['hi 1', 'hi 2', 'hi 3', 'hi 4', 'hi 5'])
     })
   }
