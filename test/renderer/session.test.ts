@@ -282,6 +282,89 @@ describe('Session over a fake node', () => {
     }
   })
 
+  it('after a reconnect, a room it was in whose rejoin failed is rejoined by the timer, and a message written meanwhile waits and then goes', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+    try {
+      // The node refuses the rejoin once (it has just restarted and does not know the room's
+      // administrator yet) and, like the real node, refuses a send from a connection not in the room.
+      let refuse = false
+      const inRoom = new Set<SocketLike>()
+      let current: FakeSocket | undefined
+      const { sockets, timers, session, lastSeq } = setup(undefined, (req) => {
+        if (req.op === 'room.join' && refuse) {
+          refuse = false
+          return new Error('room_unavailable')
+        }
+        if (req.op === 'room.join') inRoom.add(current!)
+        if (req.op === 'message.send' && !inRoom.has(current!)) return new Error('not_member')
+      })
+      session.start()
+      current = sockets[0]
+      sockets[0].open()
+      await vi.advanceTimersByTimeAsync(0)
+      await session.join('r1')
+      expect(session.getState().chat.rooms.r1.joined).toBe(true)
+      // The node restarts: the socket drops, the reconnect's rejoin is refused.
+      refuse = true
+      sockets[0].close()
+      timers.find((t) => t.ms === 100)!.fn()
+      current = sockets[1]
+      sockets[1].open()
+      await vi.advanceTimersByTimeAsync(0)
+      const joins = () => sockets[1].sent.filter((f) => f.op === 'room.join').length
+      expect(joins()).toBe(1)
+      expect(session.getState().chat.notices.map((n) => n.text)).toContain(
+        'Could not rejoin “general” yet (trying again): The room\'s administrator node is unreachable; try again when it is back. (from node)',
+      )
+      // The room is still the user's, and he writes in it before the rejoin went through: the
+      // node says not_member; the message waits instead of failing.
+      await session.send('r1', 'back again')
+      expect(session.getState().chat.rooms.r1.pending).toMatchObject([{ text: 'back again', status: 'waiting' }])
+      // The timer rejoins it, and the waiting message goes with the same clientMsgId.
+      await vi.advanceTimersByTimeAsync(REJOIN_FIRST_MS)
+      expect(joins()).toBe(2)
+      const sends = sockets[1].sent.filter((f) => f.op === 'message.send')
+      expect(sends).toHaveLength(2)
+      expect(sends[1].clientMsgId).toBe(sends[0].clientMsgId)
+      expect(session.getState().chat.rooms.r1.pending).toMatchObject([{ text: 'back again', status: 'sent', seq: lastSeq.value }])
+      session.stop()
+    } finally {
+      vi.useRealTimers()
+    }
+  })
+
+  it('after its node restarts, keeps a joined room the node does not list yet and rejoins it when the node learns of it', async () => {
+    const ROOM2 = { ...ROOM, roomId: 'r2', name: 'second' }
+    let listed = [ROOM, ROOM2]
+    const { sockets, timers, session } = setup(undefined, (req) => {
+      if (req.op === 'rooms.list') return { rooms: listed }
+      if (req.op === 'room.join' && !listed.some((r) => r.roomId === req.roomId)) return new Error('not_found')
+      if (req.op === 'room.join') return { room: { ...listed.find((r) => r.roomId === req.roomId)!, joined: true }, members: [], lastSeq: 0, history: [] }
+    })
+    session.start()
+    sockets[0].open()
+    await flush()
+    await session.join('r1')
+    await session.join('r2')
+    // The node restarts and knows only its own room r1 at first (r2 comes later by gossip).
+    listed = [ROOM]
+    sockets[0].close()
+    timers.find((t) => t.ms === 100)!.fn()
+    sockets[1].open()
+    for (let i = 0; i < 5; i++) await flush()
+    const st = session.getState().chat
+    expect(st.notices.map((n) => n.text).filter((t) => t.includes('no longer exists'))).toEqual([])
+    expect(st.rooms.r2).toMatchObject({ joined: true, info: { available: false } })
+    // Not asked before the node lists it (a not_found would make the node forget the user's room).
+    expect(sockets[1].sent.filter((f) => f.op === 'room.join').map((f) => f.roomId)).toEqual(['r1'])
+    listed = [ROOM, ROOM2]
+    sockets[1].push({ event: 'room.created', room: ROOM2 })
+    for (let i = 0; i < 3; i++) await flush()
+    expect(sockets[1].sent.filter((f) => f.op === 'room.join').map((f) => f.roomId)).toEqual(['r1', 'r2'])
+    expect(session.getState().chat.rooms.r2).toMatchObject({ joined: true, info: { available: true } })
+    session.stop()
+  })
+
   it('maps error replies to readable notices and ignores garbage frames', async () => {
     const { sockets, session } = setup()
     session.start()

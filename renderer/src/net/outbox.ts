@@ -24,6 +24,8 @@ export class Outbox {
   constructor(
     private readonly host: SessionHost,
     private readonly user: () => string,
+    /** Whether the room is being rejoined after a reconnect (the node does not count us in it yet). */
+    private readonly rejoining: (roomId: string) => boolean = () => false,
   ) {}
 
   async send(roomId: string, text: string): Promise<void> {
@@ -73,7 +75,12 @@ export class Outbox {
     } catch (err) {
       const code = err instanceof ProtocolError ? err.code : undefined
       const unknownOutcome = code === 'timeout' || (code === 'room_unavailable' && availableAtSend)
-      if (unknownOutcome) {
+      // Sent before the rejoin after a reconnect went through: refused, so not ordered; it waits and
+      // goes once the room is joined again (the session resends it).
+      const beforeRejoin = code === 'not_member' && this.rejoining(roomId)
+      if (beforeRejoin) {
+        h.dispatch({ type: 'send.uncertain', roomId, clientMsgId, error: describeError(err) })
+      } else if (unknownOutcome) {
         h.dispatch({ type: 'send.uncertain', roomId, clientMsgId, error: describeError(err) })
         this.scheduleResend(roomId)
       } else {

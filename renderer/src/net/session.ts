@@ -7,7 +7,7 @@
  * cluster view's operations (cluster-ops.ts).
  */
 import { MAX_MEMBER_PAGE, type ArchivedRoomInfo, type ChatMessage, type HistorySource, type PeerInfo, type RequestInput, type Results, type ServerEvent } from '../../../proto/client-protocol'
-import { chatReducer, initialChatState, noticeKey, type ChatAction } from '../state/chat-state'
+import { NOT_KNOWN_YET, chatReducer, initialChatState, noticeKey, type ChatAction } from '../state/chat-state'
 import { describeError } from '../state/errors'
 import type { ChatClient } from './chat-client'
 import { ClusterOps } from './cluster-ops'
@@ -31,6 +31,8 @@ export const INFO_NOTICE_MS = 12_000
  */
 export const REJOIN_FIRST_MS = 1000
 export const REJOIN_MAX_MS = 10_000
+/** How long a joined room a reconnected node does not list yet is kept before it is reported gone. */
+export const NOT_LISTED_GRACE_MS = 30_000
 /** Error codes after which a rejoin is worth trying again; any other (not_found, forbidden…) is final. */
 const PASSING = new Set(['room_unavailable', 'room_busy', 'timeout', 'unreachable', 'internal', 'disconnected'])
 
@@ -67,6 +69,13 @@ export class Session {
   /** The next rejoin attempt of rooms whose rejoin failed for a passing reason (in `restore`). */
   private rejoinTimer: ReturnType<typeof setTimeout> | null = null
   private rejoinDelayMs = REJOIN_FIRST_MS
+  /**
+   * The rooms joined on the current connection. The state's `joined` says what the user is in; after
+   * a reconnect the node knows none of it until each room is joined again, and a rejoin that failed
+   * leaves `joined` set (the room is still the user's) but the room out of this set: it is what the
+   * retries go by, and a send to such a room waits for the rejoin (docs/ui.md, "Failures and deletions made visible").
+   */
+  private readonly joinedHere = new Set<string>()
   private readonly client: ChatClient
   private user: string
   private readonly now: () => number
@@ -86,7 +95,7 @@ export class Session {
       now: () => this.now(),
       error: (err, what, key) => this.error(err, what, key),
     }
-    this.outbox = new Outbox(host, () => this.user)
+    this.outbox = new Outbox(host, () => this.user, (roomId) => this.rejoining(roomId))
     this.stream = new RoomStream(host, deps.notify)
     this.cluster = new ClusterOps(host, () => void this.refreshRooms())
     this.client.onEvent = (e) => this.onEvent(e)
@@ -176,10 +185,22 @@ export class Session {
       return
     }
     if (reconnected) this.set({ connection: { ...this.state.connection, reconnectedMayHaveMissed: true } })
-    await this.refreshRooms()
+    this.joinedHere.clear()
+    // A joined room the node does not list is kept, not reported gone: a node that has just
+    // restarted learns other nodes' rooms by gossip. It is joined again as soon as the node learns of
+    // it (room.created); still not listed NOT_LISTED_GRACE_MS later, it is gone (docs/ui.md).
+    const had = Object.values(this.state.chat.rooms).filter((r) => r.joined).map((r) => r.info.roomId)
+    await this.refreshRooms(had)
+    const unlisted = new Set(had.filter((id) => this.state.chat.rooms[id]?.unavailableReason === NOT_KNOWN_YET))
+    if (unlisted.size) {
+      for (const id of unlisted) this.restore.add(id)
+      setTimeout(() => {
+        if (this.state.connection.status === 'open') void this.refreshRooms()
+      }, NOT_LISTED_GRACE_MS)
+    }
     // Rejoin what we had joined: the node forgot this session when the socket dropped; and what the
     // node remembers this user had joined (after a reload or a restart of the app).
-    const joined = Object.values(this.state.chat.rooms).filter((r) => r.joined || this.restore.has(r.info.roomId))
+    const joined = Object.values(this.state.chat.rooms).filter((r) => (r.joined || this.restore.has(r.info.roomId)) && !unlisted.has(r.info.roomId))
     for (const r of joined) this.restore.delete(r.info.roomId)
     await Promise.all(joined.map((r) => this.join(r.info.roomId, true)))
     const active = this.restoreActive
@@ -193,10 +214,10 @@ export class Session {
 
   // --- rooms -----------------------------------------------------------------------------------
 
-  async refreshRooms(): Promise<void> {
+  async refreshRooms(notYet?: string[]): Promise<void> {
     try {
       const { rooms } = await this.client.request('rooms.list')
-      this.dispatch({ type: 'rooms.listed', rooms })
+      this.dispatch({ type: 'rooms.listed', rooms, notYet })
     } catch (err) {
       this.error(err, 'Could not list rooms')
     }
@@ -264,7 +285,11 @@ export class Session {
       this.dispatch({ type: 'room.joined', room: r.room, members: r.members, lastSeq: r.lastSeq, history, memberCount: r.memberCount })
       this.stream.joined(roomId)
       this.restore.delete(roomId)
+      this.joinedHere.add(roomId)
       this.rejoinDelayMs = REJOIN_FIRST_MS
+      // What the user wrote while the room was being rejoined goes now (the node had refused it:
+      // nothing of it was ordered, so sending it again is safe).
+      if (rejoin) this.outbox.resendWaiting(roomId)
       return true
     } catch (err) {
       this.stream.joinFailed(roomId)
@@ -290,7 +315,7 @@ export class Session {
       if (this.state.connection.status !== 'open') return
       for (const id of [...this.restore]) {
         const r = this.state.chat.rooms[id]
-        if (!r || r.joined) continue
+        if (!r || this.joinedHere.has(id)) continue
         this.restore.delete(id)
         void this.join(id, true)
       }
@@ -299,8 +324,13 @@ export class Session {
 
   /** The room is back (or run by a new administrator): rejoin it now if its rejoin had failed. */
   private rejoinNow(roomId: string): void {
-    if (this.state.chat.rooms[roomId]?.joined) return
+    if (this.joinedHere.has(roomId)) return
     if (this.restore.delete(roomId)) void this.join(roomId, true)
+  }
+
+  /** A room the user is in whose rejoin after a reconnect has not succeeded yet. */
+  private rejoining(roomId: string): boolean {
+    return (this.state.chat.rooms[roomId]?.joined ?? false) && !this.joinedHere.has(roomId)
   }
 
   /** Rooms in the node's history archive (archive.rooms; docs/archive.md). Rejects without --db. */
@@ -348,6 +378,8 @@ export class Session {
     try {
       await this.client.request('room.leave', { roomId })
       this.stream.closed(roomId)
+      this.joinedHere.delete(roomId)
+      this.restore.delete(roomId)
       this.dispatch({ type: 'room.left', roomId })
     } catch (err) {
       this.error(err, 'Could not leave the room')
@@ -448,6 +480,8 @@ export class Session {
         return
       case 'room.deleted':
         this.stream.closed(e.roomId)
+        this.joinedHere.delete(e.roomId)
+        this.restore.delete(e.roomId)
         this.dispatch({ type: 'room.deleted', roomId: e.roomId })
         return
       case 'room.unavailable':

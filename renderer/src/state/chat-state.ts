@@ -112,7 +112,12 @@ export const initialChatState: ChatState = {
 
 export type ChatAction =
   | { type: 'hello'; user: string; nodeId: string; nodeName: string }
-  | { type: 'rooms.listed'; rooms: RoomInfo[] }
+  /**
+   * `notYet`: rooms the node says this user is in (hello.joinedRooms) that it may not have learned
+   * again yet (a node that has just restarted hears of other nodes' rooms by gossip): kept, shown
+   * unavailable, rather than reported gone.
+   */
+  | { type: 'rooms.listed'; rooms: RoomInfo[]; notYet?: string[] }
   | { type: 'room.created'; room: RoomInfo }
   /** memberCount: the room's, when `members` is only its first page (client-protocol.md §5, "Large rooms"). */
   | { type: 'room.joined'; room: RoomInfo; members: Member[]; lastSeq: number; history: ChatMessage[]; memberCount?: number }
@@ -149,6 +154,9 @@ export type ChatAction =
   | { type: 'notice.dismiss'; id: number }
   /** The subject `key` is no longer true (a join that failed has now worked): its notice goes. */
   | { type: 'notice.clear'; key: string }
+
+/** Why a joined room a reconnected node does not list yet is shown unavailable (rooms.listed, notYet). */
+export const NOT_KNOWN_YET = 'not known to this node yet'
 
 export function unreadCount(room: RoomState): number {
   return room.joined ? Math.max(0, room.latestSeq - room.lastReadSeq) : 0
@@ -247,6 +255,11 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
           : newRoom(info)
         if (old && !info.available && old.info.available) rooms[info.roomId].unavailableReason ??= 'administrator unreachable'
         if (info.available) delete rooms[info.roomId].unavailableReason
+      }
+      for (const id of action.notYet ?? []) {
+        const old = state.rooms[id]
+        if (rooms[id] || !old) continue
+        rooms[id] = { ...old, info: { ...old.info, available: false }, unavailableReason: NOT_KNOWN_YET }
       }
       for (const id of Object.keys(state.rooms)) {
         if (!rooms[id] && state.rooms[id].joined) {
