@@ -410,14 +410,19 @@ export async function eventually<T>(fn: () => Promise<T | undefined | false>, ti
  * restart (the same clientMsgId each time, so it is ordered once): the seq it got.
  */
 export async function sendAccepted(c: Client, roomId: string, text: string, clientMsgId: string, timeoutMs = 10_000, what = `${clientMsgId} accepted`): Promise<number> {
+  let last = ''
   const r = await eventually(
     async () => {
       const f = await c.reply('message.send', { roomId, text, clientMsgId })
+      if (!f.ok) last = `${f.error!.code}: ${f.error!.message}`
       return f.ok ? (f.result as Results['message.send']) : undefined
     },
     timeoutMs,
     what,
-  )
+  ).catch((e: Error) => {
+    // Say what the node kept answering: a failure seen once on a loaded machine is explained by it.
+    throw new Error(`${e.message}${last ? ` (last answer: ${last})` : ''}`)
+  })
   return r.seq
 }
 
