@@ -7,6 +7,8 @@
  *                                    server and Socket.IO 4 with its cluster adapter
  *   npm run bench -- --profile       ds-g1-sms at one load with `node --cpu-prof` on every node;
  *                                    prints the functions with the most self time
+ *   npm run bench -- --logic         the node code alone (in-memory network, virtual clock): CPU per
+ *                                    chat message, for A/B of node-code changes on a loaded machine
  *   npm run bench -- --scale         node RSS and CPU per delivery with many rooms, many idle clients
  *                                    and one large room (bench/scale.ts)
  *   npm run bench -- --failover      replicated rooms (--replicas 3, default timings): takeover after
@@ -30,6 +32,7 @@ import { SYSTEMS, startSystem, type SystemName } from './systems'
 import { profileDs } from './profile'
 import { runScale } from './scale'
 import { runFailover } from './failover'
+import { runLogic } from './logic'
 import type { ArchiveInfo } from '../proto/client-protocol'
 import { redactUrl } from '../main/store/archive-db'
 import { startPostgres } from '../test/helpers/postgres'
@@ -57,6 +60,7 @@ const { values } = parseArgs({
     'failover-modes': { type: 'string', default: 'kill,term,throughput' },
     'failover-trace': { type: 'boolean', default: false },
     rooms: { type: 'string', default: '1000' },
+    logic: { type: 'boolean', default: false },
   },
 })
 const CLIENTS_PER_SERVER = 10
@@ -260,6 +264,7 @@ async function main(): Promise<void> {
     if (modes.includes('throughput')) await compareReplicated()
     return
   }
+  if (values.logic) return runLogic({ rounds: 600, repeat: Number(values.repeat) })
   if (values.profile) return profileDs({ load: FIXED[FIXED.length - 1], seconds: Number(values.seconds) * 2, batch: !values['no-batch'] })
   if (values.scale) {
     return runScale({ bigOnly: values['big-only'], extra: values.replicas ? ['--replicas', values.replicas] : [], members: Number(values.members), rooms: Number(values.rooms), idlePerNode: Number(values.idle), seconds: Number(values.seconds), loads: FIXED })

@@ -119,10 +119,10 @@ export type ReplMessage =
       /**
        * A commit notice the sender needs no answer to: no entries, no room state, to a receiver that
        * holds our room state and was sent every entry up to prevSeq in appends it answers
-       * (docs/replication.md, "Commit notices"). A refusal is still sent. Absent from older
+       * (docs/replication.md, "Commit notices"). A refusal is still sent. False from older
        * administrators: every append is answered.
        */
-      noReply?: boolean
+      noReply: boolean
     }
   | { type: 'append-reply'; roomId: string; term: number; ok: boolean; matchSeq: number; leader: string; metaTerm: number; metaVersion: number }
   | { type: 'vote-request'; roomId: string; term: number; candidate: string; lastSeq: number; lastTerm: number; transfer: boolean }
@@ -695,7 +695,7 @@ function sendAppend(s: ReplicaState, to: string, config: ReplicaConfig, effects:
       entries,
       commitSeq: s.commitSeq,
       meta: metaBehind ? s.meta : null,
-      ...(noReply ? { noReply } : {}),
+      noReply,
     },
   })
   p.nextSeq = prevSeq + entries.length + 1
@@ -712,6 +712,7 @@ function appendMessage(s: ReplicaState, prevSeq: number, entries: LogEntry[], wi
     entries,
     commitSeq: s.commitSeq,
     meta: withMeta ? s.meta : null,
+    noReply: false,
   }
 }
 
@@ -1032,7 +1033,7 @@ function onAppend(s: ReplicaState, from: string, m: Extract<ReplMessage, { type:
   }
   const matched = m.prevSeq + m.entries.length
   // A commit notice (sendAppend): the administrator already knows what an answer would say.
-  const notice = m.noReply === true && m.entries.length === 0 && m.meta === null
+  const notice = m.noReply && m.entries.length === 0 && m.meta === null
   if (m.prevSeq < s.floorSeq) {
     // Entries older than our in-memory tail are committed (see newReplica): skip them.
     const skip = s.floorSeq - m.prevSeq

@@ -659,7 +659,7 @@ export class RoomReplicas {
           entries: (a.entries ?? []).map((e) => ({ term: Number(e.term), message: fromWireMessage(e.message) })),
           commitSeq: Number(a.commitSeq),
           meta: fromWireMeta(a.meta),
-          ...(a.noReply ? { noReply: true } : {}),
+          noReply: a.noReply === true,
         }
         if (a.leader !== from) throw new ChatError('forbidden', `append for ${a.roomId} names ${a.leader} but comes from ${from}`)
         break
@@ -1001,7 +1001,7 @@ export class RoomReplicas {
           const prevTerm = e.prevSeq > 0 ? (this.c.messages.rangeEntries(s.roomId, e.prevSeq, e.prevSeq)[0]?.term ?? 0) : 0
           this.c.send(
             e.to,
-            toPeerMessage({ type: 'append', roomId: s.roomId, term: e.term, leader: e.leader, prevSeq: e.prevSeq, prevTerm, entries, commitSeq: e.commitSeq, meta: null }),
+            toPeerMessage({ type: 'append', roomId: s.roomId, term: e.term, leader: e.leader, prevSeq: e.prevSeq, prevTerm, entries, commitSeq: e.commitSeq, meta: null, noReply: false }),
           )
           break
         }
@@ -1202,7 +1202,7 @@ function toPeerMessage(m: ReplMessage): PeerMessage {
         entries: m.entries.map((e) => ({ term: e.term, message: toWireMessage(e.message) })),
         commitSeq: m.commitSeq,
         meta: m.meta,
-        noReply: m.noReply === true,
+        noReply: m.noReply,
       })
     case 'append-reply':
       return msg('roomAppendReply', { roomId: m.roomId, term: m.term, ok: m.ok, matchSeq: m.matchSeq, leader: m.leader, metaTerm: m.metaTerm, metaVersion: m.metaVersion })

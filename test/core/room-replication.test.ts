@@ -78,6 +78,7 @@ const append = (o: Partial<Extract<ReplMessage, { type: 'append' }>>): Extract<R
   entries: [],
   commitSeq: 0,
   meta: null,
+  noReply: false,
   ...o,
 })
 const voteReq = (o: Partial<Extract<ReplMessage, { type: 'vote-request' }>>): ReplMessage => ({
@@ -735,7 +736,7 @@ function simulate(seed: number, replicas: string[], steps: number) {
       } else if (e.type === 'send-stored') {
         const entries = n.disk.filter((x) => x.message.seq > e.prevSeq && x.message.seq <= e.toSeq)
         const prevTerm = n.disk.find((x) => x.message.seq === e.prevSeq)?.term ?? 0
-        net.push({ from: n.id, to: e.to, m: { type: 'append', roomId: ROOM, term: e.term, leader: e.leader, prevSeq: e.prevSeq, prevTerm, entries, commitSeq: e.commitSeq, meta: null } })
+        net.push({ from: n.id, to: e.to, m: { type: 'append', roomId: ROOM, term: e.term, leader: e.leader, prevSeq: e.prevSeq, prevTerm, entries, commitSeq: e.commitSeq, meta: null, noReply: false } })
       }
     }
   }
