@@ -317,7 +317,7 @@ export class DeletionDriver {
 
   onVote(from: string, v: Bodies['vote']): void {
     if (this.held.has(v.txId)) return
-    this.coordinator(v.txId, { type: 'vote', from, ready: !!v.ready, reason: v.reason ?? '', now: this.node.clock.now() })
+    this.coordinator(v.txId, { type: 'vote', from, ready: v.ready, reason: v.reason, now: this.node.clock.now() })
   }
 
   onDecisionAck(from: string, a: Bodies['decisionAck']): void {
@@ -520,7 +520,7 @@ export class DeletionDriver {
     const reason = cause ? describeAbortCause(cause) : ''
     this.reports.started(p.roomId, p.txId)
     const r = startParticipant(
-      { txId: p.txId, roomId: p.roomId, self: this.node.nodeId, coordinator: from, participants: p.participants ?? [], canCommit: !reason, reason, now },
+      { txId: p.txId, roomId: p.roomId, self: this.node.nodeId, coordinator: from, participants: p.participants, canCommit: !reason, reason, now },
       this.config,
     )
     this.node.trace('2pc', `PREPARE ${short(p.txId)} from ${this.node.peerName(from)}: voting ${reason ? `ABORT (${reason})` : 'READY'}`, p.roomId, this.node.peerName(from))

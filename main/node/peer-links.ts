@@ -700,8 +700,8 @@ export class PeerLinks {
         this.detect({ type: 'left', peer: from, now: this.c.clock.now() })
         return
       case 'gossip':
-        this.learnNodes(m.gossip.nodes ?? [], from)
-        this.c.learnRooms(from, m.gossip.rooms ?? [], m.gossip.deleted ?? [])
+        this.learnNodes(m.gossip.nodes, from)
+        this.c.learnRooms(from, m.gossip.rooms, m.gossip.deleted ?? [])
         return
       case 'joinReply':
       case 'leaveReply':
