@@ -11,6 +11,7 @@ import { PeerNode } from '../../main/node/peer-node'
 import type { MessageStore } from '../../main/store/message-log'
 import { DirectGateway } from '../../sim/direct-gateway'
 import { MemoryDataDir } from '../../sim/memory-data-dir'
+import { Prng } from '../../sim/prng'
 
 export const TIMING = { heartbeatMs: 200, suspectMs: 600, deadMs: 1200 }
 
@@ -36,9 +37,16 @@ export class TestCluster {
   /** The peer protocol of some nodes, by name (a node of an older release); set before start. */
   peerProtocols: Record<string, number> = {}
 
+  /**
+   * Every node's election jitter (NodeEnvironment.random), seeded: a test runs the same schedule
+   * each time. NODE_TEST_SEED picks another seed, to see that a test does not hang on one draw.
+   */
+  private readonly jitter: Prng
+
   /** `tamper`: sees (and may change) every peer message on the wire (MemoryNetworkOptions). */
-  constructor(o: { tamper?: MemoryNetworkOptions['tamper'] } = {}) {
+  constructor(o: { tamper?: MemoryNetworkOptions['tamper']; seed?: number } = {}) {
     this.net = new MemoryNetwork({ clock: this.clock, latencyMs: () => 1, tamper: o.tamper })
+    this.jitter = new Prng(o.seed ?? Number(process.env.NODE_TEST_SEED ?? 1))
   }
   readonly nodes: TestNode[] = []
   /** A test's own message log in front of a node's (a disk that fails, say); set before start. */
@@ -84,6 +92,7 @@ export class TestCluster {
         messages: this.wrapMessages ? this.wrapMessages(name, files.messages) : files.messages,
         gateway: (api) => (gateway = new DirectGateway(api)),
         peerProtocol: this.peerProtocols[name],
+        random: () => this.jitter.next(),
       },
     )
     await node.start()
