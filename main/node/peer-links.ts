@@ -103,8 +103,11 @@ interface Peer {
   retryTimer: Timer | undefined
   /** Revived or restarted while we had no link to it (it dialled us first): resync once ours is up. */
   resyncOnLink: { why: string; askRejoin: boolean } | undefined
-  /** Replies to its requests made while our Link to it was not up: written as soon as it is. */
-  heldReplies: PeerMessage[]
+  /**
+   * Replies to its requests made while our Link to it was not up, and everything sent to it after
+   * the first of them: written, in that order, as soon as it is (see hold()).
+   */
+  held: PeerMessage[]
   /**
    * The address our own link dialled and completed a handshake at, proving this node's id: the one
    * peers.json keeps (docs/security.md). Addresses told by others, and the one a Hello claims, are
@@ -126,8 +129,8 @@ interface Peer {
 export const PEER_PROTOCOL = 2
 export const PEER_DELIVERS_FROM_REPLICA = 2
 
-/** Most replies held for a peer whose Link is not up; beyond, the asker times out as before. */
-const MAX_HELD_REPLIES = 10_000
+/** Most messages held for a peer whose Link is not up; beyond, all are dropped and the asker times out as before. */
+const MAX_HELD = 10_000
 
 interface PendingRequest {
   peer: string
@@ -281,8 +284,11 @@ export class PeerLinks {
       return hello
     }
     peer.link = link
-    // Replies first, in the order they were made: their askers are waiting.
-    for (const m of peer.heldReplies.splice(0)) link.send(m)
+    // What was held for the incarnation we knew is no answer to a new one's requests (its request
+    // ids start again at 1) and no delivery it follows: it joins again (peerRestarted, below).
+    if (peer.incarnation !== '' && hello.incarnation && hello.incarnation !== peer.incarnation) peer.held.length = 0
+    // What was held first, in the order it was made: askers are waiting.
+    for (const m of peer.held.splice(0)) link.send(m)
     // We reached this address and the node there proved its id: now worth remembering (peers.json).
     peer.verifiedAddress = address
     this.heard(id)
@@ -327,7 +333,7 @@ export class PeerLinks {
         backoff: initialBackoff(),
         retryTimer: undefined,
         resyncOnLink: undefined,
-        heldReplies: [],
+        held: [],
         verifiedAddress: undefined,
         leaveReplies: false,
         protocol: 0,
@@ -447,11 +453,36 @@ export class PeerLinks {
   }
 
   send(nodeId: string, m: PeerMessage): boolean {
-    const link = this.peers.get(nodeId)?.link
-    if (!link) return false
+    const peer = this.peers.get(nodeId)
+    const link = peer?.link
+    if (!link) {
+      // Behind a held reply, a message waits too (hold()); otherwise it is lost with the link, and
+      // the peer rejoins when our new Link reaches it (onInboundHello, 'link re-established').
+      if (!peer || peer.held.length === 0 || this.cutOff.has(nodeId)) return false
+      this.hold(peer, m)
+      return true
+    }
     if (this.cutOff.has(nodeId)) return true // lost in the (simulated) partition, like on a real network
     link.send(m)
     return true
+  }
+
+  /**
+   * Keep a message for a peer until our Link to it is up (openLink). A reply is held because its
+   * asker waits for it (answer()); everything sent after a held reply is held behind it, because the
+   * reply's place in our stream is part of its meaning: a JoinReply says "the room is at lastSeq N,
+   * what follows on this Link is N+1 on" (docs/ordering.md §4). Written alone, with the Delivers of
+   * the seqs after N dropped, it left the joining client at N until the next message in the room,
+   * for good in a quiet one (docs/simulation.md "Bugs found", seed 227). Past MAX_HELD all of it is
+   * dropped, so no reply arrives without what followed it: the asker times out as before.
+   */
+  private hold(peer: Peer, m: PeerMessage): void {
+    if (peer.held.length >= MAX_HELD) {
+      this.c.log(`${peer.held.length} messages held for ${peer.name}, whose link is not up: dropped`)
+      peer.held.length = 0
+      return
+    }
+    peer.held.push(m)
   }
 
   broadcast(m: PeerMessage, except?: string): void {
@@ -598,7 +629,7 @@ export class PeerLinks {
   }
 
   private peerDied(peer: Peer): void {
-    peer.heldReplies.length = 0 // its requests failed at its end too
+    peer.held.length = 0 // its requests failed at its end too
     // Requests waiting on it fail now, not at their timeout (docs/failures.md: never silence).
     for (const [id, r] of this.pending) {
       if (r.peer !== peer.nodeId) continue
@@ -618,6 +649,7 @@ export class PeerLinks {
   /** A new incarnation: the peer lost its memory. Its old members are gone; our members rejoin. */
   private peerRestarted(peer: Peer): void {
     this.c.log(`peer ${peer.name} restarted`)
+    peer.held.length = 0 // for the previous incarnation (see openLink)
     const old = peer.link
     if (old && old.peer?.incarnation !== peer.incarnation) {
       // Our link still goes to the previous incarnation (its reset has not reached us yet): what we
@@ -744,8 +776,8 @@ export class PeerLinks {
     // ours reaches it. Dropping the reply would leave the asker waiting for its 8 s timeout (a
     // join or a forwarded send after a restart); hold it until our Link is up (openLink).
     const peer = this.peers.get(to)
-    if (!peer || this.cutOff.has(to) || peer.heldReplies.length >= MAX_HELD_REPLIES) return
-    peer.heldReplies.push(m)
+    if (!peer || this.cutOff.has(to)) return
+    this.hold(peer, m)
   }
 
   /** Send a request to a peer and wait for the reply with the same reqId. */

@@ -57,6 +57,8 @@ export class TestCluster {
   repairMs?: number
   /** The large-room threshold of every node (client-protocol.md §5, "Large rooms"); set before start. */
   largeRoomMembers?: number
+  /** Failure detector timing of every node instead of TIMING; set before start. */
+  timing?: Partial<typeof TIMING>
   private ids = 0
   /** Every node's log lines, as `<virtual ms> <node>: <line>` (printed by a test that needs them). */
   readonly logs: string[] = []
@@ -83,7 +85,7 @@ export class TestCluster {
     const files = disk.open({ fsync: false })
     let gateway: DirectGateway | undefined
     const node = new PeerNode(
-      { name, grpcHost: address.split(':')[0], grpcPort: 7000, wsHost: '127.0.0.1', wsPort: 0, join, dataDir: `/test/${name}`, token: 't', log: (line: string) => this.logs.push(`${this.clock.now()} ${name}: ${line}`), ...TIMING, ...(this.replicas ? { replicas: this.replicas } : {}), ...(this.repairMs ? { repairMs: this.repairMs } : {}), ...(this.largeRoomMembers ? { largeRoomMembers: this.largeRoomMembers } : {}) },
+      { name, grpcHost: address.split(':')[0], grpcPort: 7000, wsHost: '127.0.0.1', wsPort: 0, join, dataDir: `/test/${name}`, token: 't', log: (line: string) => this.logs.push(`${this.clock.now()} ${name}: ${line}`), ...TIMING, ...this.timing, ...(this.replicas ? { replicas: this.replicas } : {}), ...(this.repairMs ? { repairMs: this.repairMs } : {}), ...(this.largeRoomMembers ? { largeRoomMembers: this.largeRoomMembers } : {}) },
       {
         clock: view,
         newId: () => `${name}-id-${++this.ids}`,
