@@ -24,6 +24,7 @@ function parse(argv: string[]): { base: Omit<SimOptions, 'seed'>; seeds: number[
   let from = 1
   // Replicated rooms by default (docs/replication.md; the contract's --replicas 3); --replicas 1 for rooms as before.
   const base: Omit<SimOptions, 'seed'> = { nodes: 5, durationMs: 60_000, clientsPerNode: 2, faults: true, fsync: true, replicas: 3 }
+  let replicasGiven = false
   let verbose = false
   const num = (i: number, name: string) => {
     const v = Number(argv[i])
@@ -45,6 +46,7 @@ function parse(argv: string[]): { base: Omit<SimOptions, 'seed'>; seeds: number[
       if (!SCENARIOS.includes(name)) usage(`unknown --scenario ${name}`)
       base.scenario = name
     } else if (a === '--replicas') {
+      replicasGiven = true
       base.replicas = num(++i, a)
       if (base.replicas < 1) usage('--replicas is at least 1')
     } else if (a === '--repair-ms') {
@@ -62,6 +64,9 @@ function parse(argv: string[]): { base: Omit<SimOptions, 'seed'>; seeds: number[
     } else if (a === '-v' || a === '--verbose') verbose = true
     else usage(`unknown argument ${a}`)
   }
+  // The ordering scenarios replay the real-process ordering tests, whose rooms are unreplicated
+  // (docs/simulation.md, "Ordering scenarios"): --replicas 1 unless asked otherwise.
+  if (base.scenario && !replicasGiven) base.replicas = 1
   const seeds = seed !== undefined ? [seed] : Array.from({ length: count }, (_, k) => from + k)
   return { base, seeds, verbose, jobs: Math.min(jobs, seeds.length) }
 }
