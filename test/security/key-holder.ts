@@ -154,7 +154,8 @@ export async function keyHolderLink(
     call.cancel()
     client.close()
     for (const c of inbound) c.end()
-    await new Promise<void>((r) => server.tryShutdown(() => r()))
+    // A node may keep its session to our server open for a while: bounded, then forced.
+    await Promise.race([new Promise<void>((r) => server.tryShutdown(() => r())), new Promise<void>((r) => setTimeout(r, 2000))])
     server.forceShutdown()
   }
   const theirHello = await new Promise<Wire>((resolve, reject) => {
