@@ -39,7 +39,15 @@ export class MemoryDataDir {
   /** The node's key (as a file in the data dir would keep it). */
   nodeKeyPem: string | undefined
 
-  constructor(readonly nodeId: string) {}
+  /**
+   * `keyLabel`: the node key is derived from it (default: the node id). The simulator passes the
+   * node's name: the in-memory network checks no certificate, so the key changes nothing in a run,
+   * and the same names in every seed reuse one key and certificate per name for the whole process.
+   */
+  constructor(
+    readonly nodeId: string,
+    readonly keyLabel: string = nodeId,
+  ) {}
 
   /** The node's view of this data dir: its small files and its message logs. */
   open(opts: { fsync: boolean }): { store: NodeStorage; messages: MessageStore } {
@@ -58,6 +66,14 @@ export class MemoryDataDir {
   }
 }
 
+const NODE_KEYS = new Map<string, string>()
+
+function nodeKeyOf(label: string): string {
+  let pem = NODE_KEYS.get(label)
+  if (pem === undefined) NODE_KEYS.set(label, (pem = nodeKeyPemFromLabel(`sim node ${label}`)))
+  return pem
+}
+
 class MemoryNodeStore implements NodeStorage {
   constructor(private readonly dir: MemoryDataDir) {}
 
@@ -70,8 +86,8 @@ class MemoryNodeStore implements NodeStorage {
   }
 
   nodeKey(): string {
-    // Derived once per data dir: a key pair costs more than a restart of the node otherwise does.
-    return (this.dir.nodeKeyPem ??= nodeKeyPemFromLabel(`sim node ${this.dir.nodeId}`))
+    // Derived once per label: a key pair costs more than a restart of the node otherwise does.
+    return (this.dir.nodeKeyPem ??= nodeKeyOf(this.dir.keyLabel))
   }
 
   clusterKey(given: string | undefined): { key: string; created: boolean } {

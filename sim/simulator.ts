@@ -175,6 +175,8 @@ export class Simulation {
   private readonly clients: SimClient[] = []
   /** The last trace lines, as (clock.now(), line) pairs. */
   private readonly traceBuf: (number | string)[] = []
+  /** Where the next line goes in traceBuf once it is full (the oldest line). */
+  private traceNext = 0
   private failure: SimResult['failure']
   /** (roomId, seq) -> the message's identity, as first seen anywhere. */
   private readonly bySeq = new Map<string, string>()
@@ -258,7 +260,7 @@ export class Simulation {
       seed: this.o.seed,
       ok: !this.failure,
       failure: this.failure,
-      trace: traceLinesOf(this.traceBuf),
+      trace: traceLinesOf([...this.traceBuf.slice(this.traceNext), ...this.traceBuf.slice(0, this.traceNext)]),
       simulatedMs: this.clock.now() - 1_700_000_000_000,
       wallMs: performance.now() - wallStart,
       stats: this.stats,
@@ -304,7 +306,7 @@ export class Simulation {
       index: i,
       name,
       address,
-      disk: new MemoryDataDir(this.newId('node')),
+      disk: new MemoryDataDir(this.newId('node'), name),
       view: this.clock.view(),
       node: undefined,
       gateway: undefined,
@@ -975,9 +977,15 @@ export class Simulation {
   private trace(line: string): void {
     const at = this.clock.now()
     if (this.o.verbose) console.log(traceText(at, line))
-    // Kept unformatted: a run traces tens of thousands of lines and shows at most the last few.
-    this.traceBuf.push(at, line)
-    if (this.traceBuf.length > 2 * this.o.traceLines) this.traceBuf.splice(0, 2)
+    // Kept unformatted, in a ring: a run traces tens of thousands of lines and shows the last few.
+    const buf = this.traceBuf
+    if (this.o.traceLines <= 0) return
+    if (buf.length < 2 * this.o.traceLines) buf.push(at, line)
+    else {
+      buf[this.traceNext] = at
+      buf[this.traceNext + 1] = line
+      this.traceNext = (this.traceNext + 2) % buf.length
+    }
   }
 
   private fail(invariant: string, detail: string): void {

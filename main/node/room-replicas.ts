@@ -243,12 +243,23 @@ export class RoomReplicas {
   }
 
   /**
-   * How many times the replica states may have changed (a step of the core, a replica added or let
-   * go): an observer that reads them after every event (the simulator's per-step checks,
-   * docs/simulation.md "Speed") rereads them only when this moved.
+   * Moves whenever a replica's role or term as administrator may have changed: a replica added or
+   * let go, or a step of the core that changed a role (the core reports every change of role, and
+   * a leader's term changes only with its role). An observer that reads the states after every
+   * event (the simulator's one-admin-per-term check, docs/simulation.md "Speed") rereads them only
+   * when this moved.
    */
   get changeCount(): number {
     return this.changes
+  }
+
+  private countRoles(effects: readonly ReplicaEffect[]): void {
+    for (let i = 0; i < effects.length; i++) {
+      if (effects[i].type === 'role') {
+        this.changes++
+        return
+      }
+    }
   }
 
   state(roomId: string): ReplicaState | undefined {
@@ -815,8 +826,8 @@ export class RoomReplicas {
 
   private step(s: ReplicaState, input: ReplicaInput, batching = false): ReplicaEffect[] {
     this.noteReplicas(s)
-    this.changes++
     const { effects } = stepReplica(s, input, this.config)
+    this.countRoles(effects)
     this.run(s, effects, batching)
     if (this.notices.size > 0) this.sendNotices()
     this.stepped(s, effects)
@@ -834,8 +845,9 @@ export class RoomReplicas {
     const done: [ReplicaState, ReplicaEffect[]][] = []
     for (const [s, input] of inputs) {
       this.noteReplicas(s)
-      this.changes++
-      done.push([s, stepReplica(s, input, this.config).effects])
+      const { effects } = stepReplica(s, input, this.config)
+      this.countRoles(effects)
+      done.push([s, effects])
     }
     if (done.some(([, effects]) => effects.some((e) => e.type === 'persist-term' || e.type === 'persist-meta'))) this.save()
     for (const [s, effects] of done) {
