@@ -384,10 +384,15 @@ export class PeerTransport implements Transport {
   /** A peer's Link to us: Hello first, then batches of messages until it ends. */
   private accept(call: grpc.ServerDuplexStream<LinkFrame, LinkFrame>): void {
     let peerId: string | undefined
+    // A refusal before the handshake: an error status for the caller, a line in our logs.
+    const refuse = (code: grpc.status, details: string) => {
+      this.h.refusedLink?.(hostOfGrpcPeer(call.getPeer()) ?? 'an unknown host', details)
+      call.emit('error', { code, details })
+    }
     // Who is calling is what its certificate proves, before it says anything (docs/security.md).
     const proven = this.credentials().peerNodeId(call.getAuthContext()?.sslPeerCertificate?.raw)
     if (!proven) {
-      call.emit('error', { code: grpc.status.UNAUTHENTICATED, details: 'not a node of this cluster' })
+      refuse(grpc.status.UNAUTHENTICATED, 'not a node of this cluster')
       return
     }
     call.on('data', (frame: LinkFrame) => {
@@ -400,7 +405,7 @@ export class PeerTransport implements Transport {
         if (checked.ok) messages.push(checked.message)
         else if (peerId !== undefined) this.h.malformed?.(peerId, checked.body, checked.reqId, checked.reason)
         else {
-          call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: `bad Hello: ${checked.reason}` })
+          refuse(grpc.status.INVALID_ARGUMENT, `bad Hello: ${checked.reason}`)
           return
         }
       }
@@ -408,17 +413,17 @@ export class PeerTransport implements Transport {
         const first = messages[0]
         const hello = first && first.body === 'hello' ? first.hello : undefined
         if (!hello?.self?.nodeId || !hello.self.address) {
-          call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: 'first frame must be a Hello with node id and address' })
+          refuse(grpc.status.INVALID_ARGUMENT, 'first frame must be a Hello with node id and address')
           return
         }
         if (hello.self.nodeId !== proven) {
-          call.emit('error', { code: grpc.status.PERMISSION_DENIED, details: 'the node id is not the one its certificate proves' })
+          refuse(grpc.status.PERMISSION_DENIED, `its Hello claims node id ${hello.self.nodeId.slice(0, 8)}, its certificate proves ${proven.slice(0, 8)}`)
           return
         }
         try {
           this.h.inboundHello(hello, hostOfGrpcPeer(call.getPeer()))
         } catch (e) {
-          call.emit('error', { code: grpc.status.FAILED_PRECONDITION, details: (e as Error).message })
+          refuse(grpc.status.FAILED_PRECONDITION, (e as Error).message)
           return
         }
         peerId = hello.self.nodeId

@@ -44,6 +44,12 @@ export interface TransportHandlers {
    * on; the node refuses it (a log line, and an error reply when it was a request).
    */
   malformed?(fromNodeId: string, body: string, reqId: number | undefined, reason: string): void
+  /**
+   * A Link refused before its handshake completed (no certificate of this cluster, a Hello about
+   * another node than the certificate proves, a bad Hello): the caller got an error status; the node
+   * says so in its logs (docs/security.md). `from` is the caller's host.
+   */
+  refusedLink?(from: string, reason: string): void
 }
 
 /** Our side of one link to a peer: a queue, a writer and the handshake. */

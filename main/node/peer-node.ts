@@ -179,6 +179,10 @@ export class PeerNode implements RunningNode {
       inboundHello: (h, remoteHost) => this.links.onInboundHello(h, remoteHost),
       inbound: (from, messages) => this.links.onInbound(from, messages),
       malformed: (from, body, reqId, reason) => this.links.refuse(from, body, reqId, 'bad_request', reason),
+      refusedLink: (from, reason) => {
+        this.log(`refused a link from ${from}: ${reason}`)
+        this.trace('peer', `refused a link from ${from}: ${reason}`)
+      },
     })
     this.links = new PeerLinks({
       protocol: env.peerProtocol,

@@ -52,6 +52,8 @@ describe('a node without the cluster key', () => {
     // Trusting the node's CA (leaked) and presenting a certificate of another CA: the node refuses it.
     const foreignCert = await tryLink(grpc.credentials.createSsl(ca, other.key, other.cert, { checkServerIdentity: () => undefined }))
     expect(foreignCert).toEqual({ data: [], code: grpc.status.UNAUTHENTICATED })
+    // Both refusals the node itself decided are lines in its log.
+    await eventually(async () => n1.stderr().match(/refused a link from 127\.0\.0\.1: not a node of this cluster/g)?.length === 2, 5000, 'two refusals logged')
     // And a real node with another key is refused by peers.add with forbidden.
     const stranger = await startNode({ name: 'stranger', clusterKey: 'another-cluster-key-000' })
     const c = await Client.as(n1.ready, 'op')
@@ -95,6 +97,9 @@ describe('a key holder forging messages', () => {
     expect(stolen).toBeInstanceOf(LinkFailed)
     expect(stolen).toMatchObject({ code: grpc.status.PERMISSION_DENIED })
     await new Promise((r) => setTimeout(r, 500))
+    // The refusal is a line in the log (and protocol log) of the node it tried, naming both ids.
+    const logged = `refused a link from 127.0.0.1: its Hello claims node id ${n1.ready.nodeId.slice(0, 8)}, its certificate proves ${(stolen as LinkFailed).details.split('proves ')[1]}`
+    await eventually(async () => n2.stderr().includes(logged), 5000, 'the refusal logged')
     expect(await state()).toEqual(before)
     expect((await bob.call('rooms.list')).rooms.some((r) => r.roomId === lobbyId)).toBe(true)
   })
