@@ -431,6 +431,9 @@ export class PeerNode implements RunningNode {
     for (const room of adopted) this.rooms.publishRoom(room)
     if (adopted.length) this.rooms.flushRooms()
     this.archive?.start()
+    // A room deleted while this node held a replica of it stays deleted across the restart: the
+    // directory's tombstones live in memory only (docs/deletion.md, "Replicated rooms").
+    for (const roomId of this.replication.deletedRooms()) this.rooms.dropRoom(roomId)
     // A node that restarts holding replicas (its lobby among them, docs/replication.md) gets no new
     // lobby: whoever was elected, or this node once elected again, runs the one it had.
     if (this.rooms.adminRooms.size === 0 && this.replication.states().size === 0) this.rooms.createRoom(`${this.name} lobby`, { user: SYSTEM_USER, nodeId: this.nodeId })

@@ -66,6 +66,18 @@ const STORE_FILE = 'replication.json'
  */
 const roomStateFile = (roomId: string) => `replication-room-${Buffer.from(roomId).toString('base64url')}.json`
 const DROPPED_FILE = 'replicas-dropped.json'
+/**
+ * What a node keeps of a replica it let go (DROPPED_FILE, one per room, oldest first): the term it
+ * had reached and its vote in that term, which a replica made again from an append must not go
+ * below (docs/replication.md, "Membership and deletion"); and whether the room was deleted, which
+ * makes none again.
+ * A data dir from before keeps the room id alone: term 0, not known deleted.
+ */
+interface DroppedReplica {
+  term: number
+  votedFor: string | null
+  deleted: boolean
+}
 /** Most rooms remembered as let go (oldest forgotten first). */
 const DROPPED_LIMIT = 10_000
 /** Most blank replicas (votes for rooms whose state never reached us) kept at once. */
@@ -148,9 +160,10 @@ export class RoomReplicas {
   private stopped = false
   /**
    * Rooms this node held a replica of and let go (deleted, or removed from the set by repair), on
-   * disk (DROPPED_FILE): no blank vote for them (docs/replication.md, "Election").
+   * disk (DROPPED_FILE): no blank vote for them (docs/replication.md, "Election"); no replica again
+   * from an append of an older term, nor ever for a deleted room.
    */
-  private readonly dropped = new Set<string>()
+  private readonly dropped = new Map<string, DroppedReplica>()
   /**
    * The room state that removed this node from a room's replica set (a repair), by room: told to
    * a node of that set that asks for our vote, still holding an older set (`replacedState`). On
@@ -347,10 +360,34 @@ export class RoomReplicas {
     return this.dropped.has(roomId)
   }
 
+  /**
+   * Rooms this node held a replica of when they were deleted, from DROPPED_FILE: at start the node
+   * tombstones them again (its directory's tombstones live in memory only), so that it lists none of
+   * them from a stale entry and announces them deleted to a deposed administrator that still runs
+   * one (docs/deletion.md, "Replicated rooms").
+   */
+  deletedRooms(): string[] {
+    return [...this.dropped].filter(([, d]) => d.deleted).map(([roomId]) => roomId)
+  }
+
+  /** Known deleted here: by the directory's tombstone, or, across a restart, by the let-go record. */
+  private deleted(roomId: string): boolean {
+    return this.c.isDeleted(roomId) || this.dropped.get(roomId)?.deleted === true
+  }
+
   /** At start: every replica this node held comes back as a follower (it leads nothing until elected). */
   restore(): void {
     const dropped = this.c.store.load<unknown>(DROPPED_FILE, [])
-    if (Array.isArray(dropped)) for (const id of dropped) if (typeof id === 'string') this.dropped.add(id)
+    if (Array.isArray(dropped)) {
+      for (const x of dropped as unknown[]) {
+        if (typeof x === 'string') this.dropped.set(x, { term: 0, votedFor: null, deleted: false })
+        else if (x && typeof x === 'object' && typeof (x as { roomId?: unknown }).roomId === 'string') {
+          const d = x as { roomId: string; term?: unknown; votedFor?: unknown; deleted?: unknown }
+          const term = typeof d.term === 'number' && Number.isFinite(d.term) ? d.term : 0
+          this.dropped.set(d.roomId, { term, votedFor: typeof d.votedFor === 'string' ? d.votedFor : null, deleted: d.deleted === true })
+        }
+      }
+    }
     const stored = this.c.store.load<Record<string, StoredReplica>>(STORE_FILE, {})
     for (const [roomId, r] of Object.entries(stored)) {
       if (!r || typeof r !== 'object') continue
@@ -627,15 +664,25 @@ export class RoomReplicas {
     this.stepAll([...this.rooms.values()].map((s) => [s, { type: 'peer-restarted', peer: nodeId, now, jitterMs: this.jitter() }]))
   }
 
-  /** The room was deleted: forget its replica and its log. */
+  /**
+   * The room was deleted: forget its replica and its log, but not that it was deleted nor the term
+   * it reached (DROPPED_FILE). A replica that forgot both on a restart took an append of the term
+   * before the deleting administrator's from a deposed administrator still cut off, and the two
+   * made a majority of its old set: the deleted room was run again (docs/deletion.md).
+   */
   drop(roomId: string): void {
+    const s = this.rooms.get(roomId)
+    const blank = this.blank.get(roomId)
+    const before = this.dropped.get(roomId)
+    if (s) this.letGo(roomId, { term: s.term, votedFor: s.votedFor, deleted: true })
+    else if (blank) this.letGo(roomId, { ...blank, deleted: true })
+    else if (before && !before.deleted) this.letGo(roomId, { ...before, deleted: true })
     if (this.blank.delete(roomId)) this.save()
     if (!this.rooms.delete(roomId)) return
     this.changes++
     this.published.delete(roomId)
     this.everReplicas.delete(roomId)
     this.lastMetaAt.delete(roomId)
-    this.letGo(roomId)
     this.rejectAll(roomId, () => new ChatError('not_found', 'the room was deleted'))
     this.c.messages.drop(roomId)
     this.save()
@@ -706,19 +753,26 @@ export class RoomReplicas {
       // sent before it learned of the deletion (held back in a partition) made this node a replica
       // with an empty log, which stood, and two such replicas elected each other: the deleted room
       // was administered again without its messages (docs/replication.md, "Membership and deletion").
-      if (message.type !== 'append' || !message.meta || !message.meta.replicas.includes(this.c.nodeId) || this.c.isDeleted(message.roomId)) {
+      // Nor from an append of a term below the one this node reached before it let the replica go
+      // (a restart included): that administrator was deposed, and a majority of its set may be
+      // made only of such forgetful replicas; the refusal carries our term, so it steps down.
+      const gone = this.dropped.get(message.roomId)
+      const stale = gone !== undefined && gone.term > message.term
+      if (message.type !== 'append' || !message.meta || !message.meta.replicas.includes(this.c.nodeId) || this.deleted(message.roomId) || stale) {
         if (message.type === 'append') {
           // Not (yet) able to hold it: say so, so the administrator sends the room state again.
-          this.c.send(from, msg('roomAppendReply', { roomId: message.roomId, term: message.term, ok: false, matchSeq: 0, leader: '', metaTerm: 0, metaVersion: 0 }))
+          const term = stale ? gone.term : message.term
+          this.c.send(from, msg('roomAppendReply', { roomId: message.roomId, term, ok: false, matchSeq: 0, leader: '', metaTerm: 0, metaVersion: 0 }))
         }
         return
       }
       if (!this.c.messages.isOpen(message.roomId)) this.c.messages.open(message.roomId, 0)
-      // A vote given meanwhile as a blank replica still binds its term (a stale append is refused).
+      // A vote given meanwhile as a blank replica, or by the replica let go, still binds its term.
       const blank = this.blank.get(message.roomId)
       this.blank.delete(message.roomId)
-      const term = Math.max(message.term, blank?.term ?? 0)
-      const votedFor = blank && blank.term === term ? blank.votedFor : null
+      const prior = [blank, gone].filter((v) => v !== undefined).sort((a, b) => b.term - a.term)[0]
+      const term = Math.max(message.term, prior?.term ?? 0)
+      const votedFor = prior && prior.term === term ? prior.votedFor : null
       s = newReplica({ roomId: message.roomId, self: this.c.nodeId, meta: message.meta, term, votedFor, leader: term === message.term ? message.leader : null }, this.config)
       this.rooms.set(message.roomId, s)
       // A replica again: its room state replaces the removal record in the room's file (save below).
@@ -739,7 +793,7 @@ export class RoomReplicas {
    * one vote per term, on disk before the answer leaves. A deleted room gets none.
    */
   private blankVote(from: string, m: Extract<ReplMessage, { type: 'vote-request' }>): void {
-    if (this.c.isDeleted(m.roomId)) return
+    if (this.deleted(m.roomId)) return
     if (this.dropped.has(m.roomId)) {
       this.replacedState(from, m)
       return
@@ -869,7 +923,7 @@ export class RoomReplicas {
       this.c.trace('gossip', `${s.meta.name}: no longer a replica here`, s.roomId)
       this.rooms.delete(s.roomId)
       this.changes++
-      this.letGo(s.roomId)
+      this.letGo(s.roomId, { term: s.term, votedFor: s.votedFor, deleted: false })
       // Nor is the room ours to administer, if we still held it (a deposed administrator).
       this.c.lostAdmin(s.roomId, null)
       this.rememberReplaced(s.roomId, s.meta)
@@ -1144,13 +1198,16 @@ export class RoomReplicas {
     for (const r of s.meta.replicas) seen.add(r)
   }
 
-  /** Remember (on disk) that this node let the room's replica go. */
-  private letGo(roomId: string): void {
+  /** Remember (on disk) that this node let the room's replica go, in which term, and whether deleted. */
+  private letGo(roomId: string, d: DroppedReplica): void {
     this.dropped.delete(roomId)
-    this.dropped.add(roomId)
-    if (this.dropped.size > DROPPED_LIMIT) this.dropped.delete(this.dropped.values().next().value!)
+    this.dropped.set(roomId, d)
+    if (this.dropped.size > DROPPED_LIMIT) this.dropped.delete(this.dropped.keys().next().value!)
     try {
-      this.c.store.save(DROPPED_FILE, [...this.dropped])
+      this.c.store.save(
+        DROPPED_FILE,
+        [...this.dropped].map(([id, x]) => ({ roomId: id, term: x.term, votedFor: x.votedFor, ...(x.deleted ? { deleted: true } : {}) })),
+      )
     } catch (e) {
       this.c.log(`cannot save ${DROPPED_FILE}: ${(e as Error).message}`)
     }

@@ -64,9 +64,14 @@ const REPLICATED_REGRESSION_SEEDS = [2, 14, 38, 37, 188]
  *       dropped, and the quiet room never showed the joining client a gap. (Passes without the fix
  *       since the commit notices without a reply changed the schedules; test/node/join-reply-held.test.ts
  *       keeps the case.)
+ *   246 a replica that dropped a deleted room on RoomRemoved restarted, forgot the deletion and its
+ *       term, and took the deposed administrator's append of the older term: the two were a
+ *       majority of the old set and ran the deleted room again. (Since the no_reply commit notices
+ *       changed the schedules, seed 246 passes without the fix too; the node test
+ *       test/node/deleted-room-restarted-replica.test.ts fails without it.)
  * (15, a simulator bug, replays with npm run sim -- --seed 15.)
  */
-const LONG_REGRESSION_SEEDS = [33, 157, 467, 6, 4, 16, 455, 56, 227]
+const LONG_REGRESSION_SEEDS = [33, 157, 467, 6, 4, 16, 455, 56, 227, 246]
 
 /**
  * Found with eager repair (`--replicas 3 --repair-ms 2000 --duration 20`), once rooms created on a
