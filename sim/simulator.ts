@@ -179,7 +179,8 @@ export class Simulation {
   private traceNext = 0
   private failure: SimResult['failure']
   /** (roomId, seq) -> the message's identity, as first seen anywhere. */
-  private readonly bySeq = new Map<string, string>()
+  /** Room -> seq -> the message it names (one-message-per-seq), without a string key per delivery. */
+  private readonly bySeq = new Map<string, Map<number, string>>()
   /** Every message acknowledged to a client. */
   private readonly acked: SentRecord[] = []
   /** Rooms a client was told are deleted (committed). */
@@ -815,10 +816,10 @@ export class Simulation {
     this.stats.acked++
     this.acked.push(rec)
     this.trace(`${c.id} send ${rec.clientMsgId} → seq ${rec.seq} in ${roomId}`)
-    const key = `${roomId}#${rec.seq}`
-    const known = this.bySeq.get(key)
-    if (known !== undefined && known !== rec.clientMsgId) this.fail('one-message-per-seq', `${key} acknowledged for ${rec.clientMsgId} but is ${known}`)
-    this.bySeq.set(key, rec.clientMsgId)
+    const ids = this.seqIds(roomId)
+    const known = ids.get(rec.seq)
+    if (known !== undefined && known !== rec.clientMsgId) this.fail('one-message-per-seq', `${roomId}#${rec.seq} acknowledged for ${rec.clientMsgId} but is ${known}`)
+    ids.set(rec.seq, rec.clientMsgId)
     // Sender FIFO: in (session, room), a later send never gets an earlier seq than an earlier one.
     // The full scan only when it could find something: before any failure, the acknowledged sends
     // of a room are in seq order as they are in send order (each pair was checked), so a send later
@@ -863,11 +864,17 @@ export class Simulation {
 
   /** (room, seq) names one message everywhere. */
   private seen(m: ChatMessage, where: string): void {
-    const key = `${m.roomId}#${m.seq}`
     const id = m.clientMsgId || `${m.user}:${m.text}`
-    const known = this.bySeq.get(key)
-    if (known === undefined) this.bySeq.set(key, id)
-    else if (known !== id) this.fail('one-message-per-seq', `${where}: ${key} is ${id}, but was ${known} before`)
+    const ids = this.seqIds(m.roomId)
+    const known = ids.get(m.seq)
+    if (known === undefined) ids.set(m.seq, id)
+    else if (known !== id) this.fail('one-message-per-seq', `${where}: ${m.roomId}#${m.seq} is ${id}, but was ${known} before`)
+  }
+
+  private seqIds(roomId: string): Map<number, string> {
+    let ids = this.bySeq.get(roomId)
+    if (!ids) this.bySeq.set(roomId, (ids = new Map()))
+    return ids
   }
 
   // -------------------------------------------------------------------------------------------

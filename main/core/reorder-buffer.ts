@@ -59,6 +59,16 @@ function highestPending(s: ReorderState): number {
   return max
 }
 
+/**
+ * Whether a tick could do anything: only while there is a gap, that is held-back arrivals or seqs
+ * the administrator is known to have given that have not come yet (a lost fetch reply after a
+ * rejoin must be asked for again). A driver with many rooms ticks only those (docs/simulation.md,
+ * "Speed"); a tick of any other returns no effect and changes nothing.
+ */
+export function reorderTickDue(s: ReorderState): boolean {
+  return s.gapSince !== undefined && (s.pending.size > 0 || s.nextSeq <= s.knownLast)
+}
+
 export function stepReorder(
   s: ReorderState,
   input: ReorderInput,
@@ -109,10 +119,7 @@ export function stepReorder(
       }
       break
     case 'tick': {
-      // A gap is either held-back arrivals, or seqs the administrator is known to have given that
-      // have not come yet (a lost fetch reply after a rejoin must be asked for again).
-      const behind = s.nextSeq <= s.knownLast
-      if (s.gapSince === undefined || (s.pending.size === 0 && !behind)) break
+      if (s.gapSince === undefined || !reorderTickDue(s)) break
       const waited = input.now - s.gapSince
       const sinceFetch = s.fetchedAt === undefined ? Infinity : input.now - s.fetchedAt
       if (waited >= cfg.gapWaitMs && sinceFetch >= cfg.refetchMs) {

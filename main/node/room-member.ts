@@ -7,7 +7,7 @@
  */
 import type { ChatMessage, Member, TraceKind } from '../../proto/client-protocol'
 import { errorFromPeer } from '../core/errors'
-import { newReorder, stepReorder, type ReorderEffect, type ReorderState } from '../core/reorder-buffer'
+import { newReorder, reorderTickDue, stepReorder, type ReorderEffect, type ReorderState } from '../core/reorder-buffer'
 import { msg, type Bodies, type MessageOf, type PeerMessage } from '../cluster/peer-messages'
 import { encodeFrame, type ClientSession, type EncodedFrame } from '../gateway/ws-gateway'
 import type { Clock, Timer } from '../cluster/clock'
@@ -336,7 +336,8 @@ export class RoomMember {
   // Ordered delivery to local clients
 
   tick(now: number): void {
-    for (const mr of this.memberRooms.values()) this.reorder(mr, { type: 'tick', now })
+    // Only the rooms with a gap: the tick of any other does nothing (reorderTickDue).
+    for (const mr of this.memberRooms.values()) if (reorderTickDue(mr.buffer)) this.reorder(mr, { type: 'tick', now })
   }
 
   private reorder(mr: MemberRoom, input: Parameters<typeof stepReorder>[1]): void {

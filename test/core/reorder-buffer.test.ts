@@ -4,6 +4,7 @@
 import { describe, it, expect } from 'vitest'
 import {
   stepReorder,
+  reorderTickDue,
   newReorder,
   DEFAULT_REORDER,
   type ReorderConfig,
@@ -232,6 +233,27 @@ describe('reorder-buffer: stepReorder tables', () => {
     const s = run(rows, newReorder(start ?? 0), cfg ?? CFG)
     expect(s.nextSeq).toBe(after.nextSeq)
     expect([...s.pending.keys()].sort((a, b) => a - b)).toEqual(after.pending)
+  })
+
+  it('reorderTickDue says when a tick can do anything: a tick of a room without a gap has no effect and changes nothing', () => {
+    // A node ticks only the member rooms this says are due (main/node/room-member.ts).
+    let s = newReorder(0)
+    const steps: ReorderInput[] = [arrive([1], 0), tick(200), arrive([3], 210), tick(300), tick(400), arrive([2], 410), tick(2000), knownLast(6, 2010), tick(2200), tick(3300), arrive([4, 5, 6], 3310), tick(5000)]
+    for (const input of steps) {
+      const due = reorderTickDue(s)
+      if (input.type === 'tick' && !due) {
+        const before = JSON.stringify({ ...s, pending: [...s.pending] })
+        expect(stepReorder(s, input, CFG).effects).toEqual([])
+        expect(JSON.stringify({ ...s, pending: [...s.pending] })).toBe(before)
+        continue
+      }
+      s = stepReorder(s, input, CFG).state
+    }
+    // A gap (3 held back) is due until 2 comes; a known last seq not yet reached is due until it is.
+    expect(reorderTickDue(stepReorder(newReorder(0), arrive([2], 0), CFG).state)).toBe(true)
+    expect(reorderTickDue(newReorder(0))).toBe(false)
+    expect(s.nextSeq).toBe(7)
+    expect(reorderTickDue(s)).toBe(false)
   })
 
   it('whatever the arrival order and duplication, clients see 1..N exactly once, in order', () => {
