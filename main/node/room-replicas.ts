@@ -67,15 +67,11 @@ const STORE_FILE = 'replication.json'
 const roomStateFile = (roomId: string) => `replication-room-${Buffer.from(roomId).toString('base64url')}.json`
 const DROPPED_FILE = 'replicas-dropped.json'
 /**
- * What a node keeps of a replica it let go (DROPPED_FILE, one per room, oldest first): the term it
- * had reached and its vote in that term, which a replica made again from an append must not go
- * below (docs/replication.md, "Membership and deletion"); and whether the room was deleted, which
- * makes none again.
- * A data dir from before keeps the room id alone: term 0, not known deleted.
+ * What a node keeps of a replica it let go (DROPPED_FILE, one per room, oldest first): whether the
+ * room was deleted, which makes no replica of it again, also after a restart (docs/replication.md,
+ * "Membership and deletion"). A data dir from before keeps the room id alone: not known deleted.
  */
 interface DroppedReplica {
-  term: number
-  votedFor: string | null
   deleted: boolean
 }
 /** Most rooms remembered as let go (oldest forgotten first). */
@@ -160,8 +156,8 @@ export class RoomReplicas {
   private stopped = false
   /**
    * Rooms this node held a replica of and let go (deleted, or removed from the set by repair), on
-   * disk (DROPPED_FILE): no blank vote for them (docs/replication.md, "Election"); no replica again
-   * from an append of an older term, nor ever for a deleted room.
+   * disk (DROPPED_FILE): no blank vote for them (docs/replication.md, "Election"), and never a
+   * replica again of a deleted one.
    */
   private readonly dropped = new Map<string, DroppedReplica>()
   /**
@@ -380,11 +376,10 @@ export class RoomReplicas {
     const dropped = this.c.store.load<unknown>(DROPPED_FILE, [])
     if (Array.isArray(dropped)) {
       for (const x of dropped as unknown[]) {
-        if (typeof x === 'string') this.dropped.set(x, { term: 0, votedFor: null, deleted: false })
+        if (typeof x === 'string') this.dropped.set(x, { deleted: false })
         else if (x && typeof x === 'object' && typeof (x as { roomId?: unknown }).roomId === 'string') {
-          const d = x as { roomId: string; term?: unknown; votedFor?: unknown; deleted?: unknown }
-          const term = typeof d.term === 'number' && Number.isFinite(d.term) ? d.term : 0
-          this.dropped.set(d.roomId, { term, votedFor: typeof d.votedFor === 'string' ? d.votedFor : null, deleted: d.deleted === true })
+          const d = x as { roomId: string; deleted?: unknown }
+          this.dropped.set(d.roomId, { deleted: d.deleted === true })
         }
       }
     }
@@ -665,18 +660,14 @@ export class RoomReplicas {
   }
 
   /**
-   * The room was deleted: forget its replica and its log, but not that it was deleted nor the term
-   * it reached (DROPPED_FILE). A replica that forgot both on a restart took an append of the term
-   * before the deleting administrator's from a deposed administrator still cut off, and the two
-   * made a majority of its old set: the deleted room was run again (docs/deletion.md).
+   * The room was deleted: forget its replica and its log, but not that it was deleted (DROPPED_FILE).
+   * A replica that forgot it on a restart (with its term) took an append of the term before the
+   * deleting administrator's from a deposed administrator still cut off, and the two made a
+   * majority of its old set: the deleted room was run again (docs/deletion.md, "Replicated rooms").
    */
   drop(roomId: string): void {
-    const s = this.rooms.get(roomId)
-    const blank = this.blank.get(roomId)
     const before = this.dropped.get(roomId)
-    if (s) this.letGo(roomId, { term: s.term, votedFor: s.votedFor, deleted: true })
-    else if (blank) this.letGo(roomId, { ...blank, deleted: true })
-    else if (before && !before.deleted) this.letGo(roomId, { ...before, deleted: true })
+    if (this.rooms.has(roomId) || this.blank.has(roomId) || (before && !before.deleted)) this.letGo(roomId, { deleted: true })
     if (this.blank.delete(roomId)) this.save()
     if (!this.rooms.delete(roomId)) return
     this.changes++
@@ -753,26 +744,22 @@ export class RoomReplicas {
       // sent before it learned of the deletion (held back in a partition) made this node a replica
       // with an empty log, which stood, and two such replicas elected each other: the deleted room
       // was administered again without its messages (docs/replication.md, "Membership and deletion").
-      // Nor from an append of a term below the one this node reached before it let the replica go
-      // (a restart included): that administrator was deposed, and a majority of its set may be
-      // made only of such forgetful replicas; the refusal carries our term, so it steps down.
-      const gone = this.dropped.get(message.roomId)
-      const stale = gone !== undefined && gone.term > message.term
-      if (message.type !== 'append' || !message.meta || !message.meta.replicas.includes(this.c.nodeId) || this.deleted(message.roomId) || stale) {
+      // Known deleted also after a restart (the let-go record): a replica that forgot the deletion
+      // took such an append from a deposed administrator cut off through it, and the two were a
+      // majority of its old set (docs/deletion.md, "Replicated rooms").
+      if (message.type !== 'append' || !message.meta || !message.meta.replicas.includes(this.c.nodeId) || this.deleted(message.roomId)) {
         if (message.type === 'append') {
           // Not (yet) able to hold it: say so, so the administrator sends the room state again.
-          const term = stale ? gone.term : message.term
-          this.c.send(from, msg('roomAppendReply', { roomId: message.roomId, term, ok: false, matchSeq: 0, leader: '', metaTerm: 0, metaVersion: 0 }))
+          this.c.send(from, msg('roomAppendReply', { roomId: message.roomId, term: message.term, ok: false, matchSeq: 0, leader: '', metaTerm: 0, metaVersion: 0 }))
         }
         return
       }
       if (!this.c.messages.isOpen(message.roomId)) this.c.messages.open(message.roomId, 0)
-      // A vote given meanwhile as a blank replica, or by the replica let go, still binds its term.
+      // A vote given meanwhile as a blank replica still binds its term (a stale append is refused).
       const blank = this.blank.get(message.roomId)
       this.blank.delete(message.roomId)
-      const prior = [blank, gone].filter((v) => v !== undefined).sort((a, b) => b.term - a.term)[0]
-      const term = Math.max(message.term, prior?.term ?? 0)
-      const votedFor = prior && prior.term === term ? prior.votedFor : null
+      const term = Math.max(message.term, blank?.term ?? 0)
+      const votedFor = blank && blank.term === term ? blank.votedFor : null
       s = newReplica({ roomId: message.roomId, self: this.c.nodeId, meta: message.meta, term, votedFor, leader: term === message.term ? message.leader : null }, this.config)
       this.rooms.set(message.roomId, s)
       // A replica again: its room state replaces the removal record in the room's file (save below).
@@ -923,7 +910,7 @@ export class RoomReplicas {
       this.c.trace('gossip', `${s.meta.name}: no longer a replica here`, s.roomId)
       this.rooms.delete(s.roomId)
       this.changes++
-      this.letGo(s.roomId, { term: s.term, votedFor: s.votedFor, deleted: false })
+      this.letGo(s.roomId, { deleted: false })
       // Nor is the room ours to administer, if we still held it (a deposed administrator).
       this.c.lostAdmin(s.roomId, null)
       this.rememberReplaced(s.roomId, s.meta)
@@ -1198,7 +1185,7 @@ export class RoomReplicas {
     for (const r of s.meta.replicas) seen.add(r)
   }
 
-  /** Remember (on disk) that this node let the room's replica go, in which term, and whether deleted. */
+  /** Remember (on disk) that this node let the room's replica go, and whether the room was deleted. */
   private letGo(roomId: string, d: DroppedReplica): void {
     this.dropped.delete(roomId)
     this.dropped.set(roomId, d)
@@ -1206,7 +1193,7 @@ export class RoomReplicas {
     try {
       this.c.store.save(
         DROPPED_FILE,
-        [...this.dropped].map(([id, x]) => ({ roomId: id, term: x.term, votedFor: x.votedFor, ...(x.deleted ? { deleted: true } : {}) })),
+        [...this.dropped].map(([id, x]) => (x.deleted ? { roomId: id, deleted: true } : id)),
       )
     } catch (e) {
       this.c.log(`cannot save ${DROPPED_FILE}: ${(e as Error).message}`)
