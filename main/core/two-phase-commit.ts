@@ -231,23 +231,7 @@ export function startCoordinator(
   config: TwoPhaseConfig = DEFAULT_TWO_PHASE_CONFIG,
 ): CoordinatorResult {
   const participants = unique(start.participants.filter((p) => p !== start.self))
-  const votes: Record<string, Vote> = {}
-  for (const p of participants) votes[p] = 'pending'
-  const state: CoordinatorState = {
-    role: 'coordinator',
-    config,
-    txId: start.txId,
-    roomId: start.roomId,
-    self: start.self,
-    participants,
-    phase: 'preparing',
-    votes,
-    startedAt: start.now,
-    decision: null,
-    reason: null,
-    acked: [],
-    sentAt: start.now,
-  }
+  const state = newCoordinator(start, participants, 'pending', config)
   // Phase 1 (docs/deletion.md). Freeze first: the administrator orders the room's messages,
   // so no new message may be sequenced while the deletion is being decided. The start record lets a
   // restarted coordinator tell its participants "abort" instead of leaving them to time out.
@@ -438,9 +422,27 @@ export function takeOverCoordinator(
   config: TwoPhaseConfig = DEFAULT_TWO_PHASE_CONFIG,
 ): CoordinatorResult {
   const participants = unique(t.participants.filter((p) => p !== t.self && p !== t.replaced && p !== ''))
+  // Every participant had voted READY, or the deletion could not have reached the room state.
+  const base = newCoordinator(t, participants, 'ready', config)
+  // The old coordinator itself, elected again after a restart: it restarted before deciding.
+  const reason: TxReason = t.replaced === t.self ? { code: 'coordinator-restarted' } : { code: 'coordinator-replaced', node: t.replaced, by: t.self }
+  const r = t.committed ? decide(base, 'commit', null, t.now) : decide(base, 'abort', reason, t.now)
+  return { state: r.state, effects: r.effects.filter((e) => e.type !== 'done') }
+}
+
+/**
+ * A coordinator in its first phase: the one state a deletion starts from and a new administrator
+ * takes over (they differ only in the participants' votes they begin with).
+ */
+function newCoordinator(
+  t: { txId: string; roomId: string; self: string; now: number },
+  participants: string[],
+  vote: Vote,
+  config: TwoPhaseConfig,
+): CoordinatorState {
   const votes: Record<string, Vote> = {}
-  for (const p of participants) votes[p] = 'ready'
-  const base: CoordinatorState = {
+  for (const p of participants) votes[p] = vote
+  return {
     role: 'coordinator',
     config,
     txId: t.txId,
@@ -455,10 +457,6 @@ export function takeOverCoordinator(
     acked: [],
     sentAt: t.now,
   }
-  // The old coordinator itself, elected again after a restart: it restarted before deciding.
-  const reason: TxReason = t.replaced === t.self ? { code: 'coordinator-restarted' } : { code: 'coordinator-replaced', node: t.replaced, by: t.self }
-  const r = t.committed ? decide(base, 'commit', null, t.now) : decide(base, 'abort', reason, t.now)
-  return { state: r.state, effects: r.effects.filter((e) => e.type !== 'done') }
 }
 
 /** The administrator has no machine and no record of txId: under presumed abort, the answer is abort. */
