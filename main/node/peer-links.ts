@@ -41,6 +41,28 @@ const HANDSHAKE_TIMEOUT_MS = 5000
 /** The replies a peer sends back to a `request`, matched to it by reqId. */
 export type ReplyKind = 'joinReply' | 'leaveReply' | 'membersReply' | 'sendAck' | 'fetchReply' | 'deleteReply'
 
+/** The reply each request is answered with: a reply of another kind never settles it. */
+const REPLY_TO: Readonly<Record<string, ReplyKind>> = {
+  joinRequest: 'joinReply',
+  leaveRequest: 'leaveReply',
+  membersRequest: 'membersReply',
+  forwardSend: 'sendAck',
+  fetchRange: 'fetchReply',
+  deleteRequest: 'deleteReply',
+}
+
+/**
+ * Where this start's request ids begin: a number drawn from the incarnation (unique per start), so
+ * that a reply still on its way to the previous start of this node (its ids began at the same
+ * place every time) is not taken for the answer to a new request (docs/peer-protocol.md §1).
+ */
+function firstReqId(incarnation: string): number {
+  let h = 2166136261
+  for (let i = 0; i < incarnation.length; i++) h = Math.imul(h ^ incarnation.charCodeAt(i), 16777619)
+  // Below 2^31, leaving room for two billion requests in one start within JavaScript's exact integers.
+  return 1 + ((h >>> 0) % 0x7fffffff)
+}
+
 /** The peer messages about the links themselves, and the replies (peer-dispatch.ts). */
 export type LinkMessage = MessageOf<'hello' | 'heartbeat' | 'leaving' | 'gossip' | ReplyKind>
 
@@ -134,6 +156,8 @@ const MAX_HELD = 10_000
 
 interface PendingRequest {
   peer: string
+  /** The reply kind that answers it (REPLY_TO). */
+  reply: ReplyKind | undefined
   resolve: (body: unknown) => void
   reject: (e: Error) => void
   timer: Timer
@@ -151,12 +175,13 @@ export class PeerLinks {
   /** Peers heard while alive since the detector's last step, with when (see heard()). */
   private readonly heardAt = new Map<string, number>()
   private readonly pending = new Map<number, PendingRequest>()
-  private nextReqId = 1
+  private nextReqId: number
   private heartbeatTimer: Timer | undefined
   private heartbeatRound = 0
   private stopped = false
 
   constructor(private readonly c: PeerLinksComponents) {
+    this.nextReqId = firstReqId(c.incarnation)
     // The detector ticks every tickMs; a tick that comes more than a heartbeat late means this
     // node's event loop was not running (overload, a GC pause, SIGSTOP), so that time is not held
     // against the peers: otherwise a busy node would declare healthy peers dead.
@@ -743,7 +768,9 @@ export class PeerLinks {
       case 'deleteReply': {
         const body = (m as unknown as Record<string, { reqId: number }>)[m.body]
         const r = this.pending.get(body.reqId)
-        if (!r || r.peer !== from) return // late answer to a request that timed out
+        // A late answer to a request that timed out, or one of another kind with the same id (a
+        // reply meant for a previous start of this node): it settles nothing.
+        if (!r || r.peer !== from || (r.reply !== undefined && r.reply !== m.body)) return
         this.pending.delete(body.reqId)
         this.c.clock.clear(r.timer)
         r.onReply?.(body)
@@ -790,8 +817,12 @@ export class PeerLinks {
     const name = this.peerName(nodeId)
     if (this.peerState(nodeId) === 'dead') return Promise.reject(new ChatError('room_unavailable', `node ${name} is unreachable`))
     const reqId = this.nextReqId++
+    const message = build(reqId)
+    // One key is set: the request's kind.
+    let reply: ReplyKind | undefined
+    for (const kind in message) reply = REPLY_TO[kind]
     return new Promise<T>((resolve, reject) => {
-      if (!this.send(nodeId, build(reqId))) {
+      if (!this.send(nodeId, message)) {
         reject(new ChatError('room_unavailable', `no link to node ${name}`))
         return
       }
@@ -799,7 +830,7 @@ export class PeerLinks {
         this.pending.delete(reqId)
         reject(new ChatError('timeout', `node ${name} did not answer within ${timeoutMs} ms`))
       }, timeoutMs)
-      this.pending.set(reqId, { peer: nodeId, resolve: resolve as (b: unknown) => void, reject, timer, onReply: onReply as ((b: unknown) => void) | undefined })
+      this.pending.set(reqId, { peer: nodeId, reply, resolve: resolve as (b: unknown) => void, reject, timer, onReply: onReply as ((b: unknown) => void) | undefined })
     })
   }
 }

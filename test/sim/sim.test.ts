@@ -120,8 +120,13 @@ const REPAIR_REGRESSION_SEEDS = [55, 62, 50, 95, 141, 140, 172, 77]
  *   78  the same as 77 by another path (found with its first fix): the deposed administrator's
  *       replica was dropped by the repair that replaced it, the room stayed among those it
  *       administered, and its entry went out as an unreplicated room's (term 0).
+ *   9354 a reply meant for the previous start of a node (its request ids began at 1 every start)
+ *       settled a new request of another kind with the same id: a SendAck taken for a join's
+ *       answer, and the join op failed with a TypeError. Request ids now begin at a number drawn
+ *       from the incarnation, and a reply settles only a request of its own kind
+ *       (main/node/peer-links.ts, docs/peer-protocol.md §1).
  */
-const LONG_REPAIR_REGRESSION_SEEDS = [34, 11, 20, 18, 78]
+const LONG_REPAIR_REGRESSION_SEEDS = [34, 11, 20, 18, 78, 9354]
 
 describe('simulation: CI batch', () => {
   it.each([...CI_SEEDS, ...REGRESSION_SEEDS])('seed %i: every invariant holds through faults and after healing', async (seed) => {
