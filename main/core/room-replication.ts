@@ -221,6 +221,12 @@ export interface ReplicaState {
    * times, and when last (tellRemoved).
    */
   removedPeers: Map<string, { tries: number; at: number }>
+  /**
+   * Leader only: the replica our newest change of the set added, while that change is not yet on
+   * a majority (null otherwise). Should that replica depose us with a higher term before it ever
+   * took an append of ours, we step down without it (see onMessage).
+   */
+  adding: string | null
 }
 
 export interface ReplicaInit {
@@ -381,6 +387,7 @@ export function newReplica(init: ReplicaInit, config: ReplicaConfig = DEFAULT_RE
     electionMeta: null,
     metaCommit: { term: 0, version: 0 },
     removedPeers: new Map(),
+    adding: null,
   }
   const entries = init.entries ?? []
   if (entries.length) {
@@ -731,6 +738,7 @@ function advanceMetaCommit(s: ReplicaState, effects: ReplicaEffect[]): void {
   }).length
   if (holders < majority(s.meta.replicas)) return
   s.metaCommit = { term: s.meta.term, version: s.meta.version }
+  s.adding = null
   effects.push({ type: 'meta-committed', term: s.meta.term, version: s.meta.version })
 }
 
@@ -849,6 +857,7 @@ function changeReplicas(s: ReplicaState, replicas: string[], removed: string | n
     s.progress.delete(removed)
     s.removedPeers.set(removed, { tries: 0, at: -Infinity })
   }
+  s.adding = added
   if (added !== null) {
     s.removedPeers.delete(added)
     // Sent from our last entry: the new replica refuses with its own last seq and is caught up from there.
@@ -941,7 +950,22 @@ function onMessage(s: ReplicaState, from: string, m: ReplMessage, now: number, c
   }
   if (m.term > s.term) {
     const leader = m.type === 'append' ? m.leader : m.type === 'append-reply' || m.type === 'vote-reply' ? m.leader || null : null
-    stepDown(s, m.term, leader, effects, m.type === 'append' ? 'new administrator' : 'higher term')
+    // Deposed by the replica we are adding to a set of one (ours), before that addition is on a
+    // majority: a node removed from the room while cut off, which stood at ever higher terms since
+    // (its set is an old one without us, or it let the room go). A set of two elects nobody without
+    // its vote, which it never gives us: the room had no administrator for good (simulator seeds
+    // 9021, 9037, 9072, 9151 with --repair-ms 2000; docs/replication.md, "Repair"). So we
+    // step down with the set we had, ourselves alone: every majority of it and of the set with the
+    // node holds us, and we vote for nobody outside our set, so no one else can be elected in
+    // either. We then stand alone at the higher term, win at once, and add the node again. A larger
+    // set is kept: the replicas it had elect someone without the node.
+    const back = m.type === 'append-reply' && s.role === 'leader' && s.adding === from && s.meta.replicas.length === 2
+    stepDown(s, m.term, leader, effects, back ? `deposed by ${from}, being added: back to a set of one` : m.type === 'append' ? 'new administrator' : 'higher term')
+    if (back) {
+      s.meta = { ...copyMeta(s.meta), replicas: [s.self], version: s.meta.version + 1 }
+      effects.push({ type: 'persist-meta', meta: s.meta })
+      return
+    }
   }
   switch (m.type) {
     case 'append':
@@ -1124,6 +1148,7 @@ function onAppend(s: ReplicaState, from: string, m: Extract<ReplMessage, { type:
 
 function stepDown(s: ReplicaState, term: number, leader: string | null, effects: ReplicaEffect[], reason: string, votedFor: string | null = null): void {
   const was = s.role
+  s.adding = null
   s.term = term
   s.votedFor = votedFor
   s.role = 'follower'
@@ -1181,6 +1206,7 @@ function becomeLeader(s: ReplicaState, now: number, config: ReplicaConfig, effec
   s.electionAt = null
   s.votes.clear()
   s.transferTo = null
+  s.adding = null
   effects.push({ type: 'role', role: 'leader', term: s.term, leader: s.self, reason })
   // Re-stamp our last entry with our term (see the header): same message, same seq. It is
   // Raft's no-op: it sits after everything we held when elected, so a replica that holds it holds

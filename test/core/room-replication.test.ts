@@ -996,6 +996,48 @@ describe('membership through the replicated room state, and repair', () => {
     expect(s.meta.replicas).toEqual(['n1', 'n2', 'n3'])
   })
 
+  it('a set of one deposed by the replica it is adding (a stale replica at a higher term) steps down to the set of one, wins alone and adds it again', () => {
+    // Simulator seeds 9021, 9037, 9072, 9151 with --repair-ms 2000: n2 was removed while cut off and
+    // stood at ever higher terms in its old set; with n2 in the set, n1 could win no election (n2
+    // gives it no vote) and the room had no administrator for good.
+    const s = newReplica({ roomId: ROOM, self: 'n1', meta: { ...META, replicas: ['n1'] } }, CONFIG)
+    startLeading(s, 0, CONFIG)
+    step(s, propose('a'))
+    expect(step(s, { type: 'repair', now: 10, want: 3, spares: ['n2'] })).toContainEqual({ type: 'replicas', replicas: ['n1', 'n2'], removed: null, added: 'n2' })
+    const version = s.meta.version
+    const refused = step(s, recv('n2', { type: 'append-reply', roomId: ROOM, term: 20, ok: false, matchSeq: 0, leader: '', metaTerm: 1, metaVersion: 1 }, 20))
+    expect([s.role, s.term, s.meta.replicas, s.meta.version]).toEqual(['follower', 20, ['n1'], version + 1])
+    expect(refused).toContainEqual({ type: 'persist-meta', meta: s.meta })
+    // No administrator known: it stands after the election timeout, and needs no vote but its own.
+    step(s, { type: 'tick', now: 30, jitterMs: 0 })
+    const won = step(s, { type: 'tick', now: 30 + CONFIG.electionTimeoutMs, jitterMs: 0 })
+    expect([s.role, s.term, s.commitSeq]).toEqual(['leader', 21, 1])
+    expect(sends(won)).toEqual([])
+    // Its set of one is on a majority at once: n2 is added again, now at the higher term.
+    const again = step(s, { type: 'repair', now: 40 + CONFIG.electionTimeoutMs, want: 3, spares: ['n2'] })
+    expect(again).toContainEqual({ type: 'replicas', replicas: ['n1', 'n2'], removed: null, added: 'n2' })
+    expect(sends(again).map((e) => [e.to, e.message.term])).toEqual([['n2', 21]])
+  })
+
+  it('a higher term from a replica it is adding to a set of two deposes the administrator as before (its set is kept)', () => {
+    const s = newReplica({ roomId: ROOM, self: 'n1', meta: { ...META, replicas: ['n1', 'n2'] } }, CONFIG)
+    startLeading(s, 0, CONFIG)
+    metaAck(s, 'n2')
+    step(s, { type: 'repair', now: 10, want: 3, spares: ['n3'] })
+    expect(s.meta.replicas).toEqual(['n1', 'n2', 'n3'])
+    step(s, recv('n3', { type: 'append-reply', roomId: ROOM, term: 20, ok: false, matchSeq: 0, leader: '', metaTerm: 1, metaVersion: 1 }, 20))
+    expect([s.role, s.term, s.meta.replicas]).toEqual(['follower', 20, ['n1', 'n2', 'n3']])
+  })
+
+  it('a higher term from the replica added once that addition is on a majority deposes the administrator as before', () => {
+    const s = newReplica({ roomId: ROOM, self: 'n1', meta: { ...META, replicas: ['n1'] } }, CONFIG)
+    startLeading(s, 0, CONFIG)
+    step(s, { type: 'repair', now: 10, want: 3, spares: ['n2'] })
+    metaAck(s, 'n2')
+    step(s, recv('n2', { type: 'append-reply', roomId: ROOM, term: 20, ok: false, matchSeq: 0, leader: '', metaTerm: 1, metaVersion: 2 }, 20))
+    expect([s.role, s.term, s.meta.replicas]).toEqual(['follower', 20, ['n1', 'n2']])
+  })
+
   it('a removed replica alive again is sent the room state without it once its removal is on a majority, and stops standing whatever its term', () => {
     const s = leader()
     metaAck(s, 'n2')

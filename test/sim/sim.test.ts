@@ -125,8 +125,14 @@ const REPAIR_REGRESSION_SEEDS = [55, 62, 50, 95, 141, 140, 172, 77]
  *       answer, and the join op failed with a TypeError. Request ids now begin at a number drawn
  *       from the incarnation, and a reply settles only a request of its own kind
  *       (main/node/peer-links.ts, docs/peer-protocol.md §1).
+ *   9021, 9072, 9151 an administrator whose set had shrunk to itself added back a node removed
+ *       while cut off, which had stood at ever higher terms since (in its old set, or it had let the
+ *       room go): its refusal deposed the administrator, and a set of two elected nobody without
+ *       the vote that node never gave; the room had no administrator for good. Deposed by the
+ *       replica it is adding to its set of one, an administrator now steps down to the set of one
+ *       and wins alone (main/core/room-replication.ts, docs/replication.md "Repair").
  */
-const LONG_REPAIR_REGRESSION_SEEDS = [34, 11, 20, 18, 78, 9354]
+const LONG_REPAIR_REGRESSION_SEEDS = [34, 11, 20, 18, 78, 9354, 9021, 9072, 9151]
 
 describe('simulation: CI batch', () => {
   it.each([...CI_SEEDS, ...REGRESSION_SEEDS])('seed %i: every invariant holds through faults and after healing', async (seed) => {
