@@ -26,7 +26,7 @@ import {
   type FailureDetectorState,
   type PeerStateEffect,
 } from '../core/failure-detector'
-import { msg, type Bodies, type DecodedMessage, type Failure, type Hello, type MessageOf, type NodeRef, type PeerMessage, type WireRoom } from '../cluster/peer-messages'
+import { msg, type Bodies, type BodyName, type DecodedMessage, type Failure, type Hello, type MessageOf, type NodeRef, type PeerMessage, type WireRoom } from '../cluster/peer-messages'
 import { bestAddress, splitAddress } from '../cluster/peer-address'
 import { LinkRefused, type PeerLink, type Transport } from '../cluster/transport'
 import type { Clock, Timer } from '../cluster/clock'
@@ -40,16 +40,6 @@ const HANDSHAKE_TIMEOUT_MS = 5000
 
 /** The replies a peer sends back to a `request`, matched to it by reqId. */
 export type ReplyKind = 'joinReply' | 'leaveReply' | 'membersReply' | 'sendAck' | 'fetchReply' | 'deleteReply'
-
-/** The reply each request is answered with: a reply of another kind never settles it. */
-const REPLY_TO: Readonly<Record<string, ReplyKind>> = {
-  joinRequest: 'joinReply',
-  leaveRequest: 'leaveReply',
-  membersRequest: 'membersReply',
-  forwardSend: 'sendAck',
-  fetchRange: 'fetchReply',
-  deleteRequest: 'deleteReply',
-}
 
 /**
  * Where this start's request ids begin: a number drawn from the incarnation (unique per start), so
@@ -156,7 +146,7 @@ const MAX_HELD = 10_000
 
 interface PendingRequest {
   peer: string
-  /** The reply kind that answers it (REPLY_TO). */
+  /** The reply kind that answers it (REPLY_OF): a reply of another kind never settles it. */
   reply: ReplyKind | undefined
   resolve: (body: unknown) => void
   reject: (e: Error) => void
@@ -820,7 +810,7 @@ export class PeerLinks {
     const message = build(reqId)
     // One key is set: the request's kind.
     let reply: ReplyKind | undefined
-    for (const kind in message) reply = REPLY_TO[kind]
+    for (const kind in message) reply = REPLY_OF[kind as BodyName]
     return new Promise<T>((resolve, reject) => {
       if (!this.send(nodeId, message)) {
         reject(new ChatError('room_unavailable', `no link to node ${name}`))

@@ -8,15 +8,13 @@
  * 246). Real nodes on the virtual clock and the in-memory network (test/node/node-harness.ts).
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import { TestCluster, type TestClient } from './node-harness'
+import { TestCluster, listedRoom as listed } from './node-harness'
 
 let cluster: TestCluster | undefined
 afterEach(() => {
   cluster?.stopAll()
   cluster = undefined
 })
-
-const listed = async (c: TestClient, roomId: string) => (await c.call({ id: 90, op: 'rooms.list' })).rooms.find((r) => r.roomId === roomId)
 
 describe('a deleted room at a replica that restarts', () => {
   it('stays deleted: the deposed administrator cannot run it again with that replica', async () => {

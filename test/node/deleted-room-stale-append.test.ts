@@ -7,15 +7,13 @@
  * Real nodes on the virtual clock and the in-memory network (test/node/node-harness.ts).
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import { TestCluster, type TestClient } from './node-harness'
+import { TestCluster, listedRoom as listed } from './node-harness'
 
 let cluster: TestCluster | undefined
 afterEach(() => {
   cluster?.stopAll()
   cluster = undefined
 })
-
-const listed = async (c: TestClient, roomId: string) => (await c.call({ id: 90, op: 'rooms.list' })).rooms.find((r) => r.roomId === roomId)
 
 describe('a stale append for a deleted room', () => {
   it('makes no replica: the room is never listed or run again', async () => {

@@ -9,7 +9,7 @@
  * partition held back reaches the node in one turn when it lifts.
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import { TestCluster, type TestClient } from './node-harness'
+import { TestCluster, listedRoom, type TestClient } from './node-harness'
 
 let cluster: TestCluster | undefined
 afterEach(() => {
@@ -17,31 +17,36 @@ afterEach(() => {
   cluster = undefined
 })
 
-async function adminSeenBy(c: TestClient, roomId: string): Promise<{ adminNodeName: string; term?: number; replicas?: string[] } | undefined> {
-  return (await c.call({ id: 90, op: 'rooms.list' })).rooms.find((r) => r.roomId === roomId)
+const adminSeenBy = listedRoom
+
+/**
+ * Four nodes and a room "design" made on n1, its log on n1, n2, n3 (carol's node n4 a member node
+ * only), one message in it; then the partition {n1, n4} | {n2, n3}, run for `cutMs`.
+ */
+async function designRoomCutOff(cutMs: number, options?: { repairMs: number }) {
+  cluster = options ? await TestCluster.replicated(4, 3, options) : await TestCluster.replicated(4)
+  const [n1, n2, n3, n4] = cluster.nodes
+  const alice = await cluster.client(n1, 'alice')
+  const bob = await cluster.client(n2, 'bob')
+  const carol = await cluster.client(n4, 'carol')
+  const { room } = await alice.call({ id: 2, op: 'room.create', name: 'design' })
+  await cluster.run(1000)
+  expect(room.replicas).toEqual([n1, n2, n3].map((n) => n.node.selfRef().nodeId))
+  for (const c of [alice, bob, carol]) await c.call({ id: 3, op: 'room.join', roomId: room.roomId })
+  await bob.call({ id: 4, op: 'message.send', roomId: room.roomId, text: 'before', clientMsgId: 'b-1' })
+  await cluster.run(500)
+  for (const a of [n1, n4]) for (const b of [n2, n3]) cluster.net.partition(a.address, b.address)
+  await cluster.run(cutMs)
+  return { cluster, n1, n4, alice, bob, carol, room }
 }
 
 const texts = (c: TestClient, roomId: string) => c.events.flatMap((e) => (e.event === 'message' && e.roomId === roomId ? [e.text] : []))
 
 describe('a deposed administrator does not republish its room', () => {
   it('a leave it takes in the turn it learns of its successor: its directory and its users follow the successor', async () => {
-    cluster = await TestCluster.replicated(4)
-    const [n1, n2, n3, n4] = cluster.nodes
-    const alice = await cluster.client(n1, 'alice')
-    const bob = await cluster.client(n2, 'bob')
-    const carol = await cluster.client(n4, 'carol')
-    const { room } = await alice.call({ id: 2, op: 'room.create', name: 'design' })
-    await cluster.run(1000)
-    // Its log on n1, n2, n3; carol's node n4 is a member node only.
-    expect(room.replicas).toEqual([n1, n2, n3].map((n) => n.node.selfRef().nodeId))
-    for (const c of [alice, bob, carol]) await c.call({ id: 3, op: 'room.join', roomId: room.roomId })
-    await bob.call({ id: 4, op: 'message.send', roomId: room.roomId, text: 'before', clientMsgId: 'b-1' })
-    await cluster.run(500)
-
     // The partition {n1, n4} | {n2, n3}: n2 and n3 elect n1's successor; n1 and carol's node n4
     // hear nothing of it.
-    for (const a of [n1, n4]) for (const b of [n2, n3]) cluster.net.partition(a.address, b.address)
-    await cluster.run(6000)
+    const { cluster, n1, n4, alice, bob, carol, room } = await designRoomCutOff(6000)
     const successor = (await adminSeenBy(bob, room.roomId))!
     expect(successor.adminNodeName).not.toBe('n1')
     expect(successor.term).toBe(2)
@@ -71,22 +76,9 @@ describe('a deposed administrator does not republish its room', () => {
   })
 
   it('removed by repair while cut off, told so in the turn it learns of its successor: it lets the room go, and publishes nothing when the room changes', async () => {
-    cluster = await TestCluster.replicated(4, 3, { repairMs: 2000 })
-    const [n1, n2, n3, n4] = cluster.nodes
-    const alice = await cluster.client(n1, 'alice')
-    const bob = await cluster.client(n2, 'bob')
-    const carol = await cluster.client(n4, 'carol')
-    const { room } = await alice.call({ id: 2, op: 'room.create', name: 'design' })
-    await cluster.run(1000)
-    expect(room.replicas).toEqual([n1, n2, n3].map((n) => n.node.selfRef().nodeId))
-    for (const c of [alice, bob, carol]) await c.call({ id: 3, op: 'room.join', roomId: room.roomId })
-    await bob.call({ id: 4, op: 'message.send', roomId: room.roomId, text: 'before', clientMsgId: 'b-1' })
-    await cluster.run(500)
-
     // {n1, n4} | {n2, n3}: n2 and n3 elect n1's successor, which removes n1 from the set once it
     // has been dead for --repair-ms (no live spare on its side: the set stays at two).
-    for (const a of [n1, n4]) for (const b of [n2, n3]) cluster.net.partition(a.address, b.address)
-    await cluster.run(8000)
+    const { cluster, n1, n4, alice, bob, room } = await designRoomCutOff(8000, { repairMs: 2000 })
     const successor = (await adminSeenBy(bob, room.roomId))!
     expect(successor.adminNodeName).not.toBe('n1')
     expect(successor.term).toBe(2)

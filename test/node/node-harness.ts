@@ -3,7 +3,7 @@
  * network, each with an in-memory data dir that survives its crashes, and clients that talk to
  * them through the client ops (sim/direct-gateway.ts). Time moves only when the test says so.
  */
-import type { Request, Results, ServerEvent, ServerFrame } from '../../proto/client-protocol'
+import type { Request, Results, RoomInfo, ServerEvent, ServerFrame } from '../../proto/client-protocol'
 import { MemoryNetwork, type MemoryNetworkOptions } from '../../main/cluster/memory-transport'
 import { VirtualClock, type ClockView } from '../../main/cluster/virtual-clock'
 import type { ClientSession } from '../../main/gateway/ws-gateway'
@@ -29,6 +29,11 @@ export interface TestClient {
   events: ServerEvent[]
   /** A request; rejects with the contract's error code. */
   call<O extends Request['op']>(req: Extract<Request, { op: O }>): Promise<Results[O]>
+}
+
+/** The room as `c`'s node lists it (rooms.list), or undefined when it does not list it. */
+export async function listedRoom(c: TestClient, roomId: string): Promise<RoomInfo | undefined> {
+  return (await c.call({ id: 90, op: 'rooms.list' })).rooms.find((r) => r.roomId === roomId)
 }
 
 export class TestCluster {

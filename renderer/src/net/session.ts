@@ -76,6 +76,8 @@ export class Session {
    * retries go by, and a send to such a room waits for the rejoin (docs/ui.md, "Failures and deletions made visible").
    */
   private readonly joinedHere = new Set<string>()
+  /** The second look at joined rooms a reconnected node did not list (NOT_LISTED_GRACE_MS). */
+  private notListedTimer: ReturnType<typeof setTimeout> | null = null
   private readonly client: ChatClient
   private user: string
   private readonly now: () => number
@@ -168,6 +170,8 @@ export class Session {
     this.notifyTimer = null
     if (this.rejoinTimer !== null) clearTimeout(this.rejoinTimer)
     this.rejoinTimer = null
+    if (this.notListedTimer !== null) clearTimeout(this.notListedTimer)
+    this.notListedTimer = null
     this.outbox.stop()
     this.client.stop()
   }
@@ -194,7 +198,9 @@ export class Session {
     const unlisted = new Set(had.filter((id) => this.state.chat.rooms[id]?.unavailableReason === NOT_KNOWN_YET))
     if (unlisted.size) {
       for (const id of unlisted) this.restore.add(id)
-      setTimeout(() => {
+      if (this.notListedTimer !== null) clearTimeout(this.notListedTimer)
+      this.notListedTimer = setTimeout(() => {
+        this.notListedTimer = null
         if (this.state.connection.status === 'open') void this.refreshRooms()
       }, NOT_LISTED_GRACE_MS)
     }
