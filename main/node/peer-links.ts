@@ -17,6 +17,7 @@ import {
   type TraceKind,
 } from '../../proto/client-protocol'
 import { ChatError } from '../core/errors'
+import { mergedAppend } from './append-merge'
 import {
   createFailureDetector,
   failureDetectorStep,
@@ -697,13 +698,23 @@ export class PeerLinks {
   onInbound(from: string, messages: DecodedMessage[]): void {
     if (this.cutOff.has(from)) return // partition fault: as if nothing arrived
     this.heard(from)
-    for (const m of messages) {
+    for (let i = 0; i < messages.length; i++) {
+      let m = messages[i]
       const why = refusal(from, m, this.c.authority)
       if (why !== undefined) {
         this.refuse(from, m.body, requestIdOf(m), 'forbidden', why)
         const fence = fenceReply(m, this.c.authority)
         if (fence) this.send(from, fence)
         continue
+      }
+      // Appends of one room back to back in the frame, each continuing the last: one step, one log
+      // write, one answer (docs/replication.md, "One append per frame").
+      while (m.body === 'roomAppend' && i + 1 < messages.length) {
+        const next = messages[i + 1]
+        const merged = next.body === 'roomAppend' && refusal(from, next, this.c.authority) === undefined ? mergedAppend(m, next) : undefined
+        if (!merged) break
+        m = merged
+        i++
       }
       try {
         this.c.dispatch(from, m)
