@@ -134,6 +134,21 @@ interface Waiter {
   deadline: number
 }
 
+/** One entry of replication.json as last written (RoomReplicas.sameAsSaved); `blank`: meta null. */
+interface SavedReplica {
+  roomId: string
+  term: number
+  votedFor: string | null
+  commitSeq: number
+  blank: boolean
+}
+
+/** A replica's next tick and repair check (RoomReplicas.dueOf): null never, undefined not known. */
+interface ReplicaDue {
+  tick: number | null | undefined
+  repair: number | null | undefined
+}
+
 /** The replication messages (peer-dispatch.ts gives them to RoomReplicas). */
 export type ReplicationMessage = MessageOf<'roomAppend' | 'roomAppendReply' | 'roomVoteRequest' | 'roomVoteReply' | 'roomTimeoutNow'>
 
@@ -192,6 +207,11 @@ export class RoomReplicas {
   private flushQueued = false
   private lastRepairCheck = 0
   /**
+   * No waiter in `waiting` or `metaWaiting` has an earlier deadline (a bound: one resolved since may
+   * have had it). A tick before it has nothing to expire and does not look through them.
+   */
+  private nextDeadline = Infinity
+  /**
    * Followers whose Deliver the administrator left out during this step, by room: they get the
    * commit point at the end of the step instead (deliveredByReplica).
    */
@@ -207,6 +227,10 @@ export class RoomReplicas {
   private readonly savedMeta = new Map<string, ReplicatedMeta>()
   /** Rooms in replication.json as last written: a room new to it needs it written too. */
   private indexed = new Set<string>()
+  /** replication.json's entries as last written, in order (undefined: not known, write it). */
+  private savedIndex: SavedReplica[] | undefined
+  /** See dueOf. Weak: a replica let go or replaced takes its entry with it. */
+  private readonly dues = new WeakMap<ReplicaState, ReplicaDue>()
 
   constructor(private readonly c: RoomReplicasComponents) {
     // A candidacy that fails is retried after about one detector period; ranks apart by a few
@@ -310,6 +334,7 @@ export class RoomReplicas {
       this.c.log(`room ${room.name}: ${meta.replicas.length} of ${this.c.replicas} replicas (the cluster has no more live nodes)`)
     }
     this.changes++
+    this.moved(s)
     this.run(s, startLeading(s, this.c.clock.now(), this.config).effects)
   }
 
@@ -347,6 +372,7 @@ export class RoomReplicas {
     this.save()
     this.c.log(`room ${room.name}: replicated from now on (${last} messages so far); replicas join as other nodes are alive`)
     this.changes++
+    this.moved(s)
     this.run(s, startLeading(s, this.c.clock.now(), this.config).effects)
     return true
   }
@@ -443,7 +469,9 @@ export class RoomReplicas {
       const list = byRoom.get(answer.seq) ?? []
       // Bounded: a commit that does not come within a failure detector period and a bit means the
       // majority is gone; the client hears room_unavailable and may resend (same clientMsgId).
-      list.push({ resolve, reject, deadline: this.c.clock.now() + this.c.deadMs + 2000 })
+      const deadline = this.c.clock.now() + this.c.deadMs + 2000
+      list.push({ resolve, reject, deadline })
+      this.waitsUntil(deadline)
       byRoom.set(answer.seq, list)
     })
   }
@@ -463,7 +491,9 @@ export class RoomReplicas {
     if (metaCommitted(s)) return Promise.resolve()
     return new Promise<void>((resolve, reject) => {
       const list = this.metaWaiting.get(roomId) ?? []
-      list.push({ term: s.meta.term, version: s.meta.version, waiter: { resolve: () => resolve(), reject, deadline: this.c.clock.now() + this.c.deadMs + 2000 } })
+      const deadline = this.c.clock.now() + this.c.deadMs + 2000
+      list.push({ term: s.meta.term, version: s.meta.version, waiter: { resolve: () => resolve(), reject, deadline } })
+      this.waitsUntil(deadline)
       this.metaWaiting.set(roomId, list)
     })
   }
@@ -544,7 +574,10 @@ export class RoomReplicas {
       return
     }
     const list = this.metaWaiting.get(roomId) ?? []
-    for (const w of due.waiters) list.push({ term: s.meta.term, version: s.meta.version, waiter: w })
+    for (const w of due.waiters) {
+      list.push({ term: s.meta.term, version: s.meta.version, waiter: w })
+      this.waitsUntil(w.deadline)
+    }
     this.metaWaiting.set(roomId, list)
   }
 
@@ -594,10 +627,14 @@ export class RoomReplicas {
     // again): a quiet replica's tick would return nothing and change nothing, so it is not stepped
     // (docs/replication.md, "Ticks"). The jitter is still drawn for every replica, in the same
     // order: a seeded simulator run keeps the schedule it had when every replica was stepped.
+    // Each replica's due time is kept from one step of its core to the next (dueOf): most rooms
+    // take no step between two ticks, and reading their state again cost more than the tick.
     let due: [ReplicaState, ReplicaInput][] | undefined
     for (const s of this.rooms.values()) {
       const jitterMs = this.jitter()
-      const at = tickDueAt(s, this.config)
+      const d = this.dueOf(s)
+      if (d.tick === undefined) d.tick = tickDueAt(s, this.config)
+      const at = d.tick
       if (at !== null && at <= now) (due ??= []).push([s, { type: 'tick', now, jitterMs }])
     }
     if (due) this.stepAll(due)
@@ -605,24 +642,46 @@ export class RoomReplicas {
       this.lastRepairCheck = now
       this.repair(now)
     }
+    if (now >= this.nextDeadline) this.expireWaiters(now)
+  }
+
+  /** A waiter with this deadline was added to `waiting` or `metaWaiting`. */
+  private waitsUntil(deadline: number): void {
+    if (deadline < this.nextDeadline) this.nextDeadline = deadline
+  }
+
+  /** Sends and joins whose commit did not come by their deadline hear room_unavailable. */
+  private expireWaiters(now: number): void {
+    // The earliest deadline still waited for, found on the way: until then no tick looks again.
+    let next = Infinity
+    this.nextDeadline = Infinity
     for (const [roomId, list] of this.metaWaiting) {
-      if (!list.some((w) => w.waiter.deadline <= now)) continue
+      if (!list.some((w) => w.waiter.deadline <= now)) {
+        for (const w of list) if (w.waiter.deadline < next) next = w.waiter.deadline
+        continue
+      }
       const late = list.filter((w) => w.waiter.deadline <= now)
       for (const w of late) w.waiter.reject(new ChatError('room_unavailable', `the members of room ${roomId} were not stored on a majority of its replicas in time`))
       const rest = list.filter((w) => w.waiter.deadline > now)
+      for (const w of rest) if (w.waiter.deadline < next) next = w.waiter.deadline
       if (rest.length) this.metaWaiting.set(roomId, rest)
       else this.metaWaiting.delete(roomId)
     }
     for (const [roomId, byRoom] of this.waiting) {
       for (const [seq, list] of byRoom) {
-        if (!list.some((w) => w.deadline <= now)) continue
+        if (!list.some((w) => w.deadline <= now)) {
+          for (const w of list) if (w.deadline < next) next = w.deadline
+          continue
+        }
         const late = list.filter((w) => w.deadline <= now)
         for (const w of late) w.reject(new ChatError('room_unavailable', `seq ${seq} of room ${roomId} was not stored on a majority of its replicas in time`))
         const rest = list.filter((w) => w.deadline > now)
+        for (const w of rest) if (w.deadline < next) next = w.deadline
         if (rest.length) byRoom.set(seq, rest)
         else byRoom.delete(seq)
       }
     }
+    this.waitsUntil(next)
   }
 
   /**
@@ -636,7 +695,9 @@ export class RoomReplicas {
       if (s.role !== 'leader') continue
       // Only a set short of replicas, or one with a replica dead for --repair-ms: before that the
       // core's repair would do nothing.
-      const due = repairDueAt(s, this.wantReplicas, this.config)
+      const d = this.dueOf(s)
+      if (d.repair === undefined) d.repair = repairDueAt(s, this.wantReplicas, this.config)
+      const due = d.repair
       if (due === null || due > now) continue
       alive ??= this.c.alivePeers().sort()
       const members = new Set(this.c.memberNodes(s.roomId))
@@ -867,6 +928,7 @@ export class RoomReplicas {
 
   private step(s: ReplicaState, input: ReplicaInput, batching = false): ReplicaEffect[] {
     this.noteReplicas(s)
+    this.moved(s)
     const { effects } = stepReplica(s, input, this.config)
     this.countRoles(effects)
     this.run(s, effects, batching)
@@ -886,6 +948,7 @@ export class RoomReplicas {
     const done: [ReplicaState, ReplicaEffect[]][] = []
     for (const [s, input] of inputs) {
       this.noteReplicas(s)
+      this.moved(s)
       const { effects } = stepReplica(s, input, this.config)
       this.countRoles(effects)
       done.push([s, effects])
@@ -966,6 +1029,7 @@ export class RoomReplicas {
         byRoom?.delete(x.message.seq)
       }
       this.changes++
+      this.moved(p.s)
       stepReplica(p.s, { type: 'unwritten', fromSeq: p.fromSeq }, this.config)
       return undefined
     }
@@ -1148,6 +1212,23 @@ export class RoomReplicas {
     this.c.lostAdmin(s.roomId, e.leader)
   }
 
+  /**
+   * When a replica's tick and repair check are next due, as the core last said (tickDueAt,
+   * repairDueAt; undefined: to be asked again). Both read the replica's state only, which changes
+   * only in a step of its core: every step forgets them first (moved).
+   */
+  private dueOf(s: ReplicaState): ReplicaDue {
+    let d = this.dues.get(s)
+    if (d === undefined) this.dues.set(s, (d = { tick: undefined, repair: undefined }))
+    return d
+  }
+
+  /** The replica's core is about to step: its due times are to be asked again. */
+  private moved(s: ReplicaState): void {
+    const d = this.dues.get(s)
+    if (d !== undefined) d.tick = d.repair = undefined
+  }
+
   /** Spreads candidacies of replicas of equal rank (docs/replication.md, "Election"). */
   private jitter(): number {
     return Math.floor(this.c.random() * 100)
@@ -1221,23 +1302,54 @@ export class RoomReplicas {
     }
   }
 
-  /** replication.json (terms, votes, commit points), after any room state not yet in its file. */
+  /**
+   * replication.json (terms, votes, commit points), after any room state not yet in its file. Not
+   * written again when it would say what it said (about a quarter of the calls: a step of another
+   * room, or one that changed only a room's state file): compared field by field with what was
+   * last written (docs/simulation.md, "Speed").
+   */
   private save(): void {
     this.c.clock.clear(this.saveTimer)
     this.saveTimer = undefined
-    const out: Record<string, StoredReplica> = {}
-    for (const [roomId, s] of this.rooms) {
-      this.writeRoomState(s)
-      out[roomId] = { term: s.term, votedFor: s.votedFor, commitSeq: s.commitSeq }
-    }
-    for (const [roomId, v] of this.blank) out[roomId] ??= { term: v.term, votedFor: v.votedFor, meta: null, commitSeq: 0 }
+    for (const s of this.rooms.values()) this.writeRoomState(s)
     for (const roomId of this.savedMeta.keys()) if (!this.rooms.has(roomId)) this.savedMeta.delete(roomId)
+    if (this.sameAsSaved()) return
+    const out: Record<string, StoredReplica> = {}
+    const written: SavedReplica[] = []
+    for (const [roomId, s] of this.rooms) {
+      out[roomId] = { term: s.term, votedFor: s.votedFor, commitSeq: s.commitSeq }
+      written.push({ roomId, term: s.term, votedFor: s.votedFor, commitSeq: s.commitSeq, blank: false })
+    }
+    for (const [roomId, v] of this.blank) {
+      if (out[roomId] !== undefined) continue
+      out[roomId] = { term: v.term, votedFor: v.votedFor, meta: null, commitSeq: 0 }
+      written.push({ roomId, term: v.term, votedFor: v.votedFor, commitSeq: 0, blank: true })
+    }
+    this.savedIndex = undefined
     try {
       this.c.store.save(STORE_FILE, out)
       this.indexed = new Set(this.rooms.keys())
+      this.savedIndex = written
     } catch (e) {
       this.c.log(`cannot save ${STORE_FILE}: ${(e as Error).message}`)
     }
+  }
+
+  /** Whether replication.json as save() would write it now is what it last wrote, entry by entry. */
+  private sameAsSaved(): boolean {
+    const w = this.savedIndex
+    if (w === undefined) return false
+    let i = 0
+    for (const [roomId, s] of this.rooms) {
+      const x = w[i++]
+      if (x === undefined || x.blank || x.roomId !== roomId || x.term !== s.term || x.votedFor !== s.votedFor || x.commitSeq !== s.commitSeq) return false
+    }
+    for (const [roomId, v] of this.blank) {
+      if (this.rooms.has(roomId)) continue
+      const x = w[i++]
+      if (x === undefined || !x.blank || x.roomId !== roomId || x.term !== v.term || x.votedFor !== v.votedFor) return false
+    }
+    return i === w.length
   }
 }
 
