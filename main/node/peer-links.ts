@@ -548,6 +548,19 @@ export class PeerLinks {
     return [...this.peers.values()].filter((p) => !this.removedAddresses.has(p.address)).map((p) => this.peerInfo(p)).sort((a, b) => a.name.localeCompare(b.name))
   }
 
+  /**
+   * The ids of the peers of list() that are alive, in no particular order: what choosing a replica
+   * set needs, without a PeerInfo per peer and a sort by name each time (docs/simulation.md,
+   * "Speed"). A peer is alive whether or not its last frames were handed to the detector yet.
+   */
+  aliveIds(): string[] {
+    const out: string[] = []
+    for (const p of this.peers.values()) {
+      if (!this.removedAddresses.has(p.address) && this.detector.peers[p.nodeId]?.state === 'alive') out.push(p.nodeId)
+    }
+    return out
+  }
+
   /** The user adds a peer: undo an earlier removal, dial it, and remember it. */
   async add(address: string): Promise<PeerInfo> {
     address = address.trim()

@@ -267,7 +267,7 @@ export class PeerNode implements RunningNode {
       random: () => env.random(),
       isDeleted: (roomId) => this.rooms.directory.tombstones.has(roomId),
       send: (id, m) => this.links.send(id, m),
-      alivePeers: () => this.links.list().filter((p) => p.state === 'alive').map((p) => p.nodeId),
+      alivePeers: () => this.links.aliveIds(),
       memberNodes: (roomId) => [...(this.rooms.adminRooms.get(roomId)?.nodeCounts.keys() ?? [])].filter((n) => n !== nodeId),
       peerName: (id) => this.links.peerName(id),
       log,

@@ -94,7 +94,7 @@ export interface RoomReplicasComponents {
   send(nodeId: string, m: PeerMessage): boolean
   /** The room was deleted (a tombstone): no vote for it from a blank replica. */
   isDeleted(roomId: string): boolean
-  /** Peers the failure detector says are alive, for choosing a replica set. */
+  /** Peers the failure detector says are alive, for choosing a replica set (in any order: sorted here). */
   alivePeers(): string[]
   /** Nodes with members in a room: preferred as its replicas. */
   memberNodes(roomId: string): string[]
@@ -141,6 +141,13 @@ interface SavedReplica {
   votedFor: string | null
   commitSeq: number
   blank: boolean
+}
+
+/** Whether two writes of replication.json list the same replicated rooms in the same order. */
+function sameRooms(a: readonly SavedReplica[], b: readonly SavedReplica[]): boolean {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i].roomId !== b[i].roomId || a[i].blank !== b[i].blank) return false
+  return true
 }
 
 /** A replica's next tick and repair check (RoomReplicas.dueOf): null never, undefined not known. */
@@ -965,7 +972,12 @@ export class RoomReplicas {
 
   /** After a room's effects ran: the replica sets it has seen, and whether it is still one of them. */
   private stepped(s: ReplicaState, effects: ReplicaEffect[]): void {
-    if (effects.some((e) => e.type === 'persist-meta')) this.noteReplicas(s)
+    for (let i = 0; i < effects.length; i++) {
+      if (effects[i].type === 'persist-meta') {
+        this.noteReplicas(s)
+        break
+      }
+    }
     if (s.role !== 'leader' && !s.meta.replicas.includes(this.c.nodeId) && this.rooms.get(s.roomId) === s) {
       // Removed from the replica set by a repair while we were away: the room's log is not ours to
       // keep any more (the replicas that replaced us hold it).
@@ -1262,8 +1274,8 @@ export class RoomReplicas {
   private noteReplicas(s: ReplicaState): void {
     let seen = this.everReplicas.get(s.roomId)
     if (!seen) this.everReplicas.set(s.roomId, (seen = new Set()))
-    if (seen.size >= s.meta.replicas.length && s.meta.replicas.every((r) => seen!.has(r))) return
-    for (const r of s.meta.replicas) seen.add(r)
+    const replicas = s.meta.replicas
+    for (let i = 0; i < replicas.length; i++) seen.add(replicas[i])
   }
 
   /** Remember (on disk) that this node let the room's replica go, and whether the room was deleted. */
@@ -1325,10 +1337,11 @@ export class RoomReplicas {
       out[roomId] = { term: v.term, votedFor: v.votedFor, meta: null, commitSeq: 0 }
       written.push({ roomId, term: v.term, votedFor: v.votedFor, commitSeq: 0, blank: true })
     }
+    const before = this.savedIndex
     this.savedIndex = undefined
     try {
       this.c.store.save(STORE_FILE, out)
-      this.indexed = new Set(this.rooms.keys())
+      if (!before || !sameRooms(before, written)) this.indexed = new Set(this.rooms.keys())
       this.savedIndex = written
     } catch (e) {
       this.c.log(`cannot save ${STORE_FILE}: ${(e as Error).message}`)
@@ -1353,9 +1366,13 @@ export class RoomReplicas {
   }
 }
 
+/**
+ * The lists are the decoded message's own (a copy of its own, made for this node): the core copies
+ * whatever room state it keeps (newReplica, onAppend, copyMeta), so none is copied here too.
+ */
 function fromWireMeta(m: WireReplMeta | null | undefined): ReplicatedMeta | null {
   if (!m) return null
-  return { ...m, term: Number(m.term), version: Number(m.version), createdAt: Number(m.createdAt), replicas: [...(m.replicas ?? [])], members: [...(m.members ?? [])] }
+  return { ...m, term: Number(m.term), version: Number(m.version), createdAt: Number(m.createdAt), replicas: m.replicas ?? [], members: m.members ?? [] }
 }
 
 function toPeerMessage(m: ReplMessage): PeerMessage {
