@@ -4,7 +4,7 @@
  *   npm run sim                          100 seeds from 1, 5 nodes, 3 replicas, 60 simulated seconds each
  *   npm run sim -- --seed 42 -v          replay seed 42, printing every trace line
  *   npm run sim -- --seeds 100000        the soak
- *   npm run sim -- --seeds 1000 --jobs 4 four seeds at a time, in four processes
+ *   npm run sim -- --seeds 1000 --jobs 4 four seeds at a time, in four processes (default: one per core)
  *   npm run sim -- --nodes 7 --duration 120 --clients 3 --no-faults --bug reorder-links
  */
 import { availableParallelism } from 'node:os'
@@ -13,13 +13,13 @@ import { SCENARIOS, type ScenarioName } from './ordering-scenarios'
 import { runInWorkers, serveAsWorker, WORKER_ENV } from './seed-workers'
 
 function usage(msg: string): never {
-  console.error(`sim: ${msg}\nusage: npm run sim -- [--seed S | --seeds N [--from S]] [--nodes 3-7] [--duration SECONDS] [--clients N] [--replicas N] [--repair-ms MS] [--scenario ${SCENARIOS.join('|')}] [--no-faults] [--no-fsync] [--bug ${SIM_BUGS.join('|')}] [--jobs N|auto] [-v]`)
+  console.error(`sim: ${msg}\nusage: npm run sim -- [--seed S | --seeds N [--from S]] [--nodes 3-7] [--duration SECONDS] [--clients N] [--replicas N] [--repair-ms MS] [--scenario ${SCENARIOS.join('|')}] [--no-faults] [--no-fsync] [--bug ${SIM_BUGS.join('|')}] [--jobs N|auto (default: auto)] [-v]`)
   process.exit(2)
 }
 
 function parse(argv: string[]): { base: Omit<SimOptions, 'seed'>; seeds: number[]; verbose: boolean; jobs: number } {
   let seed: number | undefined
-  let jobs = 1
+  let jobs: number | undefined
   let count = 100
   let from = 1
   // Replicated rooms by default (docs/replication.md; the contract's --replicas 3); --replicas 1 for rooms as before.
@@ -68,6 +68,9 @@ function parse(argv: string[]): { base: Omit<SimOptions, 'seed'>; seeds: number[
   // (docs/simulation.md, "Ordering scenarios"): --replicas 1 unless asked otherwise.
   if (base.scenario && !replicasGiven) base.replicas = 1
   const seeds = seed !== undefined ? [seed] : Array.from({ length: count }, (_, k) => from + k)
+  // A batch runs one worker process per core unless told otherwise (docs/simulation.md, "Speed"):
+  // its seeds are independent runs. One seed runs in this process.
+  jobs ??= seeds.length > 1 ? availableParallelism() : 1
   return { base, seeds, verbose, jobs: Math.min(jobs, seeds.length) }
 }
 
