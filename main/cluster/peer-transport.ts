@@ -14,6 +14,7 @@ import { join } from 'node:path'
 import { peerProtoFile, protoDir } from './proto-path'
 import type { ClusterCredentials } from './cluster-credentials'
 import { checkPeerMessage } from './peer-schema'
+import { linkFrameSerializer } from './frame-encoding'
 import { hostOfGrpcPeer } from './peer-address'
 import type { Bodies, DecodedMessage, Hello, LinkFrame, PeerMessage } from './peer-messages'
 import { LinkRefused, type PeerLink, type Transport, type TransportHandlers } from './transport'
@@ -120,6 +121,11 @@ function load(): Loaded {
     ...LOADER_OPTIONS,
     includeDirs: [protoDir()],
   })
+  // Our frames are written by hand where it is cheaper, byte for byte what proto-loader writes
+  // (frame-encoding.ts); the client constructor takes the serializer as it is made, so before that.
+  const service = def['chat.peer.v1.PeerService'] as protoLoader.ServiceDefinition
+  const slow = service.Link.requestSerialize as (f: LinkFrame) => Buffer
+  service.Link = { ...service.Link, requestSerialize: linkFrameSerializer(slow) as (f: object) => Buffer }
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- loadPackageDefinition is untyped
   const pkg = grpc.loadPackageDefinition(def) as any
   loaded = { PeerService: pkg.chat.peer.v1.PeerService, Health: pkg.grpc.health.v1.Health }
