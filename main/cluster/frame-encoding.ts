@@ -1,6 +1,6 @@
 /**
  * A LinkFrame's bytes, written by hand for the peer messages every chat message crosses
- * (docs/peer-protocol.md §1, "Encoding"): `roomAppend` without room state, `roomAppendReply`,
+ * (docs/peer-protocol.md §1, "Encoding" item): `roomAppend` without room state, `roomAppendReply`,
  * `forwardSend`, `sendAck` without an error, `deliver`, `heartbeat`. Anything else, and any of these
  * with a value of an unexpected type, goes through proto-loader's serializer, one message at a time.
  *
