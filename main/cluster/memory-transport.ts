@@ -407,7 +407,7 @@ export class MemoryLink implements PeerLink {
         this.close(reason)
       }
       const timer = clock.setTimeout(
-        () => fail(new LinkRefused('timeout', `no answer from ${this.address} within ${timeoutMs} ms`), 'handshake timeout'),
+        () => fail(refused('timeout', `no answer from ${this.address} within ${timeoutMs} ms`), 'handshake timeout'),
         timeoutMs,
       )
       // The Hello goes out as the link's first frame; the answer comes back the other way.
@@ -416,7 +416,7 @@ export class MemoryLink implements PeerLink {
         const target = this.net.endpoint(this.address)
         if (!target) {
           this.net.onEvent({ type: 'refused', from: this.from, to: this.address, reason: 'nobody listens' })
-          fail(new LinkRefused('unreachable', `connection refused at ${this.address}`), 'connection refused')
+          fail(refused('unreachable', `connection refused at ${this.address}`), 'connection refused')
           return
         }
         this.target = target
@@ -429,7 +429,7 @@ export class MemoryLink implements PeerLink {
           if (settled || this.closed) return
           if (!r.ok) {
             this.net.onEvent({ type: 'refused', from: this.from, to: this.address, reason: r.reason })
-            fail(new LinkRefused('bad_hello', r.reason), 'refused')
+            fail(refused('bad_hello', r.reason), 'refused')
             return
           }
           settled = true
@@ -616,6 +616,20 @@ export class MemoryLink implements PeerLink {
   /** The owner's process died: the link is gone without telling anyone on this side. */
   vanish(): void {
     this.teardown()
+  }
+}
+
+/**
+ * A refused link's error, without a stack trace: it would show only the simulator's timers, and a
+ * dial to a node that is down is refused many times a run (docs/simulation.md, "Speed").
+ */
+function refused(code: LinkRefused['code'], message: string): LinkRefused {
+  const limit = Error.stackTraceLimit
+  Error.stackTraceLimit = 0
+  try {
+    return new LinkRefused(code, message)
+  } finally {
+    Error.stackTraceLimit = limit
   }
 }
 
