@@ -72,6 +72,8 @@ export class ClientOps {
   private readonly failoverStreams = new Map<string, StreamSend[]>()
   /** (room, user) whose last room.leave failed with room_unavailable: room.leave may be sent again. */
   private readonly unsettledLeaves = new Set<string>()
+  /** Sessions subscribed to `trace` events (tracing). */
+  private readonly tracers = new Set<ClientSession>()
 
   constructor(private readonly c: ClientOpsComponents) {
     this.startedAt = c.clock.now()
@@ -115,6 +117,8 @@ export class ClientOps {
         return this.opRemovePeer(req.address)
       case 'trace.subscribe':
         s.trace = req.on
+        if (s.trace) this.tracers.add(s)
+        else this.tracers.delete(s)
         return { on: s.trace } satisfies Results['trace.subscribe']
       case 'node.info':
         return this.opInfo()
@@ -134,7 +138,16 @@ export class ClientOps {
 
   /** The connection closed: its sessions leave their rooms. */
   sessionClosed(s: ClientSession): void {
+    this.tracers.delete(s)
     this.c.member.sessionClosed(s)
+  }
+
+  /**
+   * Whether any session subscribed to `trace` events (a session's `trace` changes only here): when
+   * none did, the node builds no trace line at all (docs/simulation.md, "Speed").
+   */
+  tracing(): boolean {
+    return this.tracers.size > 0
   }
 
   private opHello(s: ClientSession, req: RequestOf<'hello'>): Results['hello'] {

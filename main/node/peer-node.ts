@@ -331,6 +331,7 @@ export class PeerNode implements RunningNode {
       answer: (to, reply, reqId, fn, empty) => this.links.answer(to, reply, reqId, fn, empty),
       peerName: (id) => this.links.peerName(id),
       trace,
+      tracing: () => this.tracing(),
       localDeliver: (roomId, messages) => this.member.localDeliver(roomId, messages),
       localMemberEvent: (roomId, m, joined) => this.member.memberEvent(roomId, m, joined),
       blocksSend: (roomId) => this.deletions.blocksSend(roomId),
@@ -345,6 +346,7 @@ export class PeerNode implements RunningNode {
       peerName: (id) => this.links.peerName(id),
       log,
       trace,
+      tracing: () => this.tracing(),
       localRange: (roomId, fromSeq, toSeq) => this.admin.logRange(roomId, fromSeq, toSeq),
       localLeave: (roomId, user) => this.admin.leave(roomId, user, nodeId),
       answersLeaves: (id) => this.links.answersLeaves(id),
@@ -535,8 +537,15 @@ export class PeerNode implements RunningNode {
     this.gateway.broadcast(e, (s) => this.member.isIn(s, roomId))
   }
 
+  /** Whether any client subscribed to the protocol log (none: trace lines need not be made). */
+  tracing(): boolean {
+    // Before the client ops exist (nothing runs before start()), as if one had.
+    return this.ops?.tracing() ?? true
+  }
+
   /** The protocol log of the cluster view (opt-in: only clients that asked get it). */
   trace(kind: TraceKind, text: string, roomId?: string, peer?: string): void {
+    if (!this.tracing()) return
     const make = (): ServerEvent => ({ event: 'trace', at: this.clock.now(), kind, text, roomId, peer })
     if (this.gateway.broadcastTrace) this.gateway.broadcastTrace(make)
     else this.gateway.broadcast(make(), (s) => s.trace)

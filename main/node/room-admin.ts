@@ -26,6 +26,8 @@ export interface RoomAdminComponents {
   answer: PeerLinks['answer']
   peerName(nodeId: string): string
   trace(kind: TraceKind, text: string, roomId?: string, peer?: string): void
+  /** Whether anyone reads trace(): false lets a line made for every message go unmade. */
+  tracing?(): boolean
   /** Deliveries to this node's own members (room-member.ts). */
   localDeliver(roomId: string, messages: ChatMessage[]): void
   /** Member events to this node's own members (room-member.ts). */
@@ -106,7 +108,7 @@ export class RoomAdmin {
           }
           this.c.committed?.(e.message)
           // Logged here, before the deliveries, so the protocol log reads in causal order.
-          this.c.trace('seq', `seq ${e.message.seq} → ${e.message.user}@${this.c.peerName(e.message.nodeId)} in ${room.name}`, room.roomId)
+          if (this.c.tracing?.() !== false) this.c.trace('seq', `seq ${e.message.seq} → ${e.message.user}@${this.c.peerName(e.message.nodeId)} in ${room.name}`, room.roomId)
           reply = this.roomStep(room, { type: 'persisted', message: e.message })
           break
         case 'deliver':
@@ -187,7 +189,7 @@ export class RoomAdmin {
     for (const m of messages) {
       if (m.seq !== room.lastSeq + 1) continue
       this.c.committed?.(m)
-      this.c.trace('seq', `seq ${m.seq} → ${m.user}@${this.c.peerName(m.nodeId)} in ${room.name} (on a majority)`, room.roomId)
+      if (this.c.tracing?.() !== false) this.c.trace('seq', `seq ${m.seq} → ${m.user}@${this.c.peerName(m.nodeId)} in ${room.name} (on a majority)`, room.roomId)
       this.roomStep(room, { type: 'committed', message: m })
     }
   }
@@ -307,7 +309,7 @@ export class RoomAdmin {
         const ack = (fn: () => { seq: number }) => this.c.answer(from, 'sendAck', f.reqId, fn, { seq: 0 })
         let result: number | Promise<number>
         try {
-          this.c.trace('seq', `forwarded send from ${this.c.peerName(from)} for ${f.roomId}`, f.roomId, this.c.peerName(from))
+          if (this.c.tracing?.() !== false) this.c.trace('seq', `forwarded send from ${this.c.peerName(from)} for ${f.roomId}`, f.roomId, this.c.peerName(from))
           result = this.send(from, f.roomId, f.user, f.text, f.clientMsgId)
         } catch (e) {
           ack(() => {

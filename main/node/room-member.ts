@@ -27,6 +27,8 @@ export interface RoomMemberComponents {
   peerName(nodeId: string): string
   log(line: string): void
   trace(kind: TraceKind, text: string, roomId?: string, peer?: string): void
+  /** Whether anyone reads trace(): false lets a line made for every delivery go unmade. */
+  tracing?(): boolean
   /** Seqs of a room this node administers (room-admin.ts), or undefined when it is gone. */
   localRange(roomId: string, fromSeq: number, toSeq: number): ChatMessage[] | undefined
   /**
@@ -372,6 +374,7 @@ export class RoomMember {
       for (const w of mr.joining) w.caught.push(...e.messages)
       // The last hop of a message's path in the protocol log (forward -> seq -> deliver), one line
       // per batch so a busy room does not flood the log.
+      if (this.c.tracing?.() === false) return
       const first = e.messages[0].seq
       const last = e.messages[e.messages.length - 1].seq
       const seqs = first === last ? `seq ${first}` : `seq ${first}–${last}`
