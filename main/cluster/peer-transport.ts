@@ -18,6 +18,7 @@ import { linkFrameSerializer } from './frame-encoding'
 import { hostOfGrpcPeer } from './peer-address'
 import type { Bodies, DecodedMessage, Hello, LinkFrame, PeerMessage } from './peer-messages'
 import { LinkRefused, type PeerLink, type Transport, type TransportHandlers } from './transport'
+import { DEFAULT_BATCHING, FrameScheduler, type BatchingOptions } from './link-batching'
 
 export const LOADER_OPTIONS: protoLoader.Options = {
   keepCase: false,
@@ -41,16 +42,6 @@ grpc.setLogger({
 
 /** Most messages per frame: keeps a frame well under gRPC's 4 MiB default even with 4000-char texts. */
 const MAX_BATCH = 256
-/**
- * Adaptive batching (docs/peer-protocol.md §1): an idle link writes what one turn of the event
- * loop queued at the end of that turn, so a lone message waits for nothing. A busy link (it wrote a
- * frame less than BUSY_WINDOW_MS ago) lingers up to LINGER_TURNS more turns, each of which reads more
- * client frames and queues more messages, unless FLUSH_AT messages are already waiting: frames carry
- * more messages under load, for a delay of a few turns of the loop (well under a millisecond), not a
- * timer's millisecond.
- */
-const FLUSH_AT = 64
-const LINGER_MS = Number(process.env.DS_LINK_LINGER_MS ?? 2)
 /**
  * Most messages a link holds for a peer that does not read (paused, overloaded). Past it the link is
  * closed rather than letting this node's memory grow without bound: the peer is redialled with
@@ -137,11 +128,8 @@ export class OutboundLink implements PeerLink {
   private call: grpc.ClientDuplexStream<LinkFrame, LinkFrame> | undefined
   private queue: PeerMessage[] = []
   private writable = true
-  private flushScheduled = false
-  /** A busy link's flush waits on this timer (adaptive batching); undefined when it waits for a turn. */
-  private lingerTimer: ReturnType<typeof setTimeout> | undefined
-  /** performance.now() of the last frame written: a link that wrote one just now is busy. */
-  private lastFrameAt = -Infinity
+  /** When the next frame leaves (adaptive batching, docs/peer-protocol.md §1). */
+  private readonly scheduler: FrameScheduler
   private closed = false
   lastWriteAt = 0
   peer: Hello | undefined
@@ -156,7 +144,10 @@ export class OutboundLink implements PeerLink {
     private readonly maxQueued = MAX_QUEUED,
     /** The node id the server's certificate proved in the TLS handshake (undefined before it). */
     private readonly provenNodeId: () => string | undefined = () => undefined,
-  ) {}
+    batching: BatchingOptions = DEFAULT_BATCHING,
+  ) {
+    this.scheduler = new FrameScheduler(() => this.flush(), batching)
+  }
 
   get up(): boolean {
     return this.peer !== undefined && !this.closed
@@ -220,29 +211,7 @@ export class OutboundLink implements PeerLink {
       return
     }
     this.queue.push(m)
-    if (!this.peer) return
-    if (this.flushScheduled) {
-      // Enough waits for a frame of its own: stop lingering, leave at the end of this turn.
-      if (this.lingerTimer !== undefined && this.queue.length >= FLUSH_AT) {
-        clearTimeout(this.lingerTimer)
-        this.lingerTimer = undefined
-        setImmediate(this.scheduledFlush)
-      }
-      return
-    }
-    this.flushScheduled = true
-    const since = performance.now() - this.lastFrameAt
-    // Idle: what this turn of the event loop queued leaves at its end (setImmediate), a lone message
-    // waits for nothing. Busy (a frame left less than LINGER_MS ago): the next frame leaves LINGER_MS
-    // after it, carrying everything queued meanwhile.
-    if (since < LINGER_MS) this.lingerTimer = setTimeout(this.scheduledFlush, LINGER_MS - since)
-    else setImmediate(this.scheduledFlush)
-  }
-
-  private readonly scheduledFlush = (): void => {
-    this.lingerTimer = undefined
-    this.flushScheduled = false
-    this.flush()
+    if (this.peer) this.scheduler.queued(this.queue.length)
   }
 
   private flush(): void {
@@ -255,7 +224,7 @@ export class OutboundLink implements PeerLink {
         this.queue = []
       } else taken = this.queue.splice(0, MAX_BATCH)
       const batch = coalesce(taken)
-      this.lastFrameAt = performance.now()
+      this.scheduler.wrote()
       this.lastWriteAt = Date.now()
       this.framesWritten++
       this.messagesWritten += taken.length
@@ -289,7 +258,7 @@ export class OutboundLink implements PeerLink {
     if (this.closed) return
     this.closed = true
     this.queue = []
-    clearTimeout(this.lingerTimer)
+    this.scheduler.cancel()
     try {
       this.call?.cancel()
     } catch {
@@ -350,7 +319,7 @@ export class PeerTransport implements Transport {
     private readonly h: TransportHandlers,
     /** The cluster's TLS material, as of now (it changes when the node adopts an invite's key). */
     private readonly credentials: () => ClusterCredentials,
-    private readonly opts: { maxQueued?: number } = {},
+    private readonly opts: { maxQueued?: number; batching?: BatchingOptions } = {},
   ) {}
 
   /** The cluster key changed: new links and new handshakes use the new certificates. */
@@ -469,7 +438,7 @@ export class PeerTransport implements Transport {
       },
     })
     const client = new PeerService(address, tls, CLIENT_OPTIONS) as unknown as LinkClient
-    return new OutboundLink(address, client, onDown, this.opts.maxQueued, () => proven)
+    return new OutboundLink(address, client, onDown, this.opts.maxQueued, () => proven, this.opts.batching)
   }
 
   async close(): Promise<void> {
