@@ -25,7 +25,7 @@ export interface BatchingOptions {
 /** The window and size of a link's batching: the environment may set them for A/B runs (docs/benchmarks.md). */
 export const DEFAULT_BATCHING: BatchingOptions = {
   windowMs: numberFromEnv('DS_LINK_LINGER_MS', 8),
-  flushAt: numberFromEnv('DS_LINK_FLUSH_AT', 32),
+  flushAt: numberFromEnv('DS_LINK_FLUSH_AT', 16),
 }
 
 /** The scheduling this policy needs; the real one is Node's. */
