@@ -184,15 +184,16 @@ describe('adaptive batching on a gRPC link', () => {
 
   async function endpoint(name: string, received: DecodedMessage[], batching = { windowMs: 60_000, flushAt: 8 }) {
     const creds = new ClusterCredentials(CLUSTER_KEY, newNodeKeyPem())
-    let hello: Hello | undefined
+    const ours: { hello?: Hello } = {}
     const t = new PeerTransport(
-      { hello: () => hello!, inboundHello: () => {}, inbound: (_from, messages) => void received.push(...messages) },
+      { hello: () => ours.hello!, inboundHello: () => {}, inbound: (_from, messages) => void received.push(...messages) },
       () => creds,
       { batching },
     )
     transports.push(t)
     const port = await t.listen('127.0.0.1', 0)
-    hello = { self: { nodeId: creds.nodeId, name, address: `127.0.0.1:${port}` }, incarnation: `inc-${name}`, known: [], rooms: [], protocol: 1 }
+    const hello: Hello = { self: { nodeId: creds.nodeId, name, address: `127.0.0.1:${port}` }, incarnation: `inc-${name}`, known: [], rooms: [], protocol: 1 }
+    ours.hello = hello
     return { t, hello }
   }
   const endOfTurn = () => new Promise((r) => setImmediate(r))
