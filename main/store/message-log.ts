@@ -81,6 +81,26 @@ function parseEntry(line: string, roomId: string): { term: number; message: Chat
   return { term: typeof t === 'number' ? t : 0, message }
 }
 
+/**
+ * A replicated entry's line: exactly `JSON.stringify` of {seq, term, user, nodeId, text, sentAt,
+ * clientMsgId} and a newline, built without the object when every field has its type (only the
+ * strings need JSON's escaping); anything else goes through JSON.stringify itself.
+ */
+export function entryLine(term: number, m: ChatMessage): string {
+  if (
+    Number.isFinite(m.seq) &&
+    Number.isFinite(term) &&
+    Number.isFinite(m.sentAt) &&
+    typeof m.user === 'string' &&
+    typeof m.nodeId === 'string' &&
+    typeof m.text === 'string' &&
+    typeof m.clientMsgId === 'string'
+  ) {
+    return `{"seq":${m.seq},"term":${term},"user":${JSON.stringify(m.user)},"nodeId":${JSON.stringify(m.nodeId)},"text":${JSON.stringify(m.text)},"sentAt":${m.sentAt},"clientMsgId":${JSON.stringify(m.clientMsgId)}}\n`
+  }
+  return `${JSON.stringify({ seq: m.seq, term, user: m.user, nodeId: m.nodeId, text: m.text, sentAt: m.sentAt, clientMsgId: m.clientMsgId })}\n`
+}
+
 /** Read a file line by line from `start`, calling `each(line, offsetOfLine)` until it returns false. */
 function scanLines(fd: number, start: number, end: number, each: (line: string, offset: number) => boolean): number {
   const buf = Buffer.alloc(READ_CHUNK)
@@ -178,20 +198,18 @@ export class MessageLog {
     if (!f) throw new MessageLogError(`room ${roomId} has no open log`)
     if (entries.length === 0) return
     let expected = f.lastSeq + 1
-    const parts: Buffer[] = []
+    // One string of all the lines, written as it is (no Buffer per line, no concat): this runs for
+    // every append on every replica (docs/benchmarks.md, "Per-frame costs").
+    let text = ''
     for (const { term, message: m } of entries) {
       if (m.seq !== expected) throw new MessageLogError(`seq ${m.seq} does not follow ${expected - 1} in room ${roomId}`)
-      const line = Buffer.from(
-        `${JSON.stringify({ seq: m.seq, term, user: m.user, nodeId: m.nodeId, text: m.text, sentAt: m.sentAt, clientMsgId: m.clientMsgId })}\n`,
-      )
-      if (m.seq % INDEX_EVERY === 0 || f.offsets.size === 0) f.offsets.set(m.seq, f.size + parts.reduce((n, b) => n + b.length, 0))
-      parts.push(line)
+      if (m.seq % INDEX_EVERY === 0 || f.offsets.size === 0) f.offsets.set(m.seq, f.size + Buffer.byteLength(text))
+      text += entryLine(term, m)
       expected++
     }
-    const buf = Buffer.concat(parts)
-    writeSync(f.fd, buf)
+    writeSync(f.fd, text)
     if (this.opts.fsync) fsyncSync(f.fd)
-    f.size += buf.length
+    f.size += Buffer.byteLength(text)
     f.lastSeq = expected - 1
   }
 

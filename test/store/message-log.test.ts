@@ -5,7 +5,7 @@ import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'n
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { MessageLog, MessageLogError } from '../../main/store/message-log'
+import { MessageLog, MessageLogError, entryLine } from '../../main/store/message-log'
 import type { ChatMessage } from '../../proto/client-protocol'
 import { ROOT } from '../helpers/cluster'
 
@@ -113,5 +113,47 @@ describe('message log', () => {
     log.drop('a/b room')
     expect(log.roomIds()).toEqual([])
     expect(existsSync(join(d, encodeURIComponent('a/b room') + '.jsonl'))).toBe(false)
+  })
+})
+
+describe('replicated entries (appendEntries)', () => {
+  it('each line is JSON.stringify of the entry, whatever its strings and numbers hold', () => {
+    const odd = ['', 'é😀', '"\\\n\t\u0000\u2028', '\uD800 lone', 'x'.repeat(4000)]
+    const nums = [0, 1, 2 ** 53 - 1, 1e21, -0, NaN, Infinity]
+    for (const s of odd) {
+      for (const n of nums) {
+        const m = { roomId: 'r', seq: n, user: s, nodeId: s, text: s, sentAt: n, clientMsgId: s }
+        const expected = `${JSON.stringify({ seq: m.seq, term: n, user: m.user, nodeId: m.nodeId, text: m.text, sentAt: m.sentAt, clientMsgId: m.clientMsgId })}\n`
+        expect(entryLine(n, m)).toBe(expected)
+      }
+    }
+    // A field missing or of another type: still JSON.stringify's line (it leaves an undefined field out).
+    const partial = { roomId: 'r', seq: 1, user: 'u', text: 't', sentAt: 2, clientMsgId: 'c' } as unknown as ChatMessage
+    expect(entryLine(3, partial)).toBe(`${JSON.stringify({ seq: 1, term: 3, user: 'u', text: 't', sentAt: 2, clientMsgId: 'c' })}\n`)
+  })
+
+  it('batches of entries come back after a restart, in order, and ranges read through the index', () => {
+    const d = dir()
+    const log = new MessageLog(d)
+    log.open('room-1', 10)
+    let seq = 1
+    // Batches of 1 to 7 entries past several index points (every 256th seq), with multi-byte text.
+    while (seq <= 1000) {
+      const batch = Array.from({ length: 1 + (seq % 7) }, (_, i) => ({ term: 2, message: msg(seq + i) }))
+      log.appendEntries('room-1', batch)
+      seq += batch.length
+    }
+    // Through the index this log built as it wrote, then through the one a restart builds.
+    expect(log.range('room-1', 511, 513).map((m) => m.seq)).toEqual([511, 512, 513])
+    expect(log.rangeEntries('room-1', 768, 769).map((e) => e.message.seq)).toEqual([768, 769])
+    log.close('room-1')
+    const again = new MessageLog(d)
+    const opened = again.open('room-1', 3)
+    expect(opened.lastSeq).toBe(seq - 1)
+    expect(opened.tail.map((m) => m.seq)).toEqual([seq - 3, seq - 2, seq - 1])
+    expect(again.rangeEntries('room-1', 250, 260).map((e) => [e.term, e.message.seq, e.message.text])).toEqual(
+      Array.from({ length: 11 }, (_, i) => [2, 250 + i, msg(250 + i).text]),
+    )
+    expect(again.range('room-1', 511, 513).map((m) => m.seq)).toEqual([511, 512, 513])
   })
 })
