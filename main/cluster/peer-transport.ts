@@ -15,6 +15,7 @@ import { peerProtoFile, protoDir } from './proto-path'
 import type { ClusterCredentials } from './cluster-credentials'
 import { checkPeerMessage } from './peer-schema'
 import { linkFrameSerializer } from './frame-encoding'
+import { linkFrameDeserializer } from './frame-decoding'
 import { hostOfGrpcPeer } from './peer-address'
 import type { Bodies, DecodedMessage, Hello, LinkFrame, PeerMessage } from './peer-messages'
 import { LinkRefused, type PeerLink, type Transport, type TransportHandlers } from './transport'
@@ -112,11 +113,17 @@ function load(): Loaded {
     ...LOADER_OPTIONS,
     includeDirs: [protoDir()],
   })
-  // Our frames are written by hand where it is cheaper, byte for byte what proto-loader writes
-  // (frame-encoding.ts); the client constructor takes the serializer as it is made, so before that.
+  // Our frames are written and read by hand where it is cheaper, byte for byte and object for
+  // object what proto-loader writes and reads (frame-encoding.ts, frame-decoding.ts); grpc-js takes
+  // the functions as it makes the client constructor and the service, so before that.
   const service = def['chat.peer.v1.PeerService'] as protoLoader.ServiceDefinition
-  const slow = service.Link.requestSerialize as (f: LinkFrame) => Buffer
-  service.Link = { ...service.Link, requestSerialize: linkFrameSerializer(slow) as (f: object) => Buffer }
+  const slowSerialize = service.Link.requestSerialize as (f: LinkFrame) => Buffer
+  const slowDeserialize = service.Link.requestDeserialize as (b: Buffer) => LinkFrame
+  service.Link = {
+    ...service.Link,
+    requestSerialize: linkFrameSerializer(slowSerialize) as (f: object) => Buffer,
+    requestDeserialize: linkFrameDeserializer(slowDeserialize),
+  }
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- loadPackageDefinition is untyped
   const pkg = grpc.loadPackageDefinition(def) as any
   loaded = { PeerService: pkg.chat.peer.v1.PeerService, Health: pkg.grpc.health.v1.Health }
