@@ -17,7 +17,7 @@ import { createHash } from 'node:crypto'
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { build } from 'esbuild'
+import { build, stop } from 'esbuild'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const outDir = join(root, '.tmp', 'sim')
@@ -35,6 +35,8 @@ const result = await build({
   write: false,
   logLevel: 'warning',
 })
+// esbuild's service process is not needed while the simulator runs.
+await stop()
 const code = result.outputFiles[0].contents
 const name = `run-${createHash('sha256').update(code).digest('hex').slice(0, 16)}.mjs`
 const file = join(outDir, name)

@@ -20,12 +20,20 @@ export function serveAsWorker(): void {
       const cpuStart = process.cpuUsage()
       const result = await simulate({ ...m.base, seed: m.seed, traceLines: 80 })
       const cpu = process.cpuUsage(cpuStart)
-      process.send!({ seed: m.seed, result, cpuMs: (cpu.user + cpu.system) / 1000 } satisfies FromWorker)
+      toParent({ seed: m.seed, result, cpuMs: (cpu.user + cpu.system) / 1000 })
     })
   })
   // The parent's channel closing ends the worker (nothing else keeps it alive).
   process.on('disconnect', () => process.exit(0))
-  process.send!({ ready: true } satisfies FromWorker)
+  toParent({ ready: true })
+}
+
+/** A parent that is gone (Ctrl-C, killed) ends the worker quietly, not with an EPIPE error. */
+function toParent(m: FromWorker): void {
+  if (!process.connected) process.exit(0)
+  process.send!(m, undefined, {}, (e) => {
+    if (e) process.exit(0)
+  })
 }
 
 /**
