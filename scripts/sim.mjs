@@ -8,13 +8,14 @@
  * named function and class in a `__name()` call, closures made on the hot paths included; the same
  * code bundled once runs with less CPU per simulated second. The bundle is named by its content
  * (.tmp/sim/run-<hash>.mjs, ignored by git), so runs at once from one checkout never overwrite the
- * code another one's workers are loading; older bundles are removed.
+ * code another one's workers are loading; bundles unused for a day are removed.
  *
- * The V8 flags below are for the simulator's garbage: see "Speed" for what they were measured to do.
+ * No V8 flags: those tried (young generation size, single-threaded GC, Maglev) changed nothing
+ * measurable ("Speed").
  */
 import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build, stop } from 'esbuild'
@@ -46,13 +47,16 @@ if (!existsSync(file)) {
   const tmp = `${file}.${process.pid}.tmp`
   writeFileSync(tmp, code)
   renameSync(tmp, file)
+} else {
+  const now = new Date()
+  utimesSync(file, now, now)
 }
-// Bundles of older code: removed unless written in the last hour (another run may still use it).
+// Bundles of older code: removed once unused for a day (a soak started from one may still run).
 for (const f of readdirSync(outDir)) {
   if (f === name || !f.startsWith('run-')) continue
   try {
     const p = join(outDir, f)
-    if (Date.now() - statSync(p).mtimeMs > 3_600_000) rmSync(p, { force: true })
+    if (Date.now() - statSync(p).mtimeMs > 86_400_000) rmSync(p, { force: true })
   } catch {
     // gone already: another run cleaned it
   }
