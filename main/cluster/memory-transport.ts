@@ -489,7 +489,9 @@ export class MemoryLink implements PeerLink {
       let i = this.inFlight.length
       // Frames behind a lagging one still keep their own order.
       while (i > 0 && this.inFlight[i - 1].deliverAt > f.deliverAt) i--
-      this.inFlight.splice(i, 0, f)
+      // Nearly always the last: a push, not a splice (docs/simulation.md, "Speed").
+      if (i === this.inFlight.length) this.inFlight.push(f)
+      else this.inFlight.splice(i, 0, f)
     }
     this.pump()
   }
@@ -563,7 +565,9 @@ export class MemoryLink implements PeerLink {
     }
     const target = this.target
     if (!target || !this.fromNodeId || target.gone) return
-    const messages = f.messages.map(decode)
+    // Decoded in place: the frame's messages are the network's own copy (see decode).
+    const messages = f.messages as DecodedMessage[]
+    for (let i = 0; i < messages.length; i++) decode(messages[i])
     target.handlers.inbound(this.fromNodeId, messages)
   }
 
