@@ -56,31 +56,33 @@ export function requestIdOf(m: DecodedMessage): number | undefined {
   return REPLY_OF[m.body] ? (bodyOf(m) as { reqId: number }).reqId : undefined
 }
 
+/** Why `from` may not send `what` about `roomId` if only the room's administrator may. */
+function onlyAdmin(v: AuthorityView, from: string, roomId: string, what: string): string | undefined {
+  const admin = v.adminOf(roomId)
+  if (admin === undefined) return `${what} of an unknown room`
+  return admin === from ? undefined : `${what} of a room it does not administer`
+}
+
 /** Why `from` may not send `m`, or undefined when it may. */
 export function refusal(from: string, m: DecodedMessage, v: AuthorityView): string | undefined {
-  const onlyAdmin = (roomId: string, what: string) => {
-    const admin = v.adminOf(roomId)
-    if (admin === undefined) return `${what} of an unknown room`
-    return admin === from ? undefined : `${what} of a room it does not administer`
-  }
   switch (m.body) {
     case 'hello':
       return m.hello.self.nodeId === from ? undefined : 'a Hello about another node'
     case 'deliver':
       if (m.deliver.messages.some((x) => x.roomId !== m.deliver.roomId)) return 'messages of another room in a Deliver'
-      return onlyAdmin(m.deliver.roomId, 'messages')
+      return onlyAdmin(v, from, m.deliver.roomId, 'messages')
     case 'memberEvent':
-      return onlyAdmin(m.memberEvent.roomId, 'members')
+      return onlyAdmin(v, from, m.memberEvent.roomId, 'members')
     case 'roomRemoved':
-      return onlyAdmin(m.roomRemoved.roomId, 'the removal')
+      return onlyAdmin(v, from, m.roomRemoved.roomId, 'the removal')
     case 'prepare':
-      return onlyAdmin(m.prepare.roomId, 'a deletion')
+      return onlyAdmin(v, from, m.prepare.roomId, 'a deletion')
     case 'decision':
       // A decision about a room we no longer list is only acknowledged (docs/deletion.md): harmless.
-      return v.adminOf(m.decision.roomId) === undefined ? undefined : onlyAdmin(m.decision.roomId, 'a deletion decision')
+      return v.adminOf(m.decision.roomId) === undefined ? undefined : onlyAdmin(v, from, m.decision.roomId, 'a deletion decision')
     case 'deletionProgress':
       // What clients are shown of a deletion in progress; a late report about a room already gone is noise.
-      return v.adminOf(m.deletionProgress.roomId) === undefined ? undefined : onlyAdmin(m.deletionProgress.roomId, 'a report on a deletion')
+      return v.adminOf(m.deletionProgress.roomId) === undefined ? undefined : onlyAdmin(v, from, m.deletionProgress.roomId, 'a report on a deletion')
     case 'roomAppend': {
       const r = v.replicationOf?.(m.roomAppend.roomId)
       if (!r) return undefined

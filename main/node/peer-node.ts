@@ -53,6 +53,9 @@ export { toWireRoom }
 /** Reorder-buffer and detector tick. */
 const TICK_MS = 50
 
+/** What peer-authority.ts reads of a replicated room this node has no directory entry of. */
+const NO_ENTRY: { readonly adminNodeId: undefined; readonly term: number } = Object.freeze({ adminNodeId: undefined, term: 0 })
+
 /**
  * What the node runs on, each an injected component (docs/simulation.md): time, ids, the network,
  * the data dir and the client gateway. A process gets the real ones (`defaultEnvironment`); the
@@ -219,11 +222,8 @@ export class PeerNode implements RunningNode {
         // Members of its own in the room, or a replica of the room's log (docs/replication.md).
         hasMembersFrom: (roomId, nodeId) =>
           (this.rooms.adminRooms.get(roomId)?.nodeCounts.get(nodeId) ?? 0) > 0 || (this.rooms.directory.rooms.get(roomId)?.replicas.includes(nodeId) ?? false),
-        replicationOf: (roomId) => {
-          const entry = this.rooms.directory.rooms.get(roomId)
-          if (!entry && !this.replication.isReplicated(roomId)) return undefined
-          return { adminNodeId: entry?.adminNodeId, term: entry?.term ?? 0 }
-        },
+        // The entry itself (read only), not a new object for every message a peer sends.
+        replicationOf: (roomId) => this.rooms.directory.rooms.get(roomId) ?? (this.replication.isReplicated(roomId) ? NO_ENTRY : undefined),
         holdsReplica: (roomId, nodeId) =>
           (this.rooms.directory.rooms.get(roomId)?.replicas.includes(nodeId) ?? false) ||
           (this.replication.state(roomId)?.meta.replicas.includes(nodeId) ?? false) ||

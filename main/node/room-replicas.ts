@@ -134,19 +134,17 @@ interface Waiter {
   deadline: number
 }
 
-/** One entry of replication.json as last written (RoomReplicas.sameAsSaved); `blank`: meta null. */
-interface SavedReplica {
-  roomId: string
-  term: number
-  votedFor: string | null
-  commitSeq: number
-  blank: boolean
-}
+/**
+ * replication.json's entries as last written (RoomReplicas.sameAsSaved), four slots each: room id,
+ * term, vote, commit point; BLANK as the commit point for a blank replica (meta null).
+ */
+type SavedIndex = (string | number | null)[]
+const BLANK = -1
 
 /** Whether two writes of replication.json list the same replicated rooms in the same order. */
-function sameRooms(a: readonly SavedReplica[], b: readonly SavedReplica[]): boolean {
+function sameRooms(a: SavedIndex, b: SavedIndex): boolean {
   if (a.length !== b.length) return false
-  for (let i = 0; i < a.length; i++) if (a[i].roomId !== b[i].roomId || a[i].blank !== b[i].blank) return false
+  for (let i = 0; i < a.length; i += 4) if (a[i] !== b[i] || (a[i + 3] === BLANK) !== (b[i + 3] === BLANK)) return false
   return true
 }
 
@@ -235,7 +233,7 @@ export class RoomReplicas {
   /** Rooms in replication.json as last written: a room new to it needs it written too. */
   private indexed = new Set<string>()
   /** replication.json's entries as last written, in order (undefined: not known, write it). */
-  private savedIndex: SavedReplica[] | undefined
+  private savedIndex: SavedIndex | undefined
   /** See dueOf. Weak: a replica let go or replaced takes its entry with it. */
   private readonly dues = new WeakMap<ReplicaState, ReplicaDue>()
 
@@ -1327,15 +1325,17 @@ export class RoomReplicas {
     for (const roomId of this.savedMeta.keys()) if (!this.rooms.has(roomId)) this.savedMeta.delete(roomId)
     if (this.sameAsSaved()) return
     const out: Record<string, StoredReplica> = {}
-    const written: SavedReplica[] = []
-    for (const [roomId, s] of this.rooms) {
-      out[roomId] = { term: s.term, votedFor: s.votedFor, commitSeq: s.commitSeq }
-      written.push({ roomId, term: s.term, votedFor: s.votedFor, commitSeq: s.commitSeq, blank: false })
+    const written: SavedIndex = []
+    for (const s of this.rooms.values()) {
+      out[s.roomId] = { term: s.term, votedFor: s.votedFor, commitSeq: s.commitSeq }
+      written.push(s.roomId, s.term, s.votedFor, s.commitSeq)
     }
-    for (const [roomId, v] of this.blank) {
-      if (out[roomId] !== undefined) continue
-      out[roomId] = { term: v.term, votedFor: v.votedFor, meta: null, commitSeq: 0 }
-      written.push({ roomId, term: v.term, votedFor: v.votedFor, commitSeq: 0, blank: true })
+    if (this.blank.size > 0) {
+      for (const [roomId, v] of this.blank) {
+        if (out[roomId] !== undefined) continue
+        out[roomId] = { term: v.term, votedFor: v.votedFor, meta: null, commitSeq: 0 }
+        written.push(roomId, v.term, v.votedFor, BLANK)
+      }
     }
     const before = this.savedIndex
     this.savedIndex = undefined
@@ -1353,14 +1353,16 @@ export class RoomReplicas {
     const w = this.savedIndex
     if (w === undefined) return false
     let i = 0
-    for (const [roomId, s] of this.rooms) {
-      const x = w[i++]
-      if (x === undefined || x.blank || x.roomId !== roomId || x.term !== s.term || x.votedFor !== s.votedFor || x.commitSeq !== s.commitSeq) return false
+    for (const s of this.rooms.values()) {
+      if (i >= w.length || w[i] !== s.roomId || w[i + 1] !== s.term || w[i + 2] !== s.votedFor || w[i + 3] !== s.commitSeq) return false
+      i += 4
     }
-    for (const [roomId, v] of this.blank) {
-      if (this.rooms.has(roomId)) continue
-      const x = w[i++]
-      if (x === undefined || !x.blank || x.roomId !== roomId || x.term !== v.term || x.votedFor !== v.votedFor) return false
+    if (this.blank.size > 0) {
+      for (const [roomId, v] of this.blank) {
+        if (this.rooms.has(roomId)) continue
+        if (i >= w.length || w[i] !== roomId || w[i + 1] !== v.term || w[i + 2] !== v.votedFor || w[i + 3] !== BLANK) return false
+        i += 4
+      }
     }
     return i === w.length
   }
