@@ -193,6 +193,8 @@ export class RoomReplicas {
    * administrator, one of the old set, as a stranger (peer-authority.ts, holdsReplica).
    */
   private readonly everReplicas = new Map<string, Set<string>>()
+  /** The room state whose replicas everReplicas holds last: a step that kept it has none to add. */
+  private readonly notedMeta = new Map<string, ReplicatedMeta>()
   /**
    * The replica set the room's directory entry shows: a change by repair only once a majority holds
    * it (meta-committed). An administrator deposed without knowing it may change its set; published
@@ -739,6 +741,7 @@ export class RoomReplicas {
     this.changes++
     this.published.delete(roomId)
     this.everReplicas.delete(roomId)
+    this.notedMeta.delete(roomId)
     this.lastMetaAt.delete(roomId)
     this.rejectAll(roomId, () => new ChatError('not_found', 'the room was deleted'))
     this.c.messages.drop(roomId)
@@ -1270,6 +1273,8 @@ export class RoomReplicas {
   }
 
   private noteReplicas(s: ReplicaState): void {
+    if (this.notedMeta.get(s.roomId) === s.meta) return
+    this.notedMeta.set(s.roomId, s.meta)
     let seen = this.everReplicas.get(s.roomId)
     if (!seen) this.everReplicas.set(s.roomId, (seen = new Set()))
     const replicas = s.meta.replicas
