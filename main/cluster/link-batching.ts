@@ -7,6 +7,9 @@
  *   messages wait (then they leave at the end of the turn that queued the last of them) or until
  *   `windowMs` after its last frame, whichever comes first. Under a high load frames fill on size
  *   within a millisecond or two; under a moderate one a link writes at most one frame per window.
+ *   Messages are counted by weightOf: a peer message carrying several chat messages (an append of
+ *   several entries, a merged delivery) counts as that many, so a frame's size follows its bytes
+ *   and the chat messages waiting in it, not only how many peer messages it holds.
  *
  * What a frame costs is mostly per frame, not per message it carries (docs/benchmarks.md, "Adaptive
  * batching on peer links"): fewer, fuller frames are the saving, bought with at most one window of
@@ -15,10 +18,12 @@
  * Kept apart from the gRPC link so that the policy can be checked on a fake clock.
  */
 
+import type { PeerMessage } from './peer-messages'
+
 export interface BatchingOptions {
   /** How long a busy link holds its next frame after the last one (ms); 0 turns lingering off. */
   windowMs: number
-  /** How many queued messages make a busy link write at the end of the turn, window or not. */
+  /** How many queued messages (by weightOf) make a busy link write at the end of the turn, window or not. */
   flushAt: number
 }
 
@@ -26,6 +31,13 @@ export interface BatchingOptions {
 export const DEFAULT_BATCHING: BatchingOptions = {
   windowMs: numberFromEnv('DS_LINK_LINGER_MS', 8),
   flushAt: numberFromEnv('DS_LINK_FLUSH_AT', 16),
+}
+
+/** What a queued peer message counts for towards `flushAt`: the chat messages it carries, at least 1. */
+export function weightOf(m: PeerMessage): number {
+  if ('roomAppend' in m) return Math.max(1, m.roomAppend.entries.length)
+  if ('deliver' in m) return Math.max(1, m.deliver.messages.length)
+  return 1
 }
 
 /** The scheduling this policy needs; the real one is Node's. */
@@ -58,7 +70,7 @@ export class FrameScheduler {
     private readonly clock: BatchingClock = realClock,
   ) {}
 
-  /** A message was queued: `queued` messages wait now. */
+  /** A message was queued: `queued` messages (by weightOf) wait now. */
   queued(queued: number): void {
     if (this.scheduled) {
       // Enough waits for a frame of its own: stop lingering, leave at the end of this turn.

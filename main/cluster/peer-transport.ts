@@ -19,7 +19,7 @@ import { linkFrameDeserializer } from './frame-decoding'
 import { hostOfGrpcPeer } from './peer-address'
 import type { Bodies, DecodedMessage, Hello, LinkFrame, PeerMessage } from './peer-messages'
 import { LinkRefused, type PeerLink, type Transport, type TransportHandlers } from './transport'
-import { DEFAULT_BATCHING, FrameScheduler, type BatchingOptions } from './link-batching'
+import { DEFAULT_BATCHING, FrameScheduler, weightOf, type BatchingOptions } from './link-batching'
 
 export const LOADER_OPTIONS: protoLoader.Options = {
   keepCase: false,
@@ -137,6 +137,8 @@ export class OutboundLink implements PeerLink {
   private writable = true
   /** When the next frame leaves (adaptive batching, docs/peer-protocol.md §1). */
   private readonly scheduler: FrameScheduler
+  /** What the queue counts for towards the scheduler's flushAt (weightOf each message). */
+  private waiting = 0
   private closed = false
   lastWriteAt = 0
   peer: Hello | undefined
@@ -218,7 +220,8 @@ export class OutboundLink implements PeerLink {
       return
     }
     this.queue.push(m)
-    if (this.peer) this.scheduler.queued(this.queue.length)
+    this.waiting += weightOf(m)
+    if (this.peer) this.scheduler.queued(this.waiting)
   }
 
   private flush(): void {
@@ -243,6 +246,9 @@ export class OutboundLink implements PeerLink {
         })
       }
     }
+    // What stays queued behind flow control keeps its count: the next send then asks for a flush at
+    // the end of its turn, which writes nothing until 'drain' (and then everything).
+    if (this.queue.length === 0) this.waiting = 0
   }
 
   /** Send what is queued, then end the stream (graceful leave). */
@@ -265,6 +271,7 @@ export class OutboundLink implements PeerLink {
     if (this.closed) return
     this.closed = true
     this.queue = []
+    this.waiting = 0
     this.scheduler.cancel()
     try {
       this.call?.cancel()

@@ -4,7 +4,7 @@
  * window long enough that only the policy, not the machine's speed, decides what is seen.
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import { FrameScheduler, type BatchingClock } from '../../main/cluster/link-batching'
+import { FrameScheduler, weightOf, type BatchingClock } from '../../main/cluster/link-batching'
 import { PeerTransport } from '../../main/cluster/peer-transport'
 import { msg, type DecodedMessage, type Hello } from '../../main/cluster/peer-messages'
 import type { PeerLink } from '../../main/cluster/transport'
@@ -176,6 +176,17 @@ describe('adaptive batching policy (fake clock)', () => {
   })
 })
 
+describe('what a queued message counts for', () => {
+  it('the chat messages it carries, at least 1', () => {
+    const entry = (seq: number) => ({ term: 1, message: { roomId: 'r1', seq, user: 'ann', nodeId: 'id-a', text: 'x', sentAt: 1, clientMsgId: `c-${seq}` } })
+    const append = (n: number) => msg('roomAppend', { roomId: 'r1', term: 1, leader: 'id-a', prevSeq: 0, prevTerm: 0, entries: Array.from({ length: n }, (_, i) => entry(i + 1)), commitSeq: 0, meta: null })
+    expect(weightOf(append(5))).toBe(5)
+    expect(weightOf(append(0))).toBe(1) // a commit notice
+    expect(weightOf(msg('deliver', { roomId: 'r1', messages: [entry(1).message, entry(2).message] }))).toBe(2)
+    expect(weightOf(msg('heartbeat', { sentAt: 1 }))).toBe(1)
+  })
+})
+
 describe('adaptive batching on a gRPC link', () => {
   const transports: PeerTransport[] = []
   afterEach(async () => {
@@ -235,5 +246,30 @@ describe('adaptive batching on a gRPC link', () => {
     expect(l.messagesWritten).toBe(9)
     await until(() => got.length === 9)
     expect(got.map(sentAt)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9])
+  })
+
+  it('a peer message carrying several chat messages counts as that many towards the size', async () => {
+    const got: DecodedMessage[] = []
+    const a = await endpoint('a', [])
+    const b = await endpoint('b', got)
+    const l: PeerLink = a.t.newLink(b.hello.self.address, () => {})
+    await l.open(a.hello, 5000)
+    l.send(msg('heartbeat', { sentAt: 1 }))
+    await endOfTurn()
+    expect(l.framesWritten).toBe(1)
+    // Busy: a delivery of 7 messages waits (7 < 8)...
+    const wire = (seq: number) => ({ roomId: 'r1', seq, user: 'ann', nodeId: 'id-a', text: `m${seq}`, sentAt: seq, clientMsgId: `c-${seq}` })
+    l.send(msg('deliver', { roomId: 'r1', messages: [1, 2, 3, 4, 5, 6, 7].map(wire) }))
+    await endOfTurn()
+    await new Promise((r) => setTimeout(r, 50))
+    expect(l.framesWritten).toBe(1)
+    // ...and one more makes 8: the frame leaves at the end of this turn, with both peer messages.
+    l.send(msg('deliver', { roomId: 'r1', messages: [wire(8)] }))
+    await endOfTurn()
+    expect(l.framesWritten).toBe(2)
+    expect(l.messagesWritten).toBe(3)
+    await until(() => got.length === 2)
+    const last = got[1]
+    expect(last.body === 'deliver' && last.deliver.messages.map((m) => m.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8])
   })
 })

@@ -131,7 +131,7 @@ export async function startNode(o: StartOptions): Promise<NodeProc> {
     '--suspect-ms', String(timing.suspectMs),
     '--dead-ms', String(timing.deadMs),
     ...(o.join?.length ? ['--join', o.join.join(',')] : []),
-    ...(o.token ? ['--token', o.token] : []),
+    ...(o.token ? [`--token=${o.token}`] : []),
     ...(o.extra ?? []),
   ]
   const key = o.clusterKey === null ? undefined : (o.clusterKey ?? CLUSTER_KEY)
