@@ -1379,6 +1379,8 @@ export class RoomReplicas {
  */
 function fromWireMeta(m: WireReplMeta | null | undefined): ReplicatedMeta | null {
   if (!m) return null
+  // Decoded as the core has it already (numbers, both lists): the copy would be the same object.
+  if (typeof m.term === 'number' && typeof m.version === 'number' && typeof m.createdAt === 'number' && Array.isArray(m.replicas) && Array.isArray(m.members)) return m
   return { ...m, term: Number(m.term), version: Number(m.version), createdAt: Number(m.createdAt), replicas: m.replicas ?? [], members: m.members ?? [] }
 }
 
