@@ -64,7 +64,17 @@ const STORE_FILE = 'replication.json'
  * this node was removed from the room's replica set by a repair: { replacedBy }, the room state
  * that removed it (`replacedState`).
  */
-const roomStateFile = (roomId: string) => `replication-room-${Buffer.from(roomId).toString('base64url')}.json`
+const roomStateFile = (roomId: string): string => {
+  // Named once per room: a Buffer and its base64 at every write of the room's state were 0.8 % of a
+  // simulated run (docs/simulation.md, "Speed"). Forgotten wholesale past a bound.
+  let name = stateFileNames.get(roomId)
+  if (name === undefined) {
+    if (stateFileNames.size >= 10_000) stateFileNames.clear()
+    stateFileNames.set(roomId, (name = `replication-room-${Buffer.from(roomId).toString('base64url')}.json`))
+  }
+  return name
+}
+const stateFileNames = new Map<string, string>()
 const DROPPED_FILE = 'replicas-dropped.json'
 /**
  * What a node keeps of a replica it let go (DROPPED_FILE, one per room, oldest first): whether the
