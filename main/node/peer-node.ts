@@ -21,7 +21,7 @@
  *   deletion-driver.ts      room deletion by two-phase commit
  *   history-archive.ts      the shared history archive in a database (--db, docs/archive.md)
  */
-import { randomBytes, randomUUID } from 'node:crypto'
+import { randomUUID } from 'node:crypto'
 import { join } from 'node:path'
 import { hostname } from 'node:os'
 import { LARGE_ROOM_MEMBERS, SYSTEM_USER, type ServerEvent, type TraceKind } from '../../proto/client-protocol'
@@ -37,7 +37,7 @@ import { MessageLog, type MessageStore } from '../store/message-log'
 import { DeletionDriver } from './deletion-driver'
 import { HistoryArchive } from './history-archive'
 import { DEFAULT_REPAIR_MS, DEFAULT_REPLICAS, type NodeOptions, type RunningNode } from './node-options'
-import { NodeStore, type NodeStorage } from '../store/node-store'
+import { NodeStore, newSecret, type NodeStorage } from '../store/node-store'
 import { dispatchPeerMessage, peerDispatchTable, type PeerDispatchTable } from './peer-dispatch'
 import { PEER_DELIVERS_FROM_REPLICA, PEER_PROTOCOL, PeerLinks } from './peer-links'
 import { toWireRoom } from './peer-wire'
@@ -123,7 +123,7 @@ export class PeerNode implements RunningNode {
     readonly o: NodeOptions,
     environment: Partial<NodeEnvironment> = {},
   ) {
-    const token = (this.token = o.token ?? randomBytes(18).toString('base64url'))
+    const token = (this.token = o.token ?? newSecret(18))
     // What is not given is the real thing: time, random ids, gRPC, files in o.dataDir, WebSockets.
     const env: NodeEnvironment = {
       clock: environment.clock ?? systemClock,

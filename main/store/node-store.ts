@@ -55,7 +55,20 @@ function writeFileAtomic(file: string, text: string): void {
 
 /** A new random cluster key: 32 bytes, base64url (43 characters). */
 export function newClusterKey(): string {
-  return randomBytes(32).toString('base64url')
+  return newSecret(32)
+}
+
+/**
+ * `bytes` random bytes as base64url, never starting with '-': a secret a user passes as
+ * `--cluster-key KEY` or `--token T` must not read as a flag (Node's argument parser refuses a
+ * value after a space that starts with '-'; docs/headless-node.md). About one draw in 64 starts with
+ * '-' and is drawn again.
+ */
+export function newSecret(bytes: number): string {
+  for (;;) {
+    const s = randomBytes(bytes).toString('base64url')
+    if (s[0] !== '-') return s
+  }
 }
 
 /** Data dirs made before modes were set (0755 / 0644): fixed at every start. */

@@ -52,3 +52,18 @@ describe('cli options', () => {
     expect(parseFlags([...LOCAL, '--replicas', '3'], {}).replicas).toBe(3)
   })
 })
+
+describe('generated secrets on the command line', () => {
+  // A user copies the token or cluster key a node printed into `--token T` / `--cluster-key KEY`.
+  // base64url starts with '-' about once in 64 draws, which Node's parser would refuse as a flag.
+  it('every generated cluster key and token can follow its flag after a space', async () => {
+    const { newClusterKey, newSecret } = await import('../../main/store/node-store')
+    for (let i = 0; i < 2000; i++) {
+      const key = newClusterKey()
+      const token = newSecret(18)
+      const o = parseFlags([...LOCAL, '--cluster-key', key, '--token', token], {})
+      expect(o.clusterKey).toBe(key)
+      expect(o.token).toBe(token)
+    }
+  })
+})
