@@ -17,7 +17,7 @@ const decodedFrames = new WeakMap<EncodedFrame, ServerFrame>()
 
 function decoded(frame: EncodedFrame): ServerFrame {
   let f = decodedFrames.get(frame)
-  if (!f) decodedFrames.set(frame, (f = JSON.parse(frame.json.toString('utf8')) as ServerFrame))
+  if (!f) decodedFrames.set(frame, (f = JSON.parse(frame.text) as ServerFrame))
   return f
 }
 

@@ -349,7 +349,7 @@ export class Simulation {
       {
         clock: n.view,
         newId: () => this.newId(n.name),
-        random: () => this.jitterRng.next(),
+        randomInt: (n) => this.jitterRng.int(n),
         transport: (h) => this.net.transport(h),
         store: files.store,
         messages: files.messages,

@@ -66,6 +66,11 @@ export interface EncodedFrame {
   readonly wire: Buffer
   /** The UTF-8 JSON text, the frame's payload (a view into `wire`). */
   readonly json: Buffer
+  /**
+   * The same JSON text as a string, as encoded: the simulator's clients parse it without decoding
+   * the bytes again (docs/simulation.md, "Speed").
+   */
+  readonly text: string
 }
 
 /**
@@ -89,7 +94,7 @@ export function encodeFrame(frame: ServerFrame): EncodedFrame {
     wire.writeUInt32BE(n >>> 0, 6)
   }
   wire.write(text, head)
-  return { wire, json: wire.subarray(head) }
+  return { wire, json: wire.subarray(head), text }
 }
 
 /** ws's sender, when it holds nothing back (no compression, nothing queued): a frame may go to the socket as is. */

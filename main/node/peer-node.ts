@@ -65,8 +65,12 @@ export interface NodeEnvironment {
   readonly clock: Clock
   /** A fresh unique id (incarnations, rooms, deletion transactions). */
   newId(): string
-  /** A number in [0, 1) (election jitter): Math.random, or drawn from the simulator's seed. */
-  random(): number
+  /**
+   * An integer in [0, n) (election jitter): from Math.random, or drawn from the simulator's seed.
+   * An integer, not a number in [0, 1): drawn for every replica at every tick, a fraction crossing
+   * the calls would be a heap number each (docs/simulation.md, "Speed").
+   */
+  randomInt(n: number): number
   readonly transport: TransportFactory
   /** Identity, peers, rooms and the deletion log (the small files of --data-dir). */
   readonly store: NodeStorage
@@ -128,7 +132,7 @@ export class PeerNode implements RunningNode {
     const env: NodeEnvironment = {
       clock: environment.clock ?? systemClock,
       newId: environment.newId ?? (() => randomUUID()),
-      random: environment.random ?? Math.random,
+      randomInt: environment.randomInt ?? ((n) => Math.floor(Math.random() * n)),
       transport: environment.transport ?? ((handlers) => new PeerTransport(handlers, () => this.credentials)),
       store: environment.store ?? new NodeStore(o.dataDir),
       messages: environment.messages ?? new MessageLog(join(o.dataDir, 'messages'), { fsync: o.fsync }),
@@ -264,7 +268,7 @@ export class PeerNode implements RunningNode {
       messages: this.messages,
       store: this.store,
       clock,
-      random: () => env.random(),
+      randomInt: (n) => env.randomInt(n),
       isDeleted: (roomId) => this.rooms.directory.tombstones.has(roomId),
       send: (id, m) => this.links.send(id, m),
       alivePeers: () => this.links.aliveIds(),

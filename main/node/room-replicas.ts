@@ -99,8 +99,8 @@ export interface RoomReplicasComponents {
   readonly messages: Pick<MessageLog, 'open' | 'isOpen' | 'appendEntries' | 'truncateAfter' | 'rangeEntries' | 'drop' | 'resumeAfter' | 'lastSeq'>
   readonly store: Pick<NodeStorage, 'load' | 'save'>
   readonly clock: Clock
-  /** A number in [0, 1) for election jitter (seeded in the simulator, docs/simulation.md). */
-  random(): number
+  /** An integer in [0, n) for election jitter (seeded in the simulator, docs/simulation.md). */
+  randomInt(n: number): number
   send(nodeId: string, m: PeerMessage): boolean
   /** The room was deleted (a tombstone): no vote for it from a blank replica. */
   isDeleted(roomId: string): boolean
@@ -1254,7 +1254,7 @@ export class RoomReplicas {
 
   /** Spreads candidacies of replicas of equal rank (docs/replication.md, "Election"). */
   private jitter(): number {
-    return Math.floor(this.c.random() * 100)
+    return this.c.randomInt(100)
   }
 
   /** `error` is made only if anyone waits: an Error captures a stack, and most calls find nobody. */

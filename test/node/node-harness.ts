@@ -43,7 +43,7 @@ export class TestCluster {
   peerProtocols: Record<string, number> = {}
 
   /**
-   * Every node's election jitter (NodeEnvironment.random), seeded: a test runs the same schedule
+   * Every node's election jitter (NodeEnvironment.randomInt), seeded: a test runs the same schedule
    * each time. NODE_TEST_SEED picks another seed, to see that a test does not hang on one draw.
    */
   private readonly jitter: Prng
@@ -99,7 +99,7 @@ export class TestCluster {
         messages: this.wrapMessages ? this.wrapMessages(name, files.messages) : files.messages,
         gateway: (api) => (gateway = new DirectGateway(api)),
         peerProtocol: this.peerProtocols[name],
-        random: () => this.jitter.next(),
+        randomInt: (n) => this.jitter.int(n),
       },
     )
     await node.start()
