@@ -118,6 +118,11 @@ export interface ClientGateway {
   broadcast(frame: ServerFrame, filter?: (s: ClientSession) => boolean): void
   /** A trace event to the sessions that subscribed, built only if there is one (optional: broadcast does it otherwise). */
   broadcastTrace?(make: () => ServerFrame): void
+  /**
+   * A frame for many sessions' sendEncoded, made once (default: encodeFrame). The simulator's
+   * gateway, whose clients never read bytes, copies the frame instead (docs/simulation.md, "Speed").
+   */
+  encode?(frame: ServerFrame): EncodedFrame
   close(): Promise<void>
 }
 

@@ -31,7 +31,7 @@ import { PeerTransport } from '../cluster/peer-transport'
 import { JoinedRooms } from './joined-rooms'
 import { systemClock, type Clock, type Timer } from '../cluster/clock'
 import type { Transport, TransportFactory } from '../cluster/transport'
-import { WsGateway, type ClientApi, type ClientGateway } from '../gateway/ws-gateway'
+import { WsGateway, encodeFrame, type ClientApi, type ClientGateway } from '../gateway/ws-gateway'
 import { ClientOps } from './client-ops'
 import { MessageLog, type MessageStore } from '../store/message-log'
 import { DeletionDriver } from './deletion-driver'
@@ -345,6 +345,8 @@ export class PeerNode implements RunningNode {
     this.member = new RoomMember({
       nodeId,
       clock,
+      // The gateway is made below, before any frame is encoded.
+      encode: (f) => (this.gateway.encode ? this.gateway.encode(f) : encodeFrame(f)),
       send: (id, m) => this.links.send(id, m),
       request: (id, build, timeoutMs, onReply) => this.links.request(id, build, timeoutMs, onReply),
       peerName: (id) => this.links.peerName(id),

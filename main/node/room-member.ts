@@ -5,7 +5,7 @@
  * an administrator comes back or restarts, and tells the administrator when a user's last session
  * leaves a room.
  */
-import type { ChatMessage, Member, TraceKind } from '../../proto/client-protocol'
+import type { ChatMessage, Member, ServerFrame, TraceKind } from '../../proto/client-protocol'
 import { errorFromPeer } from '../core/errors'
 import { newReorder, reorderTickDue, stepReorder, type ReorderEffect, type ReorderState } from '../core/reorder-buffer'
 import { msg, type Bodies, type MessageOf, type PeerMessage } from '../cluster/peer-messages'
@@ -29,6 +29,8 @@ export interface RoomMemberComponents {
   trace(kind: TraceKind, text: string, roomId?: string, peer?: string): void
   /** Whether anyone reads trace(): false lets a line made for every delivery go unmade. */
   tracing?(): boolean
+  /** A frame encoded once for many local sessions, as the client gateway sends it (default: encodeFrame). */
+  encode?(frame: ServerFrame): EncodedFrame
   /** Seqs of a room this node administers (room-admin.ts), or undefined when it is gone. */
   localRange(roomId: string, fromSeq: number, toSeq: number): ChatMessage[] | undefined
   /**
@@ -86,8 +88,10 @@ export class RoomMember {
   private readonly streams: SendStreams
   /** Large rooms whose member count changed and is due to `largeRooms` clients (memberEvent). */
   private readonly countDue = new Map<string, Timer>()
+  private readonly encode: (frame: ServerFrame) => EncodedFrame
 
   constructor(private readonly c: RoomMemberComponents) {
+    this.encode = c.encode ?? encodeFrame
     this.streams = new SendStreams({
       request: (id, build, timeoutMs, onReply) => c.request(id, build, timeoutMs, onReply),
       isMember: (roomId, user) => this.memberRooms.get(roomId)?.users.has(user) ?? false,
@@ -361,11 +365,11 @@ export class RoomMember {
           // A session whose room.join reply is not written yet: its messages wait (addSession).
           const held = mr.held.size > 0 ? mr.held.get(s) : undefined
           if (s.batch && e.messages.length > 1) {
-            batch ??= encodeFrame({ event: 'messages', roomId: mr.roomId, messages: e.messages })
+            batch ??= this.encode({ event: 'messages', roomId: mr.roomId, messages: e.messages })
             if (held) held.push(batch)
             else s.sendEncoded(batch)
           } else {
-            singles ??= e.messages.map((m) => encodeFrame({ event: 'message', ...m }))
+            singles ??= e.messages.map((m) => this.encode({ event: 'message', ...m }))
             if (held) held.push(...singles)
             else for (const f of singles) s.sendEncoded(f)
           }
@@ -439,7 +443,7 @@ export class RoomMember {
           counted = true
           continue
         }
-        frame ??= encodeFrame({ event: joined ? 'member.joined' : 'member.left', roomId, user: member.user, nodeId: member.nodeId })
+        frame ??= this.encode({ event: joined ? 'member.joined' : 'member.left', roomId, user: member.user, nodeId: member.nodeId })
         s.sendEncoded(frame)
       }
     }
@@ -452,7 +456,7 @@ export class RoomMember {
     const mr = this.memberRooms.get(roomId)
     const memberCount = this.c.memberCount(roomId)
     if (!mr || memberCount === undefined) return
-    const frame = encodeFrame({ event: 'members.count', roomId, memberCount })
+    const frame = this.encode({ event: 'members.count', roomId, memberCount })
     for (const sessions of mr.users.values()) for (const s of sessions) if (s.largeRooms) s.sendEncoded(frame)
   }
 
