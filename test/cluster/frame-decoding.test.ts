@@ -8,6 +8,7 @@ import type { LinkFrame } from '../../main/cluster/peer-messages'
 import { LOADER_OPTIONS } from '../../main/cluster/peer-transport'
 import { peerProtoFile, protoDir } from '../../main/cluster/proto-path'
 import { Prng } from '../../sim/prng'
+import { message, good } from '../helpers/peer-samples'
 
 const def = protoLoader.loadSync([peerProtoFile()], { ...LOADER_OPTIONS, includeDirs: [protoDir()] })
 const link = (def['chat.peer.v1.PeerService'] as protoLoader.ServiceDefinition).Link
@@ -19,15 +20,6 @@ const fast = linkFrameDeserializer((b) => {
   return slow(b)
 })
 
-const message = { roomId: 'r-1', seq: 3, user: 'alice', nodeId: 'n-1', text: 'hello', sentAt: 1_700_000_000_000, clientMsgId: 'c1' }
-const good: Record<string, Record<string, unknown>> = {
-  heartbeat: { sentAt: 5 },
-  forwardSend: { reqId: 4, roomId: 'r-1', user: 'alice', text: 'hi', clientMsgId: 'c9' },
-  sendAck: { reqId: 4, error: null, seq: 12 },
-  deliver: { roomId: 'r-1', messages: [message, { ...message, seq: 4 }] },
-  roomAppend: { roomId: 'r-1', term: 2, leader: 'n-1', prevSeq: 2, prevTerm: 2, entries: [{ term: 2, message }], commitSeq: 2, meta: null, noReply: false },
-  roomAppendReply: { roomId: 'r-1', term: 2, ok: true, matchSeq: 3, leader: '', metaTerm: 1, metaVersion: 0 },
-}
 const values: Record<string, unknown[]> = {
   number: [0, 1, 127, 128, 2 ** 32 - 1, 2 ** 32, 2 ** 35 + 7, Number.MAX_SAFE_INTEGER, 2 ** 60, undefined],
   string: ['', 'x', 'é😀', '\uD800', 'x'.repeat(300), undefined],

@@ -7,6 +7,7 @@ import { linkFrameSerializer } from '../../main/cluster/frame-encoding'
 import type { LinkFrame } from '../../main/cluster/peer-messages'
 import { LOADER_OPTIONS } from '../../main/cluster/peer-transport'
 import { peerProtoFile, protoDir } from '../../main/cluster/proto-path'
+import { message, good } from '../helpers/peer-samples'
 
 const def = protoLoader.loadSync([peerProtoFile()], { ...LOADER_OPTIONS, includeDirs: [protoDir()] })
 const link = (def['chat.peer.v1.PeerService'] as protoLoader.ServiceDefinition).Link
@@ -18,15 +19,6 @@ const fast = linkFrameSerializer((f) => {
 })
 const decode = link.requestDeserialize as (b: Buffer) => LinkFrame
 
-const message = { roomId: 'r-1', seq: 3, user: 'alice', nodeId: 'n-1', text: 'hello', sentAt: 1_700_000_000_000, clientMsgId: 'c1' }
-const good: Record<string, Record<string, unknown>> = {
-  heartbeat: { sentAt: 5 },
-  forwardSend: { reqId: 4, roomId: 'r-1', user: 'alice', text: 'hi', clientMsgId: 'c9' },
-  sendAck: { reqId: 4, error: null, seq: 12 },
-  deliver: { roomId: 'r-1', messages: [message, { ...message, seq: 4 }] },
-  roomAppend: { roomId: 'r-1', term: 2, leader: 'n-1', prevSeq: 2, prevTerm: 2, entries: [{ term: 2, message }], commitSeq: 2, meta: null, noReply: false },
-  roomAppendReply: { roomId: 'r-1', term: 2, ok: true, matchSeq: 3, leader: '', metaTerm: 1, metaVersion: 0 },
-}
 
 /** Values around every varint length and limit, the wrong types, and strings UTF-8 writes differently. */
 const values: unknown[] = [

@@ -4,17 +4,8 @@
 import { describe, expect, it } from 'vitest'
 import { checkPeerMessage, checkWithSchema } from '../../main/cluster/peer-schema'
 import { MAX_TEXT_CHARS } from '../../proto/client-protocol'
+import { message, good } from '../helpers/peer-samples'
 
-const message = { roomId: 'r-1', seq: 3, user: 'alice', nodeId: 'n-1', text: 'hello', sentAt: 1_700_000_000_000, clientMsgId: 'c1' }
-
-const good: Record<string, Record<string, unknown>> = {
-  heartbeat: { sentAt: 5 },
-  forwardSend: { reqId: 4, roomId: 'r-1', user: 'alice', text: 'hi', clientMsgId: 'c9' },
-  sendAck: { reqId: 4, error: null, seq: 12 },
-  deliver: { roomId: 'r-1', messages: [message, { ...message, seq: 4 }] },
-  roomAppend: { roomId: 'r-1', term: 2, leader: 'n-1', prevSeq: 2, prevTerm: 2, entries: [{ term: 2, message }], commitSeq: 2, meta: null, noReply: false },
-  roomAppendReply: { roomId: 'r-1', term: 2, ok: true, matchSeq: 3, leader: '', metaTerm: 1, metaVersion: 0 },
-}
 
 /** Values around every limit, wrong types, and names that normalise or are refused. */
 const scalars: unknown[] = [0, -1, 1.5, 2 ** 53, Number.MAX_SAFE_INTEGER, NaN, Infinity, '', 'x', 'x'.repeat(128), 'x'.repeat(129), null, undefined, true, {}, []]
