@@ -21,14 +21,20 @@ export class FifoMap extends Map<string, number> {
   private head = 0
 
   override set(key: string, value: number): this {
-    if (!super.has(key)) {
-      // Keys deleted by `delete` stay queued until popped: rebuilt from the map (which iterates in
-      // insertion order) when they outnumber the live ones, so the queue stays O(size).
-      if (this.order.length - this.head > 2 * this.size + 1024) this.rebuild()
+    // One lookup, not `has` then `set` (every send sets a new key; docs/simulation.md "Speed"): the
+    // key was new if the map grew.
+    const before = this.size
+    super.set(key, value)
+    if (this.size === before) return this
+    // Keys deleted by `delete` stay queued until popped: rebuilt from the map (which iterates in
+    // insertion order, so the new key comes last) when they outnumber the live ones, so the queue
+    // stays O(size).
+    if (this.order.length - this.head > 2 * before + 1024) this.rebuild()
+    else {
       this.order.push(key)
       this.values_.push(value)
     }
-    return super.set(key, value)
+    return this
   }
 
   private rebuild(): void {

@@ -50,4 +50,23 @@ describe('FifoMap', () => {
     expect(f.deleteOldest()).toBe(true)
     expect(f.size).toBe(0)
   })
+
+  it('the insert that rebuilds the queue is in it once, at the back', () => {
+    const f = new FifoMap()
+    f.set('kept', 0)
+    for (let i = 0; i < 1026; i++) {
+      f.set(`k${i}`, i)
+      f.delete(`k${i}`)
+    }
+    const queue = f as unknown as { order: string[]; head: number }
+    expect(queue.order.length).toBe(1027)
+    f.set('new', 1) // 1,027 queued for one live key: rebuilt from the map
+    expect(queue.order.slice(queue.head)).toEqual(['kept', 'new'])
+    f.set('new', 1) // set again while present: not queued twice
+    expect(queue.order.slice(queue.head)).toEqual(['kept', 'new'])
+    expect(f.deleteOldest()).toBe(true)
+    expect([...f]).toEqual([['new', 1]])
+    expect(f.deleteOldest()).toBe(true)
+    expect(f.deleteOldest()).toBe(false)
+  })
 })
