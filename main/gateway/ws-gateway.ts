@@ -80,6 +80,13 @@ export interface EncodedFrame {
  */
 export function encodeFrame(frame: ServerFrame): EncodedFrame {
   const text = JSON.stringify(frame)
+  const wire = wireFrame(text)
+  // The header is 2, 4 or 10 bytes, as its second byte says (RFC 6455 §5.2).
+  return { wire, json: wire.subarray(wire[1] < 126 ? 2 : wire[1] === 126 ? 4 : 10), text }
+}
+
+/** The WebSocket frame of a JSON text (RFC 6455 §5.2: FIN, text, unmasked, as a server sends), in one buffer. */
+function wireFrame(text: string): Buffer {
   const n = Buffer.byteLength(text)
   const head = n < 126 ? 2 : n < 65536 ? 4 : 10
   const wire = Buffer.allocUnsafe(head + n)
@@ -94,7 +101,7 @@ export function encodeFrame(frame: ServerFrame): EncodedFrame {
     wire.writeUInt32BE(n >>> 0, 6)
   }
   wire.write(text, head)
-  return { wire, json: wire.subarray(head), text }
+  return wire
 }
 
 /** ws's sender, when it holds nothing back (no compression, nothing queued): a frame may go to the socket as is. */
@@ -104,8 +111,11 @@ function senderIdle(ws: WebSocket): boolean {
 }
 
 export interface ClientApi {
-  /** Carry out one validated request from a session that said hello (or is saying it). */
-  handle(session: ClientSession, req: Request): Promise<unknown>
+  /**
+   * Carry out one validated request from a session that said hello (or is saying it): its result,
+   * or a promise of it (the commonest op may answer without one); a refusal is thrown or rejected.
+   */
+  handle(session: ClientSession, req: Request): unknown
   /** The connection closed: leave its rooms. */
   closed(session: ClientSession): void
 }
@@ -166,10 +176,19 @@ export function hostAllowed(hostHeader: string | undefined, port: number): boole
   return portPart === undefined ? port === 80 : Number(portPart) === port
 }
 
+/** A session of this gateway: its socket, its liveness, and a way to write a JSON text. */
+interface WsSession extends ClientSession {
+  readonly ws: WebSocket
+  alive(): boolean
+  setAlive(v: boolean): void
+  /** Write one frame of this JSON text (what send() does after JSON.stringify). */
+  sendText(text: string): void
+}
+
 export class WsGateway implements ClientGateway {
   private server: Server | undefined
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, clientTracking: true })
-  private readonly sessions = new Set<ClientSession>()
+  private readonly sessions = new Set<WsSession>()
   /** Sessions opted in to `trace` events. */
   private readonly tracers = new Set<ClientSession>()
   private nextId = 1
@@ -268,7 +287,7 @@ export class WsGateway implements ClientGateway {
       return true
     }
     const tracers = this.tracers
-    const session: ClientSession & { ws: WebSocket; alive: () => boolean; setAlive: (v: boolean) => void } = {
+    const session: WsSession = {
       id: this.nextId++,
       user: undefined,
       // Subscribers are kept in a set of their own, so the protocol log (a line per send on an
@@ -285,10 +304,14 @@ export class WsGateway implements ClientGateway {
       setAlive: (v) => (alive = v),
       batch: false,
       largeRooms: false,
-      send: (frame) => {
+      send: (frame) => session.sendText(JSON.stringify(frame)),
+      // A frame for one socket is built as a shared one is (encodeFrame): one buffer, header
+      // included, written as is; ws's sender made a second buffer and a second write per frame.
+      sendText: (text) => {
         if (!writable()) return
         coalesce()
-        ws.send(JSON.stringify(frame))
+        if (direct && senderIdle(ws)) socket.write(wireFrame(text))
+        else ws.send(text)
       },
       sendEncoded: (frame) => {
         if (!writable()) return
@@ -312,7 +335,7 @@ export class WsGateway implements ClientGateway {
         return
       }
       tokens--
-      void this.frame(session, data, isBinary)
+      this.frame(session, data, isBinary)
     })
     ws.on('error', (err) => this.o.log(`client ${session.id}: ${err.message}`))
     ws.on('close', () => {
@@ -327,7 +350,11 @@ export class WsGateway implements ClientGateway {
     })
   }
 
-  private async frame(session: ClientSession, data: unknown, isBinary: boolean): Promise<void> {
+  /**
+   * One client frame, synchronously up to the op (docs/benchmarks.md, "Client ingress"): an answer
+   * known at once is written at once; otherwise when the op's promise settles.
+   */
+  private frame(session: WsSession, data: unknown, isBinary: boolean): void {
     if (isBinary) return session.send(errorReply(null, 'bad_request', 'binary frames are not accepted: send JSON text'))
     let raw: unknown
     try {
@@ -354,20 +381,36 @@ export class WsGateway implements ClientGateway {
     if (req.op !== 'hello' && session.user === undefined) {
       return session.send(errorReply(req.id, 'unauthorized', 'say hello first: {"op":"hello","user":"..."}'))
     }
+    let result: unknown
     try {
-      const result = await this.o.api.handle(session, req)
-      session.send({ id: req.id, ok: true, result: result as never })
+      result = this.o.api.handle(session, req)
     } catch (e) {
-      if (e instanceof ChatError) session.send(errorReply(req.id, e.code, e.message))
-      else {
-        this.o.log(`internal error on ${req.op}: ${(e as Error).stack ?? String(e)}`)
-        session.send(errorReply(req.id, 'internal', 'internal error'))
-      }
+      return this.failed(session, req, e)
+    }
+    const r = req
+    if (result instanceof Promise) result.then((v) => this.answer(session, r, v), (e) => this.failed(session, r, e))
+    else this.answer(session, req, result)
+  }
+
+  private answer(session: WsSession, req: Request, result: unknown): void {
+    // message.send's answer, written by hand: the same text JSON.stringify gives for
+    // {id, ok: true, result: {seq}}, without building the object (a number id is its own JSON).
+    if (req.op === 'message.send') {
+      const id = typeof req.id === 'number' ? String(req.id) : JSON.stringify(req.id)
+      session.sendText(`{"id":${id},"ok":true,"result":{"seq":${(result as { seq: number }).seq}}}`)
+    } else session.send({ id: req.id, ok: true, result: result as never })
+  }
+
+  private failed(session: WsSession, req: Request, e: unknown): void {
+    if (e instanceof ChatError) session.send(errorReply(req.id, e.code, e.message))
+    else {
+      this.o.log(`internal error on ${req.op}: ${(e as Error).stack ?? String(e)}`)
+      session.send(errorReply(req.id, 'internal', 'internal error'))
     }
   }
 
   private ping(): void {
-    for (const s of this.sessions as Set<ClientSession & { ws: WebSocket; alive: () => boolean; setAlive: (v: boolean) => void }>) {
+    for (const s of this.sessions) {
       if (!s.alive()) {
         s.ws.terminate()
         continue
@@ -381,7 +424,7 @@ export class WsGateway implements ClientGateway {
     if (this.pingTimer) clearInterval(this.pingTimer)
     clearTimeout(this.uncorkTimer)
     this.uncorkAll()
-    for (const s of this.sessions as Set<ClientSession & { ws: WebSocket }>) s.ws.close(1001, 'node stopping')
+    for (const s of this.sessions) s.ws.close(1001, 'node stopping')
     this.wss.close()
     const server = this.server
     if (!server) return

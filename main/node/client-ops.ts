@@ -63,7 +63,14 @@ interface StreamSend {
   retrying: boolean
   /** The administrator its current attempt went to. */
   admin: string | undefined
-  settled: Promise<void>
+  /** Resolves when it settles: made only when a later send has to wait for it (rare, a failover). */
+  settled: Promise<void> | undefined
+  settle: (() => void) | undefined
+}
+
+/** What a later send of the stream waits on (made the first time one has to). */
+function settledOf(x: StreamSend): Promise<void> {
+  return (x.settled ??= new Promise<void>((r) => (x.settle = r)))
 }
 
 export class ClientOps {
@@ -84,7 +91,16 @@ export class ClientOps {
     return this.c.rooms.roomInfo(e, this.c.member.isIn(s, e.roomId))
   }
 
-  async handle(s: ClientSession, req: Request): Promise<unknown> {
+  /**
+   * Carry out a request: its result, or a promise of it. `message.send`, most of the traffic, goes
+   * straight to its op, without an async frame of its own (docs/benchmarks.md, "Client ingress").
+   */
+  handle(s: ClientSession, req: Request): unknown {
+    if (req.op === 'message.send') return this.opSend(s, req)
+    return this.handleOther(s, req)
+  }
+
+  private async handleOther(s: ClientSession, req: Exclude<Request, { op: 'message.send' }>): Promise<unknown> {
     switch (req.op) {
       case 'hello':
         return this.opHello(s, req)
@@ -103,8 +119,6 @@ export class ClientOps {
         return this.opPreview(s, req)
       case 'room.members':
         return this.opMembers(req)
-      case 'message.send':
-        return this.opSend(s, req)
       case 'room.delete':
         return this.c.deletions.requestDelete(this.c.rooms.entry(req.roomId), s.user!)
       case 'history.fetch':
@@ -381,9 +395,13 @@ export class ClientOps {
    * clientMsgId (so it is committed at most once), to its successor as soon as the directory names
    * one; room_unavailable only when none comes within a detector period and a second.
    */
-  private async opSend(s: ClientSession, req: RequestOf<'message.send'>): Promise<Results['message.send']> {
+  private opSend(s: ClientSession, req: RequestOf<'message.send'>): Results['message.send'] | Promise<Results['message.send']> {
     // Unreplicated rooms keep the plain path: no retry loop, no extra await per send.
     if (this.c.rooms.entry(req.roomId).replicas.length < 2) return this.sendOnce(s, req)
+    return this.sendReplicated(s, req)
+  }
+
+  private async sendReplicated(s: ClientSession, req: RequestOf<'message.send'>): Promise<Results['message.send']> {
     const deadline = this.c.clock.now() + this.c.options.deadMs + 1500
     // Sender FIFO across a failover (client-protocol.md §6, guarantee 2): sends refused by the old
     // administrator go again in the order they were sent, not in the order their waits end. A send
@@ -393,16 +411,20 @@ export class ClientOps {
     const key = `${req.roomId}\u0000${s.user}`
     let stream = this.failoverStreams.get(key)
     if (!stream) this.failoverStreams.set(key, (stream = []))
-    let settle!: () => void
-    const me: StreamSend = { retrying: false, admin: undefined, settled: new Promise<void>((r) => (settle = r)) }
+    const me: StreamSend = { retrying: false, admin: undefined, settled: undefined, settle: undefined }
     stream.push(me)
     try {
       for (;;) {
         for (;;) {
           const target = this.c.rooms.entry(req.roomId).adminNodeId
-          const ahead = stream.slice(0, stream.indexOf(me)).filter((x) => me.retrying || x.retrying || x.admin !== target)
-          if (ahead.length === 0) break
-          await Promise.all(ahead.map((x) => x.settled))
+          // Nothing is made unless a send ahead has to be waited for (the stream is usually only this send).
+          let ahead: Promise<void>[] | undefined
+          for (const x of stream) {
+            if (x === me) break
+            if (me.retrying || x.retrying || x.admin !== target) (ahead ??= []).push(settledOf(x))
+          }
+          if (!ahead) break
+          await Promise.all(ahead)
         }
         const before = this.c.rooms.entry(req.roomId)
         me.admin = before.adminNodeId
@@ -415,7 +437,7 @@ export class ClientOps {
         }
       }
     } finally {
-      settle()
+      me.settle?.()
       stream.splice(stream.indexOf(me), 1)
       if (stream.length === 0 && this.failoverStreams.get(key) === stream) this.failoverStreams.delete(key)
     }
@@ -433,17 +455,25 @@ export class ClientOps {
     return false
   }
 
-  private async sendOnce(s: ClientSession, req: RequestOf<'message.send'>): Promise<Results['message.send']> {
+  /**
+   * One attempt: its seq at once when this node numbers it without waiting, else a promise of it.
+   * A refusal found here is thrown at once (the caller turns it into the client's error reply).
+   */
+  private sendOnce(s: ClientSession, req: RequestOf<'message.send'>): Results['message.send'] | Promise<Results['message.send']> {
     const e = this.c.rooms.entry(req.roomId)
     if (!this.c.member.isIn(s, req.roomId)) throw new ChatError('not_member', `join room ${e.name} before sending to it`)
     this.requireAvailable(e)
     if (e.adminNodeId === this.c.nodeId) {
       const seq = this.c.admin.send(this.c.nodeId, req.roomId, s.user!, req.text, req.clientMsgId)
-      return { seq: typeof seq === 'number' ? seq : await seq }
+      return typeof seq === 'number' ? { seq } : seq.then(seqResult)
     }
     // A participant that voted READY holds the room frozen too (docs/deletion.md): refuse here, without a
     // forward, so the answer is room_busy even before the administrator's frozen flag is gossiped.
     if (this.c.deletions.blocksSend(req.roomId)) throw new ChatError('room_busy', `room ${e.name} is frozen while its deletion is decided`)
+    return this.forward(s, req, e)
+  }
+
+  private async forward(s: ClientSession, req: RequestOf<'message.send'>, e: DirectoryEntry): Promise<Results['message.send']> {
     this.c.deletions.sendStarted(req.roomId)
     try {
       // One ordered stream per (room, user): a send bounced by the administrator (not_member after
@@ -456,7 +486,8 @@ export class ClientOps {
         text: req.text,
         clientMsgId: req.clientMsgId,
         delayMs: this.c.deletions.forwardDelayMs(),
-        onForward: () => this.c.trace('forward', `send → ${e.adminNodeName} for ${e.name}`, req.roomId, e.adminNodeName),
+        // The protocol log's line, only when someone reads it (a closure per send otherwise).
+        onForward: this.tracers.size > 0 ? () => this.c.trace('forward', `send → ${e.adminNodeName} for ${e.name}`, req.roomId, e.adminNodeName) : undefined,
       })
       return { seq }
     } finally {
@@ -624,6 +655,10 @@ function joinHistory(fromAdmin: ChatMessage[], window: JoinWindow | undefined, u
   const out: ChatMessage[] = []
   for (const m of all) if (m.seq <= upTo && (out.length === 0 || m.seq > out[out.length - 1].seq)) out.push(m)
   return out
+}
+
+function seqResult(seq: number): Results['message.send'] {
+  return { seq }
 }
 
 function byName(a: RoomInfo, b: RoomInfo): number {

@@ -31,6 +31,7 @@ import { msg, type Bodies, type BodyName, type DecodedMessage, type Failure, typ
 import { bestAddress, splitAddress } from '../cluster/peer-address'
 import { LinkRefused, type PeerLink, type Transport } from '../cluster/transport'
 import type { Clock, Timer } from '../cluster/clock'
+import { RequestDeadlines, type Deadline } from './request-deadlines'
 import type { NodeOptions } from './node-options'
 import type { NodeStore } from '../store/node-store'
 import { REPLY_OF, fenceReply, refusal, requestIdOf, type AuthorityView } from './peer-authority'
@@ -145,13 +146,16 @@ export const PEER_DELIVERS_FROM_REPLICA = 2
 /** Most messages held for a peer whose Link is not up; beyond, all are dropped and the asker times out as before. */
 const MAX_HELD = 10_000
 
-interface PendingRequest {
+interface PendingRequest extends Deadline {
+  reqId: number
   peer: string
+  /** For the timeout's message. */
+  peerName: string
+  timeoutMs: number
   /** The reply kind that answers it (REPLY_OF): a reply of another kind never settles it. */
   reply: ReplyKind | undefined
   resolve: (body: unknown) => void
   reject: (e: Error) => void
-  timer: Timer
   /** Runs synchronously when the reply arrives, before messages behind it in the same frame. */
   onReply?: (body: unknown) => void
 }
@@ -166,6 +170,8 @@ export class PeerLinks {
   /** Peers heard while alive since the detector's last step, with when (see heard()). */
   private readonly heardAt = new Map<string, number>()
   private readonly pending = new Map<number, PendingRequest>()
+  /** Every pending request's timeout, on one timer (request-deadlines.ts). */
+  private readonly deadlines: RequestDeadlines<PendingRequest>
   private nextReqId: number
   private heartbeatTimer: Timer | undefined
   private heartbeatRound = 0
@@ -173,6 +179,10 @@ export class PeerLinks {
 
   constructor(private readonly c: PeerLinksComponents) {
     this.nextReqId = firstReqId(c.incarnation)
+    this.deadlines = new RequestDeadlines(c.clock, (r) => {
+      this.pending.delete(r.reqId)
+      r.reject(new ChatError('timeout', `node ${r.peerName} did not answer within ${r.timeoutMs} ms`))
+    })
     // The detector ticks every tickMs; a tick that comes more than a heartbeat late means this
     // node's event loop was not running (overload, a GC pause, SIGSTOP), so that time is not held
     // against the peers: otherwise a busy node would declare healthy peers dead.
@@ -230,8 +240,9 @@ export class PeerLinks {
     for (const l of links) l.send(msg('leaving', { reason: 'node stopping' }))
     await Promise.all(links.map((l) => l.drainAndEnd(500)))
     for (const p of this.peers.values()) p.link?.close('stopping')
+    this.deadlines.clear()
     for (const r of this.pending.values()) {
-      this.c.clock.clear(r.timer)
+      r.settled = true
       r.reject(new ChatError('room_unavailable', 'this node is stopping'))
     }
     this.pending.clear()
@@ -662,7 +673,7 @@ export class PeerLinks {
     // Requests waiting on it fail now, not at their timeout (docs/failures.md: never silence).
     for (const [id, r] of this.pending) {
       if (r.peer !== peer.nodeId) continue
-      this.c.clock.clear(r.timer)
+      r.settled = true
       this.pending.delete(id)
       r.reject(new ChatError('room_unavailable', `node ${peer.name} is unreachable`))
     }
@@ -786,7 +797,7 @@ export class PeerLinks {
         // reply meant for a previous start of this node): it settles nothing.
         if (!r || r.peer !== from || (r.reply !== undefined && r.reply !== m.body)) return
         this.pending.delete(body.reqId)
-        this.c.clock.clear(r.timer)
+        r.settled = true
         r.onReply?.(body)
         r.resolve(body)
         return
@@ -847,11 +858,20 @@ export class PeerLinks {
         reject(new ChatError('room_unavailable', `no link to node ${name}`))
         return
       }
-      const timer = this.c.clock.setTimeout(() => {
-        this.pending.delete(reqId)
-        reject(new ChatError('timeout', `node ${name} did not answer within ${timeoutMs} ms`))
-      }, timeoutMs)
-      this.pending.set(reqId, { peer: nodeId, reply, resolve: resolve as (b: unknown) => void, reject, timer, onReply: onReply as ((b: unknown) => void) | undefined })
+      const r: PendingRequest = {
+        reqId,
+        peer: nodeId,
+        peerName: name,
+        timeoutMs,
+        deadline: this.c.clock.now() + timeoutMs,
+        settled: false,
+        reply,
+        resolve: resolve as (b: unknown) => void,
+        reject,
+        onReply: onReply as ((b: unknown) => void) | undefined,
+      }
+      this.pending.set(reqId, r)
+      this.deadlines.add(r)
     })
   }
 }

@@ -369,6 +369,28 @@ describe('ops and events on one node (sections 4 and 5)', () => {
     c.close()
   })
 
+  // The node writes message.send's reply by hand (docs/benchmarks.md, "Client ingress"): its text
+  // must be exactly the JSON of {id, ok, result: {seq}}, whatever the id (escapes, numbers).
+  it('message.send replies are the JSON of {id, ok: true, result: {seq}} for any id', async () => {
+    const c = await Client.as(r, unique('ids'))
+    await c.call('room.join', { roomId: lobby.roomId })
+    const texts: string[] = []
+    // Before the client's own listener, which runs the until() check below.
+    c.ws.prependListener('message', (data) => texts.push(String(data)))
+    const ids: (string | number)[] = ['plain', 'quote " and \\ backslash', 'ünïcödé ✓ 😀', '</script>\n\t', '', 0, -7, 1.5, 1e21, 2 ** 53 + 2]
+    for (const id of ids) c.raw(JSON.stringify({ id, op: 'message.send', roomId: lobby.roomId, text: `id ${String(id)}`, clientMsgId: unique('cm') }))
+    const replies = await c.until(() => {
+      const found = ids.map((id) => texts.find((t) => { const f = JSON.parse(t) as { id?: unknown; ok?: boolean }; return f.id === id && f.ok !== undefined }))
+      return found.every((t) => t !== undefined) ? (found as string[]) : undefined
+    }, 10_000, 'a reply to every id')
+    for (const [i, text] of replies.entries()) {
+      const { seq } = (JSON.parse(text) as { result: { seq: number } }).result
+      expect(seq).toBeGreaterThan(0)
+      expect(text).toBe(JSON.stringify({ id: ids[i], ok: true, result: { seq } }))
+    }
+    c.close()
+  })
+
   it('message.send: seq rises by one; every joined client gets every message, in seq order, once; others get none', async () => {
     const owner = await Client.as(r, 'judy')
     const { room } = await owner.call('room.create', { name: unique('busy') })
