@@ -15,6 +15,11 @@ export class MessageRing<T> {
 
   constructor(readonly capacity: number) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new ChatError('internal', `ring capacity must be a positive integer, got ${capacity}`)
+    // Written twice with different values: V8 would otherwise compile the readers (at, slice)
+    // around head = 0 and throw that code away when the ring first wraps, under load
+    // (docs/benchmarks.md, "The first trim of the log").
+    this.head = -1
+    this.head = 0
   }
 
   /** A ring holding the last `capacity` of `items` (oldest first). */

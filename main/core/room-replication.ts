@@ -361,6 +361,14 @@ function standsFirst(s: ReplicaState, m: { candidate: string; lastTerm: number; 
 // ---------------------------------------------------------------------------------------------
 // Construction
 
+/**
+ * mutableFromTheStart: `floorSeq` and `floorTerm` are written with a second, different value as the
+ * state is made. V8 treats a field never written since its object was made as a constant and
+ * compiles the hot readers (lastSeq, termAt, entryAt, advanceCommit, ...) around its value; the
+ * first trim of the log (appendLocal, once a room passes logLimit entries) then threw all that code
+ * away at once and V8 compiled it again under load: tens of functions, one pause and a burst of
+ * compiler CPU on every node (docs/benchmarks.md, "The first trim of the log").
+ */
 export function newReplica(init: ReplicaInit, config: ReplicaConfig = DEFAULT_REPLICA_CONFIG): ReplicaState {
   const s: ReplicaState = {
     roomId: init.roomId,
@@ -371,8 +379,9 @@ export function newReplica(init: ReplicaInit, config: ReplicaConfig = DEFAULT_RE
     leader: init.leader ?? null,
     meta: { ...init.meta, replicas: [...init.meta.replicas], members: [...init.meta.members] },
     log: [],
-    floorSeq: init.floorSeq ?? 0,
-    floorTerm: init.floorTerm ?? 0,
+    // -1, then the real values below: see mutableFromTheStart.
+    floorSeq: -1,
+    floorTerm: -1,
     commitSeq: 0,
     dedupe: new FifoMap(),
     dead: new Set(),
@@ -389,6 +398,8 @@ export function newReplica(init: ReplicaInit, config: ReplicaConfig = DEFAULT_RE
     removedPeers: new Map(),
     adding: null,
   }
+  s.floorSeq = init.floorSeq ?? 0
+  s.floorTerm = init.floorTerm ?? 0
   const entries = init.entries ?? []
   if (entries.length) {
     s.log = entries.slice(-config.logLimit)
