@@ -19,6 +19,13 @@ export interface Clock {
   setInterval(fn: () => void, ms: number): Timer
   /** Cancel a timer of either kind; undefined and an already fired timer are ignored. */
   clear(timer: Timer | undefined): void
+  /**
+   * Run `fn` once the I/O callbacks due now have run (the end of this turn of the event loop:
+   * setImmediate), so that what several sockets brought at once is handled as one batch.
+   * Optional: without it a caller batches up to the end of the current callback (a microtask), as
+   * the virtual clock does (its events come one at a time).
+   */
+  afterIo?(fn: () => void): void
 }
 
 /** The process's own clock and timers. */
@@ -29,6 +36,9 @@ export const systemClock: Clock = {
   // clearTimeout and clearInterval are the same operation in Node (Node's timers documentation: either clears either).
   clear: (timer) => {
     if (timer !== undefined) clearTimeout(timer as unknown as NodeJS.Timeout)
+  },
+  afterIo: (fn) => {
+    setImmediate(fn)
   },
 }
 

@@ -1022,16 +1022,26 @@ export class RoomReplicas {
     }
   }
 
-  /** A batched proposal's entries wait for the end of the turn (flushProposals). */
+  /**
+   * A batched proposal's entries wait for the end of the turn (flushProposals): on the real clock
+   * the end of the event loop's turn, after every socket that had data in it was read (a frame
+   * from each member node and local clients' sends, arrived together, are written with one write
+   * and sent as one append per replica: docs/benchmarks.md, "One write per turn of the event
+   * loop"); nothing of them leaves before that write. On the virtual clock, the end of the current
+   * callback.
+   */
   private queueWrite(s: ReplicaState, entries: LogEntry[]): void {
     let p = this.pending.get(s.roomId)
     if (!p) this.pending.set(s.roomId, (p = { s, entries: [], fromSeq: entries[0].message.seq }))
     for (const e of entries) p.entries.push(e)
     if (!this.flushQueued) {
       this.flushQueued = true
-      queueMicrotask(() => this.flushProposals())
+      if (this.c.clock.afterIo) this.c.clock.afterIo(this.flushProposalsNow)
+      else queueMicrotask(this.flushProposalsNow)
     }
   }
+
+  private readonly flushProposalsNow = (): void => this.flushProposals()
 
   /** Write a room's batched entries now (one write); false if they could not be written. */
   private writePending(roomId: string): { s: ReplicaState; fromSeq: number } | undefined {

@@ -6,6 +6,7 @@
 import type { Request, Results, RoomInfo, ServerEvent, ServerFrame } from '../../proto/client-protocol'
 import { MemoryNetwork, type MemoryNetworkOptions } from '../../main/cluster/memory-transport'
 import { VirtualClock, type ClockView } from '../../main/cluster/virtual-clock'
+import type { Clock } from '../../main/cluster/clock'
 import type { ClientSession } from '../../main/gateway/ws-gateway'
 import { PeerNode } from '../../main/node/peer-node'
 import type { MessageStore } from '../../main/store/message-log'
@@ -62,6 +63,12 @@ export class TestCluster {
   repairMs?: number
   /** The large-room threshold of every node (client-protocol.md §5, "Large rooms"); set before start. */
   largeRoomMembers?: number
+  /**
+   * The nodes' clock runs Clock.afterIo behind everything due at the same virtual instant (the
+   * real clock's setImmediate: after the I/O callbacks of the turn); without it, the node batches
+   * to the end of each callback, as in the simulator. Set before start.
+   */
+  afterIo?: boolean
   /** Failure detector timing of every node instead of TIMING; set before start. */
   timing?: Partial<typeof TIMING>
   private ids = 0
@@ -92,7 +99,7 @@ export class TestCluster {
     const node = new PeerNode(
       { name, grpcHost: address.split(':')[0], grpcPort: 7000, wsHost: '127.0.0.1', wsPort: 0, join, dataDir: `/test/${name}`, token: 't', log: (line: string) => this.logs.push(`${this.clock.now()} ${name}: ${line}`), ...TIMING, ...this.timing, ...(this.replicas ? { replicas: this.replicas } : {}), ...(this.repairMs ? { repairMs: this.repairMs } : {}), ...(this.largeRoomMembers ? { largeRoomMembers: this.largeRoomMembers } : {}) },
       {
-        clock: view,
+        clock: this.afterIo ? withAfterIo(view) : view,
         newId: () => `${name}-id-${++this.ids}`,
         transport: (h) => this.net.transport(h),
         store: files.store,
@@ -159,5 +166,18 @@ export class TestCluster {
 
   stopAll(): void {
     for (const n of this.nodes) n.view.stop()
+  }
+}
+
+/** `view` with afterIo: `fn` runs behind every callback already due now (a 0 ms timer of the virtual clock). */
+function withAfterIo(view: ClockView): Clock {
+  return {
+    now: () => view.now(),
+    setTimeout: (fn, ms) => view.setTimeout(fn, ms),
+    setInterval: (fn, ms) => view.setInterval(fn, ms),
+    clear: (t) => view.clear(t),
+    afterIo: (fn) => {
+      view.setTimeout(fn, 0)
+    },
   }
 }
