@@ -1,11 +1,12 @@
 /**
  * The simulator's client gateway (docs/simulation.md): clients in the same process call the node's
  * client ops (main/node/client-ops.ts, what the WebSocket gateway calls) directly. Frames cross as
- * copies of what JSON text would carry, as over the WebSocket, so no client shares an object with the node.
+ * what JSON text would carry, as over the WebSocket, shared and frozen rather than copied (sealAsJson,
+ * main/cluster/memory-transport.ts): no client can change what the node sent, nor the node after.
  */
 import type { ErrorBody, Request, ServerFrame } from '../proto/client-protocol'
 import { ChatError } from '../main/core/errors'
-import { copyAsJson } from '../main/cluster/memory-transport'
+import { sealAsJson } from '../main/cluster/memory-transport'
 import { encodeFrame, type ClientApi, type ClientGateway, type ClientSession, type EncodedFrame } from '../main/gateway/ws-gateway'
 
 /**
@@ -60,11 +61,11 @@ export class DirectGateway implements ClientGateway {
   }
 
   /**
-   * A copy as a JSON round trip would give (copyAsJson), not JSON text its clients would parse
-   * again: a stringify and a parse per delivery were 4 % of a run (docs/simulation.md, "Speed").
+   * What a JSON round trip would give (sealAsJson), not JSON text its clients would parse again: a
+   * stringify and a parse per delivery were 4 % of a run (docs/simulation.md, "Speed").
    */
   encode(frame: ServerFrame): EncodedFrame {
-    return new CopiedFrame(copyAsJson(frame))
+    return new CopiedFrame(sealAsJson(frame))
   }
 
   broadcast(frame: ServerFrame, filter: (s: ClientSession) => boolean = (s) => s.user !== undefined): void {
@@ -82,8 +83,8 @@ export class DirectGateway implements ClientGateway {
       trace: false,
       batch: false,
       largeRooms: false,
-      // Frames cross as copies of what JSON would carry: the client never shares the node's objects.
-      send: (frame) => onFrame(copyAsJson(frame)),
+      // Frames cross as what JSON would carry, sealed: the client changes none of the node's objects.
+      send: (frame) => onFrame(sealAsJson(frame)),
       sendEncoded: (frame: EncodedFrame) => onFrame(decoded(frame)),
     }
     this.sessions.add(s)
@@ -99,7 +100,7 @@ export class DirectGateway implements ClientGateway {
   async request(s: ClientSession, req: Request): Promise<{ ok: true; result: unknown } | { ok: false; error: ErrorBody }> {
     try {
       const result = await this.api.handle(s, req)
-      return { ok: true, result: copyAsJson(result ?? {}) }
+      return { ok: true, result: sealAsJson(result ?? {}) }
     } catch (e) {
       if (e instanceof ChatError) return { ok: false, error: { code: e.code, message: e.message } }
       throw e

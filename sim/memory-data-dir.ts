@@ -33,8 +33,72 @@ function lastSeqOf(log: RoomLog): number {
   return log.messages.length > 0 ? log.messages[log.messages.length - 1].seq : (log.floor ?? 0)
 }
 
+/**
+ * The small files of a data dir, by name, as their JSON text. A file saved with `saveFresh` (a value
+ * made for that write alone, such as replication.json at each change of a room's term or vote) is
+ * kept as that value and serialised only when the file is read (a restart, a test): most are
+ * replaced unread, and their text was 2-3 % of a simulated run (docs/simulation.md, "Speed"). What
+ * a reader gets is the text it would have got, written when it was saved: the value is the write's
+ * own and nobody changes it.
+ */
+export class MemoryFiles extends Map<string, string> {
+  private readonly unwritten = new Map<string, unknown>()
+
+  /** Save `value` as the file `name`, its text made when it is first read. */
+  setValue(name: string, value: unknown): void {
+    this.unwritten.set(name, value)
+    // Listed with the others (size, keys); its text comes with get().
+    super.set(name, '')
+  }
+
+  override get(name: string): string | undefined {
+    if (this.unwritten.size > 0 && this.unwritten.has(name)) this.write(name)
+    return super.get(name)
+  }
+
+  override set(name: string, text: string): this {
+    this.unwritten.delete(name)
+    return super.set(name, text)
+  }
+
+  override delete(name: string): boolean {
+    this.unwritten.delete(name)
+    return super.delete(name)
+  }
+
+  override clear(): void {
+    this.unwritten.clear()
+    super.clear()
+  }
+
+  override entries(): MapIterator<[string, string]> {
+    for (const name of [...this.unwritten.keys()]) this.write(name)
+    return super.entries()
+  }
+
+  override values(): MapIterator<string> {
+    for (const name of [...this.unwritten.keys()]) this.write(name)
+    return super.values()
+  }
+
+  override forEach(fn: (text: string, name: string, map: Map<string, string>) => void, thisArg?: unknown): void {
+    for (const name of [...this.unwritten.keys()]) this.write(name)
+    super.forEach(fn, thisArg)
+  }
+
+  override [Symbol.iterator](): MapIterator<[string, string]> {
+    return this.entries()
+  }
+
+  private write(name: string): void {
+    const value = this.unwritten.get(name)
+    this.unwritten.delete(name)
+    super.set(name, JSON.stringify(value))
+  }
+}
+
 export class MemoryDataDir {
-  readonly files = new Map<string, string>()
+  readonly files = new MemoryFiles()
   readonly logs = new Map<string, RoomLog>()
   /** The node's key (as a file in the data dir would keep it). */
   nodeKeyPem: string | undefined
@@ -124,6 +188,10 @@ class MemoryNodeStore implements NodeStorage {
 
   save(name: string, value: unknown): void {
     this.dir.files.set(name, JSON.stringify(value))
+  }
+
+  saveFresh(name: string, value: unknown): void {
+    this.dir.files.setValue(name, value)
   }
 }
 

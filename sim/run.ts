@@ -6,6 +6,7 @@
  *   npm run sim -- --seeds 100000        the soak
  *   npm run sim -- --seeds 1000 --jobs 4 four seeds at a time, in four processes (default: one per core)
  *   npm run sim -- --nodes 7 --duration 120 --clients 3 --no-faults --bug reorder-links
+ *   npm run sim -- --seeds 500 --check-shared   a batch with shared data frozen, as one seed replays
  */
 import { availableParallelism } from 'node:os'
 import { SIM_BUGS, simulate, type SimBug, type SimOptions, type SimResult } from './simulator'
@@ -13,7 +14,7 @@ import { SCENARIOS, type ScenarioName } from './ordering-scenarios'
 import { runInWorkers, serveAsWorker, WORKER_ENV } from './seed-workers'
 
 function usage(msg: string): never {
-  console.error(`sim: ${msg}\nusage: npm run sim -- [--seed S | --seeds N [--from S]] [--nodes 3-7] [--duration SECONDS] [--clients N] [--replicas N] [--repair-ms MS] [--scenario ${SCENARIOS.join('|')}] [--no-faults] [--no-fsync] [--bug ${SIM_BUGS.join('|')}] [--jobs N|auto (default: auto)] [-v]`)
+  console.error(`sim: ${msg}\nusage: npm run sim -- [--seed S | --seeds N [--from S]] [--nodes 3-7] [--duration SECONDS] [--clients N] [--replicas N] [--repair-ms MS] [--scenario ${SCENARIOS.join('|')}] [--no-faults] [--no-fsync] [--bug ${SIM_BUGS.join('|')}] [--jobs N|auto (default: auto)] [--check-shared] [-v]`)
   process.exit(2)
 }
 
@@ -26,6 +27,7 @@ function parse(argv: string[]): { base: Omit<SimOptions, 'seed'>; seeds: number[
   const base: Omit<SimOptions, 'seed'> = { nodes: 5, durationMs: 60_000, clientsPerNode: 2, faults: true, fsync: true, replicas: 3 }
   let replicasGiven = false
   let verbose = false
+  let checkShared = false
   const num = (i: number, name: string) => {
     const v = Number(argv[i])
     if (!Number.isInteger(v) || v < 0) usage(`${name} needs a whole number, got ${argv[i] ?? 'nothing'}`)
@@ -61,13 +63,17 @@ function parse(argv: string[]): { base: Omit<SimOptions, 'seed'>; seeds: number[
     } else if (a === '--jobs') {
       jobs = argv[i + 1] === 'auto' ? (i++, availableParallelism()) : num(++i, a)
       if (jobs < 1) usage('--jobs is at least 1')
-    } else if (a === '-v' || a === '--verbose') verbose = true
+    } else if (a === '--check-shared') checkShared = true
+    else if (a === '-v' || a === '--verbose') verbose = true
     else usage(`unknown argument ${a}`)
   }
   // The ordering scenarios replay the real-process ordering tests, whose rooms are unreplicated
   // (docs/simulation.md, "Ordering scenarios"): --replicas 1 unless asked otherwise.
   if (base.scenario && !replicasGiven) base.replicas = 1
   const seeds = seed !== undefined ? [seed] : Array.from({ length: count }, (_, k) => from + k)
+  // Shared data frozen (a node that changes what it sent or got throws) when one seed is replayed;
+  // a batch shares it unfrozen, the same runs at less cost (docs/simulation.md, "Transport").
+  base.checkShared = checkShared || seeds.length === 1
   // A batch runs one worker process per core unless told otherwise (docs/simulation.md, "Speed"):
   // its seeds are independent runs. One seed runs in this process.
   jobs ??= seeds.length > 1 ? availableParallelism() : 1

@@ -8,7 +8,7 @@
 import type { ChatMessage, ErrorBody, Request, Results, RoomInfo, ServerFrame } from '../proto/client-protocol'
 import type { ClientSession } from '../main/gateway/ws-gateway'
 import { promiseHooks } from 'node:v8'
-import { MemoryNetwork } from '../main/cluster/memory-transport'
+import { freezeSharedData, MemoryNetwork } from '../main/cluster/memory-transport'
 import type { PeerMessage } from '../main/cluster/peer-messages'
 import { VirtualClock, type ClockView } from '../main/cluster/virtual-clock'
 import { PeerNode } from '../main/node/peer-node'
@@ -52,6 +52,12 @@ export interface SimOptions {
   scenario?: ScenarioName
   /** Lines of trace kept for a failure report. */
   traceLines?: number
+  /**
+   * Share peer messages, client frames and results frozen, so that a node changing them throws
+   * (default true; main/cluster/memory-transport.ts `sealAsJson`, docs/simulation.md "Transport").
+   * A batch of `npm run sim` turns it off for speed unless `--check-shared`.
+   */
+  checkShared?: boolean
   /** Write every trace line as it happens. */
   verbose?: boolean
 }
@@ -196,7 +202,7 @@ export class Simulation {
   private readonly leaders = new Map<string, string>()
   /** Election jitter of the nodes: drawn from the seed, so elections replay too. */
   private readonly jitterRng: Prng
-  private readonly o: Required<Omit<SimOptions, 'bug' | 'scenario' | 'repairMs'>> & Pick<SimOptions, 'bug' | 'scenario' | 'repairMs'>
+  private readonly o: Required<Omit<SimOptions, 'bug' | 'scenario' | 'repairMs' | 'checkShared'>> & Pick<SimOptions, 'bug' | 'scenario' | 'repairMs' | 'checkShared'>
   private readonly timing: { heartbeatMs: number; suspectMs: number; deadMs: number }
 
   constructor(options: SimOptions) {
@@ -344,7 +350,12 @@ export class Simulation {
         fsync: this.o.fsync,
         replicas: this.o.replicas,
         repairMs: this.o.repairMs,
-        log: (line) => this.trace(`${n.name}: ${line}`),
+        log: (line) => {
+          this.trace(`${n.name}: ${line}`)
+          // A TypeError the node caught and logged (a peer message's handler, an answer): shared
+          // data changed, which a node must not do (docs/simulation.md, "Transport").
+          if (isSharedDataWrite(line)) this.fail('no-crash', `${n.name} changed data shared frozen by the simulator (a peer message, a client frame, a saved file): ${line}`)
+        },
       },
       {
         clock: n.view,
@@ -1049,6 +1060,17 @@ function watchMicrotasks(): { queued: boolean; tasks: boolean; jobs: number; sto
   return w
 }
 
+/**
+ * V8's words for a write to a frozen object (strict mode): the simulator shares what crosses between
+ * nodes, and to its clients, frozen (sealAsJson, main/cluster/memory-transport.ts), so a node that
+ * changes such data throws this TypeError; one that catches and logs it is reported too.
+ */
+const FROZEN_WRITE = /Cannot (assign to read only property|add property|delete property|define property|redefine property)|object is not extensible/
+
+export function isSharedDataWrite(line: string): boolean {
+  return FROZEN_WRITE.test(line)
+}
+
 function traceText(at: number, line: string): string {
   return `${((at - 1_700_000_000_000) / 1000).toFixed(3).padStart(9)}s ${line}`
 }
@@ -1067,5 +1089,6 @@ function drain(): Promise<void> {
 }
 
 export async function simulate(o: SimOptions): Promise<SimResult> {
+  freezeSharedData(o.checkShared ?? true)
   return new Simulation(o).run()
 }

@@ -48,8 +48,8 @@ export type NetworkEvent =
 
 interface Frame {
   deliverAt: number
-  /** The wire form: a copy of the messages written, owned by the network until delivered. */
-  messages: PeerMessage[]
+  /** The wire form: the messages written, decoded and sealed (sealAsJson). */
+  messages: DecodedMessage[]
   count: number
 }
 
@@ -100,6 +100,110 @@ function copyItem(x: unknown, dropped: null | typeof SKIP): unknown {
     default:
       return copy(x)
   }
+}
+
+/**
+ * Plain data shared instead of copied (docs/simulation.md, "Transport"): what a receiver gets from
+ * `sealAsJson(v)` is what `copyAsJson(v)` would give it, field for field, but every object and
+ * array in it that JSON would carry unchanged is `v`'s own; only where JSON would change something
+ * (an undefined field dropped, a non-finite number made null, a class instance or `toJSON`) is that
+ * object a copy. Frames were most of the simulator's copying and garbage: each was copied whole for
+ * every link it was written on.
+ *
+ * Sharing is sound while nobody changes shared data: not the writer after writing it, not a
+ * receiver. With `freezeSharedData(true)` (the default: tests, the CI batch, a replayed seed) all of
+ * it is frozen, so a node that changes it throws a TypeError (strict mode), which the simulator
+ * reports. Frozen arrays are slow in V8 (`filter`, `slice` and `some` lose their fast paths, 3-20
+ * times slower, and the node calls them on replica lists it got from the wire), so a batch of
+ * `npm run sim` shares without freezing (its runs are the same runs, unless a node changes shared
+ * data, which the frozen runs would report; `--check-shared` freezes a batch too).
+ */
+export function sealAsJson<T>(v: T): T {
+  return sealItem(v, undefined) as T
+}
+
+let freezing = true
+
+/** Whether sealAsJson freezes what it shares (above); for the whole process. */
+export function freezeSharedData(on: boolean): void {
+  freezing = on
+}
+
+const PLAIN_PROTO = Object.prototype
+
+function sealItem(x: unknown, dropped: undefined | typeof SKIP): unknown {
+  switch (typeof x) {
+    case 'string':
+    case 'boolean':
+      return x
+    case 'number':
+      return Number.isFinite(x) ? x : null
+    case 'undefined':
+    case 'function':
+    case 'symbol':
+      return dropped === SKIP ? SKIP : null
+    case 'object':
+      return x === null ? null : sealObject(x)
+    default:
+      return copy(x)
+  }
+}
+
+/**
+ * `v` sealed (above). `decoded`: `v` is a peer message, which also gets `body` (see decode) before
+ * it is frozen.
+ */
+function sealObject(v: object, decoded = false): unknown {
+  if (Array.isArray(v)) {
+    let out: unknown[] | undefined
+    for (let i = 0; i < v.length; i++) {
+      const x: unknown = v[i]
+      const y = sealItem(x, undefined)
+      if (out === undefined) {
+        if (y === x) continue
+        out = v.slice(0, i)
+      }
+      out.push(y)
+    }
+    return freezing ? Object.freeze(out ?? v) : (out ?? v)
+  }
+  const proto: unknown = Object.getPrototypeOf(v)
+  if ((proto !== PLAIN_PROTO && proto !== null) || typeof (v as { toJSON?: unknown }).toJSON === 'function') {
+    // Not plain data: JSON would carry something else (its toJSON, its own fields only).
+    const c = copy(v)
+    return typeof c === 'object' && c !== null ? sealObject(c, decoded) : c
+  }
+  // A plain object's for-in yields its own fields only (nothing enumerable is inherited from
+  // Object.prototype): no hasOwnProperty call per field, a quarter of the walk.
+  let out: Record<string, unknown> | undefined
+  for (const k in v) {
+    const x = (v as Record<string, unknown>)[k]
+    const y = sealItem(x, SKIP)
+    if (out === undefined) {
+      if (y === x) continue
+      // The first field JSON would change: a copy from here on, with the fields before it.
+      out = {}
+      for (const j in v) {
+        if (j === k) break
+        out[j] = (v as Record<string, unknown>)[j]
+      }
+    }
+    if (y !== SKIP) out[k] = y
+  }
+  let sealed = out ?? (v as Record<string, unknown>)
+  if (decoded) {
+    let body: string | undefined
+    for (const k in sealed) {
+      body = k
+      break
+    }
+    if (sealed.body !== body) {
+      // A message sealed before has its `body` (written on several links, or again).
+      if (sealed === v && Object.isFrozen(v)) sealed = { ...v }
+      sealed.body = body
+    }
+  }
+  return freezing ? Object.freeze(sealed) : sealed
 }
 
 /** A misuse of the network by its owner (the simulator or a test), never a peer's doing. */
@@ -241,9 +345,15 @@ export class MemoryNetwork {
     return Math.max(0, base) + (this.delays.get(way) ?? 0)
   }
 
-  /** What goes on the wire: a copy of the messages (through the broken-peer switch, MemoryNetworkOptions.tamper). */
-  wire(messages: PeerMessage[]): PeerMessage[] {
-    return copyAsJson(this.o.tamper ? messages.map(this.o.tamper) : messages)
+  /**
+   * What goes on the wire (through the broken-peer switch, MemoryNetworkOptions.tamper): each
+   * message decoded as the receiver will have it and sealed (sealAsJson), in a frame's own array.
+   */
+  wire(messages: PeerMessage[]): DecodedMessage[] {
+    const ms = this.o.tamper ? messages.map(this.o.tamper) : messages
+    const out = new Array<DecodedMessage>(ms.length)
+    for (let i = 0; i < ms.length; i++) out[i] = decode(ms[i])
+    return out
   }
 
   /** The broken-network switch (MemoryNetworkOptions.reorder). */
@@ -411,7 +521,7 @@ export class MemoryLink implements PeerLink {
         timeoutMs,
       )
       // The Hello goes out as the link's first frame; the answer comes back the other way.
-      const helloCopy = copyAsJson(ourHello)
+      const helloCopy = sealAsJson(ourHello)
       this.sendRaw(() => {
         const target = this.net.endpoint(this.address)
         if (!target) {
@@ -422,7 +532,7 @@ export class MemoryLink implements PeerLink {
         this.target = target
         const hello = helloCopy
         const r = target.acceptHello(this, hello)
-        const back = r.ok ? copyAsJson(r.answer) : undefined
+        const back = r.ok ? sealAsJson(r.answer) : undefined
         this.fromNodeId = hello?.self?.nodeId
         // The answer travels back after one latency, held back like any frame by a partition.
         this.sendBack(() => {
@@ -565,10 +675,8 @@ export class MemoryLink implements PeerLink {
     }
     const target = this.target
     if (!target || !this.fromNodeId || target.gone) return
-    // Decoded in place: the frame's messages are the network's own copy (see decode).
-    const messages = f.messages as DecodedMessage[]
-    for (let i = 0; i < messages.length; i++) decode(messages[i])
-    target.handlers.inbound(this.fromNodeId, messages)
+    // Decoded and sealed when written (MemoryNetwork.wire); the array is this frame's own.
+    target.handlers.inbound(this.fromNodeId, f.messages)
   }
 
   async drainAndEnd(waitMs: number): Promise<void> {
@@ -637,14 +745,11 @@ function refused(code: LinkRefused['code'], message: string): LinkRefused {
   }
 }
 
-/** As @grpc/proto-loader decodes a PeerMessage with `oneofs: true`: `body` names the field set. */
+/**
+ * As @grpc/proto-loader decodes a PeerMessage with `oneofs: true`: `body` names the field set. The
+ * message is sealed (sealAsJson) with `body` as its last field, on the writer's own object when JSON
+ * would carry that unchanged.
+ */
 function decode(m: PeerMessage): DecodedMessage {
-  // In place: `m` is the network's own copy, made when it was written and never seen by anyone.
-  let body: string | undefined
-  for (const k in m) {
-    body = k
-    break
-  }
-  ;(m as { body?: string }).body = body
-  return m as DecodedMessage
+  return sealObject(m, true) as DecodedMessage
 }

@@ -97,7 +97,7 @@ export interface RoomReplicasComponents {
   /** --repair-ms: a replica dead this long is replaced (docs/replication.md, "Repair"). */
   readonly repairMs: number
   readonly messages: Pick<MessageLog, 'open' | 'isOpen' | 'appendEntries' | 'truncateAfter' | 'rangeEntries' | 'drop' | 'resumeAfter' | 'lastSeq'>
-  readonly store: Pick<NodeStorage, 'load' | 'save'>
+  readonly store: Pick<NodeStorage, 'load' | 'save' | 'saveFresh'>
   readonly clock: Clock
   /** An integer in [0, n) for election jitter (seeded in the simulator, docs/simulation.md). */
   randomInt(n: number): number
@@ -1369,7 +1369,8 @@ export class RoomReplicas {
     const before = this.savedIndex
     this.savedIndex = undefined
     try {
-      this.c.store.save(STORE_FILE, out)
+      // `out` is this write's own (built above, kept by nobody).
+      this.c.store.saveFresh(STORE_FILE, out)
       if (!before || !sameRooms(before, written)) this.indexed = new Set(this.rooms.keys())
       this.savedIndex = written
     } catch (e) {

@@ -139,6 +139,12 @@ export interface NodeStorage {
   saveRooms(rooms: StoredRoom[]): void
   load<T>(name: string, fallback: T): T
   save(name: string, value: unknown): void
+  /**
+   * `save` for a value made for this write alone, which nobody keeps or changes after it: a store
+   * may keep the value itself instead of its text (the simulator's in-memory data dir serialises
+   * it only if it is read; docs/simulation.md "Speed"). On disk, the same as `save`.
+   */
+  saveFresh(name: string, value: unknown): void
 }
 
 export class NodeStore implements NodeStorage {
@@ -234,5 +240,9 @@ export class NodeStore implements NodeStorage {
 
   save(name: string, value: unknown): void {
     writeJsonAtomic(join(this.dir, name), value)
+  }
+
+  saveFresh(name: string, value: unknown): void {
+    this.save(name, value)
   }
 }
