@@ -10,6 +10,7 @@
  */
 import type { ChatMessage } from '../proto/client-protocol'
 import { nodeKeyPemFromLabel } from '../main/cluster/cluster-credentials'
+import { sealAsJson, sharedDataFrozen } from '../main/cluster/memory-transport'
 import type { NodeStorage, StoredRoom } from '../main/store/node-store'
 import type { MessageStore, OpenedLog } from '../main/store/message-log'
 
@@ -35,18 +36,19 @@ function lastSeqOf(log: RoomLog): number {
 
 /**
  * The small files of a data dir, by name, as their JSON text. A file saved with `saveFresh` (a value
- * made for that write alone, such as replication.json at each change of a room's term or vote) is
- * kept as that value and serialised only when the file is read (a restart, a test): most are
- * replaced unread, and their text was 2-3 % of a simulated run (docs/simulation.md, "Speed"). What
- * a reader gets is the text it would have got, written when it was saved: the value is the write's
- * own and nobody changes it.
+ * nobody changes after it: replication.json, made for each write, and the room state files, made of
+ * a state that is replaced, never changed in place) is kept as that value and serialised only when
+ * the file is read (a restart, a test): most are replaced unread, and their text was 2-3 % of a
+ * simulated run (docs/simulation.md, "Speed"). What a reader gets is the text it would have got,
+ * written when it was saved. Where the simulator checks shared data (freezeSharedData), the value is
+ * frozen as it is saved, so a node that changed it after would throw.
  */
 export class MemoryFiles extends Map<string, string> {
   private readonly unwritten = new Map<string, unknown>()
 
   /** Save `value` as the file `name`, its text made when it is first read. */
   setValue(name: string, value: unknown): void {
-    this.unwritten.set(name, value)
+    this.unwritten.set(name, sharedDataFrozen() ? sealAsJson(value) : value)
     // Listed with the others (size, keys); its text comes with get().
     super.set(name, '')
   }
@@ -57,7 +59,7 @@ export class MemoryFiles extends Map<string, string> {
   }
 
   override set(name: string, text: string): this {
-    this.unwritten.delete(name)
+    if (this.unwritten.size > 0) this.unwritten.delete(name)
     return super.set(name, text)
   }
 

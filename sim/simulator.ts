@@ -1068,7 +1068,8 @@ function watchMicrotasks(): { queued: boolean; tasks: boolean; jobs: number; sto
 const FROZEN_WRITE = /Cannot (assign to read only property|add property|delete property|define property|redefine property)|object is not extensible/
 
 export function isSharedDataWrite(line: string): boolean {
-  return FROZEN_WRITE.test(line)
+  // Every node log line passes here: the regular expression only for the few that could match.
+  return (line.includes('Cannot ') || line.includes('not extensible')) && FROZEN_WRITE.test(line)
 }
 
 function traceText(at: number, line: string): string {

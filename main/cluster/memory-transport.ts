@@ -129,6 +129,10 @@ export function freezeSharedData(on: boolean): void {
   freezing = on
 }
 
+export function sharedDataFrozen(): boolean {
+  return freezing
+}
+
 const PLAIN_PROTO = Object.prototype
 
 function sealItem(x: unknown, dropped: undefined | typeof SKIP): unknown {

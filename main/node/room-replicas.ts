@@ -1330,7 +1330,8 @@ export class RoomReplicas {
   private writeRoomState(s: ReplicaState): void {
     if (this.savedMeta.get(s.roomId) === s.meta) return
     try {
-      this.c.store.save(roomStateFile(s.roomId), { meta: s.meta })
+      // A room state is replaced, never changed in place (as savedMeta relies on too).
+      this.c.store.saveFresh(roomStateFile(s.roomId), { meta: s.meta })
       this.savedMeta.set(s.roomId, s.meta)
     } catch (e) {
       this.c.log(`cannot save the state of room ${s.meta.name}: ${(e as Error).message}`)

@@ -140,9 +140,10 @@ export interface NodeStorage {
   load<T>(name: string, fallback: T): T
   save(name: string, value: unknown): void
   /**
-   * `save` for a value made for this write alone, which nobody keeps or changes after it: a store
-   * may keep the value itself instead of its text (the simulator's in-memory data dir serialises
-   * it only if it is read; docs/simulation.md "Speed"). On disk, the same as `save`.
+   * `save` for a value nobody changes after it is saved (made for this write, or made of state that
+   * is replaced, never changed in place): a store may keep the value itself instead of its text
+   * (the simulator's in-memory data dir serialises it only if it is read, and freezes it where it
+   * checks shared data; docs/simulation.md "Speed"). On disk, the same as `save`.
    */
   saveFresh(name: string, value: unknown): void
 }

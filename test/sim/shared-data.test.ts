@@ -174,6 +174,22 @@ describe('MemoryFiles (a data dir’s small files in the simulator)', () => {
     dir.files.delete('replication.json')
     expect(store.load('replication.json', 'missing')).toBe('missing')
   })
+
+  it('freezes a fresh value where shared data is checked, so a node that changed it after would throw', () => {
+    const { store } = new MemoryDataDir('n1').open({ fsync: true })
+    const meta = { term: 2, replicas: ['n1', 'n2'] }
+    store.saveFresh('replication-room-x.json', { meta })
+    expect(() => meta.replicas.push('n3')).toThrow(TypeError)
+    freezeSharedData(false)
+    try {
+      const later = { term: 3, replicas: ['n1'] }
+      store.saveFresh('replication-room-y.json', { meta: later })
+      later.replicas.push('n2') // unchecked (a batch): not frozen
+      expect(Object.isFrozen(later)).toBe(false)
+    } finally {
+      freezeSharedData(true)
+    }
+  })
 })
 
 describe('the simulator notices shared data changed', () => {
