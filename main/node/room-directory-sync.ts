@@ -204,6 +204,13 @@ export class RoomDirectorySync {
     if (!r?.roomId || !r.adminNodeId || typeof r.name !== 'string') return
     // Our own rooms are ours to describe: gossip about them cannot override what we hold.
     if (r.adminNodeId === this.c.nodeId) return
+    // Most entries are repeats (anti-entropy gossip, Hellos): what mergeEntry ignores before it looks
+    // any further (not newer than the entry held; a relayed one not of a higher term; a deleted
+    // room) is left here, without the entry's copy and the replicas known (docs/simulation.md, "Speed").
+    const held = this.directory.rooms.get(r.roomId)
+    const term = Number(r.term ?? 0)
+    if (this.directory.tombstones.has(r.roomId)) return
+    if (vouchedBy !== undefined && vouchedBy !== r.adminNodeId ? !held || term <= held.term : held && (term < held.term || (term === held.term && r.version <= held.version))) return
     const entry: DirectoryEntry = { ...r, frozen: !!r.frozen, term: Number(r.term ?? 0), replicas: Array.isArray(r.replicas) ? r.replicas : [] }
     const before = this.directory.rooms.get(r.roomId)
     const result = mergeEntry(this.directory, entry, this.c.knownReplicas?.(r.roomId), vouchedBy)
