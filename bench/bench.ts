@@ -9,6 +9,8 @@
  *                                    prints the functions with the most self time
  *   npm run bench -- --logic         the node code alone (in-memory network, virtual clock): CPU per
  *                                    chat message, for A/B of node-code changes on a loaded machine
+ *   npm run bench -- --ingress       the client gateway alone: CPU per message.send frame, its read,
+ *                                    validation and reply (bench/ingress.ts; --rate N frames/s, 8000)
  *   npm run bench -- --scale         node RSS and CPU per delivery with many rooms, many idle clients
  *                                    and one large room (bench/scale.ts)
  *   npm run bench -- --failover      replicated rooms (--replicas 3, default timings): takeover after
@@ -33,6 +35,7 @@ import { profileDs } from './profile'
 import { runScale } from './scale'
 import { runFailover } from './failover'
 import { runLogic } from './logic'
+import { runIngress } from './ingress'
 import type { ArchiveInfo } from '../proto/client-protocol'
 import { redactUrl } from '../main/store/archive-db'
 import { startPostgres } from '../test/helpers/postgres'
@@ -61,6 +64,8 @@ const { values } = parseArgs({
     'failover-trace': { type: 'boolean', default: false },
     rooms: { type: 'string', default: '1000' },
     logic: { type: 'boolean', default: false },
+    ingress: { type: 'boolean', default: false },
+    rate: { type: 'string', default: '8000' },
   },
 })
 const CLIENTS_PER_SERVER = 10
@@ -265,6 +270,7 @@ async function main(): Promise<void> {
     return
   }
   if (values.logic) return runLogic({ rounds: 600, repeat: Number(values.repeat) })
+  if (values.ingress) return runIngress({ rate: Number(values.rate), seconds: Number(values.seconds), repeat: Number(values.repeat) })
   if (values.profile) return profileDs({ load: FIXED[FIXED.length - 1], seconds: Number(values.seconds) * 2, batch: !values['no-batch'] })
   if (values.scale) {
     return runScale({ bigOnly: values['big-only'], extra: values.replicas ? ['--replicas', values.replicas] : [], members: Number(values.members), rooms: Number(values.rooms), idlePerNode: Number(values.idle), seconds: Number(values.seconds), loads: FIXED })
