@@ -1072,6 +1072,19 @@ function onMessage(s: ReplicaState, from: string, m: ReplMessage, now: number, c
   }
 }
 
+/**
+ * A follower's answer to an append. A function of its own rather than a closure made in onAppend:
+ * the nodes run under tsx, which names every such closure with a defineProperty, once per append
+ * received (docs/benchmarks.md, "Client ingress").
+ */
+function replyToAppend(s: ReplicaState, from: string, effects: ReplicaEffect[], ok: boolean, matchSeq: number): void {
+  effects.push({
+    type: 'send',
+    to: from,
+    message: { type: 'append-reply', roomId: s.roomId, term: s.term, ok, matchSeq, leader: s.leader ?? '', metaTerm: s.meta.term, metaVersion: s.meta.version },
+  })
+}
+
 function onAppend(s: ReplicaState, from: string, m: Extract<ReplMessage, { type: 'append' }>, now: number, config: ReplicaConfig, effects: ReplicaEffect[]): void {
   if (m.meta && s.role !== 'leader' && !m.meta.replicas.includes(s.self) && newerMeta(m.meta, s.meta)) {
     // A newer room state without us: we were removed from the replica set by a repair, and the
@@ -1092,15 +1105,9 @@ function onAppend(s: ReplicaState, from: string, m: Extract<ReplMessage, { type:
     const skip = s.floorSeq - m.prevSeq
     m = { ...m, prevSeq: s.floorSeq, prevTerm: s.floorTerm, entries: m.entries.slice(skip) }
   }
-  const reply = (ok: boolean, matchSeq: number) =>
-    effects.push({
-      type: 'send',
-      to: from,
-      message: { type: 'append-reply', roomId: s.roomId, term: s.term, ok, matchSeq, leader: s.leader ?? '', metaTerm: s.meta.term, metaVersion: s.meta.version },
-    })
   if (m.term < s.term) {
     // A deposed administrator (paused, partitioned): refuse, and say who administers the room now.
-    reply(false, lastSeq(s))
+    replyToAppend(s, from, effects, false, lastSeq(s))
     return
   }
   if (s.role !== 'follower' || s.leader !== m.leader) {
@@ -1129,17 +1136,17 @@ function onAppend(s: ReplicaState, from: string, m: Extract<ReplMessage, { type:
   // our commit point any term matches (see above).
   const have = m.prevSeq <= s.commitSeq ? m.prevTerm : termAt(s, m.prevSeq)
   if (m.prevSeq > lastSeq(s)) {
-    reply(false, lastSeq(s))
+    replyToAppend(s, from, effects, false, lastSeq(s))
     return
   }
   if (have === undefined && m.prevSeq > s.floorSeq) {
-    reply(false, lastSeq(s))
+    replyToAppend(s, from, effects, false, lastSeq(s))
     return
   }
   if (have !== undefined && have !== m.prevTerm) {
     // Our entry there is of another term: everything from there on was never committed by anyone
     // (log matching); the administrator backs up to our commit point, which it shares with us.
-    reply(false, Math.min(s.commitSeq, m.prevSeq - 1))
+    replyToAppend(s, from, effects, false, Math.min(s.commitSeq, m.prevSeq - 1))
     return
   }
   let i = 0
@@ -1159,7 +1166,7 @@ function onAppend(s: ReplicaState, from: string, m: Extract<ReplMessage, { type:
       cut = firstSeq - 1
       if (cut < s.commitSeq) {
         // Never drop a committed entry: a leader that asks for it is not following the protocol.
-        reply(false, s.commitSeq)
+        replyToAppend(s, from, effects, false, s.commitSeq)
         return
       }
       truncateAfter(s, cut)
@@ -1172,7 +1179,7 @@ function onAppend(s: ReplicaState, from: string, m: Extract<ReplMessage, { type:
     effects.push({ type: 'commit', fromSeq: s.commitSeq + 1, toSeq: newCommit })
     s.commitSeq = newCommit
   }
-  if (!notice) reply(true, matched)
+  if (!notice) replyToAppend(s, from, effects, true, matched)
 }
 
 function stepDown(s: ReplicaState, term: number, leader: string | null, effects: ReplicaEffect[], reason: string, votedFor: string | null = null): void {

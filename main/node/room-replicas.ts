@@ -18,6 +18,7 @@ import { ChatError } from '../core/errors'
 import {
   DEFAULT_REPLICA_CONFIG,
   committedRange,
+  entryAt,
   metaCommitted,
   newReplica,
   startLeading,
@@ -1200,6 +1201,18 @@ export class RoomReplicas {
 
   /** Committed messages fromSeq..toSeq, from memory when the tail holds them, else from the log. */
   private committedMessages(s: ReplicaState, fromSeq: number, toSeq: number): ChatMessage[] {
+    // From the in-memory tail when it holds them all (the usual case: a commit just made), one
+    // array of the messages themselves, no array of entries first.
+    const hi = Math.min(toSeq, s.commitSeq)
+    if (hi === toSeq && fromSeq > s.floorSeq) {
+      const out: ChatMessage[] = []
+      for (let seq = fromSeq; seq <= hi; seq++) {
+        const e = entryAt(s, seq)
+        if (!e) break
+        out.push(e.message)
+      }
+      if (out.length === toSeq - fromSeq + 1) return out
+    }
     const inMemory = committedRange(s, fromSeq, toSeq)
     const entries: LogEntry[] =
       inMemory.length === toSeq - fromSeq + 1 ? inMemory : this.c.messages.rangeEntries(s.roomId, fromSeq, toSeq)
