@@ -931,7 +931,7 @@ export class Simulation {
         if (listed) this.fail('acked-in-log', `room ${rec.roomId} of ${rec.clientMsgId} is listed but no live node administers it (${this.roomViews(dirs, rec.roomId)})`)
         continue
       }
-      const got = admin.disk.logs.get(rec.roomId)?.messages.find((m) => m.seq === rec.seq)
+      const got = atSeq(admin.disk.logs.get(rec.roomId)?.messages, rec.seq)
       if (!got || got.clientMsgId !== rec.clientMsgId) {
         this.fail('acked-in-log', `${rec.clientMsgId} was acknowledged as seq ${rec.seq} of ${rec.roomId} but ${admin.name}'s log has ${got ? got.clientMsgId : 'nothing'} there`)
       }
@@ -940,7 +940,7 @@ export class Simulation {
       for (const id of replicas) {
         const r = this.nodes.find((x) => x.disk.nodeId === id)
         if (!r || r === admin || r.state !== 'up') continue
-        const copy = r.disk.logs.get(rec.roomId)?.messages.find((m) => m.seq === rec.seq)
+        const copy = atSeq(r.disk.logs.get(rec.roomId)?.messages, rec.seq)
         if (!copy || copy.clientMsgId !== rec.clientMsgId) {
           const log = r.disk.logs.get(rec.roomId)?.messages
           this.fail(
@@ -1070,6 +1070,25 @@ const FROZEN_WRITE = /Cannot (assign to read only property|add property|delete p
 export function isSharedDataWrite(line: string): boolean {
   // Every node log line passes here: the regular expression only for the few that could match.
   return (line.includes('Cannot ') || line.includes('not extensible')) && FROZEN_WRITE.test(line)
+}
+
+/**
+ * The message at `seq` in a data dir's log, by binary search: a log's seqs strictly increase (the
+ * in-memory log refuses anything else, as the real one does), so this finds what a scan would, in
+ * O(log n) for each of a run's thousands of acknowledged messages.
+ */
+function atSeq(messages: readonly ChatMessage[] | undefined, seq: number | undefined): ChatMessage | undefined {
+  if (!messages || seq === undefined) return undefined
+  let lo = 0
+  let hi = messages.length - 1
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1
+    const at = messages[mid].seq
+    if (at === seq) return messages[mid]
+    if (at < seq) lo = mid + 1
+    else hi = mid - 1
+  }
+  return undefined
 }
 
 function traceText(at: number, line: string): string {
