@@ -641,8 +641,8 @@ function propose(s: ReplicaState, input: Extract<ReplicaInput, { type: 'propose'
 /**
  * The members of a room state by node, made once per state object (a state is replaced, never
  * changed in place, when members change): a send's membership check is O(1), not O(members), and
- * looks up the strings it was given instead of building a key of them (docs/benchmarks.md,
- * "The administrator's replica core").
+ * looks up the strings it was given instead of building a key of them
+ * (docs/benchmarks.md, "After the order: the replication step, the log and delivery").
  */
 const membersByNodeCache = new WeakMap<ReplicatedMeta, Map<string, Set<string>>>()
 function membersByNode(meta: ReplicatedMeta): Map<string, Set<string>> {

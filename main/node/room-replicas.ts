@@ -1027,9 +1027,9 @@ export class RoomReplicas {
    * A batched proposal's entries wait for the end of the turn (flushProposals): on the real clock
    * the end of the event loop's turn, after every socket that had data in it was read (a frame
    * from each member node and local clients' sends, arrived together, are written with one write
-   * and sent as one append per replica: docs/benchmarks.md, "One write per turn of the event
-   * loop"); nothing of them leaves before that write. On the virtual clock, the end of the current
-   * callback.
+   * and sent as one append per replica:
+   * docs/benchmarks.md, "One write per turn of the event loop"); nothing of them leaves before
+   * that write. On the virtual clock, the end of the current callback.
    */
   private queueWrite(s: ReplicaState, entries: LogEntry[]): void {
     let p = this.pending.get(s.roomId)
