@@ -26,6 +26,22 @@ const GIVE_UP = new LeftToProtoLoader('frame-decoding: left to proto-loader')
 type Utf8Reader = Buffer & { utf8Slice?(start: number, end: number): string }
 const utf8Slice = typeof (Buffer.prototype as Utf8Reader).utf8Slice === 'function'
 
+/**
+ * Ids read once per process, not once per message (docs/benchmarks.md, "Allocation per message"):
+ * the room, user and node ids of a message are a few distinct values that recur on every message,
+ * and each message keeps its strings for as long as a room's logs and rings keep it (tens of
+ * thousands of messages), so a copy per message is memory the collector marks and moves again and
+ * again. A direct-mapped table of the UTF-8 bytes of short ids and the string read from them: the
+ * same bytes give the same string (utf8Slice is a function of the bytes), so a hit returns the one
+ * already read; a miss (another id in the slot) reads and replaces it. Texts and clientMsgIds, new
+ * every message, never go in (they would push the ids out).
+ */
+const ID_MAX_BYTES = 64
+const ID_SLOTS = 256
+const idBytes = Buffer.alloc(ID_SLOTS * ID_MAX_BYTES)
+const idLength = new Int32Array(ID_SLOTS).fill(-1)
+const idString: string[] = new Array<string>(ID_SLOTS).fill('')
+
 class In {
   constructor(
     readonly buf: Buffer,
@@ -114,7 +130,38 @@ class In {
   }
 
   string(): string {
+    return this.stringTo(this.sub())
+  }
+
+  /** A string that is an id (room, user, node): the one string already read from the same bytes, if any. */
+  id(): string {
     const end = this.sub()
+    const buf = this.buf
+    const start = this.pos
+    const n = end - start
+    if (n > ID_MAX_BYTES) return this.stringTo(end)
+    // FNV-1a over the bytes picks the slot.
+    let h = 0x811c9dc5 ^ n
+    for (let i = start; i < end; i++) h = Math.imul(h ^ buf[i], 0x01000193)
+    const slot = (h >>> 0) % ID_SLOTS
+    const at = slot * ID_MAX_BYTES
+    if (idLength[slot] === n) {
+      let i = 0
+      while (i < n && idBytes[at + i] === buf[start + i]) i++
+      if (i === n) {
+        this.pos = end
+        return idString[slot]
+      }
+    }
+    const s = this.stringTo(end)
+    buf.copy(idBytes, at, start, end)
+    idLength[slot] = n
+    idString[slot] = s
+    return s
+  }
+
+  /** The string from here to `end`, and past it. */
+  private stringTo(end: number): string {
     const s = utf8Slice ? (this.buf as Utf8Reader).utf8Slice!(this.pos, end) : this.buf.toString('utf8', this.pos, end)
     this.pos = end
     return s
@@ -133,10 +180,10 @@ function chatMessage(r: In, end: number): Record<string, unknown> {
   while (r.pos < end) {
     const tag = r.uint32()
     switch (tag >>> 3) {
-      case 1: expect(tag, 2); m.roomId = r.string(); break
+      case 1: expect(tag, 2); m.roomId = r.id(); break
       case 2: expect(tag, 0); m.seq = r.uint64(); break
-      case 3: expect(tag, 2); m.user = r.string(); break
-      case 4: expect(tag, 2); m.nodeId = r.string(); break
+      case 3: expect(tag, 2); m.user = r.id(); break
+      case 4: expect(tag, 2); m.nodeId = r.id(); break
       case 5: expect(tag, 2); m.text = r.string(); break
       case 6: expect(tag, 0); m.sentAt = r.uint64(); break
       case 7: expect(tag, 2); m.clientMsgId = r.string(); break
@@ -181,8 +228,8 @@ const BODIES: Record<number, (r: In, end: number) => Record<string, unknown>> = 
       const tag = r.uint32()
       switch (tag >>> 3) {
         case 1: expect(tag, 0); b.reqId = r.uint64(); break
-        case 2: expect(tag, 2); b.roomId = r.string(); break
-        case 3: expect(tag, 2); b.user = r.string(); break
+        case 2: expect(tag, 2); b.roomId = r.id(); break
+        case 3: expect(tag, 2); b.user = r.id(); break
         case 4: expect(tag, 2); b.text = r.string(); break
         case 5: expect(tag, 2); b.clientMsgId = r.string(); break
         default: throw GIVE_UP
@@ -207,7 +254,7 @@ const BODIES: Record<number, (r: In, end: number) => Record<string, unknown>> = 
     while (r.pos < end) {
       const tag = r.uint32()
       switch (tag >>> 3) {
-        case 1: expect(tag, 2); b.roomId = r.string(); break
+        case 1: expect(tag, 2); b.roomId = r.id(); break
         case 2: { expect(tag, 2); const to = r.sub(); b.messages.push(chatMessage(r, to)); break }
         default: throw GIVE_UP
       }
@@ -221,9 +268,9 @@ const BODIES: Record<number, (r: In, end: number) => Record<string, unknown>> = 
     while (r.pos < end) {
       const tag = r.uint32()
       switch (tag >>> 3) {
-        case 1: expect(tag, 2); b.roomId = r.string(); break
+        case 1: expect(tag, 2); b.roomId = r.id(); break
         case 2: expect(tag, 0); b.term = r.uint64(); break
-        case 3: expect(tag, 2); b.leader = r.string(); break
+        case 3: expect(tag, 2); b.leader = r.id(); break
         case 4: expect(tag, 0); b.prevSeq = r.uint64(); break
         case 5: expect(tag, 0); b.prevTerm = r.uint64(); break
         case 6: { expect(tag, 2); const to = r.sub(); b.entries.push(entry(r, to)); break }
@@ -239,11 +286,11 @@ const BODIES: Record<number, (r: In, end: number) => Record<string, unknown>> = 
     while (r.pos < end) {
       const tag = r.uint32()
       switch (tag >>> 3) {
-        case 1: expect(tag, 2); b.roomId = r.string(); break
+        case 1: expect(tag, 2); b.roomId = r.id(); break
         case 2: expect(tag, 0); b.term = r.uint64(); break
         case 3: expect(tag, 0); b.ok = r.bool(); break
         case 4: expect(tag, 0); b.matchSeq = r.uint64(); break
-        case 5: expect(tag, 2); b.leader = r.string(); break
+        case 5: expect(tag, 2); b.leader = r.id(); break
         case 6: expect(tag, 0); b.metaTerm = r.uint64(); break
         case 7: expect(tag, 0); b.metaVersion = r.uint64(); break
         default: throw GIVE_UP

@@ -92,6 +92,38 @@ describe('the hand-written LinkFrame reader', () => {
     }
   })
 
+  it('ids read through the table of ids already read are the ids on the wire, also when many differ or collide', () => {
+    // More distinct ids than the table has slots, of equal and of different lengths, some differing
+    // in one byte only, non-ASCII, invalid UTF-8 and too long for the table, each read several times
+    // in different orders: a wrong hit or a stale slot would give another id.
+    const prng = new Prng(11)
+    const ids = ['', 'é😀', '\uD800', 'x'.repeat(64), 'x'.repeat(65), 'y'.repeat(300)]
+    for (let i = 0; i < 700; i++) ids.push(`bench${i}`, `bench${i}x`, `n-${String(i).padStart(4, '0')}`)
+    for (let k = 0; k < 3; k++) {
+      const order = ids.map((id) => ({ id, at: prng.int(1 << 30) })).sort((a, b) => a.at - b.at)
+      for (const { id } of order) {
+        const m = { ...message, roomId: id, user: `${id}u`, nodeId: id }
+        const f = {
+          messages: [
+            { roomAppend: { ...good.roomAppend, roomId: id, leader: id, entries: [{ term: 1, message: m }] } },
+            { deliver: { roomId: id, messages: [m] } },
+            { forwardSend: { ...good.forwardSend, roomId: id, user: id } },
+            { roomAppendReply: { ...good.roomAppendReply, roomId: id, leader: `${id}l` } },
+          ],
+        }
+        slowCalls = 0
+        same(encode(f))
+        expect(slowCalls).toBe(0)
+      }
+    }
+    // Bytes that are not valid UTF-8 read as utf8Slice reads them, from the table too.
+    const bad = encode({ messages: [{ deliver: { roomId: 'r', messages: [{ ...message, user: 'ab' }] } }] })
+    const at = bad.indexOf(Buffer.from('ab'))
+    bad[at] = 0xff
+    same(bad)
+    same(Buffer.from(bad))
+  })
+
   it('a damaged frame gives the same object or the same failure', () => {
     const prng = new Prng(7)
     const base = [...hotFrames().slice(0, 60), { messages: [...Object.entries(good).map(([k, b]) => ({ [k]: b })), ...coldMessages] }].map((f) => encode(f))
