@@ -71,7 +71,7 @@
  */
 import type { Creator } from './room-directory'
 import type { ChatMessage, ErrorCode, Member } from '../../proto/client-protocol'
-import { memberKey } from './room-ordering'
+import { dedupeKey, memberKey } from './room-ordering'
 import { FifoMap } from './fifo-map'
 
 /** One log entry: a message at position `message.seq`, stamped with the term that holds it. */
@@ -322,9 +322,6 @@ export function majority(replicas: readonly string[]): number {
   return Math.floor(replicas.length / 2) + 1
 }
 
-export function dedupeKey(user: string, nodeId: string, clientMsgId: string): string {
-  return `${memberKey(user, nodeId)}\u0000${clientMsgId}`
-}
 
 /** Whether (lastTerm, lastSeq) of a candidate is at least as complete as ours (Raft §5.4.1). */
 /** Whether room state `a` supersedes `b`: the higher (term, version) wins. */
