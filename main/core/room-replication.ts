@@ -71,7 +71,7 @@
  */
 import type { Creator } from './room-directory'
 import type { ChatMessage, ErrorCode, Member } from '../../proto/client-protocol'
-import { dedupeKey, memberKey } from './room-ordering'
+import { dedupeKey } from './room-ordering'
 import { FifoMap } from './fifo-map'
 
 /** One log entry: a message at position `message.seq`, stamped with the term that holds it. */
