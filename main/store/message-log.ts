@@ -101,6 +101,89 @@ export function entryLine(term: number, m: ChatMessage): string {
   return `${JSON.stringify({ seq: m.seq, term, user: m.user, nodeId: m.nodeId, text: m.text, sentAt: m.sentAt, clientMsgId: m.clientMsgId })}\n`
 }
 
+/**
+ * Characters JSON.stringify writes other than as themselves: the quote, the backslash, controls, and
+ * surrogates (a lone one is escaped; a string with any goes through JSON.stringify, pairs too).
+ */
+// eslint-disable-next-line no-control-regex -- the control characters are what JSON escapes
+const JSON_ESCAPED = /["\\\u0000-\u001f\ud800-\udfff]/
+
+/** Buffer's own writers, without write()'s argument handling (protobufjs writes with them too). */
+type RawWriters = Buffer & { latin1Write?(s: string, offset: number): number; utf8Write?(s: string, offset: number): number }
+const rawWriters = typeof (Buffer.prototype as RawWriters).utf8Write === 'function' && typeof (Buffer.prototype as RawWriters).latin1Write === 'function'
+
+/**
+ * The bytes of the log lines of a write, built in place in one buffer kept for the next write
+ * (docs/benchmarks.md, "Allocation per message"): exactly entryLine's text in UTF-8, without
+ * building it as strings (the JSON texts of four strings, the pieces joined and then flattened for
+ * the write, about 1.4 kB per entry on every node). Strings that JSON leaves as they are are copied
+ * between their quotes; any other goes through JSON.stringify.
+ */
+class LineBytes {
+  buf = Buffer.allocUnsafe(64 * 1024)
+  len = 0
+
+  private room(bytes: number): void {
+    if (this.len + bytes <= this.buf.length) return
+    const grown = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.len + bytes))
+    this.buf.copy(grown, 0, 0, this.len)
+    this.buf = grown
+  }
+
+  /** ASCII only (keys and numbers' digits). */
+  ascii(s: string): void {
+    this.room(s.length)
+    this.len += rawWriters ? (this.buf as RawWriters).latin1Write!(s, this.len) : this.buf.write(s, this.len, 'latin1')
+  }
+
+  /** Bytes written (room made by the caller). */
+  private utf8(s: string): number {
+    return rawWriters ? (this.buf as RawWriters).utf8Write!(s, this.len) : this.buf.write(s, this.len, 'utf8')
+  }
+
+  json(s: string): void {
+    const text = JSON_ESCAPED.test(s) ? JSON.stringify(s) : undefined
+    const n = text === undefined ? s.length + 2 : text.length
+    this.room(3 * n)
+    if (text !== undefined) {
+      this.len += this.utf8(text)
+      return
+    }
+    this.buf[this.len++] = 0x22
+    this.len += this.utf8(s)
+    this.buf[this.len++] = 0x22
+  }
+
+  /** entryLine(term, m), appended. */
+  entry(term: number, m: ChatMessage): void {
+    if (
+      !Number.isFinite(m.seq) ||
+      !Number.isFinite(term) ||
+      !Number.isFinite(m.sentAt) ||
+      typeof m.user !== 'string' ||
+      typeof m.nodeId !== 'string' ||
+      typeof m.text !== 'string' ||
+      typeof m.clientMsgId !== 'string'
+    ) {
+      const line = entryLine(term, m)
+      this.room(3 * line.length)
+      this.len += this.utf8(line)
+      return
+    }
+    this.ascii(`{"seq":${m.seq},"term":${term},"user":`)
+    this.json(m.user)
+    this.ascii(',"nodeId":')
+    this.json(m.nodeId)
+    this.ascii(',"text":')
+    this.json(m.text)
+    this.ascii(`,"sentAt":${m.sentAt},"clientMsgId":`)
+    this.json(m.clientMsgId)
+    this.ascii('}\n')
+  }
+}
+
+const lineBytes = new LineBytes()
+
 /** Read a file line by line from `start`, calling `each(line, offsetOfLine)` until it returns false. */
 function scanLines(fd: number, start: number, end: number, each: (line: string, offset: number) => boolean): number {
   const buf = Buffer.alloc(READ_CHUNK)
@@ -198,18 +281,19 @@ export class MessageLog {
     if (!f) throw new MessageLogError(`room ${roomId} has no open log`)
     if (entries.length === 0) return
     let expected = f.lastSeq + 1
-    // One string of all the lines, written as it is (no Buffer per line, no concat): this runs for
-    // every append on every replica (docs/benchmarks.md, "Per-frame costs").
-    let text = ''
+    // All the lines in one buffer, one write: this runs for every append on every replica
+    // (docs/benchmarks.md, "Per-frame costs" and "Allocation per message").
+    const out = lineBytes
+    out.len = 0
     for (const { term, message: m } of entries) {
       if (m.seq !== expected) throw new MessageLogError(`seq ${m.seq} does not follow ${expected - 1} in room ${roomId}`)
-      if (m.seq % INDEX_EVERY === 0 || f.offsets.size === 0) f.offsets.set(m.seq, f.size + Buffer.byteLength(text))
-      text += entryLine(term, m)
+      if (m.seq % INDEX_EVERY === 0 || f.offsets.size === 0) f.offsets.set(m.seq, f.size + out.len)
+      out.entry(term, m)
       expected++
     }
-    writeSync(f.fd, text)
+    writeSync(f.fd, out.buf, 0, out.len)
     if (this.opts.fsync) fsyncSync(f.fd)
-    f.size += Buffer.byteLength(text)
+    f.size += out.len
     f.lastSeq = expected - 1
   }
 

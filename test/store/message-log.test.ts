@@ -132,6 +132,27 @@ describe('replicated entries (appendEntries)', () => {
     expect(entryLine(3, partial)).toBe(`${JSON.stringify({ seq: 1, term: 3, user: 'u', text: 't', sentAt: 2, clientMsgId: 'c' })}\n`)
   })
 
+  it('a batch written is byte for byte the JSON.stringify lines of its entries, whatever they hold', () => {
+    // appendEntries builds the lines' bytes itself (not through entryLine's strings): every kind of
+    // string JSON escapes or not, multi-byte and surrogate text, long text that outgrows its buffer,
+    // numbers JSON writes oddly, and a field of another type.
+    const d = dir()
+    const log = new MessageLog(d)
+    log.open('room-1', 0)
+    const odd = ['é'.repeat(40_000), '', 'plain', 'é😀', '"\\\n\t\u0000\u001f\u007f\u2028', '\uD800 lone', 'lone \uDC00', '😀😀', 'x'.repeat(40_000)]
+    const nums = [1e21, -0, 2 ** 53 - 1, 0.5]
+    const entries: { term: number; message: ChatMessage }[] = []
+    let seq = 1
+    for (const s of odd) for (const n of nums) entries.push({ term: n, message: { roomId: 'room-1', seq: seq++, user: s, nodeId: `${s}n`, text: s + s, sentAt: n, clientMsgId: s } })
+    entries.push({ term: 1, message: { roomId: 'room-1', seq: seq++, user: 'u', nodeId: 'n', text: 't', sentAt: 'soon', clientMsgId: 'c' } as unknown as ChatMessage })
+    log.appendEntries('room-1', entries.slice(0, 5))
+    log.appendEntries('room-1', entries.slice(5))
+    const expected = entries.map((e) => `${JSON.stringify({ seq: e.message.seq, term: e.term, user: e.message.user, nodeId: e.message.nodeId, text: e.message.text, sentAt: e.message.sentAt, clientMsgId: e.message.clientMsgId })}\n`).join('')
+    expect(readFileSync(join(d, 'room-1.jsonl')).equals(Buffer.from(expected))).toBe(true)
+    // The index offsets of what was written this way find the lines.
+    expect(log.rangeEntries('room-1', 1, seq - 1).map((e) => e.message.text)).toEqual(entries.map((e) => e.message.text))
+  })
+
   it('batches of entries come back after a restart, in order, and ranges read through the index', () => {
     const d = dir()
     const log = new MessageLog(d)
