@@ -119,6 +119,18 @@ const rawWriters = typeof (Buffer.prototype as RawWriters).utf8Write === 'functi
  * the write, about 1.4 kB per entry on every node). Strings that JSON leaves as they are are copied
  * between their quotes; any other goes through JSON.stringify.
  */
+/** What entryLine writes around the values. */
+const KEYS = {
+  seq: Buffer.from('{"seq":'),
+  term: Buffer.from(',"term":'),
+  user: Buffer.from(',"user":'),
+  nodeId: Buffer.from(',"nodeId":'),
+  text: Buffer.from(',"text":'),
+  sentAt: Buffer.from(',"sentAt":'),
+  clientMsgId: Buffer.from(',"clientMsgId":'),
+  end: Buffer.from('}\n'),
+}
+
 class LineBytes {
   buf = Buffer.allocUnsafe(64 * 1024)
   len = 0
@@ -130,10 +142,32 @@ class LineBytes {
     this.buf = grown
   }
 
-  /** ASCII only (keys and numbers' digits). */
+  /** ASCII only. */
   ascii(s: string): void {
     this.room(s.length)
     this.len += rawWriters ? (this.buf as RawWriters).latin1Write!(s, this.len) : this.buf.write(s, this.len, 'latin1')
+  }
+
+  /** Bytes made once (the keys between the values). */
+  bytes(b: Buffer): void {
+    this.room(b.length)
+    this.buf.set(b, this.len)
+    this.len += b.length
+  }
+
+  /** A finite number as JSON writes it (String(n)); a safe integer's digits without a string. */
+  number(n: number): void {
+    if (!Number.isSafeInteger(n) || n < 0) return this.ascii(String(n))
+    this.room(16)
+    if (n === 0) {
+      this.buf[this.len++] = 0x30 // also -0, which JSON writes as 0
+      return
+    }
+    let digits = 0
+    for (let k = n; k > 0; k = Math.floor(k / 10)) digits++
+    let at = this.len + digits
+    for (let k = n; k > 0; k = Math.floor(k / 10)) this.buf[--at] = 0x30 + (k % 10)
+    this.len += digits
   }
 
   /** Bytes written (room made by the caller). */
@@ -170,15 +204,21 @@ class LineBytes {
       this.len += this.utf8(line)
       return
     }
-    this.ascii(`{"seq":${m.seq},"term":${term},"user":`)
+    this.bytes(KEYS.seq)
+    this.number(m.seq)
+    this.bytes(KEYS.term)
+    this.number(term)
+    this.bytes(KEYS.user)
     this.json(m.user)
-    this.ascii(',"nodeId":')
+    this.bytes(KEYS.nodeId)
     this.json(m.nodeId)
-    this.ascii(',"text":')
+    this.bytes(KEYS.text)
     this.json(m.text)
-    this.ascii(`,"sentAt":${m.sentAt},"clientMsgId":`)
+    this.bytes(KEYS.sentAt)
+    this.number(m.sentAt)
+    this.bytes(KEYS.clientMsgId)
     this.json(m.clientMsgId)
-    this.ascii('}\n')
+    this.bytes(KEYS.end)
   }
 }
 

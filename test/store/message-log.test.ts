@@ -140,7 +140,7 @@ describe('replicated entries (appendEntries)', () => {
     const log = new MessageLog(d)
     log.open('room-1', 0)
     const odd = ['é'.repeat(40_000), '', 'plain', 'é😀', '"\\\n\t\u0000\u001f\u007f\u2028', '\uD800 lone', 'lone \uDC00', '😀😀', 'x'.repeat(40_000)]
-    const nums = [1e21, -0, 2 ** 53 - 1, 0.5]
+    const nums = [1e21, -0, 0, 7, 10, 1796690089433, 2 ** 53 - 1, 2 ** 53, -3, 0.5, 1e-7]
     const entries: { term: number; message: ChatMessage }[] = []
     let seq = 1
     for (const s of odd) for (const n of nums) entries.push({ term: n, message: { roomId: 'room-1', seq: seq++, user: s, nodeId: `${s}n`, text: s + s, sentAt: n, clientMsgId: s } })
