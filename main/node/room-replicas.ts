@@ -40,7 +40,7 @@ import type { Clock, Timer } from '../cluster/clock'
 import type { MessageLog } from '../store/message-log'
 import type { NodeStorage } from '../store/node-store'
 import { DEFAULT_REPLICAS } from './node-options'
-import { fromWireMessage, toWireMessage } from './peer-wire'
+import { fromWireMessage } from './peer-wire'
 
 /**
  * The durable part of a replica besides its log: term, vote and commit point in replication.json,
@@ -1432,7 +1432,9 @@ function toPeerMessage(m: ReplMessage): PeerMessage {
         leader: m.leader,
         prevSeq: m.prevSeq,
         prevTerm: m.prevTerm,
-        entries: m.entries.map((e) => ({ term: e.term, message: toWireMessage(e.message) })),
+        // The stored message itself, not a copy per follower: messages are never changed once
+        // made, and the frame is encoded from its fields (docs/benchmarks.md, "Allocation per message").
+        entries: m.entries.map((e) => ({ term: e.term, message: e.message })),
         commitSeq: m.commitSeq,
         meta: m.meta,
         noReply: m.noReply,
