@@ -64,7 +64,12 @@ export interface FailureDetectorState {
 export type FailureDetectorInput =
   | { type: 'heard'; peer: string; now: number }
   | { type: 'left'; peer: string; now: number }
-  | { type: 'tick'; now: number }
+  /**
+   * `heard`: the 'heard' of these peers first, as 'heard-many' then 'tick' would (the same state and
+   * effects), with one copy of the peers instead of two: a node ticks every 50 ms with the peers it
+   * heard since (main/node/peer-links.ts; docs/simulation.md, "Speed").
+   */
+  | { type: 'tick'; now: number; heard?: ReadonlyMap<string, number> }
   | { type: 'forget'; peer: string }
   | { type: 'heard-many'; heard: ReadonlyMap<string, number> }
 
@@ -116,7 +121,7 @@ export function failureDetectorStep(
     case 'left':
       return left(state, input.peer, input.now)
     case 'tick':
-      return tick(state, input.now)
+      return tick(state, input.now, input.heard)
     case 'heard-many':
       return heardMany(state, input.heard)
     case 'forget': {
@@ -167,16 +172,27 @@ function left(state: FailureDetectorState, peer: string, now: number): FailureDe
   }
 }
 
-function tick(state: FailureDetectorState, now: number): FailureDetectorResult {
+function tick(state: FailureDetectorState, now: number, heard?: ReadonlyMap<string, number>): FailureDetectorResult {
   const { suspectMs, deadMs, pauseGuardMs } = state.config
   const gap = state.lastTickMs === null ? 0 : now - state.lastTickMs
   const paused = gap > pauseGuardMs
   // A new peers object only when a peer changed: most ticks change none, and a node ticks every
   // 50 ms (docs/simulation.md, "Speed"). Copied in key order, so effects keep the peers' order.
   let peers: Record<string, PeerLiveness> | undefined
+  let from = state.peers
   const effects: PeerStateEffect[] = []
-  for (const peer in state.peers) {
-    const p = state.peers[peer]
+  if (heard !== undefined && heard.size > 0) {
+    // What heardMany does, in a copy this tick then changes in place.
+    peers = { ...state.peers }
+    for (const [peer, at] of heard) {
+      const prev = peers[peer]
+      peers[peer] = { state: 'alive', lastHeardMs: prev ? Math.max(prev.lastHeardMs, at) : at }
+      if (prev?.state !== 'alive') effects.push({ type: 'peer-state', peer, from: prev?.state ?? null, to: 'alive', silentMs: 0 })
+    }
+    from = peers
+  }
+  for (const peer in from) {
+    const p = from[peer]
     // Pause guard (header): give back the time we were not running, never past `now`. A peer heard
     // after we resumed (late in the gap) has a silence of its own; one heard before the pause, even
     // after the previous tick (a heartbeat read just before SIGSTOP), gets the gap back too. Nothing

@@ -639,7 +639,12 @@ export class PeerLinks {
   }
 
   tick(now: number): void {
-    this.detect({ type: 'tick', now })
+    // The peers heard since the last step go in with the tick: one copy of the detector's peers, not
+    // one for them and one for the tick (failure-detector.ts `tick`).
+    const { state, effects } = failureDetectorStep(this.detector, { type: 'tick', now, heard: this.heardAt })
+    this.heardAt.clear()
+    this.detector = state
+    for (const e of effects) this.peerStateChanged(e)
   }
 
   peerState(nodeId: string): PeerState | undefined {

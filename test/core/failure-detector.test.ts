@@ -253,6 +253,27 @@ describe('failure detector (tables, time as input)', () => {
     expect(quiet.lastTickMs).toBe(3160)
   })
 
+  it("a 'tick' with `heard` gives the state and effects of 'heard-many' then 'tick'", () => {
+    const start = [heard('a', 0), heard('b', 0), heard('c', 0), tick(50), tick(1600)]
+      .reduce((s, i) => failureDetectorStep(s, i).state, createFailureDetector(CONFIG))
+    const unchanged = JSON.stringify(start)
+    // Quiet ticks, a peer going suspect and dead, a paused node (the guard credits the gap), a new peer.
+    for (const [batch, at] of [
+      [new Map([['a', 1650], ['b', 1640]]), 1700],
+      [new Map([['a', 3300]]), 3350],
+      [new Map([['b', 3400], ['d', 3390]]), 9000],
+      [new Map<string, number>(), 9050],
+    ] as [Map<string, number>, number][]) {
+      const two = failureDetectorStep(start, { type: 'heard-many', heard: batch })
+      const then = failureDetectorStep(two.state, tick(at))
+      const one = failureDetectorStep(start, { type: 'tick', now: at, heard: batch })
+      expect(one.effects).toEqual([...two.effects, ...then.effects])
+      expect(one.state).toEqual(then.state)
+      expect(Object.keys(one.state.peers)).toEqual(Object.keys(then.state.peers))
+    }
+    expect(JSON.stringify(start)).toBe(unchanged)
+  })
+
   it.each([
     [{ suspectMs: 0, deadMs: 3000 }],
     [{ suspectMs: 3000, deadMs: 3000 }],
