@@ -131,8 +131,11 @@ const KEYS = {
   end: Buffer.from('}\n'),
 }
 
+const LINE_BYTES_START = 64 * 1024
+const LINE_BYTES_KEPT = 1024 * 1024
+
 class LineBytes {
-  buf = Buffer.allocUnsafe(64 * 1024)
+  buf = Buffer.allocUnsafe(LINE_BYTES_START)
   len = 0
 
   private room(bytes: number): void {
@@ -332,6 +335,8 @@ export class MessageLog {
       expected++
     }
     writeSync(f.fd, out.buf, 0, out.len)
+    // A catch-up's large batch does not keep its buffer for the life of the process.
+    if (out.buf.length > LINE_BYTES_KEPT) out.buf = Buffer.allocUnsafe(LINE_BYTES_START)
     if (this.opts.fsync) fsyncSync(f.fd)
     f.size += out.len
     f.lastSeq = expected - 1
