@@ -102,7 +102,8 @@ export function refusal(from: string, m: DecodedMessage, v: AuthorityView): stri
     case 'roomAppendReply':
     case 'roomVoteReply':
     case 'roomTimeoutNow': {
-      const { roomId } = bodyOf(m) as { roomId: string }
+      // A named load per kind, not bodyOf's keyed one (docs/benchmarks.md "Inline caches"): every append is answered.
+      const roomId = m.body === 'roomAppendReply' ? m.roomAppendReply.roomId : m.body === 'roomVoteReply' ? m.roomVoteReply.roomId : m.roomTimeoutNow.roomId
       const r = v.replicationOf?.(roomId)
       if (!r || from === r.adminNodeId || v.holdsReplica?.(roomId, from)) return undefined
       return 'replication of a room it holds no replica of'

@@ -16,6 +16,11 @@ const deliver: DecodedMessage = { body: 'deliver', deliver: { roomId: 'r', messa
 const voteRequest = (from: string): DecodedMessage =>
   ({ body: 'roomVoteRequest', roomVoteRequest: { roomId: 'r', term: 3, candidate: from, lastSeq: 2, lastTerm: 2, transfer: false } }) as DecodedMessage
 
+const appendReply = (roomId: string): DecodedMessage =>
+  ({ body: 'roomAppendReply', roomAppendReply: { roomId, term: 2, ok: true, matchSeq: 3, leader: 'B', metaTerm: 0, metaVersion: 0 } }) as DecodedMessage
+const voteReply = (roomId: string): DecodedMessage =>
+  ({ body: 'roomVoteReply', roomVoteReply: { roomId, term: 3, granted: true, leader: '', meta: null } }) as DecodedMessage
+
 const progress = (roomId: string): DecodedMessage =>
   ({ body: 'deletionProgress', deletionProgress: { roomId, phase: 'commit', votes: {}, reason: '' } }) as DecodedMessage
 
@@ -30,6 +35,11 @@ describe('authority in replicated rooms (docs/security.md)', () => {
     { name: 'an append for a room not known yet (its first append)', from: 'M', m: append('q', 1, 'M'), refused: undefined },
     { name: 'a vote request from a replica', from: 'C', m: voteRequest('C'), refused: undefined },
     { name: 'a vote request from a node holding no replica, to a node holding none either', from: 'M', m: voteRequest('M'), refused: /no replica/ },
+    { name: 'an append reply from a replica', from: 'C', m: appendReply('r'), refused: undefined },
+    { name: 'an append reply from a node holding no replica', from: 'M', m: appendReply('r'), refused: /no replica/ },
+    { name: 'an append reply about a room not known here', from: 'M', m: appendReply('q'), refused: undefined },
+    { name: 'a vote reply from a node holding no replica', from: 'M', m: voteReply('r'), refused: /no replica/ },
+    { name: 'a vote reply from a replica', from: 'A', m: voteReply('r'), refused: undefined },
     { name: "a report on the room's deletion from its administrator", from: 'B', m: progress('r'), refused: undefined },
     { name: "a report on the room's deletion from another node", from: 'M', m: progress('r'), refused: /report on a deletion of a room it does not administer/ },
     { name: 'a late report on a room no longer listed', from: 'M', m: progress('q'), refused: undefined },
