@@ -50,6 +50,7 @@ const { values } = parseArgs({
     repeat: { type: 'string', default: '1' },
     seconds: { type: 'string', default: '4' },
     'warm-seconds': { type: 'string', default: '15' },
+    'node-args': { type: 'string', default: '' },
     loads: { type: 'string', default: '12000,36000' },
     'no-batch': { type: 'boolean', default: false },
     'no-sweep': { type: 'boolean', default: false },
@@ -74,6 +75,8 @@ const MEASURE_MS = Number(values.seconds) * 1000
 const WARM_MS = 1500
 /** Unmeasured load at 36k deliveries/s before the first measured step, the same for every system (docs/benchmarks.md, "Steady state"). */
 const STEADY_WARM_MS = Number(values['warm-seconds']) * 1000
+/** Options for node itself on the ds-g1-sms nodes, for A/B runs of V8 settings (e.g. --node-args=--single-threaded-gc). */
+const DS_NODE_ARGS = values['node-args'].split(' ').filter(Boolean)
 const FIXED = values.loads.split(',').map(Number)
 const P99_LIMIT_MS = 100
 
@@ -103,7 +106,7 @@ function printStep(sys: string, what: string, r: StepResult): void {
 async function runSystem(name: SystemName, sweep: boolean, dsExtra: string[] = []): Promise<SystemRun> {
   const t = new Tracker(3 * CLIENTS_PER_SERVER)
   const extra = values.replicas ? ['--replicas', values.replicas, ...dsExtra] : dsExtra
-  const sys = await startSystem(name, { clientsPerServer: CLIENTS_PER_SERVER, batch: !values['no-batch'], onDeliver: t.deliver, onRefused: t.refuse }, extra)
+  const sys = await startSystem(name, { clientsPerServer: CLIENTS_PER_SERVER, batch: !values['no-batch'], onDeliver: t.deliver, onRefused: t.refuse }, extra, DS_NODE_ARGS)
   const archived = sys.archive ? () => archiveAfterStep(sys.archive!) : async () => {}
   try {
     // Warm the JIT of every process: at low rates code stays in V8's baseline tier for seconds, and
