@@ -34,8 +34,15 @@ export interface AdminRoom {
   sorted: Member[]
   /** The last messages, ascending and contiguous in seq (at most logLimit: a ring, O(1) per send). */
   log: MessageRing<ChatMessage>
-  /** key = memberKey(user, nodeId) + '\u0000' + clientMsgId -> seq already given. */
+  /** key = dedupeKey(user, nodeId, clientMsgId) -> seq already given. */
   dedupe: FifoMap
+  /**
+   * The resend memory is behind the log: messages came in as `committed` (a replicated room, whose
+   * resend memory is the replica core's: docs/replication.md). It is made from the log ring before
+   * an unreplicated `send` reads it, so a replicated room does not keep a second one of 50,000 keys
+   * on its administrator for nothing (docs/benchmarks.md, "The resend memory's keys").
+   */
+  dedupeBehind: boolean
   /** A deletion holds the room: no new messages or joins. */
   frozen: boolean
 }
@@ -116,6 +123,7 @@ export function newAdminRoom(init: {
     sorted: [],
     log: new MessageRing(init.logLimit ?? DEFAULT_LOG_LIMIT),
     dedupe: new FifoMap(),
+    dedupeBehind: false,
     frozen: false,
   }
 }
@@ -127,9 +135,15 @@ export function newAdminRoom(init: {
 export function restoreLog(room: AdminRoom, messages: ChatMessage[], lastSeq: number, limits: RoomLimits = { logLimit: DEFAULT_LOG_LIMIT, dedupeLimit: DEFAULT_DEDUPE_LIMIT }): AdminRoom {
   room.lastSeq = Math.max(room.lastSeq, lastSeq)
   room.log = MessageRing.from(messages, limits.logLimit)
-  room.dedupe.clear()
-  for (const m of messages.slice(-limits.dedupeLimit)) room.dedupe.set(dedupeKey(m.user, m.nodeId, m.clientMsgId), m.seq)
+  rememberAll(room, messages, limits.dedupeLimit)
   return room
+}
+
+/** The resend memory made again from `messages` (ascending): the last `limit` of them. */
+function rememberAll(room: AdminRoom, messages: readonly ChatMessage[], limit: number): void {
+  room.dedupe.clear()
+  room.dedupeBehind = false
+  for (const m of messages.slice(-limit)) room.dedupe.set(dedupeKey(m.user, m.nodeId, m.clientMsgId), m.seq)
 }
 
 /** Nodes that must receive the room's traffic: every node with at least one member. */
@@ -198,12 +212,19 @@ export function logBefore(room: AdminRoom, beforeSeq: number | undefined, limit:
   return logRange(room, Math.max(1, to - limit + 1), to)
 }
 
-/** The next message is in the room's log: seq, in-memory log and resend memory move on together. */
-function appendToRoom(room: AdminRoom, message: ChatMessage, limits: RoomLimits): void {
+/**
+ * The next message is in the room's log: seq, in-memory log and resend memory move on together; a
+ * committed message of a replicated room leaves the resend memory behind (`dedupeBehind`).
+ */
+function appendToRoom(room: AdminRoom, message: ChatMessage, limits: RoomLimits, remember = true): void {
   room.lastSeq = message.seq
   // A caller with another limit than the ring's (tests, a changed setting) gets it once, here.
   if (room.log.capacity !== limits.logLimit) room.log = MessageRing.from(room.log.toArray(), limits.logLimit)
   room.log.push(message)
+  if (!remember) {
+    room.dedupeBehind = true
+    return
+  }
   room.dedupe.set(dedupeKey(message.user, message.nodeId, message.clientMsgId), message.seq)
   // The oldest entry goes first, in O(1) (fifo-map.ts).
   if (room.dedupe.size > limits.dedupeLimit) room.dedupe.deleteOldest()
@@ -272,6 +293,8 @@ export function stepRoom(
     case 'send': {
       // The sender is the member (user, node), as in `members`: alice on n1 and alice on n2 are two
       // senders whose clientMsgIds may coincide (e.g. two bots counting from 1).
+      // After committed messages (the room was replicated here): what the log ring holds.
+      if (room.dedupeBehind) rememberAll(room, room.log.toArray(), limits.dedupeLimit)
       const seen = room.dedupe.get(dedupeKey(input.user, input.nodeId, input.clientMsgId))
       if (seen !== undefined) {
         // A resend (same clientMsgId): same seq, nothing delivered again.
@@ -314,7 +337,7 @@ export function stepRoom(
       const message = input.message
       // Exactly the next seq: a repeat (a commit seen twice) or a gap is not delivered.
       if (message.seq !== room.lastSeq + 1) break
-      appendToRoom(room, message, limits)
+      appendToRoom(room, message, limits, false)
       effects.push({ type: 'deliver', toNodes: memberNodes(room), message })
       break
     }

@@ -354,6 +354,34 @@ describe('room-ordering: a send whose log write fails', () => {
   })
 })
 
+describe('room-ordering: the resend memory of a room that was replicated here', () => {
+  const committed = (message: ChatMessage): RoomInput => ({ type: 'committed', message })
+  it('keeps none while messages come committed, and knows them from the log ring when an unreplicated send comes', () => {
+    const limits = { logLimit: 3, dedupeLimit: 10 }
+    const room = run(
+      [
+        [join('alice', 'A'), [replyJoin([m('alice', 'A')], 0, [], true), joined(['A'], 'alice', 'A'), dirChanged]],
+        [committed(msg(1, 'alice', 'A', 'c1', 1)), [deliver(['A'], msg(1, 'alice', 'A', 'c1', 1))]],
+        [committed(msg(2, 'alice', 'A', 'c2', 2)), [deliver(['A'], msg(2, 'alice', 'A', 'c2', 2))]],
+        [committed(msg(3, 'alice', 'A', 'c3', 3)), [deliver(['A'], msg(3, 'alice', 'A', 'c3', 3))]],
+        [committed(msg(4, 'alice', 'A', 'c4', 4)), [deliver(['A'], msg(4, 'alice', 'A', 'c4', 4))]],
+      ],
+      fresh(),
+      limits,
+    )
+    // The replica core remembers these sends: the room keeps no second resend memory of them.
+    expect(room.dedupe.size).toBe(0)
+    // A resend of a message still in the ring (seqs 2-4) gets its seq back, nothing ordered again.
+    expect(stepRoom(room, send('alice', 'A', 'c3', 5), limits).effects).toEqual([seqReply(3, true)])
+    expect(room.dedupe.size).toBe(3)
+    // One the ring no longer holds is a new message, as with a resend memory of that size.
+    expect(stepRoom(room, send('alice', 'A', 'c1', 6), limits).effects).toEqual([persist(msg(5, 'alice', 'A', 'c1', 6))])
+    // And sends from here on are remembered as every unreplicated send is.
+    expect(stepRoom(room, persisted(msg(5, 'alice', 'A', 'c1', 6)), limits).effects).toEqual([deliver(['A'], msg(5, 'alice', 'A', 'c1', 6)), seqReply(5)])
+    expect(stepRoom(room, send('alice', 'A', 'c1', 7), limits).effects).toEqual([seqReply(5, true)])
+  })
+})
+
 describe('room-ordering: stepRoom tables', () => {
   it.each(scenarios)('$name', ({ rows, start, limits, after }) => {
     const room = run(rows, start ? start() : fresh(), limits)
