@@ -8,8 +8,7 @@
  * log behind a counter.
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import type { MessageStore } from '../../main/store/message-log'
-import { TestCluster } from './node-harness'
+import { TestCluster, beforeEntryWrites } from './node-harness'
 
 let cluster: TestCluster | undefined
 afterEach(() => {
@@ -30,20 +29,9 @@ async function writesOfTwoForwards(afterIo: boolean): Promise<{ writes: number[]
   })
   cluster.afterIo = afterIo
   cluster.wrapMessages = (name, log) =>
-    name !== 'n1'
-      ? log
-      : new Proxy(log, {
-          get(target, prop, receiver) {
-            if (prop === 'appendEntries') {
-              return (roomId: string, entries: Parameters<MessageStore['appendEntries']>[1]) => {
-                if (counting) writes.push(entries.length)
-                target.appendEntries(roomId, entries)
-              }
-            }
-            const v = Reflect.get(target, prop, receiver) as unknown
-            return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v
-          },
-        })
+    name !== 'n1' ? log : beforeEntryWrites(log, (entries) => {
+      if (counting) writes.push(entries.length)
+    })
   await cluster.start(3)
   const [n1, n2, n3] = cluster.nodes
   const alice = await cluster.client(n1, 'alice')

@@ -6,9 +6,8 @@
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import type { MessageOf } from '../../main/cluster/peer-messages'
-import type { MessageStore } from '../../main/store/message-log'
 import { mergedAppend } from '../../main/node/append-merge'
-import { TestCluster } from './node-harness'
+import { TestCluster, beforeEntryWrites } from './node-harness'
 
 let cluster: TestCluster | undefined
 afterEach(() => {
@@ -74,20 +73,9 @@ describe('a follower given two appends of one room in one frame', () => {
     })
     // n3's log: every write of entries, by their count.
     cluster.wrapMessages = (name, log) =>
-      name !== 'n3'
-        ? log
-        : new Proxy(log, {
-            get(target, prop, receiver) {
-              if (prop === 'appendEntries') {
-                return (roomId: string, entries: Parameters<MessageStore['appendEntries']>[1]) => {
-                  if (counting) writes.push(entries.length)
-                  target.appendEntries(roomId, entries)
-                }
-              }
-              const v = Reflect.get(target, prop, receiver) as unknown
-              return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v
-            },
-          })
+      name !== 'n3' ? log : beforeEntryWrites(log, (entries) => {
+        if (counting) writes.push(entries.length)
+      })
     await cluster.start(3)
     const [n1, , n3] = cluster.nodes
     const alice = await cluster.client(n1, 'alice')

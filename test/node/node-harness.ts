@@ -37,6 +37,22 @@ export async function listedRoom(c: TestClient, roomId: string): Promise<RoomInf
   return (await c.call({ id: 90, op: 'rooms.list' })).rooms.find((r) => r.roomId === roomId)
 }
 
+/** `log`, with `before(entries)` called ahead of each write of a replicated room's entries (to count them). */
+export function beforeEntryWrites(log: MessageStore, before: (entries: Parameters<MessageStore['appendEntries']>[1]) => void): MessageStore {
+  return new Proxy(log, {
+    get(target, prop, receiver) {
+      if (prop === 'appendEntries') {
+        return (roomId: string, entries: Parameters<MessageStore['appendEntries']>[1]) => {
+          before(entries)
+          target.appendEntries(roomId, entries)
+        }
+      }
+      const v = Reflect.get(target, prop, receiver) as unknown
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v
+    },
+  })
+}
+
 export class TestCluster {
   readonly clock = new VirtualClock(1_000_000)
   readonly net: MemoryNetwork
