@@ -7,7 +7,7 @@
  * Real nodes on the virtual clock and the in-memory network (test/node/node-harness.ts).
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import { TestCluster, listedRoom as listed } from './node-harness'
+import { TestCluster, creatorRestarted, listedRoom as listed } from './node-harness'
 
 let cluster: TestCluster | undefined
 afterEach(() => {
@@ -18,8 +18,7 @@ afterEach(() => {
 describe('a stale append for a deleted room', () => {
   it('makes no replica: the room is never listed or run again', async () => {
     cluster = await TestCluster.replicated(3)
-    let [n1] = cluster.nodes
-    const alice = await cluster.client(n1, 'alice')
+    const alice = await cluster.client(cluster.nodes[0], 'alice')
     const { room } = await alice.call({ id: 2, op: 'room.create', name: 'doomed' })
     await cluster.run(1000)
     expect(room.replicas).toHaveLength(3)
@@ -29,16 +28,7 @@ describe('a stale append for a deleted room', () => {
 
     // The creator's node n1 dies and comes back: another replica (x) runs the room in term 2, n1
     // follows it. Only alice on n1 may delete the room.
-    cluster.crash(n1)
-    await cluster.run(5000)
-    n1 = await cluster.restart(n1)
-    await cluster.run(3000)
-    const alice2 = await cluster.client(n1, 'alice')
-    const first = (await listed(alice2, room.roomId))!
-    expect(first.term).toBe(2)
-    const x = cluster.nodes.find((n) => n.name === first.adminNodeName)!
-    const y = cluster.nodes.find((n) => n !== x && n !== n1)!
-    expect(x).not.toBe(n1)
+    const { n1, client: alice2, x, y } = await creatorRestarted(cluster, cluster.nodes[0], 'alice', room.roomId)
     const bob = await cluster.client(y, 'bob')
 
     // x is cut off. A user of x joins the room there: x changes the room state and sends it to n1

@@ -3,6 +3,7 @@
  * network, each with an in-memory data dir that survives its crashes, and clients that talk to
  * them through the client ops (sim/direct-gateway.ts). Time moves only when the test says so.
  */
+import { expect } from 'vitest'
 import type { Request, Results, RoomInfo, ServerEvent, ServerFrame } from '../../proto/client-protocol'
 import { MemoryNetwork, type MemoryNetworkOptions } from '../../main/cluster/memory-transport'
 import { VirtualClock, type ClockView } from '../../main/cluster/virtual-clock'
@@ -35,6 +36,32 @@ export interface TestClient {
 /** The room as `c`'s node lists it (rooms.list), or undefined when it does not list it. */
 export async function listedRoom(c: TestClient, roomId: string): Promise<RoomInfo | undefined> {
   return (await c.call({ id: 90, op: 'rooms.list' })).rooms.find((r) => r.roomId === roomId)
+}
+
+/**
+ * The node `n1` that created a replicated room (its administrator of term 1) crashes and comes back
+ * from its data dir: another replica `x` is elected and runs the room in term 2, and the restarted
+ * n1 follows it (docs/replication.md, "Election"). Tests of a deposed administrator start here, so
+ * the term and the new administrator are checked in one place. `user` signs in again on the
+ * restarted node; `y` is the third replica.
+ */
+export async function creatorRestarted(
+  cluster: TestCluster,
+  n1: TestNode,
+  user: string,
+  roomId: string,
+): Promise<{ n1: TestNode; client: TestClient; x: TestNode; y: TestNode }> {
+  cluster.crash(n1)
+  await cluster.run(5000)
+  const restarted = await cluster.restart(n1)
+  await cluster.run(3000)
+  const client = await cluster.client(restarted, user)
+  const first = (await listedRoom(client, roomId))!
+  expect(first.term).toBe(2)
+  const x = cluster.nodes.find((n) => n.name === first.adminNodeName)!
+  const y = cluster.nodes.find((n) => n !== x && n !== restarted)!
+  expect(x).not.toBe(restarted)
+  return { n1: restarted, client, x, y }
 }
 
 /** `log`, with `before(entries)` called ahead of each write of a replicated room's entries (to count them). */
