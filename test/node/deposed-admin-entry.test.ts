@@ -9,7 +9,7 @@
  * partition held back reaches the node in one turn when it lifts.
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import { TestCluster, listedRoom, type TestClient } from './node-harness'
+import { TestCluster, listedRoom, messageTexts as texts, nodeId, replicaSet } from './node-harness'
 
 let cluster: TestCluster | undefined
 afterEach(() => {
@@ -31,7 +31,7 @@ async function designRoomCutOff(cutMs: number, options?: { repairMs: number }) {
   const carol = await cluster.client(n4, 'carol')
   const { room } = await alice.call({ id: 2, op: 'room.create', name: 'design' })
   await cluster.run(1000)
-  expect(room.replicas).toEqual([n1, n2, n3].map((n) => n.node.selfRef().nodeId))
+  expect(room.replicas).toEqual([n1, n2, n3].map(nodeId))
   for (const c of [alice, bob, carol]) await c.call({ id: 3, op: 'room.join', roomId: room.roomId })
   await bob.call({ id: 4, op: 'message.send', roomId: room.roomId, text: 'before', clientMsgId: 'b-1' })
   await cluster.run(500)
@@ -39,8 +39,6 @@ async function designRoomCutOff(cutMs: number, options?: { repairMs: number }) {
   await cluster.run(cutMs)
   return { cluster, n1, n4, alice, bob, carol, room }
 }
-
-const texts = (c: TestClient, roomId: string) => c.events.flatMap((e) => (e.event === 'message' && e.roomId === roomId ? [e.text] : []))
 
 describe('a deposed administrator does not republish its room', () => {
   it('a leave it takes in the turn it learns of its successor: its directory and its users follow the successor', async () => {
@@ -82,9 +80,8 @@ describe('a deposed administrator does not republish its room', () => {
     const successor = (await adminSeenBy(bob, room.roomId))!
     expect(successor.adminNodeName).not.toBe('n1')
     expect(successor.term).toBe(2)
-    const n1Id = n1.node.selfRef().nodeId
     const holder = cluster.nodes.find((n) => n.name === successor.adminNodeName)!
-    expect(holder.node.replicaStates().get(room.roomId)?.meta.replicas).not.toContain(n1Id)
+    expect(replicaSet(holder, room.roomId)).not.toContain(nodeId(n1))
 
     // n1 stops reading for a moment and the partition heals: the successor hears n1 again and tells
     // it the room state that removed it, while n1, still the administrator of term 1 here, hears

@@ -7,7 +7,7 @@
  * in-memory network (test/node/node-harness.ts), `--repair-ms 2000`.
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import { TestCluster, type TestClient, type TestNode } from './node-harness'
+import { TestCluster, messageTexts as texts, nodeId as id, replicaSet as setOf, type TestNode } from './node-harness'
 
 let cluster: TestCluster | undefined
 afterEach(() => {
@@ -15,17 +15,10 @@ afterEach(() => {
   cluster = undefined
 })
 
-const texts = (c: TestClient, roomId: string) => c.events.flatMap((e) => (e.event === 'message' && e.roomId === roomId ? [e.text] : []))
-
 describe('a member node that missed the replacement of every replica it knew', () => {
   it('follows the new administrator once a replica it knew, removed since, relays its entry', async () => {
     cluster = await TestCluster.replicated(7, 3, { repairMs: 2000 })
     const [n1, n2, n3, n4, n5, n6, n7] = cluster.nodes
-    const id = (n: TestNode) => n.node.selfRef().nodeId
-    const setOf = (n: TestNode, roomId: string) => n.node.replicaStates().get(roomId)?.meta.replicas
-    const cut = (a: TestNode, ...others: TestNode[]) => {
-      for (const o of others) cluster!.net.partition(a.address, o.address)
-    }
     const others = (n: TestNode) => cluster!.nodes.filter((o) => o !== n)
     const alice = await cluster.client(n1, 'alice')
     const dave = await cluster.client(n4, 'dave')
@@ -41,14 +34,14 @@ describe('a member node that missed the replacement of every replica it knew', (
     // mia's node n6 (a member node only) is cut off for all of what follows. n3, then n2 are cut off
     // and replaced (by n4, n5); then n1 is, and n4 and n5 elect one of them, which replaces n1 by n7.
     // The set is full from then on: n1, n2, n3 are not added again when they come back.
-    cut(n6, ...others(n6))
-    cut(n3, ...others(n3))
+    cluster.cut(n6, ...others(n6))
+    cluster.cut(n3, ...others(n3))
     await cluster.run(7000)
     expect(setOf(n1, room.roomId)).toEqual([n1, n2, n4].map(id))
-    cut(n2, ...others(n2))
+    cluster.cut(n2, ...others(n2))
     await cluster.run(7000)
     expect(setOf(n1, room.roomId)).toEqual([n1, n4, n5].map(id))
-    cut(n1, ...others(n1))
+    cluster.cut(n1, ...others(n1))
     await cluster.run(9000)
     const admin = [n4, n5].find((n) => n.node.replicaStates().get(room.roomId)?.role === 'leader')!
     expect(admin).toBeDefined()

@@ -38,6 +38,16 @@ export async function listedRoom(c: TestClient, roomId: string): Promise<RoomInf
   return (await c.call({ id: 90, op: 'rooms.list' })).rooms.find((r) => r.roomId === roomId)
 }
 
+/** The node's id, as room states and directory entries name it. */
+export const nodeId = (n: TestNode): string => n.node.selfRef().nodeId
+
+/** The replica set of `roomId` as `n`'s replica holds it, or undefined when `n` holds none. */
+export const replicaSet = (n: TestNode, roomId: string): string[] | undefined => n.node.replicaStates().get(roomId)?.meta.replicas
+
+/** The texts of the room's `message` events `c` got, in arrival order. */
+export const messageTexts = (c: TestClient, roomId: string): string[] =>
+  c.events.flatMap((e) => (e.event === 'message' && e.roomId === roomId ? [e.text] : []))
+
 /**
  * The node `n1` that created a replicated room (its administrator of term 1) crashes and comes back
  * from its data dir: another replica `x` is elected and runs the room in term 2, and the restarted
@@ -187,6 +197,11 @@ export class TestCluster {
     }
     await c.call({ id: 1, op: 'hello', user, ...hello })
     return c
+  }
+
+  /** Partition `a` from each of `others`: every frame between them is held back, both ways. */
+  cut(a: TestNode, ...others: TestNode[]): void {
+    for (const o of others) this.net.partition(a.address, o.address)
   }
 
   /** kill -9: the process is gone, its data dir stays. */

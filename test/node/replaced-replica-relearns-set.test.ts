@@ -13,15 +13,13 @@
  * virtual clock and the in-memory network (test/node/node-harness.ts), `--repair-ms 2000`.
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import { TestCluster, type TestClient, type TestNode } from './node-harness'
+import { TestCluster, messageTexts as texts, nodeId as id, replicaSet as setOf, type TestNode } from './node-harness'
 
 let cluster: TestCluster | undefined
 afterEach(() => {
   cluster?.stopAll()
   cluster = undefined
 })
-
-const texts = (c: TestClient, roomId: string) => c.events.flatMap((e) => (e.event === 'message' && e.roomId === roomId ? [e.text] : []))
 
 describe('a replica cut off through several repairs', () => {
   it('learns the set it was added back to from a replica it knew, and its users get the room again', () => cutOffThroughRepairs(false))
@@ -33,11 +31,6 @@ async function cutOffThroughRepairs(restartRemoved: boolean): Promise<void> {
   cluster = await TestCluster.replicated(5, 3, { repairMs: 2000 })
   let [n1, n2] = cluster.nodes
   const [, , n3, n4, n5] = cluster.nodes
-  const id = (n: TestNode) => n.node.selfRef().nodeId
-  const setOf = (n: TestNode, roomId: string) => n.node.replicaStates().get(roomId)?.meta.replicas
-  const cut = (a: TestNode, ...others: TestNode[]) => {
-    for (const o of others) cluster!.net.partition(a.address, o.address)
-  }
   const alice = await cluster.client(n1, 'alice')
   const bob = await cluster.client(n3, 'bob')
   const dave = await cluster.client(n4, 'dave')
@@ -57,18 +50,18 @@ async function cutOffThroughRepairs(restartRemoved: boolean): Promise<void> {
 
   // n3 is cut off from n1 and n2 (not from n4 and n5, which hold no replica of the room yet):
   // n1 replaces it by n4.
-  cut(n3, n1, n2)
+  cluster.cut(n3, n1, n2)
   const linkLogs = cluster.logs.length
   await until(() => same(setOf(n1, room.roomId), [n1, n2, n4]), 10_000)
   expect(setOf(n1, room.roomId)).toEqual([n1, n2, n4].map(id))
   // n2 is cut off from everyone: n1 replaces it by n5.
-  cut(n2, n1, n4, n5)
+  cluster.cut(n2, n1, n4, n5)
   await until(() => same(setOf(n1, room.roomId), [n1, n4, n5]), 10_000)
   expect(setOf(n1, room.roomId)).toEqual([n1, n4, n5].map(id))
   // n1 is cut off from everyone: n4 and n5 elect one of them, which removes n1 and adds the only
   // live node left, n3, which it can reach. n3 still knows the set as n1, n2, n3: it refuses the
   // appends of an administrator it never saw in the set.
-  cut(n1, n4, n5)
+  cluster.cut(n1, n4, n5)
   const leader = () => [n4, n5].find((n) => n.node.replicaStates().get(room.roomId)?.role === 'leader')
   await until(() => same(setOf(leader() ?? n4, room.roomId), [n3, n4, n5]), 10_000)
   const admin = leader()!
@@ -86,7 +79,7 @@ async function cutOffThroughRepairs(restartRemoved: boolean): Promise<void> {
     // Both are cut off from n4 and n5 again and restart: all they know of the room is on their
     // disk. Then n3 reaches them (a new link: their Hellos carry no entry of the room, so only
     // their answer to its vote requests can tell it anything), and only after that everyone else.
-    for (const a of [n1, n2]) cut(a, n4, n5)
+    for (const a of [n1, n2]) cluster.cut(a, n4, n5)
     for (const n of [n1, n2]) cluster.crash(n)
     await cluster.run(500)
     n1 = await cluster.restart(n1)
