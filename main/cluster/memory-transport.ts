@@ -119,7 +119,7 @@ function copyItem(x: unknown, dropped: null | typeof SKIP): unknown {
  * data, which the frozen runs would report; `--check-shared` freezes a batch too).
  */
 export function sealAsJson<T>(v: T): T {
-  return sealItem(v, undefined) as T
+  return sealItem(v, null) as T
 }
 
 let freezing = true
@@ -135,22 +135,13 @@ export function sharedDataFrozen(): boolean {
 
 const PLAIN_PROTO = Object.prototype
 
-function sealItem(x: unknown, dropped: undefined | typeof SKIP): unknown {
-  switch (typeof x) {
-    case 'string':
-    case 'boolean':
-      return x
-    case 'number':
-      return Number.isFinite(x) ? x : null
-    case 'undefined':
-    case 'function':
-    case 'symbol':
-      return dropped === SKIP ? SKIP : null
-    case 'object':
-      return x === null ? null : sealObject(x)
-    default:
-      return copy(x)
-  }
+/**
+ * One field or item, sealed: an object or array may be shared (sealObject); anything else goes
+ * through copyItem, so that the receiver gets what copyAsJson would give it (docs/simulation.md,
+ * "Transport"). `dropped`: what an undefined, a function or a symbol becomes (SKIP in an object).
+ */
+function sealItem(x: unknown, dropped: null | typeof SKIP): unknown {
+  return typeof x === 'object' && x !== null ? sealObject(x) : copyItem(x, dropped)
 }
 
 /**
@@ -162,7 +153,7 @@ function sealObject(v: object, decoded = false): unknown {
     let out: unknown[] | undefined
     for (let i = 0; i < v.length; i++) {
       const x: unknown = v[i]
-      const y = sealItem(x, undefined)
+      const y = sealItem(x, null)
       if (out === undefined) {
         if (y === x) continue
         out = v.slice(0, i)
