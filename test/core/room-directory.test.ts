@@ -1,19 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { mergeEntry, newDirectory, removeEntry, type DirectoryEntry } from '../../main/core/room-directory'
-
-const entry = (over: Partial<DirectoryEntry> = {}): DirectoryEntry => ({
-  roomId: 'r',
-  name: 'design',
-  adminNodeId: 'A',
-  adminNodeName: 'n1',
-  memberCount: 1,
-  createdBy: { user: 'alice', nodeId: 'A' },
-  frozen: false,
-  version: 1,
-  term: 1,
-  replicas: ['A', 'B', 'C'],
-  ...over,
-})
+import { directoryEntry as entry } from '../helpers/room-directory-fixtures'
 
 describe('room directory merge: who may change what (docs/security.md, client-protocol.md §8)', () => {
   const cases: { name: string; held: DirectoryEntry; heard: DirectoryEntry; result: string; admin: string }[] = [

@@ -5,41 +5,13 @@
  * simulator's hot path, docs/simulation.md "Speed"); anything newer is still taken.
  */
 import { describe, expect, it } from 'vitest'
-import type { Clock, Timer } from '../../main/cluster/clock'
-import type { DirectoryEntry } from '../../main/core/room-directory'
-import { RoomDirectorySync } from '../../main/node/room-directory-sync'
+import { bareDirectorySync, directoryEntry } from '../helpers/room-directory-fixtures'
 
-const clock: Clock = { now: () => 0, setTimeout: () => ({}) as Timer, setInterval: () => ({}) as Timer, clear: () => {} }
-
-const room: DirectoryEntry = {
-  roomId: 'r',
-  name: 'design',
-  adminNodeId: 'A',
-  adminNodeName: 'n1',
-  memberCount: 3,
-  createdBy: { user: 'alice', nodeId: 'A' },
-  frozen: false,
-  version: 4,
-  term: 2,
-  replicas: ['A', 'B', 'C'],
-}
+const room = directoryEntry({ memberCount: 3, version: 4, term: 2 })
 
 function member() {
   let lookups = 0
-  const sync = new RoomDirectorySync({
-    nodeId: 'M',
-    clock,
-    newId: () => 'x',
-    nodeName: () => 'M',
-    store: { rooms: () => [], saveRooms: () => {} },
-    messages: { open: () => ({ tail: [], lastSeq: 0 }) as never, drop: () => {} },
-    log: () => {},
-    emit: () => {},
-    trace: () => {},
-    broadcast: () => {},
-    peerState: () => 'alive',
-    knowsPeer: () => true,
-    forgetMemberRoom: () => {},
+  const sync = bareDirectorySync('M', {
     replicaInfo: () => undefined,
     knownReplicas: () => {
       lookups++

@@ -7,25 +7,11 @@
  */
 import { describe, expect, it } from 'vitest'
 import type { ServerEvent } from '../../proto/client-protocol'
-import type { Clock, Timer } from '../../main/cluster/clock'
 import type { DirectoryEntry } from '../../main/core/room-directory'
-import { RoomDirectorySync } from '../../main/node/room-directory-sync'
-
-const clock: Clock = { now: () => 0, setTimeout: () => ({}) as Timer, setInterval: () => ({}) as Timer, clear: () => {} }
+import { bareDirectorySync, directoryEntry } from '../helpers/room-directory-fixtures'
 
 /** Room r as its members knew it: A administers it in term 1, its log on A, B and C. */
-const stale: DirectoryEntry = {
-  roomId: 'r',
-  name: 'design',
-  adminNodeId: 'A',
-  adminNodeName: 'n1',
-  memberCount: 3,
-  createdBy: { user: 'alice', nodeId: 'A' },
-  frozen: false,
-  version: 4,
-  term: 1,
-  replicas: ['A', 'B', 'C'],
-}
+const stale = directoryEntry({ memberCount: 3, version: 4 })
 /** Meanwhile C died and was replaced by D, and D took the room over in term 3. */
 const current: DirectoryEntry = { ...stale, adminNodeId: 'D', adminNodeName: 'n4', term: 3, version: 1, replicas: ['D', 'A', 'B'] }
 
@@ -34,20 +20,9 @@ function node(nodeId: string, held: DirectoryEntry, replicaOf: Record<string, { 
   const events: ServerEvent[] = []
   const logs: string[] = []
   const adminChanges: string[] = []
-  const sync = new RoomDirectorySync({
-    nodeId,
-    clock,
-    newId: () => 'x',
-    nodeName: () => nodeId,
-    store: { rooms: () => [], saveRooms: () => {} },
-    messages: { open: () => ({ tail: [], lastSeq: 0 }) as never, drop: () => {} },
+  const sync = bareDirectorySync(nodeId, {
     log: (l) => logs.push(l),
     emit: (e) => events.push(e),
-    trace: () => {},
-    broadcast: () => {},
-    peerState: () => 'alive',
-    knowsPeer: () => true,
-    forgetMemberRoom: () => {},
     replicaInfo: (roomId) => replicaOf[roomId],
     knownReplicas: () => [],
     adminChanged: (roomId, admin) => adminChanges.push(`${roomId}:${admin}`),
