@@ -17,6 +17,13 @@ class StandInDb {
   /** When set, appendMessages waits for this before it answers. */
   gate: Promise<void> | undefined
 
+  /** A database that hangs: every appendMessages waits until the returned function is called. */
+  hang(): () => void {
+    let open!: () => void
+    this.gate = new Promise((r) => (open = r))
+    return open
+  }
+
   async migrate() {
     if (this.down) throw new Error('connection refused')
     return []
@@ -46,7 +53,8 @@ class StandInDb {
   }
 }
 
-function setup(db: StandInDb) {
+/** A started writer over `db` that holds `roomId`, with no message yet: where every case begins. */
+function startedWithRoom(db: StandInDb, roomId: string) {
   const log = new Map<string, ChatMessage[]>()
   const statuses: ArchiveStatus[] = []
   let saved: Parameters<ArchiveWriterComponents['save']>[0] | undefined
@@ -67,11 +75,10 @@ function setup(db: StandInDb) {
       writer.committed(roomId, m.seq, Date.now())
     }
   }
-  const hold = (roomId: string) => {
-    log.set(roomId, log.get(roomId) ?? [])
-    writer.holdRoom({ roomId, name: roomId, createdBy: 'u', adminNodeId: 'n', adminNodeName: 'n', createdAt: 1 }, log.get(roomId)!.length)
-  }
-  return { writer, commit, hold, statuses, log }
+  writer.start()
+  log.set(roomId, [])
+  writer.holdRoom({ roomId, name: roomId, createdBy: 'u', adminNodeId: 'n', adminNodeName: 'n', createdAt: 1 }, 0)
+  return { writer, commit, statuses }
 }
 
 async function until(cond: () => boolean, ms = 5000): Promise<void> {
@@ -85,11 +92,8 @@ async function until(cond: () => boolean, ms = 5000): Promise<void> {
 describe('archive writer', () => {
   it('never holds up a commit while the database hangs, and counts what is behind', async () => {
     const db = new StandInDb()
-    let open!: () => void
-    db.gate = new Promise((r) => (open = r))
-    const { writer, commit, hold } = setup(db)
-    writer.start()
-    hold('a')
+    const open = db.hang()
+    const { writer, commit } = startedWithRoom(db, 'a')
     const t0 = performance.now()
     commit('a', 5000)
     expect(performance.now() - t0).toBeLessThan(500) // 5000 commits, no I/O among them
@@ -102,11 +106,8 @@ describe('archive writer', () => {
 
   it('writes a deletion after the batch of that room already in flight, and nothing of the room after it', async () => {
     const db = new StandInDb()
-    let open!: () => void
-    db.gate = new Promise((r) => (open = r))
-    const { writer, commit, hold } = setup(db)
-    writer.start()
-    hold('a')
+    const open = db.hang()
+    const { writer, commit } = startedWithRoom(db, 'a')
     commit('a', 3)
     await new Promise((r) => setTimeout(r, 50)) // the batch is now waiting on the database
     commit('a', 2)
@@ -120,9 +121,7 @@ describe('archive writer', () => {
 
   it('goes down and catches up from the watermark when the database returns: every seq once', async () => {
     const db = new StandInDb()
-    const { writer, commit, hold, statuses } = setup(db)
-    writer.start()
-    hold('a')
+    const { writer, commit, statuses } = startedWithRoom(db, 'a')
     commit('a', 10)
     await until(() => writer.status().behind === 0 && writer.status().state === 'ok')
     db.down = true
