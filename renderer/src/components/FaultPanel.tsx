@@ -5,6 +5,7 @@ import { describeError } from '../state/errors'
 import { MAX_HOLD_MS, isCutOff, nextPartition, parseHoldMs, peerKey } from '../state/faults'
 import { Btn } from './ChatView'
 import { StateDot } from './Sidebar'
+import { ValidatedInput } from './ValidatedInput'
 
 type Status = { kind: 'idle' } | { kind: 'busy'; text: string } | { kind: 'done'; text: string } | { kind: 'error'; text: string }
 
@@ -158,30 +159,24 @@ export function FaultPanel({ session, state }: { session: Session; state: Sessio
           <label htmlFor="hold-ms" className="py-1.5">
             Hold 2PC decisions (ms)
           </label>
-          <div className="flex flex-col">
-            <input
-              id="hold-ms"
-              type="number"
-              inputMode="numeric"
-              min={0}
-              max={MAX_HOLD_MS}
-              step={500}
-              value={hold}
-              aria-invalid={holdError ? true : undefined}
-              aria-describedby={holdError ? 'hold-ms-err' : undefined}
-              onChange={(e) => {
-                setHold(e.target.value)
-                setHoldDirty(true)
-              }}
-              onBlur={() => setHoldTouched(true)}
-              className="w-28 rounded-md border border-slate-300 bg-white px-2 py-1.5 text-sm aria-invalid:border-red-500 dark:border-slate-600 dark:bg-slate-800"
-            />
-            {holdError && (
-              <span id="hold-ms-err" className="mt-1 max-w-56 text-xs text-red-600 dark:text-red-400">
-                {holdError}
-              </span>
-            )}
-          </div>
+          <ValidatedInput
+            id="hold-ms"
+            type="number"
+            inputMode="numeric"
+            min={0}
+            max={MAX_HOLD_MS}
+            step={500}
+            value={hold}
+            error={holdError}
+            errorId="hold-ms-err"
+            errorClassName="max-w-56"
+            onChange={(e) => {
+              setHold(e.target.value)
+              setHoldDirty(true)
+            }}
+            onBlur={() => setHoldTouched(true)}
+            className="w-28 rounded-md border border-slate-300 bg-white px-2 py-1.5 text-sm aria-invalid:border-red-500 dark:border-slate-600 dark:bg-slate-800"
+          />
           <Btn type="submit" disabled={busy} label="Apply hold time">
             Apply
           </Btn>

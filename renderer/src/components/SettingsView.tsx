@@ -6,6 +6,7 @@ import { loadUser, saveUser } from '../user-prefs'
 import { ArchiveSettings } from './ArchiveStatus'
 import { Btn } from './ChatView'
 import { StateDot } from './Sidebar'
+import { ValidatedInput } from './ValidatedInput'
 
 type AddStatus = { kind: 'idle' } | { kind: 'joining'; address: string } | { kind: 'joined'; text: string } | { kind: 'error'; text: string }
 
@@ -121,23 +122,16 @@ export function SettingsView({ session, state }: { session: Session; state: Sess
               }
             }}
           >
-            <div className="flex flex-col">
-              <input
-                aria-label="Peer address"
-                aria-invalid={invalidMsg ? true : undefined}
-                aria-describedby={invalidMsg ? 'peer-addr-err' : undefined}
-                placeholder="invite or host:port"
-                value={address}
-                onChange={(e) => setAddress(e.target.value)}
-                onBlur={() => setTouched(true)}
-                className="w-full max-w-72 rounded-md border border-slate-300 bg-white px-3 py-1.5 text-sm aria-invalid:border-red-500 dark:border-slate-600 dark:bg-slate-800"
-              />
-              {invalidMsg && (
-                <span id="peer-addr-err" className="mt-1 text-xs text-red-600 dark:text-red-400">
-                  {invalidMsg}
-                </span>
-              )}
-            </div>
+            <ValidatedInput
+              aria-label="Peer address"
+              error={invalidMsg}
+              errorId="peer-addr-err"
+              placeholder="invite or host:port"
+              value={address}
+              onChange={(e) => setAddress(e.target.value)}
+              onBlur={() => setTouched(true)}
+              className="w-full max-w-72 rounded-md border border-slate-300 bg-white px-3 py-1.5 text-sm aria-invalid:border-red-500 dark:border-slate-600 dark:bg-slate-800"
+            />
             <Btn primary type="submit" disabled={status.kind === 'joining'}>
               Add peer
             </Btn>
