@@ -9,33 +9,18 @@
  *   administrator and term, draws the handover, and the chat says "“design” is now run by …"
  *   instead of calling the room unavailable. It writes docs/screenshots/handover.png.
  */
-import { existsSync, mkdirSync } from 'node:fs'
-import { join } from 'node:path'
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
+import type { Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { Client, ROOT, cleanup, eventually, killNode, startNode, type NodeProc } from '../helpers/cluster'
-import { CHROMIUM, CHROMIUM_ARGS, UI_DIR, ensureBuilt, signIn } from './browser'
+import { Client, cleanup, eventually, killNode, startNode, type NodeProc } from '../helpers/cluster'
+import { BrowserPages, UI_DIR, prepareBrowserTests, shot } from './browser'
 
-const SHOTS = join(ROOT, 'docs', 'screenshots')
-const T = 15_000
-
-let browser: Browser
-const contexts: BrowserContext[] = []
+const pages = new BrowserPages()
 let n1: NodeProc
 let n2: NodeProc
 let n3: NodeProc
 let alice2: Page
 let alice3: Page
 let roomId = ''
-
-async function openAs(node: NodeProc, user: string): Promise<Page> {
-  const ctx = await browser.newContext({ viewport: { width: 1280, height: 860 } })
-  contexts.push(ctx)
-  const page = await ctx.newPage()
-  page.setDefaultTimeout(T)
-  await signIn(page, node, user)
-  return page
-}
 
 async function say(page: Page, text: string): Promise<void> {
   await page.getByRole('textbox', { name: 'Message' }).fill(text)
@@ -44,9 +29,7 @@ async function say(page: Page, text: string): Promise<void> {
 
 describe('two alices and a replicated room that changes hands (real browser, three real nodes)', () => {
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (the browser tests need Debian's chromium)`)
-    ensureBuilt()
-    mkdirSync(SHOTS, { recursive: true })
+    prepareBrowserTests()
     const extra = ['--ui-dir', UI_DIR, '--replicas', '3']
     // Roomy timing for a loaded two-core machine; the takeover comes within dead-ms plus an election.
     const timing = { heartbeatMs: 250, suspectMs: 1500, deadMs: 3000 }
@@ -63,14 +46,13 @@ describe('two alices and a replicated room that changes hands (real browser, thr
     }
     const carol = await Client.as(n1.ready, 'carol')
     roomId = (await carol.call('room.create', { name: 'design' })).room.roomId
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000 })
-    alice2 = await openAs(n2, 'alice')
-    alice3 = await openAs(n3, 'alice')
+    await pages.launch()
+    alice2 = await pages.openAs(n2, 'alice', 1280, 860)
+    alice3 = await pages.openAs(n3, 'alice', 1280, 860)
   }, 180_000)
 
   afterAll(async () => {
-    for (const c of contexts) await c.close().catch(() => {})
-    await browser?.close().catch(() => {})
+    await pages.close()
     await cleanup()
   }, 30_000)
 
@@ -136,7 +118,7 @@ describe('two alices and a replicated room that changes hands (real browser, thr
     console.log(`takeover seen in the browser ${tookMs} ms after kill -9 of the administrator (dead-ms 3000)`)
     // Tall enough for the picture and the Rooms table under it.
     await alice2.setViewportSize({ width: 1280, height: 1180 })
-    await alice2.screenshot({ path: join(SHOTS, 'handover.png') })
+    await shot(alice2, 'handover')
     await alice2.setViewportSize({ width: 1280, height: 860 })
 
     // The chat: the takeover notice, not an unavailable banner; the room keeps working.

@@ -4,42 +4,21 @@
  * only, so the test also checks that every control it touches is reachable by assistive technology.
  * Screenshots for docs/ui.md and README are written to docs/screenshots/.
  */
-import { existsSync, mkdirSync } from 'node:fs'
-import { join } from 'node:path'
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
+import type { Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { Client, ROOT, cleanup, killNode, sendAccepted, startNode, type NodeProc } from '../helpers/cluster'
-import { CHROMIUM, CHROMIUM_ARGS, UI_DIR, ensureBuilt, signIn } from './browser'
+import { Client, cleanup, killNode, sendAccepted, startNode, type NodeProc } from '../helpers/cluster'
+import { BrowserPages, PAGE_TIMEOUT_MS as T, UI_DIR, prepareBrowserTests, shot } from './browser'
 
-const SHOTS = join(ROOT, 'docs', 'screenshots')
-const T = 15_000
-
-let browser: Browser
-const contexts: BrowserContext[] = []
+const pages = new BrowserPages()
 let n1: NodeProc
 let n2: NodeProc
 let n3: NodeProc
 let alice: Page
 let bob: Page
 
-async function openAs(node: NodeProc, user: string): Promise<Page> {
-  const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } })
-  contexts.push(ctx)
-  const page = await ctx.newPage()
-  page.setDefaultTimeout(T)
-  await signIn(page, node, user)
-  return page
-}
-
-const shot = (page: Page, name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`) })
-
-// No silent skip: without Debian's chromium these tests fail and say how to install it (docs/testing.md,
-// "Two commands"); .ci/run installs it.
 describe('chat UI in a real browser against real nodes', () => {
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (the browser tests need Debian's chromium)`)
-    ensureBuilt()
-    mkdirSync(SHOTS, { recursive: true })
+    prepareBrowserTests()
     const extra = ['--ui-dir', UI_DIR, '--allow-faults']
     // Roomier than the helper's default timing: the 10,000-message burst must not be mistaken for a
     // dead node on this two-core machine; the failure test still sees n3 dead within a few seconds.
@@ -51,14 +30,13 @@ describe('chat UI in a real browser against real nodes', () => {
     // identity-takeover.test.ts); since rooms gain replicas as nodes join, the default would move
     // n3's lobby to another node instead.
     n3 = await startNode({ name: 'n3', extra: [...extra, '--replicas', '1'], timing })
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000 })
-    alice = await openAs(n1, 'alice')
-    bob = await openAs(n2, 'bob')
+    await pages.launch()
+    alice = await pages.openAs(n1, 'alice')
+    bob = await pages.openAs(n2, 'bob')
   }, 180_000)
 
   afterAll(async () => {
-    for (const c of contexts) await c.close().catch(() => {})
-    await browser?.close().catch(() => {})
+    await pages.close()
     await cleanup()
   }, 30_000)
 

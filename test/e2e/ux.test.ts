@@ -5,19 +5,16 @@
  * every view in both themes. Debian's chromium via playwright-core against two real headless nodes;
  * selectors are roles and accessible names only.
  */
-import { readFileSync, existsSync, mkdirSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
+import type { Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Client, ROOT, cleanup, eventually, startNode, type NodeProc } from '../helpers/cluster'
-import { ensureBuilt, UI_DIR, CHROMIUM, CHROMIUM_ARGS, signIn } from './browser'
+import { BrowserPages, PAGE_TIMEOUT_MS as T, UI_DIR, prepareBrowserTests, shot, signIn } from './browser'
 
-const SHOTS = join(ROOT, 'docs', 'screenshots')
 const AXE_SOURCE = readFileSync(join(ROOT, 'node_modules', 'axe-core', 'axe.min.js'), 'utf8')
-const T = 15_000
 
-let browser: Browser
-const contexts: BrowserContext[] = []
+const pages = new BrowserPages()
 let n1: NodeProc
 let n2: NodeProc
 let bot: Client
@@ -25,10 +22,7 @@ let bot: Client
 const consoleErrors: string[] = []
 
 async function newPage(width: number, height: number): Promise<Page> {
-  const ctx = await browser.newContext({ viewport: { width, height } })
-  contexts.push(ctx)
-  const page = await ctx.newPage()
-  page.setDefaultTimeout(T)
+  const page = await pages.newPage(width, height)
   page.on('console', (m) => {
     if (m.type() === 'error') consoleErrors.push(m.text())
   })
@@ -55,7 +49,6 @@ async function expectAccessible(page: Page, view: string): Promise<void> {
   await page.emulateMedia({ colorScheme: 'light' })
 }
 
-const shot = (page: Page, name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`) })
 /** What has focus: "tag accessible-label", or "body" when focus was lost. */
 const focused = (page: Page): Promise<string> =>
   page.evaluate(`(() => {
@@ -67,13 +60,11 @@ const overflowsX = (page: Page): Promise<boolean> => page.evaluate('document.doc
 
 describe('the chat as people expect it (real browser, real nodes)', () => {
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (the browser tests need Debian's chromium)`)
-    ensureBuilt()
-    mkdirSync(SHOTS, { recursive: true })
+    prepareBrowserTests()
     // The bot makes rooms faster than a person: past the default room.create limit (docs/security.md).
     n1 = await startNode({ name: 'n1', extra: ['--ui-dir', UI_DIR, '--room-creates-per-10s', '50'] })
     n2 = await startNode({ name: 'n2', join: [n1.ready.grpc], extra: ['--ui-dir', UI_DIR] })
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000 })
+    await pages.launch()
     // A program on n1 fills a room the pages have not joined yet.
     bot = await Client.as(n1.ready, 'bot')
     const { room } = await bot.call('room.create', { name: 'news' })
@@ -86,8 +77,7 @@ describe('the chat as people expect it (real browser, real nodes)', () => {
   }, 180_000)
 
   afterAll(async () => {
-    for (const c of contexts) await c.close().catch(() => {})
-    await browser?.close().catch(() => {})
+    await pages.close()
     await cleanup()
   }, 30_000)
 
