@@ -38,19 +38,18 @@ const ROOM = 'room1'
 const freeze: TxEffect = { type: 'freeze', txId: TX, roomId: ROOM }
 const apply = (commit: boolean): TxEffect => ({ type: 'apply', txId: TX, roomId: ROOM, commit })
 const forget: TxEffect = { type: 'forget', txId: TX }
-const persist = (record: Partial<TxRecord>): TxEffect => ({
-  type: 'persist',
-  record: {
-    txId: TX,
-    roomId: ROOM,
-    role: 'coordinator',
-    coordinator: 'n1',
-    participants: ['n2', 'n3'],
-    decision: null,
-    reason: null,
-    ...record,
-  },
+/** The record of the 3-node case as its coordinator n1 keeps it, undecided; `record` changes any field. */
+const txRecord = (record: Partial<TxRecord> = {}): TxRecord => ({
+  txId: TX,
+  roomId: ROOM,
+  role: 'coordinator',
+  coordinator: 'n1',
+  participants: ['n2', 'n3'],
+  decision: null,
+  reason: null,
+  ...record,
 })
+const persist = (record: Partial<TxRecord>): TxEffect => ({ type: 'persist', record: txRecord(record) })
 const progress = (phase: 'prepare' | 'commit' | 'abort', votes: Record<string, Vote>, reason?: TxReason): TxEffect => ({
   type: 'progress',
   txId: TX,
@@ -157,13 +156,17 @@ function started(): CoordinatorState {
 
 const READY = { n2: 'ready', n3: 'ready' } as const
 
+// The rows most cases begin with: n2 votes READY (still preparing), then n3 does (commit decided).
+const N2_READY: CRow = [vote('n2', true, 100), [progress('prepare', { n2: 'ready', n3: 'pending' })]]
+const N3_READY_COMMITS: CRow = [vote('n3', true, 200), commitEffects(READY)]
+
 const coordinatorCases: Array<{ name: string; rows: CRow[]; phase?: CoordinatorState['phase'] }> = [
   {
     name: 'all votes READY: persist commit, then send it, apply, progress, done; forget after all acks',
     phase: 'finished',
     rows: [
-      [vote('n2', true, 100), [progress('prepare', { n2: 'ready', n3: 'pending' })]],
-      [vote('n3', true, 200), commitEffects(READY)],
+      N2_READY,
+      N3_READY_COMMITS,
       [ack('n2', 300), []],
       [ack('n3', 400), [forget]],
       [cTick(5000), []],
@@ -173,7 +176,7 @@ const coordinatorCases: Array<{ name: string; rows: CRow[]; phase?: CoordinatorS
     name: 'one ABORT: rollback with the node and its reason',
     phase: 'decided',
     rows: [
-      [vote('n2', true, 100), [progress('prepare', { n2: 'ready', n3: 'pending' })]],
+      N2_READY,
       [
         vote('n3', false, 200, 'sends in flight'),
         abortEffects({ n2: 'ready', n3: 'abort' }, { code: 'voted-abort', node: 'n3', why: 'sends in flight' }),
@@ -197,7 +200,7 @@ const coordinatorCases: Array<{ name: string; rows: CRow[]; phase?: CoordinatorS
     name: 'missing vote at the vote timeout: presumed abort naming the silent node',
     phase: 'decided',
     rows: [
-      [vote('n2', true, 100), [progress('prepare', { n2: 'ready', n3: 'pending' })]],
+      N2_READY,
       [cTick(1000), []],
       [cTick(4999), []],
       [cTick(5000), abortEffects({ n2: 'ready', n3: 'pending' }, { code: 'no-vote', nodes: ['n3'] })],
@@ -212,7 +215,7 @@ const coordinatorCases: Array<{ name: string; rows: CRow[]; phase?: CoordinatorS
     name: 'participant dead during prepare: abort at once',
     rows: [
       [peerDead('n9', 50), []],
-      [vote('n2', true, 100), [progress('prepare', { n2: 'ready', n3: 'pending' })]],
+      N2_READY,
       [peerDead('n3', 200), abortEffects({ n2: 'ready', n3: 'pending' }, { code: 'node-dead', node: 'n3' })],
       [peerDead('n2', 300), []],
     ],
@@ -220,8 +223,8 @@ const coordinatorCases: Array<{ name: string; rows: CRow[]; phase?: CoordinatorS
   {
     name: 'participant dead after the decision: no change, it learns by resend when back',
     rows: [
-      [vote('n2', true, 100), [progress('prepare', { n2: 'ready', n3: 'pending' })]],
-      [vote('n3', true, 200), commitEffects(READY)],
+      N2_READY,
+      N3_READY_COMMITS,
       [peerDead('n3', 300), []],
     ],
   },
@@ -229,8 +232,8 @@ const coordinatorCases: Array<{ name: string; rows: CRow[]; phase?: CoordinatorS
     name: 'decision resent every resendMs to participants that have not acked; repeats are harmless',
     phase: 'finished',
     rows: [
-      [vote('n2', true, 100), [progress('prepare', { n2: 'ready', n3: 'pending' })]],
-      [vote('n3', true, 200), commitEffects(READY)],
+      N2_READY,
+      N3_READY_COMMITS,
       [cTick(1199), []],
       [cTick(1200), [sendDecision('n2', true), sendDecision('n3', true)]],
       [ack('n2', 1300), []],
@@ -247,7 +250,7 @@ const coordinatorCases: Array<{ name: string; rows: CRow[]; phase?: CoordinatorS
     name: 'repeated and stranger votes during prepare change nothing; acks before the decision ignored',
     phase: 'preparing',
     rows: [
-      [vote('n2', true, 100), [progress('prepare', { n2: 'ready', n3: 'pending' })]],
+      N2_READY,
       [vote('n2', false, 150, 'changed my mind'), []],
       [vote('n9', false, 160, 'not a participant'), []],
       [ack('n2', 170), []],
@@ -309,15 +312,7 @@ describe('two-phase commit: coordinator (tables)', () => {
   })
 
   it('recovery of a decided tx: resend the decision and re-apply it locally, then finish on acks', () => {
-    const record: TxRecord = {
-      txId: TX,
-      roomId: ROOM,
-      role: 'coordinator',
-      coordinator: 'n1',
-      participants: ['n2', 'n3'],
-      decision: 'commit',
-      reason: null,
-    }
+    const record = txRecord({ decision: 'commit' })
     const out = recoverCoordinator(record, 10_000, CONFIG)
     expect(out.effects).toEqual([sendDecision('n2', true), sendDecision('n3', true), apply(true)])
     runCoordinator(out.state, [
@@ -329,15 +324,7 @@ describe('two-phase commit: coordinator (tables)', () => {
   })
 
   it('recovery of an undecided tx: presumed abort, persisted before it is sent; no `done`', () => {
-    const record: TxRecord = {
-      txId: TX,
-      roomId: ROOM,
-      role: 'coordinator',
-      coordinator: 'n1',
-      participants: ['n2', 'n3'],
-      decision: null,
-      reason: null,
-    }
+    const record = txRecord()
     const reason: TxReason = { code: 'coordinator-restarted' }
     const out = recoverCoordinator(record, 10_000, CONFIG)
     expect(out.effects).toEqual([
@@ -401,6 +388,11 @@ const BLOCKED: TxEffect = {
 }
 
 type PRow = [ParticipantInput, TxEffect[]]
+
+// A prepared participant's rounds of asking (docs/deletion.md): no decision by decisionTimeoutMs,
+// it asks the coordinator; none a timeout later, the other participants.
+const ASK_COORDINATOR: PRow = [pTick(2000), [sendQuery('n1')]]
+const ASK_PEERS: PRow = [pTick(4000), [sendQuery('n3'), sendQuery('n4')]]
 
 function runParticipant(state: ParticipantState, rows: PRow[]): ParticipantState {
   rows.forEach(([input, expected], i) => {
@@ -467,9 +459,9 @@ const participantCases: Array<{
     stage: 'finished',
     rows: [
       [pTick(1999), []],
-      [pTick(2000), [sendQuery('n1')]],
+      ASK_COORDINATOR,
       [pTick(3999), []],
-      [pTick(4000), [sendQuery('n3'), sendQuery('n4')]],
+      ASK_PEERS,
       [answer('n4', false, false, 4100), []],
       [answer('n3', true, true, 4200), [apply(true), forget]],
       // The coordinator's decision arriving later is acked, not applied again.
@@ -484,7 +476,7 @@ const participantCases: Array<{
       // A member node that would vote ABORT and tell the others COMMIT (docs/security.md).
       [answer('n3', true, true, 100), []],
       [answer('n9', true, true, 200), []],
-      [pTick(2000), [sendQuery('n1')]],
+      ASK_COORDINATOR,
       [answer('n4', true, true, 2100), []],
       [answer('n9', true, false, 2200), []],
       // The coordinator is always believed.
@@ -495,8 +487,8 @@ const participantCases: Array<{
     name: 'a peer that voted ABORT answers abort: the query round ends in rollback',
     start: READY_EFFECTS,
     rows: [
-      [pTick(2000), [sendQuery('n1')]],
-      [pTick(4000), [sendQuery('n3'), sendQuery('n4')]],
+      ASK_COORDINATOR,
+      ASK_PEERS,
       [answer('n3', true, false, 4100), [apply(false), forget]],
     ],
   },
@@ -504,10 +496,10 @@ const participantCases: Array<{
     name: 'nobody knows: blocked (room stays frozen), retries coordinator first, unblocks on the decision',
     start: READY_EFFECTS,
     rows: [
-      [pTick(2000), [sendQuery('n1')]],
+      ASK_COORDINATOR,
       // An undecided coordinator answering "unknown" is still collecting votes: keep waiting.
       [answer('n1', false, false, 2100), []],
-      [pTick(4000), [sendQuery('n3'), sendQuery('n4')]],
+      ASK_PEERS,
       [answer('n3', false, false, 4100), []],
       [answer('n3', false, false, 4150), []],
       [answer('n4', false, false, 4200), [BLOCKED]],
@@ -526,8 +518,8 @@ const participantCases: Array<{
     start: READY_EFFECTS,
     stage: 'blocked',
     rows: [
-      [pTick(2000), [sendQuery('n1')]],
-      [pTick(4000), [sendQuery('n3'), sendQuery('n4')]],
+      ASK_COORDINATOR,
+      ASK_PEERS,
       [pTick(5999), []],
       [pTick(6000), [BLOCKED]],
       [pTick(8000), [sendQuery('n1'), sendQuery('n3'), sendQuery('n4')]],
@@ -553,7 +545,7 @@ describe('two-phase commit: participant (tables)', () => {
   it('only participant besides the coordinator: blocked straight after asking the coordinator', () => {
     const out = startParticipant({ ...prepare(0), participants: ['n2'] }, CONFIG)
     runParticipant(out.state, [
-      [pTick(2000), [sendQuery('n1')]],
+      ASK_COORDINATOR,
       [
         pTick(4000),
         [
@@ -581,15 +573,7 @@ describe('two-phase commit: participant (tables)', () => {
   })
 
   it('recovery with a READY vote and no decision: freeze again and ask the coordinator at once', () => {
-    const record: TxRecord = {
-      txId: TX,
-      roomId: ROOM,
-      role: 'participant',
-      coordinator: 'n1',
-      participants: ['n3', 'n4'],
-      decision: null,
-      reason: null,
-    }
+    const record = txRecord({ role: 'participant', participants: ['n3', 'n4'] })
     const out = recoverParticipant(record, 50_000, CONFIG)
     expect(out.effects).toEqual([freeze, sendQuery('n1')])
     runParticipant(out.state, [
@@ -599,15 +583,7 @@ describe('two-phase commit: participant (tables)', () => {
   })
 
   it('recovery of a record with a decision (crash between apply and forget): apply again, forget', () => {
-    const record: TxRecord = {
-      txId: TX,
-      roomId: ROOM,
-      role: 'participant',
-      coordinator: 'n1',
-      participants: ['n3'],
-      decision: 'commit',
-      reason: null,
-    }
+    const record = txRecord({ role: 'participant', participants: ['n3'], decision: 'commit' })
     expect(recoverParticipant(record, 0, CONFIG).effects).toEqual([apply(true), forget])
   })
 
@@ -626,8 +602,8 @@ describe('two-phase commit: participant (tables)', () => {
     {
       name: 'blocked: unblocked by the new administrator answer (presumed abort)',
       rows: [
-        [pTick(2000), [sendQuery('n1')]],
-        [pTick(4000), [sendQuery('n3'), sendQuery('n4')]],
+        ASK_COORDINATOR,
+        ASK_PEERS,
         [pTick(6000), [BLOCKED]],
         [newCoordinator('n5', 6500), [reAsking('n5', ['n3', 'n4', 'n1']), sendQuery('n5')]],
         [answer('n5', true, false, 6600), [apply(false), forget]],
