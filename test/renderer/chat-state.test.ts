@@ -159,6 +159,27 @@ describe('membership, availability, deletion', () => {
     expect(s.rooms.r1.info.memberCount).toBe(1)
   })
 
+  it('leaving a room forgets its members, messages and pending sends (it reads as never joined), and keeps why it is unavailable', () => {
+    const s = run([
+      joined('r1', 3),
+      { type: 'member.joined', roomId: 'r1', user: 'bob', nodeId: 'B' },
+      { type: 'message', message: msg('r1', 4) },
+      { type: 'room.unavailable', roomId: 'r1', reason: 'admin dead' },
+      { type: 'room.left', roomId: 'r1' },
+    ])
+    expect(s.rooms.r1).toEqual({
+      info: room('r1', { joined: false, available: false, memberCount: 2 }),
+      joined: false,
+      members: [],
+      messages: [],
+      pending: [],
+      latestSeq: 0,
+      lastReadSeq: 0,
+      mayHaveMissed: false,
+      unavailableReason: 'admin dead',
+    })
+  })
+
   it('a large room: its first page of members with the room’s count, kept by members.count (client-protocol.md §5)', () => {
     const page = [{ user: 'a', nodeId: 'A' }, { user: 'b', nodeId: 'B' }]
     let s = run([{ type: 'room.joined', room: room('r1', { memberCount: 9_998 }), members: page, lastSeq: 0, history: [], memberCount: 10_000 }])

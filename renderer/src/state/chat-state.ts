@@ -310,17 +310,8 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
     case 'room.left': {
       const old = state.rooms[action.roomId]
       if (!old) return state
-      return putRoom(state, {
-        ...old,
-        info: { ...old.info, joined: false },
-        joined: false,
-        members: [],
-        messages: [],
-        pending: [],
-        latestSeq: 0,
-        lastReadSeq: 0,
-        mayHaveMissed: false,
-      })
+      // What a room not joined starts as; unavailability, deletion and handover stay as they were.
+      return putRoom(state, { ...old, ...newRoom({ ...old.info, joined: false }) })
     }
 
     case 'room.members': {
