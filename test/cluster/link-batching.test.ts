@@ -76,6 +76,11 @@ function fakeLink(windowMs: number, flushAt: number) {
     send(n = 1) {
       for (let i = 0; i < n; i++) s.queued(++queued)
     },
+    /** One turn of the node that queues `n` messages on the link: the scheduler sees its end. */
+    turn(n = 1) {
+      this.send(n)
+      c.endTurn()
+    },
   }
 }
 
@@ -91,22 +96,18 @@ describe('adaptive batching policy (fake clock)', () => {
 
   it('everything one turn queued on an idle link leaves in one frame', () => {
     const l = fakeLink(8, 32)
-    l.send(5)
-    l.c.endTurn()
+    l.turn(5)
     expect(l.frames).toEqual([{ at: 0, messages: 5 }])
   })
 
   it('a busy link holds what it queues until the window after its last frame', () => {
     const l = fakeLink(8, 32)
-    l.send()
-    l.c.endTurn()
+    l.turn()
     l.c.advance(1)
-    l.send(3)
-    l.c.endTurn()
+    l.turn(3)
     expect(l.frames).toHaveLength(1)
     l.c.advance(2)
-    l.send(2)
-    l.c.endTurn()
+    l.turn(2)
     l.c.advance(4.9)
     expect(l.frames).toHaveLength(1)
     l.c.advance(0.1)
@@ -118,11 +119,9 @@ describe('adaptive batching policy (fake clock)', () => {
 
   it('a busy link writes at the end of the turn once flushAt messages wait, before the window', () => {
     const l = fakeLink(8, 32)
-    l.send()
-    l.c.endTurn()
+    l.turn()
     l.c.advance(1)
-    l.send(31)
-    l.c.endTurn()
+    l.turn(31)
     expect(l.frames).toHaveLength(1)
     l.send(1)
     expect(l.frames).toHaveLength(1) // not in the middle of the turn that queued it
@@ -139,17 +138,13 @@ describe('adaptive batching policy (fake clock)', () => {
 
   it('a link quiet for a window is idle again; window 0 never lingers', () => {
     const l = fakeLink(8, 32)
-    l.send()
-    l.c.endTurn()
+    l.turn()
     l.c.advance(8)
-    l.send()
-    l.c.endTurn()
+    l.turn()
     expect(l.frames.map((f) => f.at)).toEqual([0, 8])
     const off = fakeLink(0, 32)
-    off.send()
-    off.c.endTurn()
-    off.send()
-    off.c.endTurn()
+    off.turn()
+    off.turn()
     expect(off.frames).toHaveLength(2)
   })
 
@@ -157,8 +152,7 @@ describe('adaptive batching policy (fake clock)', () => {
     // One message every 0.1 ms (10k/s): frames of flushAt messages, well before the window.
     const fast = fakeLink(8, 32)
     for (let i = 0; i < 1000; i++) {
-      fast.send()
-      fast.c.endTurn()
+      fast.turn()
       fast.c.advance(0.1)
     }
     const full = fast.frames.slice(1)
@@ -166,8 +160,7 @@ describe('adaptive batching policy (fake clock)', () => {
     // One every 1 ms (1k/s): one frame per window, of about 8 messages.
     const slow = fakeLink(8, 32)
     for (let i = 0; i < 200; i++) {
-      slow.send()
-      slow.c.endTurn()
+      slow.turn()
       slow.c.advance(1)
     }
     expect(slow.frames.length).toBeGreaterThanOrEqual(24)
