@@ -28,6 +28,9 @@ const change = (
   silentMs: number,
 ): PeerStateEffect => ({ type: 'peer-state', peer, from, to, silentMs })
 
+/** The row most cases begin with: peer a's first heartbeat, at time 0, makes it alive. */
+const A_HEARD_AT_0: Row = [heard('a', 0), [change('a', null, 'alive', 0)]]
+
 /** Feeds the rows in order and checks each row's effects; returns the final state. */
 function run(rows: Row[], config: FailureDetectorConfig = CONFIG): FailureDetectorState {
   let state = createFailureDetector(config)
@@ -43,7 +46,7 @@ const cases: Array<{ name: string; rows: Row[]; config?: FailureDetectorConfig }
   {
     name: 'alive -> suspect at suspectMs -> dead at deadMs, ticking every heartbeat',
     rows: [
-      [heard('a', 0), [change('a', null, 'alive', 0)]],
+      A_HEARD_AT_0,
       [tick(500), []],
       [tick(1000), []],
       [tick(1499), []],
@@ -58,7 +61,7 @@ const cases: Array<{ name: string; rows: Row[]; config?: FailureDetectorConfig }
   {
     name: 'heard while suspect: alive again at once, and the silence counts from then',
     rows: [
-      [heard('a', 0), [change('a', null, 'alive', 0)]],
+      A_HEARD_AT_0,
       [tick(1000), []],
       [tick(2000), [change('a', 'alive', 'suspect', 2000)]],
       [heard('a', 2100), [change('a', 'suspect', 'alive', 0)]],
@@ -70,7 +73,7 @@ const cases: Array<{ name: string; rows: Row[]; config?: FailureDetectorConfig }
   {
     name: 'heard while dead: alive again at once',
     rows: [
-      [heard('a', 0), [change('a', null, 'alive', 0)]],
+      A_HEARD_AT_0,
       [tick(1000), []],
       [tick(2000), [change('a', 'alive', 'suspect', 2000)]],
       [tick(3000), [change('a', 'suspect', 'dead', 3000)]],
@@ -82,7 +85,7 @@ const cases: Array<{ name: string; rows: Row[]; config?: FailureDetectorConfig }
   {
     name: 'heartbeats keep a peer alive; a repeated heard emits nothing',
     rows: [
-      [heard('a', 0), [change('a', null, 'alive', 0)]],
+      A_HEARD_AT_0,
       [heard('a', 500), []],
       [tick(1000), []],
       [heard('a', 1000), []],
@@ -106,7 +109,7 @@ const cases: Array<{ name: string; rows: Row[]; config?: FailureDetectorConfig }
   {
     name: 'left (graceful leave): dead at once, without waiting; repeated left changes nothing',
     rows: [
-      [heard('a', 0), [change('a', null, 'alive', 0)]],
+      A_HEARD_AT_0,
       [tick(400), []],
       [left('a', 450), [change('a', 'alive', 'dead', 450)]],
       [left('a', 460), []],
@@ -117,7 +120,7 @@ const cases: Array<{ name: string; rows: Row[]; config?: FailureDetectorConfig }
   {
     name: 'left from suspect, and left of a peer never heard (nothing to mark)',
     rows: [
-      [heard('a', 0), [change('a', null, 'alive', 0)]],
+      A_HEARD_AT_0,
       [tick(1000), []],
       [tick(1600), [change('a', 'alive', 'suspect', 1600)]],
       [left('a', 1700), [change('a', 'suspect', 'dead', 1700)]],
@@ -127,7 +130,7 @@ const cases: Array<{ name: string; rows: Row[]; config?: FailureDetectorConfig }
   {
     name: 'forget drops a peer: no more effects for it; heard later is a new peer again',
     rows: [
-      [heard('a', 0), [change('a', null, 'alive', 0)]],
+      A_HEARD_AT_0,
       [forget('a'), []],
       [forget('a'), []],
       [tick(1000), []],
@@ -139,7 +142,7 @@ const cases: Array<{ name: string; rows: Row[]; config?: FailureDetectorConfig }
   {
     name: 'peers are independent',
     rows: [
-      [heard('a', 0), [change('a', null, 'alive', 0)]],
+      A_HEARD_AT_0,
       [heard('b', 1000), [change('b', null, 'alive', 0)]],
       [tick(1000), []],
       [tick(2000), [change('a', 'alive', 'suspect', 2000)]],
@@ -153,7 +156,7 @@ const cases: Array<{ name: string; rows: Row[]; config?: FailureDetectorConfig }
     name: 'a tick that finds a peer past deadMs moves it alive -> dead in one effect (guard off)',
     config: { ...CONFIG, pauseGuardMs: Infinity },
     rows: [
-      [heard('a', 0), [change('a', null, 'alive', 0)]],
+      A_HEARD_AT_0,
       [tick(100), []],
       [tick(5000), [change('a', 'alive', 'dead', 5000)]],
     ],
@@ -161,7 +164,7 @@ const cases: Array<{ name: string; rows: Row[]; config?: FailureDetectorConfig }
   {
     name: 'pause guard: after our own pause (tick gap > deadMs) peers get a fresh window',
     rows: [
-      [heard('a', 0), [change('a', null, 'alive', 0)]],
+      A_HEARD_AT_0,
       [tick(500), []],
       [tick(1000), []],
       // Paused for 9 s (SIGSTOP): a's silence is counted as it was at the previous tick, 1000 ms.
@@ -175,7 +178,7 @@ const cases: Array<{ name: string; rows: Row[]; config?: FailureDetectorConfig }
   {
     name: 'pause guard: a peer heard right after the pause, before the tick, stays alive',
     rows: [
-      [heard('a', 0), [change('a', null, 'alive', 0)]],
+      A_HEARD_AT_0,
       [tick(1000), []],
       [heard('a', 9_990), []],
       [tick(10_000), []],
@@ -190,7 +193,7 @@ const cases: Array<{ name: string; rows: Row[]; config?: FailureDetectorConfig }
     // before the pause, not after it: it must get the fresh window too, not be declared dead.
     name: 'pause guard: a peer heard between the last tick and the pause is not declared dead after it',
     rows: [
-      [heard('a', 0), [change('a', null, 'alive', 0)]],
+      A_HEARD_AT_0,
       [heard('b', 0), [change('b', null, 'alive', 0)]],
       [tick(1000), []],
       [heard('a', 1020), []],
@@ -208,7 +211,7 @@ const cases: Array<{ name: string; rows: Row[]; config?: FailureDetectorConfig }
     name: 'pause guard: sustained lag (every tick late) credits a silent peer once; a dead one still dies',
     config: { suspectMs: 600, deadMs: 1200, pauseGuardMs: 200 },
     rows: [
-      [heard('a', 0), [change('a', null, 'alive', 0)]],
+      A_HEARD_AT_0,
       [heard('b', 0), [change('b', null, 'alive', 0)]],
       [tick(0), []],
       [tick(300), []], // late: both credited (silence counted from 300)
