@@ -4,44 +4,28 @@
  * node of the picture with the archive's state; the database stopped, it says how far behind the
  * archive is; restarted, it is up to date again. Roles and accessible names only.
  */
-import { existsSync, mkdirSync } from 'node:fs'
-import { join } from 'node:path'
-import { chromium, type Browser, type Page } from 'playwright-core'
+import type { Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { Client, ROOT, cleanup, startNode, type NodeProc } from '../helpers/cluster'
+import { Client, startNode, type NodeProc } from '../helpers/cluster'
 import { startPostgres, type TempPostgres } from '../helpers/postgres'
-import { CHROMIUM, CHROMIUM_ARGS, UI_DIR, ensureBuilt } from './browser'
+import { BrowserPages, UI_DIR, endBrowserTests, prepareBrowserTests, shot } from './browser'
 
-const T = 15_000
-
-let browser: Browser
+const pages = new BrowserPages()
 let pg: TempPostgres
 let node: NodeProc
 let page: Page
 
 describe('the history archive in the UI', () => {
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (the browser tests need Debian's chromium)`)
-    ensureBuilt()
+    prepareBrowserTests()
     pg = await startPostgres()
     node = await startNode({ name: 'arch1', extra: ['--ui-dir', UI_DIR, '--db', pg.url] })
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: CHROMIUM_ARGS,
-      timeout: 30_000,
-    })
-    const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } })
-    page = await ctx.newPage()
-    page.setDefaultTimeout(T)
-    await page.goto(node.ready.ui!)
-    await page.getByRole('textbox', { name: 'Display name' }).fill('ada')
-    await page.getByRole('button', { name: 'Start chatting' }).click()
-    await page.getByLabel('Signed in as').getByText(node.ready.name).waitFor()
+    await pages.launch()
+    page = await pages.openAs(node, 'ada')
   }, 180_000)
 
   afterAll(async () => {
-    await browser?.close().catch(() => {})
-    await cleanup()
+    await endBrowserTests(pages)
     await pg?.destroy()
   }, 30_000)
 
@@ -64,8 +48,7 @@ describe('the history archive in the UI', () => {
     await archive.getByRole('status').getByText('Database archive up to date').waitFor({ timeout: 20_000 })
     const rows = await pg.query<{ n: number }>('SELECT count(*)::int AS n FROM archive_messages WHERE room_id = $1', [room.roomId])
     expect(rows.rows[0].n).toBe(12)
-    mkdirSync(join(ROOT, 'docs', 'screenshots'), { recursive: true })
-    await page.screenshot({ path: join(ROOT, 'docs', 'screenshots', 'archive.png') })
+    await shot(page, 'archive')
 
     // Settings says the same, in words.
     await page.getByRole('button', { name: 'Settings' }).click()
@@ -74,12 +57,7 @@ describe('the history archive in the UI', () => {
     // A node started with an empty data dir and the same database, alone: its page lists the
     // archived room and reads its history from the database.
     const fresh = await startNode({ name: 'arch2', extra: ['--ui-dir', UI_DIR, '--db', pg.url] })
-    const page2 = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage()
-    page2.setDefaultTimeout(T)
-    await page2.goto(fresh.ready.ui!)
-    await page2.getByRole('textbox', { name: 'Display name' }).fill('grace')
-    await page2.getByRole('button', { name: 'Start chatting' }).click()
-    await page2.getByLabel('Signed in as').getByText('arch2').waitFor()
+    const page2 = await pages.openAs(fresh, 'grace')
     await page2.getByRole('button', { name: 'Settings' }).click()
     await page2.getByRole('button', { name: 'Show archived rooms' }).click()
     await page2.getByRole('list', { name: 'Archived rooms' }).getByText('by bot on arch1, 12 messages').waitFor()
@@ -88,6 +66,6 @@ describe('the history archive in the UI', () => {
     await read.getByText('bot · arch1: m12').waitFor()
     expect(await read.getByRole('listitem').allInnerTexts()).toEqual(Array.from({ length: 12 }, (_, i) => `${i + 1} bot · arch1: m${i + 1}`))
     await read.getByRole('heading', { name: '#kept history from the database archive' }).waitFor()
-    await page2.screenshot({ path: join(ROOT, 'docs', 'screenshots', 'archive-settings.png') })
+    await shot(page2, 'archive-settings')
   })
 })

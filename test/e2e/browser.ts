@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process'
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
-import { ROOT, type NodeProc } from '../helpers/cluster'
+import { ROOT, cleanup, type NodeProc } from '../helpers/cluster'
 
 export const UI_DIR = join(ROOT, 'out', 'renderer')
 /** Where the browser tests write the screenshots docs/ui.md and the README show. */
@@ -127,4 +127,10 @@ export class BrowserPages {
     for (const c of this.contexts) await c.close().catch(() => {})
     await this.browser?.close().catch(() => {})
   }
+}
+
+/** A browser test file's afterAll: its pages and chromium, then every node it started (cleanup). */
+export async function endBrowserTests(pages: BrowserPages): Promise<void> {
+  await pages.close()
+  await cleanup()
 }

@@ -11,8 +11,8 @@
  */
 import type { Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { Client, cleanup, eventually, killNode, startNode, type NodeProc } from '../helpers/cluster'
-import { BrowserPages, UI_DIR, prepareBrowserTests, shot } from './browser'
+import { Client, eventually, killNode, startNode, type NodeProc } from '../helpers/cluster'
+import { BrowserPages, endBrowserTests, UI_DIR, prepareBrowserTests, shot } from './browser'
 
 const pages = new BrowserPages()
 let n1: NodeProc
@@ -51,10 +51,7 @@ describe('two alices and a replicated room that changes hands (real browser, thr
     alice3 = await pages.openAs(n3, 'alice', 1280, 860)
   }, 180_000)
 
-  afterAll(async () => {
-    await pages.close()
-    await cleanup()
-  }, 30_000)
+  afterAll(() => endBrowserTests(pages), 30_000)
 
   it('the directory gives the room three replicas and term 1', async () => {
     const c = await Client.as(n2.ready, 'watcher')

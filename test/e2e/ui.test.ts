@@ -6,8 +6,8 @@
  */
 import type { Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { Client, cleanup, killNode, sendAccepted, startNode, type NodeProc } from '../helpers/cluster'
-import { BrowserPages, PAGE_TIMEOUT_MS as T, UI_DIR, prepareBrowserTests, shot } from './browser'
+import { Client, killNode, sendAccepted, startNode, type NodeProc } from '../helpers/cluster'
+import { BrowserPages, endBrowserTests, PAGE_TIMEOUT_MS as T, UI_DIR, prepareBrowserTests, shot } from './browser'
 
 const pages = new BrowserPages()
 let n1: NodeProc
@@ -35,10 +35,7 @@ describe('chat UI in a real browser against real nodes', () => {
     bob = await pages.openAs(n2, 'bob')
   }, 180_000)
 
-  afterAll(async () => {
-    await pages.close()
-    await cleanup()
-  }, 30_000)
+  afterAll(() => endBrowserTests(pages), 30_000)
 
   it('removes the token from the address bar once connected', async () => {
     expect(alice.url()).not.toContain('token=')

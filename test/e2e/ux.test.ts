@@ -9,8 +9,8 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { Client, ROOT, cleanup, eventually, startNode, type NodeProc } from '../helpers/cluster'
-import { BrowserPages, PAGE_TIMEOUT_MS as T, UI_DIR, prepareBrowserTests, shot, signIn } from './browser'
+import { Client, ROOT, eventually, startNode, type NodeProc } from '../helpers/cluster'
+import { BrowserPages, endBrowserTests, PAGE_TIMEOUT_MS as T, UI_DIR, prepareBrowserTests, shot, signIn } from './browser'
 
 const AXE_SOURCE = readFileSync(join(ROOT, 'node_modules', 'axe-core', 'axe.min.js'), 'utf8')
 
@@ -76,10 +76,7 @@ describe('the chat as people expect it (real browser, real nodes)', () => {
     await eventually(async () => (await (await Client.as(n2.ready, 'probe')).call('rooms.list')).rooms.some((r) => r.name === 'spam 100'), 10_000, 'rooms gossiped to n2')
   }, 180_000)
 
-  afterAll(async () => {
-    await pages.close()
-    await cleanup()
-  }, 30_000)
+  afterAll(() => endBrowserTests(pages), 30_000)
 
   it('has no accessibility violations on the name prompt, and focus lands in the room list after it', async () => {
     const page = await newPage(1280, 800)
