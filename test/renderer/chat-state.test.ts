@@ -167,17 +167,11 @@ describe('membership, availability, deletion', () => {
       { type: 'room.unavailable', roomId: 'r1', reason: 'admin dead' },
       { type: 'room.left', roomId: 'r1' },
     ])
-    expect(s.rooms.r1).toEqual({
-      info: room('r1', { joined: false, available: false, memberCount: 2 }),
-      joined: false,
-      members: [],
-      messages: [],
-      pending: [],
-      latestSeq: 0,
-      lastReadSeq: 0,
-      mayHaveMissed: false,
-      unavailableReason: 'admin dead',
-    })
+    const { info, unavailableReason, ...rest } = s.rooms.r1
+    expect(info).toEqual(room('r1', { joined: false, available: false, memberCount: 2 }))
+    expect(unavailableReason).toBe('admin dead')
+    // Nothing else is left: no members, messages, pending sends, seqs, deletion or handover.
+    expect(rest).toEqual({ joined: false, members: [], messages: [], pending: [], latestSeq: 0, lastReadSeq: 0, mayHaveMissed: false })
   })
 
   it('a large room: its first page of members with the room’s count, kept by members.count (client-protocol.md §5)', () => {
