@@ -84,6 +84,14 @@ function fakeLink(windowMs: number, flushAt: number) {
   }
 }
 
+/** A link (8 ms window, flushAt 32) that wrote a frame of one message at 0 and is now 1 ms into its window. */
+function busyLink() {
+  const l = fakeLink(8, 32)
+  l.turn()
+  l.c.advance(1)
+  return l
+}
+
 describe('adaptive batching policy (fake clock)', () => {
   it('an idle link writes a lone message at the end of the turn, not after the window', () => {
     const l = fakeLink(8, 32)
@@ -101,9 +109,7 @@ describe('adaptive batching policy (fake clock)', () => {
   })
 
   it('a busy link holds what it queues until the window after its last frame', () => {
-    const l = fakeLink(8, 32)
-    l.turn()
-    l.c.advance(1)
+    const l = busyLink()
     l.turn(3)
     expect(l.frames).toHaveLength(1)
     l.c.advance(2)
@@ -118,9 +124,7 @@ describe('adaptive batching policy (fake clock)', () => {
   })
 
   it('a busy link writes at the end of the turn once flushAt messages wait, before the window', () => {
-    const l = fakeLink(8, 32)
-    l.turn()
-    l.c.advance(1)
+    const l = busyLink()
     l.turn(31)
     expect(l.frames).toHaveLength(1)
     l.send(1)
