@@ -280,19 +280,54 @@ export class Simulation {
     try {
       watch.queued = false
       while (!this.failure && this.clock.runNext(until)) {
-        // Node runs every promise continuation after each timer callback: so does the simulation,
-        // through a turn of the event loop, but only when the callback queued any (a turn costs
-        // more than most callbacks; docs/simulation.md, "Speed").
-        if (!watch.queued) {
-          // Nothing seen queued: one microtask turn proves it (a job queued unseen, such as a
-          // promise resolved with a promise, runs before this continuation and shows in the
-          // `before` hook); if anything but this continuation ran, drain it all.
+        // Node runs every promise continuation after each timer callback: so does the simulation
+        // (docs/simulation.md, "Speed").
+        if (this.o.scenario) {
+          // A scenario's script runs several of these loops at once (a request driven while the
+          // script waits on another), interleaved by the turns of the event loop each takes after
+          // a step that queued promise work: they are kept there, so a scenario runs as it did.
+          if (!watch.queued) {
+            // Nothing seen queued: one microtask turn proves it (a job queued unseen, such as a
+            // promise resolved with a promise, runs before this continuation and shows in the
+            // `before` hook); if anything but this continuation ran, drain it all.
+            watch.jobs = 0
+            await RESOLVED
+            if (watch.jobs > 1 || watch.tasks || watch.ticks) await drain()
+          } else await drain()
+          watch.tasks = false
+        } else {
+          // Without a turn (it costs more than most steps; docs/simulation.md, "Speed"): this
+          // continuation `await`s a resolved promise, which puts it behind whatever the step
+          // queued. First once, as the probe above: if nothing else ran before it (promise jobs
+          // show in the `before` hook; a queueMicrotask callback does not, but its queueing is
+          // watched) and the step made or settled no promise, there is nothing to drain.
+          const promised = watch.queued
+          let tasksAhead = watch.tasks
+          watch.tasks = false
           watch.jobs = 0
           await RESOLVED
-          if (watch.jobs > 1 || watch.tasks) await drain()
-        } else await drain()
+          if (promised || tasksAhead || watch.jobs > 1 || watch.tasks || watch.ticks) {
+            // Otherwise drain it all, as a turn would: again until a round in which nothing else
+            // ran. A continuation of an `await` made while the hooks were off (between two runFor
+            // calls) runs without the `before` hook, so what it does counts too: a promise made
+            // or settled beyond this continuation's own (OWN_EVENTS).
+            for (;;) {
+              tasksAhead = watch.tasks
+              watch.tasks = false
+              watch.jobs = 0
+              watch.events = 0
+              await RESOLVED
+              if (!tasksAhead && watch.jobs <= 1 && !watch.tasks && watch.events <= OWN_EVENTS) break
+            }
+            // What Node does in a turn once the microtask queue is empty: process.nextTick
+            // callbacks (then the microtasks they queue: those take the turn, not nested) and the
+            // rejections nobody handled (`no-crash`).
+            if (watch.ticks || !tickCallback) await drain()
+            else tickCallback()
+          }
+        }
         watch.queued = false
-        watch.tasks = false
+        watch.ticks = false
         if (this.failure) break
         if (this.o.replicas > 1) this.checkLeaders()
       }
@@ -1030,10 +1065,11 @@ function lieAboutLog(m: PeerMessage): PeerMessage {
  * Whether anything was queued to run as a microtask: a promise made or settled (V8's promise
  * hooks), a queueMicrotask or a process.nextTick. When nothing was, there is nothing to drain.
  */
-function watchMicrotasks(): { queued: boolean; tasks: boolean; jobs: number; stop(): void } {
-  const w = { queued: true, tasks: false, jobs: 0, stop: () => {} }
+function watchMicrotasks(): { queued: boolean; tasks: boolean; ticks: boolean; jobs: number; events: number; stop(): void } {
+  const w = { queued: true, tasks: false, ticks: false, jobs: 0, events: 0, stop: () => {} }
   const mark = () => {
     w.queued = true
+    w.events++
   }
   const stopHooks = promiseHooks.createHook({
     init: mark,
@@ -1049,7 +1085,7 @@ function watchMicrotasks(): { queued: boolean; tasks: boolean; jobs: number; sto
     queueMicrotask(cb)
   }
   process.nextTick = (...args: Parameters<typeof process.nextTick>) => {
-    w.queued = w.tasks = true
+    w.queued = w.ticks = true
     nextTick(...args)
   }
   w.stop = () => {
@@ -1102,6 +1138,16 @@ function traceLinesOf(buf: (number | string)[]): string[] {
 }
 
 const RESOLVED = Promise.resolve()
+
+/** The promise hooks' init and settled calls of one `await RESOLVED` of runFor's own (its throwaway promise). */
+const OWN_EVENTS = 2
+
+/**
+ * What Node runs when a turn's microtask queue is empty (process.nextTick callbacks, then the
+ * 'unhandledRejection' events of rejections still unhandled), called without the turn. Node's own,
+ * undocumented; without it the simulator takes the turn.
+ */
+const tickCallback = (process as unknown as { _tickCallback?: () => void })._tickCallback
 
 /** Let every promise continuation run, as Node does after each timer callback. */
 function drain(): Promise<void> {
