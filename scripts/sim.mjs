@@ -10,8 +10,10 @@
  * (.tmp/sim/run-<hash>.mjs, ignored by git), so runs at once from one checkout never overwrite the
  * code another one's workers are loading; bundles unused for a day are removed.
  *
- * No V8 flags: those tried (young generation size, single-threaded GC, Maglev) changed nothing
- * measurable ("Speed").
+ * V8's young generation is raised to 64 MB a semi-space (`--max-semi-space-size`, inherited by the
+ * `--jobs` workers, which fork with this process's flags): a run allocates fast and most of it dies
+ * young, so fewer scavenges cost less (docs/simulation.md, "Speed", session 8). It changes when
+ * garbage is collected, never what a run does.
  */
 import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
@@ -62,7 +64,7 @@ for (const f of readdirSync(outDir)) {
   }
 }
 
-const flags = ['--enable-source-maps']
+const flags = ['--enable-source-maps', '--max-semi-space-size=64']
 const child = spawn(process.execPath, [...flags, file, ...process.argv.slice(2)], { stdio: 'inherit' })
 // A signal for this process is the simulator's (Ctrl-C reaches both: the child's own handling decides).
 const signals = ['SIGINT', 'SIGTERM', 'SIGHUP']
