@@ -42,7 +42,9 @@ export interface SimOptions {
    *   'reorder-links'  the network delivers two frames of a link out of order now and then;
    *   'lose-unsynced'  nodes do not fsync, and power losses happen (acknowledged messages are lost);
    *   'vote-any-log'   every room vote request claims a log more complete than any (the network
-   *                    rewrites it), so votes are granted without the log-completeness check.
+   *                    rewrites it), so votes are granted without the log-completeness check;
+   *   'reject-unhandled' the first client step from 10 s on leaves a rejected promise unhandled (a
+   *                    forgotten `.catch`): `no-crash`, reported in that step (runFor's drain).
    */
   bug?: SimBug
   /**
@@ -62,8 +64,8 @@ export interface SimOptions {
   verbose?: boolean
 }
 
-export type SimBug = 'reorder-links' | 'lose-unsynced' | 'vote-any-log'
-export const SIM_BUGS: readonly SimBug[] = ['reorder-links', 'lose-unsynced', 'vote-any-log']
+export type SimBug = 'reorder-links' | 'lose-unsynced' | 'vote-any-log' | 'reject-unhandled'
+export const SIM_BUGS: readonly SimBug[] = ['reorder-links', 'lose-unsynced', 'vote-any-log', 'reject-unhandled']
 
 export interface SimResult {
   seed: number
@@ -198,6 +200,8 @@ export class Simulation {
   private readonly stats: SimResult['stats'] = { sent: 0, acked: 0, delivered: 0, faults: {}, timers: 0, crashes: 0 }
   private idCounter = 0
   private stopTraffic = false
+  /** --bug reject-unhandled: made once. */
+  private rejectedUnhandled = false
   /** "roomId#term" -> the node that said it administers the room in that term. */
   private readonly leaders = new Map<string, string>()
   /** Election jitter of the nodes: drawn from the seed, so elections replay too. */
@@ -743,6 +747,10 @@ export class Simulation {
   private async clientStep(c: SimClient): Promise<void> {
     const n = this.nodes[c.nodeIndex]
     if (this.stopTraffic || this.failure) return
+    if (this.o.bug === 'reject-unhandled' && !this.rejectedUnhandled && this.clock.now() - 1_700_000_000_000 >= 10_000) {
+      this.rejectedUnhandled = true
+      void Promise.reject(new Error(`a rejection nobody handles, made at ${this.clock.now() - 1_700_000_000_000} ms`))
+    }
     const again = () => this.scheduleClient(c, 50 + this.rng.int(400))
     if (n.state !== 'up' || !n.gateway) {
       // Down: the client waits for its node to come back (restart schedules it); paused: it waits.

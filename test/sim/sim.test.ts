@@ -230,6 +230,16 @@ describe('simulation: a broken world is caught', () => {
     expect(failures[0].trace.some((line) => line.includes('VIOLATION'))).toBe(true)
   })
 
+  it('a rejected promise nobody handles is no-crash, reported at the step that made it', async () => {
+    // The drain after a step takes no turn of the event loop (docs/simulation.md, "Speed", session
+    // 8): Node's rejection tracking must still report in the step, not some steps later.
+    const r = await simulate({ ...BASE, durationMs: 20_000, seed: 3, bug: 'reject-unhandled' })
+    expect(r.ok).toBe(false)
+    expect(r.failure!.invariant).toBe('no-crash')
+    expect(r.failure!.detail).toContain(`a rejection nobody handles, made at ${r.failure!.atMs} ms`)
+    expect(r.trace.at(-1)).toContain('VIOLATION no-crash')
+  })
+
   it('nodes without fsync that lose power lose acknowledged messages: one seq, two messages', async () => {
     const failures: SimResult[] = []
     for (const seed of CI_SEEDS.slice(0, 4)) {
