@@ -322,8 +322,6 @@ export function majority(replicas: readonly string[]): number {
   return Math.floor(replicas.length / 2) + 1
 }
 
-
-/** Whether (lastTerm, lastSeq) of a candidate is at least as complete as ours (Raft §5.4.1). */
 /** Whether room state `a` supersedes `b`: the higher (term, version) wins. */
 export function newerMeta(a: { term: number; version: number }, b: { term: number; version: number }): boolean {
   return a.term > b.term || (a.term === b.term && a.version > b.version)
@@ -334,6 +332,7 @@ export function metaCommitted(s: ReplicaState): boolean {
   return s.role === 'leader' && !newerMeta(s.meta, s.metaCommit)
 }
 
+/** Whether (lastTerm, lastSeq) of a candidate is at least as complete as ours (Raft §5.4.1). */
 export function upToDate(s: ReplicaState, candLastTerm: number, candLastSeq: number): boolean {
   const t = lastTerm(s)
   return candLastTerm > t || (candLastTerm === t && candLastSeq >= lastSeq(s))

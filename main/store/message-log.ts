@@ -112,13 +112,6 @@ const JSON_ESCAPED = /["\\\u0000-\u001f\ud800-\udfff]/
 type RawWriters = Buffer & { latin1Write?(s: string, offset: number): number; utf8Write?(s: string, offset: number): number }
 const rawWriters = typeof (Buffer.prototype as RawWriters).utf8Write === 'function' && typeof (Buffer.prototype as RawWriters).latin1Write === 'function'
 
-/**
- * The bytes of the log lines of a write, built in place in one buffer kept for the next write
- * (docs/benchmarks.md, "Allocation per message"): exactly entryLine's text in UTF-8, without
- * building it as strings (the JSON texts of four strings, the pieces joined and then flattened for
- * the write, about 1.4 kB per entry on every node). Strings that JSON leaves as they are are copied
- * between their quotes; any other goes through JSON.stringify.
- */
 /** What entryLine writes around the values. */
 const KEYS = {
   seq: Buffer.from('{"seq":'),
@@ -134,6 +127,13 @@ const KEYS = {
 const LINE_BYTES_START = 64 * 1024
 const LINE_BYTES_KEPT = 1024 * 1024
 
+/**
+ * The bytes of the log lines of a write, built in place in one buffer kept for the next write
+ * (docs/benchmarks.md, "Allocation per message"): exactly entryLine's text in UTF-8, without
+ * building it as strings (the JSON texts of four strings, the pieces joined and then flattened for
+ * the write, about 1.4 kB per entry on every node). Strings that JSON leaves as they are are copied
+ * between their quotes; any other goes through JSON.stringify.
+ */
 class LineBytes {
   buf = Buffer.allocUnsafe(LINE_BYTES_START)
   len = 0
